@@ -1,0 +1,38 @@
+# The two newcomer commands are `make run` and `make test`; both bootstrap .venv from python3 + pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SAMPLE := data/sample/submissions
+OUT := out
+
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: setup run test ui bench clean
+
+# Re-install only when pyproject.toml changes: a second `make` call does not reinstall.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+
+run: setup
+	$(BIN)/kocartr run --submissions $(SAMPLE) --warehouse $(OUT)/warehouse.duckdb --release-dir $(OUT)/releases --demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+ui: setup
+	KOCARTR_SUBMISSIONS=$(CURDIR)/$(SAMPLE) KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DEMO=1 \
+		$(BIN)/dagster dev -m orchestration.definitions
+
+bench: setup
+	$(BIN)/python benchmarks/run_benchmark.py
+
+clean:
+	rm -rf $(OUT) dbt_project/target dbt_project/logs
