@@ -1,0 +1,24 @@
+"""The Dagster code location: `dagster dev -m orchestration.definitions` (see `make ui`)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.dbt_cli import ensure_manifest
+
+ensure_manifest()  # dbt parse only when the project changed; the dbt assets below read the manifest
+
+from orchestration.assets.ingest import site_submissions  # noqa: E402
+from orchestration.assets.warehouse import dbt_layer_assets  # noqa: E402
+from orchestration.jobs import ingest_job, monthly_job, monthly_schedule, submissions_sensor  # noqa: E402
+from orchestration.resources import default_resources  # noqa: E402
+
+defs = dg.Definitions(
+    assets=[site_submissions, *dbt_layer_assets()],
+    jobs=[ingest_job, monthly_job],
+    schedules=[monthly_schedule],
+    sensors=[submissions_sensor],
+    resources=default_resources(),
+    # The multiprocess executor re-imports the code location per step (13 s vs 1.7 s for 10 assets; notes).
+    executor=dg.in_process_executor,
+)

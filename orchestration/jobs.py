@@ -1,0 +1,72 @@
+"""Jobs, the monthly schedule and the submissions sensor.
+
+- ingest_batches: one site-month batch per partition (or a range of them in one run).
+- monthly_dataset: everything downstream of raw for one registry month: dbt layers, analyses, release.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.partitions import BATCH_PARTITIONS_NAME, batch_key, registry_months, site_month_batches
+
+INGEST_JOB = "ingest_batches"
+MONTHLY_JOB = "monthly_dataset"
+
+ingest_job = dg.define_asset_job(
+    INGEST_JOB,
+    selection=dg.AssetSelection.groups("ingest"),
+    partitions_def=site_month_batches,
+    description="Ingest site-month submission batches into raw and audit, with the raw-layer quality gate.",
+)
+
+monthly_job = dg.define_asset_job(
+    MONTHLY_JOB,
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest"),
+    partitions_def=registry_months,
+    description="Materialize the monthly dataset: warehouse layers, gates, analyses and the release.",
+)
+
+# Sites submit during the month after; the dataset for month M is built on the 10th of M+1.
+monthly_schedule = dg.build_schedule_from_partitioned_job(monthly_job, day_of_month=10, hour_of_day=2)
+
+
+def batch_fingerprints(root: Path) -> dict[str, str]:
+    """A cheap fingerprint per batch (file names, sizes, mtimes): the sensor reads no file contents."""
+    from kocartr.ingest import discover_batches
+
+    prints: dict[str, str] = {}
+    for batch in discover_batches(root):
+        parts = []
+        for f in sorted(batch.files):
+            st = Path(f).stat()
+            parts.append(f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}")
+        prints[batch_key(batch.site, batch.month)] = "|".join(parts)
+    return prints
+
+
+def changed_batches(previous: dict[str, str], current: dict[str, str]) -> list[str]:
+    return sorted(k for k, v in current.items() if previous.get(k) != v)
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+def submissions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    root = os.environ.get("KOCARTR_SUBMISSIONS")
+    if not root or not Path(root).is_dir():
+        return dg.SkipReason("KOCARTR_SUBMISSIONS is not set to a folder")
+    previous = json.loads(context.cursor) if context.cursor else {}
+    current = batch_fingerprints(Path(root))
+    todo = changed_batches(previous, current)
+    if not todo:
+        return dg.SkipReason("no new or changed batches")
+    known = set(context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
+    new_keys = [k for k in todo if k not in known]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}:{current[k]}") for k in todo],
+        dynamic_partitions_requests=[site_month_batches.build_add_request(new_keys)] if new_keys else [],
+        cursor=json.dumps(current, sort_keys=True),
+    )

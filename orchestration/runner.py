@@ -1,0 +1,130 @@
+"""Run the whole pipeline in-process on one submissions tree: what `kocartr run` and `make run` do.
+
+1. register every site-month batch as a partition and ingest them all in one ranged run (raw gate included);
+2. materialize the monthly dataset for the registry month (dbt layers and their gates, analyses, release).
+A blocking check that fails stops what is downstream of it; the summary says which check, where to look, and
+the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class CheckLine:
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    blocking: bool
+    description: str = ""
+
+
+@dataclass
+class StageResult:
+    job: str
+    success: bool
+    partition: str
+    failed_steps: list[str] = field(default_factory=list)
+    skipped_steps: list[str] = field(default_factory=list)
+    checks: list[CheckLine] = field(default_factory=list)
+
+
+@dataclass
+class PipelineResult:
+    month: str
+    stages: list[StageResult]
+
+    @property
+    def success(self) -> bool:
+        return all(s.success for s in self.stages) and not self.blocking_failures
+
+    @property
+    def blocking_failures(self) -> list[CheckLine]:
+        return [c for s in self.stages for c in s.checks if not c.passed and c.blocking]
+
+
+def configure_environment(submissions: Path, warehouse: Path, release_dir: Path, demo: bool) -> None:
+    """One variable per location, read by dbt's profile and by the Dagster resources alike."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["KOCARTR_WAREHOUSE"] = str(warehouse.resolve())
+    os.environ["KOCARTR_SUBMISSIONS"] = str(submissions.resolve())
+    os.environ["KOCARTR_RELEASES"] = str(release_dir.resolve())
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if demo:
+        os.environ["KOCARTR_DEMO"] = "1"
+
+
+def choose_month(batch_months: list[str], requested: str | None, last_complete: str) -> str:
+    """The registry month to build: the one asked for, else the latest submitted, at most the last complete month."""
+    if requested:
+        if requested > last_complete:
+            raise ValueError(f"registry month {requested} is not complete yet (last complete: {last_complete})")
+        return requested
+    if not batch_months:
+        raise ValueError("no site-month batches found in the submissions folder")
+    return min(max(batch_months), last_complete)
+
+
+def _stage_result(job: str, partition: str, result) -> StageResult:
+    import dagster as dg
+
+    stage = StageResult(job=job, success=result.success, partition=partition)
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            stage.failed_steps.append(event.step_key or "?")
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            stage.skipped_steps.append(event.step_key or "?")
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            ev = event.event_specific_data.asset_check_evaluation
+            stage.checks.append(CheckLine(
+                asset=ev.asset_key.to_user_string(),
+                check=ev.check_name,
+                passed=ev.passed,
+                severity=ev.severity.value if ev.severity else "ERROR",
+                blocking=bool(getattr(ev, "blocking", False)),
+                description=str(ev.description or ""),
+            ))
+    return stage
+
+
+def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
+                 demo: bool = False) -> PipelineResult:
+    configure_environment(submissions, warehouse, release_dir, demo)
+
+    import dagster as dg
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from kocartr.ingest import discover_batches, load_key
+    from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
+    from orchestration.partitions import BATCH_PARTITIONS_NAME, batch_key, registry_months
+
+    load_key()  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
+    from orchestration.definitions import defs
+
+    batches = sorted(discover_batches(submissions), key=lambda b: (b.month, b.site))
+    last_complete = registry_months.get_last_partition_key()
+    target = choose_month([b.month for b in batches], month, last_complete)
+    # Only batches up to the target month belong to this dataset.
+    keys = [batch_key(b.site, b.month) for b in batches if b.month <= target]
+
+    # An ephemeral instance: the ledger in the warehouse, not Dagster's run storage, makes ingest idempotent.
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, keys)
+    stages = []
+    ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+    )
+    stages.append(_stage_result(INGEST_JOB, f"{keys[0]}..{keys[-1]} ({len(keys)} batches)", ingest))
+    result = PipelineResult(month=target, stages=stages)
+    if not result.success:
+        return result
+    monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+        instance=instance, partition_key=target, raise_on_error=False
+    )
+    stages.append(_stage_result(MONTHLY_JOB, target, monthly))
+    return result

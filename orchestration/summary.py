@@ -1,0 +1,68 @@
+"""The readable summary `kocartr run` prints: what was ingested, which gates passed or failed and why, where to look."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestration.runner import PipelineResult
+
+KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae", "analysis.survival_estimates",
+              "analysis.cumulative_incidence", "analysis.proportions")
+
+
+def _scalar(con, sql: str):
+    try:
+        return con.sql(sql).fetchone()
+    except Exception:  # the table may not exist when a gate stopped the run before it
+        return None
+
+
+def _warehouse_lines(warehouse: Path) -> list[str]:
+    import duckdb
+
+    if not warehouse.exists():
+        return ["warehouse: not created"]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        lines = []
+        led = _scalar(con, "select count(*), sum(rows_received), sum(rows_accepted), sum(rows_quarantined) "
+                           "from audit.ingest_ledger")
+        rej = _scalar(con, "select count(*) from audit.file_rejects")
+        if led:
+            lines.append(f"ingest: {led[0]} files, {led[1] or 0} rows received = {led[2] or 0} accepted + "
+                         f"{led[3] or 0} quarantined; {rej[0] if rej else 0} files rejected")
+        rules = con.sql("select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "
+                        "group by rule order by n desc, rule").fetchall() if led else []
+        if rules:
+            lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
+        for table in KEY_TABLES:
+            n = _scalar(con, f"select count(*) from {table}")
+            lines.append(f"{table}: {n[0] if n else 'not built'} rows")
+        return lines
+    finally:
+        con.close()
+
+
+def format_summary(result: PipelineResult, warehouse: Path) -> str:
+    out = [f"Ko-CARTR run for registry month {result.month}", ""]
+    for stage in result.stages:
+        status = "succeeded" if stage.success else "FAILED"
+        out.append(f"[{stage.job}] {stage.partition}: {status}")
+        failed = [c for c in stage.checks if not c.passed]
+        out.append(f"  checks: {len(stage.checks) - len(failed)} passed, {len(failed)} failed")
+        for c in sorted(failed, key=lambda c: (not c.blocking, c.asset, c.check)):
+            kind = "BLOCKING" if c.blocking else c.severity.lower()
+            out.append(f"  - {kind} {c.asset} :: {c.check}: {c.description}".rstrip(": "))
+        if stage.failed_steps:
+            out.append(f"  failed steps: {', '.join(stage.failed_steps)}")
+        if stage.skipped_steps:
+            out.append(f"  not run (stopped by a failure upstream): {', '.join(stage.skipped_steps)}")
+    out.append("")
+    out.extend(_warehouse_lines(warehouse))
+    out.append("")
+    if result.success:
+        out.append(f"OK: warehouse {warehouse}")
+    else:
+        out.append("STOPPED: a blocking quality gate or a step failed; see above. Failing records are in "
+                   "audit.dq_results and audit.quarantine; `kocartr queries --site CODE` writes a site's queries.")
+    return "\n".join(out)

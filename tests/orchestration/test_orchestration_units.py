@@ -1,0 +1,58 @@
+"""Pure pieces of the orchestration: partition keys, dbt arguments, month choice, sensor change detection."""
+
+import json
+
+import pytest
+
+from kocartr.months import month_end, month_of
+from orchestration.dbt_cli import build_args
+from orchestration.jobs import changed_batches
+from orchestration.partitions import batch_key, parse_batch_key
+from orchestration.runner import choose_month
+
+
+def test_batch_key_round_trip_and_order():
+    assert batch_key("S03", "2024-02") == "2024-02_S03"
+    assert parse_batch_key("2024-02_S03") == ("S03", "2024-02")
+    # month-first keys sort chronologically across sites
+    assert sorted([batch_key("S10", "2024-03"), batch_key("S02", "2024-04")])[0].startswith("2024-03")
+
+
+@pytest.mark.parametrize("bad", ["S03", "2024-02", "24-02_S01", ""])
+def test_parse_batch_key_rejects_malformed(bad):
+    with pytest.raises(ValueError):
+        parse_batch_key(bad)
+
+
+def test_month_end_handles_leap_years_and_december():
+    assert month_end("2024-02").isoformat() == "2024-02-29"
+    assert month_end("2023-02").isoformat() == "2023-02-28"
+    assert month_end("2025-12").isoformat() == "2025-12-31"
+    assert month_of(month_end("2025-12")) == "2025-12"
+    with pytest.raises(ValueError):
+        month_end("2025-13")
+
+
+def test_build_args_pass_the_month_cutoff_to_dbt():
+    args = build_args("2024-02")
+    assert args[0] == "build"
+    assert json.loads(args[args.index("--vars") + 1]) == {"data_cutoff": "2024-02-29"}
+
+
+def test_choose_month():
+    months = ["2024-01", "2024-03", "2024-02"]
+    assert choose_month(months, None, "2026-10") == "2024-03"
+    assert choose_month(months, "2024-02", "2026-10") == "2024-02"
+    # data from a month that is not over yet are built at the last complete month
+    assert choose_month(["2026-11"], None, "2026-10") == "2026-10"
+    with pytest.raises(ValueError):
+        choose_month(months, "2026-11", "2026-10")
+    with pytest.raises(ValueError):
+        choose_month([], None, "2026-10")
+
+
+def test_changed_batches_detects_new_and_modified_only():
+    before = {"2024-01_S01": "a:1:1", "2024-01_S02": "b:2:2"}
+    after = {"2024-01_S01": "a:1:1", "2024-01_S02": "b:3:9", "2024-02_S01": "c:1:1"}
+    assert changed_batches(before, after) == ["2024-01_S02", "2024-02_S01"]
+    assert changed_batches(after, after) == []
