@@ -1,0 +1,660 @@
+"""Analysis-table builders: ADaM frames (adam.adtte, adam.adsl, adam.adae; polars) -> long analysis tables.
+
+Estimators: analyses.survival (Kaplan-Meier, lifelines), analyses.competing_risks (own Aalen-Johansen, Gray's
+test), analyses.rates (Clopper-Pearson, Garwood Poisson, median/IQR). See those modules for methods and refs.
+
+Analysis sets and conventions
+- adtte: one row per patient and PARAMCD is analysed; when a patient has several infusions the row with the
+  smallest INFNUM is used (first infusion = day 0); a row with INFNUM missing is used only when it is the only one.
+- Time = AVAL (days from STARTDT), delayed entry = ENTRYT (days; missing -> 0). month = 365.25/12 days,
+  year = 365.25 days.
+- CNSR: 0 = event of interest, 1 = censored, 2 = competing event (2 is invalid for OS/PFS/OS_ITT).
+- Rows that cannot be analysed are excluded and counted in ``n_excluded`` with the reasons in ``note``:
+  AVAL missing or < 0, CNSR missing or invalid, ENTRYT > AVAL, or an event at the patient's own entry time
+  after day 0 (never at risk under the risk-set convention, analyses/_riskset.py).
+- Strata: 'overall' plus PRODUCT, DISGRP, SITEID, INFYEAR (copied from adtte / adsl), as strings; a missing
+  value is the stratum '(missing)'. Strata with zero subjects are skipped. Undefined estimates are null.
+
+Common columns of every table (first five, in order)
+  endpoint (str), stratum_variable (str: 'overall' or the ADaM variable), stratum (str: 'overall' or the value),
+  method (str: estimator, implementation and CI method), data_cutoff (date).
+
+survival_estimates (KM; endpoints OS, PFS from infusion, OS_ITT from order)
+  row_type       'landmark' (S at 6/12/24/36/60 months), 'median', 'risk_table' (numbers at risk at
+                 0,3,6,9,12,18,24,30,36,48,60 months), 'curve' (one row per distinct observed time)
+  time_days, time_months   the time of the row (null on 'median' rows)
+  estimate, lower_95, upper_95   S(t) and its log(-log) CI; on 'median' rows the median and its CI in MONTHS
+  unit           'probability' or 'months'
+  n, events, person_years        subjects, events, sum of (AVAL - ENTRYT) / 365.25 in the stratum
+  n_delayed_entry                subjects with ENTRYT > 0 (left truncation)
+  n_at_risk      at risk at time_days (entry < t <= exit, or entry = t = earliest entry)
+  n_event_at_time, n_censored_at_time   ('curve' rows) at that exact time
+  n_event_cum, n_censored_cum    events / censorings at or before time_days
+  n_excluded, note
+
+cumulative_incidence (own Aalen-Johansen; NRM vs RELAPSE, RELAPSE vs NRM, SPM / SPM_TCELL / ANC_REC / PLT_REC
+vs death)
+  competing_event (str), row_type 'landmark' | 'curve' | 'gray_test'; landmarks at 6/12/24/36/60 months, for
+  ANC_REC / PLT_REC at days 28, 60, 90, 180
+  time_days, time_months, estimate (F(t)), std_error (sqrt of the cmprsk Aalen-type variance), lower_95, upper_95
+  n, events, competing_events, person_years, n_delayed_entry, n_at_risk, n_event_at_time,
+  n_competing_at_time, n_censored_at_time, n_event_cum, n_competing_cum
+  test_statistic, test_df, p_value   ('gray_test' rows, one per stratum_variable, stratum = 'all levels'):
+                 Gray's test across the non-missing levels; null with a note when delayed entry is present
+                 (Gray's test has no left-truncated form) or when fewer than two levels have subjects.
+  n_excluded, note
+
+event_rates (SPM, SPM_TCELL: first event per 100 person-years)
+  n, events, competing_events, person_years (time at risk from ENTRYT to AVAL), rate_per_100py, lower_95,
+  upper_95 (exact Poisson, Garwood), n_excluded, note
+
+proportions (CRS and ICANS from adae; denominator = infused patients in adsl, INFFL = 'Y'; stratum PRODUCT)
+  measure: 'any_grade', 'grade_ge3', 'max_grade_0' ... 'max_grade_5', 'max_grade_unknown', 'tocilizumab',
+           'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR)
+  n (infused patients), events (patients with the measure), proportion, lower_95, upper_95 (Clopper-Pearson)
+  n_values, median, q1, q3, minimum, maximum (Hyndman-Fan type 7 quantiles), note
+  An AE row counts as an event when ATOXGR >= 1 or ATOXGR is missing (a graded-0 row is not an event).
+  Patient-level values: max grade over all rows of the category (all infusions); onset day = smallest ASTDY;
+  duration = ADURN of that first episode; tocilizumab / steroids / ICU = 'Y' on any row of the category;
+  ICU days = sum of ICUDAYS among patients with ICU admission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import polars as pl
+
+from analyses import competing_risks as cr
+from analyses import rates as rt
+from analyses import survival as sv
+
+STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR")
+SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT")
+CIF_ENDPOINTS: dict[str, str] = {
+    "NRM": "RELAPSE",
+    "RELAPSE": "NRM",
+    "SPM": "DEATH",
+    "SPM_TCELL": "DEATH",
+    "ANC_REC": "DEATH",
+    "PLT_REC": "DEATH",
+}
+CIF_LANDMARK_DAYS: dict[str, tuple[float, ...]] = {
+    "ANC_REC": (28.0, 60.0, 90.0, 180.0),
+    "PLT_REC": (28.0, 60.0, 90.0, 180.0),
+}
+RATE_ENDPOINTS: tuple[str, ...] = ("SPM", "SPM_TCELL")
+AE_CATEGORIES: tuple[str, ...] = ("CRS", "ICANS")
+MISSING: str = "(missing)"
+DAYS_PER_YEAR: float = 365.25
+
+
+def _common_schema() -> dict[str, Any]:
+    return {
+        "endpoint": pl.Utf8,
+        "stratum_variable": pl.Utf8,
+        "stratum": pl.Utf8,
+        "method": pl.Utf8,
+        "data_cutoff": pl.Date,
+    }
+
+
+SURVIVAL_SCHEMA: dict[str, Any] = {
+    **_common_schema(),
+    "row_type": pl.Utf8,
+    "time_days": pl.Float64,
+    "time_months": pl.Float64,
+    "estimate": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "unit": pl.Utf8,
+    "n": pl.Int64,
+    "events": pl.Int64,
+    "person_years": pl.Float64,
+    "n_delayed_entry": pl.Int64,
+    "n_at_risk": pl.Int64,
+    "n_event_at_time": pl.Int64,
+    "n_censored_at_time": pl.Int64,
+    "n_event_cum": pl.Int64,
+    "n_censored_cum": pl.Int64,
+    "n_excluded": pl.Int64,
+    "note": pl.Utf8,
+}
+
+CIF_SCHEMA: dict[str, Any] = {
+    **_common_schema(),
+    "competing_event": pl.Utf8,
+    "row_type": pl.Utf8,
+    "time_days": pl.Float64,
+    "time_months": pl.Float64,
+    "estimate": pl.Float64,
+    "std_error": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "n": pl.Int64,
+    "events": pl.Int64,
+    "competing_events": pl.Int64,
+    "person_years": pl.Float64,
+    "n_delayed_entry": pl.Int64,
+    "n_at_risk": pl.Int64,
+    "n_event_at_time": pl.Int64,
+    "n_competing_at_time": pl.Int64,
+    "n_censored_at_time": pl.Int64,
+    "n_event_cum": pl.Int64,
+    "n_competing_cum": pl.Int64,
+    "test_statistic": pl.Float64,
+    "test_df": pl.Int64,
+    "p_value": pl.Float64,
+    "n_excluded": pl.Int64,
+    "note": pl.Utf8,
+}
+
+RATE_SCHEMA: dict[str, Any] = {
+    **_common_schema(),
+    "n": pl.Int64,
+    "events": pl.Int64,
+    "competing_events": pl.Int64,
+    "person_years": pl.Float64,
+    "rate_per_100py": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "n_excluded": pl.Int64,
+    "note": pl.Utf8,
+}
+
+PROPORTION_SCHEMA: dict[str, Any] = {
+    **_common_schema(),
+    "measure": pl.Utf8,
+    "n": pl.Int64,
+    "events": pl.Int64,
+    "proportion": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "n_values": pl.Int64,
+    "median": pl.Float64,
+    "q1": pl.Float64,
+    "q3": pl.Float64,
+    "minimum": pl.Float64,
+    "maximum": pl.Float64,
+    "note": pl.Utf8,
+}
+
+
+def _nan_to_none(x: float | np.floating | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def _as_str(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    # INFYEAR may arrive as float: print 2023 not 2023.0
+    if dtype.is_float():
+        col = pl.when(col == col.round(0)).then(col.cast(pl.Int64).cast(pl.Utf8)).otherwise(col.cast(pl.Utf8))
+    return col.cast(pl.Utf8).fill_null(MISSING)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# adtte preparation
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    data: pl.DataFrame  # USUBJID, AVAL, CNSR, ENTRYT, stratifiers as str
+    n_excluded: int
+    note: str | None
+
+
+def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_cnsr: tuple[int, ...]) -> _Prepared:
+    df = adtte.filter(pl.col("PARAMCD") == paramcd)
+    strat = [c for c in STRATIFIERS if c in df.columns]
+    if df.height == 0:
+        return _Prepared(pl.DataFrame(), 0, None)
+    if "INFNUM" in df.columns:
+        df = df.sort(["USUBJID", "INFNUM"], nulls_last=True).unique(subset=["USUBJID"], keep="first", maintain_order=True)
+    elif df.select(pl.col("USUBJID").is_duplicated().any()).item():
+        raise ValueError(f"adtte {paramcd}: several rows per USUBJID and no INFNUM")
+    entry = pl.col("ENTRYT").cast(pl.Float64).fill_null(0.0) if "ENTRYT" in df.columns else pl.lit(0.0)
+    df = df.select(
+        "USUBJID",
+        pl.col("AVAL").cast(pl.Float64),
+        pl.col("CNSR").cast(pl.Int64),
+        entry.alias("ENTRYT"),
+        *[_as_str(pl.col(c), df.schema[c]).alias(c) for c in strat],
+    )
+    min_entry = df["ENTRYT"].min() if df.height else 0.0
+    reasons = {
+        "AVAL missing or < 0": pl.col("AVAL").is_null() | pl.col("AVAL").is_nan() | (pl.col("AVAL") < 0),
+        "CNSR missing or not in " + str(allowed_cnsr): pl.col("CNSR").is_null() | ~pl.col("CNSR").is_in(list(allowed_cnsr)),
+        "ENTRYT < 0 or > AVAL": (pl.col("ENTRYT") < 0) | (pl.col("ENTRYT") > pl.col("AVAL")),
+        "event at own entry time after day 0": (pl.col("CNSR") != 1)
+        & (pl.col("ENTRYT") == pl.col("AVAL"))
+        & (pl.col("AVAL") > min_entry),
+    }
+    flags = df.select(**{k: v.fill_null(True) for k, v in reasons.items()})
+    bad = np.zeros(df.height, dtype=bool)
+    parts = []
+    for k in reasons:
+        m = flags[k].to_numpy()
+        if m.any():
+            parts.append(f"{int(m.sum())} excluded: {k}")
+        bad |= m
+    return _Prepared(df.filter(pl.Series(~bad)), int(bad.sum()), "; ".join(parts) or None)
+
+
+def _strata(df: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame]]:
+    """('overall', 'overall', all) then (variable, level, subset) for each stratifier level with subjects."""
+    if df.height == 0:
+        return
+    yield "overall", "overall", df
+    for var in STRATIFIERS:
+        if var not in df.columns:
+            continue
+        for (level,), sub in df.partition_by(var, as_dict=True, maintain_order=False).items():
+            if sub.height:
+                yield var, str(level), sub
+    return
+
+
+def _sorted_strata(df: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
+    order = {"overall": -1, **{v: i for i, v in enumerate(STRATIFIERS)}}
+    return sorted(_strata(df), key=lambda x: (order[x[0]], x[1] == MISSING, x[1]))
+
+
+def _cum_at(times: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    cum = np.concatenate(([0], np.cumsum(counts)))
+    return cum[np.searchsorted(times, q, side="right")].astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# survival_estimates
+
+
+def _km_method(engine: str) -> str:
+    ver = sv.lifelines_version()
+    if engine == "lifelines":
+        return f"Kaplan-Meier (lifelines {ver}), log(-log) CI"
+    return f"Kaplan-Meier (own product-limit; lifelines {ver} refused the delayed-entry data), log(-log) CI"
+
+
+def survival_estimates(
+    adtte: pl.DataFrame,
+    data_cutoff: dt.date,
+    endpoints: tuple[str, ...] = SURVIVAL_ENDPOINTS,
+    landmark_months: tuple[float, ...] = sv.LANDMARK_MONTHS,
+    risk_table_months: tuple[float, ...] = sv.RISK_TABLE_MONTHS,
+    include_curve: bool = True,
+) -> pl.DataFrame:
+    """KM landmarks, median, risk table and step curve per endpoint and stratum (long format)."""
+    rows: list[dict[str, Any]] = []
+    parts: list[pl.DataFrame] = []
+    for ep in endpoints:
+        prep = _prepare_adtte(adtte, ep, (0, 1))
+        for var, level, sub in _sorted_strata(prep.data):
+            t = sub["AVAL"].to_numpy()
+            ev = (sub["CNSR"].to_numpy() == 0).astype(np.int64)
+            e = sub["ENTRYT"].to_numpy()
+            curve = sv.kaplan_meier(t, ev, e)
+            base = {
+                "endpoint": ep,
+                "stratum_variable": var,
+                "stratum": level,
+                "method": _km_method(curve.engine),
+                "data_cutoff": data_cutoff,
+                "n": curve.n,
+                "events": curve.events,
+                "person_years": curve.person_time / DAYS_PER_YEAR,
+                "n_delayed_entry": int((e > 0).sum()),
+                "n_excluded": prep.n_excluded,
+                "note": prep.note,
+            }
+            # landmarks and risk table
+            for row_type, months in (("landmark", landmark_months), ("risk_table", risk_table_months)):
+                q = np.asarray(months, dtype=float) * sv.DAYS_PER_MONTH
+                at = sv.survival_at(curve, q)
+                nrisk = sv.number_at_risk(t, e, q)
+                ncum = _cum_at(curve.time, curve.n_event, q)
+                ccum = _cum_at(curve.time, curve.n_censored, q)
+                for i, m in enumerate(months):
+                    rows.append(
+                        {
+                            **base,
+                            "row_type": row_type,
+                            "time_days": float(q[i]),
+                            "time_months": float(m),
+                            "estimate": _nan_to_none(at["estimate"][i]),
+                            "lower_95": _nan_to_none(at["lower"][i]),
+                            "upper_95": _nan_to_none(at["upper"][i]),
+                            "unit": "probability",
+                            "n_at_risk": int(nrisk[i]),
+                            "n_event_cum": int(ncum[i]),
+                            "n_censored_cum": int(ccum[i]),
+                        }
+                    )
+            med = sv.median_survival(curve)
+            to_m = lambda x: None if x is None else x / sv.DAYS_PER_MONTH  # noqa: E731
+            rows.append(
+                {
+                    **base,
+                    "method": base["method"] + "; median CI: Brookmeyer-Crowley from the log(-log) band",
+                    "row_type": "median",
+                    "estimate": to_m(med.median),
+                    "lower_95": to_m(med.lower),
+                    "upper_95": to_m(med.upper),
+                    "unit": "months",
+                }
+            )
+            if include_curve and curve.time.size:
+                ncum = np.cumsum(curve.n_event)
+                ccum = np.cumsum(curve.n_censored)
+                cols = {
+                    "time_days": curve.time,
+                    "time_months": curve.time / sv.DAYS_PER_MONTH,
+                    "estimate": curve.estimate,
+                    "lower_95": curve.lower,
+                    "upper_95": curve.upper,
+                    "n_at_risk": curve.n_at_risk,
+                    "n_event_at_time": curve.n_event,
+                    "n_censored_at_time": curve.n_censored,
+                    "n_event_cum": ncum,
+                    "n_censored_cum": ccum,
+                }
+                parts.append(_curve_frame({**base, "row_type": "curve", "unit": "probability"}, cols, SURVIVAL_SCHEMA))
+    return _rows_to_frame(rows, SURVIVAL_SCHEMA, parts)
+
+
+def _conform(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    return df.select(
+        [pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
+    )
+
+
+def _curve_frame(base: dict[str, Any], cols: dict[str, np.ndarray], schema: dict[str, Any]) -> pl.DataFrame:
+    """Curve rows built column-wise (they dominate the table size); NaN becomes null."""
+    df = pl.DataFrame({k: pl.Series(k, np.asarray(v), nan_to_null=True) if np.asarray(v).dtype.kind == "f" else np.asarray(v) for k, v in cols.items()})
+    df = df.with_columns([pl.lit(v, dtype=schema[k]).alias(k) for k, v in base.items() if k in schema])
+    return _conform(df, schema)
+
+
+def _rows_to_frame(rows: list[dict[str, Any]], schema: dict[str, Any], parts: list[pl.DataFrame] | None = None) -> pl.DataFrame:
+    frames = [pl.from_dicts(rows, schema=schema)] if rows else []
+    frames += parts or []
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([_conform(f, schema) for f in frames], how="vertical")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# cumulative_incidence
+
+
+AJ_METHOD = "Aalen-Johansen (own), cmprsk Aalen-type variance, log(-log) CI"
+GRAY_METHOD = "Gray's test (own, as R cmprsk::cuminc), rho = 0"
+
+
+def cumulative_incidence(
+    adtte: pl.DataFrame,
+    data_cutoff: dt.date,
+    endpoints: dict[str, str] = CIF_ENDPOINTS,
+    landmark_months: tuple[float, ...] = sv.LANDMARK_MONTHS,
+    include_curve: bool = True,
+) -> pl.DataFrame:
+    """Aalen-Johansen CIF (CNSR 0 event, 2 competing, 1 censored) per endpoint and stratum, with Gray's test."""
+    rows: list[dict[str, Any]] = []
+    parts: list[pl.DataFrame] = []
+    for ep, competing in endpoints.items():
+        prep = _prepare_adtte(adtte, ep, (0, 1, 2))
+        if ep in CIF_LANDMARK_DAYS:
+            q_all = np.asarray(CIF_LANDMARK_DAYS[ep], dtype=float)
+        else:
+            q_all = np.asarray(landmark_months, dtype=float) * sv.DAYS_PER_MONTH
+        for var, level, sub in _sorted_strata(prep.data):
+            t = sub["AVAL"].to_numpy()
+            cnsr = sub["CNSR"].to_numpy()
+            status = np.where(cnsr == 0, 1, np.where(cnsr == 2, 2, 0))
+            e = sub["ENTRYT"].to_numpy()
+            ci = cr.aalen_johansen(t, status, cause=1, entry=e)
+            base = {
+                "endpoint": ep,
+                "stratum_variable": var,
+                "stratum": level,
+                "method": AJ_METHOD,
+                "data_cutoff": data_cutoff,
+                "competing_event": competing,
+                "n": ci.n,
+                "events": int((status == 1).sum()),
+                "competing_events": int((status == 2).sum()),
+                "person_years": float((t - e).sum()) / DAYS_PER_YEAR,
+                "n_delayed_entry": int((e > 0).sum()),
+                "n_excluded": prep.n_excluded,
+                "note": prep.note,
+            }
+            at = cr.cif_at(ci, q_all)
+            nrisk = sv.number_at_risk(t, e, q_all)
+            ecum = _cum_at(ci.time, ci.n_event, q_all)
+            ccum = _cum_at(ci.time, ci.n_competing, q_all)
+            for i, q in enumerate(q_all):
+                var_i = at["variance"][i]
+                rows.append(
+                    {
+                        **base,
+                        "row_type": "landmark",
+                        "time_days": float(q),
+                        "time_months": float(q) / sv.DAYS_PER_MONTH,
+                        "estimate": _nan_to_none(at["estimate"][i]),
+                        "std_error": _nan_to_none(np.sqrt(var_i)) if not np.isnan(var_i) else None,
+                        "lower_95": _nan_to_none(at["lower"][i]),
+                        "upper_95": _nan_to_none(at["upper"][i]),
+                        "n_at_risk": int(nrisk[i]),
+                        "n_event_cum": int(ecum[i]),
+                        "n_competing_cum": int(ccum[i]),
+                    }
+                )
+            if include_curve and ci.time.size:
+                cols = {
+                    "time_days": ci.time,
+                    "time_months": ci.time / sv.DAYS_PER_MONTH,
+                    "estimate": ci.estimate,
+                    "std_error": np.sqrt(ci.variance),
+                    "lower_95": ci.lower,
+                    "upper_95": ci.upper,
+                    "n_at_risk": ci.n_at_risk,
+                    "n_event_at_time": ci.n_event,
+                    "n_competing_at_time": ci.n_competing,
+                    "n_censored_at_time": ci.n_censored,
+                    "n_event_cum": np.cumsum(ci.n_event),
+                    "n_competing_cum": np.cumsum(ci.n_competing),
+                }
+                parts.append(_curve_frame({**base, "row_type": "curve"}, cols, CIF_SCHEMA))
+        rows.extend(_gray_rows(prep, ep, competing, data_cutoff))
+    return _rows_to_frame(rows, CIF_SCHEMA, parts)
+
+
+def _gray_rows(prep: _Prepared, ep: str, competing: str, data_cutoff: dt.date) -> list[dict[str, Any]]:
+    df = prep.data
+    out: list[dict[str, Any]] = []
+    if df.height == 0:
+        return out
+    delayed = bool((df["ENTRYT"] > 0).any())
+    for var in STRATIFIERS:
+        if var not in df.columns:
+            continue
+        sub = df.filter(pl.col(var) != MISSING)
+        levels = sub[var].unique().to_list()
+        stat = dfree = p = None
+        note = None
+        if delayed:
+            note = "not computed: delayed entry present (Gray's test has no left-truncated form)"
+        elif len(levels) < 2:
+            note = "not computed: fewer than two non-missing levels"
+        else:
+            cnsr = sub["CNSR"].to_numpy()
+            status = np.where(cnsr == 0, 1, np.where(cnsr == 2, 2, 0))
+            res = cr.gray_test(sub["AVAL"].to_numpy(), status, sub[var], cause=1)
+            stat, dfree, p = res.statistic, res.df, res.p_value
+            if stat is None:
+                note = "not computed: singular covariance"
+        out.append(
+            {
+                "endpoint": ep,
+                "stratum_variable": var,
+                "stratum": "all levels",
+                "method": GRAY_METHOD,
+                "data_cutoff": data_cutoff,
+                "competing_event": competing,
+                "row_type": "gray_test",
+                "n": sub.height,
+                "events": int((sub["CNSR"] == 0).sum()),
+                "competing_events": int((sub["CNSR"] == 2).sum()),
+                "test_statistic": stat,
+                "test_df": dfree if dfree is not None else max(len(levels) - 1, 0),
+                "p_value": p,
+                "n_excluded": prep.n_excluded,
+                "note": "; ".join(x for x in (note, prep.note) if x) or None,
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# event_rates
+
+RATE_METHOD = "events per 100 person-years, exact Poisson (Garwood) CI"
+
+
+def event_rates(
+    adtte: pl.DataFrame, data_cutoff: dt.date, endpoints: tuple[str, ...] = RATE_ENDPOINTS
+) -> pl.DataFrame:
+    """Incidence of the first event per 100 person-years at risk (ENTRYT to AVAL), by stratum."""
+    rows: list[dict[str, Any]] = []
+    for ep in endpoints:
+        prep = _prepare_adtte(adtte, ep, (0, 1, 2))
+        for var, level, sub in _sorted_strata(prep.data):
+            py = float((sub["AVAL"] - sub["ENTRYT"]).sum()) / DAYS_PER_YEAR
+            events = int((sub["CNSR"] == 0).sum())
+            r = rt.poisson_rate(events, py)
+            rows.append(
+                {
+                    "endpoint": ep,
+                    "stratum_variable": var,
+                    "stratum": level,
+                    "method": RATE_METHOD,
+                    "data_cutoff": data_cutoff,
+                    "n": sub.height,
+                    "events": events,
+                    "competing_events": int((sub["CNSR"] == 2).sum()),
+                    "person_years": py,
+                    "rate_per_100py": r.rate_per_100py,
+                    "lower_95": r.lower,
+                    "upper_95": r.upper,
+                    "n_excluded": prep.n_excluded,
+                    "note": prep.note,
+                }
+            )
+    return _rows_to_frame(rows, RATE_SCHEMA)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# proportions
+
+CP_METHOD = "crude proportion, Clopper-Pearson exact CI"
+MED_METHOD = "median (IQR), Hyndman-Fan type 7 quantiles"
+
+
+def _patient_ae(adae: pl.DataFrame, infused: pl.DataFrame, cat: str) -> pl.DataFrame:
+    ae = adae.filter(pl.col("AECAT") == cat).join(infused.select("USUBJID"), on="USUBJID", how="semi")
+    grade = pl.col("ATOXGR").cast(pl.Float64)
+    ae = ae.filter(grade.is_null() | (grade >= 1))
+
+    def flag(c: str) -> pl.Expr:
+        return (pl.col(c).cast(pl.Utf8) == "Y").any() if c in ae.columns else pl.lit(False)
+
+    first = ae.sort(["USUBJID", "ASTDY"], nulls_last=True).group_by("USUBJID", maintain_order=True).first()
+    per = ae.group_by("USUBJID").agg(
+        pl.col("ATOXGR").cast(pl.Float64).max().alias("maxgr"),
+        flag("AETOCI").alias("toci"),
+        flag("AESTER").alias("ster"),
+        flag("AEICU").alias("icu"),
+        (pl.col("ICUDAYS").cast(pl.Float64).sum() if "ICUDAYS" in ae.columns else pl.lit(None, pl.Float64)).alias("icudays"),
+    )
+    per = per.with_columns(pl.lit(True).alias("has_ev"))
+    return per.join(
+        first.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("onset"), pl.col("ADURN").cast(pl.Float64).alias("dur")),
+        on="USUBJID",
+        how="left",
+    )
+
+
+def proportions(adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
+    """CRS / ICANS proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use."""
+    infused = adsl.filter(pl.col("INFFL") == "Y").select(
+        "USUBJID", _as_str(pl.col("PRODUCT"), adsl.schema["PRODUCT"]).alias("PRODUCT")
+    )
+    rows: list[dict[str, Any]] = []
+    for cat in AE_CATEGORIES:
+        per = _patient_ae(adae, infused, cat)
+        pts = infused.join(per, on="USUBJID", how="left")
+        strata: list[tuple[str, str, pl.DataFrame]] = [("overall", "overall", pts)]
+        for (level,), sub in sorted(pts.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
+            strata.append(("PRODUCT", str(level), sub))
+        for var, level, sub in strata:
+            if sub.height == 0:
+                continue
+            n = sub.height
+            base = {"endpoint": cat, "stratum_variable": var, "stratum": level, "data_cutoff": data_cutoff, "n": n}
+            has = sub["has_ev"].fill_null(False).to_numpy()
+            maxgr = sub["maxgr"].to_numpy()
+            counts: dict[str, int] = {
+                "any_grade": int(has.sum()),
+                "grade_ge3": int((maxgr >= 3).sum()),
+                "max_grade_0": int((~has).sum()),
+            }
+            for g in range(1, 6):
+                counts[f"max_grade_{g}"] = int((maxgr == g).sum())
+            counts["max_grade_unknown"] = int((has & np.isnan(maxgr)).sum())
+            counts["tocilizumab"] = int(sub["toci"].fill_null(False).sum())
+            counts["steroids"] = int(sub["ster"].fill_null(False).sum())
+            counts["icu"] = int(sub["icu"].fill_null(False).sum())
+            for measure, k in counts.items():
+                p = rt.clopper_pearson(k, n)
+                rows.append(
+                    {**base, "method": CP_METHOD, "measure": measure, "events": k, "proportion": p.proportion, "lower_95": p.lower, "upper_95": p.upper}
+                )
+            icu_mask = sub["icu"].fill_null(False).to_numpy()
+            for measure, vals, note in (
+                ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
+                ("duration_days", sub["dur"].to_numpy()[has], "patients with the event; ADURN of the first episode"),
+                ("icu_days", sub["icudays"].to_numpy()[icu_mask], "patients admitted to ICU; sum of ICUDAYS"),
+            ):
+                m = rt.median_iqr(np.asarray(vals, dtype=float))
+                rows.append(
+                    {
+                        **base,
+                        "method": MED_METHOD,
+                        "measure": measure,
+                        "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
+                        "n_values": m.n,
+                        "median": m.median,
+                        "q1": m.q1,
+                        "q3": m.q3,
+                        "minimum": m.minimum,
+                        "maximum": m.maximum,
+                        "note": note,
+                    }
+                )
+    return _rows_to_frame(rows, PROPORTION_SCHEMA)
+
+
+def build_all(
+    adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date
+) -> dict[str, pl.DataFrame]:
+    """All four analysis tables keyed by their table name in schema ``analysis``."""
+    return {
+        "survival_estimates": survival_estimates(adtte, data_cutoff),
+        "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
+        "event_rates": event_rates(adtte, data_cutoff),
+        "proportions": proportions(adae, adsl, data_cutoff),
+    }

@@ -1,0 +1,165 @@
+"""Table builders over small hand-made ADaM frames: labels, counts, nulls and agreement with the estimators."""
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analyses import outcomes
+from analyses.competing_risks import aalen_johansen, cif_at
+from analyses.survival import DAYS_PER_MONTH
+
+CUTOFF = dt.date(2026, 10, 31)
+
+
+def _adtte() -> pl.DataFrame:
+    rows = []
+    # OS: 6 patients, two products; P6 has a second infusion row that must be ignored (INFNUM 2)
+    os_ = [
+        ("P1", 1, 100.0, 0, 0.0, "KYMRIAH", "LBCL", "S01", 2023),
+        ("P2", 1, 200.0, 1, 0.0, "KYMRIAH", "LBCL", "S01", 2023),
+        ("P3", 1, 200.0, 0, 0.0, "KYMRIAH", "ALL", "S02", 2024),
+        ("P4", 1, 400.0, 1, 30.0, "YESCARTA", "LBCL", "S02", 2024),
+        ("P5", 1, 500.0, 0, 0.0, "YESCARTA", None, "S02", 2024),
+        ("P6", 1, 50.0, 1, 0.0, "YESCARTA", "LBCL", "S01", 2024),
+        ("P6", 2, 10.0, 0, 0.0, "YESCARTA", "LBCL", "S01", 2024),
+    ]
+    for u, inf, aval, cnsr, ent, prod, dis, site, yr in os_:
+        rows.append(dict(USUBJID=u, INFNUM=inf, PARAMCD="OS", AVAL=aval, CNSR=cnsr, ENTRYT=ent, PRODUCT=prod, DISGRP=dis, SITEID=site, INFYEAR=yr))
+    # NRM with RELAPSE competing (CNSR 2), no delayed entry; one invalid row (AVAL < 0)
+    nrm = [("P1", 100.0, 0), ("P2", 150.0, 2), ("P3", 150.0, 0), ("P4", 300.0, 1), ("P5", 20.0, 2), ("P6", -1.0, 0)]
+    prod = {"P1": "KYMRIAH", "P2": "KYMRIAH", "P3": "KYMRIAH", "P4": "YESCARTA", "P5": "YESCARTA", "P6": "YESCARTA"}
+    for u, aval, cnsr in nrm:
+        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="NRM", AVAL=aval, CNSR=cnsr, ENTRYT=0.0, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+    # SPM: 2 events in 4 patients, delayed entry for P4
+    spm = [("P1", 365.25, 0, 0.0), ("P2", 730.5, 1, 0.0), ("P3", 365.25, 2, 0.0), ("P4", 730.5, 0, 365.25)]
+    for u, aval, cnsr, ent in spm:
+        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="SPM", AVAL=aval, CNSR=cnsr, ENTRYT=ent, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+    return pl.DataFrame(rows, schema_overrides={"INFYEAR": pl.Float64})
+
+
+def test_survival_estimates_labels_counts_and_values() -> None:
+    out = outcomes.survival_estimates(_adtte(), CUTOFF, endpoints=("OS",))
+    assert out.columns[:5] == ["endpoint", "stratum_variable", "stratum", "method", "data_cutoff"]
+    assert all(out.schema[c] == pl.Utf8 for c in ("endpoint", "stratum_variable", "stratum"))
+    overall = out.filter((pl.col("stratum_variable") == "overall") & (pl.col("row_type") == "landmark"))
+    six = overall.filter(pl.col("time_months") == 6.0).row(0, named=True)
+    # CNSR 0 = event: deaths P1 (100), P3 (200), P5 (500); censored P6 (50, first infusion row), P2 (200),
+    # P4 (400, entered day 30). t=100: n=5 -> 4/5 (P6 gone); 6 months = 182.625 d -> S = 4/5
+    assert six["n"] == 6 and six["events"] == 3
+    assert six["estimate"] == pytest.approx(4 / 5) and six["time_days"] == pytest.approx(6 * DAYS_PER_MONTH)
+    # at risk at 182.625 d: P2, P3, P4, P5
+    assert six["n_at_risk"] == 4 and six["n_event_cum"] == 1 and six["n_censored_cum"] == 1
+    assert six["person_years"] == pytest.approx((100 + 200 + 200 + 370 + 500 + 50) / 365.25)
+    assert six["n_delayed_entry"] == 1
+    assert six["method"] == "Kaplan-Meier (lifelines 0.30.3), log(-log) CI"
+    assert six["data_cutoff"] == CUTOFF
+    # beyond the last follow-up (500 d): null, not a crash
+    assert overall.filter(pl.col("time_months") == 60.0)["estimate"].to_list() == [None]
+    # strata as strings, INFYEAR float -> '2023', missing DISGRP -> '(missing)'
+    assert set(out.filter(pl.col("stratum_variable") == "INFYEAR")["stratum"].unique()) == {"2023", "2024"}
+    assert "(missing)" in out.filter(pl.col("stratum_variable") == "DISGRP")["stratum"].to_list()
+    med = out.filter((pl.col("row_type") == "median") & (pl.col("stratum") == "overall")).row(0, named=True)
+    # t=200: n=4 (censored P2 still at risk) -> 4/5*3/4 = 3/5; t=500: n=1 -> 0: median 500 d
+    assert med["estimate"] == pytest.approx(500 / DAYS_PER_MONTH) and med["unit"] == "months"
+    curve = out.filter((pl.col("row_type") == "curve") & (pl.col("stratum") == "overall"))
+    assert curve["time_days"].to_list() == [50.0, 100.0, 200.0, 400.0, 500.0]
+    assert curve["n_at_risk"].to_list() == [6, 5, 4, 2, 1]  # P4 entered at day 30 < 50
+    assert curve["estimate"].to_list() == pytest.approx([1.0, 0.8, 0.6, 0.6, 0.0])
+
+
+def test_cumulative_incidence_matches_estimator_and_gray_rows() -> None:
+    out = outcomes.cumulative_incidence(_adtte(), CUTOFF, endpoints={"NRM": "RELAPSE"})
+    lm = out.filter((pl.col("row_type") == "landmark") & (pl.col("stratum") == "overall"))
+    row = lm.filter(pl.col("time_months") == 6.0).row(0, named=True)
+    # P6 excluded (AVAL < 0): 5 patients; t=20 relapse(comp), t=100 NRM, t=150 NRM + relapse
+    assert row["n"] == 5 and row["n_excluded"] == 1 and "AVAL missing or < 0" in row["note"]
+    ref = cif_at(aalen_johansen(np.array([100, 150, 150, 300, 20.0]), np.array([1, 2, 1, 0, 2])), np.array([6 * DAYS_PER_MONTH]))
+    assert row["estimate"] == pytest.approx(ref["estimate"][0])
+    # by hand: t=20 n=5 comp -> S=4/5; t=100 n=4 -> F=1/5; t=150 n=3, 1 NRM -> F = 1/5 + (3/5)(1/3) = 2/5
+    assert row["estimate"] == pytest.approx(0.4)
+    assert row["std_error"] == pytest.approx(np.sqrt(ref["variance"][0]))
+    assert (row["events"], row["competing_events"], row["competing_event"]) == (2, 2, "RELAPSE")
+    assert row["method"].startswith("Aalen-Johansen (own)")
+    gray = out.filter(pl.col("row_type") == "gray_test")
+    assert gray["stratum_variable"].to_list() == list(outcomes.STRATIFIERS)
+    prod = gray.filter(pl.col("stratum_variable") == "PRODUCT").row(0, named=True)
+    assert prod["test_df"] == 1 and prod["p_value"] is not None and 0 <= prod["p_value"] <= 1
+    site = gray.filter(pl.col("stratum_variable") == "SITEID").row(0, named=True)
+    assert site["test_statistic"] is None and "fewer than two" in site["note"]
+
+
+def test_gray_not_reported_with_delayed_entry_and_event_rates() -> None:
+    adtte = _adtte()
+    cif = outcomes.cumulative_incidence(adtte, CUTOFF, endpoints={"SPM": "DEATH"})
+    g = cif.filter((pl.col("row_type") == "gray_test") & (pl.col("stratum_variable") == "PRODUCT")).row(0, named=True)
+    assert g["p_value"] is None and "delayed entry" in g["note"]
+    rates = outcomes.event_rates(adtte, CUTOFF, endpoints=("SPM",))
+    r = rates.filter(pl.col("stratum_variable") == "overall").row(0, named=True)
+    # person-time from entry: 1 + 2 + 1 + (2 - 1) = 5 years; 2 events -> 40 per 100 PY
+    assert r["person_years"] == pytest.approx(5.0) and r["events"] == 2 and r["competing_events"] == 1
+    assert r["rate_per_100py"] == pytest.approx(40.0)
+    assert r["lower_95"] == pytest.approx(100 * 0.2422093 / 5, abs=1e-5)  # Garwood x=2: 0.2422093, 7.224688
+    assert r["upper_95"] == pytest.approx(100 * 7.224688 / 5, abs=1e-4)
+
+
+def test_empty_endpoint_and_empty_strata_are_skipped() -> None:
+    out = outcomes.survival_estimates(_adtte(), CUTOFF, endpoints=("PFS",))
+    assert out.height == 0 and out.columns == list(outcomes.SURVIVAL_SCHEMA)
+
+
+def test_event_at_own_entry_time_is_excluded_and_counted() -> None:
+    df = pl.DataFrame(
+        dict(USUBJID=["A", "B", "C"], INFNUM=[1, 1, 1], PARAMCD=["OS"] * 3, AVAL=[10.0, 20.0, 30.0], CNSR=[0, 0, 1],
+             ENTRYT=[0.0, 20.0, 5.0], PRODUCT=["X"] * 3, DISGRP=["D"] * 3, SITEID=["S"] * 3, INFYEAR=[2024] * 3)
+    )
+    out = outcomes.survival_estimates(df, CUTOFF, endpoints=("OS",), include_curve=False)
+    row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
+    assert row["n"] == 2 and row["n_excluded"] == 1 and "own entry time" in row["note"]
+
+
+def _adsl_adae() -> tuple[pl.DataFrame, pl.DataFrame]:
+    adsl = pl.DataFrame(
+        dict(USUBJID=["P1", "P2", "P3", "P4", "P5"], INFFL=["Y", "Y", "Y", "Y", "N"],
+             PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA", "YESCARTA"])
+    )
+    adae = pl.DataFrame(
+        dict(
+            USUBJID=["P1", "P1", "P2", "P3", "P5", "P4"],
+            AECAT=["CRS", "CRS", "CRS", "ICANS", "CRS", "CRS"],
+            ATOXGR=[1, 3, 2, 4, 3, 0],
+            ASTDY=[5, 2, 1, 7, 3, 4],
+            ADURN=[3, 4, 6, 5, 2, 1],
+            AETOCI=["N", "Y", "N", "N", "Y", "N"],
+            AESTER=["N", "N", "N", "Y", "N", "N"],
+            AEICU=["N", "Y", "N", "Y", "N", "N"],
+            ICUDAYS=[0, 3, 0, 2, 0, 0],
+        )
+    )
+    return adsl, adae
+
+
+def test_proportions_by_hand() -> None:
+    adsl, adae = _adsl_adae()
+    out = outcomes.proportions(adae, adsl, CUTOFF)
+
+    def get(ep: str, stratum: str, measure: str) -> dict:
+        return out.filter((pl.col("endpoint") == ep) & (pl.col("stratum") == stratum) & (pl.col("measure") == measure)).row(0, named=True)
+
+    # infused: P1..P4 (P5 not infused, its CRS ignored); CRS: P1 (max 3), P2 (2); P4 grade 0 is no event
+    anyg = get("CRS", "overall", "any_grade")
+    assert (anyg["n"], anyg["events"], anyg["proportion"]) == (4, 2, 0.5)
+    assert anyg["lower_95"] == pytest.approx(0.06758599, abs=1e-7) and anyg["upper_95"] == pytest.approx(0.93241401, abs=1e-7)
+    assert get("CRS", "overall", "grade_ge3")["events"] == 1
+    assert [get("CRS", "overall", f"max_grade_{g}")["events"] for g in range(6)] == [2, 0, 1, 1, 0, 0]
+    assert get("CRS", "overall", "tocilizumab")["events"] == 1 and get("CRS", "overall", "icu")["events"] == 1
+    onset = get("CRS", "overall", "onset_day")  # first episodes: P1 day 2, P2 day 1
+    assert (onset["n_values"], onset["median"], onset["q1"], onset["q3"]) == (2, 1.5, 1.25, 1.75)
+    dur = get("CRS", "overall", "duration_days")  # ADURN of those first episodes: 4, 6
+    assert dur["median"] == 5.0
+    assert get("CRS", "overall", "icu_days")["median"] == 3.0
+    assert get("CRS", "YESCARTA", "any_grade")["events"] == 0 and get("CRS", "YESCARTA", "any_grade")["n"] == 2
+    assert get("CRS", "YESCARTA", "onset_day")["median"] is None  # undefined -> null
+    assert get("ICANS", "YESCARTA", "grade_ge3")["events"] == 1
+    assert out.filter(pl.col("stratum_variable") == "PRODUCT")["stratum"].unique().sort().to_list() == ["KYMRIAH", "YESCARTA"]
