@@ -1,0 +1,237 @@
+"""The investigator guide shipped inside every release (README.md) and its column list (columns.csv).
+
+Column descriptions come from, in order: the warehouse's own column comments (dbt docs), the data dictionary
+(a mart column named like a dictionary field), the ADaM definitions below (docs/ARCHITECTURE.md), and the
+analysis / regulatory definitions below.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+ADAM_COLUMNS = {
+    "STUDYID": "Study identifier (Ko-CARTR)",
+    "USUBJID": "Unique subject identifier (= patient_key, the keyed HMAC pseudonym)",
+    "SITEID": "Site code",
+    "SEX": "Sex",
+    "BIRTHYR": "Year of birth",
+    "AGE": "Age in years at first infusion (else at CAR-T order)",
+    "PRODUCT": "CAR-T product code (first infusion)",
+    "DISGRP": "Disease group",
+    "DIAGNOSIS": "Primary diagnosis",
+    "ORDERDT": "CAR-T order date (intention-to-treat anchor)",
+    "ENRLDT": "Registry enrolment date",
+    "LEUKDT": "Leukapheresis date",
+    "TRTSDT": "First infusion date (day 0)",
+    "INFYEAR": "Year of first infusion",
+    "REGLATFL": "Y when enrolled after infusion (delayed entry)",
+    "PRIORLN": "Number of prior lines of therapy",
+    "PRIORHCT": "Prior haematopoietic cell transplantation",
+    "BRIDGFL": "Bridging therapy given (Y/N)",
+    "ECOG": "ECOG performance status before lymphodepletion",
+    "HTXANC": "CAR-HEMATOTOX: ANC before lymphodepletion (x10^9/L)",
+    "HTXHGB": "CAR-HEMATOTOX: haemoglobin (g/dL)",
+    "HTXPLT": "CAR-HEMATOTOX: platelets (x10^9/L)",
+    "HTXCRP": "CAR-HEMATOTOX: CRP (mg/dL)",
+    "HTXFERR": "CAR-HEMATOTOX: ferritin (ng/mL)",
+    "DTHDT": "Date of death",
+    "DTHFL": "Death flag (Y)",
+    "DTHCAUS": "Primary cause of death",
+    "LSTCNTDT": "Last date known alive / last contact",
+    "LTFUFL": "Lost to follow-up flag",
+    "NOTINFRS": "Reason an ordered product was not infused",
+    "ITTFL": "Intention-to-treat population flag (CAR-T ordered)",
+    "INFFL": "Infused population flag",
+    "INFNUM": "Infusion number",
+    "PARAMCD": "Parameter code (OS, OS_ITT, PFS, NRM, RELAPSE, SPM, SPM_TCELL, ANC_REC, PLT_REC)",
+    "PARAM": "Parameter description",
+    "STARTDT": "Time origin of the parameter",
+    "ADT": "Date of event or censoring",
+    "AVAL": "Days from STARTDT to ADT",
+    "AVALU": "Unit of AVAL (DAYS)",
+    "CNSR": "0 = event of interest, 1 = censored, 2 = competing event",
+    "EVNTDESC": "Event description",
+    "CNSDTDSC": "Censoring date description",
+    "ENTRYT": "Days from STARTDT to registry enrolment (delayed entry / left truncation), else 0",
+    "AESEQ": "Adverse event sequence number",
+    "AECAT": "Adverse event category (CRS, ICANS, ICAHT, INFECTION, CYTOPENIA, OTHER)",
+    "AEDECOD": "Adverse event term",
+    "ATOXGR": "Toxicity grade",
+    "GRDSTD": "Grading standard and version",
+    "ASTDT": "Onset date",
+    "AENDT": "Resolution date",
+    "ASTDY": "Onset day relative to infusion (day 0 = infusion)",
+    "ADURN": "Duration in days",
+    "AESER": "Serious adverse event (Y/N)",
+    "AETOCI": "Tocilizumab given (Y/N)",
+    "AESTER": "Corticosteroids given (Y/N)",
+    "AEICU": "ICU admission (Y/N)",
+    "ICUDAYS": "Days in ICU",
+}
+
+OTHER_COLUMNS = {
+    "patient_key": "Registry patient key: keyed HMAC-SHA256 pseudonym (not reversible without the registry key)",
+    "site_code": "Registry code of the submitting hospital",
+    "endpoint": "Endpoint of the estimate (OS, PFS, NRM, SPM, CRS, ICANS, ...)",
+    "stratum_variable": "Variable the estimate is stratified by ('overall' for none)",
+    "stratum": "Value of the stratum variable",
+    "method": "Statistical method (estimator and confidence-interval type)",
+    "data_cutoff": "Data cut-off of the release",
+    "estimate": "Point estimate (probability / proportion)",
+    "lower": "Lower 95% confidence limit",
+    "upper": "Upper 95% confidence limit",
+    "time": "Time since day 0 in days",
+    "n_at_risk": "Number at risk just before this time",
+    "n_events": "Number of events",
+    "n_censored": "Number censored",
+    "product": "CAR-T product code",
+    "product_code": "CAR-T product code",
+    "patients_under_followup": "Infused patients alive, not lost to follow-up and within the 15-year LTFU period",
+    "visits_due": "Scheduled follow-up visits whose window has opened by the cut-off",
+    "visits_overdue": "Scheduled follow-up visits whose window closed by the cut-off without a contact",
+    "serious_adverse_events": "Serious adverse events reported (MFDS)",
+    "secondary_malignancies": "New malignancies reported (CIBMTR 3500)",
+    "landmark_months": "HIRA outcome snapshot landmark (months after infusion)",
+    "snapshot_status": "DUE (landmark + window reached by the cut-off) or NOT_YET_DUE",
+    "vital_status": "ALIVE / DEAD / UNKNOWN at the landmark",
+    "progression_free": "Y / N / UNKNOWN at the landmark",
+    "cibmtr_form": "CIBMTR form the item belongs to (from the dictionary's `cibmtr` key)",
+    "cibmtr_item": "CIBMTR item (from the dictionary's `cibmtr` key)",
+    "source_form": "Ko-CARTR dictionary form of the field",
+    "source_field": "Ko-CARTR dictionary field",
+    "value": "Value as text",
+    # analysis tables (analyses/outcomes.py)
+    "row_type": "Kind of row: 'curve' (each observed time), 'landmark', 'median', 'risk_table', 'gray_test'",
+    "time_days": "Time since day 0 in days", "time_months": "Time since day 0 in months (365.25/12 days)",
+    "lower_95": "Lower 95% confidence limit", "upper_95": "Upper 95% confidence limit",
+    "unit": "Unit of estimate: probability or months (median rows)",
+    "n": "Number of subjects in the stratum (analysis set)", "events": "Number of events (patients with the event)",
+    "person_years": "Time at risk in person-years", "n_delayed_entry": "Subjects entering after day 0 (left truncation)",
+    "n_event_at_time": "Events at exactly this time", "n_censored_at_time": "Censorings at exactly this time",
+    "n_competing_at_time": "Competing events at exactly this time",
+    "n_event_cum": "Events at or before this time", "n_censored_cum": "Censorings at or before this time",
+    "n_competing_cum": "Competing events at or before this time",
+    "n_excluded": "Records excluded from the analysis (reasons in note)", "note": "Notes on exclusions or estimates",
+    "competing_event": "Competing event of the cumulative incidence", "competing_events": "Number of competing events",
+    "std_error": "Standard error of the estimate", "test_statistic": "Gray's test statistic",
+    "test_df": "Degrees of freedom of the test", "p_value": "P-value of the test",
+    "measure": "Measure (any_grade, grade_ge3, max_grade_k, tocilizumab, steroids, icu, onset_day, ...)",
+    "proportion": "Proportion of patients with the measure", "n_values": "Number of values summarised",
+    "median": "Median", "q1": "First quartile", "q3": "Third quartile", "minimum": "Minimum", "maximum": "Maximum",
+    "rate_per_100py": "Events per 100 person-years",
+}
+
+
+def describe_column(name: str, dictionary=None) -> str | None:
+    if name in ADAM_COLUMNS:
+        return ADAM_COLUMNS[name]
+    if name in OTHER_COLUMNS:
+        return OTHER_COLUMNS[name]
+    if dictionary is not None:
+        for form in dictionary.forms.values():
+            for f in dictionary.all_fields(form.name):
+                if f.name == name and not f.is_free_text:
+                    unit = f" ({f.unit})" if f.unit else ""
+                    return f"{f.description}{unit} [dictionary: {form.name}.{f.name}]"
+    return None
+
+
+GUIDE = """# Ko-CARTR release {cutoff}
+
+Data cut-off **{cutoff}** (only data on or before it), data dictionary **{dictionary_version}**,
+release data fingerprint (SHA-256 of the tables, also printed in the workbook and the report):
+
+    {tables_sha256}
+
+This folder is immutable and read-only. Check it before use:
+
+    python -c "from kocartr.release import verify_release; print(verify_release('.') or 'OK')"
+
+or without the package: `sha256sum` each file and compare it with `manifest.json` (`files`).
+
+## What is here
+
+| file | content |
+|---|---|
+| `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |
+| `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
+| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, methods. Small counts (1 to {max_hidden}) are suppressed. |
+| `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
+| `report.html` | static report: figures, outcome tables, data quality per site, follow-up completeness |
+| `columns.csv` | every released column with its type and description |
+| `manifest.json` | cut-off, versions, row counts, SHA-256 of every file, quality-gate summary |
+
+Patient-level tables carry `patient_key` / `USUBJID`, a keyed pseudonym. No direct identifier and no free text
+is released. Counts in the workbook and report are suppressed; the patient-level tables are not: do not publish
+counts from them below {threshold} without the same suppression.
+
+## Tables
+
+{table_list}
+
+## Example queries
+
+DuckDB CLI (read-only, so many people can query while the next release is built):
+
+```sh
+duckdb -readonly kocartr_release.duckdb
+```
+```sql
+SHOW ALL TABLES;
+SELECT PRODUCT, count(*) AS patients FROM adam.adsl WHERE INFFL = 'Y' GROUP BY ALL ORDER BY ALL;
+SELECT * FROM analysis.survival_estimates WHERE endpoint = 'OS' AND stratum_variable = 'overall' LIMIT 20;
+SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = 'adam';
+```
+
+Python, polars (Parquet, no database needed) or DuckDB:
+
+```python
+import polars as pl
+adtte = pl.read_parquet("parquet/adam/adtte.parquet")
+os_ = adtte.filter(pl.col("PARAMCD") == "OS")
+
+import duckdb
+con = duckdb.connect("kocartr_release.duckdb", read_only=True)
+adsl = con.sql("SELECT * FROM adam.adsl").pl()        # polars
+df = con.sql("SELECT * FROM adam.adae").df()          # pandas
+```
+
+Python, pandas with lifelines:
+
+```python
+import pandas as pd
+from lifelines import KaplanMeierFitter
+d = pd.read_parquet("parquet/adam/adtte.parquet").query("PARAMCD == 'OS'")
+KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRYT).plot_survival_function()
+```
+
+R with arrow and survival:
+
+```r
+library(arrow); library(dplyr); library(survival)
+adtte <- read_parquet("parquet/adam/adtte.parquet") |> filter(PARAMCD == "OS")
+fit <- survfit(Surv(ENTRYT, AVAL, CNSR == 0) ~ PRODUCT, data = adtte, conf.type = "log-log")
+summary(fit, times = c(182.625, 365.25, 730.5))
+ds <- open_dataset("parquet/analysis")     # all analysis tables as one dataset per folder
+```
+
+## Columns
+
+See `columns.csv` (schema, table, column, type, description) or in DuckDB
+`SELECT * FROM duckdb_columns() WHERE comment IS NOT NULL`.
+"""
+
+
+def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any], col_docs: list[dict]) -> None:
+    lines = [f"- `{name}`: {meta['rows']} rows, {len(meta['columns'])} columns" for name, meta in
+             sorted(table_meta.items())]
+    text = GUIDE.format(table_list="\n".join(lines) or "(none)", max_hidden=context["threshold"] - 1,
+                        **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")})
+    (folder / "README.md").write_text(text, encoding="utf-8")
+    with open(folder / "columns.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["schema", "table", "column", "type", "description"], lineterminator="\n")
+        w.writeheader()
+        for row in sorted(col_docs, key=lambda d: (d["schema"], d["table"])):
+            w.writerow(row)

@@ -1,0 +1,143 @@
+"""Small-cell suppression for published tables of patient counts.
+
+Rule (threshold from data/config/release.yaml, default 5; see the citation there):
+1. Primary suppression: every count in [1, threshold - 1] is hidden (0 is shown: it discloses no patient).
+   Totals are counts too: a total in that range is hidden as well.
+2. Complementary suppression: a table is a set of linear constraints "cells of a line sum to its total"
+   (each row with its row total, each column with its column total). A constraint with exactly one hidden entry
+   lets a reader recompute it, so another entry of the same constraint is hidden: a non-zero visible cell in
+   preference to a zero, then the cell whose hiding opens the fewest other constraints (fewer cascades), then
+   the smallest, then the first in order; the total only when no cell is left. Repeated until no constraint has
+   exactly one hidden entry (a hidden complement can open another constraint, hence the loop).
+
+This is the usual "at least two per line" heuristic; it does not solve the linear-programming attack on large
+multi-way tables (intervals for a hidden cell can be narrowed), which is accepted practice for registry tables.
+All functions are pure and deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Iterable, Mapping, Sequence
+
+DEFAULT_THRESHOLD = 5
+
+
+def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
+    """True for a count that primary suppression hides: 1 <= value <= threshold - 1."""
+    return value is not None and value == value and 1 <= value < threshold
+
+
+def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Sequence[Hashable]],
+             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = ()) -> set[Hashable]:
+    """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
+    hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
+    `pre_hidden`: keys hidden already for another reason (e.g. the same count hidden in another table, so that
+    tables published together stay consistent)."""
+    constraints = [tuple(c) for c in constraints]
+    lines_of: dict[Hashable, list[int]] = {}
+    for n, line in enumerate(constraints):
+        for k in line:
+            lines_of.setdefault(k, []).append(n)
+    hidden = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
+
+    def n_hidden(n: int) -> int:
+        return sum(1 for k in constraints[n] if k in hidden)
+
+    changed = True
+    while changed:
+        changed = False
+        for n, line in enumerate(constraints):
+            if n_hidden(n) != 1:
+                continue
+            visible = [k for k in line if k not in hidden]
+            cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
+            pool = cells or visible
+            if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
+                continue
+
+            def cost(k: Hashable) -> tuple:
+                # prefer non-zero cells (a hidden zero protects little), then cells whose other lines already
+                # hold a hidden entry (no cascade), then the smallest, then the first
+                opened = sum(1 for m in lines_of[k] if m != n and n_hidden(m) == 0)
+                return ((entries[k] or 0) == 0, opened, entries[k] or 0, line.index(k))
+
+            hidden.add(min(pool, key=cost))
+            changed = True
+    return hidden
+
+
+def suppress_vector(values: Sequence[int | None], total: int | None = None, threshold: int = DEFAULT_THRESHOLD,
+                    total_shown: bool = True, pre_hidden: Sequence[bool] | None = None,
+                    total_pre_hidden: bool = False) -> tuple[list[bool], bool]:
+    """One group of counts and (optionally) its published total. Returns (hidden flags, total hidden)."""
+    keys = list(range(len(values)))
+    entries: dict[Hashable, int | None] = dict(zip(keys, values))
+    constraints: list[Sequence[Hashable]] = []
+    if total_shown:
+        entries["total"] = sum(v or 0 for v in values) if total is None else total
+        constraints.append(keys + ["total"])
+    pre = [k for k, h in zip(keys, pre_hidden or []) if h] + (["total"] if total_pre_hidden and total_shown else [])
+    hidden = suppress(entries, constraints, threshold, pre)
+    return [k in hidden for k in keys], ("total" in hidden)
+
+
+@dataclass(frozen=True)
+class TableSuppression:
+    cells: list[list[bool]]
+    row_totals: list[bool]
+    col_totals: list[bool]
+    grand_total: bool
+
+
+def suppress_table(table: Sequence[Sequence[int | None]], threshold: int = DEFAULT_THRESHOLD,
+                   row_totals: Sequence[int | None] | None = None, col_totals: Sequence[int | None] | None = None,
+                   grand_total: int | None = None, rows_pre_hidden: Sequence[bool] | None = None,
+                   grand_pre_hidden: bool = False) -> TableSuppression:
+    """A two-way table whose row totals, column totals and grand total are published (computed from the cells
+    when not given). Returns which cells and totals to hide."""
+    r = len(table)
+    c = len(table[0]) if r else 0
+    rt = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
+    ct = list(col_totals) if col_totals is not None else [sum(table[i][j] or 0 for i in range(r)) for j in range(c)]
+    gt = grand_total if grand_total is not None else sum(rt)
+    entries: dict[Hashable, int | None] = {("c", i, j): table[i][j] for i in range(r) for j in range(c)}
+    entries.update({("r", i): rt[i] for i in range(r)})
+    entries.update({("k", j): ct[j] for j in range(c)})
+    entries["g"] = gt
+    constraints = [[("c", i, j) for j in range(c)] + [("r", i)] for i in range(r)]
+    constraints += [[("c", i, j) for i in range(r)] + [("k", j)] for j in range(c)]
+    constraints.append([("r", i) for i in range(r)] + ["g"])
+    constraints.append([("k", j) for j in range(c)] + ["g"])
+    pre = [("r", i) for i, h in enumerate(rows_pre_hidden or []) if h] + (["g"] if grand_pre_hidden else [])
+    hidden = suppress(entries, constraints, threshold, pre)
+    return TableSuppression(
+        cells=[[("c", i, j) in hidden for j in range(c)] for i in range(r)],
+        row_totals=[("r", i) in hidden for i in range(r)],
+        col_totals=[("k", j) in hidden for j in range(c)],
+        grand_total="g" in hidden,
+    )
+
+
+def suppress_event_table(groups: Sequence[tuple[int | None, int | None]], overall: tuple[int | None, int | None] | None,
+                         threshold: int = DEFAULT_THRESHOLD, n_pre_hidden: Sequence[bool] | None = None,
+                         overall_n_pre_hidden: bool = False
+                         ) -> tuple[list[tuple[bool, bool]], tuple[bool, bool]]:
+    """The common outcome-table shape: per stratum (N patients, n with the event), plus the overall row.
+
+    Seen as a table with columns [with event, without event] (row total N) whose column totals are the overall
+    row: hiding only `n` when N is shown would still disclose N - n, and hiding one stratum lets the overall row
+    reveal it. Returns ((N hidden, n hidden) per stratum, (N hidden, n hidden) overall)."""
+    cells = [[n, (N - n) if N is not None and n is not None else None] for N, n in groups]
+    if overall is None:
+        overall = (sum(g[0] or 0 for g in groups), sum(g[1] or 0 for g in groups))
+    oN, on = overall
+    ct = [on, (oN - on) if oN is not None and on is not None else None]
+    if not groups:
+        res = suppress_table([[ct[0], ct[1]]], threshold, row_totals=[oN], rows_pre_hidden=[overall_n_pre_hidden])
+        return [], (res.row_totals[0], res.cells[0][0])
+    res = suppress_table(cells, threshold, row_totals=[g[0] for g in groups], col_totals=ct, grand_total=oN,
+                         rows_pre_hidden=n_pre_hidden, grand_pre_hidden=overall_n_pre_hidden)
+    # every constraint has 0 or >= 2 hidden entries, so a visible n is never recomputable from hidden ones
+    per = [(res.row_totals[i], res.cells[i][0]) for i in range(len(groups))]
+    return per, (res.grand_total, res.col_totals[0])
