@@ -16,6 +16,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_pipeline(Path(args.submissions), Path(args.warehouse), Path(args.release_dir), month=args.month,
                           demo=args.demo)
     print(format_summary(result, Path(args.warehouse)))
+    if args.timings:
+        import dataclasses
+        import json
+
+        Path(args.timings).write_text(json.dumps(dataclasses.asdict(result), indent=2), encoding="utf-8")
     return 0 if result.success else 1
 
 
@@ -84,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--release-dir", default="out/releases", help="where monthly releases are published")
     run.add_argument("--month", help="registry month to build (YYYY-MM); default: the latest submitted")
     run.add_argument("--demo", action="store_true", help="use the published demo pseudonymization key")
+    run.add_argument("--timings", help="write the run's stages, checks and per-step seconds to this JSON file")
     run.set_defaults(func=_cmd_run)
 
     synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth")

@@ -22,8 +22,13 @@ def dbt_executable() -> str:
 
 
 def build_args(registry_month: str) -> list[str]:
-    """`dbt build` for one registry month: its cut-off goes to the models as the `data_cutoff` var."""
-    return ["build", "--vars", json.dumps({"data_cutoff": month_end(registry_month).isoformat()})]
+    """`dbt build` for one registry month: its cut-off goes to the models as the `data_cutoff` var.
+
+    `buildable` indirect selection: a test runs in the layer op that builds the last model it reads. The default
+    (eager) would run, in the staging op, mart tests that merely reference a seed, before the marts exist.
+    """
+    return ["build", "--indirect-selection", "buildable",
+            "--vars", json.dumps({"data_cutoff": month_end(registry_month).isoformat()})]
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:

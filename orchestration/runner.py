@@ -31,6 +31,7 @@ class StageResult:
     failed_steps: list[str] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
     checks: list[CheckLine] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,17 +70,35 @@ def choose_month(batch_months: list[str], requested: str | None, last_complete: 
     return min(max(batch_months), last_complete)
 
 
-def _stage_result(job: str, partition: str, result) -> StageResult:
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall time per step, from the run's event log (for `--timings` and the benchmark)."""
     import dagster as dg
 
-    stage = StageResult(job=job, success=result.success, partition=partition)
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        ev = entry.dagster_event
+        if ev is None or not ev.step_key:
+            continue
+        if ev.event_type == dg.DagsterEventType.STEP_START:
+            started[ev.step_key] = entry.timestamp
+        elif ev.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            seconds[ev.step_key] = round(entry.timestamp - started.get(ev.step_key, entry.timestamp), 3)
+    return seconds
+
+
+def _stage_result(job: str, partition: str, result, instance) -> StageResult:
+    import dagster as dg
+
+    stage = StageResult(job=job, success=result.success, partition=partition,
+                        step_seconds=_step_seconds(instance, result.run_id))
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             stage.failed_steps.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             stage.skipped_steps.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            ev = event.event_specific_data.asset_check_evaluation
+            ev = event.event_specific_data  # AssetCheckEvaluation
             stage.checks.append(CheckLine(
                 asset=ev.asset_key.to_user_string(),
                 check=ev.check_name,
@@ -119,12 +138,12 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
         instance=instance, raise_on_error=False,
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
     )
-    stages.append(_stage_result(INGEST_JOB, f"{keys[0]}..{keys[-1]} ({len(keys)} batches)", ingest))
+    stages.append(_stage_result(INGEST_JOB, f"{keys[0]}..{keys[-1]} ({len(keys)} batches)", ingest, instance))
     result = PipelineResult(month=target, stages=stages)
     if not result.success:
         return result
     monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
         instance=instance, partition_key=target, raise_on_error=False
     )
-    stages.append(_stage_result(MONTHLY_JOB, target, monthly))
+    stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
     return result

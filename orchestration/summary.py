@@ -10,11 +10,10 @@ KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae", "analysis.survival_estimat
               "analysis.cumulative_incidence", "analysis.proportions")
 
 
-def _scalar(con, sql: str):
-    try:
-        return con.sql(sql).fetchone()
-    except Exception:  # the table may not exist when a gate stopped the run before it
-        return None
+def _exists(con, table: str) -> bool:
+    schema, name = table.split(".")
+    return con.sql("select count(*) from information_schema.tables where table_schema = $s and table_name = $n",
+                   params={"s": schema, "n": name}).fetchall()[0][0] > 0
 
 
 def _warehouse_lines(warehouse: Path) -> list[str]:
@@ -25,19 +24,20 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         lines = []
-        led = _scalar(con, "select count(*), sum(rows_received), sum(rows_accepted), sum(rows_quarantined) "
-                           "from audit.ingest_ledger")
-        rej = _scalar(con, "select count(*) from audit.file_rejects")
-        if led:
-            lines.append(f"ingest: {led[0]} files, {led[1] or 0} rows received = {led[2] or 0} accepted + "
-                         f"{led[3] or 0} quarantined; {rej[0] if rej else 0} files rejected")
-        rules = con.sql("select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "
-                        "group by rule order by n desc, rule").fetchall() if led else []
-        if rules:
-            lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
+        if _exists(con, "audit.ingest_ledger"):
+            files, received, accepted, quarantined = con.sql(
+                "select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_accepted), 0), "
+                "coalesce(sum(rows_quarantined), 0) from audit.ingest_ledger").fetchall()[0]
+            rejected = con.sql("select count(*) from audit.file_rejects").fetchall()[0][0]
+            lines.append(f"ingest: {files} files, {received} rows received = {accepted} accepted + "
+                         f"{quarantined} quarantined; {rejected} files rejected")
+            rules = con.sql("select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "
+                            "group by rule order by n desc, rule").fetchall()
+            if rules:
+                lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
         for table in KEY_TABLES:
-            n = _scalar(con, f"select count(*) from {table}")
-            lines.append(f"{table}: {n[0] if n else 'not built'} rows")
+            n = con.sql(f"select count(*) from {table}").fetchall()[0][0] if _exists(con, table) else "not built"
+            lines.append(f"{table}: {n} rows")
         return lines
     finally:
         con.close()

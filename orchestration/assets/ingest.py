@@ -4,7 +4,6 @@ Thin wrapper around kocartr.ingest. Partitioned per site-month batch so one late
 a single run can also take a range of batches (single-run backfill), which is how `kocartr run` ingests a tree.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -57,7 +56,7 @@ def site_submissions(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
     with warehouse.get_connection() as con:
         report = ingest(con, root, key, batches)
     context.log.info(report.summary())
-    per_form = report.rows_by_form()
+    per_form = report.by_form
     for spec in _specs():
         schema, table = spec.key.path
         meta = {"batches": len(batches)}

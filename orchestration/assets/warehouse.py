@@ -5,7 +5,6 @@ Staging (with seeds), then intermediate + marts ("core"), then the ADaM analysis
 Three dbt invocations cost ~6 s of start-up in all; the gates between layers are worth it.
 """
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +16,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.dbt_cli import MANIFEST, build_args
 from orchestration.partitions import registry_months
 
+# Selected by schema, not by path: Dagster resolves `path:` against its working directory, not the dbt project.
 LAYERS: dict[str, str] = {
-    "staging": "path:models/staging resource_type:seed",
-    "core": "path:models/intermediate path:models/marts",
-    "adam": "path:models/adam",
+    "staging": "config.schema:staging resource_type:seed",
+    "core": "config.schema:intermediate config.schema:marts",
+    "adam": "config.schema:adam",
 }
 
 

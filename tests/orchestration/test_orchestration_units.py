@@ -36,6 +36,7 @@ def test_month_end_handles_leap_years_and_december():
 def test_build_args_pass_the_month_cutoff_to_dbt():
     args = build_args("2024-02")
     assert args[0] == "build"
+    assert args[args.index("--indirect-selection") + 1] == "buildable"
     assert json.loads(args[args.index("--vars") + 1]) == {"data_cutoff": "2024-02-29"}
 
 

@@ -1,0 +1,51 @@
+"""Analysis asset: the ADaM datasets -> schema `analysis` (survival, cumulative incidence, rates, proportions).
+
+Thin wrapper around analyses.outcomes.build_all; the tables are replaced whole, in one transaction.
+"""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from kocartr.months import month_end
+from orchestration.partitions import registry_months
+
+ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
+ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]))
+
+
+def write_tables(con, schema: str, tables: dict) -> None:
+    """Replace tables atomically: readers see all the new tables or all the old ones."""
+    con.execute(f"create schema if not exists {schema}")
+    con.execute("begin transaction")
+    try:
+        for name, frame in tables.items():
+            con.register("_frame", frame.to_arrow())
+            con.execute(f"create or replace table {schema}.{name} as select * from _frame")
+            con.unregister("_frame")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+@dg.multi_asset(
+    name="outcome_analyses",
+    specs=[dg.AssetSpec(["analysis", t], deps=list(ADAM_INPUTS), group_name="analysis", kinds={"duckdb", "python"})
+           for t in ANALYSIS_TABLES],
+    partitions_def=registry_months,
+    can_subset=False,
+)
+def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+    from analyses.outcomes import build_all
+
+    cutoff = month_end(context.partition_key)
+    with warehouse.get_connection() as con:
+        adsl = con.sql("select * from adam.adsl").pl()
+        adtte = con.sql("select * from adam.adtte").pl()
+        adae = con.sql("select * from adam.adae").pl()
+        tables = build_all(adtte, adsl, adae, cutoff)
+        write_tables(con, "analysis", tables)
+    for name in ANALYSIS_TABLES:
+        yield dg.MaterializeResult(asset_key=["analysis", name],
+                                   metadata={"rows": tables[name].height, "data_cutoff": cutoff.isoformat()})

@@ -1,0 +1,65 @@
+"""Release asset: publish the registry month's immutable release (kocartr.release) after the analyses.
+
+The release reads the warehouse read-only itself, so no warehouse connection is held during the build.
+An existing release of the same cut-off is never rebuilt: it is verified and reported.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from kocartr.months import month_end
+from orchestration.assets.analyses import ANALYSIS_TABLES
+from orchestration.partitions import registry_months
+from orchestration.resources import RegistryPaths
+
+
+def quality_summary(warehouse: Path) -> dict | None:
+    """The latest quality-gate results for the manifest (None before any gate has run)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        exists = con.sql("select count(*) from information_schema.tables "
+                         "where table_schema = 'audit' and table_name = 'dq_results'").fetchall()[0][0]
+        if not exists:
+            return None
+        rows = con.sql("""
+            select check_name, layer, severity, passed, rows_checked, rows_failing
+            from audit.dq_results
+            where run_id = (select max(run_id) from audit.dq_results) and site_code = '(all)'
+            order by layer, check_name""").fetchall()
+    finally:
+        con.close()
+    checks = [dict(zip(("check", "layer", "severity", "passed", "rows_checked", "rows_failing"), r)) for r in rows]
+    return {"checks": checks, "failed": sum(1 for c in checks if not c["passed"])}
+
+
+@dg.asset(
+    key=["release", "monthly_release"],
+    deps=[dg.AssetKey(["analysis", t]) for t in ANALYSIS_TABLES],
+    partitions_def=registry_months,
+    group_name="release",
+    kinds={"duckdb", "parquet"},
+    description="Immutable release of the registry month: read-only DuckDB, Parquet, manifest, HTA workbook, report.",
+)
+def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> dg.MaterializeResult:
+    import os
+
+    from kocartr.release import ReleaseExistsError, publish_release, verify_release
+
+    warehouse = Path(os.environ["KOCARTR_WAREHOUSE"])
+    cutoff = month_end(context.partition_key)
+    out_dir = Path(paths.release_dir)
+    try:
+        path = publish_release(warehouse, cutoff, out_dir, quality_summary=quality_summary(warehouse))
+        state = "published"
+    except ReleaseExistsError:
+        path = out_dir / cutoff.isoformat()
+        problems = verify_release(path)
+        if problems:
+            raise dg.Failure(f"existing release {path} does not verify: {problems}") from None
+        state = "already published (immutable; verified, not rebuilt)"
+    context.log.info(f"release {cutoff}: {state} at {path}")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "state": state,
+                                          "data_cutoff": cutoff.isoformat()})
