@@ -1,0 +1,360 @@
+"""The one orchestrating function: discover -> read -> validate -> pseudonymize -> write, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from kocartr.dictionary import Dictionary, load_dictionary
+from kocartr.ingest import messages, warehouse
+from kocartr.ingest.discover import Batch, discover_batches
+from kocartr.ingest.privacy import DEMO_KEY, looks_like_rrn, patient_keys, redact, redact_expr
+from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
+from kocartr.ingest.validate import (FOLDER_MONTH, FOLDER_SITE, KEEP_IF_BLANK, SOURCE_FILE,
+                                     unknown_column_rrn_issues, validate_form)
+
+log = logging.getLogger("kocartr.ingest")
+CHUNK_ROWS = 2_000_000  # validate and write in chunks of about this many rows (bounds memory; same results)
+HAS_UNKNOWN = KEEP_IF_BLANK
+
+
+class IngestError(RuntimeError):
+    """Ingest stopped; the transaction was rolled back, so no batch is half-written."""
+
+
+@dataclass
+class FileResult:
+    source_file: str
+    status: str  # ingested | skipped | rejected
+    form: str | None = None
+    rows_received: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    demo_key: bool = False
+
+    def _sum(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    @property
+    def rows_received(self) -> int:
+        return self._sum("rows_received")
+
+    @property
+    def rows_accepted(self) -> int:
+        return self._sum("rows_accepted")
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self._sum("rows_quarantined")
+
+    def count(self, status: str) -> int:
+        return len({f.source_file for f in self.files if f.status == status})
+
+    @property
+    def by_form(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(lambda: {"received": 0, "accepted": 0, "quarantined": 0})
+        for f in self.files:
+            if f.status == "ingested" and f.form:
+                o = out[f.form]
+                o["received"] += f.rows_received
+                o["accepted"] += f.rows_accepted
+                o["quarantined"] += f.rows_quarantined
+        return dict(out)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_received / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        return (f"ingest: {self.count('ingested')} files ingested, {self.count('skipped')} unchanged, "
+                f"{self.count('rejected')} rejected; rows {self.rows_received} = {self.rows_accepted} accepted + "
+                f"{self.rows_quarantined} quarantined; {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+                + ("; DEMO KEY (public): registry keys are not secret" if self.demo_key else ""))
+
+
+@dataclass
+class _Pending:
+    """Files read but not yet validated/written (one chunk)."""
+    frames: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
+    extra_issues: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
+    deferred: dict[str, list[tuple[str, Batch, SheetData]]] = field(default_factory=lambda: defaultdict(list))
+    ledger: list[dict] = field(default_factory=list)
+    rows: int = 0
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _reject_row(source_file: str, sha: str, batch: Batch, reason: str, detail: str = "",
+                form: str | None = None) -> dict:
+    en, ko = messages.reject_message(reason, detail)
+    return {"source_file": source_file, "file_sha256": sha, "site_code": batch.site or None,
+            "submission_month": batch.month or None, "form": form, "reason_code": reason,
+            "detail": redact(detail) or None, "message_en": redact(en), "message_ko": redact(ko)}
+
+
+def _read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> bytes | None:
+    """File bytes, or None when the path (a symlink, or a symlinked folder) resolves outside the submissions
+    root. Folders are resolved once each (cached), files only when they are links."""
+    for p in (root, path.parent):
+        if p not in resolved:
+            resolved[p] = p.resolve()
+    real = path.resolve() if path.is_symlink() else resolved[path.parent] / path.name
+    if not real.is_relative_to(resolved[root]) or not real.is_file():
+        return None
+    return real.read_bytes()
+
+
+def _ledger_entry(rel: str, sha: str, batch: Batch, sheet: SheetData, read: FileRead, d: Dictionary) -> dict:
+    return {"source_file": rel, "file_sha256": sha, "site_code": batch.site, "submission_month": batch.month,
+            "form": sheet.form, "sheet": redact(sheet.sheet), "file_format": read.file_format,
+            "encoding": read.encoding, "rows_received": 0,  # counted after blank rows are dropped
+            "unknown_columns": redact("; ".join(sheet.unknown_columns)) or None,
+            "missing_columns": "; ".join(sheet.missing_columns) or None, "dictionary_version": d.version}
+
+
+def _materialize(items: list[tuple[str, Batch, SheetData]]) -> tuple[list[pl.DataFrame], dict[str, FileReject]]:
+    """Deferred CSVs of one form, parsed in as few polars calls as possible (grouped by separator and column
+    layout), with the same columns the per-file path produces; plus files that turned out unreadable."""
+    groups: dict[tuple, list[tuple[str, Batch, SheetData]]] = defaultdict(list)
+    for item in items:
+        s = item[2]
+        groups[(s.deferred.sep, tuple(s.names))].append(item)
+    out, bad = [], {}
+    for (_, names), group in groups.items():
+        parsed, unreadable = read_deferred([s.deferred for _, _, s in group])
+        bad.update({group[n][0]: r for n, r in unreadable.items()})
+        meta = pl.DataFrame({SOURCE_FILE: [r for r, _, _ in group], FOLDER_SITE: [b.site for _, b, _ in group],
+                             FOLDER_MONTH: [b.month for _, b, _ in group]})
+        frame = parsed.rename({f"c{i}": n for i, n in enumerate(names)})
+        out.append(pl.concat([frame.drop(ITEM), meta[frame[ITEM]]], how="horizontal")
+                   .with_columns(pl.lit(False).alias(HAS_UNKNOWN)))
+    return out, bad
+
+
+def _prepare(frames: list[pl.DataFrame], d: Dictionary, form: str) -> pl.DataFrame:
+    """All of a form's files as one frame with every dictionary column present (missing optional ones null)."""
+    cols = d.columns(form)
+    # One chunk per column: thousands of small per-file chunks make every later expression several times slower.
+    frame = pl.concat(frames, how="diagonal").rechunk()
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in cols if c not in frame.columns)
+
+
+def _wrong_folder_files(frame: pl.DataFrame) -> dict[str, tuple[str, str]]:
+    """Files whose rows ALL name another site (or month): they sit in the wrong folder and are rejected whole
+    (source_file -> (reason, expected)); single mismatching rows are quarantined instead."""
+    site = pl.col("site_code").str.strip_chars().str.to_uppercase()
+    month = pl.col("submission_month").str.strip_chars()
+    per_file = frame.group_by(SOURCE_FILE).agg(
+        site_given=site.is_not_null().any(), site_match=(site == pl.col(FOLDER_SITE)).any(),
+        month_given=month.is_not_null().any(), month_match=(month == pl.col(FOLDER_MONTH)).any(),
+        folder_site=pl.col(FOLDER_SITE).first(), folder_month=pl.col(FOLDER_MONTH).first())
+    out = {}
+    for r in per_file.iter_rows(named=True):
+        if r["site_given"] and not r["site_match"]:
+            out[r[SOURCE_FILE]] = ("wrong_site_folder", r["folder_site"])
+        elif r["month_given"] and not r["month_match"]:
+            out[r[SOURCE_FILE]] = ("wrong_month_folder", r["folder_month"])
+    return out
+
+
+def _keys(key: bytes, accepted: pl.DataFrame, cache: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """patient_key per distinct (site, patient_id); each pair is keyed once per ingest call, across forms."""
+    pairs = accepted.select("site_code", "patient_id").unique()
+    known = cache.get("keys")
+    todo = pairs if known is None else pairs.join(known, on=["site_code", "patient_id"], how="anti")
+    if todo.height:
+        fresh = patient_keys(key, todo["site_code"], todo["patient_id"])
+        cache["keys"] = fresh if known is None else pl.concat([known, fresh])
+    return cache["keys"]
+
+
+def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _Pending,
+           file_sha: dict[str, str], file_batch: dict[str, Batch], report: IngestReport,
+           touched: set[tuple[str, str]], rejects: list[dict], key_cache: dict[str, pl.DataFrame]) -> None:
+    ledger = []
+    for form in sorted(set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)):
+        late_frames, unreadable = _materialize(pending.deferred.get(form, []))
+        frame = _prepare(pending.frames.get(form, []) + late_frames, d, form)
+        wrong = _wrong_folder_files(frame) if frame.height else {}
+        for path, r in sorted(unreadable.items()):
+            rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
+            report.files.append(FileResult(path, "rejected", form, reason=r.reason))
+        wrong_or_bad = set(wrong) | set(unreadable)
+        extra = pending.extra_issues.get(form, [])
+        if wrong:
+            frame = frame.filter(~pl.col(SOURCE_FILE).is_in(list(wrong)))
+            extra = [e.filter(~pl.col(SOURCE_FILE).is_in(list(wrong))) for e in extra]
+            for path, (reason, expected) in sorted(wrong.items()):
+                rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form))
+                report.files.append(FileResult(path, "rejected", form, reason=reason))
+        accepted, issues, received_df = validate_form(frame, d, form)
+        issues = pl.concat([issues] + extra)
+        if extra:  # rows with an RRN in a column outside the dictionary
+            accepted = accepted.join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW], how="anti")
+        received = dict(received_df.iter_rows())
+        # Rows quarantined per file (a row failing several rules counts once).
+        q_rows = issues.select(SOURCE_FILE, ROW).unique().group_by(SOURCE_FILE).len(name="n")
+        q_count = dict(q_rows.iter_rows())
+        if accepted.height:
+            sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
+            accepted = (accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left")
+                        .join(sha, on=SOURCE_FILE, how="left").drop("patient_id")
+                        .sort(SOURCE_FILE, ROW)
+                        .with_columns(pl.lit(1, dtype=pl.Int32).alias("_version"),
+                                      pl.col("submission_month").alias("_valid_from_month"),
+                                      pl.lit(None, dtype=pl.String).alias("_valid_to_month"),
+                                      pl.lit(True).alias("_is_current")))
+            warehouse.insert(con, f"{warehouse.RAW}.{form}", accepted)
+            touched.update((form, s) for s in accepted["site_code"].unique().to_list())
+        if issues.height:
+            meta = pl.DataFrame({
+                SOURCE_FILE: list(file_batch), "site_code": [b.site for b in file_batch.values()],
+                "submission_month": [b.month for b in file_batch.values()],
+                "file_sha256": [file_sha[p] for p in file_batch]})
+            q = (issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
+                 .select("site_code", "submission_month", pl.col(SOURCE_FILE).alias("source_file"), "file_sha256",
+                         pl.lit(form).alias("form"), redact_expr(pl.col("record_id")).alias("record_id"),
+                         pl.col(ROW).alias("source_row"), redact_expr(pl.col("field")).alias("field"), "rule",
+                         redact_expr(pl.col("value")).alias("value_redacted"), "expected", "message_en", "message_ko"))
+            warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
+        for entry in [e for e in pending.ledger if e["form"] == form and e["source_file"] not in wrong_or_bad]:
+            n = received.get(entry["source_file"], 0)
+            quarantined = q_count.get(entry["source_file"], 0)
+            entry.update(rows_received=n, rows_quarantined=quarantined, rows_accepted=n - quarantined)
+            ledger.append(entry)
+            report.files.append(FileResult(entry["source_file"], "ingested", form, n, n - quarantined, quarantined))
+    if ledger:
+        warehouse.insert(con, f"{warehouse.AUDIT}.ingest_ledger",
+                         pl.DataFrame(ledger, schema={n: _pl_type(t) for n, t in warehouse.LEDGER_COLUMNS})
+                         .sort("source_file", "form"))
+
+
+def _pl_type(sql: str) -> pl.DataType:
+    return pl.Int64 if sql.startswith("BIGINT") else pl.String
+
+
+def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list[Batch] | None = None) -> IngestReport:
+    """Ingest the given batches (default: every batch under root) into raw.* and audit.*, in one transaction.
+
+    Files already recorded with the same SHA-256 are skipped; a changed file at a recorded path first removes
+    what that path contributed. Returns per-file counts and totals."""
+    started = time.perf_counter()
+    d = load_dictionary()
+    root = Path(root)
+    report = IngestReport(demo_key=key == DEMO_KEY)
+    if report.demo_key:
+        log.warning("DEMO MODE: ingesting with the PUBLISHED demo HMAC key; registry keys are not secret.")
+    batches = discover_batches(root) if batches is None else batches
+    con.execute("BEGIN TRANSACTION")
+    try:
+        warehouse.ensure_tables(con, d)
+        done = warehouse.processed_files(con)
+        rejects: list[dict] = []
+        pending = _Pending()
+        file_sha: dict[str, str] = {}
+        file_batch: dict[str, Batch] = {}
+        touched: set[tuple[str, str]] = set()
+        key_cache: dict[str, pl.DataFrame] = {}
+        resolved: dict[Path, Path] = {}
+        for batch in batches:
+            for path in batch.files:
+                rel_raw = Path(os.path.relpath(path, root)).as_posix()
+                rel = redact(rel_raw)  # a file name is stored too: it must not carry an RRN either
+                data = _read_inside_root(path, root, resolved)
+                sha = _sha256(data if data is not None else f"link:{rel}".encode())
+                if sha in done.get(rel, ()):
+                    report.files.append(FileResult(rel, "skipped"))
+                    continue
+                if rel in done:
+                    warehouse.remove_path(con, d, rel)
+                    touched.update((form, batch.site) for form in d.forms)
+                done.setdefault(rel, set()).add(sha)
+
+                def reject(reason: str, detail: str = "", form: str | None = None) -> None:
+                    rejects.append(_reject_row(rel, sha, batch, reason, detail, form))
+                    report.files.append(FileResult(rel, "rejected", form, reason=reason))
+                    log.info("rejected %s: %s", rel, reason)
+
+                if data is None:
+                    reject("outside_root")
+                    continue
+                if batch.problem:
+                    detail = {"unknown_site_folder": "a site code, e.g. " + ", ".join(d.codes("site")[:3]),
+                              "bad_month_folder": "YYYY-MM"}.get(batch.problem, "<SITE>/<YYYY-MM>/<form>.csv|xlsx")
+                    reject(batch.problem, detail)
+                    continue
+                if rel != rel_raw or looks_like_rrn(rel_raw):
+                    reject("direct_identifier")
+                    continue
+                try:
+                    read = read_file(path.name, data, d, defer=True)
+                except FileReject as r:
+                    reject(r.reason, r.detail, r.form)
+                    continue
+                for r in read.rejects:
+                    reject(r.reason, r.detail, r.form)
+                for sheet in read.sheets:
+                    if sheet.deferred is not None:
+                        pending.deferred[sheet.form].append((rel, batch, sheet))
+                        pending.rows += sheet.deferred.records - 1
+                        file_sha[rel], file_batch[rel] = sha, batch
+                        pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
+                        continue
+                    known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
+                    unknown = {c: h for c, h in zip([c for c in sheet.frame.columns if c.startswith("_unknown_")],
+                                                    sheet.unknown_columns)}
+                    meta = [pl.lit(rel).alias(SOURCE_FILE), pl.lit(batch.site).alias(FOLDER_SITE),
+                            pl.lit(batch.month).alias(FOLDER_MONTH), pl.col(ROW).cast(pl.Int64),
+                            pl.col(BAD_COLS) if BAD_COLS in sheet.frame.columns else pl.lit(False).alias(BAD_COLS)]
+                    if unknown:  # screened for RRNs, then dropped; a row holding only them is not blank
+                        frame = sheet.frame.with_columns(meta)
+                        pending.extra_issues[sheet.form].append(unknown_column_rrn_issues(frame, unknown))
+                        has = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in unknown)
+                        frame = frame.select(*known, ROW, BAD_COLS, SOURCE_FILE, FOLDER_SITE, FOLDER_MONTH,
+                                             has.alias(HAS_UNKNOWN))
+                    else:
+                        frame = sheet.frame.select(*known, *meta, pl.lit(False).alias(HAS_UNKNOWN))
+                    pending.frames[sheet.form].append(frame)
+                    pending.rows += frame.height
+                    file_sha[rel], file_batch[rel] = sha, batch
+                    pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
+                if pending.rows >= CHUNK_ROWS:
+                    _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
+                    pending = _Pending()
+        _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
+        if rejects:
+            warehouse.insert(con, f"{warehouse.AUDIT}.file_rejects",
+                             pl.DataFrame(rejects, schema={n: pl.String for n, _ in warehouse.REJECT_COLUMNS}))
+        by_form: dict[str, list[str]] = defaultdict(list)
+        for form, site in touched:
+            by_form[form].append(site)
+        for form, sites in sorted(by_form.items()):
+            warehouse.recompute_versions(con, form, sites)
+        con.execute("COMMIT")
+    except BaseException as e:
+        con.execute("ROLLBACK")
+        if isinstance(e, Exception):
+            # Library messages can quote cell content: pass on only a redacted, shortened form.
+            raise IngestError(f"ingest failed, no table changed: {type(e).__name__}: {redact(str(e))[:300]}") from None
+        raise
+    report.seconds = time.perf_counter() - started
+    log.info(report.summary())
+    return report

@@ -1,0 +1,114 @@
+"""Pseudonymization (keyed HMAC registry keys), the registry key, and resident registration number (RRN) screening.
+
+PIPA (registry brief section 6): an RRN must never be ingested or stored, and linkage uses a keyed token whose
+secret is held apart from the data. The key therefore never lives in the warehouse or the repository, except the
+published demo key, which is public by design and announced on every use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from pathlib import Path
+
+import polars as pl
+
+log = logging.getLogger("kocartr.ingest")
+
+# PUBLIC demo key: published in the repository, so anything keyed with it is NOT pseudonymized against anyone
+# who has the code. Only for `--demo` / KOCARTR_DEMO=1 on synthetic data.
+DEMO_KEY: bytes = b"ko-cartr-demo-key-PUBLIC-not-secret-v1"
+MIN_KEY_BYTES = 16
+
+
+class MissingKeyError(RuntimeError):
+    """No usable registry key: `kocartr run` must refuse to start."""
+
+
+def _decode_key(text: str) -> bytes:
+    text = text.strip()
+    # A hex string of even length is taken as hex (the documented way to pass a random key); else its UTF-8 bytes.
+    if len(text) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", text or "x"):
+        return bytes.fromhex(text)
+    return text.encode("utf-8")
+
+
+def demo_requested() -> bool:
+    return os.environ.get("KOCARTR_DEMO", "").strip().lower() in {"1", "true", "yes"}
+
+
+def load_key(demo: bool = False) -> bytes:
+    """The registry HMAC key: KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE; the public demo key only
+    when `demo` is true or KOCARTR_DEMO=1. Raises MissingKeyError otherwise."""
+    if demo or demo_requested():
+        log.warning("DEMO MODE: using the PUBLISHED demo HMAC key; registry keys are not secret. Never use on real data.")
+        return DEMO_KEY
+    key: bytes | None = None
+    if os.environ.get("KOCARTR_HMAC_KEY"):
+        key = _decode_key(os.environ["KOCARTR_HMAC_KEY"])
+    elif os.environ.get("KOCARTR_HMAC_KEY_FILE"):
+        path = Path(os.environ["KOCARTR_HMAC_KEY_FILE"])
+        if not path.is_file():
+            raise MissingKeyError(f"KOCARTR_HMAC_KEY_FILE points to {path}, which is not a readable file")
+        key = _decode_key(path.read_bytes().decode("utf-8", errors="strict"))
+    if key is None:
+        raise MissingKeyError(
+            "No registry HMAC key: set KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE (a file kept outside "
+            "the warehouse), or run in demo mode (--demo or KOCARTR_DEMO=1) on synthetic data only."
+        )
+    if len(key) < MIN_KEY_BYTES:
+        raise MissingKeyError(f"The registry HMAC key is too short: at least {MIN_KEY_BYTES} bytes are required")
+    if key == DEMO_KEY:
+        log.warning("The configured HMAC key is the PUBLISHED demo key: registry keys are not secret.")
+    return key
+
+
+def patient_key(key: bytes, site_code: str, patient_id: str) -> str:
+    """Registry patient key: hex HMAC-SHA256 over site_code + ':' + patient_id."""
+    return hmac.new(key, f"{site_code}:{patient_id}".encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def patient_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.DataFrame:
+    """Keys for the distinct (site, patient_id) pairs only: one HMAC per patient, not per lab row."""
+    pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique().drop_nulls()
+    base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copies skip re-deriving the key pads
+
+    def one(s: str, p: str) -> str:
+        h = base.copy()
+        h.update(f"{s}:{p}".encode("utf-8"))
+        return h.hexdigest()
+
+    keys = [one(s, p) for s, p in pairs.iter_rows()]
+    return pairs.with_columns(pl.Series("patient_key", keys, dtype=pl.String))
+
+
+# RRN: YYMMDD, optional dash, 7 digits (gender/century digit + 6), not embedded in a longer digit run.
+# Written without look-around so the same pattern runs in Rust (polars) and Python.
+_RRN_CORE = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])-?[0-9]{7}"
+RRN_PATTERN = rf"(?:^|[^0-9]){_RRN_CORE}(?:[^0-9]|$)"
+_RRN_RE = re.compile(rf"(?<![0-9]){_RRN_CORE}(?![0-9])")
+RRN_MASK = "******-*******"
+
+
+def looks_like_rrn(value: str) -> bool:
+    return bool(_RRN_RE.search(value))
+
+
+def redact(value: str | None) -> str | None:
+    """Replace every RRN-shaped run by a fixed mask (the digits are never kept)."""
+    if value is None:
+        return None
+    return _RRN_RE.sub(RRN_MASK, value)
+
+
+def rrn_expr(col: pl.Expr) -> pl.Expr:
+    """Vectorized: does the cell hold an RRN-shaped value?"""
+    return col.str.contains(RRN_PATTERN)
+
+
+def redact_expr(col: pl.Expr) -> pl.Expr:
+    # Capture the neighbouring non-digit so it survives the replacement.
+    return col.str.replace_all(rf"(^|[^0-9]){_RRN_CORE}", f"${{1}}{RRN_MASK}")

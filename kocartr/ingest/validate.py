@@ -1,0 +1,345 @@
+"""Validation of one form's rows against the data dictionary, vectorized with polars.
+
+Everything a rule needs (types, required, required_if, code lists, allowed_by / range_by attributes, patterns,
+ranges, date order) is read from the dictionary; nothing here names a field or a code. Each check is a boolean
+expression over the whole frame (all files of a form at once); a row fails when any check is true, and every
+true check becomes one quarantine row (field + rule), so a row can fail several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from kocartr.dictionary import Dictionary, Field
+from kocartr.ingest import messages
+from kocartr.ingest.dates import DATE_EXPECTED, is_ambiguous_date, parse_date
+from kocartr.ingest.privacy import rrn_expr
+from kocartr.ingest.reading import BAD_COLS, ROW
+
+SOURCE_FILE = "_source_file"
+FOLDER_SITE = "_folder_site"
+FOLDER_MONTH = "_folder_month"
+KEEP_IF_BLANK = "_has_unknown_value"
+WITHHELD = "(withheld)"  # values never copied into the quarantine: site patient IDs and free text
+ISSUE_SCHEMA = {
+    SOURCE_FILE: pl.String, ROW: pl.Int64, "record_id": pl.String, "field": pl.String, "rule": pl.String,
+    "value": pl.String, "expected": pl.String, "message_en": pl.String, "message_ko": pl.String,
+}
+_INT_RE = r"^[+-]?\d+(?:\.0+)?$"
+_DEC_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+PATIENT_FIELD = "patient_id"
+ACTION_FIELD = "action"
+
+
+@dataclass(frozen=True)
+class Check:
+    field: str
+    rule: str
+    mask: pl.Expr
+    expected: pl.Expr
+    value: pl.Expr | None = None  # defaults to the field's raw value
+
+
+def _t(name: str) -> str:
+    return f"_t_{name}"
+
+
+def _fmt(x: Any) -> str:
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
+
+
+def _range_text(lo: Any, hi: Any, unit: str | None) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f">= {_fmt(lo)}")
+    if hi is not None:
+        parts.append(f"<= {_fmt(hi)}")
+    return " and ".join(parts) + (f" {unit}" if unit else "")
+
+
+def _code_map(d: Dictionary, code_list: str) -> dict[str, str]:
+    """Codes match case-insensitively after trimming; stored canonical (as the dictionary spells them)."""
+    return {c.upper(): c for c in d.codes(code_list)}
+
+
+def _allowed_attribute(d: Dictionary, f: Field, other: Field) -> dict[str, str]:
+    """Other field's code -> allowed codes for f (';'-joined), from that code list's attributes.
+
+    The dictionary states the dependency (allowed_by) and keeps the allowed codes as a code attribute; the
+    attribute is looked up by the names it is given in the YAML (`allows`, the field or code-list name,
+    or their plural)."""
+    cl = d.code_lists[other.code_list]
+    candidates = ["allows", f.name, f"{f.name}s", f.code_list, f"{f.code_list}s"]
+    for key in candidates:
+        found = {c.code: str(c.attributes[key]) for c in cl.codes if key in c.attributes}
+        if found:
+            return found
+    raise ValueError(f"dictionary: {f.name}.allowed_by={other.name} but code list {cl.name} has no attribute {candidates}")
+
+
+def _blank(name: str) -> pl.Expr:
+    return pl.col(name).is_null()
+
+
+def clean(frame: pl.DataFrame, fields: tuple[Field, ...]) -> pl.DataFrame:
+    """Trim stray spaces (not inside free text, kept exactly); blank -> null."""
+    exprs = []
+    for f in fields:
+        c = pl.col(f.name)
+        if f.is_free_text:
+            exprs.append(pl.when(c.str.strip_chars() != "").then(c).alias(f.name))
+        else:
+            # Unicode White_Space: also the no-break and ideographic spaces of Korean exports.
+            s = c.str.strip_chars()
+            exprs.append(pl.when(s != "").then(s).alias(f.name))
+    return frame.with_columns(exprs)
+
+
+def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
+    """Typed / canonical value of each field as _t_<name> (null when blank or invalid)."""
+    out = []
+    for f in fields:
+        c = pl.col(f.name)
+        if f.type == "integer":
+            e = pl.when(c.str.contains(_INT_RE)).then(c.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False))
+        elif f.type == "decimal":
+            v = pl.when(c.str.contains(_DEC_RE)).then(c.cast(pl.Float64, strict=False))
+            e = pl.when(v.is_finite()).then(v)
+        elif f.type == "date":
+            e = c.str.to_date("%Y-%m-%d", strict=False)  # the common case; other formats: _complete_dates
+        elif f.type == "code":
+            mapping = _code_map(d, f.code_list)
+            canon = lambda x: x.str.strip_chars().str.to_uppercase().replace_strict(mapping, default=None,  # noqa: E731
+                                                                                  return_dtype=pl.String)
+            if f.multiple:
+                parts = c.str.split(";").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
+                mapped = parts.list.eval(canon(pl.element()))
+                e = pl.when(mapped.list.eval(pl.element().is_null()).list.any().not_()).then(mapped.list.join(";"))
+            else:
+                e = canon(c)
+        else:
+            e = c
+        out.append(e.alias(_t(f.name)))
+    return out
+
+
+def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: bool) -> list[Check]:
+    c, t = pl.col(f.name), pl.col(_t(f.name))
+    present = c.is_not_null()
+    lit = pl.lit
+    checks: list[Check] = []
+    if f.required:
+        checks.append(Check(f.name, "required", _blank(f.name), lit(_expected_for(d, f))))
+    for other, codes in f.required_if.items():
+        canon_codes = [_code_map(d, by_name[other].code_list).get(x.upper(), x) for x in codes]
+        cond = pl.col(_t(other)).is_in(canon_codes)
+        checks.append(Check(f.name, "required_if", _blank(f.name) & cond,
+                            lit(f"required when {other} is {' or '.join(canon_codes)}")))
+    bad = present & t.is_null()
+    if f.type == "integer":
+        checks.append(Check(f.name, "invalid_integer", bad, lit(_expected_for(d, f))))
+    elif f.type == "decimal":
+        checks.append(Check(f.name, "invalid_decimal", bad, lit(_expected_for(d, f))))
+    elif f.type == "date":
+        amb = is_ambiguous_date(c)
+        checks.append(Check(f.name, "ambiguous_date", bad & amb, lit(DATE_EXPECTED)))
+        checks.append(Check(f.name, "invalid_date", bad & ~amb, lit(DATE_EXPECTED)))
+    elif f.type == "code":
+        checks.append(Check(f.name, "unknown_code", bad, lit(_expected_for(d, f))))
+    elif f.type == "string" and f.pattern:
+        checks.append(Check(f.name, "pattern", present & ~c.str.contains(f"^(?:{f.pattern})$"),
+                            lit(f"text matching the pattern {f.pattern}")))
+    if f.type in ("integer", "decimal") and (f.min is not None or f.max is not None):
+        out = lit(False)
+        if f.min is not None:
+            out = out | (t < f.min)
+        if f.max is not None:
+            out = out | (t > f.max)
+        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out, lit(_range_text(f.min, f.max, f.unit))))
+    if f.range_by:
+        other = by_name[f.range_by]
+        cl = d.code_lists[other.code_list]
+        lo = {x.code: float(x.attributes["min"]) for x in cl.codes if "min" in x.attributes}
+        hi = {x.code: float(x.attributes["max"]) for x in cl.codes if "max" in x.attributes}
+        text = {x.code: f"{_range_text(lo.get(x.code), hi.get(x.code), x.attributes.get('unit'))} for {other.name} {x.code}"
+                for x in cl.codes if x.code in lo or x.code in hi}
+        oc = pl.col(_t(other.name))
+        lo_e = oc.replace_strict(lo, default=None, return_dtype=pl.Float64)
+        hi_e = oc.replace_strict(hi, default=None, return_dtype=pl.Float64)
+        out = (lo_e.is_not_null() & (t < lo_e)) | (hi_e.is_not_null() & (t > hi_e))
+        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out.fill_null(False),
+                            oc.replace_strict(text, default=None, return_dtype=pl.String)))
+    if f.allowed_by:
+        other = by_name[f.allowed_by]
+        allowed = _allowed_attribute(d, f, other)
+        oc = pl.col(_t(other.name))
+        allowed_e = oc.replace_strict(allowed, default=None, return_dtype=pl.String)
+        ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(pl.concat_str([lit(";"), t, lit(";")]),
+                                                                         literal=True)
+        checks.append(Check(f.name, "code_not_allowed", t.is_not_null() & allowed_e.is_not_null() & ~ok,
+                            pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "),
+                                           lit(f" for {other.name} "), oc])))
+    if not is_common:
+        # A delete (action D) needs only the common fields.
+        checks = [Check(k.field, k.rule, k.mask & ~pl.col("_is_delete"), k.expected, k.value) for k in checks]
+    return checks
+
+
+def _expected_for(d: Dictionary, f: Field) -> str:
+    if f.type == "code":
+        codes = ", ".join(d.codes(f.code_list))
+        return f"one of {codes}" + (" (several separated by ';')" if f.multiple else "")
+    if f.type == "date":
+        return DATE_EXPECTED
+    if f.type == "integer":
+        return "a whole number" + (f" {_range_text(f.min, f.max, f.unit)}" if f.min is not None or f.max is not None else "")
+    if f.type == "decimal":
+        return "a number" + (f" {_range_text(f.min, f.max, f.unit)}" if f.min is not None or f.max is not None else "")
+    if f.pattern:
+        return f"text matching the pattern {f.pattern}"
+    return "a value"
+
+
+def _message_expr(template: str, f: Field | None, field: str, expected: pl.Expr) -> pl.Expr:
+    label_ko = (f.label_ko if f else None) or field
+    filled = messages.render(template, field, label_ko, "\x00")
+    pieces = filled.split("\x00")
+    if len(pieces) == 1:
+        return pl.lit(filled)
+    parts: list[pl.Expr] = []
+    for i, p in enumerate(pieces):
+        if i:
+            parts.append(expected.fill_null(""))
+        parts.append(pl.lit(p))
+    return pl.concat_str(parts)
+
+
+def _on_subset(frame: pl.DataFrame, need: pl.Series, expr: pl.Expr, dtype: pl.DataType) -> pl.Series | None:
+    """Evaluate an expensive expression only on the rows that need it; null elsewhere."""
+    if not need.any():
+        return None
+    idx = need.arg_true()
+    values = frame.filter(need).select(expr.cast(dtype)).to_series()
+    return pl.Series(values=[None] * frame.height, dtype=dtype).scatter(idx, values)
+
+
+def _complete_dates(frame: pl.DataFrame, fields: tuple[Field, ...]) -> pl.DataFrame:
+    """Dates the fast ISO parse left null (other export formats, serials) go through the full parser."""
+    out = []
+    for f in fields:
+        if f.type != "date":
+            continue
+        need = frame.select(pl.col(f.name).is_not_null() & pl.col(_t(f.name)).is_null()).to_series()
+        slow = _on_subset(frame, need, parse_date(pl.col(f.name)), pl.Date)
+        if slow is not None:
+            out.append(pl.coalesce(pl.col(_t(f.name)), pl.lit(slow)).alias(_t(f.name)))
+    return frame.with_columns(out) if out else frame
+
+
+def _first_rows(frame: pl.DataFrame) -> pl.Series:
+    """Row number of the first occurrence of each (file, record_id), only where the pair repeats. A 64-bit hash
+    finds the few candidate rows cheaply; the exact comparison runs on those alone."""
+    rid = pl.col(_t("record_id"))
+    key = rid.hash(seed=0) ^ pl.col(SOURCE_FILE).hash(seed=1)
+    need = frame.select((key.is_duplicated() & rid.is_not_null()).fill_null(False)).to_series()
+    first = _on_subset(frame, need, pl.col(ROW).min().over([SOURCE_FILE, rid]), pl.Int64)
+    return first if first is not None else pl.Series(values=[None] * frame.height, dtype=pl.Int64)
+
+
+def validate_form(frame: pl.DataFrame, d: Dictionary, form: str
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(accepted rows with typed columns, issues, rows received per file). `frame` holds the form's dictionary
+    columns as strings plus _source_file, _source_row, _column_count_bad, _folder_site, _folder_month and
+    optionally KEEP_IF_BLANK (true where a row has content outside the dictionary's columns)."""
+    common = d.common_fields
+    fields = d.all_fields(form)
+    by_name = {f.name: f for f in fields}
+    common_names = {f.name for f in common}
+    frame = clean(frame, fields)
+    # All-blank rows (spreadsheet exports trail them) hold nothing to lose: not counted, not checked.
+    blank = pl.all_horizontal(pl.col(f.name).is_null() for f in fields)
+    if KEEP_IF_BLANK in frame.columns:
+        blank = blank & ~pl.col(KEEP_IF_BLANK)
+    frame = frame.filter(~blank)
+    received = frame.group_by(SOURCE_FILE).len(name="n")
+    # Typed / canonical values (null where blank or invalid); RRN screening runs on the text of every field.
+    frame = _complete_dates(frame.with_columns(typed_exprs(d, fields)), fields)
+    frame = frame.with_columns((pl.col(_t(ACTION_FIELD)).fill_null("U") == "D").alias("_is_delete"))
+    checks: list[Check] = []
+    for f in fields:
+        checks.append(Check(f.name, "direct_identifier", rrn_expr(pl.col(f.name)).fill_null(False),
+                            pl.lit("no resident registration number in any field")))
+    checks.append(Check("(row)", "column_count", pl.col(BAD_COLS), pl.lit("as many columns as the header"),
+                        pl.lit(None, dtype=pl.String)))
+    for f in fields:
+        checks.extend(field_checks(d, f, by_name, f.name in common_names))
+    for a, b in d.form(form).date_order:
+        ta, tb = pl.col(_t(a)), pl.col(_t(b))
+        checks.append(Check(b, "date_order", (ta > tb).fill_null(False) & ~pl.col("_is_delete"),
+                            pl.lit(f"{a} on or before {b}"),
+                            pl.concat_str([pl.lit(f"{a}="), pl.col(a), pl.lit(f"; {b}="), pl.col(b)])))
+    # Duplicates: the first occurrence in the file is kept (computed before filtering, as a column).
+    frame = frame.with_columns(_first_rows(frame).alias("_first_row"))
+    checks.append(Check("record_id", "duplicate_record", (pl.col(ROW) > pl.col("_first_row")).fill_null(False),
+                        pl.col("_first_row").cast(pl.String)))
+    checks.append(Check("site_code", "site_mismatch",
+                        (pl.col(_t("site_code")) != pl.col(FOLDER_SITE)).fill_null(False), pl.col(FOLDER_SITE)))
+    checks.append(Check("submission_month", "month_mismatch",
+                        (pl.col("submission_month") != pl.col(FOLDER_MONTH)).fill_null(False), pl.col(FOLDER_MONTH)))
+
+    frame = frame.with_columns(k.mask.fill_null(False).alias(f"_m{i}") for i, k in enumerate(checks))
+    masks = [f"_m{i}" for i in range(len(checks))]
+    issues = []
+    for i, k in enumerate(checks):
+        hit = frame.filter(pl.col(masks[i]))
+        if hit.height == 0:
+            continue
+        f = by_name.get(k.field)
+        en, ko = messages.RULE_MESSAGES[k.rule]
+        if k.value is not None:
+            value = k.value
+        elif k.field == PATIENT_FIELD or (f is not None and f.is_free_text):
+            value = pl.lit(WITHHELD)
+        else:
+            value = pl.col(k.field)
+        issues.append(hit.select(
+            pl.col(SOURCE_FILE), pl.col(ROW), pl.col("record_id"), pl.lit(k.field).alias("field"),
+            pl.lit(k.rule).alias("rule"), value.cast(pl.String).alias("value"),
+            k.expected.cast(pl.String).alias("expected"),
+            _message_expr(en, f, k.field, k.expected).alias("message_en"),
+            _message_expr(ko, f, k.field, k.expected).alias("message_ko"),
+        ))
+    issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
+    any_issue = pl.any_horizontal(masks) if masks else pl.lit(False)
+    accepted = frame.filter(~any_issue)
+    out = [
+        pl.col(_t("site_code")).alias("site_code"),
+        pl.col(_t(PATIENT_FIELD)).alias(PATIENT_FIELD),
+        pl.col(_t("record_id")).alias("record_id"),
+        pl.col(_t("submission_month")).alias("submission_month"),
+        pl.col(_t(ACTION_FIELD)).fill_null("U").alias("record_action"),
+    ]
+    for f in d.form(form).fields:
+        out.append(pl.when(~pl.col("_is_delete")).then(pl.col(_t(f.name))).alias(f.name))
+    out += [pl.col(SOURCE_FILE), pl.col(ROW)]
+    return accepted.select(out), issues_df, received
+
+
+def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> pl.DataFrame:
+    """RRN screening of columns that are not in the dictionary (they are dropped, but must not hide an RRN)."""
+    out = []
+    en, ko = messages.RULE_MESSAGES["direct_identifier"]
+    for col, header in unknown.items():
+        hit = frame.filter(rrn_expr(pl.col(col)).fill_null(False))
+        if hit.height:
+            out.append(hit.select(
+                pl.col(SOURCE_FILE), pl.col(ROW), pl.col("record_id").str.strip_chars(), pl.lit(header).alias("field"),
+                pl.lit("direct_identifier").alias("rule"), pl.col(col).alias("value"),
+                pl.lit("no resident registration number in any field").alias("expected"),
+                pl.lit(messages.render(en, header, header)).alias("message_en"),
+                pl.lit(messages.render(ko, header, header)).alias("message_ko"),
+            ))
+    return pl.concat(out) if out else pl.DataFrame(schema=ISSUE_SCHEMA)

@@ -1,0 +1,101 @@
+"""generate(): the whole synthetic registry - submissions per site and month, and ground truth kept apart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kocartr.dictionary import Dictionary, load_dictionary
+from kocartr.synth import assemble, cohort, defects, forms, params as P, truth, writer
+
+
+def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int) -> dict[str, pl.DataFrame]:
+    labs = forms.latent_labs(c, rng)
+    reg, upd = forms.registration(c, rng)
+    built = {
+        "baseline": forms.baseline(c, rng, labs), "product_infusion": forms.product_infusion(d, c, rng),
+        "crs": forms.crs(d, c, rng), "icans": forms.icans(d, c, rng),
+        "adverse_event": forms.adverse_event(c, rng, labs), "lab": forms.lab(d, c, rng, labs),
+        "response": forms.response(d, c, rng), "followup": forms.followup(d, c, rng),
+        "secondary_malignancy": forms.secondary_malignancy(c, rng), "pregnancy": forms.pregnancy(c, rng),
+        "death": forms.death(c, rng),
+    }
+    frames = {}
+    reg_df = assemble.to_frame(d, "registration", c, reg, assemble.submission_month(c, reg, rng), last)
+    upd_month = np.maximum(assemble.submission_month(c, upd, rng), cohort.day_to_month(c.enrol_day[upd.pidx]) + 1)
+    upd_df = assemble.to_frame(d, "registration", c, upd, upd_month, last, ord_offset=reg_df.height)
+    # The later registration row filling not_infused_reason repeats the record_id: logged as a correction.
+    frames["registration"] = pl.concat([
+        reg_df.with_columns(pl.lit(None, pl.Utf8).alias("_defect"), pl.lit(None, pl.Utf8).alias("_dfield")),
+        upd_df.with_columns(pl.lit("correction").alias("_defect"), pl.lit("not_infused_reason").alias("_dfield"))])
+    for form, rows in built.items():
+        frames[form] = assemble.to_frame(d, form, c, rows, assemble.submission_month(c, rows, rng), last)
+    return frames
+
+
+def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: str = "2021-04",
+             last_month: str = "2026-10", defect_rate: float = 0.01) -> dict:
+    """Write out_dir/submissions/<SITE>/<YYYY-MM>/<form>.csv|xlsx and out_dir/ground_truth/; return a summary.
+
+    Deterministic: the same arguments give byte-identical files. `defect_rate` is the share of rows carrying
+    one injected row defect (split by params.DEFECT_MIX); corrections and deletions have their own rates.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    out_dir = Path(out_dir)
+    d = load_dictionary()
+    rng = np.random.default_rng(seed)
+    last = cohort.month_index(last_month)
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        stages[name] = round(time.perf_counter() - t0 - sum(stages.values()), 2)
+
+    c = cohort.build_cohort(d, rng, patients, sites, first_month, last_month)
+    lap("cohort")
+    frames = _frames(d, c, rng, last)
+    lap("forms")
+    frames = defects.inject(d, frames, rng, defect_rate, last)
+    lap("defects")
+
+    sub, gt = out_dir / "submissions", out_dir / "ground_truth"
+    for p in (sub, gt):
+        if p.exists():
+            shutil.rmtree(p)
+        p.mkdir(parents=True)
+    defect_df, variant_df, n_files = writer.write_submissions(d, frames, sub, c.sites, rng)
+    lap("write")
+
+    defect_df.write_csv(gt / "defects.csv")
+    variant_df.write_csv(gt / "files.csv")
+    cohort.patients_frame(c).write_parquet(gt / "patients.parquet", statistics=False)
+    rows = {f: int(df.height) for f, df in frames.items()}
+    params = {
+        "generator": "kocartr.synth", "dictionary_version": d.version,
+        "arguments": {"patients": patients, "sites": sites, "seed": seed, "first_month": first_month,
+                      "last_month": last_month, "defect_rate": defect_rate},
+        "data_cutoff": str(np.datetime64(int(c.cutoff_day), "D")),
+        "model": {k: getattr(P, k) for k in ("PRODUCTS", "TOXICITY", "G5_GIVEN_G3", "EFFICACY", "NRM_LATE_PER_YEAR",
+                                             "NRM_EARLY_SHAPE", "SPM_PER_YEAR", "SPM_CATEGORIES", "LTFU_PER_YEAR",
+                                             "PREGNANCY_PER_YEAR", "NOT_INFUSED", "NOT_INFUSED_REASONS",
+                                             "REGISTERED_LATE", "MISSED_VISIT", "LAG_DAYS", "DEFECT_MIX",
+                                             "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
+        "followup_windows_days": P.followup_windows(),
+        "truth": truth.truth(c, seed),
+    }
+    lap("truth")
+    (gt / "params.json").write_text(json.dumps(params, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+    counts = defect_df.group_by("defect_class").len().sort("defect_class")
+    return {
+        "out_dir": str(out_dir), "patients": patients, "sites": sites, "seed": seed,
+        "months": [first_month, last_month], "files": n_files, "rows": rows, "rows_total": sum(rows.values()),
+        "defects": dict(zip(counts["defect_class"].to_list(), counts["len"].to_list())),
+        "file_variants": dict(variant_df.group_by("variant").len().sort("variant").iter_rows()),
+        "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+        "stage_seconds": stages,
+    }

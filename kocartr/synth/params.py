@@ -1,0 +1,112 @@
+"""Generating parameters of the synthetic registry (plausible against registry-brief.md section 5).
+
+These are assumptions of the synthetic model, not clinical rules: clinical rules live in the dictionary and
+data/config. Every value lands in ground_truth/params.json so an estimator can be checked against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Product -> first order month when the dictionary's code list has no approved_kr attribute (assumption),
+# share of orders once available, diseases (with weights), setting. TISA_CEL and ANBAL_CEL start the month
+# after their approved_kr date (read from the dictionary).
+PRODUCTS: dict[str, dict[str, Any]] = {
+    "TISA_CEL": {"start": None, "weight": 3.0, "setting": "COMMERCIAL",
+                 "diseases": {"DLBCL": 0.62, "HGBCL": 0.06, "TFL": 0.08, "B_ALL": 0.24}},
+    "AXI_CEL": {"start": "2021-10", "weight": 3.0, "setting": "COMMERCIAL",
+                "diseases": {"DLBCL": 0.72, "HGBCL": 0.08, "PMBCL": 0.10, "TFL": 0.10}},
+    "CILTA_CEL": {"start": "2023-01", "weight": 2.0, "setting": "COMMERCIAL", "diseases": {"MM": 1.0}},
+    "ANBAL_CEL": {"start": None, "weight": 2.5, "setting": "COMMERCIAL", "diseases": {"DLBCL": 0.88, "PMBCL": 0.12}},
+    "TRIAL": {"start": None, "weight": 0.6, "setting": "TRIAL",
+              "diseases": {"MCL": 0.3, "FL": 0.2, "MM": 0.2, "B_ALL": 0.1, "DLBCL": 0.1, "OTHER": 0.1}},
+}
+
+# Toxicity per product: P(any), P(grade >= 3), P(grade 5 | grade >= 3); onset median day and log-sd.
+TOXICITY: dict[str, dict[str, float]] = {
+    "TISA_CEL": {"crs_any": 0.55, "crs_g3": 0.09, "icans_any": 0.20, "icans_g3": 0.06, "crs_onset": 4, "icans_onset": 7},
+    "AXI_CEL": {"crs_any": 0.91, "crs_g3": 0.08, "icans_any": 0.65, "icans_g3": 0.28, "crs_onset": 3, "icans_onset": 6},
+    "CILTA_CEL": {"crs_any": 0.90, "crs_g3": 0.05, "icans_any": 0.20, "icans_g3": 0.04, "crs_onset": 7, "icans_onset": 8},
+    "ANBAL_CEL": {"crs_any": 0.70, "crs_g3": 0.05, "icans_any": 0.15, "icans_g3": 0.03, "crs_onset": 5, "icans_onset": 7},
+    "TRIAL": {"crs_any": 0.65, "crs_g3": 0.10, "icans_any": 0.30, "icans_g3": 0.08, "crs_onset": 5, "icans_onset": 7},
+}
+G5_GIVEN_G3 = 0.04
+ONSET_LOG_SD = {"crs": 0.55, "icans": 0.35}
+
+# Efficacy per (product, disease group): cure fraction (never progresses), median months to progression of the
+# non-cured, median survival after progression; NRM: cumulative by 1 year (early, hazard decaying) and a late
+# yearly hazard. Calibrated to DESCAR-T 1-y OS (axi 63.5%, tisa 48.8%), CARTITUDE, NRM 6-8%.
+EFFICACY: dict[str, dict[str, float]] = {
+    "TISA_CEL/LBCL": {"cure": 0.30, "prog_median_mo": 2.5, "post_prog_mo": 5.0, "nrm_1y": 0.05},
+    "TISA_CEL/ALL": {"cure": 0.45, "prog_median_mo": 6.0, "post_prog_mo": 7.0, "nrm_1y": 0.05},
+    "AXI_CEL/LBCL": {"cure": 0.43, "prog_median_mo": 2.8, "post_prog_mo": 6.0, "nrm_1y": 0.06},
+    "CILTA_CEL/MM": {"cure": 0.30, "prog_median_mo": 20.0, "post_prog_mo": 14.0, "nrm_1y": 0.07},
+    "ANBAL_CEL/LBCL": {"cure": 0.40, "prog_median_mo": 2.8, "post_prog_mo": 6.0, "nrm_1y": 0.05},
+    "TRIAL/*": {"cure": 0.30, "prog_median_mo": 5.0, "post_prog_mo": 9.0, "nrm_1y": 0.08},
+}
+NRM_LATE_PER_YEAR = 0.01
+# NRM causes given only when the event itself happened (grade 5 CRS/ICANS, an earlier new malignancy); IEC-HS
+# deaths are left out of the random draw because IEC-HS is not linked to the AE rows.
+NRM_CAUSES_FROM_EVENTS = ("CRS", "ICANS", "SECONDARY_MALIGNANCY", "IEC_HS")
+NRM_EARLY_SHAPE = 0.5  # Weibull shape < 1: NRM hazard highest just after infusion
+SPM_PER_YEAR = 0.02  # ~3.5% 3-year cumulative incidence with death competing (Penn 3.6%, Stanford 6.5% heme)
+SPM_CATEGORIES = {"MDS_AML": 0.28, "OTHER_MYELOID": 0.05, "T_CELL_NEOPLASM": 0.07, "OTHER_LYMPHOID": 0.05,
+                  "PTLD": 0.02, "SOLID": 0.25, "SKIN_NON_MELANOMA": 0.18, "MELANOMA": 0.03, "OTHER": 0.07}
+SPM_MORPHOLOGY = {"MDS_AML": "9861/3", "OTHER_MYELOID": "9975/3", "T_CELL_NEOPLASM": "9702/3",
+                  "OTHER_LYMPHOID": "9823/3", "PTLD": "9971/1", "SOLID": "8140/3", "SKIN_NON_MELANOMA": "8090/3",
+                  "MELANOMA": "8720/3", "OTHER": ""}
+LTFU_PER_YEAR = 0.03
+PREGNANCY_PER_YEAR = 0.01  # patients aged 18-45 at infusion
+NOT_INFUSED = 0.05
+NOT_INFUSED_REASONS = {"MANUFACTURING_FAILURE": 0.35, "DEATH": 0.25, "PROGRESSION": 0.30, "OTHER": 0.10}
+REGISTERED_LATE = 0.13
+MISSED_VISIT = 0.08
+DEATH_VISIT = 0.7  # share of deaths also reported on the follow-up form of the period
+
+# Follow-up windows (days after infusion) per timepoint: data/config/followup_schedule.csv, the registry's
+# configuration, when present; else the same values (CIBMTR forms manual for D100, M6, Y1; year 2 onward the
+# anniversary to +60 days, brief section 2).
+def followup_windows() -> dict[str, tuple[int, int]]:
+    import csv
+
+    from kocartr.paths import CONFIG_DIR
+
+    path = CONFIG_DIR / "followup_schedule.csv"
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        if rows and {"timepoint", "window_start_day", "window_end_day"} <= set(rows[0]):
+            return {r["timepoint"]: (int(r["window_start_day"]), int(r["window_end_day"])) for r in rows}
+    w = {"D100": (85, 115), "M6": (150, 210)}
+    for y in range(1, 16):
+        w[f"Y{y}"] = (365 * y, 365 * y + 60)
+    return w
+
+
+# ICE score -> ICANS grade (ASTCT 2019: 10 normal; 7-9 G1; 3-6 G2; 0-2 G3; 0 with unarousable G4). The ICE score
+# is an integer field, not a code list, so its bands cannot come from code-list attributes.
+ICE_BANDS = {0: (10, 10), 1: (7, 9), 2: (3, 6), 3: (0, 2), 4: (0, 0)}
+CAPD_BANDS = {0: (0, 0), 1: (1, 8), 2: (1, 8), 3: (9, 32), 4: (9, 32)}  # children < 12: CAPD >= 9 -> G3
+MOTOR_WEAKNESS_GRADE = 4
+
+# Lab schedule (days after infusion) for ANC / PLT / HGB; sparser analytes have their own.
+COUNT_DAYS = (-5, 0, 3, 7, 10, 14, 21, 28, 60, 90, 180, 270, 365)
+IGG_DAYS = (-5, 90, 180, 365)
+CD19_DAYS = (28, 90, 180, 365)
+CAR_DAYS = (7, 14, 28, 90, 180, 365)
+
+# Submission lag (days from the event to the month the site sends it).
+LAG_DAYS = (3, 45)
+
+# Defects: share of rows with one injected defect (the total rate is generate()'s defect_rate) by class.
+DEFECT_MIX = {"missing_required": 0.30, "unknown_code": 0.25, "date_order": 0.15, "duplicate_row": 0.15,
+              "direct_identifier": 0.15}
+CORRECTION_RATE = 0.004  # share of rows corrected by a later month's row (not defects)
+DELETION_RATE = 0.002  # share of rows entered in error and deleted later (action=D)
+FILE_VARIANTS = {"cp949": 0.15, "utf8_bom": 0.10, "xlsx": 0.05}  # cp949 among files with Korean text
+XLSX_MAX_ROWS = 80  # xlsx only for files this small: workbook writing is the slowest step
+
+KO_COMMENTS = ("가교 치료 후 부분 반응", "외래 추적 관찰 중", "림프구 제거 요법 용량 감량", "타 병원에서 전원",
+               "보험 승인 후 투여", "임상시험 등록 환자", "고령으로 용량 조절 고려", "감염 치료 후 투여 연기")
+KO_INFECTION = ("발열성 호중구감소증", "CMV 재활성화", "폐렴으로 입원 치료", "균혈증, 항생제 치료", "대상포진")
+KO_DEATH = ("질병 진행으로 사망", "패혈증으로 사망", "호흡부전", "다발성 장기부전", "원인 불명 사망, 자택")

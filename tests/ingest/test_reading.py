@@ -1,0 +1,99 @@
+"""Small pure functions: encoding detection, CSV parsing, dates, RRN screening, keys."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from kocartr.ingest import privacy
+from kocartr.ingest.dates import is_ambiguous_date, parse_date
+from kocartr.ingest.reading import FileReject, detect_encoding, parse_csv
+
+
+def test_encoding_detected_from_bytes():
+    text = "site_code,comment\nS01,한글 비고\n"
+    assert detect_encoding(text.encode("utf-8")) == "utf-8"
+    assert detect_encoding(b"\xef\xbb\xbf" + text.encode("utf-8")) == "utf-8-sig"
+    assert detect_encoding(text.encode("cp949")) == "cp949"
+    assert detect_encoding(text.encode("euc-kr")) == "cp949"
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "empty"), (b"  \n", "empty"), (b"\xef\xbb\xbf", "empty"),
+    (bytes(range(256)) * 4, "binary"),
+    ("a,b\n1,한".encode("utf-8")[:-1], "truncated"),
+])
+def test_encoding_rejects(data, reason):
+    with pytest.raises(FileReject) as e:
+        detect_encoding(data)
+    assert e.value.reason == reason
+
+
+def test_parse_csv_ragged_and_truncated():
+    header, frame = parse_csv("a,b,c\n1,2,3\n4,5\n6,7,8,9\n")
+    assert header == ["a", "b", "c"]
+    assert frame["_column_count_bad"].to_list() == [False, True, True]
+    assert frame["_source_row"].to_list() == [2, 3, 4]
+    with pytest.raises(FileReject) as e:
+        parse_csv("a,b,c\n1,2,3\n4,5")
+    assert e.value.reason == "truncated"
+    with pytest.raises(FileReject):
+        parse_csv('a,b\n1,"unterminated\n')
+
+
+def test_parse_csv_quoted_newline_keeps_spreadsheet_rows():
+    header, frame = parse_csv('a,b\n1,"line\nbreak"\n2,x\n')
+    assert frame["c1"].to_list() == ["line\nbreak", "x"]
+    assert frame["_source_row"].to_list() == [2, 3]
+
+
+def test_dates_every_export_format():
+    s = pl.DataFrame({"s": ["2026-05-01", "2026.05.01", "2026.5.1", "20260501", "46143", "46143.0",
+                            "2026-05-01 00:00:00", "2026/05/01", "01/05/2026", "05-01-26", "2026-02-30", "x"]})
+    out = s.with_columns(d=parse_date(pl.col("s")), a=is_ambiguous_date(pl.col("s")))
+    import datetime as dt
+    assert out["d"].to_list()[:8] == [dt.date(2026, 5, 1)] * 8
+    assert out["d"].to_list()[8:] == [None] * 4
+    assert out["a"].to_list() == [False] * 8 + [True, True, False, False]
+
+
+def test_rrn_shapes():
+    for v in ["9001011234567", "900101-1234567", "주민번호 900101-1234567 입니다", "a;850505-2345678"]:
+        assert privacy.looks_like_rrn(v)
+        assert "1234567" not in privacy.redact(v) and "2345678" not in privacy.redact(v)
+    for v in ["20260501", "12345678901234", "9013011234567", "P00001", "45413"]:
+        assert not privacy.looks_like_rrn(v)
+    s = pl.DataFrame({"v": ["x 900101-1234567", "ok"]})
+    assert s.select(privacy.rrn_expr(pl.col("v")))["v"].to_list() == [True, False]
+    assert s.select(privacy.redact_expr(pl.col("v")))["v"].to_list() == ["x ******-*******", "ok"]
+
+
+def test_load_key(monkeypatch, tmp_path):
+    for k in ("KOCARTR_HMAC_KEY", "KOCARTR_HMAC_KEY_FILE", "KOCARTR_DEMO"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(privacy.MissingKeyError):
+        privacy.load_key()
+    assert privacy.load_key(demo=True) == privacy.DEMO_KEY
+    monkeypatch.setenv("KOCARTR_DEMO", "1")
+    assert privacy.load_key() == privacy.DEMO_KEY
+    monkeypatch.delenv("KOCARTR_DEMO")
+    monkeypatch.setenv("KOCARTR_HMAC_KEY", "00ff" * 16)
+    assert privacy.load_key() == bytes.fromhex("00ff" * 16)
+    monkeypatch.setenv("KOCARTR_HMAC_KEY", "a passphrase that is long enough")
+    assert privacy.load_key() == b"a passphrase that is long enough"
+    monkeypatch.setenv("KOCARTR_HMAC_KEY", "short")
+    with pytest.raises(privacy.MissingKeyError):
+        privacy.load_key()
+    monkeypatch.delenv("KOCARTR_HMAC_KEY")
+    f = tmp_path / "key"
+    f.write_text("ab" * 32 + "\n")
+    monkeypatch.setenv("KOCARTR_HMAC_KEY_FILE", str(f))
+    assert privacy.load_key() == bytes.fromhex("ab" * 32)
+
+
+def test_patient_key_is_keyed_hmac():
+    import hashlib
+    import hmac
+    k = privacy.patient_key(b"k" * 32, "S01", "P1")
+    assert k == hmac.new(b"k" * 32, b"S01:P1", hashlib.sha256).hexdigest()
+    assert k != privacy.patient_key(b"j" * 32, "S01", "P1")
