@@ -26,8 +26,12 @@ def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int
         "death": forms.death(c, rng),
     }
     frames = {}
-    reg_df = assemble.to_frame(d, "registration", c, reg, assemble.submission_month(c, reg, rng), last)
-    upd_month = np.maximum(assemble.submission_month(c, upd, rng), cohort.day_to_month(c.enrol_day[upd.pidx]) + 1)
+    reg_month = assemble.submission_month(c, reg, rng)
+    reg_df = assemble.to_frame(d, "registration", c, reg, reg_month, last)
+    # The update goes in a later file than the enrolment row: a record_id twice in one file is a duplicate.
+    sent = np.zeros(len(c.enrol_day), np.int64)
+    sent[reg.pidx] = reg_month
+    upd_month = np.maximum(assemble.submission_month(c, upd, rng), sent[upd.pidx] + 1)
     upd_df = assemble.to_frame(d, "registration", c, upd, upd_month, last, ord_offset=reg_df.height)
     # The later registration row filling not_infused_reason repeats the record_id: logged as a correction.
     frames["registration"] = pl.concat([

@@ -37,23 +37,6 @@ def _rel(path: str) -> str:
     return path.split("submissions/", 1)[1] if "submissions/" in path else path
 
 
-def _same_file_corrections(generated: Path, defects: list[dict]) -> set[tuple[str, int]]:
-    out = set()
-    for r in defects:
-        if r["defect_class"] != "correction" or not r["source_file"].endswith(".csv"):
-            continue
-        path = generated / "submissions" / _rel(r["source_file"])
-        encoding = "utf-8-sig"
-        try:
-            rows = list(csv.DictReader(open(path, encoding=encoding)))
-        except UnicodeDecodeError:
-            rows = list(csv.DictReader(open(path, encoding="cp949")))
-        row = int(r["source_row"])
-        if any(x.get("record_id", "").strip() == r["record_id"] for x in rows[: row - 2]):
-            out.add((_rel(r["source_file"]), row))
-    return out
-
-
 def test_every_row_defect_quarantined_and_no_clean_row(generated, tmp_path):
     from kocartr.ingest import ingest
 
@@ -63,15 +46,6 @@ def test_every_row_defect_quarantined_and_no_clean_row(generated, tmp_path):
     with open(generated / "ground_truth" / "defects.csv", encoding="utf-8") as fh:
         defects = [r for r in csv.DictReader(fh)]
     expected = {(_rel(r["source_file"]), int(r["source_row"])) for r in defects if r["defect_class"] in ROW_DEFECTS}
-    # Contract conflict reported to the lead: the generator sometimes writes a correction into the SAME file as
-    # the row it corrects; the ingest contract keeps the first occurrence of a record ID in a file and
-    # quarantines later ones as duplicate_record. Until that is settled, such rows are expected in quarantine
-    # with exactly that rule (and nothing else about them is excused).
-    same_file = _same_file_corrections(generated, defects)
-    dup_rule = {(f, r) for f, r in con.sql("SELECT source_file, source_row FROM audit.quarantine "
-                                           "WHERE rule = 'duplicate_record'").fetchall()}
-    assert same_file <= dup_rule
-    expected |= same_file
     quarantined = {(f, r) for f, r in con.sql("SELECT DISTINCT source_file, source_row FROM audit.quarantine").fetchall()}
     assert expected, "ground truth lists no row defects"
     missed = sorted(expected - quarantined)
