@@ -1,0 +1,67 @@
+-- Concept: the dated inputs of every time-to-event endpoint, one row per patient with a CAR-T order or infusion,
+-- everything restricted to the data cut-off. adam.adtte applies the endpoint rules to these dates only.
+-- Reference: registry brief §4 (OS, PFS, NRM, relapse, SPM; left truncation; ITT from order, DESCAR-T);
+-- CIBMTR 4100 relapse / death / new malignancy; CIBMTR recovery rules.
+with cutoff as (
+    select data_cutoff from {{ ref('int_data_cutoff') }}
+),
+patients as (
+    -- one row per patient: the index infusion, or the never-infused order row
+    select *
+    from {{ ref('int_infusion_episodes') }}
+    where is_index_infusion or not is_infused
+),
+spm as (
+    select
+        s.patient_key,
+        min(s.diagnosis_date) as first_spm_date,
+        min(s.diagnosis_date) filter (where s.is_t_cell) as first_tcell_spm_date
+    from {{ ref('int_secondary_malignancies') }} as s
+    cross join cutoff as c
+    where s.is_after_infusion and s.diagnosis_date <= c.data_cutoff
+    group by s.patient_key
+),
+recovery as (
+    select
+        r.infusion_key,
+        max(case when r.analyte = 'ANC' and r.recovery_date <= c.data_cutoff then r.recovery_date end)
+            as anc_recovery_date,
+        max(case when r.analyte = 'ANC' then r.recovery_status end) as anc_recovery_status,
+        max(case when r.analyte = 'PLT' and r.recovery_date <= c.data_cutoff then r.recovery_date end)
+            as plt_recovery_date,
+        max(case when r.analyte = 'PLT' then r.recovery_status end) as plt_recovery_status
+    from {{ ref('int_count_recovery') }} as r
+    cross join cutoff as c
+    group by r.infusion_key
+)
+select
+    p.patient_key,
+    p.site_code,
+    p.is_infused,
+    p.infusion_number as index_infusion_number,
+    p.infusion_date as index_infusion_date,
+    coalesce(p.cart_order_date, p.leukapheresis_date, p.infusion_date) as itt_start_date,
+    p.enrolment_date,
+    c.data_cutoff,
+    p.product_code,
+    p.disease_group,
+    cast(year(p.infusion_date) as integer) as infusion_year,
+    case when d.death_date <= c.data_cutoff then d.death_date end as death_date,
+    case when d.death_date <= c.data_cutoff then d.primary_cause end as death_primary_cause,
+    case when d.death_date <= c.data_cutoff then d.is_nrm_cause end as death_is_nrm_cause,
+    g.progression_date,
+    g.last_disease_assessment_date,
+    l.last_contact_date,
+    s.first_spm_date,
+    s.first_tcell_spm_date,
+    r.anc_recovery_date,
+    r.anc_recovery_status,
+    r.plt_recovery_date,
+    r.plt_recovery_status
+from patients as p
+cross join cutoff as c
+left join {{ ref('int_deaths') }} as d on p.patient_key = d.patient_key
+left join {{ ref('int_disease_progression') }} as g on p.patient_key = g.patient_key
+left join {{ ref('int_last_contact') }} as l on p.patient_key = l.patient_key
+left join spm as s on p.patient_key = s.patient_key
+left join recovery as r on p.infusion_key = r.infusion_key

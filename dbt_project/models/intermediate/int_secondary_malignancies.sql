@@ -1,0 +1,33 @@
+-- Concept: secondary (new) malignancies after CAR-T, with haematologic and T-cell flags and CAR-transgene testing.
+-- Reference: CIBMTR 3500/3501; registry brief §2 (new malignancy excludes relapse / progression of the treated
+-- disease and MDS->AML transformation) and §5 (FDA boxed warning 2024: T-cell malignancies). Haematologic flag =
+-- dictionary code-list attribute malignancy_category.hematologic.
+with spm as (
+    select * from {{ ref('stg_secondary_malignancy') }}
+),
+attached as (
+    {{ attach_infusion('spm', 'diagnosis_date') }}
+),
+codes as (
+    select code, hematologic from {{ ref('dictionary_codes') }} where code_list = 'malignancy_category'
+)
+select
+    a.site_code || ':' || a.record_id as spm_key,
+    a.patient_key,
+    a.site_code,
+    a.record_id as source_record_id,
+    a.infusion_key,
+    a.infusion_number,
+    a.index_infusion_date,
+    a.diagnosis_date,
+    cast(date_diff('day', a.index_infusion_date, a.diagnosis_date) as integer) as study_day,
+    a.category,
+    coalesce(c.hematologic, false) as is_hematologic,
+    a.category = 'T_CELL_NEOPLASM' or a.t_cell_malignancy = 'Y' as is_t_cell,
+    a.icdo3_morphology,
+    a.t_cell_malignancy,
+    a.car_transgene_tested,
+    a.car_transgene_detected,
+    a.diagnosis_date >= a.index_infusion_date as is_after_infusion
+from attached as a
+left join codes as c on a.category = c.code

@@ -1,0 +1,114 @@
+"""`dbt build` on a real DuckDB warehouse built from the hand-written raw fixture (tests/dbt/raw_fixture.py):
+every model, seed, data test and unit test passes, and the clinical derivations give the values worked out by
+hand next to the fixture rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+
+def test_dbt_build_succeeds(built_warehouse):
+    result = built_warehouse["result"]
+    assert result.returncode == 0, result.stdout[-8000:]
+    results = json.loads(built_warehouse["run_results"].read_text())["results"]
+    bad = [r["unique_id"] for r in results if r["status"] not in ("success", "pass")]
+    assert bad == []
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert {"model", "seed", "test", "unit_test"} <= kinds
+    assert sum(r["unique_id"].startswith("unit_test.") for r in results) >= 5
+
+
+def test_layers_land_in_exact_schemas(wh):
+    schemas = {r[0] for r in wh.sql("select distinct table_schema from information_schema.tables").fetchall()}
+    assert {"raw", "staging", "intermediate", "marts", "adam"} <= schemas
+    assert not any(s.startswith("main_") for s in schemas)
+
+
+def test_staging_keeps_current_versions_only_and_no_free_text(wh):
+    # P06: registration corrected (v2 sex F); its AE deleted in v2
+    assert wh.sql("select sex from staging.stg_registration where patient_key = 'P06'").fetchall() == [("F",)]
+    assert wh.sql("select count(*) from staging.stg_adverse_event where patient_key = 'P06'").fetchall() == [(0,)]
+    cols = {r[0] for r in wh.sql("select column_name from information_schema.columns "
+                                 "where table_schema = 'staging'").fetchall()}
+    assert not {"comment", "description", "cause_text"} & cols
+
+
+def test_infusion_episodes_keep_never_infused_orders(wh):
+    rows = wh.sql("select patient_key, infusion_number, is_infused, not_infused_reason from marts.fct_infusion "
+                  "order by patient_key, infusion_number").fetchall()
+    assert ("P03", None, False, "MANUFACTURING_FAILURE") in rows
+    assert [r[1] for r in rows if r[0] == "P04"] == [1, 2]
+
+
+def test_crs_and_icans_grading(wh):
+    crs = dict(wh.sql("select crs_key, (derived_grade, grade_mismatch_flag, late_onset_flag) "
+                      "from intermediate.int_crs_episodes").fetchall())
+    assert crs["S01:C1"] == (2, False, False)
+    assert crs["S01:C2"] == (3, True, False)     # high-flow oxygen = grade 3, reported 2
+    assert crs["S01:C6"] == (1, False, True)     # onset day 40
+    icans = dict(wh.sql("select icans_key, (derived_grade, ice_inconsistent_flag) "
+                        "from intermediate.int_icans_episodes").fetchall())
+    assert icans["S01:N1"] == (1, False)
+    assert icans["S01:N2"] == (3, True)          # ICE 2 = grade 3, reported 2
+
+
+def test_icaht_recovery_and_immune_flags(wh):
+    row = wh.sql("select days_anc_le_main_threshold, days_anc_le_deep_threshold, icaht_early_grade, "
+                 "late_anc_nadir, icaht_late_grade from intermediate.int_icaht where infusion_key = 'P01:1'"
+                 ).fetchall()[0]
+    assert row == (14, 5, 3, 1.1, 1)
+    inf = wh.sql("select anc_recovery_date, plt_recovery_date, bcell_aplasia_flag, hypogamma_flag, "
+                 "best_response_d30, best_response_d90 from marts.fct_infusion where infusion_key = 'P01:1'"
+                 ).fetchall()[0]
+    assert inf == (date(2024, 1, 24), date(2024, 1, 20), True, True, "PR", "CR")
+    assert wh.sql("select anc_recovery_status from marts.fct_infusion where infusion_key = 'P04:1'"
+                  ).fetchall() == [("NEVER_BELOW",)]
+
+
+EXPECTED_ADTTE = {
+    # P01: progression 2024-09-01 (day 235), death from disease 2025-02-01 (day 388)
+    ("P01", "OS"): (388, 0), ("P01", "PFS"): (235, 0), ("P01", "NRM"): (235, 2), ("P01", "RELAPSE"): (235, 0),
+    ("P01", "SPM"): (388, 2), ("P01", "ANC_REC"): (14, 0), ("P01", "OS_ITT"): (396, 0),
+    # P02: infection death day 106 without progression; enrolled day 61
+    ("P02", "OS"): (106, 0), ("P02", "PFS"): (106, 0), ("P02", "NRM"): (106, 0), ("P02", "RELAPSE"): (106, 2),
+    # P03: never infused, died 90 days after the order
+    ("P03", "OS_ITT"): (90, 0),
+    # P04: alive; last disease assessment 2025-03-01 (day 1096), last contact 2025-03-10 (day 1105); SPM day 792
+    ("P04", "OS"): (1105, 1), ("P04", "PFS"): (1096, 1), ("P04", "NRM"): (1105, 1), ("P04", "SPM"): (792, 0),
+    ("P04", "ANC_REC"): (0, 0),
+    # P05: last contact on the day-100 form; no disease assessment -> PFS censored at day 0
+    ("P05", "OS"): (100, 1), ("P05", "PFS"): (0, 1),
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_ADTTE))
+def test_adtte_hand_values(wh, key):
+    got = wh.sql("select AVAL, CNSR from adam.adtte where USUBJID = ? and PARAMCD = ?", params=list(key)).fetchall()
+    assert got == [(float(EXPECTED_ADTTE[key][0]), EXPECTED_ADTTE[key][1])]
+
+
+def test_adtte_entry_time_and_itt(wh):
+    assert wh.sql("select ENTRYT from adam.adtte where USUBJID = 'P02' and PARAMCD = 'OS'").fetchall() == [(61.0,)]
+    assert wh.sql("select count(*) from adam.adtte where USUBJID = 'P03'").fetchall() == [(1,)]
+    assert wh.sql("select REGLATFL, INFFL, NOTINFRS from adam.adsl where USUBJID = 'P02'").fetchall() == [
+        ("Y", "Y", None)]
+
+
+def test_followup_schedule_states(wh):
+    states = dict(wh.sql("select visit_key, visit_state from marts.fct_followup_schedule").fetchall())
+    assert states["P04:Y2"] == "MISSED" and states["P04:Y3"] == "RECEIVED" and states["P04:Y4"] == "NOT_YET_DUE"
+    assert states["P02:D100"] == "ENDED_BY_DEATH"
+    assert states["P06:D100"] == "NOT_YET_DUE"
+    n = wh.sql("select count(*) from marts.fct_followup_schedule").fetchall()[0][0]
+    assert n == 5 * 17  # five infused patients x the 17 visits of the 15-year track
+    ltfu = dict(wh.sql("select USUBJID, LTFUFL from adam.adsl").fetchall())
+    assert ltfu["P05"] == "Y" and ltfu["P04"] == "N"
+
+
+def test_adae_categories(wh):
+    rows = wh.sql("select USUBJID, AECAT, ATOXGR, ASTDY from adam.adae order by USUBJID, AESEQ").fetchall()
+    assert ("P01", "ICAHT", 3, 0) in rows and ("P01", "CRS", 2, 2) in rows
+    assert ("P02", "INFECTION", 4, 92) in rows
