@@ -1,0 +1,342 @@
+"""Run the suites with Great Expectations and say, per check, what passed, what failed and where.
+
+Frames come from DuckDB as pandas (pyarrow-backed strings; never GX's DuckDB SQLAlchemy route, which fails
+silently) and are validated with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an ephemeral
+GX context built once per process. An exception inside GX (exception_info.raised_exception) or a failing frame query (e.g. a table
+that does not exist yet) makes the check an ERROR (CheckOutcome.error set, passed False), never bad data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE
+from expectations.rules import MULTICOLUMN_EXPECTATIONS, Rule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SiteCount:
+    site_code: str
+    rows_checked: int
+    rows_failing: int
+
+    @property
+    def failing_share(self) -> float:
+        return self.rows_failing / self.rows_checked if self.rows_checked else 0.0
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    layer: str
+    table: str
+    category: str
+    subcategory: str
+    severity: str
+    blocking: bool                 # severity == critical: a failure (or an error) stops downstream assets
+    passed: bool
+    rows_checked: int
+    rows_failing: int
+    failing_share: float
+    threshold: float               # max_failing_share
+    by_site: list[SiteCount]
+    failing_records: list[dict[str, Any]]   # sample of identifiers (site_code, record_id / USUBJID...), no free text
+    error: str | None              # set when the check could not run (GX raised, query failed): passed is False
+    run_id: str = ""
+    reason: str = ""
+    per_site: bool = False
+    failing_keys: list[dict[str, Any]] = field(default_factory=list, repr=False)  # all failing identifiers
+
+    @property
+    def status(self) -> str:
+        return "ERROR" if self.error else ("PASSED" if self.passed else "FAILED")
+
+    @property
+    def failing_sites(self) -> list[str]:
+        return [s.site_code for s in self.by_site if s.rows_failing]
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.name} [{self.severity}] ERROR: {self.error}"
+        sites = ", ".join(f"{s.site_code} {s.rows_failing}/{s.rows_checked}" for s in self.by_site if s.rows_failing)
+        return (f"{self.name} [{self.severity}] {self.status}: {self.rows_failing}/{self.rows_checked} rows failing "
+                f"({self.failing_share:.1%}, allowed {self.threshold:.1%})" + (f"; sites: {sites}" if sites else ""))
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Plain JSON-able values for a Dagster AssetCheckResult's metadata."""
+        return {
+            "layer": self.layer, "table": self.table, "category": self.category, "subcategory": self.subcategory,
+            "severity": self.severity, "status": self.status, "rows_checked": self.rows_checked,
+            "rows_failing": self.rows_failing, "failing_share": round(self.failing_share, 6),
+            "threshold": self.threshold, "failing_sites": ", ".join(self.failing_sites),
+            "failing_records_sample": [dict(r) for r in self.failing_records], "reason": self.reason,
+            "error": self.error or "",
+        }
+
+
+class QualityGateFailed(RuntimeError):
+    """A critical check failed or errored: the assets downstream must not be materialized."""
+
+    def __init__(self, outcomes: Sequence[CheckOutcome]):
+        self.outcomes = list(outcomes)
+        super().__init__("quality gate closed by " + "; ".join(o.describe() for o in self.outcomes))
+
+
+# ----------------------------------------------------------------------------------------------- GX, once per process
+_GX_LOCK = threading.RLock()
+_GX: dict[str, Any] = {}
+
+
+def _gx() -> dict[str, Any]:
+    """Import GX and build one ephemeral context, pandas data source and batch definition (cached)."""
+    with _GX_LOCK:
+        if not _GX:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            import great_expectations as gx
+            import great_expectations.expectations as gxe
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            try:  # GX fingerprints (hashes) every pandas batch under 1 GB: ~40% of a large suite's time, and the
+                # fingerprint is only a batch marker we never read. Skip it (module constant of GX 1.x).
+                from great_expectations.execution_engine import pandas_execution_engine as _pee
+
+                if hasattr(_pee, "HASH_THRESHOLD"):
+                    _pee.HASH_THRESHOLD = 0
+            except ImportError:  # pragma: no cover - a GX layout without it simply keeps hashing
+                pass
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            source = context.data_sources.add_pandas(name="kocartr_dq")
+            asset = source.add_dataframe_asset(name="frame")
+            batch_definition = asset.add_batch_definition_whole_dataframe("whole_frame")
+            _GX.update(gx=gx, gxe=gxe, context=context, batch_definition=batch_definition)
+        return _GX
+
+
+def _expectation(rule: Rule):
+    gxe = _gx()["gxe"]
+    mostly = round(1.0 - rule.max_failing_share, 12)
+    kwargs = dict(rule.kwargs)
+    if rule.expectation == "ExpectCompoundColumnsToBeUnique" and len(kwargs["column_list"]) == 1:
+        # GX wants >= 2 columns for the compound form: a single key is a column-map uniqueness
+        return gxe.ExpectColumnValuesToBeUnique(column=kwargs["column_list"][0], mostly=mostly,
+                                                meta={"rule": rule.name})
+    return getattr(gxe, rule.expectation)(**kwargs, mostly=mostly, meta={"rule": rule.name})
+
+
+def _exception_message(info: Any) -> str | None:
+    """exception_info is either one {raised_exception, exception_message, ...} or a dict of those per metric."""
+    if not info:
+        return None
+    if isinstance(info, dict) and "raised_exception" in info:
+        return (info.get("exception_message") or "exception in GX") if info.get("raised_exception") else None
+    if isinstance(info, dict):
+        msgs = [m for m in (_exception_message(v) for v in info.values()) if m]
+        return "; ".join(dict.fromkeys(msgs)) or None
+    return None
+
+
+def _py(v: Any) -> Any:
+    """numpy / pandas scalars -> plain Python (NA -> None, dates -> ISO strings)."""
+    import pandas as pd
+
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(v, "item"):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            pass
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def _site(v: Any) -> str:
+    v = _py(v)
+    return "<NULL>" if v is None else str(v)
+
+
+def _error_outcome(rule: Rule, run_id: str, error: str) -> CheckOutcome:
+    return CheckOutcome(name=rule.name, layer=rule.layer, table=rule.table, category=rule.category,
+                        subcategory=rule.subcategory, severity=rule.severity, blocking=rule.blocking, passed=False,
+                        rows_checked=0, rows_failing=0, failing_share=0.0, threshold=rule.max_failing_share,
+                        by_site=[], failing_records=[], error=error, run_id=run_id, reason=rule.reason,
+                        per_site=rule.per_site)
+
+
+def _checked_mask(rule: Rule, df):
+    """Rows the expectation evaluates: GX column-map expectations skip NULLs, except the not-null one."""
+    if rule.expectation == "ExpectColumnValuesToNotBeNull" or rule.expectation in MULTICOLUMN_EXPECTATIONS:
+        return None
+    return df[rule.kwargs["column"]].notna()
+
+
+def _outcome(rule: Rule, run_id: str, df, result) -> CheckOutcome:
+    err = _exception_message(result.exception_info)
+    if err:
+        return _error_outcome(rule, run_id, f"GX raised while validating: {err}")
+    res = result.result or {}
+    mask = _checked_mask(rule, df)
+    checked_df = df if mask is None else df[mask]
+    rows_checked = int(len(checked_df))
+    index_list = res.get("unexpected_index_list")
+    rows_failing = int(res.get("unexpected_count") or 0)
+    if index_list is None:
+        if rows_failing:
+            return _error_outcome(rule, run_id, "GX reported failing rows without their identifiers")
+        index_list = []
+    keys = [{c: _py(row.get(c)) for c in rule.id_columns} for row in index_list]
+    by_site: list[SiteCount] = []
+    if rule.site_column:
+        site_failing = Counter(_site(row.get(rule.site_column)) for row in index_list)
+        site_checked = Counter()
+        for site, n in checked_df[rule.site_column].value_counts(dropna=False).items():
+            site_checked[_site(site)] += int(n)
+        for site in sorted(site_checked):
+            by_site.append(SiteCount(site, site_checked[site], int(site_failing.get(site, 0))))
+    share = rows_failing / rows_checked if rows_checked else 0.0
+    passed = bool(result.success)
+    if rule.per_site and by_site:
+        passed = passed and all(s.failing_share <= rule.max_failing_share + 1e-12 for s in by_site)
+    return CheckOutcome(name=rule.name, layer=rule.layer, table=rule.table, category=rule.category,
+                        subcategory=rule.subcategory, severity=rule.severity, blocking=rule.blocking, passed=passed,
+                        rows_checked=rows_checked, rows_failing=rows_failing, failing_share=share,
+                        threshold=rule.max_failing_share, by_site=by_site,
+                        failing_records=keys[:FAILING_SAMPLE_SIZE], error=None, run_id=run_id, reason=rule.reason,
+                        per_site=rule.per_site, failing_keys=keys)
+
+
+def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome]:
+    """Validate one frame against the expectations of `rules` in one GX suite."""
+    for rule in rules:  # a NULL `ok` would be skipped silently by GX: refuse it
+        if rule.kwargs.get("column") == "ok" and "ok" in df.columns and df["ok"].isna().any():
+            raise ValueError(f"rule query of {rule.name} returned NULL ok for {int(df['ok'].isna().sum())} rows")
+    g = _gx()
+    index_cols = list(dict.fromkeys(c for r in rules for c in (*r.id_columns, *([r.site_column] if r.site_column
+                                                                                  else []))))
+    missing = [c for c in index_cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"identifier columns {missing} not in the frame")
+    built, out_err = [], {}
+    for rule in rules:  # a rule whose expectation cannot be built errors alone, not its siblings
+        try:
+            built.append((rule, _expectation(rule)))
+        except Exception as exc:  # noqa: BLE001
+            out_err[rule.name] = _error_outcome(rule, run_id, f"GX rejected the expectation: {type(exc).__name__}: "
+                                                              f"{str(exc).splitlines()[0]}")
+    if not built:
+        return [out_err[r.name] for r in rules]
+    # Batch.validate(ExpectationSuite) (GX 1.x public API) runs the same validator as ValidationDefinition.run
+    # without the store round trips of registering a suite and a validation definition per frame: measured 2.2x
+    # faster over the 123 frames of the raw suite.
+    suite = g["gx"].ExpectationSuite(name=f"kocartr-dq-{uuid.uuid4().hex[:12]}")
+    for _, expectation in built:
+        suite.add_expectation(expectation)
+    with _GX_LOCK:
+        batch = g["batch_definition"].get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE",
+                                                      "unexpected_index_column_names": index_cols,
+                                                      "return_unexpected_index_query": False})
+    by_rule = {r.expectation_config.meta.get("rule"): r for r in result.results}
+    out = []
+    for rule in rules:
+        if rule.name in out_err:
+            out.append(out_err[rule.name])
+        elif rule.name not in by_rule:
+            out.append(_error_outcome(rule, run_id, "GX returned no result for this expectation"))
+        else:
+            out.append(_outcome(rule, run_id, df, by_rule[rule.name]))
+    return out
+
+
+def run_rules(con, rules: Iterable[Rule], run_id: str) -> list[CheckOutcome]:
+    """Run `rules` on the warehouse connection `con` (DuckDB); one frame query and one GX run per distinct frame."""
+    groups: dict[tuple, list[Rule]] = {}
+    for rule in rules:  # one frame per query; table rules share one frame per (table, filter)
+        key = ("query", rule.frame_sql()) if rule.query is not None else ("table", rule.table, rule.where or "")
+        groups.setdefault(key, []).append(rule)
+    outcomes: dict[str, CheckOutcome] = {}
+    for key, group in groups.items():
+        sql = key[1] if key[0] == "query" else _table_frame_sql(group)
+        try:
+            df = _fetch_frame(con, sql)
+        except Exception as exc:  # noqa: BLE001 - a missing table or column is an error of the check
+            msg = f"frame query failed on {group[0].table}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            for rule in group:
+                outcomes[rule.name] = _error_outcome(rule, run_id, msg)
+            continue
+        try:
+            for o in _validate_frame(group, df, run_id):
+                outcomes[o.name] = o
+        except Exception as exc:  # noqa: BLE001 - GX itself failed: error of the check, never bad data
+            log.exception("quality check run failed")
+            for rule in group:
+                outcomes[rule.name] = _error_outcome(rule, run_id, f"{type(exc).__name__}: {exc}")
+    ordered = [outcomes[r.name] for g in groups.values() for r in g]
+    return ordered
+
+
+def _fetch_frame(con, sql: str):
+    """DuckDB -> pandas with pyarrow-backed strings: GX's regex / null / set metrics on object columns are the
+    slowest part of a large suite (measured 2-4x faster on 1M-row frames)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    string_dtype = pd.StringDtype("pyarrow")
+    mapping = {pa.string(): string_dtype, pa.large_string(): string_dtype, pa.string_view(): string_dtype}
+    return con.sql(sql).to_arrow_table().to_pandas(types_mapper=mapping.get)
+
+
+def _table_frame_sql(rules: Sequence[Rule]) -> str:
+    """One frame for all rules reading the same table with the same filter: the union of their columns."""
+    cols: list[str] = []
+    for r in rules:
+        cols.extend([*r.id_columns, *([r.site_column] if r.site_column else []), *r.columns])
+    cols = list(dict.fromkeys(cols))
+    sql = f"select {', '.join(chr(34) + c.replace(chr(34), chr(34) * 2) + chr(34) for c in cols)} from {rules[0].table}"
+    return sql + (f" where {rules[0].where}" if rules[0].where else "")
+
+
+def run_checks(con, table: str, run_id: str) -> list[CheckOutcome]:
+    """Every check guarding `table` (e.g. 'raw.lab', 'staging.stg_crs', 'marts.fct_infusion', 'adam.adtte')."""
+    from expectations.suites import rules_for_table
+
+    rules = rules_for_table(table)
+    if not rules:
+        raise KeyError(f"no quality checks guard {table!r}")
+    return run_rules(con, rules, run_id)
+
+
+def run_layer(con, layer: str, run_id: str) -> list[CheckOutcome]:
+    """Every check of a layer (raw | staging | marts | adam)."""
+    from expectations.suites import rules_for_layer
+
+    return run_rules(con, rules_for_layer(layer), run_id)
+
+
+def blocking_failures(outcomes: Iterable[CheckOutcome]) -> list[CheckOutcome]:
+    """Critical checks that failed or errored: these stop the downstream assets."""
+    return [o for o in outcomes if o.blocking and not o.passed]
+
+
+def gate(outcomes: Iterable[CheckOutcome]) -> None:
+    """Raise QualityGateFailed naming every failing (or erroring) critical check and its sites."""
+    bad = blocking_failures(outcomes)
+    if bad:
+        raise QualityGateFailed(bad)
+
+
+__all__ = ["CheckOutcome", "SiteCount", "QualityGateFailed", "run_checks", "run_layer", "run_rules",
+           "blocking_failures", "gate", "ALL_SITES"]

@@ -1,0 +1,208 @@
+"""Runner behaviour: thresholds, per-site counts, errors versus bad data, persistence, the release gate."""
+
+import dataclasses
+
+import pytest
+
+import warehouse
+from expectations import config as C
+from expectations.results import persist_results
+from expectations.rules import Rule, ok_rule
+from expectations.runner import QualityGateFailed, blocking_failures, gate, run_checks, run_rules
+from expectations.suites import all_rules, rules_for_table
+
+DEATH_AFTER_INF = "staging.stg_death.death_on_or_after_infusion"
+
+
+def _rule(name):
+    return next(r for r in all_rules() if r.name == name)
+
+
+@pytest.fixture(scope="module")
+def big_con():
+    """400 patients (100 deaths) over 3 sites."""
+    con = warehouse.build(n=400)
+    yield con
+    con.close()
+
+
+@pytest.fixture()
+def big(big_con):
+    big_con.execute("begin transaction")
+    yield big_con
+    big_con.execute("rollback")
+
+
+def _break_deaths(con, table_filter: str):
+    con.execute(f"update staging.stg_death set death_date = death_date - 500 where {table_filter}")
+
+
+def test_one_implausible_record_does_not_block(big):
+    _break_deaths(big, "record_id = (select min(record_id) from staging.stg_death)")
+    (o,) = run_rules(big, [_rule(DEATH_AFTER_INF)], "r")
+    assert o.blocking and o.severity == "critical"
+    assert o.passed, o.describe()
+    assert (o.rows_checked, o.rows_failing) == (100, 1)
+    assert o.failing_records == [{"site_code": "S01", "record_id": "dea-0000"}]  # goes to the site queries
+    assert [(s.site_code, s.rows_checked, s.rows_failing) for s in o.by_site] == [
+        ("S01", 34, 1), ("S02", 33, 0), ("S03", 33, 0)]
+
+
+def test_many_implausible_records_block(big):
+    _break_deaths(big, "site_code = 'S02'")
+    (o,) = run_rules(big, [_rule(DEATH_AFTER_INF)], "r")
+    assert not o.passed and o.error is None
+    assert o.rows_failing == 33 and o.failing_sites == ["S02"]
+    assert len(o.failing_records) == C.FAILING_SAMPLE_SIZE and len(o.failing_keys) == 33
+    with pytest.raises(QualityGateFailed, match="death_on_or_after_infusion"):
+        gate([o])
+
+
+def test_threshold_is_the_share_boundary(big):
+    rule = _rule(DEATH_AFTER_INF)  # 2% of 100 deaths
+    _break_deaths(big, "record_id in (select record_id from staging.stg_death order by record_id limit 2)")
+    assert run_rules(big, [rule], "r")[0].passed
+    _break_deaths(big, "record_id in (select record_id from staging.stg_death order by record_id limit 3)")
+    assert not run_rules(big, [rule], "r")[0].passed
+
+
+def test_per_site_completeness_threshold(big):
+    rule = _rule("staging.stg_baseline.ecog.site_completeness")  # each site >= 80% non-null
+    big.execute("update staging.stg_baseline set ecog = null where site_code = 'S01' "
+                "and cast(substr(record_id, 5) as integer) % 2 = 0")  # S01 loses half: 1/6 overall
+    (o,) = run_rules(big, [rule], "r")
+    assert o.failing_share < o.threshold  # the all-sites share alone would pass
+    assert not o.passed and not o.blocking  # S01 fails its site threshold; a warning never blocks
+    assert {s.site_code: s.failing_share > o.threshold for s in o.by_site} == {"S01": True, "S02": False,
+                                                                               "S03": False}
+    gate([o])  # warnings never close the gate
+
+
+def test_warning_failure_does_not_block(con):
+    con.execute("update staging.stg_crs set astct_grade = 2")
+    outs = run_checks(con, "staging.stg_crs", "r")
+    failed = {o.name for o in outs if not o.passed}
+    assert failed == {"staging.stg_crs.grade_matches_components"}
+    assert blocking_failures(outs) == []
+
+
+def test_gx_exception_is_an_error_not_bad_data(con):
+    rule = Rule(name="staging.stg_crs.gx_raises", layer="staging", table="staging.stg_crs", category="conformance",
+                subcategory="value", severity="critical", max_failing_share=0.0, reason="test",
+                expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": "no_such_column"},
+                query="select site_code, record_id from staging.stg_crs")
+    (o,) = run_rules(con, [rule], "r")
+    assert o.error and "no_such_column" in o.error
+    assert not o.passed and o.rows_failing == 0 and o.failing_records == []
+    assert o.status == "ERROR"
+    with pytest.raises(QualityGateFailed, match="ERROR"):
+        gate([o])
+
+
+def test_gx_crash_errors_every_check_of_the_frame(con, monkeypatch):
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    def boom(self, *a, **k):
+        raise RuntimeError("GX exploded")
+
+    monkeypatch.setattr(Batch, "validate", boom)
+    outs = run_checks(con, "adam.adsl", "r")
+    assert outs and all(o.error and "GX exploded" in o.error and not o.passed for o in outs)
+
+
+def test_sibling_rules_survive_an_erroring_rule(con):
+    good = _rule("adam.adsl.siteid.not_null")
+    bad = dataclasses.replace(good, name="adam.adsl.bad_kwargs", kwargs={"column": "SITEID", "bogus": 1})
+    outs = {o.name: o for o in run_rules(con, [good, bad], "r")}
+    assert outs["adam.adsl.siteid.not_null"].passed and outs["adam.adsl.siteid.not_null"].error is None
+    assert outs["adam.adsl.bad_kwargs"].error
+
+
+def test_missing_table_errors_clearly(con):
+    con.execute("drop table marts.fct_infusion")
+    outs = run_checks(con, "marts.fct_infusion", "r")
+    assert outs and all(not o.passed and o.error and "fct_infusion" in o.error for o in outs)
+    con.execute("drop table raw.lab")
+    outs = run_checks(con, "raw.lab", "r")
+    assert all(o.error and "raw.lab" in o.error and not o.passed for o in outs)  # schema check included
+
+
+def test_null_ok_is_refused(con):
+    rule = ok_rule(name="staging.stg_crs.null_ok", layer="staging", table="staging.stg_crs",
+                   category="plausibility", subcategory="temporal", severity="critical", max_failing_share=0.0,
+                   reason="test", query="select site_code, record_id, cast(null as boolean) as ok from staging.stg_crs")
+    (o,) = run_rules(con, [rule], "r")
+    assert o.error and "NULL ok" in o.error
+
+
+def test_failing_records_carry_identifiers_only(con):
+    con.execute("update raw.death set primary_cause = 'NOT_A_CODE'")
+    (o,) = [o for o in run_checks(con, "raw.death", "r") if o.name == "raw.death.primary_cause.in_code_list"]
+    assert not o.passed
+    assert all(set(k) == {"site_code", "record_id", "_version"} for k in o.failing_keys)
+    assert "free text" not in repr(o.failing_keys)
+
+
+def test_persist_results_counts(con):
+    con.execute("update staging.stg_death set death_date = death_date - 500 where site_code = 'S01'")
+    outs = run_checks(con, "staging.stg_death", "run-1")
+    n = persist_results(con, outs, "run-1", data_month="2025-06")
+    rows = con.sql(f"select site_code, rows_checked, rows_failing, passed, severity, category, layer "
+                   f"from {C.DQ_RESULTS} where check_name = '{DEATH_AFTER_INF}' order by site_code").fetchall()
+    # 12 patients, deaths for patients 0, 4, 8 -> S01, S02, S03 one each; S01's broken
+    assert rows == [("ALL", 3, 1, False, "critical", "plausibility", "staging"),
+                    ("S01", 1, 1, False, "critical", "plausibility", "staging"),
+                    ("S02", 1, 0, True, "critical", "plausibility", "staging"),
+                    ("S03", 1, 0, True, "critical", "plausibility", "staging")]
+    assert n == con.sql(f"select count(*) from {C.DQ_RESULTS} where run_id = 'run-1'").fetchall()[0][0]
+    assert con.sql(f"select site_code, record_key from {C.DQ_FAILING_RECORDS} "
+                   f"where check_name = '{DEATH_AFTER_INF}'").fetchall() == [("S01", "site_code=S01; record_id=dea-0000")]
+    # re-running the same check in the same run replaces, never duplicates
+    persist_results(con, outs, "run-1", data_month="2025-06")
+    assert n == con.sql(f"select count(*) from {C.DQ_RESULTS} where run_id = 'run-1'").fetchall()[0][0]
+    # errors are persisted as such
+    con.execute("drop table staging.stg_crs")
+    errs = run_checks(con, "staging.stg_crs", "run-1")
+    persist_results(con, errs, "run-1")
+    st = con.sql(f"select distinct status, passed from {C.DQ_RESULTS} where table_name = 'staging.stg_crs'").fetchall()
+    assert st == [("ERROR", False)]
+
+
+def test_every_rule_states_category_severity_threshold_reason():
+    for r in all_rules():
+        r.validate()
+    assert {r.layer for r in all_rules()} == set(C.LAYERS)
+    assert {r.category for r in all_rules()} == set(C.CATEGORIES)
+    assert any(r.source == "dictionary" for r in all_rules()) and any(r.source == "hand" for r in all_rules())
+    assert len(rules_for_table("raw.lab")) > 10
+
+
+def test_dagster_check_names_unique_per_table():
+    import re
+    from collections import Counter
+
+    names = Counter((r.table, r.check_name) for r in all_rules())
+    assert max(names.values()) == 1
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", r.check_name) for r in all_rules())
+
+
+def test_rules_name_the_tables_they_read():
+    r = _rule("staging.stg_death.no_visit_after_death")
+    assert r.reads[0] == "staging.stg_death"
+    assert {"staging.stg_lab", "staging.stg_response", "staging.stg_crs"} <= set(r.reads)
+    assert _rule("adam.adsl.age_range").reads == ("adam.adsl",)
+
+
+def test_raw_type_rules_agree_with_the_loader_schema():
+    """Contract with kocartr.ingest: the raw tables it creates pass the generated column-type checks."""
+    import duckdb
+
+    ingest_wh = pytest.importorskip("kocartr.ingest.warehouse")
+    from kocartr.dictionary import load_dictionary
+
+    con = duckdb.connect()
+    ingest_wh.ensure_tables(con, load_dictionary())
+    rules = [r for r in all_rules() if r.name.endswith(".column_types")]
+    outs = run_rules(con, rules, "contract")
+    assert len(outs) == len(load_dictionary().forms)
+    assert all(o.passed and o.error is None for o in outs), [o.describe() for o in outs if not o.passed]
