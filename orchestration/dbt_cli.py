@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from kocartr.months import month_end
-from kocartr.paths import DBT_PROJECT_DIR
+from kocartr.paths import CONFIG_DIR, DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 _SOURCE_DIRS = ("models", "seeds", "macros", "tests")
@@ -37,8 +37,9 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
         return True
     built = manifest.stat().st_mtime
     watched = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for sub in _SOURCE_DIRS:
-        watched.extend(p for p in (project_dir / sub).rglob("*") if p.is_file())
+    # data/config holds the clinical-rule seeds (seed-paths in dbt_project.yml)
+    for folder in [project_dir / sub for sub in _SOURCE_DIRS] + [CONFIG_DIR]:
+        watched.extend(p for p in folder.rglob("*") if p.is_file())
     return any(p.exists() and p.stat().st_mtime > built for p in watched)
 
 

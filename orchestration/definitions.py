@@ -12,11 +12,13 @@ from orchestration.assets.analyses import outcome_analyses  # noqa: E402
 from orchestration.assets.ingest import site_submissions  # noqa: E402
 from orchestration.assets.release import monthly_release  # noqa: E402
 from orchestration.assets.warehouse import dbt_layer_assets  # noqa: E402
+from orchestration.checks import quality_gates  # noqa: E402
 from orchestration.jobs import ingest_job, monthly_job, monthly_schedule, submissions_sensor  # noqa: E402
 from orchestration.resources import default_resources  # noqa: E402
 
 defs = dg.Definitions(
     assets=[site_submissions, *dbt_layer_assets(), outcome_analyses, monthly_release],
+    asset_checks=quality_gates(),
     jobs=[ingest_job, monthly_job],
     schedules=[monthly_schedule],
     sensors=[submissions_sensor],

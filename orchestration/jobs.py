@@ -1,6 +1,6 @@
 """Jobs, the monthly schedule and the submissions sensor.
 
-- ingest_batches: one site-month batch per partition (or a range of them in one run).
+- ingest_batches: the site-month batches named in its run config (the sensor: one per run), or all of them.
 - monthly_dataset: everything downstream of raw for one registry month: dbt layers, analyses, release.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.partitions import BATCH_PARTITIONS_NAME, batch_key, registry_months, site_month_batches
+from orchestration.partitions import BATCH_TAG, batch_key, registry_months
 
 INGEST_JOB = "ingest_batches"
 MONTHLY_JOB = "monthly_dataset"
@@ -20,7 +20,6 @@ MONTHLY_JOB = "monthly_dataset"
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=dg.AssetSelection.groups("ingest"),
-    partitions_def=site_month_batches,
     description="Ingest site-month submission batches into raw and audit, with the raw-layer quality gate.",
 )
 
@@ -63,10 +62,16 @@ def submissions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     todo = changed_batches(previous, current)
     if not todo:
         return dg.SkipReason("no new or changed batches")
-    known = set(context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME))
-    new_keys = [k for k in todo if k not in known]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}:{current[k]}") for k in todo],
-        dynamic_partitions_requests=[site_month_batches.build_add_request(new_keys)] if new_keys else [],
+        run_requests=[ingest_request(k, current[k]) for k in todo],
         cursor=json.dumps(current, sort_keys=True),
+    )
+
+
+def ingest_request(key: str, fingerprint: str) -> dg.RunRequest:
+    """One run per batch version: the run key makes a re-evaluation of the same batch state a no-op."""
+    return dg.RunRequest(
+        run_key=f"{key}:{fingerprint}",
+        run_config={"ops": {"site_submissions": {"config": {"batches": [key]}}}},
+        tags={BATCH_TAG: key},
     )

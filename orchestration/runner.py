@@ -1,6 +1,6 @@
 """Run the whole pipeline in-process on one submissions tree: what `kocartr run` and `make run` do.
 
-1. register every site-month batch as a partition and ingest them all in one ranged run (raw gate included);
+1. ingest every site-month batch up to the registry month in one run (raw gate included);
 2. materialize the monthly dataset for the registry month (dbt layers and their gates, analyses, release).
 A blocking check that fails stops what is downstream of it; the summary says which check, where to look, and
 the process exits non-zero.
@@ -115,30 +115,25 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     configure_environment(submissions, warehouse, release_dir, demo)
 
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     from kocartr.ingest import discover_batches, load_key
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
-    from orchestration.partitions import BATCH_PARTITIONS_NAME, batch_key, registry_months
+    from orchestration.partitions import registry_months
 
     load_key()  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
     from orchestration.definitions import defs
 
-    batches = sorted(discover_batches(submissions), key=lambda b: (b.month, b.site))
-    last_complete = registry_months.get_last_partition_key()
-    target = choose_month([b.month for b in batches], month, last_complete)
-    # Only batches up to the target month belong to this dataset.
-    keys = [batch_key(b.site, b.month) for b in batches if b.month <= target]
+    batch_months = [b.month for b in discover_batches(submissions)]
+    target = choose_month(batch_months, month, registry_months.get_last_partition_key())
 
     # An ephemeral instance: the ledger in the warehouse, not Dagster's run storage, makes ingest idempotent.
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, keys)
     stages = []
     ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
         instance=instance, raise_on_error=False,
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        run_config={"ops": {"site_submissions": {"config": {"through_month": target}}}},
     )
-    stages.append(_stage_result(INGEST_JOB, f"{keys[0]}..{keys[-1]} ({len(keys)} batches)", ingest, instance))
+    n_batches = sum(1 for m in batch_months if m <= target)
+    stages.append(_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance))
     result = PipelineResult(month=target, stages=stages)
     if not result.success:
         return result

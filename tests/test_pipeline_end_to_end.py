@@ -11,8 +11,10 @@ LAYER_TABLES = ["raw.registration", "audit.ingest_ledger", "staging.stg_registra
 
 
 def _tables(con) -> list[str]:
+    """Every table but the quality-run history (audit.dq_*), which gains a run's rows by design."""
     rows = con.sql("select table_schema || '.' || table_name from information_schema.tables "
                    "where table_schema in ('raw','audit','staging','intermediate','marts','adam','analysis') "
+                   "and not (table_schema = 'audit' and table_name like 'dq\_%' escape '\') "
                    "order by 1").fetchall()
     return [r[0] for r in rows]
 

@@ -155,6 +155,10 @@ def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, c
     t_prog = np.where(t_nrm <= t_prog, np.inf, t_prog)
     t_pp = rng.exponential(par["post_prog_mo"] / np.log(2) * DAYS_PER_MONTH, n) + 7
     death = np.where(np.isfinite(t_prog), t_prog + t_pp, t_nrm)
+    # A patient lives at least until the onset of each toxicity drawn for them: the toxicity rates are
+    # estimation targets (params.json), so the rare early death moves instead of the toxicity vanishing.
+    last_onset = np.maximum(np.where(crs_grade > 0, crs_onset, -1), np.where(icans_grade > 0, icans_onset, -1))
+    death = np.maximum(death, last_onset + 1.0)
     nrm = ~np.isfinite(t_prog)
     t_spm = rng.exponential(365.0 / P.SPM_PER_YEAR, n) + 30
     t_spm = np.where(t_spm < death, t_spm, np.inf)

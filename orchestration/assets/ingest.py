@@ -1,7 +1,8 @@
 """Ingest asset: site-month batches -> raw.<form> (accepted, versioned) and the audit tables.
 
-Thin wrapper around kocartr.ingest. Partitioned per site-month batch so one late batch is ingested alone;
-a single run can also take a range of batches (single-run backfill), which is how `kocartr run` ingests a tree.
+Thin wrapper around kocartr.ingest. The run config names the site-month batches to ingest (the sensor sends
+one batch per run, so a late batch is ingested alone); empty means every batch in the tree, which is what
+`kocartr run` does. Files already in the ledger with the same SHA-256 are skipped, so re-runs change nothing.
 """
 
 
@@ -11,7 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from kocartr.dictionary import load_dictionary
-from orchestration.partitions import parse_batch_key, site_month_batches
+from orchestration.partitions import batch_key, parse_batch_key
 from orchestration.resources import RegistryPaths
 
 AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects")
@@ -36,22 +37,33 @@ def _specs() -> list[dg.AssetSpec]:
     return specs
 
 
-@dg.multi_asset(
-    name="site_submissions",
-    specs=_specs(),
-    partitions_def=site_month_batches,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    can_subset=False,
-)
-def site_submissions(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RegistryPaths):
+class IngestConfig(dg.Config):
+    batches: list[str] = []  # batch keys "<YYYY-MM>_<SITE>"; empty: every batch in the tree
+    through_month: str = ""  # ignore batches of later months (YYYY-MM); empty: no limit
+
+
+def select_batches(available: list, wanted: list[str], through_month: str) -> list:
+    """The batches a run ingests; a named batch that is not in the tree is an error, not a silent skip."""
+    chosen = [b for b in available if not through_month or b.month <= through_month]
+    if wanted:
+        keys = {parse_batch_key(k) for k in wanted}
+        missing = keys - {(b.site, b.month) for b in chosen}
+        if missing:
+            raise ValueError(f"batches not found: {sorted(batch_key(s, m) for s, m in missing)}")
+        chosen = [b for b in chosen if (b.site, b.month) in keys]
+    return sorted(chosen, key=lambda b: (b.month, b.site))
+
+
+@dg.multi_asset(name="site_submissions", specs=_specs(), can_subset=False)
+def site_submissions(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: DuckDBResource,
+                     paths: RegistryPaths):
     from kocartr.ingest import discover_batches, ingest, load_key
 
     root = Path(paths.submissions_dir)
-    wanted = {parse_batch_key(k) for k in context.partition_keys}
-    batches = [b for b in discover_batches(root) if (b.site, b.month) in wanted]
-    missing = wanted - {(b.site, b.month) for b in batches}
-    if missing:
-        raise dg.Failure(f"batches not found under {root}: {sorted(missing)}")
+    try:
+        batches = select_batches(discover_batches(root), config.batches, config.through_month)
+    except ValueError as exc:
+        raise dg.Failure(f"{exc} under {root}") from None
     key = load_key()
     with warehouse.get_connection() as con:
         report = ingest(con, root, key, batches)
@@ -59,7 +71,8 @@ def site_submissions(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
     per_form = report.by_form
     for spec in _specs():
         schema, table = spec.key.path
-        meta = {"batches": len(batches)}
+        meta = {"batches": len(batches), "first_batch": batch_key(batches[0].site, batches[0].month) if batches else "",
+                "last_batch": batch_key(batches[-1].site, batches[-1].month) if batches else ""}
         if schema == "raw":
             meta.update({k: dg.MetadataValue.int(v) for k, v in per_form.get(table, {}).items()})
         yield dg.MaterializeResult(asset_key=spec.key, metadata=meta)

@@ -24,15 +24,17 @@ def quality_summary(warehouse: Path) -> dict | None:
                          "where table_schema = 'audit' and table_name = 'dq_results'").fetchall()[0][0]
         if not exists:
             return None
+        # The latest evaluation of each check (raw checks run in the ingest run, the others in the monthly run).
         rows = con.sql("""
-            select check_name, layer, severity, passed, rows_checked, rows_failing
+            select check_name, layer, severity, status, rows_checked, rows_failing
             from audit.dq_results
-            where run_id = (select max(run_id) from audit.dq_results) and site_code = '(all)'
-            order by layer, check_name""").fetchall()
+            where site_code = 'ALL'
+            qualify row_number() over (partition by layer, table_name, check_name order by run_at desc) = 1
+            order by layer, table_name, check_name""").fetchall()
     finally:
         con.close()
-    checks = [dict(zip(("check", "layer", "severity", "passed", "rows_checked", "rows_failing"), r)) for r in rows]
-    return {"checks": checks, "failed": sum(1 for c in checks if not c["passed"])}
+    checks = [dict(zip(("check", "layer", "severity", "status", "rows_checked", "rows_failing"), r)) for r in rows]
+    return {"checks": len(checks), "not_passed": [c for c in checks if c["status"] != "PASSED"]}
 
 
 @dg.asset(

@@ -31,14 +31,6 @@ class RegistryTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else None
 
-    def get_partition_mapping(
-        self, dbt_resource_props: Mapping[str, Any], dbt_parent_resource_props: Mapping[str, Any]
-    ) -> dg.PartitionMapping | None:
-        # A registry month reads every site-month batch ingested so far (the models filter by cut-off).
-        if dbt_parent_resource_props["resource_type"] == "source":
-            return dg.AllPartitionMapping()
-        return None
-
 
 TRANSLATOR = RegistryTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 

@@ -57,3 +57,27 @@ def test_changed_batches_detects_new_and_modified_only():
     after = {"2024-01_S01": "a:1:1", "2024-01_S02": "b:3:9", "2024-02_S01": "c:1:1"}
     assert changed_batches(before, after) == ["2024-01_S02", "2024-02_S01"]
     assert changed_batches(after, after) == []
+
+
+def test_select_batches_by_key_and_month():
+    from types import SimpleNamespace as B
+
+    from orchestration.assets.ingest import select_batches
+
+    tree = [B(site="S02", month="2024-02"), B(site="S01", month="2024-01"), B(site="S01", month="2024-03")]
+    assert [(b.site, b.month) for b in select_batches(tree, [], "")] == [
+        ("S01", "2024-01"), ("S02", "2024-02"), ("S01", "2024-03")]
+    assert [(b.site, b.month) for b in select_batches(tree, [], "2024-02")] == [("S01", "2024-01"), ("S02", "2024-02")]
+    assert [(b.site, b.month) for b in select_batches(tree, ["2024-03_S01"], "")] == [("S01", "2024-03")]
+    with pytest.raises(ValueError, match="2024-05_S09"):
+        select_batches(tree, ["2024-05_S09"], "")
+
+
+def test_sensor_requests_one_run_per_changed_batch():
+    from orchestration.jobs import ingest_request
+
+    req = ingest_request("2024-02_S01", "lab.csv:10:123")
+    assert req.run_config == {"ops": {"site_submissions": {"config": {"batches": ["2024-02_S01"]}}}}
+    assert req.tags["kocartr/batch"] == "2024-02_S01"
+    # a changed fingerprint is a new run key, so a corrected batch is ingested again
+    assert ingest_request("2024-02_S01", "lab.csv:11:124").run_key != req.run_key
