@@ -29,6 +29,7 @@ test: setup
 
 ui: setup
 	KOCARTR_SUBMISSIONS=$(CURDIR)/$(SAMPLE) KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DEMO=1 \
+		KOCARTR_RELEASES=$(CURDIR)/$(OUT)/releases KOCARTR_QUERIES=$(CURDIR)/$(OUT)/queries \
 		$(BIN)/dagster dev -m orchestration.definitions
 
 bench: setup

@@ -9,6 +9,7 @@ from orchestration.dbt_cli import ensure_manifest
 ensure_manifest()  # dbt parse only when the project changed; the dbt assets below read the manifest
 
 from orchestration.assets.analyses import outcome_analyses  # noqa: E402
+from orchestration.assets.feedback import dq_scorecard, site_query_workbooks  # noqa: E402
 from orchestration.assets.ingest import site_submissions  # noqa: E402
 from orchestration.assets.release import monthly_release  # noqa: E402
 from orchestration.assets.warehouse import dbt_layer_assets  # noqa: E402
@@ -17,7 +18,8 @@ from orchestration.jobs import ingest_job, monthly_job, monthly_schedule, submis
 from orchestration.resources import default_resources  # noqa: E402
 
 defs = dg.Definitions(
-    assets=[site_submissions, *dbt_layer_assets(), outcome_analyses, monthly_release],
+    assets=[site_submissions, *dbt_layer_assets(), dq_scorecard, site_query_workbooks, outcome_analyses,
+            monthly_release],
     asset_checks=quality_gates(),
     jobs=[ingest_job, monthly_job],
     schedules=[monthly_schedule],

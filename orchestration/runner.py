@@ -38,6 +38,8 @@ class StageResult:
 class PipelineResult:
     month: str
     stages: list[StageResult]
+    release_path: str = ""  # the month's release folder
+    queries_path: str = ""  # the month's site query workbooks
 
     @property
     def success(self) -> bool:
@@ -54,6 +56,7 @@ def configure_environment(submissions: Path, warehouse: Path, release_dir: Path,
     os.environ["KOCARTR_WAREHOUSE"] = str(warehouse.resolve())
     os.environ["KOCARTR_SUBMISSIONS"] = str(submissions.resolve())
     os.environ["KOCARTR_RELEASES"] = str(release_dir.resolve())
+    os.environ["KOCARTR_QUERIES"] = str((warehouse.parent / "queries").resolve())
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if demo:
         os.environ["KOCARTR_DEMO"] = "1"
@@ -134,7 +137,11 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     )
     n_batches = sum(1 for m in batch_months if m <= target)
     stages.append(_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance))
-    result = PipelineResult(month=target, stages=stages)
+    from kocartr.months import month_end
+
+    result = PipelineResult(month=target, stages=stages,
+                            release_path=str(release_dir.resolve() / month_end(target).isoformat()),
+                            queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target))
     if not result.success:
         return result
     monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(

@@ -60,6 +60,9 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     out.append("")
     out.extend(_warehouse_lines(warehouse))
     out.append("")
+    for label, path in (("release", result.release_path), ("site query workbooks", result.queries_path)):
+        if path and Path(path).is_dir():
+            out.append(f"{label}: {path}")
     if result.success:
         out.append(f"OK: warehouse {warehouse}")
     else:

@@ -28,12 +28,37 @@ def _fetch(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str
                    params={"site": site}).fetchall()
 
 
+_CHECK_COLUMNS = [("table_name", "Table 테이블", 28), ("check_name", "Check 점검 항목", 36),
+                  ("severity", "Severity 중요도", 12), ("record_key", "Record 레코드", 44), ("reason", "Why 사유", 70)]
+
+
+def _quality_failures(con: duckdb.DuckDBPyConnection, site: str) -> list[tuple]:
+    """Records of this site that failed a quality-gate check in that check's latest run (audit.dq_*)."""
+    from expectations import all_rules
+
+    present = con.sql(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{AUDIT}' "
+                      "AND table_name IN ('dq_failing_records', 'dq_results')").fetchall()[0][0]
+    if present < 2:
+        return []
+    reasons = {(r.table, r.name): r.reason for r in all_rules()}
+    found = con.sql(f"""
+        SELECT f.table_name, f.check_name, f.severity, f.record_key
+        FROM {AUDIT}.dq_failing_records f
+        JOIN (SELECT DISTINCT run_id, run_at FROM {AUDIT}.dq_results) r USING (run_id)
+        WHERE f.site_code = $site
+        QUALIFY rank() OVER (PARTITION BY f.table_name, f.check_name ORDER BY r.run_at DESC) = 1
+        ORDER BY f.table_name, f.check_name, f.record_key""", params={"site": site}).fetchall()
+    return [row + (reasons.get((row[0], row[1]), ""),) for row in found]
+
+
 def write_site_queries(con: duckdb.DuckDBPyConnection, site: str, out: Path) -> int:
-    """Write the query workbook for one site; returns the number of queries (quarantine rows + rejected files)."""
+    """Write the query workbook for one site; returns the number of queries (quarantined rows, rejected files and
+    records failing a quality-gate check)."""
     import xlsxwriter
 
     rows = _fetch(con, "quarantine", _ROW_COLUMNS, "submission_month, source_file, form, source_row, field, rule", site)
     files = _fetch(con, "file_rejects", _FILE_COLUMNS, "submission_month, source_file, form, reason_code", site)
+    checks = _quality_failures(con, site)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(str(out))
@@ -46,6 +71,7 @@ def write_site_queries(con: duckdb.DuckDBPyConnection, site: str, out: Path) -> 
         (f"Ko-CARTR data queries for site {site} / 기관 {site} 데이터 문의", None),
         ("Quarantined rows (not loaded) / 반영되지 않은 행", len(rows)),
         ("Rejected files / 거부된 파일", len(files)),
+        ("Records loaded but failing a quality check / 품질 점검 실패 레코드", len(checks)),
         ("Fix each row or file at the site and resend it in the next submission (same record ID corrects it). "
          "Row numbers count the header as row 1. Values shaped like resident registration numbers are masked.", None),
         ("각 행 또는 파일을 기관에서 수정하여 다음 제출 시 다시 보내 주십시오 (같은 레코드 ID로 수정). "
@@ -55,7 +81,8 @@ def write_site_queries(con: duckdb.DuckDBPyConnection, site: str, out: Path) -> 
         summary.write(i, 0, text, wrap)
         if n is not None:
             summary.write_number(i, 1, n)
-    for title, cols, data in (("Rows 행 문의", _ROW_COLUMNS, rows), ("Files 파일 문의", _FILE_COLUMNS, files)):
+    for title, cols, data in (("Rows 행 문의", _ROW_COLUMNS, rows), ("Files 파일 문의", _FILE_COLUMNS, files),
+                              ("Checks 품질 점검", _CHECK_COLUMNS, checks)):
         ws = wb.add_worksheet(title)
         for j, (_, label, width) in enumerate(cols):
             ws.write(0, j, label, head)
@@ -71,4 +98,4 @@ def write_site_queries(con: duckdb.DuckDBPyConnection, site: str, out: Path) -> 
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(data), 1), len(cols) - 1)
     wb.close()
-    return len(rows) + len(files)
+    return len(rows) + len(files) + len(checks)

@@ -39,7 +39,7 @@ def quality_summary(warehouse: Path) -> dict | None:
 
 @dg.asset(
     key=["release", "monthly_release"],
-    deps=[dg.AssetKey(["analysis", t]) for t in ANALYSIS_TABLES],
+    deps=[dg.AssetKey(["analysis", t]) for t in ANALYSIS_TABLES] + [dg.AssetKey(["audit", "dq_scorecard"])],
     partitions_def=registry_months,
     group_name="release",
     kinds={"duckdb", "parquet"},

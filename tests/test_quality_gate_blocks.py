@@ -1,0 +1,79 @@
+"""A corrupted submission set stops the run at the gate that guards it, loudly, before any analysis is computed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import polars as pl
+
+CHECK = "death_on_or_after_infusion"
+
+
+def _add_deaths_before_infusion(submissions, share: float = 1 / 3) -> int:
+    """Add a death, dated 10 days before infusion, for a share of the infused patients with no death form."""
+    infused, dead = [], set()
+    for path in submissions.rglob("*.csv"):
+        if path.stem not in ("product_infusion", "death"):
+            continue
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        if path.stem == "death":
+            dead |= set(zip(frame["site_code"], frame["patient_id"]))
+        else:
+            infused += frame.select("site_code", "patient_id", "infusion_date").rows()
+    chosen = sorted({(s, p): d for s, p, d in infused if (s, p) not in dead}.items())
+    chosen = chosen[:: round(1 / share)]
+    by_site: dict[str, list[dict]] = {}
+    for i, ((site, patient), infusion) in enumerate(chosen):
+        death = dt.date.fromisoformat(infusion) - dt.timedelta(days=10)
+        by_site.setdefault(site, []).append({"site_code": site, "patient_id": patient, "record_id": f"{site}-XD{i}",
+                                             "death_date": death.isoformat(), "primary_cause": "PRIMARY_DISEASE"})
+    from kocartr.dictionary import load_dictionary
+
+    columns = load_dictionary().columns("death")
+    for site, rows in by_site.items():
+        month_dir = sorted(p for p in (submissions / site).iterdir() if not any(p.glob("death.*")))[-1]
+        frame = pl.DataFrame([{c: r.get(c, "") for c in columns} | {"submission_month": month_dir.name}
+                              for r in rows], schema={c: pl.Utf8 for c in columns})
+        frame.write_csv(month_dir / "death.csv")
+    return len(chosen)
+
+
+def test_deaths_before_infusion_stop_the_run_before_the_analyses(small_submissions, tmp_path):
+    from kocartr.ingest import write_site_queries
+    from orchestration.runner import run_pipeline
+    from orchestration.summary import format_summary
+
+    submissions = tmp_path / "submissions"
+    shutil.copytree(small_submissions / "submissions", submissions)
+    added = _add_deaths_before_infusion(submissions)
+    assert added >= 20
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = run_pipeline(submissions, warehouse, tmp_path / "releases", demo=True)
+
+    assert not result.success
+    failed = [c for c in result.blocking_failures if c.check == CHECK]
+    assert failed and failed[0].asset == "staging/stg_death"
+    summary = format_summary(result, warehouse)
+    assert CHECK in summary and "BLOCKING" in summary and "S01" in summary
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        built = {r[0] for r in con.sql("select table_schema || '.' || table_name from information_schema.tables")
+                 .fetchall()}
+        assert "staging.stg_death" in built
+        # stopped at staging: neither the ADaM datasets nor any analysis table exist
+        assert not {t for t in built if t.startswith(("adam.", "analysis."))}
+        assert not (tmp_path / "releases").exists() or not any((tmp_path / "releases").iterdir())
+        # the failing records go back to the site
+        out = tmp_path / "S01.xlsx"
+        write_site_queries(con, "S01", out)
+    finally:
+        con.close()
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(out)["Checks 품질 점검"]
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert any(CHECK in str(n) for n in names)
+
