@@ -16,6 +16,8 @@ import dagster as dg
 # The first Korean commercial CAR-T infusions (tisagenlecleucel approved 2021-03).
 FIRST_REGISTRY_MONTH = "2021-04"
 registry_months = dg.MonthlyPartitionsDefinition(start_date=FIRST_REGISTRY_MONTH, fmt="%Y-%m")
+# Each month is its own cut-off: a backfill of several months runs them one per run, never merged.
+one_month_per_run = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 BATCH_TAG = "kocartr/batch"
 

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from kocartr.months import month_end
-from orchestration.partitions import registry_months
+from orchestration.partitions import one_month_per_run, registry_months
 
 ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
 ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]))
@@ -34,6 +34,7 @@ def write_tables(con, schema: str, tables: dict) -> None:
     specs=[dg.AssetSpec(["analysis", t], deps=list(ADAM_INPUTS), group_name="analysis", kinds={"duckdb", "python"})
            for t in ANALYSIS_TABLES],
     partitions_def=registry_months,
+    backfill_policy=one_month_per_run,
     can_subset=False,
 )
 def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResource):

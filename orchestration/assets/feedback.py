@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from kocartr.months import month_end
 from orchestration.assets.ingest import AUDIT_TABLES
-from orchestration.partitions import registry_months
+from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryPaths
 
 
@@ -15,6 +15,7 @@ from orchestration.resources import RegistryPaths
     key=["audit", "dq_scorecard"],
     deps=[dg.AssetKey(["marts", "fct_followup_schedule"])],
     partitions_def=registry_months,
+    backfill_policy=one_month_per_run,
     group_name="quality",
     kinds={"duckdb"},
     description="Per site and month: completeness of key variables, follow-up timeliness, quarantine rate, "
@@ -32,6 +33,7 @@ def dq_scorecard(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -
     key=["audit", "site_query_workbooks"],
     deps=[dg.AssetKey(["audit", t]) for t in AUDIT_TABLES],
     partitions_def=registry_months,
+    backfill_policy=one_month_per_run,
     group_name="quality",
     kinds={"excel"},
     description="One query workbook per site (quarantined rows, rejected files, quality-check failures so far), "

@@ -10,7 +10,7 @@ import dagster as dg
 
 from kocartr.months import month_end
 from orchestration.assets.analyses import ANALYSIS_TABLES
-from orchestration.partitions import registry_months
+from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryPaths
 
 
@@ -41,6 +41,7 @@ def quality_summary(warehouse: Path) -> dict | None:
     key=["release", "monthly_release"],
     deps=[dg.AssetKey(["analysis", t]) for t in ANALYSIS_TABLES] + [dg.AssetKey(["audit", "dq_scorecard"])],
     partitions_def=registry_months,
+    backfill_policy=one_month_per_run,
     group_name="release",
     kinds={"duckdb", "parquet"},
     description="Immutable release of the registry month: read-only DuckDB, Parquet, manifest, HTA workbook, report.",

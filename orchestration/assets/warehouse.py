@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.dbt_cli import MANIFEST, build_args
-from orchestration.partitions import registry_months
+from orchestration.partitions import one_month_per_run, registry_months
 
 # Selected by schema, not by path: Dagster resolves `path:` against its working directory, not the dbt project.
 LAYERS: dict[str, str] = {
@@ -41,6 +41,7 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         select=select,
         name=f"dbt_{layer}",
         partitions_def=registry_months,
+        backfill_policy=one_month_per_run,
         dagster_dbt_translator=TRANSLATOR,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
