@@ -109,6 +109,20 @@ class Dictionary:
     def codes(self, code_list: str) -> tuple[str, ...]:
         return self.code_lists[code_list].values
 
+    def allowed_codes(self, field: Field, controlling: Field) -> dict[str, tuple[str, ...]]:
+        """For a field with `allowed_by`: controlling code -> the codes the field may take.
+
+        The set is the controlling code's attribute named after the field (analyte.unit) or its plural
+        (response_criteria.responses), several codes separated by ';'. Codes without it constrain nothing.
+        """
+        out = {}
+        for c in self.code_lists[controlling.code_list].codes:
+            for key in (field.name, field.name + "s"):
+                if key in c.attributes:
+                    out[c.code] = tuple(str(c.attributes[key]).split(";"))
+                    break
+        return out
+
 
 def _parse_field(raw: dict[str, Any], where: str) -> Field:
     ftype = raw.get("type")
@@ -160,6 +174,11 @@ def _check(d: Dictionary) -> None:
             for other in (f.allowed_by, f.range_by):
                 if other is not None and other not in names:
                     raise DictionaryError(f"form {form.name}: {f.name} depends on unknown field {other}")
+            if f.allowed_by:
+                controlling = next(x for x in d.all_fields(form.name) if x.name == f.allowed_by)
+                if not d.allowed_codes(f, controlling):
+                    raise DictionaryError(f"form {form.name}: {f.name}.allowed_by={f.allowed_by}, but no code of "
+                                          f"'{controlling.code_list}' has an attribute {f.name} or {f.name}s")
         for a, b in form.date_order:
             for n in (a, b):
                 if n not in names or form.field(n).type != "date":

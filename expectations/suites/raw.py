@@ -154,15 +154,8 @@ def dictionary_rules(dictionary) -> list[Rule]:
             if f.allowed_by:
                 by = dictionary.form(form_name).field(f.allowed_by)
                 cl = dictionary.code_lists[by.code_list]
-                branches = []
-                for c in cl.codes:
-                    if "unit" in c.attributes:
-                        allowed = [c.attributes["unit"]]
-                    elif "responses" in c.attributes:
-                        allowed = str(c.attributes["responses"]).split(";")
-                    else:
-                        continue
-                    branches.append(f"when {_lit(c.code)} then {col} in ({', '.join(_lit(a) for a in allowed)})")
+                branches = [f"when {_lit(code)} then {col} in ({', '.join(_lit(a) for a in allowed)})"
+                            for code, allowed in dictionary.allowed_codes(f, by).items()]
                 if branches:
                     rules.append(ok_rule(
                         name=f"{table}.{col}.allowed_by_{f.allowed_by}", layer="raw", table=table,

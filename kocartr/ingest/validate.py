@@ -66,18 +66,8 @@ def _code_map(d: Dictionary, code_list: str) -> dict[str, str]:
 
 
 def _allowed_attribute(d: Dictionary, f: Field, other: Field) -> dict[str, str]:
-    """Other field's code -> allowed codes for f (';'-joined), from that code list's attributes.
-
-    The dictionary states the dependency (allowed_by) and keeps the allowed codes as a code attribute; the
-    attribute is looked up by the names it is given in the YAML (`allows`, the field or code-list name,
-    or their plural)."""
-    cl = d.code_lists[other.code_list]
-    candidates = ["allows", f.name, f"{f.name}s", f.code_list, f"{f.code_list}s"]
-    for key in candidates:
-        found = {c.code: str(c.attributes[key]) for c in cl.codes if key in c.attributes}
-        if found:
-            return found
-    raise ValueError(f"dictionary: {f.name}.allowed_by={other.name} but code list {cl.name} has no attribute {candidates}")
+    """Other field's code -> allowed codes for f, ';'-joined (Dictionary.allowed_codes)."""
+    return {code: ";".join(codes) for code, codes in d.allowed_codes(f, other).items()}
 
 
 def _blank(name: str) -> pl.Expr:

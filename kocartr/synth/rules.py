@@ -23,17 +23,11 @@ COMMON_KEYS = ("site_code", "patient_id", "record_id", "submission_month", "acti
 def allowed_values(d: Dictionary, form: str, field: Field, controlling_code: str) -> tuple[str, ...] | None:
     """Codes `field` may take when its `allowed_by` field holds `controlling_code`.
 
-    The allowed set is the controlling code's attribute named after the dependent field (`unit`) or its plural
-    (`responses`), or `allows`; ';' separates several codes. None when the controlling code names no set.
+    None when the controlling code names no set (Dictionary.allowed_codes says where the sets live).
     """
     if field.allowed_by is None:
         return None
-    clist = d.code_lists[_field_of(d, form, field.allowed_by).code_list]
-    for key in (field.name, field.name + "s", "allows"):
-        val = clist.attribute(controlling_code, key)
-        if val is not None:
-            return tuple(str(val).split(";"))
-    return None
+    return d.allowed_codes(field, _field_of(d, form, field.allowed_by)).get(controlling_code)
 
 
 def range_of(d: Dictionary, form: str, field: Field, controlling_code: str) -> tuple[float | None, float | None]:

@@ -375,7 +375,7 @@ def test_site_query_workbook(root, run, tmp_path):
     out = tmp_path / "out" / "S01 queries.xlsx"
     assert write_site_queries(con, "S01", out) == 2
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["Summary 요약", "Rows 행 문의", "Files 파일 문의"]
+    assert wb.sheetnames == ["Summary 요약", "Rows 행 문의", "Files 파일 문의", "Checks 품질 점검"]
     rows = list(wb["Rows 행 문의"].values)
     assert len(rows) == 2 and rows[1][3] == 3 and rows[1][6] == "unknown_code" and "ANC" in rows[1][8]
     assert "코드 목록" in rows[1][10]
