@@ -9,7 +9,7 @@ OUT := out
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: setup run test ui bench clean
+.PHONY: setup run test ui docs bench clean
 
 # Re-install only when pyproject.toml changes: a second `make` call does not reinstall.
 $(STAMP): pyproject.toml
@@ -31,6 +31,12 @@ ui: setup
 	KOCARTR_SUBMISSIONS=$(CURDIR)/$(SAMPLE) KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DEMO=1 \
 		KOCARTR_RELEASES=$(CURDIR)/$(OUT)/releases KOCARTR_QUERIES=$(CURDIR)/$(OUT)/queries \
 		$(BIN)/dagster dev -m orchestration.definitions
+
+# The browsable data dictionary: dbt docs as one static page, from the warehouse `make run` built.
+docs: setup
+	KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb $(BIN)/dbt docs generate --static --quiet \
+		--project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/$(OUT)/dbt-docs
+	@echo "open $(OUT)/dbt-docs/static_index.html"
 
 bench: setup
 	$(BIN)/python benchmarks/run_benchmark.py

@@ -106,14 +106,15 @@ def read_floor(submissions: Path) -> dict:
     rows = 0
     for form in sorted({p.stem for p in csvs}):
         files = [str(p) for p in csvs if p.stem == form]
-        # CP949 files are a small share; DuckDB reads them as-is (ignore_errors) since the floor is about I/O.
+        # Every file of a form has the same columns, so no union_by_name (which sniffs every file: 18x slower).
+        # CP949 files are a small share: DuckDB has no CP949 decoder; ignore_errors keeps the floor an I/O bound.
         rows += con.sql(
-            "select count(*) from read_csv($files, all_varchar=true, union_by_name=true, header=true, "
-            "ignore_errors=true, strict_mode=false, encoding='utf-8')",
+            "select count(*) from read_csv($files, all_varchar=true, header=true, ignore_errors=true, "
+            "strict_mode=false)",
             params={"files": files},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     for p in xlsxs:
-        rows += sum(df.height for df in pl.read_excel(p, sheet_id=0).values())
+        rows += sum(df.height for df in pl.read_excel(p, sheet_id=0, infer_schema_length=0).values())
     return {"seconds": round(time.perf_counter() - start, 3), "files": len(csvs) + len(xlsxs), "rows": rows}
 
 
