@@ -437,7 +437,16 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
             lines.append(f"| {r['stratum']} | {r['pipeline_n_total']} | {r['latent_n_total']} | "
                          f"{r['pipeline_events_total']} | {r['latent_events_total']} |")
         lines.append("")
-    lines += ["## Interpretation", "", meta.get("interpretation", "(see the report)"), ""]
+    auto = []
+    for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
+        rows = [r for r in summ[src] if not r["small_stratum"] and r["replicates"]]
+        out_rng = [f"{r['quantity']} / {r['stratum']} ({r['covered']}/{r['replicates']})" for r in rows
+                   if not (r["consistent_range_if_95"][0] <= r["covered"] <= r["consistent_range_if_95"][1])]
+        biased = [f"{r['quantity']} / {r['stratum']} ({r['bias']:+.4f})" for r in rows
+                  if r["bias_se"] and abs(r["bias"]) > 2 * r["bias_se"]]
+        auto.append(f"- vs {title}: coverage outside the range consistent with 95%: "
+                    f"{'; '.join(out_rng) or 'none'}. |bias| > 2 Monte Carlo SE: {'; '.join(biased) or 'none'}.")
+    lines += ["## Interpretation", "", "Computed:", ""] + auto + ["", meta.get("interpretation", ""), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -459,8 +468,9 @@ def main() -> None:
     for seed in args.seeds:
         ts = time.perf_counter()
         wd, timing = generate_and_run(seed, args.patients, args.sites, args.keep, args.reuse)
-        if timing.get("reused") and (wd / "timing.json").exists():
-            timing = {**json.loads((wd / "timing.json").read_text()), "reused": True}
+        if timing.get("reused"):
+            if (wd / "timing.json").exists():
+                timing = {**json.loads((wd / "timing.json").read_text()), "reused": True}
         else:
             (wd / "timing.json").write_text(json.dumps(timing))
         recs, params = read_estimates(wd)
@@ -490,7 +500,7 @@ def main() -> None:
         "seeds": args.seeds, "replicates": len(args.seeds), "patients": args.patients, "sites": args.sites,
         "min_n": args.min_n, "mc_reps": args.mc_reps, "cutoffs": cutoffs,
         "total_wall_s": round(time.perf_counter() - t0, 1),
-        "pipeline_wall_s": round(sum(s.get("synth_s", 0) + s.get("run_s", 0) for s in per_seed), 1),
+        "pipeline_wall_s": round(sum((s.get("synth_s") or 0) + (s.get("run_s") or 0) for s in per_seed), 1),
         "python": platform.python_version(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
