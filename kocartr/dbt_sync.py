@@ -114,7 +114,7 @@ def render_sources(d: Dictionary) -> str:
             "name": name,
             "description": f"{form.description} Grain: {form.grain}. CIBMTR {form.cibmtr or '-'}."
                            + (f" Grading standard: {form.grade_standard}." if form.grade_standard else "")
-                           + " Full version history; staging reads _is_current and record_action = 'U'.",
+                           + " Full version history; staging reads the latest version as of the cut-off month, if not a deletion.",
             "meta": {"cibmtr": form.cibmtr, "grain": form.grain, "label_ko": form.label_ko,
                      "grade_standard": form.grade_standard},
             "columns": cols,
@@ -145,7 +145,9 @@ def render_staging_sql(d: Dictionary, form: str) -> str:
         f"-- Concept: staging of form '{form}' ({fm.description.rstrip('.')}); grain: {fm.grain}.",
         f"-- Reference: Ko-CARTR data dictionary {d.version}; CIBMTR {fm.cibmtr or '-'}"
         + (f"; grading: {fm.grade_standard}" if fm.grade_standard else "") + ".",
-        "-- Current version only (history stays in raw); codes harmonized to the dictionary's upper-case codes;",
+        "-- The current version as of the data cut-off: the latest version submitted in or before the cut-off month",
+        "-- (a later correction or deletion does not exist yet for an earlier cut-off); history stays in raw.",
+        "-- Codes harmonized to the dictionary's upper-case codes;",
         "-- free-text fields dropped (PIPA)" + (f": {', '.join(dropped)}." if dropped else "."),
         "select",
         "    upper(trim(site_code)) as site_code,",
@@ -158,8 +160,12 @@ def render_staging_sql(d: Dictionary, form: str) -> str:
         "    cast(_version as bigint) as record_version,",
         "    _source_file as source_file,",
         "    cast(_source_row as bigint) as source_row",
-        f"from {{{{ source('raw', '{form}') }}}}",
-        "where _is_current and record_action = 'U'",
+        "from (",
+        "    select *, row_number() over (partition by site_code, record_id order by _version desc) as _as_of_rank",
+        f"    from {{{{ source('raw', '{form}') }}}}",
+        "    where {{ cutoff_month_filter() }}",
+        ")",
+        "where _as_of_rank = 1 and record_action = 'U'",
         "",
     ]
     return "\n".join(lines)

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kocartr.months import month_end
@@ -21,14 +23,32 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def build_args(registry_month: str) -> list[str]:
-    """`dbt build` for one registry month: its cut-off goes to the models as the `data_cutoff` var.
+def build_args() -> list[str]:
+    """`dbt build` of an op's selection.
 
     `buildable` indirect selection: a test runs in the layer op that builds the last model it reads. The default
     (eager) would run, in the staging op, mart tests that merely reference a seed, before the marts exist.
     """
-    return ["build", "--indirect-selection", "buildable",
-            "--vars", json.dumps({"data_cutoff": month_end(registry_month).isoformat()})]
+    return ["build", "--indirect-selection", "buildable"]
+
+
+@contextmanager
+def cutoff_environment(registry_month: str) -> Iterator[str]:
+    """KOCARTR_DATA_CUTOFF = the registry month's last day while dbt runs (models read it via the data_cutoff macro).
+
+    An environment variable, not `--vars`: dbt discards its partial parse whenever vars change, and a full parse
+    of this project costs ~10 s per invocation (three per monthly run).
+    """
+    cutoff = month_end(registry_month).isoformat()
+    before = os.environ.get("KOCARTR_DATA_CUTOFF")
+    os.environ["KOCARTR_DATA_CUTOFF"] = cutoff
+    try:
+        yield cutoff
+    finally:
+        if before is None:
+            os.environ.pop("KOCARTR_DATA_CUTOFF", None)
+        else:
+            os.environ["KOCARTR_DATA_CUTOFF"] = before
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
@@ -43,12 +63,19 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     return any(p.exists() and p.stat().st_mtime > built for p in watched)
 
 
+# What dbt's partial parse depends on beyond the project files: the profile (the warehouse path) and the env var the
+# models read. Parsing with the values a run will use lets all three layer invocations reuse one parse.
+PARSE_ENV = ("KOCARTR_WAREHOUSE", "KOCARTR_DATA_CUTOFF")
+
+
 def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
-    """Run `dbt parse` (~3 s) only when the manifest is missing or older than the project files."""
-    if manifest_is_stale(project_dir):
-        env = {**os.environ}
-        # Parsing needs the profile to resolve; the path is not opened by `dbt parse`.
-        env.setdefault("KOCARTR_WAREHOUSE", str(project_dir / "target" / "parse-only.duckdb"))
+    """Run `dbt parse` (~3-10 s) only when the project files, the warehouse path or the cut-off changed."""
+    stamp = project_dir / "target" / "parsed_with.json"
+    env = {**os.environ}
+    # Parsing needs the profile to resolve; the path is not opened by `dbt parse`.
+    env.setdefault("KOCARTR_WAREHOUSE", str(project_dir / "target" / "parse-only.duckdb"))
+    parsed_with = {k: env.get(k, "") for k in PARSE_ENV}
+    if manifest_is_stale(project_dir) or not stamp.exists() or json.loads(stamp.read_text()) != parsed_with:
         proc = subprocess.run(
             [dbt_executable(), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
              "--quiet"],
@@ -56,4 +83,5 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+        stamp.write_text(json.dumps(parsed_with), encoding="utf-8")
     return project_dir / "target" / "manifest.json"

@@ -119,14 +119,16 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
 
     import dagster as dg
     from kocartr.ingest import discover_batches, load_key
+    from orchestration.dbt_cli import cutoff_environment, ensure_manifest
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
     load_key()  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
-    from orchestration.definitions import defs
-
     batch_months = [b.month for b in discover_batches(submissions)]
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
+    with cutoff_environment(target):
+        ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
+    from orchestration.definitions import defs
 
     # An ephemeral instance: the ledger in the warehouse, not Dagster's run storage, makes ingest idempotent.
     instance = dg.DagsterInstance.ephemeral()

@@ -62,13 +62,15 @@ def test_codes_seed_has_every_code_and_attribute():
     assert by[("response", "CR")]["rank"] == "2"
 
 
-def test_staging_drops_free_text_and_reads_current_rows_only():
+def test_staging_drops_free_text_and_reads_the_registry_as_of_the_cutoff():
     d = load_dictionary()
     files = render_all()
     for name, form in d.forms.items():
         sql = files[f"models/staging/stg_{name}.sql"]
         assert sql.startswith(f"-- {HEADER}")
-        assert "where _is_current and record_action = 'U'" in sql
+        # the latest version submitted by the cut-off month, unless that version deletes the record
+        assert "where {{ cutoff_month_filter() }}" in sql
+        assert "where _as_of_rank = 1 and record_action = 'U'" in sql
         for f in form.fields:
             assert (f"as {f.name}," in sql or f"as {f.name}\n" in sql) != f.is_free_text, (name, f.name)
 

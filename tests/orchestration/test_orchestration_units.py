@@ -1,7 +1,5 @@
 """Pure pieces of the orchestration: partition keys, dbt arguments, month choice, sensor change detection."""
 
-import json
-
 import pytest
 
 from kocartr.months import month_end, month_of
@@ -33,11 +31,18 @@ def test_month_end_handles_leap_years_and_december():
         month_end("2025-13")
 
 
-def test_build_args_pass_the_month_cutoff_to_dbt():
-    args = build_args("2024-02")
-    assert args[0] == "build"
+def test_dbt_gets_the_month_cutoff_through_the_environment_only_while_it_runs(monkeypatch):
+    import os
+
+    from orchestration.dbt_cli import cutoff_environment
+
+    monkeypatch.delenv("KOCARTR_DATA_CUTOFF", raising=False)
+    args = build_args()
+    assert args[0] == "build" and "--vars" not in args  # vars would defeat dbt's partial parsing
     assert args[args.index("--indirect-selection") + 1] == "buildable"
-    assert json.loads(args[args.index("--vars") + 1]) == {"data_cutoff": "2024-02-29"}
+    with cutoff_environment("2024-02") as cutoff:
+        assert cutoff == os.environ["KOCARTR_DATA_CUTOFF"] == "2024-02-29"
+    assert "KOCARTR_DATA_CUTOFF" not in os.environ
 
 
 def test_choose_month():

@@ -1,6 +1,6 @@
 -- Concept: the data cut-off date used for censoring and follow-up visit states (one row).
--- Reference: Ko-CARTR analysis conventions (docs/ARCHITECTURE.md). dbt var `data_cutoff` (YYYY-MM-DD) when
--- given; otherwise the last day of the latest submission_month present in staging; today when there is none.
+-- Reference: Ko-CARTR analysis conventions (docs/ARCHITECTURE.md). The given cut-off (macro data_cutoff: dbt var
+-- `data_cutoff` or KOCARTR_DATA_CUTOFF) when there is one; otherwise the last day of the latest submission_month present in staging; today when there is none.
 {% set forms = ['registration', 'baseline', 'product_infusion', 'crs', 'icans', 'adverse_event', 'lab',
                 'response', 'followup', 'secondary_malignancy', 'pregnancy', 'death'] %}
 with months as (
@@ -9,10 +9,10 @@ with months as (
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )
-{% if var('data_cutoff', none) %}
+{% if data_cutoff() %}
 select
-    cast('{{ var("data_cutoff") }}' as date) as data_cutoff,
-    'dbt var data_cutoff' as cutoff_source
+    cast('{{ data_cutoff() }}' as date) as data_cutoff,
+    'given cut-off (dbt var data_cutoff or KOCARTR_DATA_CUTOFF)' as cutoff_source
 {% else %}
 select
     coalesce(cast(last_day(cast(strptime(max(submission_month), '%Y-%m') as date)) as date), current_date) as data_cutoff,
