@@ -3,6 +3,24 @@
 -- Reference: CIBMTR forms 4000 / 4003 / 4006; registry brief section 2 (order and infusion anchors).
 -- Day 0 = the patient's first infusion (index infusion). Duplicate records for the same infusion number keep the
 -- latest submission (a data-quality issue the staging grain tests would not see).
+-- Baseline (form 4000) columns carried by both branches below, in the contract's order.
+{% set baseline_columns %}
+    b.diagnosis,
+    b.disease_group,
+    b.diagnosis_date,
+    b.disease_status as baseline_disease_status,
+    cast(b.prior_lines as integer) as prior_lines,
+    b.prior_hct,
+    b.bridging_therapy,
+    b.ld_regimen,
+    cast(b.ecog as integer) as ecog,
+    b.hematotox_date,
+    b.hematotox_anc,
+    b.hematotox_hgb,
+    b.hematotox_plt,
+    b.hematotox_crp,
+    b.hematotox_ferritin,
+{% endset %}
 with registration as (
     select *
     from {{ ref('stg_registration') }}
@@ -54,21 +72,7 @@ infused as (
         i.dose_value,
         i.dose_unit,
         cast(null as varchar) as not_infused_reason,
-        b.diagnosis,
-        b.disease_group,
-        b.diagnosis_date,
-        b.disease_status as baseline_disease_status,
-        cast(b.prior_lines as integer) as prior_lines,
-        b.prior_hct,
-        b.bridging_therapy,
-        b.ld_regimen,
-        cast(b.ecog as integer) as ecog,
-        b.hematotox_date,
-        b.hematotox_anc,
-        b.hematotox_hgb,
-        b.hematotox_plt,
-        b.hematotox_crp,
-        b.hematotox_ferritin,
+        {{ baseline_columns }}
         'product_infusion' as source_form,
         i.record_id as source_record_id,
         b.record_id as baseline_record_id
@@ -100,21 +104,7 @@ not_infused as (
         cast(null as double) as dose_value,
         cast(null as varchar) as dose_unit,
         r.not_infused_reason,
-        b.diagnosis,
-        b.disease_group,
-        b.diagnosis_date,
-        b.disease_status as baseline_disease_status,
-        cast(b.prior_lines as integer) as prior_lines,
-        b.prior_hct,
-        b.bridging_therapy,
-        b.ld_regimen,
-        cast(b.ecog as integer) as ecog,
-        b.hematotox_date,
-        b.hematotox_anc,
-        b.hematotox_hgb,
-        b.hematotox_plt,
-        b.hematotox_crp,
-        b.hematotox_ferritin,
+        {{ baseline_columns }}
         'registration' as source_form,
         r.record_id as source_record_id,
         b.record_id as baseline_record_id
