@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--no-incremental", action="store_true")
+    ap.add_argument("--output-name", default="benchmark", help="results/<name>.json and .md")
     args = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": machine(), "sizes": []}
@@ -231,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if "incremental" in report:
         verdicts["incremental_10k_s"] = report["incremental"]["incremental_run_s"] <= TARGETS["incremental_10k_s"]
     report["verdicts"] = verdicts
-    (RESULTS / "benchmark.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (RESULTS / "benchmark.md").write_text(to_markdown(report), encoding="utf-8")
+    (RESULTS / f"{args.output_name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (RESULTS / f"{args.output_name}.md").write_text(to_markdown(report), encoding="utf-8")
     print(to_markdown(report))
     return 0
 
