@@ -124,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kocartr.ingest.privacy import MissingKeyError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, PermissionError, MissingKeyError) as exc:
         print(f"kocartr {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -115,15 +115,16 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
 
 def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
                  demo: bool = False) -> PipelineResult:
+    from kocartr.ingest import discover_batches, load_key
+
+    load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
     configure_environment(submissions, warehouse, release_dir, demo)
 
     import dagster as dg
-    from kocartr.ingest import discover_batches, load_key
     from orchestration.dbt_cli import cutoff_environment, ensure_manifest
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
-    load_key()  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
     batch_months = [b.month for b in discover_batches(submissions)]
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
     with cutoff_environment(target):
