@@ -46,7 +46,7 @@ run_stats as (
         analyte,
         run_id,
         min(lab_date) as run_start_date,
-        arg_min(source_record_id, lab_date) as run_start_record_id,
+        arg_min(source_record_id, (lab_date, source_record_id)) filter (where lab_date is not null) as run_start_record_id,
         count(*) as run_length,
         any_value(consecutive_values) as consecutive_values
     from runs
@@ -56,7 +56,7 @@ run_stats as (
 recovered as (
     select infusion_key, analyte,
            min(run_start_date) as recovery_date,
-           arg_min(run_start_record_id, run_start_date) as recovery_record_id
+           arg_min(run_start_record_id, (run_start_date, run_start_record_id)) filter (where run_start_date is not null) as recovery_record_id
     from run_stats
     where run_length >= consecutive_values
     group by infusion_key, analyte

@@ -16,16 +16,16 @@ evidence as (
 progression as (
     select patient_key,
            min(event_date) as progression_date,
-           arg_min(source_form, event_date) as progression_source_form,
-           arg_min(source_record_id, event_date) as progression_record_id
+           arg_min(source_form, (event_date, source_form, source_record_id)) filter (where event_date is not null) as progression_source_form,
+           arg_min(source_record_id, (event_date, source_form, source_record_id)) filter (where event_date is not null) as progression_record_id
     from evidence where kind = 'PROGRESSION'
     group by patient_key
 ),
 last_assessment as (
     select patient_key,
            max(event_date) as last_disease_assessment_date,
-           arg_max(source_form, event_date) as last_assessment_source_form,
-           arg_max(source_record_id, event_date) as last_assessment_record_id
+           arg_max(source_form, (event_date, source_form, source_record_id)) filter (where event_date is not null) as last_assessment_source_form,
+           arg_max(source_record_id, (event_date, source_form, source_record_id)) filter (where event_date is not null) as last_assessment_record_id
     from evidence
     group by patient_key
 )

@@ -39,7 +39,7 @@ matched as (
         e.patient_key,
         e.timepoint,
         min(f.contact_date) as received_date,
-        arg_min(f.record_id, f.contact_date) as received_record_id
+        arg_min(f.record_id, (f.contact_date, f.record_id)) filter (where f.contact_date is not null) as received_record_id
     from expected as e
     join contacts as f
         on f.patient_key = e.patient_key

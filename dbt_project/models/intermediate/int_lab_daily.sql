@@ -10,7 +10,7 @@ with daily as (
         min(value) as value,
         any_value(unit) as unit,
         count(*) as n_values,
-        arg_min(record_id, value) as source_record_id
+        arg_min(record_id, (value, record_id)) filter (where value is not null) as source_record_id
     from {{ ref('stg_lab') }}
     where lab_date is not null and value is not null
     group by patient_key, analyte, lab_date

@@ -5,8 +5,8 @@
 with contacts as (
     select patient_key,
            max(event_date) as last_alive_date,
-           arg_max(source_form, event_date) as last_alive_source_form,
-           arg_max(source_record_id, event_date) as last_alive_record_id
+           arg_max(source_form, (event_date, source_form, source_record_id)) filter (where event_date is not null) as last_alive_source_form,
+           arg_max(source_record_id, (event_date, source_form, source_record_id)) filter (where event_date is not null) as last_alive_record_id
     from {{ ref('int_patient_events') }}
     where is_contact and not is_after_cutoff
     group by patient_key

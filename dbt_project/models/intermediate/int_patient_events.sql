@@ -84,8 +84,8 @@ with events as (
     select patient_key, site_code, 'DEATH', death_date, primary_cause, 'death', record_id, false
     from {{ ref('stg_death') }}
     union all
-    select patient_key, any_value(site_code), 'LAST_LAB', max(lab_date), arg_max(analyte, lab_date), 'lab',
-           arg_max(source_record_id, lab_date), true
+    select patient_key, any_value(site_code), 'LAST_LAB', max(lab_date), arg_max(analyte, (lab_date, source_record_id, analyte)) filter (where lab_date is not null), 'lab',
+           arg_max(source_record_id, (lab_date, source_record_id, analyte)) filter (where lab_date is not null), true
     from {{ ref('int_lab_daily') }}
     where lab_date <= (select data_cutoff from {{ ref('int_data_cutoff') }})
     group by patient_key

@@ -15,7 +15,7 @@ fu as (
 therapy as (
     select patient_key,
            min(subsequent_therapy_date) as subsequent_therapy_date,
-           arg_min(record_id, subsequent_therapy_date) as subsequent_therapy_record_id
+           arg_min(record_id, (subsequent_therapy_date, record_id)) filter (where subsequent_therapy_date is not null) as subsequent_therapy_record_id
     from fu
     where subsequent_therapy = 'Y' and subsequent_therapy_date >= index_infusion_date
     group by patient_key
@@ -23,8 +23,8 @@ therapy as (
 hct as (
     select patient_key,
            min(subsequent_hct_date) as subsequent_hct_date,
-           arg_min(subsequent_hct, subsequent_hct_date) as subsequent_hct_type,
-           arg_min(record_id, subsequent_hct_date) as subsequent_hct_record_id
+           arg_min(subsequent_hct, (subsequent_hct_date, record_id)) filter (where subsequent_hct_date is not null) as subsequent_hct_type,
+           arg_min(record_id, (subsequent_hct_date, record_id)) filter (where subsequent_hct_date is not null) as subsequent_hct_record_id
     from fu
     where subsequent_hct in ('AUTO', 'ALLO', 'BOTH') and subsequent_hct_date >= index_infusion_date
     group by patient_key
