@@ -24,6 +24,7 @@ import logging
 import polars as pl
 
 from expectations import config as C
+from kocartr.warehouse import table_exists
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,6 @@ SCORECARD_COLUMNS = [
     "plausibility_checks", "plausibility_checks_failed", "plausibility_rows_checked", "plausibility_rows_failing",
     "plausibility_failure_rate",
 ]
-
-
-def _exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(con.sql("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                        params=[schema, name]).fetchall()[0][0])
 
 
 def _columns(con, table: str) -> set[str]:
@@ -57,7 +52,7 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
     selects = []
     for form, (fields, _) in C.KEY_VARIABLES.items():
         table = C.stg(form)
-        if not _exists(con, table):
+        if not table_exists(con, table):
             missing.append(table)
             continue
         have = _columns(con, table)
@@ -76,7 +71,7 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
 
     # timeliness of follow-up: forms whose window ended by as_of, not ended by death
     t = C.FCT_FOLLOWUP_SCHEDULE
-    if _exists(con, t) and {C.MARTS_SITE, C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE} <= _columns(con, t):
+    if table_exists(con, t) and {C.MARTS_SITE, C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE} <= _columns(con, t):
         due, rec = C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE
         not_due = ""
         if C.FOLLOWUP_STATE in _columns(con, t):
@@ -92,7 +87,7 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
 
     # quarantine rate
     t = C.INGEST_LEDGER
-    if _exists(con, t) and {C.LEDGER_ROWS_RECEIVED, C.LEDGER_ROWS_QUARANTINED} <= _columns(con, t):
+    if table_exists(con, t) and {C.LEDGER_ROWS_RECEIVED, C.LEDGER_ROWS_QUARANTINED} <= _columns(con, t):
         parts["quarantine"] = (
             f"select {C.LEDGER_SITE} as site_code, {C.LEDGER_MONTH} as month, "
             f"cast(sum({C.LEDGER_ROWS_RECEIVED}) as bigint) as rows_received, "
@@ -104,7 +99,7 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
 
     # plausibility failures (latest run per data month)
     t = C.DQ_RESULTS
-    if _exists(con, t):
+    if table_exists(con, t):
         parts["plausibility"] = f"""
             with r as (select *, coalesce(data_month, strftime(run_at, '%Y-%m')) as month from {t}),
             latest as (select month, arg_max(run_id, run_at) as run_id from r group by month)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kocartr.warehouse import table_exists
 from orchestration.runner import PipelineResult
 
 KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae", "analysis.survival_estimates",
               "analysis.cumulative_incidence", "analysis.proportions")
-
-
-def _exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return con.sql("select count(*) from information_schema.tables where table_schema = $s and table_name = $n",
-                   params={"s": schema, "n": name}).fetchall()[0][0] > 0
 
 
 def _warehouse_lines(warehouse: Path) -> list[str]:
@@ -24,7 +19,7 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         lines = []
-        if _exists(con, "audit.ingest_ledger"):
+        if table_exists(con, "audit.ingest_ledger"):
             files, received, accepted, quarantined = con.sql(
                 "select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_accepted), 0), "
                 "coalesce(sum(rows_quarantined), 0) from audit.ingest_ledger").fetchall()[0]
@@ -36,7 +31,7 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
             if rules:
                 lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
         for table in KEY_TABLES:
-            n = con.sql(f"select count(*) from {table}").fetchall()[0][0] if _exists(con, table) else "not built"
+            n = con.sql(f"select count(*) from {table}").fetchall()[0][0] if table_exists(con, table) else "not built"
             lines.append(f"{table}: {n} rows")
         return lines
     finally:

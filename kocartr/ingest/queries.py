@@ -36,9 +36,9 @@ def _quality_failures(con: duckdb.DuckDBPyConnection, site: str) -> list[tuple]:
     """Records of this site that failed a quality-gate check in that check's latest run (audit.dq_*)."""
     from expectations import all_rules
 
-    present = con.sql(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{AUDIT}' "
-                      "AND table_name IN ('dq_failing_records', 'dq_results')").fetchall()[0][0]
-    if present < 2:
+    from kocartr.warehouse import table_exists
+
+    if not all(table_exists(con, f"{AUDIT}.{t}") for t in ("dq_failing_records", "dq_results")):
         return []
     reasons = {(r.table, r.name): r.reason for r in all_rules()}
     found = con.sql(f"""

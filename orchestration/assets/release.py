@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from kocartr.months import month_end
+from kocartr.warehouse import table_exists
 from orchestration.assets.analyses import ANALYSIS_TABLES
 from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryPaths
@@ -20,9 +21,7 @@ def quality_summary(warehouse: Path) -> dict | None:
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        exists = con.sql("select count(*) from information_schema.tables "
-                         "where table_schema = 'audit' and table_name = 'dq_results'").fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, "audit.dq_results"):
             return None
         # The latest evaluation of each check (raw checks run in the ingest run, the others in the monthly run).
         rows = con.sql("""
