@@ -339,6 +339,7 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
             raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
         dst = duckdb.connect(str(db_path))
         comments: dict[tuple[str, str, str], str] = {}
+        table_labels = _table_comments(src, schemas)
         for schema in schemas:
             dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
         for schema, table, _kind in tables:
@@ -403,6 +404,7 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
 
     # 5. investigator-facing outputs, read from the finished release database (read-only)
     guide.write_guide(tmp, context, table_meta, col_docs)
+    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, dictionary_version)
     if extras:
         from kocartr.release import figures, report, workbook
 
@@ -446,6 +448,33 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
         fh.write("\n")
     _stage("manifest")
     return manifest
+
+
+def _table_comments(con, schemas: Iterable[str]) -> dict[str, str]:
+    """`schema.table` -> the table's description (dbt model docs persisted as DuckDB comments)."""
+    schemas = list(schemas)
+    rows = con.execute(f"""SELECT schema_name, table_name, comment FROM duckdb_tables()
+                           WHERE schema_name IN ({",".join("?" * len(schemas))}) AND comment IS NOT NULL""",
+                       schemas).fetchall()
+    return {f"{s}.{t}": c for s, t, c in rows}
+
+
+def _write_exports(tmp: Path, db_path: Path, col_docs: list[dict], table_labels: dict[str, str], cutoff: date,
+                   dictionary_version: str) -> None:
+    """CSV + SAS transport files of the ADaM and analysis tables, and define.xml (kocartr.release.exports)."""
+    import duckdb
+
+    from kocartr.release import exports
+
+    ro = duckdb.connect(str(db_path), read_only=True)
+    try:
+        datasets = exports.write_exports(ro, tmp, col_docs, table_labels, cutoff)
+    except exports.ExportError as exc:
+        raise ReleaseError(f"refusing to publish: {exc}") from exc
+    finally:
+        ro.close()
+    (tmp / "define.xml").write_text(exports.define_xml(datasets, cutoff, dictionary_version), encoding="utf-8")
+    _stage("exports")
 
 
 def publish_release(warehouse: Path | str, cutoff: date, out_dir: Path | str,

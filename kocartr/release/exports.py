@@ -1,0 +1,232 @@
+"""Release files that SAS and R users open without DuckDB or Arrow: CSV and SAS transport (XPT v5) for every ADaM
+and analysis table, and a Define-XML 2.1 document describing them.
+
+- CSV (`csv/<schema>/<table>.csv`): UTF-8, header row, ISO dates, empty cell = missing, full column names.
+- XPT v5 (`xpt/<schema>/<name>.xpt`): the format regulators accept (FDA Study Data Technical Conformance Guide:
+  SAS transport version 5). v5 limits names to 8 characters and labels to 40: ADaM names already fit; longer
+  analysis-table names get a deterministic short name (`sas_name`), and `define.xml` maps it back to the full
+  name. Dates are SAS dates with format DATE9.; flags stay character; character values are UTF-8 bytes (v5 caps
+  them at 200 bytes: a longer value stops the release rather than being cut).
+- `define.xml`: Define-XML 2.1 (CDISC) generated from the same column descriptions as columns.csv (dbt docs
+  persisted into the warehouse), one ItemGroupDef per dataset with its class, structure and file.
+
+XPT headers carry a creation time; it is set to the cut-off so that a rebuild is byte-identical.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+EXPORT_SCHEMAS = ("adam", "analysis")
+XPT_MAX_CHAR_BYTES = 200
+XPT_MAX_LABEL = 40
+# ADaM dataset classes (ADaMIG v1.3 / ADaM OCCDS v1.1); other analysis tables are ADAM OTHER.
+ADAM_CLASSES = {
+    "adsl": ("SUBJECT LEVEL ANALYSIS DATASET", "One record per subject"),
+    "adtte": ("BASIC DATA STRUCTURE", "One record per subject per infusion per parameter"),
+    "adrs": ("BASIC DATA STRUCTURE", "One record per subject per parameter"),
+    "adae": ("OCCURRENCE DATA STRUCTURE", "One record per subject per adverse event"),
+}
+_SAS_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+class ExportError(RuntimeError):
+    """A table cannot be written in a regulator-readable format without losing data."""
+
+
+@dataclass
+class ColumnMeta:
+    name: str
+    sas_name: str
+    duck_type: str
+    description: str
+    length: int | None = None
+
+    @property
+    def data_type(self) -> str:
+        """Define-XML data type of the XPT variable (dates are numeric SAS dates: integer with DATE9.)."""
+        t = self.duck_type.upper()
+        if t == "DATE" or t.startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                                         "USMALLINT", "UINTEGER", "UBIGINT")):
+            return "integer"
+        if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL")):
+            return "float"
+        return "text"
+
+
+@dataclass
+class DatasetMeta:
+    schema: str
+    table: str
+    sas_name: str
+    label: str
+    rows: int
+    columns: list[ColumnMeta] = field(default_factory=list)
+
+    @property
+    def xpt(self) -> str:
+        return f"xpt/{self.schema}/{self.sas_name.lower()}.xpt"
+
+    @property
+    def csv(self) -> str:
+        return f"csv/{self.schema}/{self.table}.csv"
+
+
+def sas_name(name: str, taken: set[str]) -> str:
+    """A SAS v5 name (<= 8 characters of A-Z, 0-9, _; not starting with a digit) for `name`, unique within
+    `taken`: the name upper-cased and cut to 8 characters, with a numeric suffix on collision. Deterministic for
+    the same table (columns are named in table order)."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+    if clean[:1].isdigit():
+        clean = "_" + clean
+    candidate, n = clean[:8], 1
+    while candidate in taken:
+        suffix = str(n)
+        candidate = clean[:8 - len(suffix)] + suffix
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _label(text: str) -> str:
+    """An XPT v5 label: ASCII, at most 40 characters (the full text stays in define.xml and columns.csv)."""
+    ascii_text = text.encode("ascii", "replace").decode().replace("?", " ").strip()
+    return ascii_text if len(ascii_text) <= XPT_MAX_LABEL else ascii_text[:XPT_MAX_LABEL - 3].rstrip() + "..."
+
+
+def _sas_timestamp(cutoff: date) -> bytes:
+    return f"{cutoff.day:02d}{_MONTHS[cutoff.month - 1]}{cutoff.year % 100:02d}:00:00:00".encode()
+
+
+def _fix_header_times(path: Path, cutoff: date) -> None:
+    """Replace the creation/modification times in the XPT header records (before the first observation) with
+    the cut-off, so that the same data give the same bytes."""
+    data = path.read_bytes()
+    marker = data.find(b"HEADER RECORD*******OBS     HEADER RECORD")
+    head = _SAS_TIME.sub(_sas_timestamp(cutoff), data[:marker])
+    path.write_bytes(head + data[marker:])
+
+
+def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta]):
+    """The table as a pandas frame XPT can hold: dates as datetime.date, booleans as Y/N, text checked for length."""
+    df = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').df()
+    for c in columns:
+        t = c.duck_type.upper()
+        col = df[c.name]
+        if t == "DATE":
+            df[c.name] = [None if v is None or v != v else (v.date() if hasattr(v, "date") else v) for v in col]
+        elif t == "BOOLEAN":
+            df[c.name] = col.map({True: "Y", False: "N"}).astype(object)
+        elif c.data_type == "text":
+            values = col.astype(object).where(col.notna(), None)
+            lengths = [len(str(v).encode()) for v in values if v is not None]
+            longest = max(lengths, default=0)
+            if longest > XPT_MAX_CHAR_BYTES:
+                raise ExportError(f"{schema}.{table}.{c.name}: a value of {longest} bytes exceeds the SAS transport "
+                                  f"v5 limit of {XPT_MAX_CHAR_BYTES}")
+            c.length = max(longest, 1)
+            df[c.name] = [None if v is None else str(v) for v in values]
+        elif t.startswith(("HUGEINT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DECIMAL", "U")):
+            df[c.name] = col.astype("float64")
+    return df.rename(columns={c.name: c.sas_name for c in columns})
+
+
+def write_exports(con, folder: Path, col_docs: list[dict[str, Any]], table_labels: dict[str, str],
+                  cutoff: date, schemas: tuple[str, ...] = EXPORT_SCHEMAS) -> list[DatasetMeta]:
+    """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
+    `folder`; return their metadata for define.xml."""
+    import pyreadstat
+
+    docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
+    tables = con.execute(
+        f"""SELECT schema_name, table_name FROM duckdb_tables()
+            WHERE schema_name IN ({", ".join("?" * len(schemas))}) ORDER BY 1, 2""", list(schemas)).fetchall()
+    taken_tables: set[str] = set()
+    out = []
+    for schema, table in tables:
+        cols = con.execute("""SELECT column_name, data_type FROM duckdb_columns()
+                              WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
+                           [schema, table]).fetchall()
+        taken_cols: set[str] = set()
+        meta = DatasetMeta(schema, table, sas_name(table, taken_tables),
+                           table_labels.get(f"{schema}.{table}") or table,
+                           con.sql(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0],
+                           [ColumnMeta(n, sas_name(n, taken_cols), t,
+                                       (docs.get((schema, table, n)) or {}).get("description") or "")
+                            for n, t in cols])
+        csv_path = folder / meta.csv
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"""COPY (SELECT * FROM "{schema}"."{table}" ORDER BY ALL) TO '{csv_path}'
+                        (HEADER, DELIMITER ',', DATEFORMAT '%Y-%m-%d')""")
+        xpt_path = folder / meta.xpt
+        xpt_path.parent.mkdir(parents=True, exist_ok=True)
+        frame = _frame_for_xpt(con, schema, table, meta.columns)
+        pyreadstat.write_xport(
+            frame, str(xpt_path), file_label=_label(meta.label), table_name=meta.sas_name, file_format_version=5,
+            column_labels={c.sas_name: _label(c.description or c.name) for c in meta.columns},
+            variable_format={c.sas_name: "DATE9." for c in meta.columns if c.duck_type.upper() == "DATE"})
+        _fix_header_times(xpt_path, cutoff)
+        out.append(meta)
+    return out
+
+
+def define_xml(datasets: list[DatasetMeta], cutoff: date, dictionary_version: str) -> str:
+    """Define-XML 2.1 for the exported datasets (ODM 1.3.2 + def 2.1 namespaces)."""
+    cut = cutoff.isoformat()
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" xmlns:xlink="http://www.w3.org/1999/xlink"',
+        '     xmlns:def="http://www.cdisc.org/ns/def/v2.1" ODMVersion="1.3.2" FileType="Snapshot"',
+        f'     FileOID="KOCARTR.DEFINE.{cut}" CreationDateTime="{cut}T00:00:00" Originator="Ko-CARTR"',
+        '     SourceSystem="kocartr" def:Context="Other">',
+        f'  <Study OID="KOCARTR.{cut}">',
+        "    <GlobalVariables>",
+        "      <StudyName>Ko-CARTR</StudyName>",
+        "      <StudyDescription>Korean CAR T-Cell Registry: monthly analysis datasets</StudyDescription>",
+        "      <ProtocolName>Ko-CARTR registry</ProtocolName>",
+        "    </GlobalVariables>",
+        f'    <MetaDataVersion OID="MDV.KOCARTR.{cut}" Name="Ko-CARTR release {cut}"',
+        f'        Description="Cut-off {cut}; data dictionary {escape(dictionary_version)}" def:DefineVersion="2.1.0">',
+        "      <def:Standards>",
+        '        <def:Standard OID="STD.ADAMIG" Name="ADaMIG" Type="IG" Version="1.3" Status="Final"/>',
+        "      </def:Standards>",
+    ]
+    for ds in datasets:
+        cls, structure = ADAM_CLASSES.get(ds.table, ("ADAM OTHER", "One record per row of the analysis table"))
+        std = ' def:StandardOID="STD.ADAMIG"' if ds.table in ADAM_CLASSES else ' def:IsNonStandard="Yes"'
+        lines += [
+            f'      <ItemGroupDef OID="IG.{ds.schema}.{ds.sas_name}" Name={quoteattr(ds.sas_name)} '
+            f'SASDatasetName={quoteattr(ds.sas_name)} Repeating="{"No" if ds.table == "adsl" else "Yes"}" '
+            f'IsReferenceData="No" Purpose="Analysis" def:Structure={quoteattr(structure)}{std} '
+            f'def:ArchiveLocationID="LF.{ds.schema}.{ds.sas_name}">',
+            f"        <Description><TranslatedText xml:lang=\"en\">{escape(ds.label)} "
+            f"({escape(ds.schema)}.{escape(ds.table)}; {ds.rows} records)</TranslatedText></Description>",
+        ]
+        for i, c in enumerate(ds.columns, start=1):
+            lines.append(f'        <ItemRef ItemOID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" OrderNumber="{i}" '
+                         'Mandatory="No"/>')
+        lines += [f'        <def:Class Name="{cls}"/>',
+                  f'        <def:leaf ID="LF.{ds.schema}.{ds.sas_name}" xlink:href="{ds.xpt}">'
+                  f"<def:title>{ds.xpt}</def:title></def:leaf>",
+                  "      </ItemGroupDef>"]
+    for ds in datasets:
+        for c in ds.columns:
+            length = f' Length="{c.length}"' if c.data_type == "text" and c.length else ""
+            fmt = ' def:DisplayFormat="DATE9."' if c.duck_type.upper() == "DATE" else ""
+            full = "" if c.sas_name == c.name else f" [column {c.name} in CSV, Parquet and DuckDB]"
+            lines += [
+                f'      <ItemDef OID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" Name={quoteattr(c.sas_name)} '
+                f'SASFieldName={quoteattr(c.sas_name)} DataType="{c.data_type}"{length}{fmt}>',
+                f"        <Description><TranslatedText xml:lang=\"en\">{escape(c.description or c.name)}{escape(full)}"
+                "</TranslatedText></Description>",
+                '        <def:Origin Type="Derived"/>',
+                "      </ItemDef>",
+            ]
+    lines += ["    </MetaDataVersion>", "  </Study>", "</ODM>", ""]
+    return "\n".join(lines)

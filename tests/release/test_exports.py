@@ -1,0 +1,127 @@
+"""SAS transport, CSV and Define-XML files of a release built by the real pipeline (tests/conftest.py), read back
+the way SAS and R users read them."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from kocartr.release.exports import sas_name
+
+ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
+DEF = "{http://www.cdisc.org/ns/def/v2.1}"
+XLINK = "{http://www.w3.org/1999/xlink}"
+
+
+@pytest.fixture(scope="module")
+def release(pipeline_run) -> Path:
+    result, _warehouse, _work = pipeline_run
+    path = Path(result.release_path)
+    assert (path / "manifest.json").is_file(), "the pipeline run published no release"
+    return path
+
+
+def _define(release: Path):
+    return ET.parse(release / "define.xml").getroot()
+
+
+def _datasets(release: Path) -> list[ET.Element]:
+    return list(_define(release).iter(f"{ODM}ItemGroupDef"))
+
+
+def test_sas_names_fit_version_5_and_stay_unique():
+    taken: set[str] = set()
+    names = [sas_name(n, taken) for n in
+             ("survival_estimates", "survival_estimates_x", "USUBJID", "stratum_variable", "1st", "a-b")]
+    assert all(len(n) <= 8 and n.replace("_", "A").isalnum() and not n[0].isdigit() for n in names)
+    assert len(set(names)) == len(names)
+    assert names[2] == "USUBJID"
+
+
+def test_every_adam_and_analysis_table_has_csv_xpt_and_a_define_entry(release):
+    import duckdb
+
+    con = duckdb.connect(str(release / "kocartr_release.duckdb"), read_only=True)
+    try:
+        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                             "WHERE schema_name IN ('adam', 'analysis') ORDER BY 1, 2").fetchall()
+    finally:
+        con.close()
+    assert ("adam", "adsl") in tables and ("adam", "adtte") in tables
+    described = {g.find(f"{ODM}Description/{ODM}TranslatedText").text.split("(")[-1].split(";")[0]
+                 for g in _datasets(release)}
+    for schema, table in tables:
+        assert (release / "csv" / schema / f"{table}.csv").is_file(), (schema, table)
+        assert f"{schema}.{table}" in described, (schema, table)
+    for group in _datasets(release):
+        href = group.find(f"{DEF}leaf").get(f"{XLINK}href")
+        assert (release / href).is_file(), href
+
+
+def test_xpt_reads_back_equal_to_the_parquet(release):
+    import polars as pl
+    import pyreadstat
+
+    root = _define(release)
+    items = {i.get("OID"): i for i in root.iter(f"{ODM}ItemDef")}
+    for group in _datasets(release):
+        href = group.find(f"{DEF}leaf").get(f"{XLINK}href")
+        schema = href.split("/")[1]
+        table = group.find(f"{ODM}Description/{ODM}TranslatedText").text.split("(")[-1].split(";")[0].split(".")[1]
+        frame, meta = pyreadstat.read_xport(str(release / href))
+        assert meta.table_name == group.get("Name")
+        assert all(label is None or len(label) <= 40 for label in meta.column_labels)
+        parquet = pl.read_parquet(release / "parquet" / schema / f"{table}.parquet")
+        assert len(frame) == parquet.height, href
+        refs = [items[r.get("ItemOID")] for r in group.iter(f"{ODM}ItemRef")]
+        assert [i.get("Name") for i in refs] == list(frame.columns)
+        for item, column in zip(refs, parquet.columns):
+            theirs = frame[item.get("Name")].tolist()
+            ours = parquet[column].to_list()
+            for a, b in zip(theirs, ours):
+                if b is None:
+                    assert a is None or a == "" or (isinstance(a, float) and math.isnan(a)), (href, column)
+                elif isinstance(b, bool):
+                    assert a == ("Y" if b else "N"), (href, column)
+                elif isinstance(b, (int, float)):
+                    assert a == pytest.approx(float(b), rel=1e-12, abs=1e-12), (href, column)
+                elif isinstance(b, date):
+                    assert a == b, (href, column)
+                else:
+                    assert a == str(b), (href, column)
+
+
+def test_csv_rows_equal_the_parquet(release):
+    import polars as pl
+
+    for path in sorted((release / "csv").rglob("*.csv")):
+        parquet = pl.read_parquet(release / "parquet" / path.parent.name / f"{path.stem}.parquet")
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == parquet.columns
+        assert len(rows) - 1 == parquet.height
+
+
+def test_every_released_column_is_described(release):
+    with open(release / "columns.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    blank = [f"{r['schema']}.{r['table']}.{r['column']}" for r in rows if not r["description"].strip()]
+    assert rows and not blank, f"{len(blank)} of {len(rows)} columns without a description: {blank[:20]}"
+
+
+def test_rebuild_gives_byte_identical_exports(pipeline_run, tmp_path):
+    from kocartr.release import publish_release
+
+    result, warehouse, _ = pipeline_run
+    first = Path(result.release_path)
+    again = publish_release(warehouse, date.fromisoformat(first.name), tmp_path, extras=False)
+    for path in sorted(first.rglob("*.xpt")) + sorted(first.rglob("*.csv")) + [first / "define.xml"]:
+        rel = path.relative_to(first)
+        assert (again / rel).read_bytes() == path.read_bytes(), rel
