@@ -17,7 +17,8 @@ import polars as pl
 from kocartr.dictionary import Dictionary, load_dictionary
 from kocartr.ingest import messages, warehouse
 from kocartr.ingest.discover import Batch, discover_batches
-from kocartr.ingest.privacy import DEMO_KEY, looks_like_rrn, patient_keys, redact, redact_expr
+from kocartr.ingest.privacy import DEMO_KEY, patient_keys
+from kocartr.privacy import looks_like_rrn, redact, redact_expr
 from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
 from kocartr.ingest.validate import (FOLDER_MONTH, FOLDER_SITE, KEEP_IF_BLANK, SOURCE_FILE,
                                      unknown_column_rrn_issues, validate_form)

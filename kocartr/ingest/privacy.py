@@ -1,4 +1,4 @@
-"""Pseudonymization (keyed HMAC registry keys), the registry key, and resident registration number (RRN) screening.
+"""Pseudonymization (keyed HMAC registry keys) and the registry key. RRN screening lives in kocartr.privacy.
 
 PIPA (registry brief section 6): an RRN must never be ingested or stored, and linkage uses a keyed token whose
 secret is held apart from the data. The key therefore never lives in the warehouse or the repository, except the
@@ -83,32 +83,3 @@ def patient_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.DataFrame:
 
     keys = [one(s, p) for s, p in pairs.iter_rows()]
     return pairs.with_columns(pl.Series("patient_key", keys, dtype=pl.String))
-
-
-# RRN: YYMMDD, optional dash, 7 digits (gender/century digit + 6), not embedded in a longer digit run.
-# Written without look-around so the same pattern runs in Rust (polars) and Python.
-_RRN_CORE = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])-?[0-9]{7}"
-RRN_PATTERN = rf"(?:^|[^0-9]){_RRN_CORE}(?:[^0-9]|$)"
-_RRN_RE = re.compile(rf"(?<![0-9]){_RRN_CORE}(?![0-9])")
-RRN_MASK = "******-*******"
-
-
-def looks_like_rrn(value: str) -> bool:
-    return bool(_RRN_RE.search(value))
-
-
-def redact(value: str | None) -> str | None:
-    """Replace every RRN-shaped run by a fixed mask (the digits are never kept)."""
-    if value is None:
-        return None
-    return _RRN_RE.sub(RRN_MASK, value)
-
-
-def rrn_expr(col: pl.Expr) -> pl.Expr:
-    """Vectorized: does the cell hold an RRN-shaped value?"""
-    return col.str.contains(RRN_PATTERN)
-
-
-def redact_expr(col: pl.Expr) -> pl.Expr:
-    # Capture the neighbouring non-digit so it survives the replacement.
-    return col.str.replace_all(rf"(^|[^0-9]){_RRN_CORE}", f"${{1}}{RRN_MASK}")

@@ -16,7 +16,7 @@ import polars as pl
 from kocartr.dictionary import Dictionary, Field
 from kocartr.ingest import messages
 from kocartr.ingest.dates import DATE_EXPECTED, is_ambiguous_date, parse_date
-from kocartr.ingest.privacy import rrn_expr
+from kocartr.privacy import redact, rrn_expr
 from kocartr.ingest.reading import BAD_COLS, ROW
 
 SOURCE_FILE = "_source_file"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from kocartr.ingest import privacy
+from kocartr import privacy
 from kocartr.ingest.dates import is_ambiguous_date, parse_date
 from kocartr.ingest.reading import FileReject, detect_encoding, parse_csv
 

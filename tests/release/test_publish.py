@@ -126,7 +126,7 @@ def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, sql: str, mes
 
 def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
     con = duckdb.connect()
-    from kocartr.release.publish import rrn_like_sql
+    from kocartr.privacy import rrn_sql
 
     values = {
         "8501011234567" + "ab" * 25 + "c": False,           # 64-hex HMAC key starting with 13 digits
@@ -137,7 +137,7 @@ def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
         "S01-R000123": False, "2026-10-31": False,
     }
     for v, expected in values.items():
-        got = con.execute(f"SELECT {rrn_like_sql('?')}", [v]).fetchall()[0][0]
+        got = con.execute(f"SELECT {rrn_sql('?')}", [v]).fetchall()[0][0]
         assert got == expected, v
 
 
