@@ -115,7 +115,7 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
 
 def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
                  demo: bool = False) -> PipelineResult:
-    from kocartr.ingest import discover_batches, load_key
+    from kocartr.ingest import check_warehouse_key, discover_batches, load_key
 
     load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
     configure_environment(submissions, warehouse, release_dir, demo)
@@ -125,7 +125,8 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
-    batch_months = [b.month for b in discover_batches(submissions)]
+    batch_months = [b.month for b in discover_batches(submissions) if b.ok]  # a bad month folder moves nothing
+    check_warehouse_key(warehouse, load_key(demo))
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
     with cutoff_environment(target):
         ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse

@@ -71,15 +71,54 @@ def patient_key(key: bytes, site_code: str, patient_id: str) -> str:
     return hmac.new(key, f"{site_code}:{patient_id}".encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+RECORD_PREFIX = "record:"  # record keys are domain-separated from patient keys (a record id may equal a patient id)
+FINGERPRINT_LABEL = b"kocartr registry key fingerprint v1"
+
+
+class KeyMismatchError(MissingKeyError):
+    """The registry key differs from the one the warehouse was built with: keys would not link (refuse)."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it: HMAC(key, fixed label). Stored in the warehouse at creation."""
+    return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+def check_fingerprint(stored: str | None, key: bytes) -> None:
+    """Raise KeyMismatchError when a warehouse's stored fingerprint is not this key's (None: a new warehouse)."""
+    if stored is not None and stored != key_fingerprint(key):
+        raise KeyMismatchError(
+            "the registry HMAC key differs from the key this warehouse was built with (fingerprints differ): its "
+            "patient keys would not link to the registered patients. Use the original key, or rotate the "
+            "warehouse to the new key with `kocartr rekey`.")
+
+
+def _tokens(key: bytes, prefix: str, pairs: list[tuple[str, str]]) -> list[str]:
+    base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copies skip re-deriving the key pads
+    out = []
+    for s, v in pairs:
+        h = base.copy()
+        h.update(f"{prefix}{s}:{v}".encode("utf-8"))
+        out.append(h.hexdigest())
+    return out
+
+
 def patient_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.DataFrame:
     """Keys for the distinct (site, patient_id) pairs only: one HMAC per patient, not per lab row."""
     pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique().drop_nulls()
-    base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copies skip re-deriving the key pads
-
-    def one(s: str, p: str) -> str:
-        h = base.copy()
-        h.update(f"{s}:{p}".encode("utf-8"))
-        return h.hexdigest()
-
-    keys = [one(s, p) for s, p in pairs.iter_rows()]
+    keys = _tokens(key, "", list(pairs.iter_rows()))
     return pairs.with_columns(pl.Series("patient_key", keys, dtype=pl.String))
+
+
+def record_key(key: bytes, site_code: str, record_id: str) -> str:
+    """One registry record key (see record_keys)."""
+    return _tokens(key, RECORD_PREFIX, [(site_code, record_id)])[0]
+
+
+def record_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.Series:
+    """Registry record key per row: HMAC over 'record:' + site + ':' + the site's record ID (null stays null).
+    Site record IDs are site-internal identifiers (sites build them from their patient IDs): never stored."""
+    pairs = list(zip(sites.fill_null("").to_list(), ids.to_list()))
+    tokens = _tokens(key, RECORD_PREFIX, [(s, r) for s, r in pairs if r is not None])
+    it = iter(tokens)
+    return pl.Series(ids.name, [None if r is None else next(it) for _, r in pairs], dtype=pl.String)
