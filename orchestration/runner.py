@@ -117,7 +117,9 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
                  demo: bool = False) -> PipelineResult:
     from kocartr.ingest import check_warehouse_key, discover_batches, load_key
 
-    load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
+    # Refuse to start without a pseudonymization key (or explicit demo mode), or with another key than the
+    # warehouse was built with, before any work.
+    check_warehouse_key(warehouse, load_key(demo))
     configure_environment(submissions, warehouse, release_dir, demo)
 
     import dagster as dg
@@ -126,7 +128,6 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     from orchestration.partitions import registry_months
 
     batch_months = [b.month for b in discover_batches(submissions) if b.ok]  # a bad month folder moves nothing
-    check_warehouse_key(warehouse, load_key(demo))
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
     with cutoff_environment(target):
         ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse

@@ -28,7 +28,7 @@ class MissingKeyError(RuntimeError):
     """No usable registry key: `kocartr run` must refuse to start."""
 
 
-def _decode_key(text: str) -> bytes:
+def decode_key(text: str) -> bytes:
     text = text.strip()
     # A hex string of even length is taken as hex (the documented way to pass a random key); else its UTF-8 bytes.
     if len(text) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", text or "x"):
@@ -48,12 +48,12 @@ def load_key(demo: bool = False) -> bytes:
         return DEMO_KEY
     key: bytes | None = None
     if os.environ.get("KOCARTR_HMAC_KEY"):
-        key = _decode_key(os.environ["KOCARTR_HMAC_KEY"])
+        key = decode_key(os.environ["KOCARTR_HMAC_KEY"])
     elif os.environ.get("KOCARTR_HMAC_KEY_FILE"):
         path = Path(os.environ["KOCARTR_HMAC_KEY_FILE"])
         if not path.is_file():
             raise MissingKeyError(f"KOCARTR_HMAC_KEY_FILE points to {path}, which is not a readable file")
-        key = _decode_key(path.read_bytes().decode("utf-8", errors="strict"))
+        key = decode_key(path.read_bytes().decode("utf-8", errors="strict"))
     if key is None:
         raise MissingKeyError(
             "No registry HMAC key: set KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE (a file kept outside "
@@ -105,7 +105,7 @@ def _tokens(key: bytes, prefix: str, pairs: list[tuple[str, str]]) -> list[str]:
 
 def patient_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.DataFrame:
     """Keys for the distinct (site, patient_id) pairs only: one HMAC per patient, not per lab row."""
-    pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique().drop_nulls()
+    pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique(maintain_order=True).drop_nulls()
     keys = _tokens(key, "", list(pairs.iter_rows()))
     return pairs.with_columns(pl.Series("patient_key", keys, dtype=pl.String))
 
