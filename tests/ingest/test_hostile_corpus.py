@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import xlsxwriter
 
 from kocartr.ingest import SubmissionsLayoutError, discover_batches, ingest
 from kocartr.privacy import RRN_MASK, redact, scan_path
@@ -54,6 +55,9 @@ def corpus(generated, tmp_path_factory) -> dict:
                                            + "\n", encoding="utf-8")
     (s1 / month / f"icans {RRN_FILE}.csv").write_text("site_code\n", encoding="utf-8")
     (s1 / month / "LAB.csv").write_text(lab, encoding="utf-8")
+    book = xlsxwriter.Workbook(str(s1 / month / "extra.xlsx"))
+    book.add_worksheet(f"lab {RRN_FILE}").write_row(0, 0, head.split(","))
+    book.close()
     # a two-digit year in an otherwise clean row of another site's file
     s3_month = sorted(p.name for p in (root / "S03").iterdir() if (p / "lab.csv").is_file()
                       and re.fullmatch(r"\d{4}-\d{2}", p.name) and p.name <= REGISTRY_MONTH)[-1]
@@ -109,6 +113,7 @@ def test_hostile_files_rejected_with_a_reason_and_values_redacted(corpus):
     assert got["S03/november/lab.csv"][0] == got["S03/2026-13/lab.csv"][0] == "bad_month_folder"
     assert got[f"S03/{month}/extra/lab.csv"][0] == "unexpected_location"
     assert got[f"S01/{month}/icans {RRN_MASK}.csv"][0] == "direct_identifier"
+    assert got[f"S01/{month}/extra.xlsx"][0] == "direct_identifier"  # its sheet name
     assert got[f"S01/{month}/LAB.csv"][0] == got[f"S01/{month}/lab.csv"][0] == "case_collision"
     assert got[corpus["s2"]][0] == "direct_identifier"
     assert _q(db, f"SELECT detail FROM audit.file_rejects WHERE source_file = '{corpus['s2']}'") == [
