@@ -112,7 +112,8 @@ def remove_path(con: duckdb.DuckDBPyConnection, d: Dictionary, source_file: str)
 def drop_settled_deferrals(con: duckdb.DuckDBPyConnection) -> None:
     """A deferred file that has since been ingested or rejected has one fate only: the ledger's or the reject's."""
     con.execute(f"""DELETE FROM {AUDIT}.deferred_files WHERE source_file IN (
-                        SELECT source_file FROM {AUDIT}.ingest_ledger UNION SELECT source_file FROM {AUDIT}.file_rejects)""")
+                        SELECT source_file FROM {AUDIT}.ingest_ledger
+                        UNION SELECT source_file FROM {AUDIT}.file_rejects)""")
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

@@ -20,7 +20,8 @@ from kocartr.privacy import RRN_MASK, redact, scan_path
 from tests.ingest.conftest import check_accounting
 from tests.ingest.helpers import KEY
 
-RRN_SITE, RRN_MONTH, RRN_HEADER, RRN_FILE = "800101-1234567", "100101-1234567", "주민번호 760101-1234567", "900101-2234567"
+RRN_SITE, RRN_MONTH, RRN_FILE = "800101-1234567", "100101-1234567", "900101-2234567"
+RRN_HEADER = "주민번호 760101-1234567"
 REGISTRY_MONTH = "2024-11"  # the generated months run to 2024-12: the last one is deferred
 
 

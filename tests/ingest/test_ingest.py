@@ -54,7 +54,8 @@ def test_every_form_clean_lands_with_architecture_columns(root, run):
     pk = q(con, f"SELECT patient_key FROM raw.registration WHERE record_id = '{rk('REG-00001')}'")[0][0]
     assert pk == patient_key(KEY, "S01", "P00001")
     # site record IDs (they embed the site's patient ID) are keyed like patient IDs, never stored
-    assert q(con, "SELECT count(*) FROM raw.registration WHERE record_id LIKE '%REG%' OR length(record_id) <> 64") == [(0,)]
+    assert q(con, "SELECT count(*) FROM raw.registration "
+                  "WHERE record_id LIKE '%REG%' OR length(record_id) <> 64") == [(0,)]
     # typed columns
     types = dict(q(con, "SELECT column_name, data_type FROM information_schema.columns "
                         "WHERE table_schema='raw' AND table_name='lab'"))
