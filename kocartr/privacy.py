@@ -96,18 +96,20 @@ def _scan_duckdb(path: Path, rel: str) -> list[Finding]:
 
 def scan_connection(con, label: str = "warehouse", schemas: Iterable[str] | None = None) -> list[Finding]:
     """Every text cell of every table and view (optionally only in `schemas`), and every schema, table and
-    column name, of an open DuckDB connection."""
+    column name and column comment, of an open DuckDB connection."""
     wanted = None if schemas is None else set(schemas)
-    cols = con.sql("""select schema_name, table_name, column_name, data_type from duckdb_columns()
+    cols = con.sql("""select schema_name, table_name, column_name, data_type, comment from duckdb_columns()
                       where database_name = current_database() and not internal
                       order by schema_name, table_name, column_index""").fetchall()
     out: list[Finding] = []
-    for schema, table, column, dtype in cols:
+    for schema, table, column, dtype, comment in cols:
         if wanted is not None and schema not in wanted:
             continue
         where = f"{schema}.{table}.{column}"
         if output_has_rrn(where):
             out.append(Finding(label, "a schema, table or column name"))
+        if comment and output_has_rrn(comment):
+            out.append(Finding(label, f"the comment of {redact(where)}"))
         if dtype.upper() == "VARCHAR":
             n = con.sql(f"select count(*) from {_qi(schema)}.{_qi(table)} where {rrn_sql(_qi(column))}"
                         ).fetchall()[0][0]

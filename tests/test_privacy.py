@@ -62,6 +62,7 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
     con = duckdb.connect(str(root / "clean" / "w.duckdb"))
     con.execute("create schema marts; create table marts.t (a varchar, b integer); "
                 f"insert into marts.t values ('{RRN}', 1), ('ok', 2), ('x 8501012234567', 3)")
+    con.execute(f"comment on column marts.t.b is 'see {RRN}'")
     con.execute(f"copy marts.t to '{root / 'clean' / 't.parquet'}' (format parquet)")
     con.close()
     wb = Workbook()
@@ -73,6 +74,7 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
         ("******-*******", "a folder name", 1),
         ("clean/notes.md", "lines of text", 1),
         ("clean/w.duckdb", "marts.t.a", 2),
+        ("clean/w.duckdb", "the comment of marts.t.b", 1),
         ("clean/t.parquet", "main.t.a", 2),
         ("clean/q.xlsx", "a sheet name", 1),
         ("clean/q.xlsx", "cells", 1),
