@@ -62,11 +62,13 @@ def site_submissions(context: dg.AssetExecutionContext, config: IngestConfig, wa
 
     root = Path(paths.submissions_dir)
     try:
-        batches = select_batches(discover_batches(root), config.batches, config.through_month)
+        available = discover_batches(root)
+        batches = select_batches(available, config.batches, config.through_month)
     except ValueError as exc:
         raise dg.Failure(f"{exc} under {root}") from None
     key = load_key()
-    deferred = [b for b in discover_batches(root) if b.ok and config.through_month and b.month > config.through_month]
+    # Months after the one being built are recorded as deferred (audit.deferred_files), not silently left out.
+    deferred = [b for b in available if b.ok and config.through_month and b.month > config.through_month]
     with warehouse.get_connection() as con:
         report = ingest(con, root, key, batches, deferred, config.through_month)
     context.log.info(report.summary())
