@@ -450,3 +450,32 @@ def test_ragged_rows_that_cancel_out_are_still_found(root, run):
     con, _ = run(root)
     assert rules(con, "S01/2026-05/death.csv") == [(2, "(row)", "column_count"), (3, "(row)", "column_count")]
     assert rejects(con) == {"S02/2026-05/death.csv": "truncated"}
+
+
+def test_later_month_deferred_then_ingested_when_its_month_is_built(root, tmp_path):
+    write(root, "S01/2026-04/lab.csv", csv_text(clean_rows("lab", 2, month="2026-04")))
+    write(root, "S01/2026-05/lab.csv", csv_text(clean_rows("lab", 2, month="2026-05", start=3)))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    batches = discover_batches(root)
+    first = ingest(con, root, KEY, [b for b in batches if b.month <= "2026-04"],
+                   [b for b in batches if b.month > "2026-04"], "2026-04")
+    assert (first.count("ingested"), first.count("deferred")) == (1, 1) and "1 deferred" in first.summary()
+    assert q(con, "SELECT source_file, registry_month FROM audit.deferred_files") == [
+        ("S01/2026-05/lab.csv", "2026-04")]
+    second = ingest(con, root, KEY, batches, [], "2026-05")
+    assert (second.count("ingested"), second.count("skipped"), second.count("deferred")) == (1, 1, 0)
+    assert q(con, "SELECT count(*) FROM audit.deferred_files") == [(0,)]
+    assert q(con, "SELECT count(*) FROM audit.ingest_ledger") == [(2,)]
+    con.close()
+
+
+def test_a_root_without_site_month_folders_is_named_in_one_line(root):
+    from kocartr.ingest import SubmissionsLayoutError
+
+    assert discover_batches(root) == []  # empty: nothing to account for
+    write(root, "lab.csv", csv_text(clean_rows("lab", 1)))
+    with pytest.raises(SubmissionsLayoutError, match=r"is not a submissions folder .*expected <SITE>/<YYYY-MM>/"):
+        discover_batches(root)
+    write(root, "S01/2026-05/lab.csv", csv_text(clean_rows("lab", 1)))
+    assert [(b.site, b.month, b.problem) for b in discover_batches(root)] == [
+        ("", "", "unexpected_location"), ("S01", "2026-05", None)]
