@@ -17,7 +17,6 @@ from kocartr.dictionary import load_dictionary
 from kocartr.privacy import looks_like_rrn, redact
 
 MONTH_RE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
-_MONTH_SHAPED = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 class SubmissionsLayoutError(ValueError):

@@ -18,10 +18,10 @@ from kocartr.dictionary import Dictionary, load_dictionary
 from kocartr.ingest import messages, warehouse
 from kocartr.ingest.discover import Batch, discover_batches
 from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, check_fingerprint, patient_keys, record_keys
-from kocartr.privacy import redact, redact_expr
 from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
 from kocartr.ingest.validate import (FOLDER_MONTH, FOLDER_SITE, KEEP_IF_BLANK, SOURCE_FILE,
                                      unknown_column_rrn_issues, validate_form)
+from kocartr.privacy import redact, redact_expr
 
 log = logging.getLogger("kocartr.ingest")
 CHUNK_ROWS = 2_000_000  # validate and write in chunks of about this many rows (bounds memory; same results)
