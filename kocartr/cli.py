@@ -79,6 +79,30 @@ def _cmd_dbt_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- key rotation (kocartr rekey) -------------------------------------------------------------------------------
+def _cmd_rekey(args: argparse.Namespace) -> int:
+    from kocartr.ingest import load_key
+    from kocartr.ingest.rekey import read_new_key, rekey
+
+    report = rekey(Path(args.warehouse), Path(args.submissions), load_key(args.demo), read_new_key(args.new_key_file))
+    print(report.summary())
+    return 0
+
+
+def _add_rekey(sub) -> None:
+    rk = sub.add_parser("rekey", help="rotate the registry HMAC key of a warehouse (one transaction)",
+                        description="Re-key every patient and record key from the current key (KOCARTR_HMAC_KEY / "
+                                    "KOCARTR_HMAC_KEY_FILE, or --demo) to the key in --new-key-file, re-reading "
+                                    "the submission files recorded in the ingest ledger. Run `kocartr run` with "
+                                    "the new key afterwards to rebuild the dbt layers.")
+    rk.add_argument("--warehouse", required=True, help="DuckDB warehouse file")
+    rk.add_argument("--submissions", required=True, help="the submissions tree the warehouse was ingested from")
+    rk.add_argument("--new-key-file", required=True, help="file holding the new key (hex or text)")
+    rk.add_argument("--demo", action="store_true", help="the current key is the published demo key")
+    rk.set_defaults(func=_cmd_rekey)
+# ---- end key rotation --------------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("dbt-sync", help="regenerate dbt sources and code-list seeds from the dictionary")
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")
     sync.set_defaults(func=_cmd_dbt_sync)
+    _add_rekey(sub)
     return p
 
 

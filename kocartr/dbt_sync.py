@@ -38,7 +38,8 @@ KEY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("site_code", "varchar", "Registry code of the submitting hospital."),
     ("patient_key", "varchar", "HMAC-SHA256 of site_code + site patient_id with the registry key (the site's "
                                "patient_id is never stored)."),
-    ("record_id", "varchar", "Record ID stable at the site for this form."),
+    ("record_id", "varchar", "Registry record key: HMAC-SHA256 of site_code + the site's record ID with the registry "
+                             "key (the site's record ID, which often embeds its patient ID, is never stored)."),
     ("submission_month", "varchar", "Registry month of the submission (YYYY-MM)."),
     ("record_action", "varchar", "U = add or correct, D = delete (the record's state in this version)."),
 )
@@ -180,7 +181,8 @@ def render_staging_yml(d: Dictionary) -> str:
             {"name": "site_code", "description": "Registry code of the submitting hospital.",
              "data_tests": [{"in_code_list": {"arguments": {"code_list": "site"}}}]},
             {"name": "patient_key", "description": "Registry patient key (HMAC pseudonym)."},
-            {"name": "record_id", "description": "Record ID, stable per site and form."},
+            {"name": "record_id", "description": "Registry record key (HMAC pseudonym of the site's record ID), "
+                                                 "stable per site and form."},
             {"name": "submission_month", "description": "Submission month (YYYY-MM) of the current version."},
         ]
         for f in form_fields(d, name):

@@ -37,13 +37,14 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(monthly_job, day_of_mo
 def batch_fingerprints(root: Path) -> dict[str, str]:
     """A cheap fingerprint per batch (file names, sizes, mtimes): the sensor reads no file contents."""
     from kocartr.ingest import discover_batches
+    from kocartr.privacy import redact
 
     prints: dict[str, str] = {}
-    for batch in discover_batches(root):
+    for batch in (b for b in discover_batches(root) if b.ok):  # misplaced files are rejected by `kocartr run`
         parts = []
         for f in sorted(batch.files):
             st = Path(f).stat()
-            parts.append(f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}")
+            parts.append(f"{redact(Path(f).name)}:{st.st_size}:{st.st_mtime_ns}")
         prints[batch_key(batch.site, batch.month)] = "|".join(parts)
     return prints
 

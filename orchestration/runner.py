@@ -115,9 +115,11 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
 
 def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
                  demo: bool = False) -> PipelineResult:
-    from kocartr.ingest import discover_batches, load_key
+    from kocartr.ingest import check_warehouse_key, discover_batches, load_key
 
-    load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
+    # Refuse to start without a pseudonymization key (or explicit demo mode), or with another key than the
+    # warehouse was built with, before any work.
+    check_warehouse_key(warehouse, load_key(demo))
     configure_environment(submissions, warehouse, release_dir, demo)
 
     import dagster as dg
@@ -125,7 +127,7 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
-    batch_months = [b.month for b in discover_batches(submissions)]
+    batch_months = [b.month for b in discover_batches(submissions) if b.ok]  # a bad month folder moves nothing
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
     with cutoff_environment(target):
         ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse

@@ -19,6 +19,15 @@ _SERIAL = r"^(\d{5})(?:\.0+)?$"
 _AMBIGUOUS = r"^(?:\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4}|\d{2}[-./]\d{1,2}[-./]\d{1,2})" + _MIDNIGHT + "$"
 
 
+_ISO_4DIGIT = r"^\d{4}-\d{1,2}-\d{1,2}$"
+
+
+def parse_iso_date(col: pl.Expr) -> pl.Expr:
+    """The fast path for YYYY-MM-DD. The year's digit count is checked first: polars' %Y also takes a two-digit
+    year ('22-06-05' would become year 0022), and a two-digit year is ambiguous (is_ambiguous_date)."""
+    return pl.when(col.str.contains(_ISO_4DIGIT)).then(col.str.to_date("%Y-%m-%d", strict=False))
+
+
 def _ymd(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
     text = pl.concat_str([y, m.str.zfill(2), d.str.zfill(2)], separator="-")
     return text.str.to_date("%Y-%m-%d", strict=False)  # impossible calendar dates (02-30) become null

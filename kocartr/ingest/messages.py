@@ -40,9 +40,10 @@ RULE_MESSAGES: dict[str, tuple[str, str]] = {
         "'{field_ko}' ({field}) 항목이 올바른 날짜가 아닙니다. 기대값: {expected}.",
     ),
     "ambiguous_date": (
-        "Field '{field}' is a date whose day and month order cannot be told apart; it was not guessed. "
-        "Expected: {expected}.",
-        "'{field_ko}' ({field}) 항목의 날짜는 일/월 순서를 구분할 수 없어 추정하지 않았습니다. 기대값: {expected}.",
+        "Field '{field}' is a date with a two-digit year or whose day and month order cannot be told apart; it was "
+        "not guessed. Expected: {expected}.",
+        "'{field_ko}' ({field}) 항목의 날짜는 연도가 두 자리이거나 일/월 순서를 구분할 수 없어 추정하지 않았습니다. "
+        "기대값: {expected}.",
     ),
     "unknown_code": (
         "Field '{field}' holds a code that is not in the code list. Expected: {expected}.",
@@ -135,8 +136,9 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "기관 폴더 이름이 레지스트리 기관 코드가 아닙니다. 기대: {expected}.",
     ),
     "bad_month_folder": (
-        "The month folder is not shaped YYYY-MM. Expected: {expected}.",
-        "월 폴더 이름이 YYYY-MM 형식이 아닙니다. 기대: {expected}.",
+        "The month folder is not a calendar month written YYYY-MM (e.g. 'november' or 2026-13); the file was not "
+        "read. Expected: {expected}.",
+        "월 폴더 이름이 YYYY-MM 형식의 달이 아니므로 (예: 'november', 2026-13) 파일을 읽지 않았습니다. 기대: {expected}.",
     ),
     "unexpected_location": (
         "The file is not inside a <SITE>/<YYYY-MM>/ folder. Expected: {expected}.",
@@ -147,8 +149,21 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "파일이 제출 폴더 밖을 가리키는 링크이므로 읽지 않았습니다.",
     ),
     "direct_identifier": (
-        "The file name or a column name holds a value shaped like a resident registration number. Rename and resend.",
-        "파일명 또는 열 이름에 주민등록번호 형태의 값이 있습니다. 이름을 바꾸어 다시 제출하십시오.",
+        "The {expected} holds a value shaped like a resident registration number; the file was not read and the "
+        "value is not stored. Rename it and resend.",
+        "{expected}에 주민등록번호 형태의 값이 있어 파일을 읽지 않았으며 그 값은 저장하지 않았습니다. 이름을 바꾸어 다시 "
+        "제출하십시오.",
+    ),
+    "case_collision": (
+        "Another file in the same folder has the same name apart from upper/lower case ({expected}); neither was "
+        "read, since which one is meant cannot be known. Keep one and resend.",
+        "같은 폴더에 대소문자만 다른 같은 이름의 파일이 있어 ({expected}) 어느 것도 읽지 않았습니다. 하나만 남겨 다시 "
+        "제출하십시오.",
+    ),
+    "deferred_later_month": (
+        "The month folder is later than the registry month being built ({expected}); the file will be ingested "
+        "with that later month.",
+        "월 폴더가 현재 작성 중인 레지스트리 월({expected})보다 늦습니다. 해당 월 처리 시 반영됩니다.",
     ),
 }
 

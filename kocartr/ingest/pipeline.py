@@ -17,10 +17,11 @@ import polars as pl
 from kocartr.dictionary import Dictionary, load_dictionary
 from kocartr.ingest import messages, warehouse
 from kocartr.ingest.discover import Batch, discover_batches
-from kocartr.ingest.privacy import DEMO_KEY, looks_like_rrn, patient_keys, redact, redact_expr
+from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, check_fingerprint, patient_keys, record_keys
 from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
 from kocartr.ingest.validate import (FOLDER_MONTH, FOLDER_SITE, KEEP_IF_BLANK, SOURCE_FILE,
                                      unknown_column_rrn_issues, validate_form)
+from kocartr.privacy import redact, redact_expr
 
 log = logging.getLogger("kocartr.ingest")
 CHUNK_ROWS = 2_000_000  # validate and write in chunks of about this many rows (bounds memory; same results)
@@ -34,7 +35,7 @@ class IngestError(RuntimeError):
 @dataclass
 class FileResult:
     source_file: str
-    status: str  # ingested | skipped | rejected
+    status: str  # ingested | skipped | rejected | deferred
     form: str | None = None
     rows_received: int = 0
     rows_accepted: int = 0
@@ -82,8 +83,10 @@ class IngestReport:
         return self.rows_received / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
+        deferred = self.count("deferred")
         return (f"ingest: {self.count('ingested')} files ingested, {self.count('skipped')} unchanged, "
-                f"{self.count('rejected')} rejected; rows {self.rows_received} = {self.rows_accepted} accepted + "
+                f"{self.count('rejected')} rejected" + (f", {deferred} deferred to a later month" if deferred else "")
+                + f"; rows {self.rows_received} = {self.rows_accepted} accepted + "
                 f"{self.rows_quarantined} quarantined; {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
                 + ("; DEMO KEY (public): registry keys are not secret" if self.demo_key else ""))
 
@@ -105,8 +108,8 @@ def _sha256(data: bytes) -> str:
 def _reject_row(source_file: str, sha: str, batch: Batch, reason: str, detail: str = "",
                 form: str | None = None) -> dict:
     en, ko = messages.reject_message(reason, detail)
-    return {"source_file": source_file, "file_sha256": sha, "site_code": batch.site or None,
-            "submission_month": batch.month or None, "form": form, "reason_code": reason,
+    return {"source_file": source_file, "file_sha256": sha, "site_code": redact(batch.site) or None,
+            "submission_month": redact(batch.month) or None, "form": form, "reason_code": reason,
             "detail": redact(detail) or None, "message_en": redact(en), "message_ko": redact(ko)}
 
 
@@ -215,6 +218,7 @@ def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _
         q_count = dict(q_rows.iter_rows())
         if accepted.height:
             sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
+            accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
             accepted = (accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left")
                         .join(sha, on=SOURCE_FILE, how="left").drop("patient_id")
                         .sort(SOURCE_FILE, ROW)
@@ -229,9 +233,10 @@ def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _
                 SOURCE_FILE: list(file_batch), "site_code": [b.site for b in file_batch.values()],
                 "submission_month": [b.month for b in file_batch.values()],
                 "file_sha256": [file_sha[p] for p in file_batch]})
-            q = (issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
+            q = issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
+            q = (q.with_columns(record_keys(key, q["site_code"], q["record_id"].str.strip_chars()))
                  .select("site_code", "submission_month", pl.col(SOURCE_FILE).alias("source_file"), "file_sha256",
-                         pl.lit(form).alias("form"), redact_expr(pl.col("record_id")).alias("record_id"),
+                         pl.lit(form).alias("form"), "record_id",
                          pl.col(ROW).alias("source_row"), redact_expr(pl.col("field")).alias("field"), "rule",
                          redact_expr(pl.col("value")).alias("value_redacted"), "expected", "message_en", "message_ko"))
             warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
@@ -251,11 +256,46 @@ def _pl_type(sql: str) -> pl.DataType:
     return pl.Int64 if sql.startswith("BIGINT") else pl.String
 
 
-def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list[Batch] | None = None) -> IngestReport:
+def _record_deferred(con: duckdb.DuckDBPyConnection, root: Path, deferred: list[Batch], through_month: str,
+                     report: IngestReport) -> None:
+    """Files of months after the registry month being built: recorded (not read) until that month is built."""
+    rows = []
+    en, ko = messages.reject_message("deferred_later_month", through_month)
+    for batch in deferred:
+        for path in batch.files:
+            rel = redact(Path(os.path.relpath(path, root)).as_posix()) or ""
+            rows.append({"source_file": rel, "site_code": batch.site, "submission_month": batch.month,
+                         "registry_month": through_month, "message_en": en, "message_ko": ko})
+            report.files.append(FileResult(rel, "deferred"))
+    # Deferral is a state as of this build: the current list replaces the last one.
+    con.execute(f"DELETE FROM {warehouse.AUDIT}.deferred_files")
+    warehouse.insert(con, f"{warehouse.AUDIT}.deferred_files",
+                     pl.DataFrame(rows, schema={n: pl.String for n, _ in warehouse.DEFERRED_COLUMNS}))
+
+
+def check_warehouse_key(path: Path, key: bytes) -> None:
+    """Before any work: refuse a key that is not the one an existing warehouse was built with (read-only look)."""
+    if not Path(path).is_file():
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return  # not openable here: the run reports it itself, and ingest checks the key again
+    try:
+        stored = warehouse.stored_fingerprint(con)
+    finally:
+        con.close()
+    check_fingerprint(stored, key)
+
+
+def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list[Batch] | None = None,
+           deferred: list[Batch] | None = None, through_month: str = "") -> IngestReport:
     """Ingest the given batches (default: every batch under root) into raw.* and audit.*, in one transaction.
 
     Files already recorded with the same SHA-256 are skipped; a changed file at a recorded path first removes
-    what that path contributed. Returns per-file counts and totals."""
+    what that path contributed. `deferred` batches (months after `through_month`, the registry month being
+    built) are recorded in audit.deferred_files, not read. The key must be the one the warehouse was built with
+    (KeyMismatchError). Returns per-file counts and totals."""
     started = time.perf_counter()
     d = load_dictionary()
     root = Path(root)
@@ -266,6 +306,7 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
     con.execute("BEGIN TRANSACTION")
     try:
         warehouse.ensure_tables(con, d)
+        warehouse.bind_key(con, key)
         done = warehouse.processed_files(con)
         rejects: list[dict] = []
         pending = _Pending()
@@ -297,12 +338,10 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
                     reject("outside_root")
                     continue
                 if batch.problem:
-                    detail = {"unknown_site_folder": "a site code, e.g. " + ", ".join(d.codes("site")[:3]),
-                              "bad_month_folder": "YYYY-MM"}.get(batch.problem, "<SITE>/<YYYY-MM>/<form>.csv|xlsx")
-                    reject(batch.problem, detail)
+                    reject(batch.problem, batch.detail)
                     continue
-                if rel != rel_raw or looks_like_rrn(rel_raw):
-                    reject("direct_identifier")
+                if rel != rel_raw:
+                    reject("direct_identifier", "file name")
                     continue
                 try:
                     read = read_file(path.name, data, d, defer=True)
@@ -340,9 +379,12 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
                     _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
                     pending = _Pending()
         _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
+        if through_month:
+            _record_deferred(con, root, deferred or [], through_month, report)
         if rejects:
             warehouse.insert(con, f"{warehouse.AUDIT}.file_rejects",
                              pl.DataFrame(rejects, schema={n: pl.String for n, _ in warehouse.REJECT_COLUMNS}))
+        warehouse.drop_settled_deferrals(con)
         by_form: dict[str, list[str]] = defaultdict(list)
         for form, site in touched:
             by_form[form].append(site)
@@ -351,6 +393,8 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
         con.execute("COMMIT")
     except BaseException as e:
         con.execute("ROLLBACK")
+        if isinstance(e, KeyMismatchError):
+            raise
         if isinstance(e, Exception):
             # Library messages can quote cell content: pass on only a redacted, shortened form.
             raise IngestError(f"ingest failed, no table changed: {type(e).__name__}: {redact(str(e))[:300]}") from None

@@ -1,4 +1,4 @@
-"""Pseudonymization (keyed HMAC registry keys), the registry key, and resident registration number (RRN) screening.
+"""Pseudonymization (keyed HMAC registry keys) and the registry key. RRN screening lives in kocartr.privacy.
 
 PIPA (registry brief section 6): an RRN must never be ingested or stored, and linkage uses a keyed token whose
 secret is held apart from the data. The key therefore never lives in the warehouse or the repository, except the
@@ -28,7 +28,7 @@ class MissingKeyError(RuntimeError):
     """No usable registry key: `kocartr run` must refuse to start."""
 
 
-def _decode_key(text: str) -> bytes:
+def decode_key(text: str) -> bytes:
     text = text.strip()
     # A hex string of even length is taken as hex (the documented way to pass a random key); else its UTF-8 bytes.
     if len(text) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", text or "x"):
@@ -48,12 +48,12 @@ def load_key(demo: bool = False) -> bytes:
         return DEMO_KEY
     key: bytes | None = None
     if os.environ.get("KOCARTR_HMAC_KEY"):
-        key = _decode_key(os.environ["KOCARTR_HMAC_KEY"])
+        key = decode_key(os.environ["KOCARTR_HMAC_KEY"])
     elif os.environ.get("KOCARTR_HMAC_KEY_FILE"):
         path = Path(os.environ["KOCARTR_HMAC_KEY_FILE"])
         if not path.is_file():
             raise MissingKeyError(f"KOCARTR_HMAC_KEY_FILE points to {path}, which is not a readable file")
-        key = _decode_key(path.read_bytes().decode("utf-8", errors="strict"))
+        key = decode_key(path.read_bytes().decode("utf-8", errors="strict"))
     if key is None:
         raise MissingKeyError(
             "No registry HMAC key: set KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE (a file kept outside "
@@ -71,44 +71,54 @@ def patient_key(key: bytes, site_code: str, patient_id: str) -> str:
     return hmac.new(key, f"{site_code}:{patient_id}".encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+RECORD_PREFIX = "record:"  # record keys are domain-separated from patient keys (a record id may equal a patient id)
+FINGERPRINT_LABEL = b"kocartr registry key fingerprint v1"
+
+
+class KeyMismatchError(MissingKeyError):
+    """The registry key differs from the one the warehouse was built with: keys would not link (refuse)."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it: HMAC(key, fixed label). Stored in the warehouse at creation."""
+    return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+def check_fingerprint(stored: str | None, key: bytes) -> None:
+    """Raise KeyMismatchError when a warehouse's stored fingerprint is not this key's (None: a new warehouse)."""
+    if stored is not None and stored != key_fingerprint(key):
+        raise KeyMismatchError(
+            "the registry HMAC key differs from the key this warehouse was built with (fingerprints differ): its "
+            "patient keys would not link to the registered patients. Use the original key, or rotate the "
+            "warehouse to the new key with `kocartr rekey`.")
+
+
+def _tokens(key: bytes, prefix: str, pairs: list[tuple[str, str]]) -> list[str]:
+    base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copies skip re-deriving the key pads
+    out = []
+    for s, v in pairs:
+        h = base.copy()
+        h.update(f"{prefix}{s}:{v}".encode("utf-8"))
+        out.append(h.hexdigest())
+    return out
+
+
 def patient_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.DataFrame:
     """Keys for the distinct (site, patient_id) pairs only: one HMAC per patient, not per lab row."""
-    pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique().drop_nulls()
-    base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copies skip re-deriving the key pads
-
-    def one(s: str, p: str) -> str:
-        h = base.copy()
-        h.update(f"{s}:{p}".encode("utf-8"))
-        return h.hexdigest()
-
-    keys = [one(s, p) for s, p in pairs.iter_rows()]
+    pairs = pl.DataFrame({"site_code": sites, "patient_id": ids}).unique(maintain_order=True).drop_nulls()
+    keys = _tokens(key, "", list(pairs.iter_rows()))
     return pairs.with_columns(pl.Series("patient_key", keys, dtype=pl.String))
 
 
-# RRN: YYMMDD, optional dash, 7 digits (gender/century digit + 6), not embedded in a longer digit run.
-# Written without look-around so the same pattern runs in Rust (polars) and Python.
-_RRN_CORE = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])-?[0-9]{7}"
-RRN_PATTERN = rf"(?:^|[^0-9]){_RRN_CORE}(?:[^0-9]|$)"
-_RRN_RE = re.compile(rf"(?<![0-9]){_RRN_CORE}(?![0-9])")
-RRN_MASK = "******-*******"
+def record_key(key: bytes, site_code: str, record_id: str) -> str:
+    """One registry record key (see record_keys)."""
+    return _tokens(key, RECORD_PREFIX, [(site_code, record_id)])[0]
 
 
-def looks_like_rrn(value: str) -> bool:
-    return bool(_RRN_RE.search(value))
-
-
-def redact(value: str | None) -> str | None:
-    """Replace every RRN-shaped run by a fixed mask (the digits are never kept)."""
-    if value is None:
-        return None
-    return _RRN_RE.sub(RRN_MASK, value)
-
-
-def rrn_expr(col: pl.Expr) -> pl.Expr:
-    """Vectorized: does the cell hold an RRN-shaped value?"""
-    return col.str.contains(RRN_PATTERN)
-
-
-def redact_expr(col: pl.Expr) -> pl.Expr:
-    # Capture the neighbouring non-digit so it survives the replacement.
-    return col.str.replace_all(rf"(^|[^0-9]){_RRN_CORE}", f"${{1}}{RRN_MASK}")
+def record_keys(key: bytes, sites: pl.Series, ids: pl.Series) -> pl.Series:
+    """Registry record key per row: HMAC over 'record:' + site + ':' + the site's record ID (null stays null).
+    Site record IDs are site-internal identifiers (sites build them from their patient IDs): never stored."""
+    pairs = list(zip(sites.fill_null("").to_list(), ids.to_list()))
+    tokens = _tokens(key, RECORD_PREFIX, [(s, r) for s, r in pairs if r is not None])
+    it = iter(tokens)
+    return pl.Series(ids.name, [None if r is None else next(it) for _, r in pairs], dtype=pl.String)

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary
+from kocartr.privacy import looks_like_rrn
 
 ROW = "_source_row"
 ITEM = "_item"
@@ -266,6 +267,9 @@ def conform(header: list[str], frame: pl.DataFrame | DeferredCsv, form: str, d: 
             sheet: str | None = None) -> SheetData:
     """Check the header against the form; name known columns, keep unknown ones under private names (so they can
     still be screened for RRNs). Missing optional columns are added when the form's files are concatenated."""
+    rrn_columns = [str(i + 1) for i, h in enumerate(header) if looks_like_rrn(h)]
+    if rrn_columns:  # the whole file: a header is written into the ledger and messages, and may label RRNs
+        raise FileReject("direct_identifier", f"column header (column {', '.join(rrn_columns)})", form)
     names = [normalize_header(h) for h in header]
     seen: set[str] = set()
     dups = sorted({n for n in names if n and (n in seen or seen.add(n))})
@@ -304,6 +308,8 @@ def read_file(name: str, data: bytes, d: Dictionary, defer: bool = False) -> Fil
         return FileRead("csv", encoding, [sheet])
     if lower.endswith(".xlsx"):
         sheets = read_xlsx_bytes(data)
+        if any(looks_like_rrn(s[0]) for s in sheets):
+            raise FileReject("direct_identifier", "sheet name")
         file_form = form_of_name(stem, d)
         result = FileRead("xlsx", "xlsx", [])
         if file_form is not None:

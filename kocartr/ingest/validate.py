@@ -15,15 +15,16 @@ import polars as pl
 
 from kocartr.dictionary import Dictionary, Field
 from kocartr.ingest import messages
-from kocartr.ingest.dates import DATE_EXPECTED, is_ambiguous_date, parse_date
-from kocartr.ingest.privacy import rrn_expr
+from kocartr.ingest.dates import DATE_EXPECTED, is_ambiguous_date, parse_date, parse_iso_date
+from kocartr.privacy import redact, rrn_expr
 from kocartr.ingest.reading import BAD_COLS, ROW
 
 SOURCE_FILE = "_source_file"
 FOLDER_SITE = "_folder_site"
 FOLDER_MONTH = "_folder_month"
 KEEP_IF_BLANK = "_has_unknown_value"
-WITHHELD = "(withheld)"  # values never copied into the quarantine: site patient IDs and free text
+WITHHELD = "(withheld)"  # values never copied into the quarantine: site patient and record IDs, free text
+RECORD_FIELD = "record_id"
 ISSUE_SCHEMA = {
     SOURCE_FILE: pl.String, ROW: pl.Int64, "record_id": pl.String, "field": pl.String, "rule": pl.String,
     "value": pl.String, "expected": pl.String, "message_en": pl.String, "message_ko": pl.String,
@@ -99,7 +100,7 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
             v = pl.when(c.str.contains(_DEC_RE)).then(c.cast(pl.Float64, strict=False))
             e = pl.when(v.is_finite()).then(v)
         elif f.type == "date":
-            e = c.str.to_date("%Y-%m-%d", strict=False)  # the common case; other formats: _complete_dates
+            e = parse_iso_date(c)  # the common case; other formats: _complete_dates
         elif f.type == "code":
             mapping = _code_map(d, f.code_list)
             canon = lambda x: x.str.strip_chars().str.to_uppercase().replace_strict(mapping, default=None,  # noqa: E731
@@ -291,7 +292,7 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str
         en, ko = messages.RULE_MESSAGES[k.rule]
         if k.value is not None:
             value = k.value
-        elif k.field == PATIENT_FIELD or (f is not None and f.is_free_text):
+        elif k.field in (PATIENT_FIELD, RECORD_FIELD) or (f is not None and f.is_free_text):
             value = pl.lit(WITHHELD)
         else:
             value = pl.col(k.field)
@@ -323,6 +324,7 @@ def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> p
     out = []
     en, ko = messages.RULE_MESSAGES["direct_identifier"]
     for col, header in unknown.items():
+        header = redact(header) or ""  # a header shaped like an RRN rejects the file; never echo one regardless
         hit = frame.filter(rrn_expr(pl.col(col)).fill_null(False))
         if hit.height:
             out.append(hit.select(

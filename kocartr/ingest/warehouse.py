@@ -34,6 +34,12 @@ REJECT_COLUMNS = [
     ("message_en", "VARCHAR"), ("message_ko", "VARCHAR"),
 ]
 
+DEFERRED_COLUMNS = [
+    ("source_file", "VARCHAR NOT NULL"), ("site_code", "VARCHAR"), ("submission_month", "VARCHAR"),
+    ("registry_month", "VARCHAR"), ("message_en", "VARCHAR"), ("message_ko", "VARCHAR"),
+]
+KEY_TABLE = f"{AUDIT}.registry_key"  # one row: the fingerprint of the HMAC key (never the key)
+
 
 def duck_type(f: Field) -> str:
     return _DUCK.get(f.type, "VARCHAR")
@@ -62,6 +68,27 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, d: Dictionary) -> None:
     _create(con, f"{AUDIT}.ingest_ledger", LEDGER_COLUMNS)
     _create(con, f"{AUDIT}.quarantine", QUARANTINE_COLUMNS)
     _create(con, f"{AUDIT}.file_rejects", REJECT_COLUMNS)
+    _create(con, f"{AUDIT}.deferred_files", DEFERRED_COLUMNS)
+    _create(con, KEY_TABLE, [("fingerprint", "VARCHAR NOT NULL")])
+
+
+def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    from kocartr.warehouse import table_exists
+
+    if not table_exists(con, KEY_TABLE):
+        return None
+    rows = con.sql(f"SELECT fingerprint FROM {KEY_TABLE}").fetchall()
+    return rows[0][0] if rows else None
+
+
+def bind_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    """Store the key's fingerprint in a new warehouse; refuse (KeyMismatchError) a different key later."""
+    from kocartr.ingest.privacy import check_fingerprint, key_fingerprint
+
+    stored = stored_fingerprint(con)
+    if stored is None:
+        con.execute(f"INSERT INTO {KEY_TABLE} VALUES (?)", [key_fingerprint(key)])
+    check_fingerprint(stored, key)
 
 
 def processed_files(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
@@ -78,8 +105,15 @@ def remove_path(con: duckdb.DuckDBPyConnection, d: Dictionary, source_file: str)
     """A changed file at the same path supersedes everything that path contributed before."""
     for form in d.forms:
         con.execute(f"DELETE FROM {RAW}.{form} WHERE _source_file = ?", [source_file])
-    for t in ("ingest_ledger", "quarantine", "file_rejects"):
+    for t in ("ingest_ledger", "quarantine", "file_rejects", "deferred_files"):
         con.execute(f"DELETE FROM {AUDIT}.{t} WHERE source_file = ?", [source_file])
+
+
+def drop_settled_deferrals(con: duckdb.DuckDBPyConnection) -> None:
+    """A deferred file that has since been ingested or rejected has one fate only: the ledger's or the reject's."""
+    con.execute(f"""DELETE FROM {AUDIT}.deferred_files WHERE source_file IN (
+                        SELECT source_file FROM {AUDIT}.ingest_ledger
+                        UNION SELECT source_file FROM {AUDIT}.file_rejects)""")
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

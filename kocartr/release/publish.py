@@ -33,6 +33,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from kocartr.privacy import rrn_sql, scan_path
 from kocartr.release.config import ReleaseConfig, load_release_config
 
 RELEASE_DB = "kocartr_release.duckdb"
@@ -41,16 +42,6 @@ MANIFEST_FORMAT = 1
 BUILDING_PREFIX = ".building-"
 STAGE_DELAY_ENV = "KOCARTR_RELEASE_STAGE_DELAY"  # tests: seconds to sleep after each stage (kill-safety tests)
 _RELEASE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# A value shaped like a resident registration number (YYMMDD-GNNNNNN); the registry must never hold one.
-# Bounded by non-alphanumerics, and searched after hex runs of >= 32 characters (HMAC keys, hashes, and keys
-# composed from them) are blanked: a 64-hex pseudonym often holds 13 digits in a row by chance.
-RRN_REGEX = r"(^|[^0-9A-Za-z])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-?[1-8][0-9]{6}([^0-9A-Za-z]|$)"
-HEX_RUN_REGEX = r"[0-9A-Fa-f]{32,}"
-
-
-def rrn_like_sql(column_sql: str) -> str:
-    """SQL predicate: the VARCHAR expression holds something shaped like an RRN."""
-    return f"regexp_matches(regexp_replace({column_sql}, '{HEX_RUN_REGEX}', ' ', 'g'), '{RRN_REGEX}')"
 
 
 class ReleaseError(RuntimeError):
@@ -287,7 +278,7 @@ def check_source(con, tables: list[tuple[str, str, str]], cutoff: date, config: 
                 problems.append(f"{schema}.{table}.{name}: {forbidden[name.lower()]} must not enter a release")
                 continue
             if dtype.upper() == "VARCHAR":
-                hits = con.execute(f"SELECT count(*) FROM {fq} WHERE {rrn_like_sql(_qi(name))}"
+                hits = con.execute(f"SELECT count(*) FROM {fq} WHERE {rrn_sql(_qi(name))}"
                                    ).fetchall()[0][0]
                 if hits:
                     problems.append(f"{schema}.{table}.{name}: {hits} value(s) shaped like a resident registration "
@@ -504,6 +495,13 @@ def publish_release(warehouse: Path | str, cutoff: date, out_dir: Path | str,
     try:
         _stage("start")
         _build_into(tmp, warehouse, cutoff, tuple(schemas), quality_summary, config, dictionary, extras)
+        # Final scan with the one screening function: every file and folder name, every text cell of every
+        # table (DuckDB and Parquet), every workbook cell and sheet name, every text file.
+        found = scan_path(tmp)
+        if found:
+            raise ReleaseError("refusing to publish, identifiers in the built release:\n  "
+                               + "\n  ".join(map(str, found)))
+        _stage("scanned")
         _set_read_only(tmp)
         problems = verify_release(tmp)
         if problems:

@@ -12,10 +12,8 @@ import re
 from typing import Any
 
 from kocartr.dictionary import Dictionary, Field
+from kocartr.privacy import looks_like_rrn
 
-# Resident registration number shape (YYMMDD-GNNNNNN, dash optional). Detection must be by shape: RRNs issued
-# since 2020-10 carry no checksum, so a checksum test would miss real ones.
-RRN_RE = re.compile(r"(?<![0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-?[1-8][0-9]{6}(?![0-9])")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 COMMON_KEYS = ("site_code", "patient_id", "record_id", "submission_month", "action")
 
@@ -116,7 +114,7 @@ def check_row(d: Dictionary, form: str, row: dict[str, Any], site: str | None = 
     fields = d.all_fields(form)
     for f in fields:
         v = val(f.name)
-        if f.type in ("string", "text") and RRN_RE.search(v):
+        if f.type in ("string", "text") and looks_like_rrn(v):
             out.append(("direct_identifier", f.name))
             continue
         if v == "":

@@ -43,14 +43,15 @@ class IngestConfig(dg.Config):
 
 
 def select_batches(available: list, wanted: list[str], through_month: str) -> list:
-    """The batches a run ingests; a named batch that is not in the tree is an error, not a silent skip."""
-    chosen = [b for b in available if not through_month or b.month <= through_month]
+    """The batches a run ingests; a named batch that is not in the tree is an error, not a silent skip. Batches
+    with a problem (bad folders, misplaced files) are always kept: ingest rejects their files with a reason."""
+    chosen = [b for b in available if not b.ok or not through_month or b.month <= through_month]
     if wanted:
         keys = {parse_batch_key(k) for k in wanted}
-        missing = keys - {(b.site, b.month) for b in chosen}
+        missing = keys - {(b.site, b.month) for b in chosen if b.ok}
         if missing:
             raise ValueError(f"batches not found: {sorted(batch_key(s, m) for s, m in missing)}")
-        chosen = [b for b in chosen if (b.site, b.month) in keys]
+        chosen = [b for b in chosen if b.ok and (b.site, b.month) in keys]
     return sorted(chosen, key=lambda b: (b.month, b.site))
 
 
@@ -61,18 +62,22 @@ def site_submissions(context: dg.AssetExecutionContext, config: IngestConfig, wa
 
     root = Path(paths.submissions_dir)
     try:
-        batches = select_batches(discover_batches(root), config.batches, config.through_month)
+        available = discover_batches(root)
+        batches = select_batches(available, config.batches, config.through_month)
     except ValueError as exc:
         raise dg.Failure(f"{exc} under {root}") from None
     key = load_key()
+    # Months after the one being built are recorded as deferred (audit.deferred_files), not silently left out.
+    deferred = [b for b in available if b.ok and config.through_month and b.month > config.through_month]
     with warehouse.get_connection() as con:
-        report = ingest(con, root, key, batches)
+        report = ingest(con, root, key, batches, deferred, config.through_month)
     context.log.info(report.summary())
     per_form = report.by_form
     for spec in _specs():
         schema, table = spec.key.path
-        meta = {"batches": len(batches), "first_batch": batch_key(batches[0].site, batches[0].month) if batches else "",
-                "last_batch": batch_key(batches[-1].site, batches[-1].month) if batches else ""}
+        ok = [b for b in batches if b.ok]  # problem batches may carry a redacted folder name, not a batch key
+        meta = {"batches": len(ok), "first_batch": batch_key(ok[0].site, ok[0].month) if ok else "",
+                "last_batch": batch_key(ok[-1].site, ok[-1].month) if ok else ""}
         if schema == "raw":
             meta.update({k: dg.MetadataValue.int(v) for k, v in per_form.get(table, {}).items()})
         yield dg.MaterializeResult(asset_key=spec.key, metadata=meta)

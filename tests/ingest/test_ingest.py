@@ -14,11 +14,16 @@ import xlsxwriter
 
 from kocartr.dictionary import load_dictionary
 from kocartr.ingest import discover_batches, ingest, patient_key, write_site_queries
+from kocartr.ingest.privacy import record_key
 from kocartr.ingest.warehouse import raw_columns
 from tests.ingest.conftest import check_accounting
 from tests.ingest.helpers import KEY, clean_rows, csv_text, write
 
 D = load_dictionary()
+
+
+def rk(record_id: str, site: str = "S01") -> str:
+    return record_key(KEY, site, record_id)
 
 
 def q(con, sql):
@@ -46,8 +51,11 @@ def test_every_form_clean_lands_with_architecture_columns(root, run):
                                      f"AND table_name='{form}' ORDER BY ordinal_position")]
         assert cols == [c for c, _ in raw_columns(D, form)]
         assert q(con, f"SELECT count(*), bool_and(_is_current), max(_version) FROM raw.{form}") == [(3, True, 1)]
-    pk = q(con, "SELECT patient_key FROM raw.registration WHERE record_id = 'REG-00001'")[0][0]
+    pk = q(con, f"SELECT patient_key FROM raw.registration WHERE record_id = '{rk('REG-00001')}'")[0][0]
     assert pk == patient_key(KEY, "S01", "P00001")
+    # site record IDs (they embed the site's patient ID) are keyed like patient IDs, never stored
+    assert q(con, "SELECT count(*) FROM raw.registration "
+                  "WHERE record_id LIKE '%REG%' OR length(record_id) <> 64") == [(0,)]
     # typed columns
     types = dict(q(con, "SELECT column_name, data_type FROM information_schema.columns "
                         "WHERE table_schema='raw' AND table_name='lab'"))
@@ -269,20 +277,22 @@ def test_corrections_deletions_and_history(root, run):
             "submission_month": "2026-05", "action": "d"}
     write(root, "S01/2026-05/crs.csv", csv_text([corr, dele], list(base[0])))
     con, _ = run(root)
+    base = [dict(r, record_id=rk(r["record_id"])) for r in base]  # as stored: keyed
     hist = q(con, "SELECT record_id, _version, record_action, astct_grade, _valid_from_month, _valid_to_month, _is_current "
                   "FROM raw.crs ORDER BY record_id, _version")
     g = int(base[0]["astct_grade"])
-    assert hist == [
+    assert hist == sorted([
         (base[0]["record_id"], 1, "U", g, "2026-04", "2026-05", False),
         (base[0]["record_id"], 2, "U", 2, "2026-05", None, True),
         (base[1]["record_id"], 1, "U", g, "2026-04", "2026-05", False),
         (base[1]["record_id"], 2, "D", None, "2026-05", None, True),
         (base[2]["record_id"], 1, "U", g, "2026-04", None, True),
-    ]
+    ], key=lambda r: (r[0], r[1]))
     current = q(con, "SELECT record_id FROM raw.crs WHERE _is_current AND record_action = 'U' ORDER BY 1")
-    assert current == [(base[0]["record_id"],), (base[2]["record_id"],)]
+    assert current == sorted([(base[0]["record_id"],), (base[2]["record_id"],)])
     # A late batch for an earlier month ingested afterwards still orders by month.
-    write(root, "S01/2026-03/crs.csv", csv_text([dict(base[2], submission_month="2026-03", astct_grade="1")]))
+    late = dict(clean_rows("crs", 3)[2], submission_month="2026-03", astct_grade="1")
+    write(root, "S01/2026-03/crs.csv", csv_text([late]))
     con.close()
     con, rep = run(root)
     assert rep.count("ingested") == 1
@@ -348,7 +358,7 @@ def test_rrn_never_written_anywhere(root, run, tmp_path, caplog):
     assert [(r[0].rsplit("/", 1)[1], r[1], r[2]) for r in di] == [
         ("adverse_event.csv", 2, "description"), ("crs.csv", 3, "memo"), ("lab.csv", 2, "patient_id"),
         ("lab.csv", 3, "record_id")]
-    assert [r[3] for r in di] == ["(withheld)", "******-*******", "(withheld)", "******-*******"]  # free text, patient IDs: withheld
+    assert [r[3] for r in di] == ["(withheld)", "******-*******", "(withheld)", "(withheld)"]  # free text, site IDs
     assert rejects(con) == {"S01/2026-05/icans ******-*******.csv": "direct_identifier"}
     assert q(con, "SELECT count(*) FROM raw.lab") == [(1,)] and q(con, "SELECT count(*) FROM raw.crs") == [(1,)]
     n = write_site_queries(con, "S01", tmp_path / "q.xlsx")
@@ -440,3 +450,32 @@ def test_ragged_rows_that_cancel_out_are_still_found(root, run):
     con, _ = run(root)
     assert rules(con, "S01/2026-05/death.csv") == [(2, "(row)", "column_count"), (3, "(row)", "column_count")]
     assert rejects(con) == {"S02/2026-05/death.csv": "truncated"}
+
+
+def test_later_month_deferred_then_ingested_when_its_month_is_built(root, tmp_path):
+    write(root, "S01/2026-04/lab.csv", csv_text(clean_rows("lab", 2, month="2026-04")))
+    write(root, "S01/2026-05/lab.csv", csv_text(clean_rows("lab", 2, month="2026-05", start=3)))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    batches = discover_batches(root)
+    first = ingest(con, root, KEY, [b for b in batches if b.month <= "2026-04"],
+                   [b for b in batches if b.month > "2026-04"], "2026-04")
+    assert (first.count("ingested"), first.count("deferred")) == (1, 1) and "1 deferred" in first.summary()
+    assert q(con, "SELECT source_file, registry_month FROM audit.deferred_files") == [
+        ("S01/2026-05/lab.csv", "2026-04")]
+    second = ingest(con, root, KEY, batches, [], "2026-05")
+    assert (second.count("ingested"), second.count("skipped"), second.count("deferred")) == (1, 1, 0)
+    assert q(con, "SELECT count(*) FROM audit.deferred_files") == [(0,)]
+    assert q(con, "SELECT count(*) FROM audit.ingest_ledger") == [(2,)]
+    con.close()
+
+
+def test_a_root_without_site_month_folders_is_named_in_one_line(root):
+    from kocartr.ingest import SubmissionsLayoutError
+
+    assert discover_batches(root) == []  # empty: nothing to account for
+    write(root, "lab.csv", csv_text(clean_rows("lab", 1)))
+    with pytest.raises(SubmissionsLayoutError, match=r"is not a submissions folder .*expected <SITE>/<YYYY-MM>/"):
+        discover_batches(root)
+    write(root, "S01/2026-05/lab.csv", csv_text(clean_rows("lab", 1)))
+    assert [(b.site, b.month, b.problem) for b in discover_batches(root)] == [
+        ("", "", "unexpected_location"), ("S01", "2026-05", None)]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import pytest
 
-from kocartr.ingest import privacy
+from kocartr import privacy
+from kocartr.ingest import privacy as keys
 from kocartr.ingest.dates import is_ambiguous_date, parse_date
 from kocartr.ingest.reading import FileReject, detect_encoding, parse_csv
 
@@ -71,29 +74,38 @@ def test_rrn_shapes():
 def test_load_key(monkeypatch, tmp_path):
     for k in ("KOCARTR_HMAC_KEY", "KOCARTR_HMAC_KEY_FILE", "KOCARTR_DEMO"):
         monkeypatch.delenv(k, raising=False)
-    with pytest.raises(privacy.MissingKeyError):
-        privacy.load_key()
-    assert privacy.load_key(demo=True) == privacy.DEMO_KEY
+    with pytest.raises(keys.MissingKeyError):
+        keys.load_key()
+    assert keys.load_key(demo=True) == keys.DEMO_KEY
     monkeypatch.setenv("KOCARTR_DEMO", "1")
-    assert privacy.load_key() == privacy.DEMO_KEY
+    assert keys.load_key() == keys.DEMO_KEY
     monkeypatch.delenv("KOCARTR_DEMO")
     monkeypatch.setenv("KOCARTR_HMAC_KEY", "00ff" * 16)
-    assert privacy.load_key() == bytes.fromhex("00ff" * 16)
+    assert keys.load_key() == bytes.fromhex("00ff" * 16)
     monkeypatch.setenv("KOCARTR_HMAC_KEY", "a passphrase that is long enough")
-    assert privacy.load_key() == b"a passphrase that is long enough"
+    assert keys.load_key() == b"a passphrase that is long enough"
     monkeypatch.setenv("KOCARTR_HMAC_KEY", "short")
-    with pytest.raises(privacy.MissingKeyError):
-        privacy.load_key()
+    with pytest.raises(keys.MissingKeyError):
+        keys.load_key()
     monkeypatch.delenv("KOCARTR_HMAC_KEY")
     f = tmp_path / "key"
     f.write_text("ab" * 32 + "\n")
     monkeypatch.setenv("KOCARTR_HMAC_KEY_FILE", str(f))
-    assert privacy.load_key() == bytes.fromhex("ab" * 32)
+    assert keys.load_key() == bytes.fromhex("ab" * 32)
 
 
 def test_patient_key_is_keyed_hmac():
     import hashlib
     import hmac
-    k = privacy.patient_key(b"k" * 32, "S01", "P1")
+    k = keys.patient_key(b"k" * 32, "S01", "P1")
     assert k == hmac.new(b"k" * 32, b"S01:P1", hashlib.sha256).hexdigest()
-    assert k != privacy.patient_key(b"j" * 32, "S01", "P1")
+    assert k != keys.patient_key(b"j" * 32, "S01", "P1")
+
+
+def test_two_digit_year_is_ambiguous_never_year_0022():
+    from kocartr.ingest.dates import is_ambiguous_date, parse_iso_date
+
+    s = pl.DataFrame({"d": ["22-06-05", "2022-06-05", "22-6-5", "2022-6-5"]})
+    out = s.select(parse_iso_date(pl.col("d")).alias("p"), is_ambiguous_date(pl.col("d")).alias("a"))
+    assert out["p"].to_list() == [None, dt.date(2022, 6, 5), None, dt.date(2022, 6, 5)]
+    assert out["a"].to_list() == [True, False, True, False]

@@ -61,6 +61,6 @@ def test_every_row_defect_quarantined_and_no_clean_row(generated, tmp_path):
     # nothing RRN-shaped anywhere in the warehouse file
     con.close()
     # As a token: a hex digest (file SHA-256, patient_key) can contain 13 decimal digits in a row by chance.
-    from kocartr.ingest.privacy import _RRN_CORE
+    from kocartr.privacy import RRN_CORE
     blob = (tmp_path / "w.duckdb").read_bytes().decode("latin-1")
-    assert not re.search(rf"(?<![0-9A-Za-z]){_RRN_CORE}(?![0-9A-Za-z])", blob)
+    assert not re.search(rf"(?<![0-9A-Za-z]){RRN_CORE}(?![0-9A-Za-z])", blob)

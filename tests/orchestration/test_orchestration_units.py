@@ -65,9 +65,11 @@ def test_changed_batches_detects_new_and_modified_only():
 
 
 def test_select_batches_by_key_and_month():
-    from types import SimpleNamespace as B
-
+    from kocartr.ingest import Batch
     from orchestration.assets.ingest import select_batches
+
+    def B(site, month, problem=None):  # noqa: N802
+        return Batch(site, month, (), problem)
 
     tree = [B(site="S02", month="2024-02"), B(site="S01", month="2024-01"), B(site="S01", month="2024-03")]
     assert [(b.site, b.month) for b in select_batches(tree, [], "")] == [
@@ -76,6 +78,10 @@ def test_select_batches_by_key_and_month():
     assert [(b.site, b.month) for b in select_batches(tree, ["2024-03_S01"], "")] == [("S01", "2024-03")]
     with pytest.raises(ValueError, match="2024-05_S09"):
         select_batches(tree, ["2024-05_S09"], "")
+    # a bad month folder sorts after every month, yet is never dropped: ingest rejects its files with a reason
+    bad = tree + [B("S03", "november", "bad_month_folder"), B("S03", "2026-13", "bad_month_folder")]
+    assert [(b.site, b.month) for b in select_batches(bad, [], "2024-02")] == [
+        ("S01", "2024-01"), ("S02", "2024-02"), ("S03", "2026-13"), ("S03", "november")]
 
 
 def test_sensor_requests_one_run_per_changed_batch():

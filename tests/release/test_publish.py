@@ -115,6 +115,9 @@ def test_verify_detects_tampering(tmp_path: Path, warehouse: Path):
     ("INSERT INTO marts.fct_response VALUES ('k', 'S01', DATE '2026-11-15', 'CR')", "after the cut-off"),
     ("UPDATE analysis.proportions SET data_cutoff = DATE '2026-09-30' WHERE stratum = 'overall'",
      "data_cutoff other than"),
+    # not in any cell: a column comment reaches README.md and columns.csv; only the final scan sees it
+    ("COMMENT ON COLUMN marts.dim_patient.site_code IS '주민번호 760101-1234567'",
+     r"identifiers in the built release:\n  (README.md|columns.csv|kocartr_release.duckdb)"),
 ])
 def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, sql: str, message: str):
     wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20, extra_sql=[sql])
@@ -126,7 +129,7 @@ def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, sql: str, mes
 
 def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
     con = duckdb.connect()
-    from kocartr.release.publish import rrn_like_sql
+    from kocartr.privacy import rrn_sql
 
     values = {
         "8501011234567" + "ab" * 25 + "c": False,           # 64-hex HMAC key starting with 13 digits
@@ -137,7 +140,7 @@ def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
         "S01-R000123": False, "2026-10-31": False,
     }
     for v, expected in values.items():
-        got = con.execute(f"SELECT {rrn_like_sql('?')}", [v]).fetchall()[0][0]
+        got = con.execute(f"SELECT {rrn_sql('?')}", [v]).fetchall()[0][0]
         assert got == expected, v
 
 

@@ -13,7 +13,8 @@ import pytest
 from kocartr.dictionary import load_dictionary
 from kocartr.synth import generate
 from kocartr.synth import params as P
-from kocartr.synth.rules import RRN_RE, grade_of
+from kocartr.privacy import RRN_RE
+from kocartr.synth.rules import grade_of
 from tests.synth.conftest import read_submission
 
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from kocartr.dictionary import load_dictionary
 from kocartr.synth.defects import synthetic_rrn
-from kocartr.synth.rules import RRN_RE, allowed_values, check_row
+from kocartr.privacy import RRN_RE
+from kocartr.synth.rules import allowed_values, check_row
 
 
 def _lab(**kw):
