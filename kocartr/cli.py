@@ -14,7 +14,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
     result = run_pipeline(Path(args.submissions), Path(args.warehouse), Path(args.release_dir), month=args.month,
-                          demo=args.demo)
+                          demo=args.demo, lock_wait=args.lock_wait)
     print(format_summary(result, Path(args.warehouse)))
     if args.timings:
         import dataclasses
@@ -46,7 +46,9 @@ def _cmd_queries(args: argparse.Namespace) -> int:
     import duckdb
 
     from kocartr.ingest import write_site_queries
+    from kocartr.warehouse import check_warehouse_path
 
+    check_warehouse_path(Path(args.warehouse), must_exist=True)
     con = duckdb.connect(args.warehouse, read_only=True)
     try:
         n = write_site_queries(con, args.site, Path(args.out))
@@ -57,13 +59,9 @@ def _cmd_queries(args: argparse.Namespace) -> int:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from datetime import date
+    from kocartr.release.__main__ import run_release
 
-    from kocartr.release import publish_release
-
-    path = publish_release(Path(args.warehouse), date.fromisoformat(args.cutoff), Path(args.out))
-    print(f"published release {path}")
-    return 0
+    return run_release(args)
 
 
 def _cmd_dbt_sync(args: argparse.Namespace) -> int:
@@ -90,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--month", help="registry month to build (YYYY-MM); default: the latest submitted")
     run.add_argument("--demo", action="store_true", help="use the published demo pseudonymization key")
     run.add_argument("--timings", help="write the run's stages, checks and per-step seconds to this JSON file")
+    run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
+                     help="how long to wait for the warehouse's write lock when another process holds it "
+                          "(default 10; env KOCARTR_LOCK_WAIT)")
     run.set_defaults(func=_cmd_run)
 
     synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth")
@@ -111,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--warehouse", default="out/warehouse.duckdb")
     q.set_defaults(func=_cmd_queries)
 
-    rel = sub.add_parser("release", help="publish an immutable release of a built warehouse")
-    rel.add_argument("--warehouse", required=True)
-    rel.add_argument("--cutoff", required=True, help="data cut-off, YYYY-MM-DD")
-    rel.add_argument("--out", required=True)
+    from kocartr.release.__main__ import add_release_arguments
+
+    rel = add_release_arguments(sub.add_parser(
+        "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"))
     rel.set_defaults(func=_cmd_release)
 
     sync = sub.add_parser("dbt-sync", help="regenerate dbt sources and code-list seeds from the dictionary")
@@ -125,13 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from kocartr.ingest.privacy import MissingKeyError
+    from kocartr.release import ReleaseError
+    from kocartr.warehouse import WarehouseError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError, MissingKeyError) as exc:
-        print(f"kocartr {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    # Refusals of what the user asked for (bad path, existing release, missing key, locked warehouse): one line on
+    # stderr, exit 2. A release the data forbids (ReleaseError) and a failed run or gate exit 1.
+    except (ValueError, OSError, MissingKeyError, WarehouseError) as exc:
+        return _error(args.command, exc, 2)
+    except ReleaseError as exc:
+        return _error(args.command, exc, 1)
+
+
+def _error(command: str, exc: BaseException, code: int) -> int:
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    print(f"kocartr {command}: error: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ class StageResult:
     skipped_steps: list[str] = field(default_factory=list)
     checks: list[CheckLine] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # failed step -> its error, one line
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)  # asset -> materialization metadata (text)
 
 
 @dataclass
@@ -40,10 +42,20 @@ class PipelineResult:
     stages: list[StageResult]
     release_path: str = ""  # the month's release folder
     queries_path: str = ""  # the month's site query workbooks
+    stopped: str = ""  # why the runner stopped between stages (one line), e.g. an empty registry
 
     @property
     def success(self) -> bool:
-        return all(s.success for s in self.stages) and not self.blocking_failures
+        return all(s.success for s in self.stages) and not self.blocking_failures and not self.stopped
+
+    @property
+    def release_state(self) -> str:
+        """What the release step did: published, or already published (reproduced or not)."""
+        for stage in self.stages:
+            state = stage.metadata.get("release/monthly_release", {}).get("state")
+            if state:
+                return state
+        return ""
 
     @property
     def blocking_failures(self) -> list[CheckLine]:
@@ -60,6 +72,20 @@ def configure_environment(submissions: Path, warehouse: Path, release_dir: Path,
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if demo:
         os.environ["KOCARTR_DEMO"] = "1"
+
+
+def check_submissions(submissions: Path) -> Path:
+    """The submissions root must be an existing folder (one-line error otherwise)."""
+    if not submissions.exists():
+        raise FileNotFoundError(f"submissions folder {submissions} does not exist")
+    if not submissions.is_dir():
+        raise NotADirectoryError(f"--submissions {submissions} is a file; give the folder holding <SITE>/<YYYY-MM>/")
+    return submissions
+
+
+def one_line(text: str) -> str:
+    """An error as one line: its non-empty lines joined (release refusals list one problem per line)."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def choose_month(batch_months: list[str], requested: str | None, last_complete: str) -> str:
@@ -90,6 +116,23 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
     return seconds
 
 
+def _failure_line(event) -> str:
+    """The failed step's own message (a lock, a refused release), not the framework's wrapper, as one line."""
+    from kocartr.warehouse import is_lock_error, lock_holder
+
+    error = getattr(event.event_specific_data, "error", None)
+    messages = []
+    while error is not None:
+        messages.append(error.message or "")
+        error = error.cause
+    text = " ".join(messages)
+    if is_lock_error(text):
+        return (f"the warehouse is locked by {lock_holder(text)} (another connection opened it during the run); "
+                "investigators read the release files, which never lock")
+    # Dagster wraps user errors ("Error occurred while executing op ..."): the innermost message is the reason.
+    return one_line(messages[-1] if messages else "")[:500]
+
+
 def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     import dagster as dg
 
@@ -98,6 +141,11 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             stage.failed_steps.append(event.step_key or "?")
+            stage.errors[event.step_key or "?"] = _failure_line(event)
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.event_specific_data.materialization
+            stage.metadata[mat.asset_key.to_user_string()] = {k: str(getattr(v, "value", v))
+                                                               for k, v in mat.metadata.items()}
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             stage.skipped_steps.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -113,11 +161,32 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     return stage
 
 
-def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
-                 demo: bool = False) -> PipelineResult:
-    from kocartr.ingest import discover_batches, load_key
+def registry_is_empty(warehouse: Path) -> bool:
+    """No registered patient in raw after ingest: nothing to build or release."""
+    import duckdb
 
+    from kocartr.warehouse import table_exists
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return not table_exists(con, "raw.registration") or \
+            con.sql("select count(*) from raw.registration").fetchall()[0][0] == 0
+    finally:
+        con.close()
+
+
+def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
+                 demo: bool = False, lock_wait: float | None = None) -> PipelineResult:
+    from kocartr.ingest import discover_batches, load_key
+    from kocartr.warehouse import DEFAULT_LOCK_WAIT_SECONDS, check_warehouse_path, wait_for_write_lock
+
+    # Everything that can be refused is refused before any work, each in one line (cli: exit 2).
+    check_submissions(submissions)
+    check_warehouse_path(warehouse)
     load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
+    if lock_wait is None:
+        lock_wait = float(os.environ.get("KOCARTR_LOCK_WAIT", DEFAULT_LOCK_WAIT_SECONDS))
+    wait_for_write_lock(warehouse, lock_wait, releases=str(release_dir))
     configure_environment(submissions, warehouse, release_dir, demo)
 
     import dagster as dg
@@ -125,7 +194,8 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
-    batch_months = [b.month for b in discover_batches(submissions)]
+    batches = discover_batches(submissions)
+    batch_months = [b.month for b in batches if b.ok]
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
     with cutoff_environment(target):
         ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
@@ -146,6 +216,11 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
                             release_path=str(release_dir.resolve() / month_end(target).isoformat()),
                             queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target))
     if not result.success:
+        return result
+    if registry_is_empty(warehouse):
+        result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
+                          f"({sum(len(b.files) for b in batches)} files found); check that "
+                          "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
         return result
     monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
         instance=instance, partition_key=target, raise_on_error=False

@@ -50,6 +50,9 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
             out.append(f"  - {kind} {c.asset} :: {c.check}: {c.description}".rstrip(": "))
         if stage.failed_steps:
             out.append(f"  failed steps: {', '.join(stage.failed_steps)}")
+            for step in stage.failed_steps:
+                if stage.errors.get(step):
+                    out.append(f"  - {step}: {stage.errors[step]}")
         if stage.skipped_steps:
             out.append(f"  not run (stopped by a failure upstream): {', '.join(stage.skipped_steps)}")
     out.append("")
@@ -58,7 +61,11 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     for label, path in (("release", result.release_path), ("site query workbooks", result.queries_path)):
         if path and Path(path).is_dir():
             out.append(f"{label}: {path}")
-    if result.success:
+    if result.release_state:
+        out.append(f"release {Path(result.release_path).name}: {result.release_state}")
+    if result.stopped:
+        out.append(f"STOPPED: {result.stopped}")
+    elif result.success:
         out.append(f"OK: warehouse {warehouse}")
     else:
         out.append("STOPPED: a blocking quality gate or a step failed; see above. Failing records are in "
