@@ -33,8 +33,11 @@ ui: setup
 		$(BIN)/dagster dev -m orchestration.definitions
 
 # The browsable data dictionary: dbt docs as one static page, from the warehouse `make run` built.
+# The cut-off is required by every dbt build: the one the warehouse was last built with.
 docs: setup
-	KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb $(BIN)/dbt docs generate --static --quiet \
+	KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DATA_CUTOFF=$$($(BIN)/python -c "import duckdb; \
+		print(duckdb.connect('$(OUT)/warehouse.duckdb', read_only=True).sql('select data_cutoff from intermediate.int_data_cutoff').fetchall()[0][0])") \
+		$(BIN)/dbt docs generate --static --quiet \
 		--project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/$(OUT)/dbt-docs
 	@echo "open $(OUT)/dbt-docs/static_index.html"
 
