@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +14,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
+    home = args.dagster_home or os.environ.get("DAGSTER_HOME")
     result = run_pipeline(Path(args.submissions), Path(args.warehouse), Path(args.release_dir), month=args.month,
-                          demo=args.demo, lock_wait=args.lock_wait)
+                          demo=args.demo, lock_wait=args.lock_wait, dagster_home=Path(home) if home else None,
+                          verbose=args.verbose)
     print(format_summary(result, Path(args.warehouse)))
     if args.timings:
         import dataclasses
@@ -88,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--month", help="registry month to build (YYYY-MM); default: the latest submitted")
     run.add_argument("--demo", action="store_true", help="use the published demo pseudonymization key")
     run.add_argument("--timings", help="write the run's stages, checks and per-step seconds to this JSON file")
+    run.add_argument("--dagster-home", metavar="DIR",
+                     help="the project's Dagster instance, where the run is recorded for `make ui` "
+                          "(default: env DAGSTER_HOME, else dagster_home/ beside the warehouse)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="stream Dagster's and dbt's full log to the terminal (default: one line per step; "
+                          "the full log goes to logs/run-*.log beside the warehouse)")
     run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
                      help="how long to wait for the warehouse's write lock when another process holds it "
                           "(default 10; env KOCARTR_LOCK_WAIT)")

@@ -43,6 +43,8 @@ class PipelineResult:
     release_path: str = ""  # the month's release folder
     queries_path: str = ""  # the month's site query workbooks
     stopped: str = ""  # why the runner stopped between stages (one line), e.g. an empty registry
+    log_file: str = ""  # the run's full log (Dagster events, dbt output)
+    dagster_home: str = ""  # the Dagster instance holding the run (what `make ui` shows)
 
     @property
     def success(self) -> bool:
@@ -175,10 +177,39 @@ def registry_is_empty(warehouse: Path) -> bool:
         con.close()
 
 
+DAGSTER_YAML = """# The project's Dagster instance: `kocartr run` records its runs here and `make ui` shows them.
+telemetry:
+  enabled: false
+"""
+
+
+def project_instance(dagster_home: Path):
+    """The persistent Dagster instance of this project (run history, partitions, materializations, check results);
+    an ephemeral one keeps nothing and the UI would show none of the work (engineering notes)."""
+    import dagster as dg
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    return dg.DagsterInstance.from_config(str(dagster_home.resolve()))
+
+
+def default_dagster_home(warehouse: Path) -> Path:
+    return warehouse.resolve().parent / "dagster_home"
+
+
 def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
-                 demo: bool = False, lock_wait: float | None = None) -> PipelineResult:
+                 demo: bool = False, lock_wait: float | None = None, dagster_home: Path | None = None,
+                 verbose: bool = False) -> PipelineResult:
+    """Both jobs in the project's Dagster instance (default: `dagster_home/` beside the warehouse). The terminal
+    gets one line per stage and step; everything else goes to `<warehouse folder>/logs/run-*.log`
+    (`PipelineResult.log_file`), or to the terminal too when verbose."""
+    import time
+
     from kocartr.ingest import discover_batches, load_key
     from kocartr.warehouse import DEFAULT_LOCK_WAIT_SECONDS, check_warehouse_path, wait_for_write_lock
+    from orchestration.progress import logger_config, new_log_file, quiet, say
 
     # Everything that can be refused is refused before any work, each in one line (cli: exit 2).
     check_submissions(submissions)
@@ -189,7 +220,7 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     wait_for_write_lock(warehouse, lock_wait, releases=str(release_dir))
     configure_environment(submissions, warehouse, release_dir, demo)
 
-    import dagster as dg
+    from kocartr.months import month_end
     from orchestration.dbt_cli import cutoff_environment, ensure_manifest
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
@@ -197,33 +228,38 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     batches = discover_batches(submissions)
     batch_months = [b.month for b in batches if b.ok]
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
-    with cutoff_environment(target):
-        ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
-    from orchestration.definitions import defs
+    log_file = new_log_file(warehouse.resolve().parent / "logs", target)
+    say(f"Ko-CARTR run for registry month {target}; full log: {log_file}")
+    started = time.monotonic()
+    with quiet(log_file, verbose):
+        with cutoff_environment(target):
+            ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
+        from orchestration.definitions import defs
 
-    # An ephemeral instance: the ledger in the warehouse, not Dagster's run storage, makes ingest idempotent.
-    instance = dg.DagsterInstance.ephemeral()
-    stages = []
-    ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={"ops": {"site_submissions": {"config": {"through_month": target}}}},
-    )
-    n_batches = sum(1 for m in batch_months if m <= target)
-    stages.append(_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance))
-    from kocartr.months import month_end
-
-    result = PipelineResult(month=target, stages=stages,
-                            release_path=str(release_dir.resolve() / month_end(target).isoformat()),
-                            queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target))
-    if not result.success:
-        return result
-    if registry_is_empty(warehouse):
-        result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
-                          f"({sum(len(b.files) for b in batches)} files found); check that "
-                          "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
-        return result
-    monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
-        instance=instance, partition_key=target, raise_on_error=False
-    )
-    stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+        instance = project_instance(dagster_home or default_dagster_home(warehouse))
+        n_batches = sum(1 for m in batch_months if m <= target)
+        say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
+        ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={"ops": {"site_submissions": {"config": {"through_month": target}}},
+                        **logger_config(log_file, verbose)},
+        )
+        stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
+        result = PipelineResult(month=target, stages=stages,
+                                release_path=str(release_dir.resolve() / month_end(target).isoformat()),
+                                queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
+                                log_file=str(log_file), dagster_home=str(instance.root_directory))
+        if result.success and registry_is_empty(warehouse):
+            result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
+                              f"({sum(len(b.files) for b in batches)} files found); check that "
+                              "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
+        if result.success:
+            say(f"[2/2] monthly dataset {target}: dbt layers and their gates, analyses, release")
+            monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+                instance=instance, partition_key=target, raise_on_error=False,
+                run_config=logger_config(log_file, verbose),
+            )
+            stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+        instance.dispose()
+    say(f"done in {time.monotonic() - started:.0f} s")
     return result

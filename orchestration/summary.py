@@ -61,6 +61,10 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     for label, path in (("release", result.release_path), ("site query workbooks", result.queries_path)):
         if path and Path(path).is_dir():
             out.append(f"{label}: {path}")
+    if result.log_file:
+        out.append(f"full log: {result.log_file}")
+    if result.dagster_home:
+        out.append(f"Dagster instance (runs, partitions, check results; `make ui`): {result.dagster_home}")
     if result.release_state:
         out.append(f"release {Path(result.release_path).name}: {result.release_state}")
     if result.stopped:
