@@ -67,6 +67,13 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return run_release(args)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.summary import status_lines
+
+    print("\n".join(status_lines(Path(args.warehouse), Path(args.release_dir))))
+    return 0
+
+
 def _cmd_dbt_sync(args: argparse.Namespace) -> int:
     from kocartr.dbt_sync import check, sync
 
@@ -80,11 +87,38 @@ def _cmd_dbt_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_CODES = """exit codes:
+  0  success
+  1  the run stopped: a blocking quality gate or a step failed, or there is nothing to release (empty registry);
+     a release the warehouse's content forbids
+  2  refused before starting, one line on stderr: a bad argument or path, no pseudonymization key, the
+     warehouse locked by another process, an existing release"""
+
+RUN_ENV = """environment:
+  KOCARTR_HMAC_KEY / KOCARTR_HMAC_KEY_FILE  the pseudonymization key (or its file), kept apart from the warehouse
+  KOCARTR_DEMO=1         same as --demo (synthetic data only)
+  KOCARTR_LOCK_WAIT      seconds to wait for the warehouse's write lock (default 10)
+  DAGSTER_HOME           the Dagster instance that records the run (default: dagster_home/ beside the warehouse)
+  GX_ANALYTICS_ENABLED   set to false (the Makefile does)
+examples:
+  kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb --demo
+  kocartr run --submissions /data/kocartr/submissions --warehouse /data/kocartr/warehouse.duckdb --month 2026-09"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform")
+    from kocartr import __version__
+
+    p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform. "
+                                "`kocartr COMMAND --help` explains each command.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"kocartr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="ingest a submissions folder and build the monthly dataset")
+    run = sub.add_parser("run", help="ingest a submissions folder and build the monthly dataset",
+                         description="Ingest every site-month batch up to the registry month, build the warehouse "
+                                     "as of the month's last day (dbt layers and quality gates), compute the "
+                                     "analyses and publish the month's immutable release.",
+                         epilog=RUN_ENV + "\n" + EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--submissions", required=True, help="submissions tree: <SITE>/<YYYY-MM>/<form>.csv|xlsx")
     run.add_argument("--warehouse", required=True, help="DuckDB warehouse file (created if missing)")
     run.add_argument("--release-dir", default="out/releases", help="where monthly releases are published")
@@ -102,17 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 10; env KOCARTR_LOCK_WAIT)")
     run.set_defaults(func=_cmd_run)
 
-    synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth")
-    synth.add_argument("--out", required=True)
-    synth.add_argument("--patients", type=int, default=400)
-    synth.add_argument("--sites", type=int, default=5)
-    synth.add_argument("--seed", type=int, default=1)
-    synth.add_argument("--first-month", default="2021-04")
-    synth.add_argument("--last-month", default="2026-10")
+    synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth",
+                           epilog="example: kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7")
+    synth.add_argument("--out", required=True, help="output folder: OUT/submissions/ and OUT/ground_truth/")
+    synth.add_argument("--patients", type=int, default=400, help="patients to generate (default 400)")
+    synth.add_argument("--sites", type=int, default=5, help="number of sites, S01.. (default 5)")
+    synth.add_argument("--seed", type=int, default=1, help="random seed: same seed, same files (default 1)")
+    synth.add_argument("--first-month", default="2021-04", help="first submission month, YYYY-MM (default 2021-04)")
+    synth.add_argument("--last-month", default="2026-10", help="last submission month, YYYY-MM (default 2026-10)")
     synth.set_defaults(func=_cmd_synth)
 
-    tpl = sub.add_parser("template", help="write the site submission template (XLSX) from the dictionary")
-    tpl.add_argument("--out", required=True)
+    tpl = sub.add_parser("template", help="write the site submission template (XLSX) from the dictionary",
+                         epilog="example: kocartr template --out template.xlsx")
+    tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
     tpl.set_defaults(func=_cmd_template)
 
     q = sub.add_parser("queries", help="write a site's query workbook (quarantined rows, rejected files)")
@@ -126,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     rel = add_release_arguments(sub.add_parser(
         "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"))
     rel.set_defaults(func=_cmd_release)
+
+    status = sub.add_parser("status", help="what a warehouse holds: last built month, last batches, queries, releases",
+                            description="Read-only: last ingested batch per site, last built month, open queries "
+                                        "by site, key table sizes and the releases published.",
+                            epilog="example: kocartr status --warehouse out/warehouse.duckdb")
+    status.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
+    status.add_argument("--release-dir", default="out/releases", help="where releases are published")
+    status.set_defaults(func=_cmd_status)
 
     sync = sub.add_parser("dbt-sync", help="regenerate dbt sources and code-list seeds from the dictionary")
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")

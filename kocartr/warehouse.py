@@ -60,6 +60,7 @@ def wait_for_write_lock(path: Path, wait_seconds: float = DEFAULT_LOCK_WAIT_SECO
     WarehouseError naming the holder. Creates the file when missing (the run would)."""
     import duckdb
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     while True:
         try:

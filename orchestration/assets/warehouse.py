@@ -8,6 +8,7 @@ Three dbt invocations cost ~6 s of start-up in all; the gates between layers are
 
 
 import tempfile
+from itertools import takewhile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,29 @@ class RegistryTranslator(DagsterDbtTranslator):
             return "staging"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else None
+
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
+
+
+def dbt_test_description(test: Mapping[str, Any]) -> str:
+    """A dbt test's description from the project itself: its own description, else the generic test and its
+    arguments (`unique` on USUBJID), else the header comment of a singular test's SQL."""
+    if test.get("description"):
+        return test["description"]
+    meta = test.get("test_metadata") or {}
+    if meta:
+        args = {k: v for k, v in (meta.get("kwargs") or {}).items() if k not in ("model", "column_name")}
+        column = test.get("column_name")
+        return (f"dbt test `{meta['name']}`" + (f" on column {column}" if column else "")
+                + (f" {args}" if args else "") + f" ({test.get('original_file_path', '')})")
+    lines = test.get("raw_code", "").strip().splitlines()
+    header = [line.removeprefix("--").strip() for line in takewhile(lambda x: x.startswith("--"), lines)]
+    return " ".join(header)[:500] or f"dbt singular test {test['name']}"
 
 
 TRANSLATOR = RegistryTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))

@@ -123,8 +123,9 @@ def test_a_reader_holding_the_warehouse_is_named_at_once(tmp_path, capsys):
     assert not (tmp_path / "rel").exists()
 
 
-def test_nothing_ingested_from_a_tree_with_files_publishes_nothing(tmp_path, capsys):
+def test_nothing_ingested_from_a_tree_with_files_publishes_nothing(tmp_path, capsys, monkeypatch):
     """Files that are all rejected (no registration row) leave an empty registry: no release, exit 1, one line."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # the run's Dagster instance stays under tmp_path
     month = tmp_path / "subs" / "S01" / "2024-01"
     month.mkdir(parents=True)
     (month / "notes.txt").write_text("not a form\n", encoding="utf-8")
@@ -137,3 +138,4 @@ def test_nothing_ingested_from_a_tree_with_files_publishes_nothing(tmp_path, cap
     assert len(stopped) == 1 and "0 patients registered" in stopped[0] and "2 files found" in stopped[0]
     assert "OK:" not in out
     assert not rel.exists() or not any(rel.iterdir())
+    assert (tmp_path / "dagster_home" / "dagster.yaml").is_file()
