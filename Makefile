@@ -7,7 +7,9 @@ SAMPLE := data/sample/submissions
 OUT := out
 
 export GX_ANALYTICS_ENABLED := false
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# The project's Dagster instance: `make run` records its runs there (kocartr run's default, beside the warehouse)
+# and `make ui` reads them. Not exported: tests keep their runs in their own temporary folders.
+DAGSTER_HOME := $(CURDIR)/$(OUT)/dagster_home
 
 .PHONY: setup run test ui docs bench clean
 
@@ -19,22 +21,26 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
-	@mkdir -p $(DAGSTER_HOME)
 
 run: setup
-	$(BIN)/kocartr run --submissions $(SAMPLE) --warehouse $(OUT)/warehouse.duckdb --release-dir $(OUT)/releases --demo
+	@$(BIN)/kocartr run --submissions $(SAMPLE) --warehouse $(OUT)/warehouse.duckdb --release-dir $(OUT)/releases \
+		--dagster-home $(DAGSTER_HOME) --demo
 
 test: setup
 	$(BIN)/python -m pytest
 
 ui: setup
-	KOCARTR_SUBMISSIONS=$(CURDIR)/$(SAMPLE) KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DEMO=1 \
+	@mkdir -p $(DAGSTER_HOME)
+	DAGSTER_HOME=$(DAGSTER_HOME) KOCARTR_SUBMISSIONS=$(CURDIR)/$(SAMPLE) KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DEMO=1 \
 		KOCARTR_RELEASES=$(CURDIR)/$(OUT)/releases KOCARTR_QUERIES=$(CURDIR)/$(OUT)/queries \
 		$(BIN)/dagster dev -m orchestration.definitions
 
 # The browsable data dictionary: dbt docs as one static page, from the warehouse `make run` built.
+# The cut-off is required by every dbt build: the one the warehouse was last built with.
 docs: setup
-	KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb $(BIN)/dbt docs generate --static --quiet \
+	KOCARTR_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb KOCARTR_DATA_CUTOFF=$$($(BIN)/python -c "import duckdb; \
+		print(duckdb.connect('$(OUT)/warehouse.duckdb', read_only=True).sql('select data_cutoff from intermediate.int_data_cutoff').fetchall()[0][0])") \
+		$(BIN)/dbt docs generate --static --quiet \
 		--project-dir dbt_project --profiles-dir dbt_project --target-path $(CURDIR)/$(OUT)/dbt-docs
 	@echo "open $(OUT)/dbt-docs/static_index.html"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +14,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
+    home = args.dagster_home or os.environ.get("DAGSTER_HOME")
     result = run_pipeline(Path(args.submissions), Path(args.warehouse), Path(args.release_dir), month=args.month,
-                          demo=args.demo)
+                          demo=args.demo, lock_wait=args.lock_wait, dagster_home=Path(home) if home else None,
+                          verbose=args.verbose)
     print(format_summary(result, Path(args.warehouse)))
     if args.timings:
         import dataclasses
@@ -46,7 +49,9 @@ def _cmd_queries(args: argparse.Namespace) -> int:
     import duckdb
 
     from kocartr.ingest import write_site_queries
+    from kocartr.warehouse import check_warehouse_path
 
+    check_warehouse_path(Path(args.warehouse), must_exist=True)
     con = duckdb.connect(args.warehouse, read_only=True)
     try:
         n = write_site_queries(con, args.site, Path(args.out))
@@ -57,12 +62,15 @@ def _cmd_queries(args: argparse.Namespace) -> int:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from datetime import date
+    from kocartr.release.__main__ import run_release
 
-    from kocartr.release import publish_release
+    return run_release(args)
 
-    path = publish_release(Path(args.warehouse), date.fromisoformat(args.cutoff), Path(args.out))
-    print(f"published release {path}")
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.summary import status_lines
+
+    print("\n".join(status_lines(Path(args.warehouse), Path(args.release_dir))))
     return 0
 
 
@@ -103,30 +111,68 @@ def _add_rekey(sub) -> None:
 # ---- end key rotation --------------------------------------------------------------------------------------------
 
 
+EXIT_CODES = """exit codes:
+  0  success
+  1  the run stopped: a blocking quality gate or a step failed, or there is nothing to release (empty registry);
+     a release the warehouse's content forbids
+  2  refused before starting, one line on stderr: a bad argument or path, no pseudonymization key, the
+     warehouse locked by another process, an existing release"""
+
+RUN_ENV = """environment:
+  KOCARTR_HMAC_KEY / KOCARTR_HMAC_KEY_FILE  the pseudonymization key (or its file), kept apart from the warehouse
+  KOCARTR_DEMO=1         same as --demo (synthetic data only)
+  KOCARTR_LOCK_WAIT      seconds to wait for the warehouse's write lock (default 10)
+  DAGSTER_HOME           the Dagster instance that records the run (default: dagster_home/ beside the warehouse)
+  GX_ANALYTICS_ENABLED   set to false (the Makefile does)
+examples:
+  kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb --demo
+  kocartr run --submissions /data/kocartr/submissions --warehouse /data/kocartr/warehouse.duckdb --month 2026-09"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform")
+    from kocartr import __version__
+
+    p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform. "
+                                "`kocartr COMMAND --help` explains each command.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"kocartr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="ingest a submissions folder and build the monthly dataset")
+    run = sub.add_parser("run", help="ingest a submissions folder and build the monthly dataset",
+                         description="Ingest every site-month batch up to the registry month, build the warehouse "
+                                     "as of the month's last day (dbt layers and quality gates), compute the "
+                                     "analyses and publish the month's immutable release.",
+                         epilog=RUN_ENV + "\n" + EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--submissions", required=True, help="submissions tree: <SITE>/<YYYY-MM>/<form>.csv|xlsx")
     run.add_argument("--warehouse", required=True, help="DuckDB warehouse file (created if missing)")
     run.add_argument("--release-dir", default="out/releases", help="where monthly releases are published")
     run.add_argument("--month", help="registry month to build (YYYY-MM); default: the latest submitted")
     run.add_argument("--demo", action="store_true", help="use the published demo pseudonymization key")
     run.add_argument("--timings", help="write the run's stages, checks and per-step seconds to this JSON file")
+    run.add_argument("--dagster-home", metavar="DIR",
+                     help="the project's Dagster instance, where the run is recorded for `make ui` "
+                          "(default: env DAGSTER_HOME, else dagster_home/ beside the warehouse)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="stream Dagster's and dbt's full log to the terminal (default: one line per step; "
+                          "the full log goes to logs/run-*.log beside the warehouse)")
+    run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
+                     help="how long to wait for the warehouse's write lock when another process holds it "
+                          "(default 10; env KOCARTR_LOCK_WAIT)")
     run.set_defaults(func=_cmd_run)
 
-    synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth")
-    synth.add_argument("--out", required=True)
-    synth.add_argument("--patients", type=int, default=400)
-    synth.add_argument("--sites", type=int, default=5)
-    synth.add_argument("--seed", type=int, default=1)
-    synth.add_argument("--first-month", default="2021-04")
-    synth.add_argument("--last-month", default="2026-10")
+    synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth",
+                           epilog="example: kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7")
+    synth.add_argument("--out", required=True, help="output folder: OUT/submissions/ and OUT/ground_truth/")
+    synth.add_argument("--patients", type=int, default=400, help="patients to generate (default 400)")
+    synth.add_argument("--sites", type=int, default=5, help="number of sites, S01.. (default 5)")
+    synth.add_argument("--seed", type=int, default=1, help="random seed: same seed, same files (default 1)")
+    synth.add_argument("--first-month", default="2021-04", help="first submission month, YYYY-MM (default 2021-04)")
+    synth.add_argument("--last-month", default="2026-10", help="last submission month, YYYY-MM (default 2026-10)")
     synth.set_defaults(func=_cmd_synth)
 
-    tpl = sub.add_parser("template", help="write the site submission template (XLSX) from the dictionary")
-    tpl.add_argument("--out", required=True)
+    tpl = sub.add_parser("template", help="write the site submission template (XLSX) from the dictionary",
+                         epilog="example: kocartr template --out template.xlsx")
+    tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
     tpl.set_defaults(func=_cmd_template)
 
     q = sub.add_parser("queries", help="write a site's query workbook (quarantined rows, rejected files)")
@@ -135,11 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--warehouse", default="out/warehouse.duckdb")
     q.set_defaults(func=_cmd_queries)
 
-    rel = sub.add_parser("release", help="publish an immutable release of a built warehouse")
-    rel.add_argument("--warehouse", required=True)
-    rel.add_argument("--cutoff", required=True, help="data cut-off, YYYY-MM-DD")
-    rel.add_argument("--out", required=True)
+    from kocartr.release.__main__ import add_release_arguments
+
+    rel = add_release_arguments(sub.add_parser(
+        "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"))
     rel.set_defaults(func=_cmd_release)
+
+    status = sub.add_parser("status", help="what a warehouse holds: last built month, last batches, queries, releases",
+                            description="Read-only: last ingested batch per site, last built month, open queries "
+                                        "by site, key table sizes and the releases published.",
+                            epilog="example: kocartr status --warehouse out/warehouse.duckdb")
+    status.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
+    status.add_argument("--release-dir", default="out/releases", help="where releases are published")
+    status.set_defaults(func=_cmd_status)
 
     sync = sub.add_parser("dbt-sync", help="regenerate dbt sources and code-list seeds from the dictionary")
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")
@@ -150,13 +204,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from kocartr.ingest.privacy import MissingKeyError
+    from kocartr.release import ReleaseError
+    from kocartr.warehouse import WarehouseError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError, MissingKeyError) as exc:
-        print(f"kocartr {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    # Refusals of what the user asked for (bad path, existing release, missing key, locked warehouse): one line on
+    # stderr, exit 2. A release the data forbids (ReleaseError) and a failed run or gate exit 1.
+    except (ValueError, OSError, MissingKeyError, WarehouseError) as exc:
+        return _error(args.command, exc, 2)
+    except ReleaseError as exc:
+        return _error(args.command, exc, 1)
+
+
+def _error(command: str, exc: BaseException, code: int) -> int:
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    print(f"kocartr {command}: error: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -24,3 +24,8 @@ def month_end(month: str) -> date:
 
 def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def next_month(month: str) -> str:
+    year, mon = parse_month(month)
+    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"

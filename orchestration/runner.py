@@ -32,6 +32,8 @@ class StageResult:
     skipped_steps: list[str] = field(default_factory=list)
     checks: list[CheckLine] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # failed step -> its error, one line
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)  # asset -> materialization metadata (text)
 
 
 @dataclass
@@ -40,10 +42,22 @@ class PipelineResult:
     stages: list[StageResult]
     release_path: str = ""  # the month's release folder
     queries_path: str = ""  # the month's site query workbooks
+    stopped: str = ""  # why the runner stopped between stages (one line), e.g. an empty registry
+    log_file: str = ""  # the run's full log (Dagster events, dbt output)
+    dagster_home: str = ""  # the Dagster instance holding the run (what `make ui` shows)
 
     @property
     def success(self) -> bool:
-        return all(s.success for s in self.stages) and not self.blocking_failures
+        return all(s.success for s in self.stages) and not self.blocking_failures and not self.stopped
+
+    @property
+    def release_state(self) -> str:
+        """What the release step did: published, or already published (reproduced or not)."""
+        for stage in self.stages:
+            state = stage.metadata.get("release/monthly_release", {}).get("state")
+            if state:
+                return state
+        return ""
 
     @property
     def blocking_failures(self) -> list[CheckLine]:
@@ -60,6 +74,20 @@ def configure_environment(submissions: Path, warehouse: Path, release_dir: Path,
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if demo:
         os.environ["KOCARTR_DEMO"] = "1"
+
+
+def check_submissions(submissions: Path) -> Path:
+    """The submissions root must be an existing folder (one-line error otherwise)."""
+    if not submissions.exists():
+        raise FileNotFoundError(f"submissions folder {submissions} does not exist")
+    if not submissions.is_dir():
+        raise NotADirectoryError(f"--submissions {submissions} is a file; give the folder holding <SITE>/<YYYY-MM>/")
+    return submissions
+
+
+def one_line(text: str) -> str:
+    """An error as one line: its non-empty lines joined (release refusals list one problem per line)."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def choose_month(batch_months: list[str], requested: str | None, last_complete: str) -> str:
@@ -90,6 +118,23 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
     return seconds
 
 
+def _failure_line(event) -> str:
+    """The failed step's own message (a lock, a refused release), not the framework's wrapper, as one line."""
+    from kocartr.warehouse import is_lock_error, lock_holder
+
+    error = getattr(event.event_specific_data, "error", None)
+    messages = []
+    while error is not None:
+        messages.append(error.message or "")
+        error = error.cause
+    text = " ".join(messages)
+    if is_lock_error(text):
+        return (f"the warehouse is locked by {lock_holder(text)} (another connection opened it during the run); "
+                "investigators read the release files, which never lock")
+    # Dagster wraps user errors ("Error occurred while executing op ..."): the innermost message is the reason.
+    return one_line(messages[-1] if messages else "")[:500]
+
+
 def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     import dagster as dg
 
@@ -98,6 +143,11 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             stage.failed_steps.append(event.step_key or "?")
+            stage.errors[event.step_key or "?"] = _failure_line(event)
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.event_specific_data.materialization
+            stage.metadata[mat.asset_key.to_user_string()] = {k: str(getattr(v, "value", v))
+                                                               for k, v in mat.metadata.items()}
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             stage.skipped_steps.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -113,44 +163,104 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     return stage
 
 
-def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
-                 demo: bool = False) -> PipelineResult:
-    from kocartr.ingest import check_warehouse_key, discover_batches, load_key
+def registry_is_empty(warehouse: Path) -> bool:
+    """No registered patient in raw after ingest: nothing to build or release."""
+    import duckdb
 
-    # Refuse to start without a pseudonymization key (or explicit demo mode), or with another key than the
-    # warehouse was built with, before any work.
-    check_warehouse_key(warehouse, load_key(demo))
+    from kocartr.warehouse import table_exists
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return not table_exists(con, "raw.registration") or \
+            con.sql("select count(*) from raw.registration").fetchall()[0][0] == 0
+    finally:
+        con.close()
+
+
+DAGSTER_YAML = """# The project's Dagster instance: `kocartr run` records its runs here and `make ui` shows them.
+telemetry:
+  enabled: false
+"""
+
+
+def project_instance(dagster_home: Path):
+    """The persistent Dagster instance of this project (run history, partitions, materializations, check results);
+    an ephemeral one keeps nothing and the UI would show none of the work (engineering notes)."""
+    import dagster as dg
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    return dg.DagsterInstance.from_config(str(dagster_home.resolve()))
+
+
+def default_dagster_home(warehouse: Path) -> Path:
+    return warehouse.resolve().parent / "dagster_home"
+
+
+def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
+                 demo: bool = False, lock_wait: float | None = None, dagster_home: Path | None = None,
+                 verbose: bool = False) -> PipelineResult:
+    """Both jobs in the project's Dagster instance (default: `dagster_home/` beside the warehouse). The terminal
+    gets one line per stage and step; everything else goes to `<warehouse folder>/logs/run-*.log`
+    (`PipelineResult.log_file`), or to the terminal too when verbose."""
+    import time
+
+    from kocartr.ingest import check_warehouse_key, discover_batches, load_key
+    from kocartr.warehouse import DEFAULT_LOCK_WAIT_SECONDS, check_warehouse_path, wait_for_write_lock
+    from orchestration.progress import logger_config, new_log_file, quiet, say
+
+    # Everything that can be refused is refused before any work, each in one line (cli: exit 2).
+    check_submissions(submissions)
+    check_warehouse_path(warehouse)
+    load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
+    if lock_wait is None:
+        lock_wait = float(os.environ.get("KOCARTR_LOCK_WAIT", DEFAULT_LOCK_WAIT_SECONDS))
+    wait_for_write_lock(warehouse, lock_wait, releases=str(release_dir))
+    check_warehouse_key(warehouse, load_key(demo))  # another key than the warehouse was built with: refused
     configure_environment(submissions, warehouse, release_dir, demo)
 
-    import dagster as dg
+    from kocartr.months import month_end
     from orchestration.dbt_cli import cutoff_environment, ensure_manifest
     from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
-    batch_months = [b.month for b in discover_batches(submissions) if b.ok]  # a bad month folder moves nothing
+    batches = discover_batches(submissions)
+    batch_months = [b.month for b in batches if b.ok]  # a bad month folder moves nothing
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
-    with cutoff_environment(target):
-        ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
-    from orchestration.definitions import defs
+    log_file = new_log_file(warehouse.resolve().parent / "logs", target)
+    say(f"Ko-CARTR run for registry month {target}; full log: {log_file}")
+    started = time.monotonic()
+    with quiet(log_file, verbose):
+        with cutoff_environment(target):
+            ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
+        from orchestration.definitions import defs
 
-    # An ephemeral instance: the ledger in the warehouse, not Dagster's run storage, makes ingest idempotent.
-    instance = dg.DagsterInstance.ephemeral()
-    stages = []
-    ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={"ops": {"site_submissions": {"config": {"through_month": target}}}},
-    )
-    n_batches = sum(1 for m in batch_months if m <= target)
-    stages.append(_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance))
-    from kocartr.months import month_end
-
-    result = PipelineResult(month=target, stages=stages,
-                            release_path=str(release_dir.resolve() / month_end(target).isoformat()),
-                            queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target))
-    if not result.success:
-        return result
-    monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
-        instance=instance, partition_key=target, raise_on_error=False
-    )
-    stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+        instance = project_instance(dagster_home or default_dagster_home(warehouse))
+        n_batches = sum(1 for m in batch_months if m <= target)
+        say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
+        ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={"ops": {"site_submissions": {"config": {"through_month": target}}},
+                        **logger_config(log_file, verbose)},
+        )
+        stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
+        result = PipelineResult(month=target, stages=stages,
+                                release_path=str(release_dir.resolve() / month_end(target).isoformat()),
+                                queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
+                                log_file=str(log_file), dagster_home=str(instance.root_directory))
+        if result.success and registry_is_empty(warehouse):
+            result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
+                              f"({sum(len(b.files) for b in batches)} files found); check that "
+                              "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
+        if result.success:
+            say(f"[2/2] monthly dataset {target}: dbt layers and their gates, analyses, release")
+            monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+                instance=instance, partition_key=target, raise_on_error=False,
+                run_config=logger_config(log_file, verbose),
+            )
+            stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+        instance.dispose()
+    say(f"done in {time.monotonic() - started:.0f} s")
     return result

@@ -50,6 +50,9 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
             out.append(f"  - {kind} {c.asset} :: {c.check}: {c.description}".rstrip(": "))
         if stage.failed_steps:
             out.append(f"  failed steps: {', '.join(stage.failed_steps)}")
+            for step in stage.failed_steps:
+                if stage.errors.get(step):
+                    out.append(f"  - {step}: {stage.errors[step]}")
         if stage.skipped_steps:
             out.append(f"  not run (stopped by a failure upstream): {', '.join(stage.skipped_steps)}")
     out.append("")
@@ -58,9 +61,57 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     for label, path in (("release", result.release_path), ("site query workbooks", result.queries_path)):
         if path and Path(path).is_dir():
             out.append(f"{label}: {path}")
-    if result.success:
+    if result.log_file:
+        out.append(f"full log: {result.log_file}")
+    if result.dagster_home:
+        out.append(f"Dagster instance (runs, partitions, check results; `make ui`): {result.dagster_home}")
+    if result.release_state:
+        out.append(f"release {Path(result.release_path).name}: {result.release_state}")
+    if result.stopped:
+        out.append(f"STOPPED: {result.stopped}")
+    elif result.success:
         out.append(f"OK: warehouse {warehouse}")
     else:
         out.append("STOPPED: a blocking quality gate or a step failed; see above. Failing records are in "
                    "audit.dq_results and audit.quarantine; `kocartr queries --site CODE` writes a site's queries.")
     return "\n".join(out)
+
+
+def status_lines(warehouse: Path, release_dir: Path) -> list[str]:
+    """`kocartr status`: what the warehouse holds now (read-only; nothing is built)."""
+    import duckdb
+
+    from kocartr.release import list_releases
+    from kocartr.warehouse import WarehouseError, check_warehouse_path
+
+    check_warehouse_path(warehouse, must_exist=True)
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"warehouse {warehouse} cannot be read now ({str(exc).splitlines()[0]}); "
+                             "a run may be writing it") from None
+    try:
+        out = [f"warehouse: {warehouse}"]
+        built = (con.sql("select data_cutoff from intermediate.int_data_cutoff").fetchall()[0][0]
+                 if table_exists(con, "intermediate.int_data_cutoff") else None)
+        out.append(f"last built month: {built.isoformat()[:7] + f' (cut-off {built})' if built else 'none'}")
+        if table_exists(con, "audit.ingest_ledger"):
+            latest = con.sql("select site_code, max(submission_month), count(*) from audit.ingest_ledger "
+                             "where site_code is not null group by site_code order by site_code").fetchall()
+            out.append("last ingested batch per site: "
+                       + (", ".join(f"{s} {m} ({n} files in all)" for s, m, n in latest) or "none"))
+            queries = con.sql("""
+                select site_code, count(distinct (source_file, source_row)) from audit.quarantine
+                group by site_code order by site_code""").fetchall()
+            rejects = dict(con.sql("select coalesce(site_code, '?'), count(*) from audit.file_rejects "
+                                   "group by 1").fetchall())
+            sites = sorted({s for s, _ in queries} | set(rejects))
+            open_rows = dict(queries)
+            out.append("open queries by site (quarantined rows / rejected files): "
+                       + (", ".join(f"{s} {open_rows.get(s, 0)}/{rejects.get(s, 0)}" for s in sites) or "none"))
+    finally:
+        con.close()
+    out.extend(_warehouse_lines(warehouse)[-len(KEY_TABLES):])
+    releases = list_releases(release_dir) if release_dir.is_dir() else []
+    out.append(f"releases in {release_dir}: " + (", ".join(p.name for p in releases) or "none"))
+    return out

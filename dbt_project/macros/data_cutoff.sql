@@ -1,12 +1,19 @@
--- The data cut-off (YYYY-MM-DD) of this build: the dbt var `data_cutoff` when given (tests, ad-hoc runs), else the
--- environment variable KOCARTR_DATA_CUTOFF (the pipeline sets it per registry month: an env var, unlike a var,
--- keeps dbt's partial parsing), else none (the latest submitted month decides; see int_data_cutoff).
+-- The data cut-off (YYYY-MM-DD) of this build. REQUIRED: the dbt var `data_cutoff` when given (tests, ad-hoc runs),
+-- else the environment variable KOCARTR_DATA_CUTOFF (kocartr run / Dagster set it per registry month: an env var,
+-- unlike a var, keeps dbt's partial parsing). There is no fallback (not today, not the latest submitted month): a
+-- build without a cut-off would silently mix months, so it fails at compile time with this message.
+-- dbt_project.yml must not declare `vars: data_cutoff`: a project var wins over var()'s default and hid the env var.
 {% macro data_cutoff() -%}
-    {{- return(var('data_cutoff', env_var('KOCARTR_DATA_CUTOFF', ''))) -}}
+    {%- set cutoff = (var('data_cutoff', none) or env_var('KOCARTR_DATA_CUTOFF', '')) | string | trim -%}
+    {%- if execute and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', cutoff) -%}
+        {{- exceptions.raise_compiler_error(
+            "No valid data cut-off (got '" ~ cutoff ~ "'). Every build needs one: set KOCARTR_DATA_CUTOFF=YYYY-MM-DD "
+            ~ "or pass --vars '{data_cutoff: YYYY-MM-DD}' (kocartr run sets it to the registry month's last day).") -}}
+    {%- endif -%}
+    {{- return(cutoff) -}}
 {%- endmacro %}
 
 -- Staging reads the registry as of the cut-off: submissions of later months do not exist yet for this build.
 {% macro cutoff_month_filter() -%}
-    {%- set cutoff = data_cutoff() -%}
-    {%- if cutoff -%} submission_month <= '{{ cutoff[:7] }}' {%- else -%} true {%- endif -%}
+    submission_month <= '{{ data_cutoff()[:7] }}'
 {%- endmacro %}

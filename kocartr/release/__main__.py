@@ -17,7 +17,7 @@ from pathlib import Path
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--warehouse", type=Path, help="warehouse DuckDB file (opened read-only)")
-    parser.add_argument("--cutoff", type=date.fromisoformat, help="data cut-off, YYYY-MM-DD")
+    parser.add_argument("--cutoff", help="data cut-off: the last day of a registry month, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, help="releases folder; the release is written to OUT/<cutoff>/")
     parser.add_argument("--quality-summary", type=Path, help="JSON file with the quality-gate summary")
     parser.add_argument("--verify", type=Path, metavar="RELEASE", help="verify a release folder and exit")
@@ -25,8 +25,25 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     return parser
 
 
+def parse_cutoff(text: str) -> date:
+    """A release cut-off is the last day of a registry month (one-line ValueError otherwise)."""
+    from kocartr.months import month_end, month_of
+
+    try:
+        cutoff = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--cutoff {text!r} is not a date (YYYY-MM-DD)") from None
+    if cutoff != month_end(month_of(cutoff)):
+        raise ValueError(f"--cutoff {cutoff} is not the last day of a registry month "
+                         f"(e.g. {month_end(month_of(cutoff))})")
+    return cutoff
+
+
 def run_release(args: argparse.Namespace) -> int:
+    """Raises ValueError/OSError/WarehouseError for a bad argument (exit 2; ReleaseExistsError is an OSError) and
+    ReleaseError when the warehouse must not be released (exit 1)."""
     from kocartr.release import ReleaseError, list_releases, publish_release, verify_release
+    from kocartr.warehouse import check_warehouse_path, empty_registry_message, registry_patients
 
     if args.verify:
         problems = verify_release(args.verify)
@@ -39,22 +56,31 @@ def run_release(args: argparse.Namespace) -> int:
             print(p)
         return 0
     if not (args.warehouse and args.cutoff and args.out):
-        print("--warehouse, --cutoff and --out are required", file=sys.stderr)
-        return 2
+        raise ValueError("--warehouse, --cutoff and --out are required (or --verify RELEASE / --list OUT)")
+    cutoff = parse_cutoff(args.cutoff)
+    warehouse = check_warehouse_path(args.warehouse, must_exist=True)
+    if (args.out / cutoff.isoformat()).exists():  # before reading anything: releases are immutable
+        raise FileExistsError(f"release {args.out / cutoff.isoformat()} exists; releases are immutable "
+                              "(build another cut-off)")
+    if registry_patients(warehouse) == 0:
+        raise ReleaseError(empty_registry_message(warehouse))
     qs = json.loads(args.quality_summary.read_text(encoding="utf-8")) if args.quality_summary else None
-    try:
-        path = publish_release(args.warehouse, args.cutoff, args.out, quality_summary=qs)
-    except ReleaseError as exc:
-        print(f"release not published: {exc}", file=sys.stderr)
-        return 1
-    print(path)
+    print(publish_release(warehouse, cutoff, args.out, quality_summary=qs))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = add_release_arguments(argparse.ArgumentParser(prog="kocartr release", description=__doc__,
                                                            formatter_class=argparse.RawDescriptionHelpFormatter))
-    return run_release(parser.parse_args(argv))
+    from kocartr.release import ReleaseError
+    from kocartr.warehouse import WarehouseError
+
+    try:
+        return run_release(parser.parse_args(argv))
+    except (ValueError, OSError, WarehouseError, ReleaseError) as exc:
+        print("kocartr release: error: " + "; ".join(x.strip() for x in str(exc).splitlines() if x.strip()),
+              file=sys.stderr)
+        return 1 if isinstance(exc, ReleaseError) and not isinstance(exc, OSError) else 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", 
 ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]))
 
 
+def table_description(table: str) -> str:
+    """The analysis table's description, from its builder's docstring in analyses.outcomes (written once there)."""
+    from analyses import outcomes
+
+    return f"analysis.{table}: " + (getattr(outcomes, table).__doc__ or "").strip().splitlines()[0]
+
+
 def write_tables(con, schema: str, tables: dict) -> None:
     """Replace tables atomically: readers see all the new tables or all the old ones."""
     con.execute(f"create schema if not exists {schema}")
@@ -31,7 +38,8 @@ def write_tables(con, schema: str, tables: dict) -> None:
 
 @dg.multi_asset(
     name="outcome_analyses",
-    specs=[dg.AssetSpec(["analysis", t], deps=list(ADAM_INPUTS), group_name="analysis", kinds={"duckdb", "python"})
+    specs=[dg.AssetSpec(["analysis", t], deps=list(ADAM_INPUTS), group_name="analysis", kinds={"duckdb", "python"},
+                        description=table_description(t))
            for t in ANALYSIS_TABLES],
     partitions_def=registry_months,
     backfill_policy=one_month_per_run,

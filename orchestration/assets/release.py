@@ -4,11 +4,12 @@ The release reads the warehouse read-only itself, so no warehouse connection is 
 An existing release of the same cut-off is never rebuilt: it is verified and reported.
 """
 
+import json
 from pathlib import Path
 
 import dagster as dg
 
-from kocartr.months import month_end
+from kocartr.months import month_end, next_month
 from kocartr.warehouse import table_exists
 from orchestration.assets.analyses import ANALYSIS_TABLES
 from orchestration.partitions import one_month_per_run, registry_months
@@ -36,6 +37,28 @@ def quality_summary(warehouse: Path) -> dict | None:
     return {"checks": len(checks), "not_passed": [c for c in checks if c["status"] != "PASSED"]}
 
 
+def rebuilt_fingerprint(warehouse: Path, cutoff) -> str:
+    """tables_sha256 of the release this warehouse would publish now for `cutoff` (built in a temporary folder,
+    tables only): equal to the published one when a rerun reproduces the release."""
+    import tempfile
+
+    from kocartr.release import publish_release
+    from kocartr.release.publish import MANIFEST
+
+    with tempfile.TemporaryDirectory(prefix="kocartr-rebuild-") as tmp:
+        path = publish_release(warehouse, cutoff, Path(tmp), extras=False)
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))["tables_sha256"]
+
+
+def published_state(published: str, rebuilt: str, cutoff, next_cutoff) -> str:
+    """One line on a rerun of a published month (the release is immutable; ARCHITECTURE "Corrections")."""
+    if rebuilt == published:
+        return f"already published, unchanged; this run reproduces it (tables_sha256 {published[:12]})"
+    return (f"already published, unchanged (immutable, tables_sha256 {published[:12]}); the warehouse now differs "
+            f"from it (tables_sha256 {rebuilt[:12]}): corrections submitted after the release reach the next "
+            f"month's release ({next_cutoff})")
+
+
 @dg.asset(
     key=["release", "monthly_release"],
     deps=[dg.AssetKey(["analysis", t]) for t in ANALYSIS_TABLES] + [dg.AssetKey(["audit", "dq_scorecard"])],
@@ -43,16 +66,22 @@ def quality_summary(warehouse: Path) -> dict | None:
     backfill_policy=one_month_per_run,
     group_name="release",
     kinds={"duckdb", "parquet"},
-    description="Immutable release of the registry month: read-only DuckDB, Parquet, manifest, HTA workbook, report.",
+    description="Immutable release of the registry month: read-only DuckDB, Parquet, manifest, HTA workbook, report. "
+                "Never rebuilt: a rerun of a published month verifies it and says whether the warehouse still "
+                "reproduces it; an empty registry is never released.",
 )
 def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> dg.MaterializeResult:
     import os
 
-    from kocartr.release import ReleaseExistsError, publish_release, verify_release
+    from kocartr.release import ReleaseError, ReleaseExistsError, publish_release, verify_release
+    from kocartr.release.publish import MANIFEST
+    from kocartr.warehouse import empty_registry_message, registry_patients
 
     warehouse = Path(os.environ["KOCARTR_WAREHOUSE"])
     cutoff = month_end(context.partition_key)
     out_dir = Path(paths.release_dir)
+    if registry_patients(warehouse) == 0:
+        raise dg.Failure(empty_registry_message(warehouse))
     try:
         path = publish_release(warehouse, cutoff, out_dir, quality_summary=quality_summary(warehouse))
         state = "published"
@@ -60,8 +89,13 @@ def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> 
         path = out_dir / cutoff.isoformat()
         problems = verify_release(path)
         if problems:
-            raise dg.Failure(f"existing release {path} does not verify: {problems}") from None
-        state = "already published (immutable; verified, not rebuilt)"
+            raise dg.Failure(f"existing release {path} does not verify: {'; '.join(problems)}") from None
+        published = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["tables_sha256"]
+        state = published_state(published, rebuilt_fingerprint(warehouse, cutoff), cutoff,
+                                month_end(next_month(context.partition_key)))
+    except ReleaseError as exc:
+        raise dg.Failure(f"release {cutoff} not published: {'; '.join(str(exc).split(chr(10)))}") from None
+    fingerprint = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["tables_sha256"]
     context.log.info(f"release {cutoff}: {state} at {path}")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "state": state,
-                                          "data_cutoff": cutoff.isoformat()})
+                                          "data_cutoff": cutoff.isoformat(), "tables_sha256": fingerprint})
