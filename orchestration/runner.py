@@ -122,7 +122,7 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
 
     import dagster as dg
     from orchestration.dbt_cli import cutoff_environment, ensure_manifest
-    from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
+    from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
     batch_months = [b.month for b in discover_batches(submissions)]
@@ -145,10 +145,13 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
     result = PipelineResult(month=target, stages=stages,
                             release_path=str(release_dir.resolve() / month_end(target).isoformat()),
                             queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target))
-    if not result.success:
-        return result
-    monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
-        instance=instance, partition_key=target, raise_on_error=False
-    )
-    stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+    if result.success:
+        monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+            instance=instance, partition_key=target, raise_on_error=False
+        )
+        stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+    # site queries after every gate, also when one stopped the run: they explain the stop to the sites
+    feedback = defs.resolve_job_def(FEEDBACK_JOB).execute_in_process(
+        instance=instance, partition_key=target, raise_on_error=False)
+    stages.append(_stage_result(FEEDBACK_JOB, target, feedback, instance))
     return result

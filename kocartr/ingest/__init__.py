@@ -5,13 +5,11 @@ Public API (the CLI and Dagster wire around these):
     discover_batches(root) -> list[Batch]
     ingest(con, root, key, batches=None) -> IngestReport
     load_key(demo=False) -> bytes
-    write_site_queries(con, site, out) -> int
 """
 
 from kocartr.ingest.discover import Batch, discover_batches
 from kocartr.ingest.pipeline import FileResult, IngestError, IngestReport, ingest
 from kocartr.ingest.privacy import DEMO_KEY, MissingKeyError, demo_requested, load_key, patient_key
-from kocartr.ingest.queries import write_site_queries
 
 __all__ = ["Batch", "DEMO_KEY", "FileResult", "IngestError", "IngestReport", "MissingKeyError", "demo_requested",
-           "discover_batches", "ingest", "load_key", "patient_key", "write_site_queries"]
+           "discover_batches", "ingest", "load_key", "patient_key"]
