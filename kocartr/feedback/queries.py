@@ -233,6 +233,8 @@ def with_status(current: pl.DataFrame, history: pl.DataFrame, month: str) -> pl.
     resolved. `history` holds the table's rows of earlier months. Pure."""
     seen = (history.sort("registry_month").group_by("query_id")
             .agg(pl.col("first_seen_month").min(), pl.all().exclude("first_seen_month").last()))
+    current = current.drop([c for c in ("registry_month", "status", "first_seen_month", "resolved_month")
+                            if c in current.columns])
     cur = current.join(seen.select("query_id", "first_seen_month"), on="query_id", how="left").with_columns(
         registry_month=pl.lit(month), resolved_month=pl.lit(None, pl.Utf8),
         status=pl.when(pl.col("first_seen_month").is_null()).then(pl.lit("new")).otherwise(pl.lit("open")),
