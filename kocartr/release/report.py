@@ -88,7 +88,8 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
                                         ["Code version (kocartr)", context.get("package_version", "")],
                                         ["Small-cell suppression",
                                          f"counts 1-{config.threshold - 1} hidden with complementary suppression"
-                                         f" ({m})"]], left=2).replace("<table>", '<table class="meta">')]
+                                         f" ({m}), audited by linear programming: no hidden count can be narrowed"
+                                         f" to fewer than {config.threshold} values from published totals and zeros"]], left=2).replace("<table>", '<table class="meta">')]
     # figures
     parts.append("<h2>Figures</h2>")
     if not figures:

@@ -32,7 +32,7 @@ from typing import Hashable, Iterable, Mapping, Sequence
 DEFAULT_THRESHOLD = 5
 
 
-class DisclosureError(RuntimeError):
+class DisclosureError(ValueError):
     """A table's suppression pattern lets a reader recover a hidden count: the table must not be published."""
 
 
@@ -93,11 +93,14 @@ def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> b
 
 
 def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Sequence[Hashable]],
-             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = ()) -> set[Hashable]:
+             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = (),
+             published: Iterable[Hashable] = ()) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
     `pre_hidden`: keys hidden already for another reason (e.g. the same count hidden in another table, so that
-    tables published together stay consistent)."""
+    tables published together stay consistent). `published`: keys shown by another table, which hiding here
+    would not protect (never chosen as complements). Raises DisclosureError when no pattern passes the audit."""
+    published = set(published)
     constraints = [tuple(c) for c in constraints]
     lines_of: dict[Hashable, list[int]] = {}
     for n, line in enumerate(constraints):
@@ -114,7 +117,7 @@ def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Seque
         for n, line in enumerate(constraints):
             if n_hidden(n) != 1:
                 continue
-            visible = [k for k in line if k not in hidden]
+            visible = [k for k in line if k not in hidden and k not in published]
             cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
             pool = cells or visible
             if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
@@ -133,8 +136,9 @@ def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Seque
             if disclosed:
                 k = min(disclosed, key=repr)
                 # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
-                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in hidden] or \
-                    [x for line in constraints if any(y in hidden for y in line) for x in line if x not in hidden]
+                free = hidden | published
+                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or \
+                    [x for line in constraints if any(y in hidden for y in line) for x in line if x not in free]
                 if not pool:
                     raise DisclosureError(f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is "
                                           "left to hide on its lines")
