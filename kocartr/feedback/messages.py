@@ -6,6 +6,8 @@ English identifier: fields and forms are named by their dictionary `label_ko`, c
 
 from __future__ import annotations
 
+import re
+
 # Kahn et al. (eGEMs 2016) subcategories, as a data manager reads them.
 KAHN_KO = {
     ("conformance", "value"): "값 형식·코드 점검",
@@ -45,3 +47,25 @@ def visit_message(timepoint: str, state: str, due: str) -> tuple[str, str]:
     ko = (f"{timepoint_ko(timepoint)} 추적 관찰 서식(기한 {due})이 접수되지 않았습니다: "
           f"{VISIT_STATE_KO.get(state, '미제출')}. 추적 관찰 서식을 제출하거나 사망 또는 추적 소실을 알려 주십시오.")
     return en, ko
+
+
+_ASCII_NAME = re.compile(r"\s?\((?:\{field\}|[a-z][a-z0-9_]*)\)")  # "(field)", "(site_code)": the English name
+
+
+def ingest_message_ko(source: str, rule: str, field_ko: str | None, expected: str | None,
+                      fallback: str | None) -> str | None:
+    """Korean text of an ingest query: ingest's Korean template with the field named by its Korean label only and
+    the technical expectation (codes, formats) left to the Expected column, so no English sits in the sentence."""
+    from kocartr.ingest.messages import REJECT_MESSAGES, RULE_MESSAGES, render
+
+    table = RULE_MESSAGES if source == "quarantine" else REJECT_MESSAGES
+    template = table.get(rule, (None, None))[1]
+    if template is None:
+        return None if fallback is None else _ASCII_NAME.sub("", fallback)
+    # an expectation without English words (a row number, YYYY-MM) reads well inside the sentence
+    plain = expected is not None and not re.search(r"[a-z]{2,}", expected)
+    return render(_ASCII_NAME.sub("", template), field=field_ko or "", field_ko=field_ko or "해당",
+                  expected=expected if plain else EXPECTED_COLUMN_KO)
+
+
+EXPECTED_COLUMN_KO = "'기대값' 열 참조"

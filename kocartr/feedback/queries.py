@@ -214,6 +214,25 @@ def _lineage(con, problems: pl.DataFrame, month: str) -> pl.DataFrame:
     return pl.concat([problems.filter(pl.col("source_file").is_not_null()), need], how="vertical_relaxed")
 
 
+def _korean_without_english(problems: pl.DataFrame) -> pl.DataFrame:
+    """Ingest queries get their Korean text from ingest's templates without the English field names and
+    expectations (those stay in the Field and Expected columns)."""
+    from kocartr.dictionary import load_dictionary
+    from kocartr.feedback.messages import ingest_message_ko
+
+    d = load_dictionary()
+
+    def label(form: str | None, field: str | None) -> str | None:
+        if form not in d.forms or not field:
+            return None
+        return next((f.label_ko for f in d.all_fields(form) if f.name == field), None)
+
+    cols = ("source", "rule", "form", "field", "expected", "message_ko")
+    ko = [ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject")
+          else msg for src, rule, form, field, exp, msg in problems.select(cols).iter_rows()]
+    return problems.with_columns(message_ko=pl.Series(ko, dtype=pl.Utf8))
+
+
 def current_problems(con, month: str) -> pl.DataFrame:
     """Every problem open in registry month `month`, with its query id (one row per query id)."""
     schema = {**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8}
@@ -221,7 +240,7 @@ def current_problems(con, month: str) -> pl.DataFrame:
                                                             _quality_checks(con, month), _followup(con))
               if not f.is_empty()]
     problems = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    problems = _lineage(con, problems, month)
+    problems = _korean_without_english(_lineage(con, problems, month))
     ids = [query_id(s, r, site, i) for s, r, site, i in
            problems.select("source", "rule", "site_code", _IDENTITY).iter_rows()]
     return (problems.with_columns(query_id=pl.Series(ids, dtype=pl.Utf8)).drop(_IDENTITY)
