@@ -49,6 +49,8 @@ def site_failure_lines(warehouse: Path, month: str) -> list[str]:
         return []
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
+        if not table_exists(con, "audit.dq_results"):
+            return []
         failed = site_verdicts(con, month).filter(~pl.col("passed"))
     finally:
         con.close()

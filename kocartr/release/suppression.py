@@ -27,6 +27,7 @@ All functions are pure and deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Hashable, Iterable, Mapping, Sequence
 
 DEFAULT_THRESHOLD = 5
@@ -79,12 +80,17 @@ def audit(entries: Mapping[Hashable, int | None], hidden: Iterable[Hashable],
     """The hidden entries a reader can recover or narrow down: {key: (min, max)} for every hidden entry whose
     feasible interval holds fewer than `threshold` integers (empty = the pattern passes). Single differences (a line
     with one hidden entry) are the special case min == max."""
-    hidden = set(hidden)
-    constraints = [tuple(c) for c in constraints]
+    hidden = frozenset(hidden)
     if not hidden:
         return {}
-    return {k: b for k, b in _bounds(entries, hidden, constraints).items()
-            if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
+    bounds = _bounds_cached(tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints))
+    return {k: b for k, b in bounds.items() if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
+
+
+@lru_cache(maxsize=4096)
+def _bounds_cached(entries: tuple, hidden: frozenset, constraints: tuple) -> dict[Hashable, tuple[float, float]]:
+    """_bounds memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
+    return _bounds(dict(entries), set(hidden), constraints)
 
 
 def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
