@@ -86,7 +86,8 @@ def site_verdicts(con, month: str | None = None):
         join {DQ_RESULTS} a on a.run_id = r.run_id and a.table_name = r.table_name
              and a.check_name = r.check_name and a.site_code = '{ALL_SITES}'
         where r.site_code <> '{ALL_SITES}' and r.error is null
-        order by r.site_code, r.layer, r.table_name, r.check_name""", params={"m": month or "9999-12"}).pl().cast(schema)
+        order by r.site_code, r.layer, r.table_name, r.check_name""",
+                    params={"m": month or "9999-12"}).pl().cast(schema)
     per_site = {r.name: r.per_site for r in all_rules()}
     blocks = [site_failure_blocks(n, per_site.get(n, False)) for n in frame["check_name"]]
     return frame.with_columns(blocks=pl.Series(blocks, dtype=pl.Boolean))

@@ -10,10 +10,13 @@ from orchestration.assets.ingest import AUDIT_TABLES
 from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryPaths
 
+ADAM_KEYS = [dg.AssetKey(["adam", t]) for t in ("adsl", "adtte", "adae")]  # the last layer and its gate
+
 
 @dg.asset(
     key=["audit", "dq_scorecard"],
-    deps=[dg.AssetKey(["marts", "fct_followup_schedule"])],
+    # after ADaM too, so that its per-site verdicts (checks_failed_at_site) cover every layer's gate
+    deps=[dg.AssetKey(["marts", "fct_followup_schedule"]), *ADAM_KEYS],
     partitions_def=registry_months,
     backfill_policy=one_month_per_run,
     group_name="quality",
@@ -33,7 +36,7 @@ def dq_scorecard(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -
 # monthly job whether or not a gate stopped it: a site hears about the problems that stopped its data most of all.
 FEEDBACK_DEPS = ([dg.AssetKey(["audit", t]) for t in AUDIT_TABLES]
                  + [dg.AssetKey(["marts", "fct_followup_schedule"])]
-                 + [dg.AssetKey(["adam", t]) for t in ("adsl", "adtte", "adae")])
+                 + ADAM_KEYS)
 
 
 @dg.asset(
