@@ -128,3 +128,31 @@ def test_queries_cli_on_a_missing_warehouse(tmp_path, capsys):
     assert main(["queries", "--warehouse", str(tmp_path / "none.duckdb"), "--site", "S01",
                  "--out", str(tmp_path / "q.xlsx")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_site_record_id_comes_from_the_file_when_the_warehouse_keys_it(tmp_path):
+    """After record ids are keyed (HMAC) in raw, the workbook still shows the site's own id, read from its file."""
+    from expectations.results import ensure_tables
+
+    root = tmp_path / "submissions"
+    lab = clean_rows("lab", 3)
+    write(root, "S01/2026-05/lab.csv", csv_text(lab))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ingest(con, root, KEY)
+    con.execute("update raw.lab set record_id = sha256(record_id)")  # what the keyed warehouse stores
+    keyed = con.sql("select record_id from raw.lab where _source_row = 3").fetchall()[0][0]
+    ensure_tables(con)
+    con.execute("insert into audit.dq_results values ('run', now(), '2026-05', 'staging.stg_lab.x', 'staging', "
+                "'staging.stg_lab', 'plausibility', 'atemporal', 'warning', false, 'ALL', 3, 1, 0.33, 0, false, "
+                "'FAILED', null)")
+    con.execute("insert into audit.dq_failing_records values ('run', 'staging.stg_lab.x', 'staging.stg_lab', "
+                f"'warning', 'S01', 'site_code=S01; record_id={keyed}')")
+    (query,) = build_site_queries(con, "2026-05").iter_rows(named=True)
+    assert (query["form"], query["source_file"], query["source_row"]) == ("lab", "S01/2026-05/lab.csv", 3)
+    assert lab[1]["record_id"] not in str(query)  # the warehouse row holds no clear site id
+    write_site_queries(con, "S01", "2026-05", tmp_path / "S01.xlsx", root)
+    con.close()
+    data = list(openpyxl.load_workbook(tmp_path / "S01.xlsx")[SHEETS["quality_check"]].values)
+    row = dict(zip(data[0], data[1]))
+    assert row["Site record ID / 기관 레코드 ID"] == lab[1]["record_id"]
+    assert row["Site patient ID / 기관 환자 ID"] == lab[1]["patient_id"]
