@@ -22,6 +22,19 @@ DQ_FAILING_RECORDS = "audit.dq_failing_records"  # identifiers only: what the si
 DQ_SCORECARD = "audit.dq_scorecard"
 ALL_SITES = "ALL"  # site_code of the all-sites row of a check in audit.dq_results
 
+# Per-site verdicts: every rule's threshold is applied to each site's failing share as well as to all sites
+# together (Kahn et al. check per table and per site). A site over the threshold is always reported as a failure
+# for that site (Dagster check metadata, run summary, scorecard, report, site workbook). Whether it also fails the
+# check as a whole (and so blocks downstream assets and the release when the rule is critical) is a per-rule
+# choice: the rule's `per_site` flag in its suite, overridden by name here.
+SITE_FAILURE_BLOCKS: dict[str, bool] = {}
+
+
+def site_failure_blocks(rule_name: str, per_site: bool) -> bool:
+    """True when a site over the threshold fails the whole check (see SITE_FAILURE_BLOCKS)."""
+    return SITE_FAILURE_BLOCKS.get(rule_name, per_site)
+
+
 FAILING_SAMPLE_SIZE = 20  # identifiers kept on CheckOutcome.failing_records (all go to audit.dq_failing_records)
 
 # --- raw (written by kocartr.ingest; docs/ARCHITECTURE.md "Warehouse schemas") ---------------------------------

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE
+from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE, site_failure_blocks
 from expectations.rules import MULTICOLUMN_EXPECTATIONS, Rule
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,22 @@ class CheckOutcome:
     def failing_sites(self) -> list[str]:
         return [s.site_code for s in self.by_site if s.rows_failing]
 
+    @property
+    def sites_over_threshold(self) -> list[SiteCount]:
+        """Sites whose own failing share exceeds the rule's threshold: a failure for that site, whatever the
+        overall verdict."""
+        if self.error:
+            return []
+        return [s for s in self.by_site if s.failing_share > self.threshold + 1e-12]
+
     def describe(self) -> str:
         if self.error:
             return f"{self.name} [{self.severity}] ERROR: {self.error}"
         sites = ", ".join(f"{s.site_code} {s.rows_failing}/{s.rows_checked}" for s in self.by_site if s.rows_failing)
+        over = ", ".join(f"{s.site_code} ({s.failing_share:.1%})" for s in self.sites_over_threshold)
         return (f"{self.name} [{self.severity}] {self.status}: {self.rows_failing}/{self.rows_checked} rows failing "
-                f"({self.failing_share:.1%}, allowed {self.threshold:.1%})" + (f"; sites: {sites}" if sites else ""))
+                f"({self.failing_share:.1%}, allowed {self.threshold:.1%})" + (f"; sites: {sites}" if sites else "")
+                + (f"; FAILED at site {over}" if over else ""))
 
     def as_metadata(self) -> dict[str, Any]:
         """Plain JSON-able values for a Dagster AssetCheckResult's metadata."""
@@ -77,6 +87,11 @@ class CheckOutcome:
             "severity": self.severity, "status": self.status, "rows_checked": self.rows_checked,
             "rows_failing": self.rows_failing, "failing_share": round(self.failing_share, 6),
             "threshold": self.threshold, "failing_sites": ", ".join(self.failing_sites),
+            "sites_failed": ", ".join(s.site_code for s in self.sites_over_threshold),
+            "site_verdicts": {s.site_code: {"rows_checked": s.rows_checked, "rows_failing": s.rows_failing,
+                                            "failing_share": round(s.failing_share, 6),
+                                            "passed": s.failing_share <= self.threshold + 1e-12}
+                              for s in self.by_site},
             "failing_records_sample": [dict(r) for r in self.failing_records], "reason": self.reason,
             "error": self.error or "",
         }
@@ -208,7 +223,7 @@ def _outcome(rule: Rule, run_id: str, df, result) -> CheckOutcome:
             by_site.append(SiteCount(site, site_checked[site], int(site_failing.get(site, 0))))
     share = rows_failing / rows_checked if rows_checked else 0.0
     passed = bool(result.success)
-    if rule.per_site and by_site:
+    if site_failure_blocks(rule.name, rule.per_site) and by_site:
         passed = passed and all(s.failing_share <= rule.max_failing_share + 1e-12 for s in by_site)
     return CheckOutcome(name=rule.name, layer=rule.layer, table=rule.table, category=rule.category,
                         subcategory=rule.subcategory, severity=rule.severity, blocking=rule.blocking, passed=passed,

@@ -11,7 +11,9 @@ Columns, per site_code and month (YYYY-MM):
   quarantine_rate;
 - plausibility failures from audit.dq_results (latest run of each data month; data_month, else the run's month):
   plausibility_checks, plausibility_checks_failed, plausibility_rows_checked, plausibility_rows_failing,
-  plausibility_failure_rate.
+  plausibility_failure_rate;
+- per-site verdicts from audit.dq_results (latest run of each check and month, every category): checks_failed_at_site
+  (checks whose threshold this site's own failing share exceeds, whatever the overall verdict) and their names.
 A source table that does not exist yet leaves its columns NULL and is named in `missing_sources` (logged); it is
 never read as "no problem" (0).
 """
@@ -32,7 +34,7 @@ SCORECARD_COLUMNS = [
     "site_code", "month", "key_cells", "key_cells_filled", "completeness", "followup_due", "followup_received",
     "followup_on_time", "followup_timeliness", "rows_received", "rows_quarantined", "quarantine_rate",
     "plausibility_checks", "plausibility_checks_failed", "plausibility_rows_checked", "plausibility_rows_failing",
-    "plausibility_failure_rate",
+    "plausibility_failure_rate", "checks_failed_at_site", "checks_failed_at_site_names",
 ]
 
 
@@ -112,6 +114,18 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
             where category = 'plausibility' and site_code <> '{C.ALL_SITES}' group by all"""
     else:
         missing.append(t)
+
+    # per-site verdicts: checks whose threshold this site's own share exceeds (latest run of each check and month)
+    if table_exists(con, t):
+        parts["site_verdicts"] = f"""
+            with r as (select *, coalesce(data_month, strftime(run_at, '%Y-%m')) as month from {t}),
+            latest as (select month, table_name, check_name, arg_max(run_id, run_at) as run_id from r
+                       where site_code = '{C.ALL_SITES}' group by all)
+            select site_code, month, count(*) filter (where not passed) as checks_failed_at_site,
+                   string_agg(check_name, ', ' order by check_name) filter (where not passed)
+                       as checks_failed_at_site_names
+            from r join latest using (month, table_name, check_name, run_id)
+            where site_code <> '{C.ALL_SITES}' and error is null group by all"""
     return parts, missing
 
 

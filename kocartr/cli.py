@@ -46,18 +46,36 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 
 def _cmd_queries(args: argparse.Namespace) -> int:
+    import os
+
     import duckdb
 
-    from kocartr.ingest import write_site_queries
+    from kocartr.feedback import query_months, query_sites, write_site_queries
+    from kocartr.privacy import redact
     from kocartr.warehouse import check_warehouse_path
 
-    check_warehouse_path(Path(args.warehouse), must_exist=True)
-    con = duckdb.connect(args.warehouse, read_only=True)
+    warehouse = Path(args.warehouse)
+    check_warehouse_path(warehouse, must_exist=True)
     try:
-        n = write_site_queries(con, args.site, Path(args.out))
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot open warehouse {warehouse}: {str(exc).splitlines()[0]}") from None
+    try:
+        months, sites = query_months(con), query_sites(con)
+        if not months:
+            raise ValueError(f"no site queries in {warehouse}: `kocartr run` builds them after the quality gates")
+        month = args.month or months[-1]
+        if month not in months:
+            raise ValueError(f"unknown registry month {redact(month)!r}: queries exist for {', '.join(months)}")
+        if args.site not in sites:
+            raise ValueError(f"unknown site {redact(args.site)!r}: sites with queries are {', '.join(sites)}")
+        root = args.submissions or os.environ.get("KOCARTR_SUBMISSIONS")
+        counts = write_site_queries(con, args.site, month, Path(args.out), Path(root) if root else None)
     finally:
         con.close()
-    print(f"wrote {n} queries for site {args.site} to {args.out}")
+    n = sum(v for k, v in counts.items() if k != "site_verdicts")
+    print(f"wrote {n} queries for site {args.site}, registry month {month}, to {args.out}"
+          + ("" if root else " (site record ids not shown: give --submissions)"))
     return 0
 
 
@@ -175,10 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
     tpl.set_defaults(func=_cmd_template)
 
-    q = sub.add_parser("queries", help="write a site's query workbook (quarantined rows, rejected files)")
+    q = sub.add_parser("queries", help="write a site's query workbook for a registry month (audit.site_queries)")
     q.add_argument("--site", required=True)
     q.add_argument("--out", required=True)
     q.add_argument("--warehouse", default="out/warehouse.duckdb")
+    q.add_argument("--month", help="registry month (YYYY-MM); default: the latest with queries")
+    q.add_argument("--submissions", help="submissions tree, to show the site's own record ids "
+                                         "(default: $KOCARTR_SUBMISSIONS)")
     q.set_defaults(func=_cmd_queries)
 
     from kocartr.release.__main__ import add_release_arguments

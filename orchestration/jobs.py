@@ -2,6 +2,7 @@
 
 - ingest_batches: the site-month batches named in its run config (the sensor: one per run), or all of them.
 - monthly_dataset: everything downstream of raw for one registry month: dbt layers, analyses, release.
+- site_feedback: the month's site queries and workbooks, after monthly_dataset whatever its outcome.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from orchestration.partitions import BATCH_TAG, batch_key, registry_months
 
 INGEST_JOB = "ingest_batches"
 MONTHLY_JOB = "monthly_dataset"
+FEEDBACK_JOB = "site_feedback"
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
@@ -25,10 +27,37 @@ ingest_job = dg.define_asset_job(
 
 monthly_job = dg.define_asset_job(
     MONTHLY_JOB,
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest", "feedback"),
     partitions_def=registry_months,
     description="Materialize the monthly dataset: warehouse layers, gates, analyses and the release.",
 )
+
+# Site queries come after every gate, also when a gate stopped the monthly job (a skipped downstream asset would
+# leave the sites without the queries that explain the stop): their own job, run after the monthly one.
+feedback_job = dg.define_asset_job(
+    FEEDBACK_JOB,
+    selection=dg.AssetSelection.groups("feedback"),
+    partitions_def=registry_months,
+    description="Build the month's site queries (audit.site_queries) and the per-site query workbooks.",
+)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[monthly_job],
+                      request_job=feedback_job, default_status=dg.DefaultSensorStatus.STOPPED)
+def feedback_after_success(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    return feedback_request(context.dagster_run)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, monitored_jobs=[monthly_job],
+                      request_job=feedback_job, default_status=dg.DefaultSensorStatus.STOPPED)
+def feedback_after_failure(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    return feedback_request(context.dagster_run)
+
+
+def feedback_request(run) -> dg.RunRequest:
+    """The feedback run for the month of a finished monthly run (scheduled runs; `kocartr run` calls it itself)."""
+    return dg.RunRequest(run_key=f"feedback:{run.run_id}", partition_key=run.tags.get("dagster/partition"))
+
 
 # Sites submit during the month after; the dataset for month M is built on the 10th of M+1.
 monthly_schedule = dg.build_schedule_from_partitioned_job(monthly_job, day_of_month=10, hour_of_day=2)

@@ -223,7 +223,7 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
 
     from kocartr.months import month_end
     from orchestration.dbt_cli import cutoff_environment, ensure_manifest
-    from orchestration.jobs import INGEST_JOB, MONTHLY_JOB
+    from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
     from orchestration.partitions import registry_months
 
     batches = discover_batches(submissions)
@@ -261,6 +261,11 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
                 run_config=logger_config(log_file, verbose),
             )
             stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+        # site queries after every gate, also when one stopped the run: they explain the stop to the sites
+        say(f"site queries {target}: after every gate")
+        feedback = defs.resolve_job_def(FEEDBACK_JOB).execute_in_process(
+            instance=instance, partition_key=target, raise_on_error=False, run_config=logger_config(log_file, verbose))
+        stages.append(_stage_result(FEEDBACK_JOB, target, feedback, instance))
         instance.dispose()
     say(f"done in {time.monotonic() - started:.0f} s")
     return result

@@ -38,6 +38,35 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
         con.close()
 
 
+def site_failure_lines(warehouse: Path, month: str) -> list[str]:
+    """Checks that fail at a site (its own share over the rule's threshold), also when they pass overall."""
+    import duckdb
+    import polars as pl
+
+    from expectations import site_verdicts
+
+    if not warehouse.is_file():
+        return []
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        if not table_exists(con, "audit.dq_results"):
+            return []
+        failed = site_verdicts(con, month).filter(~pl.col("passed"))
+    finally:
+        con.close()
+    if failed.is_empty():
+        return ["per-site verdicts: every check passes at every site"]
+    lines = [f"per-site verdicts: {failed.height} check(s) FAILED at a site (the rule's threshold applied to the "
+             "site's own share)"]
+    for r in failed.sort("site_code", "check_name").iter_rows(named=True):
+        effect = "blocks" if r["blocks"] and r["severity"] == "critical" else (
+            "fails the check" if r["blocks"] else "reported, does not block (config)")
+        lines.append(f"  - {r['site_code']} {r['check_name']} [{r['severity']}]: {r['rows_failing']}/"
+                     f"{r['rows_checked']} ({r['failing_share']:.1%} > {r['threshold']:.1%}); "
+                     f"all sites {'passed' if r['overall_passed'] else 'failed'}; {effect}")
+    return lines
+
+
 def format_summary(result: PipelineResult, warehouse: Path) -> str:
     out = [f"Ko-CARTR run for registry month {result.month}", ""]
     for stage in result.stages:
@@ -57,6 +86,7 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
             out.append(f"  not run (stopped by a failure upstream): {', '.join(stage.skipped_steps)}")
     out.append("")
     out.extend(_warehouse_lines(warehouse))
+    out.extend(site_failure_lines(warehouse, result.month))
     out.append("")
     for label, path in (("release", result.release_path), ("site query workbooks", result.queries_path)):
         if path and Path(path).is_dir():

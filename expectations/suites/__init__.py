@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from expectations.config import LAYERS
 from expectations.rules import Rule
+from expectations import volume
 from expectations.suites import adam, marts, raw, staging
 
 SUITES = {"raw": raw.rules, "staging": staging.rules, "marts": marts.rules, "adam": adam.rules}
@@ -23,6 +24,7 @@ def _build(dictionary_path: str | None) -> tuple[Rule, ...]:
     out: list[Rule] = []
     for layer in LAYERS:
         out.extend(SUITES[layer](d))
+    out.extend(volume.rules(d))  # volume rules span the layers (expectations/volume.py)
     names = [r.name for r in out]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

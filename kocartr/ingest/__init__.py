@@ -6,14 +6,12 @@ Public API (the CLI and Dagster wire around these):
     ingest(con, root, key, batches=None) -> IngestReport
     load_key(demo=False) -> bytes
     check_warehouse_key(path, key)      refuses a key the warehouse was not built with
-    write_site_queries(con, site, out) -> int
 """
 
 from kocartr.ingest.discover import Batch, SubmissionsLayoutError, discover_batches
 from kocartr.ingest.pipeline import FileResult, IngestError, IngestReport, check_warehouse_key, ingest
 from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, MissingKeyError, demo_requested, load_key, patient_key
-from kocartr.ingest.queries import write_site_queries
 
 __all__ = ["Batch", "DEMO_KEY", "FileResult", "IngestError", "IngestReport", "KeyMismatchError", "MissingKeyError",
            "SubmissionsLayoutError", "check_warehouse_key", "demo_requested", "discover_batches", "ingest", "load_key",
-           "patient_key", "write_site_queries"]
+           "patient_key"]

@@ -241,7 +241,8 @@ def _relation(con, schema: str, table: str, config: ReleaseConfig) -> str:
 
 SCORECARD_TABLE = ("audit", "dq_scorecard")  # expectations/scorecard.py: per site and month
 SCORECARD_COLUMNS = ("site_code", "month", "completeness", "followup_timeliness", "quarantine_rate",
-                     "plausibility_checks", "plausibility_checks_failed", "plausibility_failure_rate")
+                     "plausibility_checks", "plausibility_checks_failed", "plausibility_failure_rate",
+                     "checks_failed_at_site", "checks_failed_at_site_names")
 
 
 def read_scorecard(con, cutoff: date) -> list[dict[str, Any]]:

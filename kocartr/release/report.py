@@ -88,7 +88,8 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
                                         ["Code version (kocartr)", context.get("package_version", "")],
                                         ["Small-cell suppression",
                                          f"counts 1-{config.threshold - 1} hidden with complementary suppression"
-                                         f" ({m})"]], left=2).replace("<table>", '<table class="meta">')]
+                                         f" ({m}), audited by linear programming: no hidden count can be narrowed"
+                                         f" to fewer than {config.threshold} values from published totals and zeros"]], left=2).replace("<table>", '<table class="meta">')]
     # figures
     parts.append("<h2>Figures</h2>")
     if not figures:
@@ -148,7 +149,8 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
         parts.append(_table(cols, [[s.get(c) for c in cols] for s in sites]))
         parts.append('<p class="note">Latest month on or before the cut-off per site (audit.dq_scorecard, '
                      "expectations/scorecard.py): completeness of key variables, follow-up timeliness, quarantine "
-                     "rate, plausibility checks.</p>")
+                     "rate, plausibility checks, and the checks failing at the site (its own failing share over the "
+                     "rule's threshold, even when the check passes for all sites together).</p>")
     else:
         parts.append('<p class="note">No per-site scorecard: neither audit.dq_scorecard in the warehouse nor '
                      "quality_summary[\"sites\"].</p>")

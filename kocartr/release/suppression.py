@@ -1,4 +1,4 @@
-"""Small-cell suppression for published tables of patient counts.
+"""Small-cell suppression for published tables of patient counts, audited against differencing.
 
 Rule (threshold from data/config/release.yaml, default 5; see the citation there):
 1. Primary suppression: every count in [1, threshold - 1] is hidden (0 is shown: it discloses no patient).
@@ -9,18 +9,88 @@ Rule (threshold from data/config/release.yaml, default 5; see the citation there
    preference to a zero, then the cell whose hiding opens the fewest other constraints (fewer cascades), then
    the smallest, then the first in order; the total only when no cell is left. Repeated until no constraint has
    exactly one hidden entry (a hidden complement can open another constraint, hence the loop).
-
-This is the usual "at least two per line" heuristic; it does not solve the linear-programming attack on large
-multi-way tables (intervals for a hidden cell can be narrowed), which is accepted practice for registry tables.
+3. Disclosure audit (`audit`): "two hidden per line" is not enough when totals and zeros are published (total 19,
+   visible 7 + 5 + 5, two hidden cells that a reader knows are >= 1 because zeros are shown: both must be 1).
+   For every hidden entry the audit computes the smallest and largest value consistent with everything published
+   (the table's linear constraints, the visible entries, non-negativity, and >= 1 for a hidden non-zero count,
+   since zeros are shown), by linear programming (scipy.optimize.linprog). An entry is disclosed when that
+   interval holds fewer than `threshold` integers (the reader must not be able to narrow a hidden count to fewer
+   possible values than the threshold). While the audit fails, one more visible entry on a
+   line of a disclosed entry is hidden (same preference as in 2) and the audit is repeated; `suppress` never
+   returns a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide).
+   This is the interval (linear-programming) attack of statistical disclosure control (Hundepool et al.,
+   Statistical Disclosure Control, Wiley 2012, ch. 7: "audit" of a suppression pattern). Tables published together
+   share hidden group sizes (kocartr.release.outcomes), so a size hidden in one is not shown by another.
 All functions are pure and deterministic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Hashable, Iterable, Mapping, Sequence
 
 DEFAULT_THRESHOLD = 5
+
+
+class DisclosureError(ValueError):
+    """A table's suppression pattern lets a reader recover a hidden count: the table must not be published."""
+
+
+def _bounds(entries: Mapping[Hashable, int | None], hidden: set[Hashable],
+            constraints: Sequence[Sequence[Hashable]]) -> dict[Hashable, tuple[float, float]]:
+    """(min, max) of each hidden entry over every table consistent with what is published (linprog)."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    keys = sorted(hidden, key=repr)
+    index = {k: i for i, k in enumerate(keys)}
+    rows, rhs = [], []
+    for line in constraints:
+        if not any(k in hidden for k in line):
+            continue
+        a = np.zeros(len(keys))
+        b = 0.0
+        for k in line:
+            sign = -1.0 if k == line[-1] else 1.0  # cells - total = 0
+            if k in hidden:
+                a[index[k]] += sign
+            else:
+                b -= sign * (entries[k] or 0)
+        rows.append(a)
+        rhs.append(b)
+    # a reader knows a hidden count is >= 1 when zeros are shown (a zero is never hidden for being small)
+    bounds = [(1.0 if (entries.get(k) or 0) >= 1 else 0.0, None) for k in keys]
+    out: dict[Hashable, tuple[float, float]] = {}
+    a_eq = np.array(rows) if rows else None
+    b_eq = np.array(rhs) if rows else None
+    for k in keys:
+        c = np.zeros(len(keys))
+        c[index[k]] = 1.0
+        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        low = lo.fun if lo.status == 0 else 0.0
+        high = -hi.fun if hi.status == 0 else float("inf")  # status 3: unbounded, fully protected
+        out[k] = (low, high)
+    return out
+
+
+def audit(entries: Mapping[Hashable, int | None], hidden: Iterable[Hashable],
+          constraints: Iterable[Sequence[Hashable]], threshold: int = DEFAULT_THRESHOLD) -> dict[Hashable, tuple]:
+    """The hidden entries a reader can recover or narrow down: {key: (min, max)} for every hidden entry whose
+    feasible interval holds fewer than `threshold` integers (empty = the pattern passes). Single differences (a line
+    with one hidden entry) are the special case min == max."""
+    hidden = frozenset(hidden)
+    if not hidden:
+        return {}
+    bounds = _bounds_cached(tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints))
+    return {k: b for k, b in bounds.items() if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
+
+
+@lru_cache(maxsize=4096)
+def _bounds_cached(entries: tuple, hidden: frozenset, constraints: tuple) -> dict[Hashable, tuple[float, float]]:
+    """_bounds memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
+    return _bounds(dict(entries), set(hidden), constraints)
 
 
 def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
@@ -29,11 +99,14 @@ def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> b
 
 
 def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Sequence[Hashable]],
-             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = ()) -> set[Hashable]:
+             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = (),
+             published: Iterable[Hashable] = ()) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
     `pre_hidden`: keys hidden already for another reason (e.g. the same count hidden in another table, so that
-    tables published together stay consistent)."""
+    tables published together stay consistent). `published`: keys shown by another table, which hiding here
+    would not protect (never chosen as complements). Raises DisclosureError when no pattern passes the audit."""
+    published = set(published)
     constraints = [tuple(c) for c in constraints]
     lines_of: dict[Hashable, list[int]] = {}
     for n, line in enumerate(constraints):
@@ -50,7 +123,7 @@ def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Seque
         for n, line in enumerate(constraints):
             if n_hidden(n) != 1:
                 continue
-            visible = [k for k in line if k not in hidden]
+            visible = [k for k in line if k not in hidden and k not in published]
             cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
             pool = cells or visible
             if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
@@ -64,6 +137,20 @@ def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Seque
 
             hidden.add(min(pool, key=cost))
             changed = True
+        if not changed:  # no single-hidden line left: audit against linear recovery, widen what it narrows
+            disclosed = audit(entries, hidden, constraints, threshold)
+            if disclosed:
+                k = min(disclosed, key=repr)
+                # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
+                free = hidden | published
+                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or \
+                    [x for line in constraints if any(y in hidden for y in line) for x in line if x not in free]
+                if not pool:
+                    raise DisclosureError(f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is "
+                                          "left to hide on its lines")
+                cells = [x for x in pool if all(constraints[n][-1] != x for n in lines_of[x])] or pool
+                hidden.add(min(cells, key=lambda x: ((entries[x] or 0) == 0, entries[x] or 0, repr(x))))
+                changed = True
     return hidden
 
 

@@ -52,6 +52,11 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
                                    "row or group total would reveal a hidden count, the next smallest count of "
                                    "that row/group is hidden too (complementary suppression). Estimates derived "
                                    f"from hidden counts are hidden. Marker: {config.marker}. 0 is shown. "
+                                   "Every table is then audited against recovery by differencing: for each "
+                                   "hidden count, the smallest and largest value consistent with all published "
+                                   "totals, zeros and cells is computed by linear programming, and more counts "
+                                   f"are hidden until every hidden count has at least {t} possible values; a "
+                                   "table that cannot pass is not published. "
                                    "No Korean small-cell rule was found; the threshold is configuration "
                                    "(data/config/release.yaml)."),
         ("Manifest hash", "SHA-256 of the release's table contents (manifest.json `tables_sha256`); "

@@ -31,10 +31,16 @@ def quality_summary(warehouse: Path) -> dict | None:
             where site_code = 'ALL'
             qualify row_number() over (partition by layer, table_name, check_name order by run_at desc) = 1
             order by layer, table_name, check_name""").fetchall()
+        from expectations import site_verdicts
+
+        # a check can pass for all sites together and fail at one: named per site (expectations.site_verdicts)
+        at_site = [f"{r['site_code']} {r['check_name']}: {r['failing_share']:.1%} > {r['threshold']:.1%}"
+                   for r in site_verdicts(con).iter_rows(named=True) if not r["passed"]]
     finally:
         con.close()
     checks = [dict(zip(("check", "layer", "severity", "status", "rows_checked", "rows_failing"), r)) for r in rows]
-    return {"checks": len(checks), "not_passed": [c for c in checks if c["status"] != "PASSED"]}
+    return {"checks": len(checks), "not_passed": [c for c in checks if c["status"] != "PASSED"],
+            "failed_at_site": at_site}
 
 
 def rebuilt_fingerprint(warehouse: Path, cutoff) -> str:

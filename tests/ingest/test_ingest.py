@@ -13,7 +13,8 @@ import pytest
 import xlsxwriter
 
 from kocartr.dictionary import load_dictionary
-from kocartr.ingest import discover_batches, ingest, patient_key, write_site_queries
+from kocartr.feedback import build_site_queries, write_site_queries
+from kocartr.ingest import discover_batches, ingest, patient_key
 from kocartr.ingest.privacy import record_key
 from kocartr.ingest.warehouse import raw_columns
 from tests.ingest.conftest import check_accounting
@@ -361,8 +362,9 @@ def test_rrn_never_written_anywhere(root, run, tmp_path, caplog):
     assert [r[3] for r in di] == ["(withheld)", "******-*******", "(withheld)", "(withheld)"]  # free text, site IDs
     assert rejects(con) == {"S01/2026-05/icans ******-*******.csv": "direct_identifier"}
     assert q(con, "SELECT count(*) FROM raw.lab") == [(1,)] and q(con, "SELECT count(*) FROM raw.crs") == [(1,)]
-    n = write_site_queries(con, "S01", tmp_path / "q.xlsx")
-    assert n == q(con, "SELECT count(*) FROM audit.quarantine")[0][0] + 1
+    build_site_queries(con, "2026-05")
+    n = write_site_queries(con, "S01", "2026-05", tmp_path / "q.xlsx", root)  # reads the site's ids back: redacted
+    assert n["quarantine"] == q(con, "SELECT count(*) FROM audit.quarantine")[0][0] and n["file_reject"] == 1
     con.close()
     written = [tmp_path / "warehouse.duckdb", tmp_path / "q.xlsx"]
     import zipfile
@@ -382,16 +384,22 @@ def test_site_query_workbook(root, run, tmp_path):
     write(root, "S01/2026-05/crs.csv", b"")
     write(root, "S02/2026-05/lab.csv", csv_text(clean_rows("lab", 1, site="S02")))
     con, _ = run(root)
+    build_site_queries(con, "2026-05")
     out = tmp_path / "out" / "S01 queries.xlsx"
-    assert write_site_queries(con, "S01", out) == 2
+    counts = write_site_queries(con, "S01", "2026-05", out, root)
+    assert counts["quarantine"] == 1 and counts["file_reject"] == 1
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["Summary 요약", "Rows 행 문의", "Files 파일 문의", "Checks 품질 점검"]
+    assert wb.sheetnames == ["Summary 요약", "Rows 행 문의", "Files 파일 문의", "Checks 품질 점검",
+                             "Visits 추적 방문", "Site verdicts 기관 판정"]
     rows = list(wb["Rows 행 문의"].values)
-    assert len(rows) == 2 and rows[1][3] == 3 and rows[1][6] == "unknown_code" and "ANC" in rows[1][8]
-    assert "코드 목록" in rows[1][10]
-    files = list(wb["Files 파일 문의"].values)
-    assert files[1][1] == "S01/2026-05/crs.csv" and files[1][3] == "empty"
-    assert write_site_queries(con, "S02", tmp_path / "s02.xlsx") == 0
+    head = rows[0]
+    row = dict(zip(head, rows[1]))
+    assert len(rows) == 2 and row["Row / 행"] == 3 and row["Rule / 규칙"] == "unknown_code"
+    assert row["Site record ID / 기관 레코드 ID"] == lab[1]["record_id"] and row["Status / 상태"] == "new / 신규"
+    assert "ANC" in row["Expected / 기대값"] and "코드 목록" in row["수정 요청 (한국어)"]
+    files = [dict(zip(head, r)) for r in list(wb["Files 파일 문의"].values)[1:]]
+    assert files[0]["File / 파일"] == "S01/2026-05/crs.csv" and files[0]["Rule / 규칙"] == "empty"
+    assert sum(write_site_queries(con, "S02", "2026-05", tmp_path / "s02.xlsx").values()) == 0
 
 
 def test_demo_key_is_announced(root, caplog):
