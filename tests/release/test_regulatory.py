@@ -8,19 +8,9 @@ import pytest
 from kocartr.dictionary import load_dictionary
 from kocartr.release.config import load_release_config
 from kocartr.release.regulatory import RegulatoryViewError, build_regulatory_views, cibmtr_items, rule_sources
+from release_fixture import add_missing_cibmtr_columns
 
 CUT = date(2026, 10, 31)
-
-
-def _add_mapped_columns(c) -> None:
-    """Every CIBMTR-mapped column the fixture does not set, as NULL (the export is a contract on all of them)."""
-    config, d = load_release_config(), load_dictionary()
-    for form, f in cibmtr_items(d):
-        table = config.cibmtr_sources[form]
-        cols = [f"{config.cibmtr_field_columns.get(f'{form}.{f.name}', f.name)}",
-                config.cibmtr_unit_columns.get(f"{form}.{f.name}"), config.cibmtr_periods.get(form)]
-        for col in filter(None, cols):
-            c.execute(f"ALTER TABLE marts.{table} ADD COLUMN IF NOT EXISTS {col} VARCHAR")
 
 
 @pytest.fixture()
@@ -68,7 +58,7 @@ def con():
     c.execute("""CREATE TABLE marts.fct_infusion AS SELECT * FROM (VALUES
         ('P1', 'S01', 1, 'TISA_CEL', DATE '2025-01-01', 2.5, 'CELLS_1E8', 'BATCH-1'))
         t(patient_key, site_code, infusion_number, product_code, infusion_date, dose_value, dose_unit, batch_number)""")
-    _add_mapped_columns(c)
+    add_missing_cibmtr_columns(c)
     yield c
     c.close()
 
