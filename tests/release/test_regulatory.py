@@ -168,3 +168,24 @@ def test_rule_sources_cite_every_window_and_grading_rule(con):
     rows = con.sql("SELECT seed, rule, citation, status FROM regulatory.rule_sources").fetchall()
     assert len(rows) == len(rule_sources()) and all(r[2] and r[3] for r in rows)
     assert sum(r[0] == "followup_schedule.csv" for r in rows) == 17  # D100, M6, Y1-Y15
+
+
+def test_release_methods_cite_every_window_and_grading_rule(published):
+    """The workbook's methods sheet and the release's regulatory.rule_sources carry, for every follow-up window and
+    grading rule of data/config, its source and verification status (registry choices say so)."""
+    import openpyxl
+    from conftest import CUTOFF
+
+    wb = openpyxl.load_workbook(published / f"hta_outcomes_{CUTOFF}.xlsx", read_only=True)
+    methods = " ".join(str(r[1]) for r in wb["Methods & definitions"].iter_rows(values_only=True))
+    sources = rule_sources()
+    assert len(sources) >= 17 + 10 + 12  # windows, ICAHT grades, CTCAE lab grades, ...
+    for _seed, _kind, rule, citation, status in sources:
+        assert citation and status and f"{rule}. Source: {citation} [{status}]" in methods
+    assert "ICH E2A" in methods
+    assert "choice (no public source found)" in methods  # year 2-15 windows are flagged, not passed off as CIBMTR
+    rel = duckdb.connect(str(published / "kocartr_release.duckdb"), read_only=True)
+    try:
+        assert rel.sql("SELECT count(*) FROM regulatory.rule_sources").fetchall()[0][0] == len(sources)
+    finally:
+        rel.close()
