@@ -46,8 +46,8 @@ icaht as (
     select
         'icaht:' || h.infusion_key || ':LATE', h.patient_key, e.site_code, h.infusion_key, h.infusion_number,
         'ICAHT', 'ICAHT LATE', h.icaht_late_grade, null, h.icaht_late_grade, false, h.grading_standard,
-        cast(h.infusion_date + cast({{ cfg('icaht_late_start_day') }} as integer) as date), null,
-        cast({{ cfg('icaht_late_start_day') }} as integer), null,
+        h.late_onset_date, null,
+        cast(date_diff('day', h.infusion_date, h.late_onset_date) as integer), null,
         null, null, null, null, null, null, false, 'DERIVED', null, null, false, null, null, 'lab', null
     from {{ ref('int_icaht') }} as h
     join {{ ref('int_infusion_episodes') }} as e on h.infusion_key = e.infusion_key

@@ -70,6 +70,8 @@ select
     cast(n.max_icans_grade as integer) as max_icans_grade,
     h.icaht_early_grade,
     h.icaht_late_grade,
+    h.late_plt_nadir,
+    h.late_thrombocytopenia_flag,
     r.anc_recovery_date,
     r.anc_recovery_status,
     r.plt_recovery_date,
