@@ -80,7 +80,7 @@ def test_cibmtr_export_covers_every_mapped_item(release):
     assert reported - exported == set()
     assert len(reported) >= 35
     # dose goes out with its unit; follow-up items by reporting period
-    units = rel.sql("select distinct unit from regulatory.cibmtr_export where source_field = 'dose_value'"
+    units = rel.sql("select distinct value_unit from regulatory.cibmtr_export where source_field = 'dose_value'"
                     ).fetchall()
     assert units and all(u[0] in load_dictionary().codes("dose_unit") for u in units)
     periods = {r[0] for r in rel.sql("select distinct reporting_period from regulatory.cibmtr_export "

@@ -289,7 +289,7 @@ def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
             f"SELECT s.patient_key, {site} AS site_code, CAST({inf} AS INTEGER) AS infusion_number, "
             f"'{item_form}' AS cibmtr_form, '{f.cibmtr}' AS cibmtr_item, {per} AS reporting_period, "
             f"{tp} AS timepoint, '{form_name}' AS source_form, '{f.name}' AS source_field, "
-            f"CAST(s.\"{column}\" AS VARCHAR) AS value, CAST({unit} AS VARCHAR) AS unit "
+            f"CAST(s.\"{column}\" AS VARCHAR) AS value, CAST({unit} AS VARCHAR) AS value_unit "
             f"FROM marts.\"{table}\" s LEFT JOIN marts.\"{patient_t}\" p ON p.patient_key = s.patient_key "
             f"WHERE s.\"{column}\" IS NOT NULL" + (f" AND ({where})" if where else ""))
     if missing:
@@ -297,7 +297,7 @@ def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
                                   "column:\n  " + "\n  ".join(missing))
     con.execute("CREATE TABLE regulatory.cibmtr_mapping (source_form VARCHAR, source_field VARCHAR, "
                 "cibmtr_item VARCHAR, cibmtr_form VARCHAR, source_table VARCHAR, source_column VARCHAR, "
-                "unit VARCHAR, reporting_period_from VARCHAR)")
+                "value_unit VARCHAR, reporting_period_from VARCHAR)")
     con.executemany("INSERT INTO regulatory.cibmtr_mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute(f"CREATE TABLE regulatory.{view} AS SELECT * FROM ({' UNION ALL '.join(selects)}) ORDER BY ALL")
     n_exported = con.execute(f"SELECT count(DISTINCT source_form || '.' || source_field) FROM regulatory.{view}"

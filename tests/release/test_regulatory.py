@@ -127,7 +127,7 @@ def test_cibmtr_export_items_units_and_periods(con):
     notes = build_regulatory_views(con, CUT, load_release_config(), load_dictionary())
     n = len(cibmtr_items(load_dictionary()))
     assert notes == [f"cibmtr_export: {n} of {n} dictionary CIBMTR items mapped; 13 carry values at this cut-off"]
-    rows = con.sql("SELECT patient_key, cibmtr_item, reporting_period, timepoint, source_field, value, unit "
+    rows = con.sql("SELECT patient_key, cibmtr_item, reporting_period, timepoint, source_field, value, value_unit "
                    "FROM regulatory.cibmtr_export ORDER BY ALL").fetchall()
     assert ("P1", "4006 date of infusion", "BASELINE", None, "infusion_date", "2025-01-01", None) in rows
     assert ("P1", "4006 cells infused", "BASELINE", None, "dose_value", "2.5", "CELLS_1E8") in rows
