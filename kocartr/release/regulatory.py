@@ -31,10 +31,12 @@ from datetime import date
 
 from kocartr.paths import CONFIG_DIR
 from kocartr.release.config import ReleaseConfig
+from kocartr.release.publish import ReleaseError
 
 
-class RegulatoryViewError(RuntimeError):
-    """A regulatory view cannot be built from the release's tables (a contract broken upstream)."""
+class RegulatoryViewError(ReleaseError):
+    """A regulatory view cannot be built from the release's tables (a contract broken upstream): the release is
+    not published (`kocartr release` prints the message and exits 1)."""
 
 
 def _columns(con, schema: str, table: str) -> list[str]:

@@ -189,3 +189,18 @@ def test_release_methods_cite_every_window_and_grading_rule(published):
         assert rel.sql("SELECT count(*) FROM regulatory.rule_sources").fetchall()[0][0] == len(sources)
     finally:
         rel.close()
+
+
+def test_publish_refuses_a_release_whose_regulatory_view_cannot_be_built(tmp_path):
+    """A broken contract stops the release with a one-line cause, and nothing is published."""
+    from conftest import CUTOFF
+    from release_fixture import build_fixture_warehouse
+
+    from kocartr.release import ReleaseError, publish_release
+
+    wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20,
+                                 extra_sql=["ALTER TABLE marts.fct_followup_schedule DROP COLUMN followup_year"])
+    with pytest.raises(ReleaseError, match=r"mfds_ltfu_status: marts.fct_followup_schedule lacks column\(s\) "
+                                           r"\['followup_year'\]"):
+        publish_release(wh, CUTOFF, tmp_path / "releases")
+    assert not any((tmp_path / "releases").glob(f"{CUTOFF}*"))
