@@ -115,8 +115,9 @@ def rules(dictionary=None) -> list[Rule]:
        "AECAT from the controlled list in ARCHITECTURE.md.", "ExpectColumnValuesToBeInSet",
        {"column": "AECAT", "value_set": list(ADAE_CATEGORIES)}, ids=ids_ae)
     gx(ADAE, "atoxgr_range", "plausibility", "atemporal", "critical", 0.0,
-       "Grades (ASTCT, CTCAE, ICAHT) are 1-5.", "ExpectColumnValuesToBeBetween",
-       {"column": "ATOXGR", "min_value": 1, "max_value": 5}, ids=ids_ae)
+       "Grades (ASTCT, CTCAE, ICAHT) are 1-5 (ATOXGRN, numeric twin of the character ATOXGR).",
+       "ExpectColumnValuesToBeBetween",
+       {"column": "ATOXGRN", "min_value": 1, "max_value": 5}, ids=ids_ae)
     gx(ADAE, "grdstd.not_null", "completeness", "atemporal", "warning", 0.0,
        "A grade is meaningless without its grading standard and version (CTCAE v5 vs v6 differ).",
        "ExpectColumnValuesToNotBeNull", {"column": "GRDSTD"}, ids=ids_ae)

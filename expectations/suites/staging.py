@@ -207,4 +207,6 @@ def hand_rules(dictionary) -> list[Rule]:
 
 
 def rules(dictionary) -> list[Rule]:
-    return generated_rules(dictionary) + hand_rules(dictionary)
+    from expectations.suites import consistency
+
+    return generated_rules(dictionary) + hand_rules(dictionary) + consistency.rules(dictionary)

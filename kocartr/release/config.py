@@ -101,6 +101,14 @@ class ReleaseConfig:
         return dict(self.raw.get("names", {}).get("cibmtr_field_columns", {}) or {})
 
     @property
+    def cibmtr_unit_columns(self) -> dict[str, str]:
+        return dict(self.raw.get("names", {}).get("cibmtr_unit_columns", {}) or {})
+
+    @property
+    def cibmtr_periods(self) -> dict[str, str]:
+        return dict(self.raw.get("names", {}).get("cibmtr_periods", {}) or {})
+
+    @property
     def row_filters(self) -> dict[str, str]:
         return dict(self.raw.get("row_filters", {}) or {})
 

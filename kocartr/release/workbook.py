@@ -61,7 +61,20 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
                                    "(data/config/release.yaml)."),
         ("Manifest hash", "SHA-256 of the release's table contents (manifest.json `tables_sha256`); "
                           "verify with kocartr.release.verify_release."),
-    ]
+        ("Seriousness", "ICH E2A (1994): a serious adverse event results in death, is life-threatening, requires or "
+                        "prolongs hospitalization, results in persistent or significant disability, is a congenital "
+                        "anomaly, or is medically important; every grade 4 (life-threatening) or 5 (death) event is "
+                        "serious by definition. Severity (grade) and seriousness are separate questions."),
+    ] + rule_source_rows()
+
+
+def rule_source_rows() -> list[tuple[str, str]]:
+    """One methods row per follow-up window and grading rule the marts apply (data/config seeds), with its
+    citation and verification status: which rules are published and which are registry choices."""
+    from kocartr.release.regulatory import rule_sources
+
+    return [(f"{kind.capitalize()} ({seed})", f"{rule}. Source: {citation} [{status}]")
+            for seed, kind, rule, citation, status in rule_sources()]
 
 
 def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConfig) -> dict[str, Any]:

@@ -203,6 +203,7 @@ def crs(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
         "steroids": np.where(g >= 3, "Y", np.where(rng.random(n) < 0.2, "Y", "N")).astype(OBJ),
         "icu_admission": np.where(icu, "Y", "N").astype(OBJ),
         "icu_days": np.where(icu, rng.integers(1, 12, n), np.nan),
+        **_seriousness(np.full(n, "CRS"), g, 1),
     }, {"max_temperature_c": 1})
 
 
@@ -239,6 +240,7 @@ def icans(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
         "astct_grade": g.astype(float),
         "steroids": np.where(g >= 2, "Y", np.where(rng.random(n) < 0.3, "Y", "N")).astype(OBJ),
         "icu_admission": np.where((g >= 3) & (rng.random(n) < 0.7), "Y", "N").astype(OBJ),
+        **_seriousness(np.full(n, "ICANS"), g, 2),
     })
 
 
@@ -288,10 +290,30 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
         "infection_organism": np.where(inf, organism, "").astype(OBJ),
         "infection_site": np.where(inf, _pick(rng, ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY",
                                                     "SKIN_SOFT_TISSUE", "OTHER"], n), "").astype(OBJ),
-        "serious": np.where(grade >= 3, "Y", "N").astype(OBJ),
+        **_seriousness(np.where(inf, "INFECTION", "OTHER"), grade, 3),
         "description": np.where(inf, _hangul_pick(rng, P.KO_INFECTION, n, 0.5), "").astype(OBJ),
     })
     return select(rows, keep)
+
+
+# Share of events reported serious (ICH E2A) by grade, per kind of event; grade 4-5 are always serious (E2A:
+# life-threatening / death). CAR-T patients are inpatients early on, so many grade 2-3 CRS/ICANS are serious
+# through (prolonged) hospitalization. Synthetic choices, not published rates.
+SERIOUS_SHARE = {"CRS": {1: 0.1, 2: 0.5, 3: 0.85}, "ICANS": {1: 0.15, 2: 0.6, 3: 0.9},
+                 "INFECTION": {1: 0.0, 2: 0.15, 3: 0.7}, "OTHER": {1: 0.0, 2: 0.05, 3: 0.35}}
+
+
+def _seriousness(kind: np.ndarray, grade: np.ndarray, salt: int) -> dict[str, np.ndarray]:
+    """`serious` and `seriousness_criteria` (ICH E2A) per event. Draws come from a generator seeded by the rows
+    themselves, so adding these columns leaves the main random stream (and every other synthetic value) as it was."""
+    n = len(grade)
+    u = np.random.default_rng([salt, n, int(np.nansum(grade))]).random(n)
+    share = np.array([SERIOUS_SHARE.get(k, SERIOUS_SHARE["OTHER"]).get(int(g), 1.0) for k, g in zip(kind, grade)])
+    serious = (grade >= 4) | (u < share)
+    crit = np.where(kind == "MALIGNANCY", "MEDICALLY_IMPORTANT", np.where(
+        grade >= 5, "DEATH", np.where(grade >= 4, "LIFE_THREATENING;HOSPITALIZATION", "HOSPITALIZATION")))
+    return {"serious": np.where(serious, "Y", "N").astype(OBJ),
+            "seriousness_criteria": np.where(serious, crit, "").astype(OBJ)}
 
 
 def select(rows: FormRows, keep: np.ndarray) -> FormRows:
@@ -465,6 +487,7 @@ def secondary_malignancy(c: Cohort, rng: np.random.Generator) -> FormRows:
         "t_cell_malignancy": np.where(tcell, "Y", "N").astype(OBJ),
         "car_transgene_tested": np.where(tested, "Y", "N").astype(OBJ),
         "car_transgene_detected": np.where(tested, np.where(tcell & (rng.random(n) < 0.4), "Y", "N"), "").astype(OBJ),
+        **_seriousness(np.full(n, "MALIGNANCY"), np.full(n, 4.0), 4),
     })
     return select(rows, _alive_observed(c, idx, c.spm_day[idx]))
 

@@ -59,10 +59,10 @@ def _build() -> None:
     # ASTCT: fever + hypotension without vasopressor + no hypoxia = grade 2 (reported 2: consistent)
     add("crs", "S01", "P01", "C1", "2024-01", onset_date="2024-01-12", resolution_date="2024-01-15", fever="Y",
         hypotension="NO_VASOPRESSOR", hypoxia="NONE", astct_grade=2, tocilizumab="Y", tocilizumab_doses=2,
-        steroids="N", icu_admission="N")
+        steroids="N", icu_admission="N", serious="Y", seriousness_criteria="HOSPITALIZATION")
     add("icans", "S01", "P01", "N1", "2024-01", onset_date="2024-01-15", resolution_date="2024-01-16", ice_score=8,
         consciousness="AWAKENS_SPONTANEOUSLY", seizure="NONE", motor_weakness="N", cerebral_edema="NONE",
-        astct_grade=1, steroids="N", icu_admission="N")
+        astct_grade=1, steroids="N", icu_admission="N", serious="N")
     # ANC: days <= 0.5 in day 0-30 = 3+2+3+2 + 1 (transient day-10 recovery) + 3 = 14 -> early ICAHT grade 3;
     # days <= 0.1 = 2+3 = 5. Recovery: first of 3 consecutive >= 0.5 after the nadir = day 14 (2024-01-24).
     # Late (day 31-100): values 1.4, 0.9, 1.1 -> 2nd lowest 1.1 -> late ICAHT grade 1.
@@ -72,6 +72,13 @@ def _build() -> None:
     # platelets: nadir day 7, then >= 20 on days 10, 12, 15 -> recovery day 10 (2024-01-20)
     labs("S01", "P01", "2024-01-10", "PLT", "X10E9_L", [(0, 50), (7, 15), (10, 25), (12, 30), (15, 40)], "2024-03")
     labs("S01", "P01", "2024-01-10", "IGG", "MG_DL", [(30, 350)], "2024-03")
+    # CTCAE v5.0 lab consistency: neutropenia reported grade 3, ANC nadir 0.05 in its window -> lab grade 4
+    # (mismatch, queried); thrombocytopenia grade 4 with PLT nadir 15 -> lab grade 4 (consistent) but reported not
+    # serious -> serious by ICH E2A (grade 4 = life-threatening) and flagged.
+    add("adverse_event", "S01", "P01", "A1N", "2024-02", ae_term="NEUTROPENIA", onset_date="2024-01-10",
+        resolution_date="2024-01-24", ctcae_grade=3, ctcae_version="V5_0", serious="N")
+    add("adverse_event", "S01", "P01", "A1T", "2024-02", ae_term="THROMBOCYTOPENIA", onset_date="2024-01-15",
+        resolution_date="2024-01-22", ctcae_grade=4, ctcae_version="V5_0", serious="N")
     labs("S01", "P01", "2024-01-10", "CD19_B_CELLS", "CELLS_UL", [(30, 5)], "2024-03")
     add("response", "S01", "P01", "RS1", "2024-02", assessment_date="2024-02-09", criteria="LUGANO_2014",
         response="PR", method="PET_CT", deauville_score=3)
@@ -102,10 +109,10 @@ def _build() -> None:
         leukapheresis_date="2023-05-05", infusion_date="2023-06-01", out_of_specification="N")
     add("crs", "S01", "P02", "C2", "2023-08", onset_date="2023-06-03", resolution_date="2023-06-09", fever="Y",
         hypotension="NO_VASOPRESSOR", hypoxia="HIGH_FLOW", astct_grade=2, tocilizumab="Y", steroids="Y",
-        icu_admission="Y", icu_days=3)
+        icu_admission="Y", icu_days=3, serious="N")
     add("icans", "S01", "P02", "N2", "2023-08", onset_date="2023-06-06", resolution_date="2023-06-10", ice_score=2,
         consciousness="AWAKENS_TO_VOICE", seizure="NONE", motor_weakness="N", cerebral_edema="NONE",
-        astct_grade=2, steroids="Y", icu_admission="N")
+        astct_grade=2, steroids="Y", icu_admission="N", serious="Y", seriousness_criteria="HOSPITALIZATION")
     add("adverse_event", "S01", "P02", "A2", "2023-09", ae_term="INFECTION", onset_date="2023-09-01",
         ctcae_grade=4, ctcae_version="V5_0", infection_organism_type="FUNGAL", infection_organism="Aspergillus",
         infection_site="RESPIRATORY", serious="Y")
@@ -138,7 +145,7 @@ def _build() -> None:
             disease_status="CR", last_disease_assessment_date=lda, subsequent_therapy="N", subsequent_hct="NONE",
             new_malignancy="Y" if tp == "Y3" else "N", ivig="Y")
     add("secondary_malignancy", "S02", "P04", "M4", "2024-06", diagnosis_date="2024-05-01", category="SOLID",
-        t_cell_malignancy="N", car_transgene_tested="N")
+        t_cell_malignancy="N", car_transgene_tested="N", serious="Y", seriousness_criteria="MEDICALLY_IMPORTANT")
     add("pregnancy", "S02", "P04", "G4", "2024-10", subject="PARTNER", reported_date="2024-10-01",
         conception_date="2024-08-15", outcome="LIVE_BIRTH", outcome_date="2025-05-01")
     labs("S02", "P04", "2022-03-01", "ANC", "X10E9_L", [(0, 2.0), (5, 1.8), (10, 2.2)], "2022-04")
@@ -165,7 +172,8 @@ def _build() -> None:
         product_setting="COMMERCIAL", join_id="JOIN-6", cd4_lot_number="CD4-6", cd8_lot_number="CD8-6",
         leukapheresis_date="2025-04-10", infusion_date="2025-05-01", out_of_specification="N")
     add("crs", "S01", "P06", "C6", "2025-06", onset_date="2025-06-10", fever="Y", hypotension="NONE",
-        hypoxia="NONE", astct_grade=1, tocilizumab="N", steroids="N", icu_admission="N")
+        hypoxia="NONE", astct_grade=1, tocilizumab="N", steroids="N", icu_admission="N",
+        serious="U")
     add("adverse_event", "S01", "P06", "A6", "2025-05", version=1, current=False, ae_term="TLS",
         onset_date="2025-05-03", ctcae_grade=3, ctcae_version="V5_0", serious="N")
     add("adverse_event", "S01", "P06", "A6", "2025-06", version=2, action="D", ae_term="TLS",

@@ -109,6 +109,32 @@ def test_followup_schedule_states(wh):
 
 
 def test_adae_categories(wh):
-    rows = wh.sql("select USUBJID, AECAT, ATOXGR, ASTDY from adam.adae order by USUBJID, AESEQ").fetchall()
+    rows = wh.sql("select USUBJID, AECAT, ATOXGRN, ASTDY from adam.adae order by USUBJID, AESEQ").fetchall()
     assert ("P01", "ICAHT", 3, 0) in rows and ("P01", "CRS", 2, 2) in rows
     assert ("P02", "INFECTION", 4, 92) in rows
+
+
+def test_adae_grade_types_source_and_e2a_seriousness(wh):
+    """ATOXGR character + ATOXGRN numeric (ADaM OCCDS); AESOURCE tells reported from lab-derived (ICAHT) records;
+    AESER per ICH E2A: reported serious, an E2A criterion, or grade 4-5 (serious by definition)."""
+    types = dict(wh.sql("select column_name, data_type from information_schema.columns "
+                        "where table_schema = 'adam' and table_name = 'adae'").fetchall())
+    assert types["ATOXGR"] == "VARCHAR" and types["ATOXGRN"] == "INTEGER"
+    rows = {(r[0], r[1], r[2]): r[3:] for r in wh.sql(
+        "select USUBJID, AECAT, AEDECOD, ATOXGR, AESOURCE, AESER, AESERCRT from adam.adae").fetchall()}
+    assert rows[("P01", "ICAHT", "ICAHT EARLY")] == ("3", "DERIVED", None, None)
+    assert rows[("P01", "CRS", "CYTOKINE RELEASE SYNDROME")] == ("2", "REPORTED", "Y", "HOSPITALIZATION")
+    assert rows[("P02", "CRS", "CYTOKINE RELEASE SYNDROME")][1:3] == ("REPORTED", "N")  # grade 2, not serious
+    assert rows[("P02", "INFECTION", "INFECTION")][2] == "Y"
+    assert rows[("P01", "CYTOPENIA", "THROMBOCYTOPENIA")][2] == "Y"  # reported N, but grade 4 is serious (E2A)
+    assert rows[("P06", "CRS", "CYTOKINE RELEASE SYNDROME")][2] == "U"
+
+
+def test_cytopenia_grade_against_lab_nadir(wh):
+    """CTCAE v5.0 (seed ctcae_lab_grading): the grade the nadir in the AE window implies is shown beside the
+    reported grade, never replacing it."""
+    rows = {r[0]: r[1:] for r in wh.sql(
+        "select ae_term, grade, lab_nadir_value, lab_ctcae_grade, lab_grade_mismatch_flag, serious_by_grade_flag "
+        "from marts.fct_adverse_event where patient_key = 'P01' and source_form = 'adverse_event'").fetchall()}
+    assert rows["NEUTROPENIA"] == (3, 0.05, 4, True, False)
+    assert rows["THROMBOCYTOPENIA"] == (4, 15.0, 4, False, True)

@@ -35,6 +35,15 @@ HAND = {
            [f"update staging.stg_{f} set resolution_date = onset_date - 1"] for f in ("crs", "icans", "adverse_event")},
     **{f"staging.stg_{f}.has_infusion": [f"update staging.stg_{f} set patient_key = 'orphan-' || patient_key"]
        for f in ("crs", "icans", "adverse_event")},
+    # staging: AE-versus-lab and seriousness consistency (expectations/suites/consistency.py)
+    "staging.stg_adverse_event.neutropenia_grade_vs_lab_nadir": ["update staging.stg_lab set value = 0.3"],
+    "staging.stg_adverse_event.thrombocytopenia_grade_vs_lab_nadir":
+        ["update staging.stg_adverse_event set ae_term = 'THROMBOCYTOPENIA'",
+         "update staging.stg_lab set analyte = 'PLT', value = 10"],
+    "staging.stg_adverse_event.anemia_grade_vs_lab_nadir":
+        ["update staging.stg_adverse_event set ae_term = 'ANEMIA'", "update staging.stg_lab set analyte = 'HGB', value = 7"],
+    **{f"staging.stg_{f}.grade4plus_reported_serious": [f"update staging.stg_{f} set {g} = 4, serious = 'N'"]
+       for f, g in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade"))},
     # marts
     "marts.fct_infusion.infusion_date.not_null": ["update marts.fct_infusion set infusion_date = null"],
     "marts.fct_infusion.leukapheresis_le_lymphodepletion_le_infusion":
@@ -64,7 +73,7 @@ HAND = {
     "adam.adtte.entry_nonnegative": ["update adam.adtte set ENTRYT = -1"],
     "adam.adtte.avalu_days": ["update adam.adtte set AVALU = 'MONTHS'"],
     "adam.adae.aecat_controlled": ["update adam.adae set AECAT = 'X'"],
-    "adam.adae.atoxgr_range": ["update adam.adae set ATOXGR = 9"],
+    "adam.adae.atoxgr_range": ["update adam.adae set ATOXGRN = 9"],
     "adam.adae.grdstd.not_null": ["update adam.adae set GRDSTD = null"],
     "adam.adae.onset_on_or_after_day0": ["update adam.adae set ASTDY = -1"],
     "adam.adae.late_onset": ["update adam.adae set ASTDY = 45"],

@@ -152,7 +152,8 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
     con.execute("""create table adam.adae as
         select 'KOCARTR' as STUDYID, patient_key as USUBJID, site_code as SITEID, 1 as INFNUM,
                row_number() over (partition by patient_key order by cat) as AESEQ, cat as AECAT,
-               cat as AEDECOD, cast(astct_grade as integer) as ATOXGR, 'ASTCT 2019' as GRDSTD,
+               cat as AEDECOD, cast(astct_grade as varchar) as ATOXGR,
+               cast(astct_grade as integer) as ATOXGRN, 'ASTCT 2019' as GRDSTD,
                onset_date as ASTDT, resolution_date as AENDT, cast(onset_date - infusion_date as integer) as ASTDY
         from (select 'CRS' as cat, * from staging.stg_crs union all by name
               select 'ICANS' as cat, * from staging.stg_icans)

@@ -93,7 +93,7 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
         cause = ("PRIMARY_DISEASE" if prog else rng.choice(["INFECTION", "ORGAN_FAILURE"])) if dead else None
         pats.append(dict(patient_key=key, site_code=site, sex=rng.choice("MF"), birth_year=rng.randint(1945, 2005),
                          enrolment_date=enrol, cart_order_date=order, death_date=dthdt, primary_cause=cause,
-                         last_contact_date=lastc, lost_to_followup=bool(i % 23 == 0)))
+                         last_contact_date=lastc, lost_to_followup=bool(i % 23 == 0), first_infusion_date=inf))
         infs.append(dict(patient_key=key, site_code=site, infusion_number=1, product_code=prod,
                          disease_group=DISGRP[prod], leukapheresis_date=order + timedelta(days=3), infusion_date=inf,
                          prior_lines=rng.randint(2, 5), batch_number=f"B{i:05d}"))
@@ -117,7 +117,9 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
         spm_t = rng.randint(60, max(61, fu)) if spm else None
         if spm and spm_t <= fu:
             spms.append(dict(patient_key=key, site_code=site, diagnosis_date=inf + timedelta(days=spm_t),
-                             category=rng.choice(["SOLID", "MDS_AML", "SKIN_NON_MELANOMA"]), t_cell_malignancy="N"))
+                             category=rng.choice(["SOLID", "MDS_AML", "SKIN_NON_MELANOMA"]), t_cell_malignancy="N",
+                             spm_key=f"{site}:M{i}", serious="Y", seriousness_criteria="MEDICALLY_IMPORTANT",
+                             is_unexpected=False, is_t_cell=False, car_transgene_detected="N"))
         else:
             spm = False
         for tp, due, lo, hi in TIMEPOINTS:
@@ -130,7 +132,9 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
             # column names as dbt_project/models/marts/fct_followup_schedule.sql
             sched.append(dict(patient_key=key, site_code=site, timepoint=tp, target_date=due_d,
                               window_start_date=w0, window_end_date=w1, received_date=contact, visit_state=state,
-                              data_cutoff=cut))
+                              data_cutoff=cut, followup_year=max(1, math.ceil(due / 365)),
+                              reporting_period={"D100": "100_DAYS", "M6": "6_MONTHS"}.get(tp, "ANNUAL"),
+                              contact_date=contact, vital_status="ALIVE" if contact else None))
             if contact:
                 timeline.append(dict(patient_key=key, site_code=site, timepoint=tp, contact_date=contact,
                                      vital_status="ALIVE", disease_status="PROGRESSION" if progdt and
@@ -220,7 +224,9 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
         "marts.fct_adverse_event": pl.DataFrame(aes),
         "marts.fct_secondary_malignancy": pl.DataFrame(spms, schema={
             "patient_key": pl.String, "site_code": pl.String, "diagnosis_date": pl.Date, "category": pl.String,
-            "t_cell_malignancy": pl.String}),
+            "t_cell_malignancy": pl.String, "spm_key": pl.String, "serious": pl.String,
+            "seriousness_criteria": pl.String, "is_unexpected": pl.Boolean, "is_t_cell": pl.Boolean,
+            "car_transgene_detected": pl.String}),
         "marts.fct_followup_schedule": pl.DataFrame(sched),
         "marts.fct_patient_timeline": pl.DataFrame(timeline),
         "marts.fct_response": pl.DataFrame(resp),
@@ -250,8 +256,28 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
             t(site_code, month, completeness, followup_timeliness, quarantine_rate, plausibility_checks,
               plausibility_checks_failed, plausibility_failure_rate)""")
         con.execute("CREATE VIEW marts.v_infused AS SELECT patient_key, product_code FROM marts.fct_infusion")
+        add_missing_cibmtr_columns(con)
         for sql in extra_sql or []:
             con.execute(sql)
     finally:
         con.close()
     return path
+
+
+def add_missing_cibmtr_columns(con) -> None:
+    """Every column the CIBMTR export maps (data/config/release.yaml from the dictionary) that a fixture does not
+    fill, added empty: the export is a contract on all of them (kocartr.release.regulatory)."""
+    from kocartr.dictionary import load_dictionary
+    from kocartr.release.config import load_release_config
+    from kocartr.release.regulatory import cibmtr_items
+
+    config = load_release_config()
+    for form, f in cibmtr_items(load_dictionary()):
+        table = config.cibmtr_sources[form]
+        column = config.cibmtr_field_columns.get(f"{form}.{f.name}", f.name)
+        period = config.cibmtr_periods.get(form)
+        for col, typ in ((column, "DATE" if f.type == "date" else "VARCHAR"),
+                         (config.cibmtr_unit_columns.get(f"{form}.{f.name}"), "VARCHAR"),
+                         (period, "VARCHAR" if period == "reporting_period" else "DATE")):
+            if col:
+                con.execute(f"ALTER TABLE marts.{table} ADD COLUMN IF NOT EXISTS {col} {typ}")

@@ -4,6 +4,10 @@
 -- ASTDY = onset day relative to the attached infusion (day 0 = infusion); ADURN = resolution - onset + 1 days
 -- (ICAHT early: onset to ANC recovery). Subjects are ADSL subjects only (a CAR-T order or an infusion); events of
 -- patients whose registration and infusion never reached raw stay in marts.fct_adverse_event.
+-- ATOXGR is character and ATOXGRN its numeric twin (CDISC ADaM OCCDS; character grades as in pharmaverse/admiral's
+-- derive_var_atoxgr). AESOURCE tells site-reported events (REPORTED: CRS, ICANS, CTCAE forms) from events derived
+-- from the lab series (DERIVED: ICAHT), so a neutropenia is never counted twice unknowingly. AESER follows ICH E2A
+-- (fct_adverse_event.serious: reported, an E2A criterion, or grade 4-5); AESERCRT lists the reported criteria.
 select
     'KOCARTR' as STUDYID,
     e.patient_key as USUBJID,
@@ -14,13 +18,17 @@ select
          as integer) as AESEQ,
     e.ae_category as AECAT,
     e.ae_term as AEDECOD,
-    e.grade as ATOXGR,
+    cast(e.grade as varchar) as ATOXGR,
+    e.grade as ATOXGRN,
+    e.event_source as AESOURCE,
     e.grading_standard as GRDSTD,
     e.onset_date as ASTDT,
     e.resolution_date as AENDT,
     e.onset_day as ASTDY,
     cast(e.duration_days as double) as ADURN,
     e.serious as AESER,
+    e.seriousness_criteria as AESERCRT,
+    e.lab_ctcae_grade as LBTOXGRN,
     e.tocilizumab as AETOCI,
     e.steroids as AESTER,
     e.icu_admission as AEICU,

@@ -59,6 +59,8 @@ select
     steroids,
     icu_admission,
     cast(icu_days as integer) as icu_days,
+    serious,
+    seriousness_criteria,
     coalesce(date_diff('day', infusion_date, onset_date) > {{ cfg('crs_icans_late_onset_day') }}, false)
         as late_onset_flag
 from graded

@@ -1,8 +1,13 @@
 -- Concept: immune effector cell-associated haematotoxicity (ICAHT) grade per infusion from the ANC lab series:
--- early (day 0-30) by the number of days at or below each ANC threshold, late (after day 30) by the lowest ANC
--- seen on at least two measurements.
--- Reference: EHA/EBMT ICAHT grading (Rejeski et al., Blood 2023;142:865); cut-offs in seed icaht_grading and
--- windows / counting rules in clinical_thresholds, all marked "to verify against the paper" (registry brief §3).
+-- early (day 0-30) by the number of days at or below each ANC threshold, late (after day 30, through follow-up)
+-- by the lowest ANC seen on at least two measurements; prolonged thrombocytopenia reported beside it.
+-- Reference: EHA/EBMT consensus grading of ICAHT (Rejeski et al., Blood 2023;142(10):865-877): ICAHT grades
+-- neutropenia only (depth and duration); thrombocytopenia is not part of the grade and is reported beside it
+-- (late_plt_nadir, late_thrombocytopenia_flag; cut-off clinical_thresholds.late_thrombocytopenia_plt_below, from
+-- the platelet extension, Blood 2025). Late ICAHT has no fixed end: it runs from icaht_late_start_day through
+-- follow-up and is censored at relapse / progression or a new anticancer therapy or HCT (cytopenia after them is
+-- not attributed to the CAR-T), and at the next CAR-T infusion (labs attach to it). Cut-offs in seed
+-- icaht_grading and windows / counting rules in clinical_thresholds, marked "to verify against the paper".
 -- Counting rule: each measurement holds from its day until the next measurement of the series (the last one
 -- counts for its own day only: no extrapolation past the data); days up to icaht_early_end_day are counted;
 -- a stretch above the threshold shorter than icaht_transient_recovery_days that is followed by another value at
@@ -15,7 +20,28 @@ with infusions as (
 anc as (
     select infusion_key, infusion_day, value
     from {{ ref('int_lab_daily') }}
-    where analyte = 'ANC' and infusion_day >= 0 and infusion_day <= {{ cfg('icaht_late_end_day') }}
+    where analyte = 'ANC' and infusion_day >= 0
+),
+-- first relapse / progression or new therapy / HCT after the infusion: the end of late ICAHT
+censor as (
+    select
+        i.infusion_key,
+        least(min(p.progression_date), min(t.first_new_treatment_date)) as late_censor_date
+    from infusions as i
+    left join {{ ref('int_disease_progression') }} as p
+        on p.patient_key = i.patient_key and p.progression_date > i.infusion_date
+    left join {{ ref('int_subsequent_therapy') }} as t
+        on t.patient_key = i.patient_key and t.first_new_treatment_date > i.infusion_date
+    group by i.infusion_key
+),
+late_labs as (
+    select l.infusion_key, l.analyte, l.infusion_day, l.value
+    from {{ ref('int_lab_daily') }} as l
+    join infusions as i on l.infusion_key = i.infusion_key
+    join censor as c on l.infusion_key = c.infusion_key
+    where l.analyte in ('ANC', 'PLT')
+      and l.infusion_day >= {{ cfg('icaht_late_start_day') }}
+      and (c.late_censor_date is null or i.infusion_date + cast(l.infusion_day as integer) < c.late_censor_date)
 ),
 thresholds as (
     select distinct anc_max as threshold from {{ ref('icaht_grading') }} where phase = 'EARLY'
@@ -83,23 +109,35 @@ early_grade as (
 late_values as (
     select
         infusion_key,
+        analyte,
         value,
-        row_number() over (partition by infusion_key order by value) as value_rank
-    from anc
-    where infusion_day between {{ cfg('icaht_late_start_day') }} and {{ cfg('icaht_late_end_day') }}
+        row_number() over (partition by infusion_key, analyte order by value, infusion_day) as value_rank
+    from late_labs
 ),
 late_nadir as (
-    -- the lowest ANC seen on at least N measurements = the N-th lowest value
-    select infusion_key, value as late_anc_nadir
+    -- the lowest count seen on at least N measurements = the N-th lowest value
+    select infusion_key,
+           max(value) filter (where analyte = 'ANC') as late_anc_nadir,
+           max(value) filter (where analyte = 'PLT') as late_plt_nadir
     from late_values
     where value_rank = {{ cfg('icaht_late_min_measurements') }}
+    group by infusion_key
 ),
 late_grade as (
     select n.infusion_key, n.late_anc_nadir, max(g.grade) as icaht_late_grade
     from late_nadir as n
     left join {{ ref('icaht_grading') }} as g
         on g.phase = 'LATE' and n.late_anc_nadir <= g.anc_max
+    where n.late_anc_nadir is not null
     group by n.infusion_key, n.late_anc_nadir
+),
+-- first late ANC at or below the grade-1 cut-off: onset of late ICAHT
+late_onset as (
+    select l.infusion_key, min(l.infusion_day) as late_onset_day
+    from late_labs as l
+    where l.analyte = 'ANC'
+      and l.value <= (select max(anc_max) from {{ ref('icaht_grading') }} where phase = 'LATE')
+    group by l.infusion_key
 ),
 grade_threshold as (
     select min(anc_max) filter (where phase = 'EARLY') as deep_threshold,
@@ -120,6 +158,10 @@ select
     cast(lg.late_anc_nadir as double) as late_anc_nadir,
     cast(case when lg.infusion_key is null then null else coalesce(lg.icaht_late_grade, 0) end as integer)
         as icaht_late_grade,
+    cast(i.infusion_date + cast(lo.late_onset_day as integer) as date) as late_onset_date,
+    ce.late_censor_date,
+    cast(ln.late_plt_nadir as double) as late_plt_nadir,
+    ln.late_plt_nadir < {{ cfg('late_thrombocytopenia_plt_below') }} as late_thrombocytopenia_flag,
     'EHA/EBMT ICAHT (Rejeski, Blood 2023;142:865; cut-offs to verify)' as grading_standard
 from infusions as i
 cross join grade_threshold as gt
@@ -127,3 +169,6 @@ left join counted as main on i.infusion_key = main.infusion_key and main.thresho
 left join counted as deep on i.infusion_key = deep.infusion_key and deep.threshold = gt.deep_threshold
 left join early_grade as eg on i.infusion_key = eg.infusion_key
 left join late_grade as lg on i.infusion_key = lg.infusion_key
+left join late_nadir as ln on i.infusion_key = ln.infusion_key
+left join late_onset as lo on i.infusion_key = lo.infusion_key
+left join censor as ce on i.infusion_key = ce.infusion_key

@@ -64,6 +64,8 @@ final as (
         end as integer) as derived_grade,
         steroids,
         icu_admission,
+        serious,
+        seriousness_criteria,
         coalesce(date_diff('day', infusion_date, onset_date) > {{ cfg('crs_icans_late_onset_day') }}, false)
             as late_onset_flag
     from graded

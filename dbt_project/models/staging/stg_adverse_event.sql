@@ -19,6 +19,7 @@ select
     nullif(trim(cast(infection_organism as varchar)), '') as infection_organism,
     nullif(upper(trim(cast(infection_site as varchar))), '') as infection_site,
     nullif(upper(trim(cast(serious as varchar))), '') as serious,
+    nullif(upper(replace(trim(cast(seriousness_criteria as varchar)), ' ', '')), '') as seriousness_criteria,
     cast(_version as bigint) as record_version,
     _source_file as source_file,
     cast(_source_row as bigint) as source_row

@@ -22,6 +22,8 @@ select
     nullif(upper(trim(cast(steroids as varchar))), '') as steroids,
     nullif(upper(trim(cast(icu_admission as varchar))), '') as icu_admission,
     cast(icu_days as bigint) as icu_days,
+    nullif(upper(trim(cast(serious as varchar))), '') as serious,
+    nullif(upper(replace(trim(cast(seriousness_criteria as varchar)), ' ', '')), '') as seriousness_criteria,
     cast(_version as bigint) as record_version,
     _source_file as source_file,
     cast(_source_row as bigint) as source_row

@@ -21,6 +21,8 @@ select
     cast(astct_grade as bigint) as astct_grade,
     nullif(upper(trim(cast(steroids as varchar))), '') as steroids,
     nullif(upper(trim(cast(icu_admission as varchar))), '') as icu_admission,
+    nullif(upper(trim(cast(serious as varchar))), '') as serious,
+    nullif(upper(replace(trim(cast(seriousness_criteria as varchar)), ' ', '')), '') as seriousness_criteria,
     cast(_version as bigint) as record_version,
     _source_file as source_file,
     cast(_source_row as bigint) as source_row

@@ -16,6 +16,8 @@ select
     nullif(upper(trim(cast(t_cell_malignancy as varchar))), '') as t_cell_malignancy,
     nullif(upper(trim(cast(car_transgene_tested as varchar))), '') as car_transgene_tested,
     nullif(upper(trim(cast(car_transgene_detected as varchar))), '') as car_transgene_detected,
+    nullif(upper(trim(cast(serious as varchar))), '') as serious,
+    nullif(upper(replace(trim(cast(seriousness_criteria as varchar)), ' ', '')), '') as seriousness_criteria,
     cast(_version as bigint) as record_version,
     _source_file as source_file,
     cast(_source_row as bigint) as source_row
