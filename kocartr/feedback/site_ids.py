@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from kocartr.ingest.privacy import redact
+from kocartr.privacy import redact
 from kocartr.ingest.reading import ROW, FileReject, read_file
 
 SiteIds = tuple[str | None, str | None]  # (record_id, patient_id) as the site wrote them
