@@ -16,7 +16,7 @@ import pytest
 import xlsxwriter
 
 from kocartr.ingest import SubmissionsLayoutError, discover_batches, ingest
-from kocartr.privacy import RRN_MASK, redact, scan_path
+from kocartr.privacy import RRN_MASK, looks_like_rrn, redact, scan_path
 from tests.ingest.conftest import check_accounting
 from tests.ingest.helpers import KEY
 
@@ -169,15 +169,23 @@ def _site_identifiers(root: Path) -> pl.DataFrame:
     return pl.concat([both["patient_id"], both["record_id"]]).drop_nulls().unique().to_frame("v")
 
 
+SITE_PATIENT_ID = r"S[0-9]{2}-P[0-9]{5}"  # the generator's site patient IDs; its record IDs embed one
+
+
 def _cells_holding(con, ids: pl.DataFrame, schemas: tuple[str, ...]) -> list[str]:
-    """Columns (schema.table.column) with a text cell that holds a site identifier, in full or inside."""
+    """Columns (schema.table.column) with a text cell that is a site identifier or holds one inside (every
+    identifier of the set holds a site patient ID, so the shape finds it inside text; a hash join finds the
+    identifiers themselves)."""
+    rrn = ids["v"].map_elements(looks_like_rrn, return_dtype=pl.Boolean)  # injected RRNs: the RRN scan's job
+    assert ids.filter(~rrn)["v"].str.contains(SITE_PATIENT_ID).all()
     con.register("_ids", ids.to_arrow())
     hits = []
     for schema, table, column in con.sql(
             "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE data_type = 'VARCHAR' "
             f"AND schema_name IN {schemas!r} AND database_name = current_database()").fetchall():
-        n = con.sql(f'SELECT count(*) FROM "{schema}"."{table}" t JOIN _ids ON contains(t."{column}", _ids.v)'
-                    ).fetchall()[0][0]
+        col = f't."{column}"'
+        n = con.sql(f'SELECT count(*) FROM "{schema}"."{table}" t WHERE {col} IN (SELECT v FROM _ids) '
+                    f"OR regexp_matches({col}, '{SITE_PATIENT_ID}')").fetchall()[0][0]
         if n:
             hits.append(f"{schema}.{table}.{column}")
     return hits
