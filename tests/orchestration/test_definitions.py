@@ -23,3 +23,16 @@ def test_layers_depend_on_each_other_in_flow_order():
     upstream_of_adtte = dg.AssetSelection.keys(dg.AssetKey(["adam", "adtte"])).upstream().resolve(graph)
     assert dg.AssetKey(["staging", "stg_death"]) in upstream_of_adtte
     assert dg.AssetKey(["adam", "adtte"]) in graph.get(dg.AssetKey(["analysis", "survival_estimates"])).parent_keys
+
+
+def test_every_asset_and_check_has_a_description():
+    """What `make ui` shows next to each asset and check (issue 16): from dbt docs, the dbt test, the rule
+    configuration or the analysis builder, never blank."""
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    blank_assets = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
+                    and not graph.get(k).description]
+    specs = [s for a in graph.assets_defs for s in a.check_specs]
+    assert blank_assets == []
+    assert len(specs) > 600 and [s.key for s in specs if not s.description] == []
