@@ -250,7 +250,7 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
                                 release_path=str(release_dir.resolve() / month_end(target).isoformat()),
                                 queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
                                 log_file=str(log_file), dagster_home=str(instance.root_directory))
-        if result.success and registry_is_empty(warehouse):
+        if warehouse.exists() and registry_is_empty(warehouse):  # whatever the gates said: say why first
             result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
                               f"({sum(len(b.files) for b in batches)} files found); check that "
                               "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")

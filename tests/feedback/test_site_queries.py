@@ -13,6 +13,7 @@ from kocartr.feedback import build_site_queries, write_site_queries
 from kocartr.feedback.queries import QUERY_COLUMNS, with_status
 from kocartr.feedback.workbook import SHEETS
 from kocartr.ingest import ingest
+from kocartr.ingest.privacy import record_key
 from tests.ingest.helpers import KEY, clean_rows, csv_text, write
 
 
@@ -39,7 +40,7 @@ def test_query_keeps_its_id_across_months_and_resolves_when_corrected(tmp_path):
     ingest(con, root, KEY)
     build_site_queries(con, "2026-06")
     second = _queries(con, "2026-06")
-    fixed, kept = ids[may[1]["record_id"]], ids[may[2]["record_id"]]
+    fixed, kept = (ids[record_key(KEY, "S01", may[i]["record_id"])] for i in (1, 2))  # keyed in the warehouse
     assert set(second) == {fixed, kept}  # same ids, month after month
     assert second[fixed]["status"] == "resolved" and second[fixed]["resolved_month"] == "2026-06"
     assert second[kept]["status"] == "open" and second[kept]["first_seen_month"] == "2026-05"
@@ -127,7 +128,7 @@ def test_queries_cli_on_a_missing_warehouse(tmp_path, capsys):
 
     assert main(["queries", "--warehouse", str(tmp_path / "none.duckdb"), "--site", "S01",
                  "--out", str(tmp_path / "q.xlsx")]) == 2
-    assert "not found" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_site_record_id_comes_from_the_file_when_the_warehouse_keys_it(tmp_path):

@@ -15,7 +15,9 @@ def test_run_refuses_to_start_without_a_key_and_creates_nothing(tmp_path, monkey
 
 
 def test_unknown_registry_month_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", "--submissions", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"), "--demo",
+    (tmp_path / "submissions" / "S01" / "2026-05").mkdir(parents=True)
+    code = main(["run", "--submissions", str(tmp_path / "submissions"), "--warehouse", str(tmp_path / "w.duckdb"),
+                 "--demo",
                  "--release-dir", str(tmp_path / "releases"), "--month", "2099-01"])
     assert code == 2
     assert "not complete yet" in capsys.readouterr().err

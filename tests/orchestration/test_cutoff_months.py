@@ -16,6 +16,7 @@ import pytest
 
 from kocartr.months import month_end, next_month
 from kocartr.paths import DBT_PROJECT_DIR
+from orchestration.jobs import MONTHLY_JOB
 
 STAGED_FORMS = ("registration", "baseline", "product_infusion", "crs", "icans", "adverse_event", "lab", "response",
                 "followup", "secondary_malignancy", "pregnancy", "death")
@@ -106,7 +107,8 @@ def test_two_months_on_one_warehouse(pipeline_run, small_submissions, tmp_path):
     again = run_pipeline(submissions, wh, releases, month=later, demo=True)
     assert again.success, format_summary(again, wh)
     assert again.release_state.startswith("already published, unchanged; this run reproduces it")
-    assert again.stages[-1].metadata["release/monthly_release"]["tables_sha256"] == published["tables_sha256"]
+    monthly = next(s for s in again.stages if s.job == MONTHLY_JOB)
+    assert monthly.metadata["release/monthly_release"]["tables_sha256"] == published["tables_sha256"]
 
     # 3. a correction after the release: the release stays as published, the summary says so and where it goes
     _correct_one_registration(submissions, later)
