@@ -119,16 +119,13 @@ def build_hira_snapshots(con, cutoff: date, config: ReleaseConfig, dictionary=No
     lm_values = ", ".join(f"({m}, {round(m * dpm)})" for m in landmarks)
     disgrp = "a.DISGRP" if "DISGRP" in adsl else "NULL::VARCHAR"
     inf = "a.INFFL = 'Y'" if "INFFL" in adsl else "a.TRTSDT IS NOT NULL"
-    resp_t = config.mart("response")
+    # best response: adam.adrs (the one best-response definition, int_best_response): the latest configured response
+    # window that ends on or before the landmark (6 months = 183 days -> D180; 12 months -> D365)
     resp_sql, resp_col = "", "NULL::VARCHAR AS best_response"
-    if _need(con, "marts", resp_t, ["patient_key", "assessment_date", "response"]) is None and dictionary:
-        ranks = ", ".join(f"('{c.code}', {int(c.attributes.get('rank', 99))})"
-                          for c in dictionary.code_lists["response"].codes)
-        resp_sql = f""", rk(code, rnk) AS (VALUES {ranks}),
-            br AS (SELECT a.USUBJID, l.months, arg_min(r.response, rk.rnk) AS best_response
-                   FROM marts.{resp_t} r JOIN adam.adsl a ON a.USUBJID = r.patient_key
-                   JOIN rk ON rk.code = r.response CROSS JOIN lm l
-                   WHERE r.assessment_date <= a.TRTSDT + CAST(l.days AS INTEGER) GROUP BY ALL)"""
+    if _need(con, "adam", "adrs", ["USUBJID", "PARAMCD", "AVISITN", "AVALC"]) is None:
+        resp_sql = """, br AS (SELECT l.months, r.USUBJID, arg_max(r.AVALC, r.AVISITN) AS best_response
+                   FROM adam.adrs r CROSS JOIN lm l
+                   WHERE r.PARAMCD = 'BOR' AND r.AVISITN <= l.days GROUP BY ALL)"""
         resp_col = "br.best_response"
     con.execute(f"""
         CREATE TABLE regulatory.hira_outcome_snapshots AS
