@@ -201,7 +201,7 @@ def survival_at(curve: KMCurve, times: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _quantile_r(time: np.ndarray, surv: np.ndarray, xmax: float, p: float = 0.5) -> float | None:
+def quantile_r(time: np.ndarray, surv: np.ndarray, xmax: float, p: float = 0.5) -> float | None:
     """R survival findq(): time where 1 - S first reaches p; midpoint of an exact plateau; None if never."""
     x = np.concatenate(([0.0], np.asarray(time, dtype=float)))
     y = np.concatenate(([0.0], 1.0 - np.asarray(surv, dtype=float)))
@@ -228,7 +228,7 @@ def median_survival(curve: KMCurve) -> Median:
     if curve.n == 0:
         return Median(None, None, None)
     return Median(
-        _quantile_r(curve.time, curve.estimate, curve.max_time),
-        _quantile_r(curve.time, curve.lower, curve.max_time),
-        _quantile_r(curve.time, curve.upper, curve.max_time),
+        quantile_r(curve.time, curve.estimate, curve.max_time),
+        quantile_r(curve.time, curve.lower, curve.max_time),
+        quantile_r(curve.time, curve.upper, curve.max_time),
     )
