@@ -72,6 +72,8 @@ proportions (CRS and ICANS from adae; stratum PRODUCT). Denominator = patients E
   Patient-level values: max grade over all rows of the category (all infusions); onset day = smallest ASTDY;
   duration = ADURN of that first episode; tocilizumab / steroids / ICU = 'Y' on any row of the category;
   ICU days = sum of ICUDAYS among patients with ICU admission.
+  Response rates (from adam.adrs, endpoint RESPONSE_D90 / RESPONSE_D180): measures 'cr_rate', 'orr' (PR or
+  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window).
 """
 
 from __future__ import annotations
@@ -728,6 +730,40 @@ def proportions(
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 
+RESPONSE_WINDOWS: tuple[str, ...] = ("D90", "D180")
+
+
+def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
+    """CR rate and overall response rate (PR or better) by day 90 / 180 from adam.adrs (the one best-response
+    definition), Clopper-Pearson CIs. Denominator: infused patients whose window has ended by the cut-off
+    (WINDCMFL = 'Y'); a not-evaluable best response (AVALC = NE) stays in the denominator as a non-responder, as
+    in an intention-to-treat response rate, and is counted beside (measure 'not_evaluable')."""
+    rows: list[dict[str, Any]] = []
+    for window in RESPONSE_WINDOWS:
+        w = adrs.filter((pl.col("PARAMCD") == "BOR") & (pl.col("AVISIT") == window))
+        if w.height == 0:
+            continue
+        w = w.with_columns(_as_str(pl.col("PRODUCT"), w.schema["PRODUCT"]).alias("PRODUCT"))
+        done = w.filter(pl.col("WINDCMFL") == "Y")
+        strata = [("overall", "overall", done, w.height - done.height)]
+        for (level,), sub in sorted(done.partition_by("PRODUCT", as_dict=True).items(),
+                                    key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
+            strata.append(("PRODUCT", str(level), sub, int(((w["PRODUCT"] == level) & (w["WINDCMFL"] != "Y")).sum())))
+        for var, level, sub, n_not in strata:
+            n = sub.height
+            for measure, k in (("cr_rate", int((sub["CRFL"] == "Y").sum())),
+                               ("orr", int((sub["RSPFL"] == "Y").sum())),
+                               ("not_evaluable", int((sub["AVALC"] == "NE").sum()))):
+                p = rt.clopper_pearson(k, n)
+                rows.append({"endpoint": f"RESPONSE_{window}", "stratum_variable": var, "stratum": level,
+                             "method": CP_METHOD, "data_cutoff": data_cutoff, "measure": measure, "n": n,
+                             "n_not_evaluable": n_not, "min_days_after_infusion": int(window[1:]),
+                             "events": k, "proportion": p.proportion, "lower_95": p.lower, "upper_95": p.upper,
+                             "note": f"infused patients whose day-{window[1:]} window ended by the cut-off; "
+                                     f"{n_not} with the window still open not counted"})
+    return _rows_to_frame(rows, PROPORTION_SCHEMA)
+
+
 def with_registration(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
     """adtte + REGISTRATION from adsl REGLATFL: 'prospective' (registered on or before day 0) or 'late'."""
     if "REGLATFL" not in adsl.columns or "REGISTRATION" in adtte.columns:
@@ -742,14 +778,17 @@ def with_registration(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
 
 def build_all(
     adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date,
-    min_days: dict[str, int] | None = None,
+    min_days: dict[str, int] | None = None, adrs: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
-    evaluability (default: data/config/toxicity_evaluability.csv)."""
+    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
     adtte = with_registration(adtte, adsl)
+    props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
+    if adrs is not None and adrs.height:
+        props = pl.concat([props, response_rates(adrs, data_cutoff)], how="vertical")
     return {
         "survival_estimates": survival_estimates(adtte, data_cutoff),
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
-        "proportions": proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days),
+        "proportions": props,
     }

@@ -215,3 +215,20 @@ def test_proportions_count_only_patients_evaluable_for_the_toxicity() -> None:
 def test_evaluability_comes_from_configuration() -> None:
     cfg = outcomes.load_evaluability()
     assert set(cfg) == set(outcomes.AE_CATEGORIES) and all(v > 0 for v in cfg.values())
+
+
+def test_response_rates_from_adrs_over_completed_windows() -> None:
+    adrs = pl.DataFrame(dict(
+        USUBJID=["A", "B", "C", "D"], PARAMCD=["BOR"] * 4, AVISIT=["D90"] * 4, AVALC=["CR", "PR", "NE", "SD"],
+        CRFL=["Y", "N", "N", "N"], RSPFL=["Y", "Y", "N", "N"], WINDCMFL=["Y", "Y", "Y", "N"],
+        PRODUCT=["X", "X", "Y", "Y"]))
+    out = outcomes.response_rates(adrs, CUTOFF)
+
+    def get(stratum: str, measure: str) -> dict:
+        return out.filter((pl.col("stratum") == stratum) & (pl.col("measure") == measure)).row(0, named=True)
+
+    # D's window is still open: not counted; NE (C) stays in the denominator as a non-responder
+    assert (get("overall", "cr_rate")["n"], get("overall", "cr_rate")["events"]) == (3, 1)
+    assert get("overall", "orr")["events"] == 2 and get("overall", "not_evaluable")["events"] == 1
+    assert get("overall", "orr")["n_not_evaluable"] == 1 and get("Y", "orr")["n_not_evaluable"] == 1
+    assert out["endpoint"].unique().to_list() == ["RESPONSE_D90"]
