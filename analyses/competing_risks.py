@@ -35,7 +35,8 @@ CI: pointwise, log(-log) transform of F: F^exp(+-z * sqrt(Var) / (F * |log F|)) 
 Gray's test (Gray, Ann Stat 1988;16:1141) for equality of the cause-k CIF across groups, optionally stratified,
 with weight (1 - F(t-))^rho; score and variance computed as in R cmprsk::cuminc (crstm), vectorized over
 time. Statistic s' V^-1 s ~ chi-square(groups - 1). Gray's test has no delayed-entry version: it takes no
-entry argument, and the table builders do not report it when delayed entry is present.
+entry argument, so when delayed entry is present the table builders report it on the patients with no delayed
+entry (prospective registrations), labelled so (analyses/outcomes.py).
 
 Why not lifelines' AalenJohansenFitter (engineering notes, lifelines 0.30.3, measured against R cmprsk on 300
 registry-like patients): it breaks ties by random jitter (and reseeds numpy's global RNG), giving 0.1621-0.1679

@@ -8,18 +8,26 @@ Analysis sets and conventions
   smallest INFNUM is used (first infusion = day 0); a row with INFNUM missing is used only when it is the only one.
 - Time = AVAL (days from STARTDT), delayed entry = ENTRYT (days; missing -> 0). month = 365.25/12 days,
   year = 365.25 days.
-- CNSR: 0 = event of interest, 1 = censored, 2 = competing event (2 is invalid for OS/PFS/OS_ITT).
-- Rows that cannot be analysed are excluded and counted in ``n_excluded`` with the reasons in ``note``:
-  AVAL missing or < 0, CNSR missing or invalid, ENTRYT > AVAL, or an event at the patient's own entry time
-  after day 0 (never at risk under the risk-set convention, analyses/_riskset.py).
-- Strata: 'overall' plus PRODUCT, DISGRP, SITEID, INFYEAR (copied from adtte / adsl), as strings; a missing
-  value is the stratum '(missing)'. Strata with zero subjects are skipped. Undefined estimates are null.
+- ADaM encoding (dbt_project/models/adam/endpoints.md): CNSR 0 = event of interest, 1 = censored; a competing
+  event has CMPEVFL = 'Y' and CNSR NULL (never on OS, OS_ITT, PFS, EFS, DOR).
+- Delayed entry (left truncation, endpoints.md "Delayed entry"): a row flagged PREENTFL = 'Y' (event or
+  competing event on or before registry entry) is never at risk in the registry and is excluded, counted in
+  ``n_excluded`` with the reason "pre-entry event (PREENTFL = 'Y', left truncation)".
+- Other rows that cannot be analysed are excluded and counted in ``n_excluded`` with the reasons in ``note``:
+  AVAL missing or < 0, CNSR invalid (or NULL without CMPEVFL = 'Y'), ENTRYT > AVAL, or an event at the
+  patient's own entry time after day 0 (never at risk under the risk-set convention, analyses/_riskset.py).
+- Strata: 'overall' plus PRODUCT, DISGRP, SITEID, INFYEAR (copied from adtte / adsl) and REGISTRATION (from
+  adsl REGLATFL: 'prospective' = registered on or before day 0, 'late' = registered after day 0), as strings; a
+  missing value is the stratum '(missing)'. Strata with zero subjects are skipped. Undefined estimates are null.
+  The REGISTRATION = 'prospective' stratum is the sensitivity analysis restricted to patients registered before
+  infusion (no delayed entry for the infusion-anchored endpoints), produced beside every main estimate.
 
 Common columns of every table (first five, in order)
   endpoint (str), stratum_variable (str: 'overall' or the ADaM variable), stratum (str: 'overall' or the value),
   method (str: estimator, implementation and CI method), data_cutoff (date).
 
-survival_estimates (KM; endpoints OS, PFS from infusion, OS_ITT from order)
+survival_estimates (KM; endpoints OS, PFS, EFS (ALL) from infusion, DOR (responders) from the first response,
+OS_ITT from order)
   row_type       'landmark' (S at 6/12/24/36/60 months), 'median', 'risk_table' (numbers at risk at
                  0,3,6,9,12,18,24,30,36,48,60 months), 'curve' (one row per distinct observed time)
   time_days, time_months   the time of the row (null on 'median' rows)
@@ -40,23 +48,32 @@ vs death)
   n, events, competing_events, person_years, n_delayed_entry, n_at_risk, n_event_at_time,
   n_competing_at_time, n_censored_at_time, n_event_cum, n_competing_cum
   test_statistic, test_df, p_value   ('gray_test' rows, one per stratum_variable, stratum = 'all levels'):
-                 Gray's test across the non-missing levels; null with a note when delayed entry is present
-                 (Gray's test has no left-truncated form) or when fewer than two levels have subjects.
+                 Gray's test across the non-missing levels. Gray's test has no left-truncated form, so when
+                 delayed entry is present the 'all levels' row is null with that reason, and a second row,
+                 stratum = 'all levels (prospective registrations)', gives the test on the patients with no
+                 delayed entry (REGISTRATION = 'prospective', else ENTRYT = 0): an unbiased test on that subset.
+                 Null with a note when fewer than two levels have subjects.
   n_excluded, note
 
 event_rates (SPM, SPM_TCELL: first event per 100 person-years)
   n, events, competing_events, person_years (time at risk from ENTRYT to AVAL), rate_per_100py, lower_95,
   upper_95 (exact Poisson, Garwood), n_excluded, note
 
-proportions (CRS and ICANS from adae; denominator = infused patients in adsl, INFFL = 'Y'; stratum PRODUCT)
+proportions (CRS and ICANS from adae; stratum PRODUCT). Denominator = patients EVALUABLE for the toxicity:
+  infused (adsl INFFL = 'Y') at least N days before the data cut-off, N per toxicity in
+  data/config/toxicity_evaluability.csv (reporting lag: a toxicity of a patient infused days before the cut-off
+  is often not reported yet). n_not_evaluable = infused patients excluded by that rule, shown beside n.
   measure: 'any_grade', 'grade_ge3', 'max_grade_0' ... 'max_grade_5', 'max_grade_unknown', 'tocilizumab',
            'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR)
-  n (infused patients), events (patients with the measure), proportion, lower_95, upper_95 (Clopper-Pearson)
+  n (evaluable infused patients), n_not_evaluable, min_days_after_infusion, events (patients with the
+  measure), proportion, lower_95, upper_95 (Clopper-Pearson)
   n_values, median, q1, q3, minimum, maximum (Hyndman-Fan type 7 quantiles), note
   An AE row counts as an event when ATOXGR >= 1 or ATOXGR is missing (a graded-0 row is not an event).
   Patient-level values: max grade over all rows of the category (all infusions); onset day = smallest ASTDY;
   duration = ADURN of that first episode; tocilizumab / steroids / ICU = 'Y' on any row of the category;
   ICU days = sum of ICUDAYS among patients with ICU admission.
+  Response rates (from adam.adrs, endpoint RESPONSE_D90 / RESPONSE_D180): measures 'cr_rate', 'orr' (PR or
+  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window).
 """
 
 from __future__ import annotations
@@ -72,8 +89,10 @@ from analyses import competing_risks as cr
 from analyses import rates as rt
 from analyses import survival as sv
 
-STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR")
-SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT")
+STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR", "REGISTRATION")
+SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR")
+PROSPECTIVE: str = "prospective"
+PRE_ENTRY_REASON: str = "pre-entry event (PREENTFL = 'Y', left truncation)"
 CIF_ENDPOINTS: dict[str, str] = {
     "NRM": "RELAPSE",
     "RELAPSE": "NRM",
@@ -169,6 +188,8 @@ PROPORTION_SCHEMA: dict[str, Any] = {
     **_common_schema(),
     "measure": pl.Utf8,
     "n": pl.Int64,
+    "n_not_evaluable": pl.Int64,
+    "min_days_after_infusion": pl.Int64,
     "events": pl.Int64,
     "proportion": pl.Float64,
     "lower_95": pl.Float64,
@@ -208,7 +229,16 @@ class _Prepared:
     note: str | None
 
 
-def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_cnsr: tuple[int, ...]) -> _Prepared:
+def _status(df: pl.DataFrame) -> pl.Expr:
+    """Internal status: 0 event, 1 censored, 2 competing (CMPEVFL = 'Y' with CNSR NULL); NULL when invalid."""
+    cnsr = pl.col("CNSR").cast(pl.Int64)
+    if "CMPEVFL" not in df.columns:
+        return cnsr
+    competing = pl.col("CMPEVFL").cast(pl.Utf8) == "Y"
+    return pl.when(competing & cnsr.is_null()).then(pl.lit(2, pl.Int64)).when(competing).then(None).otherwise(cnsr)
+
+
+def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int, ...]) -> _Prepared:
     df = adtte.filter(pl.col("PARAMCD") == paramcd)
     strat = [c for c in STRATIFIERS if c in df.columns]
     if df.height == 0:
@@ -218,17 +248,21 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_cnsr: tuple[int, .
     elif df.select(pl.col("USUBJID").is_duplicated().any()).item():
         raise ValueError(f"adtte {paramcd}: several rows per USUBJID and no INFNUM")
     entry = pl.col("ENTRYT").cast(pl.Float64).fill_null(0.0) if "ENTRYT" in df.columns else pl.lit(0.0)
+    pre = (pl.col("PREENTFL").cast(pl.Utf8) == "Y").fill_null(False) if "PREENTFL" in df.columns else pl.lit(False)
     df = df.select(
         "USUBJID",
         pl.col("AVAL").cast(pl.Float64),
-        pl.col("CNSR").cast(pl.Int64),
+        _status(df).alias("CNSR"),  # internal status from here on: 0 event, 1 censored, 2 competing
         entry.alias("ENTRYT"),
+        pre.alias("_PRE"),
         *[_as_str(pl.col(c), df.schema[c]).alias(c) for c in strat],
     )
     min_entry = df["ENTRYT"].min() if df.height else 0.0
+    allowed = "CNSR 0/1" + (" or CMPEVFL = 'Y'" if 2 in allowed_status else "")
     reasons = {
+        PRE_ENTRY_REASON: pl.col("_PRE"),
         "AVAL missing or < 0": pl.col("AVAL").is_null() | pl.col("AVAL").is_nan() | (pl.col("AVAL") < 0),
-        "CNSR missing or not in " + str(allowed_cnsr): pl.col("CNSR").is_null() | ~pl.col("CNSR").is_in(list(allowed_cnsr)),
+        f"status missing or not {allowed}": pl.col("CNSR").is_null() | ~pl.col("CNSR").is_in(list(allowed_status)),
         "ENTRYT < 0 or > AVAL": (pl.col("ENTRYT") < 0) | (pl.col("ENTRYT") > pl.col("AVAL")),
         "event at own entry time after day 0": (pl.col("CNSR") != 1)
         & (pl.col("ENTRYT") == pl.col("AVAL"))
@@ -238,11 +272,11 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_cnsr: tuple[int, .
     bad = np.zeros(df.height, dtype=bool)
     parts = []
     for k in reasons:
-        m = flags[k].to_numpy()
+        m = flags[k].to_numpy() & ~bad  # each row counted under its first reason
         if m.any():
             parts.append(f"{int(m.sum())} excluded: {k}")
         bad |= m
-    return _Prepared(df.filter(pl.Series(~bad)), int(bad.sum()), "; ".join(parts) or None)
+    return _Prepared(df.filter(pl.Series(~bad)).drop("_PRE"), int(bad.sum()), "; ".join(parts) or None)
 
 
 def _strata(df: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame]]:
@@ -413,7 +447,7 @@ def cumulative_incidence(
             q_all = np.asarray(landmark_months, dtype=float) * sv.DAYS_PER_MONTH
         for var, level, sub in _sorted_strata(prep.data):
             t = sub["AVAL"].to_numpy()
-            cnsr = sub["CNSR"].to_numpy()
+            cnsr = sub["CNSR"].to_numpy()  # internal status: 0 event, 1 censored, 2 competing
             status = np.where(cnsr == 0, 1, np.where(cnsr == 2, 2, 0))
             e = sub["ENTRYT"].to_numpy()
             ci = cr.aalen_johansen(t, status, cause=1, entry=e)
@@ -473,49 +507,62 @@ def cumulative_incidence(
     return _rows_to_frame(rows, CIF_SCHEMA, parts)
 
 
+def _gray_row(sub: pl.DataFrame, var: str, stratum: str, note: str | None, prep: _Prepared, ep: str,
+              competing: str, data_cutoff: dt.date) -> dict[str, Any]:
+    levels = sub[var].unique().to_list()
+    stat = dfree = p = None
+    if note is None and len(levels) < 2:
+        note = "not computed: fewer than two non-missing levels"
+    elif note is None:
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)
+        stat, dfree, p = res.statistic, res.df, res.p_value
+        if stat is None:
+            note = "not computed: singular covariance"
+    return {
+        "endpoint": ep,
+        "stratum_variable": var,
+        "stratum": stratum,
+        "method": GRAY_METHOD,
+        "data_cutoff": data_cutoff,
+        "competing_event": competing,
+        "row_type": "gray_test",
+        "n": sub.height,
+        "events": int((sub["CNSR"] == 1).sum()),
+        "competing_events": int((sub["CNSR"] == 2).sum()),
+        "test_statistic": stat,
+        "test_df": dfree if dfree is not None else max(len(levels) - 1, 0),
+        "p_value": p,
+        "n_excluded": prep.n_excluded,
+        "note": "; ".join(x for x in (note, prep.note) if x) or None,
+    }
+
+
 def _gray_rows(prep: _Prepared, ep: str, competing: str, data_cutoff: dt.date) -> list[dict[str, Any]]:
+    """Gray's test per stratifier. It has no left-truncated form: with delayed entry the test is reported on the
+    prospectively registered patients (no delayed entry), labelled so, beside a null row stating why."""
     df = prep.data
     out: list[dict[str, Any]] = []
     if df.height == 0:
         return out
+    # status for cr.gray_test: 1 event, 2 competing, 0 censored
+    df = df.with_columns(pl.col("CNSR").replace_strict({0: 1, 1: 0, 2: 2}, return_dtype=pl.Int64).alias("CNSR"))
     delayed = bool((df["ENTRYT"] > 0).any())
+    if "REGISTRATION" in df.columns:
+        prospective = df.filter((pl.col("REGISTRATION") == PROSPECTIVE) & (pl.col("ENTRYT") == 0))
+    else:
+        prospective = df.filter(pl.col("ENTRYT") == 0)
     for var in STRATIFIERS:
-        if var not in df.columns:
+        if var not in df.columns or var == "REGISTRATION":
             continue
         sub = df.filter(pl.col(var) != MISSING)
-        levels = sub[var].unique().to_list()
-        stat = dfree = p = None
-        note = None
-        if delayed:
-            note = "not computed: delayed entry present (Gray's test has no left-truncated form)"
-        elif len(levels) < 2:
-            note = "not computed: fewer than two non-missing levels"
-        else:
-            cnsr = sub["CNSR"].to_numpy()
-            status = np.where(cnsr == 0, 1, np.where(cnsr == 2, 2, 0))
-            res = cr.gray_test(sub["AVAL"].to_numpy(), status, sub[var], cause=1)
-            stat, dfree, p = res.statistic, res.df, res.p_value
-            if stat is None:
-                note = "not computed: singular covariance"
-        out.append(
-            {
-                "endpoint": ep,
-                "stratum_variable": var,
-                "stratum": "all levels",
-                "method": GRAY_METHOD,
-                "data_cutoff": data_cutoff,
-                "competing_event": competing,
-                "row_type": "gray_test",
-                "n": sub.height,
-                "events": int((sub["CNSR"] == 0).sum()),
-                "competing_events": int((sub["CNSR"] == 2).sum()),
-                "test_statistic": stat,
-                "test_df": dfree if dfree is not None else max(len(levels) - 1, 0),
-                "p_value": p,
-                "n_excluded": prep.n_excluded,
-                "note": "; ".join(x for x in (note, prep.note) if x) or None,
-            }
-        )
+        if not delayed:
+            out.append(_gray_row(sub, var, "all levels", None, prep, ep, competing, data_cutoff))
+            continue
+        out.append(_gray_row(sub, var, "all levels",
+                             "not computed: delayed entry present (Gray's test has no left-truncated form); see the "
+                             "'all levels (prospective registrations)' row", prep, ep, competing, data_cutoff))
+        out.append(_gray_row(prospective.filter(pl.col(var) != MISSING), var,
+                             "all levels (prospective registrations)", None, prep, ep, competing, data_cutoff))
     return out
 
 
@@ -588,23 +635,55 @@ def _patient_ae(adae: pl.DataFrame, infused: pl.DataFrame, cat: str) -> pl.DataF
     )
 
 
-def proportions(adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
-    """CRS / ICANS proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use."""
-    infused = adsl.filter(pl.col("INFFL") == "Y").select(
-        "USUBJID", _as_str(pl.col("PRODUCT"), adsl.schema["PRODUCT"]).alias("PRODUCT")
-    )
+def load_evaluability(path: str | None = None) -> dict[str, int]:
+    """{toxicity: minimum days from infusion to the cut-off} from data/config/toxicity_evaluability.csv."""
+    from kocartr.paths import CONFIG_DIR
+
+    df = pl.read_csv(path or CONFIG_DIR / "toxicity_evaluability.csv")
+    return {str(t): int(d) for t, d in zip(df["toxicity"], df["min_days_after_infusion"])}
+
+
+def _evaluable(adsl: pl.DataFrame, data_cutoff: dt.date, min_days: int) -> pl.Expr:
+    """Infused at least ``min_days`` before the cut-off (TRTSDT missing: evaluable, nothing to judge by)."""
+    if "TRTSDT" not in adsl.columns or min_days <= 0:
+        return pl.lit(True)
+    last = data_cutoff - dt.timedelta(days=min_days)
+    return pl.col("TRTSDT").cast(pl.Date).is_null() | (pl.col("TRTSDT").cast(pl.Date) <= pl.lit(last))
+
+
+def proportions(
+    adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
+) -> pl.DataFrame:
+    """CRS / ICANS proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use, over
+    the patients evaluable for the toxicity (infused at least min_days[toxicity] days before the cut-off)."""
+    min_days = min_days or {}
+    infused_all = adsl.filter(pl.col("INFFL") == "Y")
     rows: list[dict[str, Any]] = []
     for cat in AE_CATEGORIES:
+        lag = int(min_days.get(cat, 0))
+        flagged = infused_all.select(
+            "USUBJID",
+            _as_str(pl.col("PRODUCT"), adsl.schema["PRODUCT"]).alias("PRODUCT"),
+            _evaluable(adsl, data_cutoff, lag).alias("_eval"),
+        )
+        infused = flagged.filter(pl.col("_eval")).drop("_eval")
         per = _patient_ae(adae, infused, cat)
         pts = infused.join(per, on="USUBJID", how="left")
-        strata: list[tuple[str, str, pl.DataFrame]] = [("overall", "overall", pts)]
+        not_eval = flagged.filter(~pl.col("_eval"))
+        strata: list[tuple[str, str, pl.DataFrame, int]] = [("overall", "overall", pts, not_eval.height)]
         for (level,), sub in sorted(pts.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
-            strata.append(("PRODUCT", str(level), sub))
-        for var, level, sub in strata:
-            if sub.height == 0:
-                continue
+            strata.append(("PRODUCT", str(level), sub, int((not_eval["PRODUCT"] == level).sum())))
+        for (level,) in sorted({(x,) for x in not_eval["PRODUCT"].to_list()} - {(x[1],) for x in strata}):
+            strata.append(("PRODUCT", str(level), pts.clear(), int((not_eval["PRODUCT"] == level).sum())))
+        for var, level, sub, n_not in strata:
             n = sub.height
-            base = {"endpoint": cat, "stratum_variable": var, "stratum": level, "data_cutoff": data_cutoff, "n": n}
+            base = {"endpoint": cat, "stratum_variable": var, "stratum": level, "data_cutoff": data_cutoff, "n": n,
+                    "n_not_evaluable": n_not, "min_days_after_infusion": lag}
+            if n == 0:
+                rows.append({**base, "method": CP_METHOD, "measure": "any_grade", "events": 0,
+                             "note": f"no evaluable patient: all {n_not} infused fewer than {lag} days before the "
+                                     "cut-off (reporting lag)"})
+                continue
             has = sub["has_ev"].fill_null(False).to_numpy()
             maxgr = sub["maxgr"].to_numpy()
             counts: dict[str, int] = {
@@ -621,7 +700,10 @@ def proportions(adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date) ->
             for measure, k in counts.items():
                 p = rt.clopper_pearson(k, n)
                 rows.append(
-                    {**base, "method": CP_METHOD, "measure": measure, "events": k, "proportion": p.proportion, "lower_95": p.lower, "upper_95": p.upper}
+                    {**base, "method": CP_METHOD, "measure": measure, "events": k, "proportion": p.proportion,
+                     "lower_95": p.lower, "upper_95": p.upper,
+                     "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
+                             f"{n_not} infused patients not evaluable yet" if lag else None}
                 )
             icu_mask = sub["icu"].fill_null(False).to_numpy()
             for measure, vals, note in (
@@ -648,13 +730,65 @@ def proportions(adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date) ->
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 
+RESPONSE_WINDOWS: tuple[str, ...] = ("D90", "D180")
+
+
+def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
+    """CR rate and overall response rate (PR or better) by day 90 / 180 from adam.adrs (the one best-response
+    definition), Clopper-Pearson CIs. Denominator: infused patients whose window has ended by the cut-off
+    (WINDCMFL = 'Y'); a not-evaluable best response (AVALC = NE) stays in the denominator as a non-responder, as
+    in an intention-to-treat response rate, and is counted beside (measure 'not_evaluable')."""
+    rows: list[dict[str, Any]] = []
+    for window in RESPONSE_WINDOWS:
+        w = adrs.filter((pl.col("PARAMCD") == "BOR") & (pl.col("AVISIT") == window))
+        if w.height == 0:
+            continue
+        w = w.with_columns(_as_str(pl.col("PRODUCT"), w.schema["PRODUCT"]).alias("PRODUCT"))
+        done = w.filter(pl.col("WINDCMFL") == "Y")
+        strata = [("overall", "overall", done, w.height - done.height)]
+        for (level,), sub in sorted(done.partition_by("PRODUCT", as_dict=True).items(),
+                                    key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
+            strata.append(("PRODUCT", str(level), sub, int(((w["PRODUCT"] == level) & (w["WINDCMFL"] != "Y")).sum())))
+        for var, level, sub, n_not in strata:
+            n = sub.height
+            for measure, k in (("cr_rate", int((sub["CRFL"] == "Y").sum())),
+                               ("orr", int((sub["RSPFL"] == "Y").sum())),
+                               ("not_evaluable", int((sub["AVALC"] == "NE").sum()))):
+                p = rt.clopper_pearson(k, n)
+                rows.append({"endpoint": f"RESPONSE_{window}", "stratum_variable": var, "stratum": level,
+                             "method": CP_METHOD, "data_cutoff": data_cutoff, "measure": measure, "n": n,
+                             "n_not_evaluable": n_not, "min_days_after_infusion": int(window[1:]),
+                             "events": k, "proportion": p.proportion, "lower_95": p.lower, "upper_95": p.upper,
+                             "note": f"infused patients whose day-{window[1:]} window ended by the cut-off; "
+                                     f"{n_not} with the window still open not counted"})
+    return _rows_to_frame(rows, PROPORTION_SCHEMA)
+
+
+def with_registration(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
+    """adtte + REGISTRATION from adsl REGLATFL: 'prospective' (registered on or before day 0) or 'late'."""
+    if "REGLATFL" not in adsl.columns or "REGISTRATION" in adtte.columns:
+        return adtte
+    reg = adsl.select(
+        "USUBJID",
+        pl.when(pl.col("REGLATFL") == "Y").then(pl.lit("late"))
+        .when(pl.col("REGLATFL") == "N").then(pl.lit(PROSPECTIVE)).otherwise(None).alias("REGISTRATION"),
+    )
+    return adtte.join(reg, on="USUBJID", how="left")
+
+
 def build_all(
-    adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date
+    adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date,
+    min_days: dict[str, int] | None = None, adrs: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """All four analysis tables keyed by their table name in schema ``analysis``."""
+    """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
+    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
+    adtte = with_registration(adtte, adsl)
+    props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
+    if adrs is not None and adrs.height:
+        props = pl.concat([props, response_rates(adrs, data_cutoff)], how="vertical")
     return {
         "survival_estimates": survival_estimates(adtte, data_cutoff),
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
-        "proportions": proportions(adae, adsl, data_cutoff),
+        "proportions": props,
     }

@@ -14,13 +14,15 @@ Method
   R survfit's default is conf.type = "log", so R users must set conf.type = "log-log" to reproduce it).
   Where S is 0 or 1 the transform is undefined and the CI is reported as missing (lifelines gives the
   degenerate interval [S, S] there; R gives NA).
-- Median: smallest time t with S(t) <= 0.5 (lifelines ``qth_survival_times`` convention). R and SAS instead
-  take the midpoint of the flat stretch when S equals exactly 0.5 on an interval; the two differ only then.
-  A tolerance of 1e-10 absorbs floating-point error in lifelines' exp(sum(log)) product (a plateau that is
-  exactly 0.5 in rational arithmetic must count as <= 0.5).
-- Median CI: Brookmeyer & Crowley (Biometrics 1982;38:29) style, from the log(-log) band: lower limit = first
-  time the lower band is <= 0.5, upper limit = first time the upper band is <= 0.5 (what lifelines'
-  median_survival_times applied to ``confidence_interval_`` gives). None when the curve never reaches 0.5.
+- Median and its CI: R survival's rule (quantile.survfit / findq, survival 3.x), so that they equal R's
+  survfit(conf.type = "log-log"): on the curve of F = 1 - S (plus the origin, F(0-) = 0), the median is the
+  first time F >= 0.5 (tolerance sqrt(machine epsilon), absorbing floating-point error in lifelines' product).
+  When S equals 0.5 exactly over a stretch, the median is the midpoint of that stretch: (time S reaches 0.5 +
+  time of the next drop) / 2, or (time S reaches 0.5 + last follow-up time) / 2 when S stays at 0.5 to the end of
+  the curve (Kaplan-Meier 1958; R, SAS). The CI (Brookmeyer & Crowley, Biometrics 1982;38:29, from the log(-log)
+  band): lower limit = the same rule applied to the lower band, upper limit = applied to the upper band. The band is
+  undefined (NaN) where S is 0 or 1 and those points are skipped, as R does: a limit the band never reaches below
+  0.5 is None (R: NA). In particular a last step of the curve to 0 does NOT give the degenerate CI [t, t].
 - Landmarks: month = 365.25 / 12 days (= 30.4375 days). S at a landmark is the right-continuous step value.
   Beyond the largest observed time (event or censoring) the estimate is missing (as R
   summary.survfit(extend = FALSE)).
@@ -38,7 +40,7 @@ from analyses._riskset import number_at_risk, validate_entry
 DAYS_PER_MONTH: float = 365.25 / 12
 LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
 RISK_TABLE_MONTHS: tuple[int, ...] = (0, 3, 6, 9, 12, 18, 24, 30, 36, 48, 60)
-_MEDIAN_TOL: float = 1e-10
+_QUANTILE_TOL: float = float(np.sqrt(np.finfo(float).eps))  # R: sqrt(.Machine$double.eps)
 
 
 def lifelines_version() -> str:
@@ -199,20 +201,34 @@ def survival_at(curve: KMCurve, times: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _first_below(time: np.ndarray, values: np.ndarray, q: float) -> float | None:
-    hit = np.nonzero(values <= q + _MEDIAN_TOL)[0]
-    return float(time[hit[0]]) if hit.size else None
+def quantile_r(time: np.ndarray, surv: np.ndarray, xmax: float, p: float = 0.5) -> float | None:
+    """R survival findq(): time where 1 - S first reaches p; midpoint of an exact plateau; None if never."""
+    x = np.concatenate(([0.0], np.asarray(time, dtype=float)))
+    y = np.concatenate(([0.0], 1.0 - np.asarray(surv, dtype=float)))
+    keep = ~np.isnan(y)
+    if not keep.any() or np.nanmax(y) < p:
+        return None
+    # R drops duplicated levels (censorings) before searching, keeping the first time each level is reached
+    x, y = x[keep], y[keep]
+    first = np.concatenate(([True], np.diff(y) != 0))
+    x, y = x[first], y[first]
+    i1 = np.nonzero(y + _QUANTILE_TOL >= p)[0]
+    if not i1.size:
+        return None
+    i2 = np.nonzero(y - _QUANTILE_TOL >= p)[0]
+    if abs(p - y[-1]) < _QUANTILE_TOL:  # flat at p to the end of the curve
+        return float((x[i1[0]] + xmax) / 2)
+    if not i2.size:
+        return None
+    return float((x[i1[0]] + x[i2[0]]) / 2)
 
 
 def median_survival(curve: KMCurve) -> Median:
-    """Median and its Brookmeyer-Crowley-style CI from the log(-log) band (see module docstring)."""
+    """Median and its Brookmeyer-Crowley CI from the log(-log) band, with R's rules (module docstring)."""
     if curve.n == 0:
         return Median(None, None, None)
-    # the band is NaN where S is 0 or 1; where S = 0 the band is [0, 0] by continuity
-    lo = np.where(curve.estimate <= 0, 0.0, curve.lower)
-    hi = np.where(curve.estimate <= 0, 0.0, curve.upper)
     return Median(
-        _first_below(curve.time, curve.estimate, 0.5),
-        _first_below(curve.time, np.nan_to_num(lo, nan=1.0), 0.5),
-        _first_below(curve.time, np.nan_to_num(hi, nan=1.0), 0.5),
+        quantile_r(curve.time, curve.estimate, curve.max_time),
+        quantile_r(curve.time, curve.lower, curve.max_time),
+        quantile_r(curve.time, curve.upper, curve.max_time),
     )

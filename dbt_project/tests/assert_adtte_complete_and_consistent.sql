@@ -1,5 +1,6 @@
 -- adam.adtte: every ITT patient has OS_ITT; every patient infused by the cut-off has the eight infusion-anchored
--- parameters; OS / OS_ITT / PFS are never competing (CNSR 2); AVAL >= 0 and ADT never after the cut-off.
+-- parameters; exactly one of event (CNSR 0), censored (CNSR 1), competing (CMPEVFL = Y, CNSR NULL) per row, with its
+-- description; OS / OS_ITT / PFS / EFS / DOR are never competing; AVAL >= 0 and ADT never after the cut-off.
 with params as (
     select unnest(['OS', 'PFS', 'NRM', 'RELAPSE', 'SPM', 'SPM_TCELL', 'ANC_REC', 'PLT_REC']) as paramcd
 ),
@@ -20,9 +21,11 @@ bad as (
     select t.USUBJID, t.PARAMCD, 'inconsistent row' as problem
     from {{ ref('adtte') }} as t
     join {{ ref('adsl') }} as s on t.USUBJID = s.USUBJID
-    where (t.PARAMCD in ('OS', 'OS_ITT', 'PFS') and t.CNSR = 2)
+    where (t.PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR') and t.CMPEVFL = 'Y')
        or t.AVAL < 0 or t.AVAL is null or t.ADT > s.DCUTDT
+       or (t.CNSR is null) <> (t.CMPEVFL = 'Y')
        or (t.CNSR = 0 and t.EVNTDESC is null) or (t.CNSR = 1 and t.CNSDTDSC is null)
+       or (t.CMPEVFL = 'Y' and t.CMPEVDSC is null)
 )
 select * from missing
 union all

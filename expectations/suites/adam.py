@@ -80,12 +80,17 @@ def rules(dictionary=None) -> list[Rule]:
        "PARAMCD from the controlled list in ARCHITECTURE.md (the analyses select by it).",
        "ExpectColumnValuesToBeInSet", {"column": "PARAMCD", "value_set": list(ADTTE_PARAMCDS)}, ids=ids_tte)
     gx(ADTTE, "cnsr_codes", "conformance", "value", "critical", 0.0,
-       "CNSR: 0 event, 1 censored, 2 competing event.", "ExpectColumnValuesToBeInSet",
-       {"column": "CNSR", "value_set": [0, 1, 2]}, ids=ids_tte)
+       "ADaM BDS-TTE: CNSR 0 = event, 1 = censored; NULL only on a competing-event row (CMPEVFL = 'Y').",
+       "ExpectColumnValuesToBeInSet", {"column": "CNSR", "value_set": [0, 1]}, ids=ids_tte)
+    ok(ADTTE, "competing_iff_cnsr_null", "conformance", "computational", "critical", 0.0,
+       "A competing event is carried by CMPEVFL = 'Y' with CNSR NULL (so a naive Kaplan-Meier fails on it instead "
+       "of treating it as a censoring); every other row has CNSR 0 or 1.",
+       f"""select {', '.join(ids_tte)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
+       ids=ids_tte)
     ok(ADTTE, "no_competing_event_for_os_pfs", "conformance", "computational", "critical", 0.0,
-       "OS, OS_ITT and PFS have no competing risk: CNSR is never 2 (death is an event of both).",
-       f"""select {', '.join(ids_tte)}, CNSR <> 2 as ok from {ADTTE}
-           where PARAMCD in ('OS', 'OS_ITT', 'PFS') and CNSR is not null""", ids=ids_tte)
+       "OS, OS_ITT, PFS, EFS and DOR have no competing risk (death is an event of each): CMPEVFL is never 'Y'.",
+       f"""select {', '.join(ids_tte)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
+           where PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR')""", ids=ids_tte)
     gx(ADTTE, "aval.not_null", "completeness", "atemporal", "critical", 0.0,
        "Every time-to-event row has a time (AVAL).", "ExpectColumnValuesToNotBeNull", {"column": "AVAL"},
        ids=ids_tte)
@@ -97,13 +102,20 @@ def rules(dictionary=None) -> list[Rule]:
        "ENTRYT (delayed entry, days from STARTDT to enrolment) is 0 or positive: enrolment before day 0 is "
        "entry at 0 (ARCHITECTURE.md).",
        f"select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}", ids=ids_tte)
-    ok(ADTTE, "entry_not_after_exit", "plausibility", "temporal", "warning", 0.05,
-       "A patient enrolled after the event or censoring time (ENTRYT > AVAL, retrospective registration) is "
-       "never at risk under left truncation: the analyses must drop the row. Legitimate (measured 3% of rows "
-       "on synthetic data, mostly ANC/PLT recovery before a late enrolment), so a warning; many such rows "
-       "mean enrolment lags treatment.",
-       f"""select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) <= AVAL as ok
+    ok(ADTTE, "pre_entry_flagged", "conformance", "computational", "critical", 0.0,
+       "Left truncation (endpoints.md 'Delayed entry'): an event or competing event on or before registry entry "
+       "(ENTRYT > 0 and AVAL <= ENTRYT) is kept and flagged PREENTFL = 'Y' so that every estimator excludes it; "
+       "such rows are legitimate (registration after an early progression or count recovery), not data errors. "
+       "This rule checks the flag is set exactly on them.",
+       f"""select {', '.join(ids_tte)},
+                  (coalesce(PREENTFL, 'N') = 'Y') = coalesce(ENTRYT > 0 and AVAL <= ENTRYT
+                                                             and (CNSR = 0 or CMPEVFL = 'Y'), false) as ok
            from {ADTTE} where AVAL is not null""", ids=ids_tte)
+    ok(ADTTE, "censoring_not_before_entry", "plausibility", "temporal", "warning", 0.05,
+       "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
+       "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
+       f"""select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) <= AVAL as ok
+           from {ADTTE} where AVAL is not null and CNSR = 1""", ids=ids_tte)
     gx(ADTTE, "avalu_days", "conformance", "value", "critical", 0.0, "AVALU = 'DAYS' (ARCHITECTURE.md).",
        "ExpectColumnValuesToBeInSet", {"column": "AVALU", "value_set": ["DAYS"]}, ids=ids_tte)
 

@@ -56,6 +56,15 @@ def rules(dictionary=None) -> list[Rule]:
              id_columns=FU_IDS, reason="The scorecard's due / received counts read these states.",
              expectation="ExpectColumnValuesToBeInSet",
              kwargs={"column": FOLLOWUP_STATE, "value_set": list(FOLLOWUP_STATES)}),
+        ok_rule(name=f"{DIM_PATIENT}.death_sources_agree", layer="marts", table=DIM_PATIENT,
+                category="conformance", subcategory="relational", severity="warning", max_failing_share=0.05,
+                id_columns=IDS,
+                reason="One death per patient from every source (death form > follow-up DEAD > fatal AE; "
+                       "endpoints.md): a death reported without a death form, or with dates that differ between "
+                       "the sources, is analysed by the precedence rule and queried at the site "
+                       "(death_query_reason says which).",
+                query=f"""select {', '.join(IDS)}, death_query_reason is null as ok
+                          from {DIM_PATIENT} where is_dead"""),
         ok_rule(name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death", layer="marts", table=FCT_FOLLOWUP_SCHEDULE,
                 category="plausibility", subcategory="temporal", severity="warning", max_failing_share=0.05,
                 id_columns=FU_IDS,

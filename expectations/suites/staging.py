@@ -124,11 +124,17 @@ def hand_rules(dictionary) -> list[Rule]:
                  f"Brief 7: {form} resolution >= onset.",
                  f"""select {IDS}, x.resolution_date >= x.onset_date as ok from {table} x
                      where x.resolution_date is not null and x.onset_date is not null""")
+        # Blocking (issue 12 item 6): a toxicity dated from a day 0 that no infusion record gives would otherwise
+        # make the patient silently "not infused" and drop out of the toxicity denominators. Every failing record
+        # becomes a site query; the run stops when more than 5% of the form's records lack their infusion (a
+        # missing infusion form at that scale is a submission failure, not a few quarantined rows).
         temporal("has_infusion", table,
-                 f"A {form} record needs an infusion of the same patient (day 0) to be analysed.",
+                 f"A {form} record implies an infusion (its onset is counted from day 0): without an infusion record "
+                 "the patient would be silently 'not infused' and leave the toxicity denominators. Blocking; "
+                 "each record is a site query for the missing infusion form.",
                  f"""select {IDS}, i.patient_key is not null as ok from {table} x
                      left join {first_inf} i using (patient_key)""",
-                 severity="warning", share=0.05, cat="conformance", sub="relational")
+                 severity="critical", share=0.05, cat="conformance", sub="relational")
     for table, form in ((crs, "CRS"), (icans, "ICANS")):
         temporal("late_onset", table,
                  f"Brief 7: {form} onset after day {CRS_ICANS_LATE_ONSET_DAY} of the latest infusion is flagged "

@@ -45,16 +45,37 @@ ADAM_COLUMNS = {
     "ITTFL": "Intention-to-treat population flag (CAR-T ordered)",
     "INFFL": "Infused population flag",
     "INFNUM": "Infusion number",
-    "PARAMCD": "Parameter code (OS, OS_ITT, PFS, NRM, RELAPSE, SPM, SPM_TCELL, ANC_REC, PLT_REC)",
+    "PARAMCD": "Parameter code (OS, OS_ITT, PFS, NRM, RELAPSE, EFS, DOR, SPM, SPM_TCELL, ANC_REC, PLT_REC; "
+               "ADRS: BOR)",
     "PARAM": "Parameter description",
     "STARTDT": "Time origin of the parameter",
     "ADT": "Date of event or censoring",
     "AVAL": "Days from STARTDT to ADT",
     "AVALU": "Unit of AVAL (DAYS)",
-    "CNSR": "0 = event of interest, 1 = censored, 2 = competing event",
+    "CNSR": "0 = event of interest, 1 = censored; empty (NULL) on a competing-event row (CMPEVFL = Y)",
     "EVNTDESC": "Event description",
     "CNSDTDSC": "Censoring date description",
+    "CMPEVFL": "Y when the row ends with a competing event (CNSR is then NULL), else N",
+    "CMPEVDSC": "Description of the competing event",
     "ENTRYT": "Days from STARTDT to registry enrolment (delayed entry / left truncation), else 0",
+    "PREENTFL": "Y when the event or competing event happened on or before registry entry: exclude the row",
+    "PREENTRS": "Reason for PREENTFL = Y",
+    "SUBJID": "Registry-issued subject number (not the hospital's patient id)",
+    "AGEU": "Age unit (YEARS)",
+    "SAFFL": "Safety population flag (infused)",
+    "TRT01P": "Planned treatment (product of the index infusion)",
+    "TRT01A": "Actual treatment (product of the index infusion)",
+    "TRTEDT": "Last infusion date",
+    "DTHSRC": "Form the death date comes from (death, followup, adverse_event, crs, icans)",
+    "INFQRYFL": "Y when a toxicity is reported without an infusion record (under site query)",
+    "AVISIT": "Response window (D30, D90, D180, D365)",
+    "AVISITN": "Last day after infusion of the response window",
+    "AVALC": "Best overall response in the window (NE when not evaluable)",
+    "EVALFL": "Y when the patient has a qualifying response assessment in the window",
+    "WINDCMFL": "Y when the response window has ended by the cut-off",
+    "CRFL": "Complete response (sCR / CR / CRi) by the window",
+    "RSPFL": "Responder (PR or better) by the window",
+    "FRSPDT": "First PR-or-better response date (duration of response starts here)",
     "AESEQ": "Adverse event sequence number",
     "AECAT": "Adverse event category (CRS, ICANS, ICAHT, INFECTION, CYTOPENIA, OTHER)",
     "AEDECOD": "Adverse event term",
@@ -144,6 +165,8 @@ OTHER_COLUMNS = {
     "n_event_cum": "Events at or before this time", "n_censored_cum": "Censorings at or before this time",
     "n_competing_cum": "Competing events at or before this time",
     "n_excluded": "Records excluded from the analysis (reasons in note)", "note": "Notes on exclusions or estimates",
+    "n_not_evaluable": "Infused patients not yet evaluable for the toxicity (infused too close to the cut-off)",
+    "min_days_after_infusion": "Minimum days from infusion to the cut-off for a patient to count (reporting lag)",
     "competing_event": "Competing event of the cumulative incidence", "competing_events": "Number of competing events",
     "std_error": "Standard error of the estimate", "test_statistic": "Gray's test statistic",
     "test_df": "Degrees of freedom of the test", "p_value": "P-value of the test",
@@ -228,22 +251,45 @@ adsl = con.sql("SELECT * FROM adam.adsl").pl()        # polars
 df = con.sql("SELECT * FROM adam.adae").df()          # pandas
 ```
 
+Time-to-event data (`adam.adtte`, ADaM BDS-TTE; definitions in the dbt docs of `adtte`):
+
+- `CNSR` 0 = event, 1 = censored. A competing event (e.g. relapse for NRM) has `CMPEVFL = 'Y'` and `CNSR` empty:
+  a plain Kaplan-Meier on a competing-risk parameter (NRM, RELAPSE, SPM, ANC_REC, PLT_REC) stops on the missing
+  value instead of treating competing events as censorings; use a cumulative-incidence (Aalen-Johansen) estimator.
+  OS, OS_ITT, PFS, EFS and DOR have no competing event.
+- Delayed entry: patients registered after their infusion are at risk only from enrolment (`ENTRYT`, days). Use it
+  as the entry time (left truncation). Rows with `PREENTFL = 'Y'` had their event before enrolment: they were
+  never at risk in the registry; leave them out (the registry's own estimates do). Estimating without `ENTRYT`
+  biases the result (patients who died before they could be registered are missing).
+- Day-0 events (`AVAL = 0`, e.g. death on the infusion day, counts never below the recovery threshold) count with
+  every patient at risk from day 0: a patient with `ENTRYT = 0` enters just before day 0 (start time -0.5 day in
+  R's counting-process form, which requires start < stop; lifelines does the same with entry 0).
+
 Python, pandas with lifelines:
 
 ```python
 import pandas as pd
 from lifelines import KaplanMeierFitter
-d = pd.read_parquet("parquet/adam/adtte.parquet").query("PARAMCD == 'OS'")
-KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRYT).plot_survival_function()
+d = pd.read_parquet("parquet/adam/adtte.parquet").query("PARAMCD == 'OS' and PREENTFL == 'N'")
+km = KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRYT)
+print(km.survival_function_at_times([182.625, 365.25, 730.5]))
 ```
 
 R with arrow and survival:
 
 ```r
 library(arrow); library(dplyr); library(survival)
-adtte <- read_parquet("parquet/adam/adtte.parquet") |> filter(PARAMCD == "OS")
-fit <- survfit(Surv(ENTRYT, AVAL, CNSR == 0) ~ PRODUCT, data = adtte, conf.type = "log-log")
-summary(fit, times = c(182.625, 365.25, 730.5))
+adtte <- read_parquet("parquet/adam/adtte.parquet") |> filter(PREENTFL == "N") |>
+  mutate(tstart = ifelse(ENTRYT == 0, -0.5, ENTRYT))     # day-0 events: at risk from just before day 0
+os <- filter(adtte, PARAMCD == "OS")
+fit <- survfit(Surv(tstart, AVAL, CNSR == 0) ~ PRODUCT, data = os, conf.type = "log-log")
+summary(fit, times = c(182.625, 365.25, 730.5), extend = TRUE)   # extend: strata with shorter follow-up
+# cumulative incidence of NRM with relapse competing (Aalen-Johansen, delayed entry)
+nrm <- filter(adtte, PARAMCD == "NRM") |>
+  mutate(state = factor(ifelse(CMPEVFL == "Y", "relapse", ifelse(CNSR == 0, "nrm", "censor")),
+                        levels = c("censor", "nrm", "relapse")))
+cif <- survfit(Surv(tstart, AVAL, state) ~ 1, data = nrm, id = USUBJID)
+summary(cif, times = c(182.625, 365.25), extend = TRUE)
 ds <- open_dataset("parquet/analysis")     # all analysis tables as one dataset per folder
 ```
 

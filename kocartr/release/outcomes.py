@@ -5,8 +5,9 @@ Column names of the analysis tables are resolved through ReleaseConfig aliases (
 
 Derivations from the step coordinates (KM / Aalen-Johansen rows at each distinct time, with time 0):
 - landmark estimate at t = the row with the largest time <= t (step function), None when follow-up ends before t;
-- KM median = first time the estimate is <= 0.5; its 95% CI = first times the lower / upper limits are <= 0.5
-  (Brookmeyer-Crowley construction, as R's survfit); None = not reached;
+- KM median and its 95% CI (Brookmeyer-Crowley, from the lower / upper limits) by R survfit's rule
+  (analyses.survival.quantile_r: first time 1 - S reaches 0.5, the midpoint of an exact 0.5 plateau; a limit whose
+  band never reaches 0.5 - e.g. undefined where S = 0 - is None = not reached, never [t, t]);
 - N = number at risk at time 0 (first row), events = sum of events;
 - number at risk at t = n_at_risk of the first row with time >= t, 0 after the last row.
 When the table is the project's own (analyses.outcomes: `row_type` 'curve' / 'landmark' / 'median' /
@@ -156,11 +157,16 @@ def _step_at(rows: list[dict], t: float) -> dict | None:
     return best
 
 
-def _first_below(rows: list[dict], key: str, level: float = 0.5) -> float | None:
-    for r in rows:
-        if r[key] is not None and r[key] <= level:
-            return r["time"]
-    return None
+def _median_r(rows: list[dict], key: str) -> float | None:
+    import numpy as np
+
+    from analyses.survival import quantile_r
+
+    if not rows:
+        return None
+    t = np.array([r["time"] for r in rows], dtype=float)
+    v = np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
+    return quantile_r(t, v, xmax=float(t.max()))
 
 
 def at_risk_at(rows: list[dict], t: float) -> int:
@@ -207,8 +213,8 @@ def summarize_curves(cs: CurveSet, config: ReleaseConfig, with_median: bool,
                 r = _step_at(rows, m * dpm)
                 s.landmarks[m] = (r["estimate"], r["lower"], r["upper"]) if r else (None, None, None)
         if with_median:
-            s.median = info.get("median") or (_first_below(rows, "estimate"), _first_below(rows, "lower"),
-                                              _first_below(rows, "upper"))
+            s.median = info.get("median") or (_median_r(rows, "estimate"), _median_r(rows, "lower"),
+                                              _median_r(rows, "upper"))
         out.append(s)
     suppress_summaries(out, config.threshold, sizes_hidden)
     return out

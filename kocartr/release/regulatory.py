@@ -197,25 +197,19 @@ def build_hira_snapshots(con, cutoff: date, config: ReleaseConfig, dictionary=No
     lm_values = ", ".join(f"({m}, {round(m * dpm)})" for m in landmarks)
     disgrp = "a.DISGRP" if "DISGRP" in adsl else "NULL::VARCHAR"
     inf = "a.INFFL = 'Y'" if "INFFL" in adsl else "a.TRTSDT IS NOT NULL"
-    resp_t = config.mart("response")
-    resp_sql, resp_col = "", "NULL::VARCHAR AS best_response"
-    _require(con, view, "marts", resp_t, ["patient_key", "assessment_date", "response"])
-    if dictionary:
-        ranks = ", ".join(f"('{c.code}', {int(c.attributes.get('rank', 99))})"
-                          for c in dictionary.code_lists["response"].codes)
-        resp_sql = f""", rk(code, rnk) AS (VALUES {ranks}),
-            br AS (SELECT a.USUBJID, l.months, arg_min(r.response, rk.rnk) AS best_response
-                   FROM marts.{resp_t} r JOIN adam.adsl a ON a.USUBJID = r.patient_key
-                   JOIN rk ON rk.code = r.response CROSS JOIN lm l
-                   WHERE r.assessment_date <= a.TRTSDT + CAST(l.days AS INTEGER) GROUP BY ALL)"""
-        resp_col = "br.best_response"
+    # best response: adam.adrs (the one best-response definition, int_best_response): the latest configured response
+    # window that ends on or before the landmark (6 months = 183 days -> D180; 12 months -> D365)
+    _require(con, view, "adam", "adrs", ["USUBJID", "PARAMCD", "AVISITN", "AVALC"])
     con.execute(f"""
         CREATE TABLE regulatory.hira_outcome_snapshots AS
         WITH lm(months, days) AS (VALUES {lm_values}),
              os AS (SELECT USUBJID, min(AVAL) AS aval, min(CNSR) AS cnsr FROM adam.adtte WHERE PARAMCD = 'OS'
                     GROUP BY ALL),
              pfs AS (SELECT USUBJID, min(AVAL) AS aval, min(CNSR) AS cnsr FROM adam.adtte WHERE PARAMCD = 'PFS'
-                     GROUP BY ALL){resp_sql}
+                     GROUP BY ALL),
+             br AS (SELECT l.months, r.USUBJID, arg_max(r.AVALC, r.AVISITN) AS best_response
+                    FROM adam.adrs r CROSS JOIN lm l
+                    WHERE r.PARAMCD = 'BOR' AND r.AVISITN <= l.days GROUP BY ALL)
         SELECT a.USUBJID AS patient_key, a.SITEID AS site_code, a.PRODUCT AS product, {disgrp} AS disease_group,
                a.TRTSDT AS infusion_date, l.months AS landmark_months,
                a.TRTSDT + CAST(l.days AS INTEGER) AS landmark_date,
@@ -225,11 +219,11 @@ def build_hira_snapshots(con, cutoff: date, config: ReleaseConfig, dictionary=No
                     ELSE 'UNKNOWN' END AS vital_status,
                CASE WHEN pfs.aval >= l.days THEN 'Y' WHEN pfs.cnsr = 0 AND pfs.aval < l.days THEN 'N'
                     ELSE 'UNKNOWN' END AS progression_free,
-               {resp_col},
+               br.best_response,
                $cut AS data_cutoff
         FROM adam.adsl a CROSS JOIN lm l
         LEFT JOIN os ON os.USUBJID = a.USUBJID LEFT JOIN pfs ON pfs.USUBJID = a.USUBJID
-        {"LEFT JOIN br ON br.USUBJID = a.USUBJID AND br.months = l.months" if resp_sql else ""}
+        LEFT JOIN br ON br.USUBJID = a.USUBJID AND br.months = l.months
         WHERE {inf}
         ORDER BY ALL""", {"cut": cutoff})
     return None

@@ -11,7 +11,8 @@ from kocartr.months import month_end
 from orchestration.partitions import one_month_per_run, registry_months
 
 ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
-ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]))
+ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]),
+               dg.AssetKey(["adam", "adrs"]))
 
 
 def table_description(table: str) -> str:
@@ -53,7 +54,8 @@ def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
         adsl = con.sql("select * from adam.adsl").pl()
         adtte = con.sql("select * from adam.adtte").pl()
         adae = con.sql("select * from adam.adae").pl()
-        tables = build_all(adtte, adsl, adae, cutoff)
+        adrs = con.sql("select * from adam.adrs").pl()
+        tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs)
         write_tables(con, "analysis", tables)
     for name in ANALYSIS_TABLES:
         yield dg.MaterializeResult(asset_key=["analysis", name],

@@ -26,16 +26,16 @@ def _adtte() -> pl.DataFrame:
         ("P6", 2, 10.0, 0, 0.0, "YESCARTA", "LBCL", "S01", 2024),
     ]
     for u, inf, aval, cnsr, ent, prod, dis, site, yr in os_:
-        rows.append(dict(USUBJID=u, INFNUM=inf, PARAMCD="OS", AVAL=aval, CNSR=cnsr, ENTRYT=ent, PRODUCT=prod, DISGRP=dis, SITEID=site, INFYEAR=yr))
-    # NRM with RELAPSE competing (CNSR 2), no delayed entry; one invalid row (AVAL < 0)
+        rows.append(dict(USUBJID=u, INFNUM=inf, PARAMCD="OS", AVAL=aval, CNSR=cnsr, CMPEVFL="N", ENTRYT=ent, PRODUCT=prod, DISGRP=dis, SITEID=site, INFYEAR=yr))
+    # NRM with RELAPSE competing (2 here = CNSR NULL + CMPEVFL 'Y'), no delayed entry; one invalid row (AVAL < 0)
     nrm = [("P1", 100.0, 0), ("P2", 150.0, 2), ("P3", 150.0, 0), ("P4", 300.0, 1), ("P5", 20.0, 2), ("P6", -1.0, 0)]
     prod = {"P1": "KYMRIAH", "P2": "KYMRIAH", "P3": "KYMRIAH", "P4": "YESCARTA", "P5": "YESCARTA", "P6": "YESCARTA"}
     for u, aval, cnsr in nrm:
-        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="NRM", AVAL=aval, CNSR=cnsr, ENTRYT=0.0, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="NRM", AVAL=aval, CNSR=None if cnsr == 2 else cnsr, CMPEVFL="Y" if cnsr == 2 else "N", ENTRYT=0.0, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
     # SPM: 2 events in 4 patients, delayed entry for P4
     spm = [("P1", 365.25, 0, 0.0), ("P2", 730.5, 1, 0.0), ("P3", 365.25, 2, 0.0), ("P4", 730.5, 0, 365.25)]
     for u, aval, cnsr, ent in spm:
-        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="SPM", AVAL=aval, CNSR=cnsr, ENTRYT=ent, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="SPM", AVAL=aval, CNSR=None if cnsr == 2 else cnsr, CMPEVFL="Y" if cnsr == 2 else "N", ENTRYT=ent, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
     return pl.DataFrame(rows, schema_overrides={"INFYEAR": pl.Float64})
 
 
@@ -83,7 +83,7 @@ def test_cumulative_incidence_matches_estimator_and_gray_rows() -> None:
     assert (row["events"], row["competing_events"], row["competing_event"]) == (2, 2, "RELAPSE")
     assert row["method"].startswith("Aalen-Johansen (own)")
     gray = out.filter(pl.col("row_type") == "gray_test")
-    assert gray["stratum_variable"].to_list() == list(outcomes.STRATIFIERS)
+    assert gray["stratum_variable"].to_list() == [v for v in outcomes.STRATIFIERS if v != "REGISTRATION"]
     prod = gray.filter(pl.col("stratum_variable") == "PRODUCT").row(0, named=True)
     assert prod["test_df"] == 1 and prod["p_value"] is not None and 0 <= prod["p_value"] <= 1
     site = gray.filter(pl.col("stratum_variable") == "SITEID").row(0, named=True)
@@ -93,8 +93,11 @@ def test_cumulative_incidence_matches_estimator_and_gray_rows() -> None:
 def test_gray_not_reported_with_delayed_entry_and_event_rates() -> None:
     adtte = _adtte()
     cif = outcomes.cumulative_incidence(adtte, CUTOFF, endpoints={"SPM": "DEATH"})
-    g = cif.filter((pl.col("row_type") == "gray_test") & (pl.col("stratum_variable") == "PRODUCT")).row(0, named=True)
-    assert g["p_value"] is None and "delayed entry" in g["note"]
+    g = cif.filter((pl.col("row_type") == "gray_test") & (pl.col("stratum_variable") == "PRODUCT"))
+    assert g["stratum"].to_list() == ["all levels", "all levels (prospective registrations)"]
+    assert g["p_value"][0] is None and "delayed entry" in g["note"][0]
+    # the alternative: Gray's test on the patients without delayed entry (P1-P3, all KYMRIAH: one level here)
+    assert g["n"][1] == 3 and "fewer than two" in g["note"][1]
     rates = outcomes.event_rates(adtte, CUTOFF, endpoints=("SPM",))
     r = rates.filter(pl.col("stratum_variable") == "overall").row(0, named=True)
     # person-time from entry: 1 + 2 + 1 + (2 - 1) = 5 years; 2 events -> 40 per 100 PY
@@ -163,3 +166,69 @@ def test_proportions_by_hand() -> None:
     assert get("CRS", "YESCARTA", "onset_day")["median"] is None  # undefined -> null
     assert get("ICANS", "YESCARTA", "grade_ge3")["events"] == 1
     assert out.filter(pl.col("stratum_variable") == "PRODUCT")["stratum"].unique().sort().to_list() == ["KYMRIAH", "YESCARTA"]
+
+
+def test_pre_entry_rows_are_excluded_with_their_reason() -> None:
+    # B's event (day 20) happened before its registry entry (day 30): flagged PREENTFL = 'Y' in adtte
+    df = pl.DataFrame(dict(USUBJID=["A", "B", "C"], INFNUM=[1, 1, 1], PARAMCD=["PFS"] * 3, AVAL=[10.0, 20.0, 40.0],
+                           CNSR=[0, 0, 1], CMPEVFL=["N"] * 3, ENTRYT=[0.0, 30.0, 0.0], PREENTFL=["N", "Y", "N"],
+                           PRODUCT=["X"] * 3, DISGRP=["D"] * 3, SITEID=["S"] * 3, INFYEAR=[2024] * 3))
+    out = outcomes.survival_estimates(df, CUTOFF, endpoints=("PFS",), include_curve=False)
+    row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
+    assert row["n"] == 2 and row["n_excluded"] == 1 and outcomes.PRE_ENTRY_REASON in row["note"]
+
+
+def test_naive_km_on_a_competing_risk_parameter_refuses_competing_rows() -> None:
+    # a competing event (CNSR NULL, CMPEVFL 'Y') is never read as a censoring by the KM builder
+    out = outcomes.survival_estimates(_adtte(), CUTOFF, endpoints=("NRM",), include_curve=False)
+    row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
+    assert row["n"] == 3 and row["n_excluded"] == 3 and "2 excluded: status missing or not CNSR 0/1" in row["note"]
+
+
+def test_registration_stratum_is_the_prospective_sensitivity_analysis() -> None:
+    adsl = pl.DataFrame(dict(USUBJID=["P1", "P2", "P3", "P4", "P5", "P6"], REGLATFL=["N", "N", "N", "Y", "N", "N"]))
+    out = outcomes.survival_estimates(outcomes.with_registration(_adtte(), adsl), CUTOFF, endpoints=("OS",),
+                                      include_curve=False)
+    reg = out.filter((pl.col("stratum_variable") == "REGISTRATION") & (pl.col("row_type") == "median"))
+    assert reg["stratum"].to_list() == ["late", "prospective"]
+    prosp = reg.filter(pl.col("stratum") == "prospective").row(0, named=True)
+    assert prosp["n"] == 5 and prosp["n_delayed_entry"] == 0
+
+
+def test_proportions_count_only_patients_evaluable_for_the_toxicity() -> None:
+    adsl, adae = _adsl_adae()
+    # P2 infused 20 days before the cut-off: not evaluable for CRS (30-day lag here), P1 / P3 / P4 are
+    adsl = adsl.with_columns(pl.Series("TRTSDT", [CUTOFF - dt.timedelta(days=d) for d in (100, 20, 100, 100, 100)]))
+    out = outcomes.proportions(adae, adsl, CUTOFF, {"CRS": 30, "ICANS": 0})
+    anyg = out.filter((pl.col("endpoint") == "CRS") & (pl.col("stratum") == "overall")
+                      & (pl.col("measure") == "any_grade")).row(0, named=True)
+    assert (anyg["n"], anyg["n_not_evaluable"], anyg["events"], anyg["min_days_after_infusion"]) == (3, 1, 1, 30)
+    assert "not evaluable" in anyg["note"]
+    kym = out.filter((pl.col("endpoint") == "CRS") & (pl.col("stratum") == "KYMRIAH")
+                     & (pl.col("measure") == "any_grade")).row(0, named=True)
+    assert (kym["n"], kym["n_not_evaluable"]) == (1, 1)
+    icans = out.filter((pl.col("endpoint") == "ICANS") & (pl.col("stratum") == "overall")
+                       & (pl.col("measure") == "any_grade")).row(0, named=True)
+    assert (icans["n"], icans["n_not_evaluable"]) == (4, 0)
+
+
+def test_evaluability_comes_from_configuration() -> None:
+    cfg = outcomes.load_evaluability()
+    assert set(cfg) == set(outcomes.AE_CATEGORIES) and all(v > 0 for v in cfg.values())
+
+
+def test_response_rates_from_adrs_over_completed_windows() -> None:
+    adrs = pl.DataFrame(dict(
+        USUBJID=["A", "B", "C", "D"], PARAMCD=["BOR"] * 4, AVISIT=["D90"] * 4, AVALC=["CR", "PR", "NE", "SD"],
+        CRFL=["Y", "N", "N", "N"], RSPFL=["Y", "Y", "N", "N"], WINDCMFL=["Y", "Y", "Y", "N"],
+        PRODUCT=["X", "X", "Y", "Y"]))
+    out = outcomes.response_rates(adrs, CUTOFF)
+
+    def get(stratum: str, measure: str) -> dict:
+        return out.filter((pl.col("stratum") == stratum) & (pl.col("measure") == measure)).row(0, named=True)
+
+    # D's window is still open: not counted; NE (C) stays in the denominator as a non-responder
+    assert (get("overall", "cr_rate")["n"], get("overall", "cr_rate")["events"]) == (3, 1)
+    assert get("overall", "orr")["events"] == 2 and get("overall", "not_evaluable")["events"] == 1
+    assert get("overall", "orr")["n_not_evaluable"] == 1 and get("Y", "orr")["n_not_evaluable"] == 1
+    assert out["endpoint"].unique().to_list() == ["RESPONSE_D90"]

@@ -61,15 +61,16 @@ def test_ties_event_and_censoring_at_same_time_and_exact_half_median() -> None:
     np.testing.assert_allclose(c.estimate, [0.75, 0.5, 0.0], atol=1e-14)
     assert c.n_at_risk.tolist() == [4, 3, 1]
     assert c.n_censored.tolist() == [0, 1, 0]
-    # S is exactly 1/2 on [2, 3): median is the first time with S <= 0.5, i.e. 2 (not 3)
-    assert median_survival(c).median == 2.0
+    # S is exactly 1/2 on [2, 3): R's rule takes the midpoint of the plateau, (2 + 3) / 2
+    assert median_survival(c).median == 2.5
     assert np.isnan(c.lower[-1]) and np.isnan(c.upper[-1])  # S = 0: log(-log) undefined
 
 
 def test_exact_half_plateau_robust_to_floating_point() -> None:
     # 10 subjects, deaths at 1..5: S(5) = 5/10 exactly in rational arithmetic
     c = kaplan_meier(np.arange(1, 11, dtype=float), np.array([1] * 5 + [0] * 5))
-    assert median_survival(c).median == 5.0
+    # S stays at 1/2 to the end of follow-up (t = 10): R takes (5 + 10) / 2
+    assert median_survival(c).median == 7.5
 
 
 def test_event_at_day_zero() -> None:
@@ -146,3 +147,14 @@ def test_landmark_month_definition() -> None:
     six = 6 * DAYS_PER_MONTH  # 182.625 days
     c = kaplan_meier(np.array([182.0, 183.0, 400.0]), np.array([1, 1, 0]))
     assert survival_at(c, np.array([six]))["estimate"][0] == pytest.approx(2 / 3)
+
+
+def test_median_ci_limit_not_reached_is_none_not_the_last_step() -> None:
+    # 5 deaths at 1..5, no censoring: S drops to 0 at t = 5. The lower band is <= 0.5 from t = 2 on (lower limit
+    # reached); the upper band stays above 0.5 until S = 0, where the band is undefined: R gives NA, not [5, 5].
+    c = kaplan_meier(np.arange(1, 6, dtype=float), np.ones(5))
+    m = median_survival(c)
+    assert m.median == 3.0
+    assert m.lower is not None and m.lower <= 3.0
+    up = c.upper[~np.isnan(c.upper)]
+    assert (up > 0.5).all() and m.upper is None

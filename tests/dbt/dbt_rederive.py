@@ -7,16 +7,16 @@ from datetime import date
 
 import duckdb
 
-ASSESSMENT_EVENTS = ("RESPONSE_ASSESSMENT", "DISEASE_ASSESSMENT", "PROGRESSION")
-
-
 def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int]]:
-    """{PARAMCD: (AVAL, CNSR)} for OS, OS_ITT, PFS, NRM, RELAPSE, SPM from the timeline of one patient."""
+    """{PARAMCD: (AVAL, CNSR)} for OS, OS_ITT, PFS, NRM, RELAPSE, SPM from the timeline of one patient
+    (CNSR None = competing event)."""
     cutoff: date = con.sql("select DCUTDT from adam.adsl where USUBJID = ?", params=[patient]).fetchall()[0][0]
     nrm_causes = {c for (c,) in con.sql("select code from seeds.dictionary_codes "
                                         "where code_list = 'death_cause' and nrm").fetchall()}
-    events = con.sql("select event_type, event_date, event_detail, is_contact from marts.fct_patient_timeline "
-                     "where patient_key = ? and event_date <= ?", params=[patient, cutoff]).fetchall()
+    rows = con.sql("select event_type, event_date, event_detail, is_contact, source_form "
+                   "from marts.fct_patient_timeline where patient_key = ? and event_date <= ?",
+                   params=[patient, cutoff]).fetchall()
+    events = [r[:4] for r in rows]
 
     def dates(kind: str, after: date | None = None, strict: bool = True) -> list[date]:
         out = [d for t, d, _, _ in events if t == kind]
@@ -24,8 +24,13 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
             out = [d for d in out if (d > after if strict else d >= after)]
         return sorted(out)
 
-    deaths = sorted((d, detail) for t, d, detail, _ in events if t == "DEATH")
-    death, cause = deaths[0] if deaths else (None, None)
+    # one death: death form > follow-up > fatal AE, the earliest within a source; cause from the death form, else
+    # from the fatal AE, else UNKNOWN (a follow-up gives none)
+    rank = {"death": 1, "followup": 2}
+    deaths = sorted((rank.get(src, 3), d, detail, src) for t, d, detail, _, src in rows if t == "DEATH")
+    death = deaths[0][1] if deaths else None
+    causes = [detail for _, _, detail, src in deaths if src != "followup"]
+    cause = causes[0] if causes else ("UNKNOWN" if death else None)
     last_contact = death or max(d for t, d, _, contact in events if contact)
     out: dict[str, tuple[float, int]] = {}
 
@@ -37,30 +42,28 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
         return out
     day0 = infusions[0]
     progression = (dates("PROGRESSION", day0) or [None])[0]
-    assessments = [d for t, d, detail, _ in events
-                   if t in ASSESSMENT_EVENTS and d > day0 and not (t == "RESPONSE_ASSESSMENT" and detail == "NE")]
-    last_assessment = max(assessments, default=day0)
     rel = progression or (death if death and cause not in nrm_causes else None)
 
     def aval(d: date) -> float:
         return float((d - day0).days)
 
     out["OS"] = (aval(death or last_contact), 0 if death else 1)
+    # one censoring rule: PFS, NRM and RELAPSE are all censored at last contact
     if rel or death:
         out["PFS"] = (aval(min(x for x in (rel, death) if x)), 0)
     else:
-        out["PFS"] = (aval(last_assessment), 1)
+        out["PFS"] = (aval(last_contact), 1)
     if rel and (death is None or rel <= death):
-        out["NRM"], out["RELAPSE"] = (aval(rel), 2), (aval(rel), 0)
+        out["NRM"], out["RELAPSE"] = (aval(rel), None), (aval(rel), 0)
     elif death:
-        out["NRM"], out["RELAPSE"] = (aval(death), 0), (aval(death), 2)
+        out["NRM"], out["RELAPSE"] = (aval(death), 0), (aval(death), None)
     else:
         out["NRM"] = out["RELAPSE"] = (aval(last_contact), 1)
     spm = (dates("SECONDARY_MALIGNANCY", day0, strict=False) or [None])[0]
     if spm and (death is None or spm <= death):
         out["SPM"] = (aval(spm), 0)
     elif death:
-        out["SPM"] = (aval(death), 2)
+        out["SPM"] = (aval(death), None)
     else:
         out["SPM"] = (aval(last_contact), 1)
     return out

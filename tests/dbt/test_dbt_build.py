@@ -68,19 +68,20 @@ def test_icaht_recovery_and_immune_flags(wh):
                   ).fetchall() == [("NEVER_BELOW",)]
 
 
-EXPECTED_ADTTE = {
+EXPECTED_ADTTE = {  # (AVAL, CNSR); CNSR None = competing event (CMPEVFL = 'Y')
     # P01: progression 2024-09-01 (day 235), death from disease 2025-02-01 (day 388)
-    ("P01", "OS"): (388, 0), ("P01", "PFS"): (235, 0), ("P01", "NRM"): (235, 2), ("P01", "RELAPSE"): (235, 0),
-    ("P01", "SPM"): (388, 2), ("P01", "ANC_REC"): (14, 0), ("P01", "OS_ITT"): (396, 0),
+    ("P01", "OS"): (388, 0), ("P01", "PFS"): (235, 0), ("P01", "NRM"): (235, None), ("P01", "RELAPSE"): (235, 0),
+    ("P01", "SPM"): (388, None), ("P01", "ANC_REC"): (14, 0), ("P01", "OS_ITT"): (396, 0),
     # P02: infection death day 106 without progression; enrolled day 61
-    ("P02", "OS"): (106, 0), ("P02", "PFS"): (106, 0), ("P02", "NRM"): (106, 0), ("P02", "RELAPSE"): (106, 2),
+    ("P02", "OS"): (106, 0), ("P02", "PFS"): (106, 0), ("P02", "NRM"): (106, 0), ("P02", "RELAPSE"): (106, None),
     # P03: never infused, died 90 days after the order
     ("P03", "OS_ITT"): (90, 0),
-    # P04: alive; last disease assessment 2025-03-01 (day 1096), last contact 2025-03-10 (day 1105); SPM day 792
-    ("P04", "OS"): (1105, 1), ("P04", "PFS"): (1096, 1), ("P04", "NRM"): (1105, 1), ("P04", "SPM"): (792, 0),
+    # P04: alive; last disease assessment 2025-03-01 (day 1096), last contact 2025-03-10 (day 1105): PFS is
+    # censored at last contact like every parameter (one censoring rule); SPM day 792
+    ("P04", "OS"): (1105, 1), ("P04", "PFS"): (1105, 1), ("P04", "NRM"): (1105, 1), ("P04", "SPM"): (792, 0),
     ("P04", "ANC_REC"): (0, 0),
-    # P05: last contact on the day-100 form; no disease assessment -> PFS censored at day 0
-    ("P05", "OS"): (100, 1), ("P05", "PFS"): (0, 1),
+    # P05: last contact on the day-100 form; no disease assessment -> PFS censored at last contact all the same
+    ("P05", "OS"): (100, 1), ("P05", "PFS"): (100, 1),
 }
 
 

@@ -49,6 +49,7 @@ def test_endpoints_rederive_from_timeline_for_sampled_patients(generated):
     # add the patients with the rarer event paths (competing events, SPM, never infused)
     sample += [p for (p,) in generated.sql(
         "select distinct USUBJID from adam.adtte where (PARAMCD in ('NRM', 'SPM') and CNSR = 0) "
+        "or CMPEVFL = 'Y' union select USUBJID from adam.adsl where DTHSRC <> 'death' "
         "union select USUBJID from adam.adsl where INFFL = 'N'").fetchall()]
     for p in sorted(set(sample)):
         assert rederive(generated, p) == adtte_rows(generated, p), p

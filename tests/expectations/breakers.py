@@ -51,6 +51,9 @@ HAND = {
     "marts.fct_followup_schedule.window_end_date.not_null":
         ["update marts.fct_followup_schedule set window_end_date = null"],
     "marts.fct_followup_schedule.visit_state.in_set": ["update marts.fct_followup_schedule set visit_state = 'LOST'"],
+    "marts.dim_patient.death_sources_agree":
+        ["update marts.dim_patient set is_dead = true, death_query_reason = 'death reported on followup but no "
+         "death form'"],
     "marts.fct_followup_schedule.no_visit_after_death":
         ["update marts.fct_followup_schedule set death_date = received_date - 1"],
     # adam
@@ -66,10 +69,12 @@ HAND = {
     "adam.adsl.death_on_or_after_last_contact": ["update adam.adsl set LSTCNTDT = DTHDT + 1"],
     "adam.adtte.paramcd_controlled": ["update adam.adtte set PARAMCD = 'XX'"],
     "adam.adtte.cnsr_codes": ["update adam.adtte set CNSR = 7"],
-    "adam.adtte.no_competing_event_for_os_pfs": ["update adam.adtte set CNSR = 2"],
+    "adam.adtte.competing_iff_cnsr_null": ["update adam.adtte set CNSR = null"],
+    "adam.adtte.no_competing_event_for_os_pfs": ["update adam.adtte set CNSR = null, CMPEVFL = 'Y'"],
     "adam.adtte.aval.not_null": ["update adam.adtte set AVAL = null"],
     "adam.adtte.aval_nonnegative": ["update adam.adtte set AVAL = -1"],
-    "adam.adtte.entry_not_after_exit": ["update adam.adtte set ENTRYT = AVAL + 1"],
+    "adam.adtte.pre_entry_flagged": ["update adam.adtte set ENTRYT = AVAL + 1, CNSR = 0"],
+    "adam.adtte.censoring_not_before_entry": ["update adam.adtte set ENTRYT = AVAL + 1, CNSR = 1"],
     "adam.adtte.entry_nonnegative": ["update adam.adtte set ENTRYT = -1"],
     "adam.adtte.avalu_days": ["update adam.adtte set AVALU = 'MONTHS'"],
     "adam.adae.aecat_controlled": ["update adam.adae set AECAT = 'X'"],

@@ -117,7 +117,10 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
         con.execute(f"create table staging.stg_{form_name} as select {', '.join(keep)} from raw.{form_name} "
                     "where _is_current and record_action = 'U'")
     # marts
-    con.execute("""create table marts.dim_patient as select site_code, patient_key from staging.stg_registration""")
+    con.execute("""create table marts.dim_patient as
+                   select r.site_code, r.patient_key, d.death_date is not null as is_dead,
+                          cast(null as varchar) as death_query_reason
+                   from staging.stg_registration r left join staging.stg_death d using (patient_key)""")
     con.execute("""create table marts.fct_infusion as
                    select p.patient_key || '-' || p.infusion_number as infusion_key, p.site_code, p.patient_key,
                           p.infusion_number, true as is_infused, p.product_code, p.leukapheresis_date,
@@ -147,7 +150,8 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
     con.execute("""create table adam.adtte as
         select STUDYID, USUBJID, SITEID, 1 as INFNUM, pc as PARAMCD, TRTSDT as STARTDT,
                coalesce(DTHDT, LSTCNTDT) as ADT, cast(coalesce(DTHDT, LSTCNTDT) - TRTSDT as double) as AVAL,
-               'DAYS' as AVALU, case when DTHDT is not null then 0 else 1 end as CNSR, cast(0 as double) as ENTRYT
+               'DAYS' as AVALU, case when DTHDT is not null then 0 else 1 end as CNSR, 'N' as CMPEVFL,
+               cast(0 as double) as ENTRYT, 'N' as PREENTFL
         from adam.adsl cross join (values ('OS'), ('PFS')) t(pc)""")
     con.execute("""create table adam.adae as
         select 'KOCARTR' as STUDYID, patient_key as USUBJID, site_code as SITEID, 1 as INFNUM,

@@ -146,22 +146,28 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
                                  progression_date=None, is_after_cutoff=True))
         resp.append(dict(patient_key=key, site_code=site, assessment_date=min(inf + timedelta(days=30), cut),
                          response=rng.choice(["CR", "CR", "PR", "SD", "PD"])))
+        entryt = float(max(0, (enrol - inf).days))
         base = dict(STUDYID="KOCARTR", USUBJID=key, SITEID=site, INFNUM=1, STARTDT=inf, AVALU="DAYS",
-                    ENTRYT=float(max(0, (enrol - inf).days)), PRODUCT=prod, DISGRP=DISGRP[prod],
-                    INFYEAR=inf.year)
+                    ENTRYT=entryt, PRODUCT=prod, DISGRP=DISGRP[prod], INFYEAR=inf.year)
+
+        def flags(aval: float, status: int) -> dict:
+            """ADaM encoding (endpoints.md): CNSR 0 / 1, competing = CMPEVFL 'Y' with CNSR NULL; PREENTFL."""
+            pre = entryt > 0 and aval <= entryt and status != 1
+            return dict(CNSR=None if status == 2 else status, CMPEVFL="Y" if status == 2 else "N",
+                        PREENTFL="Y" if pre else "N")
         os_a = float(min(int(os_t), fu)) if dead else float((lastc - inf).days)
-        adtte.append(dict(base, PARAMCD="OS", PARAM="Overall survival", AVAL=os_a, CNSR=0 if dead else 1,
+        adtte.append(dict(base, PARAMCD="OS", PARAM="Overall survival", AVAL=os_a, **flags(os_a, 0 if dead else 1),
                           ADT=inf + timedelta(days=int(os_a))))
         pfs_ev = prog or dead
         pfs_a = float((progdt - inf).days) if prog else os_a
         adtte.append(dict(base, PARAMCD="PFS", PARAM="Progression-free survival", AVAL=pfs_a,
-                          CNSR=0 if pfs_ev else 1, ADT=inf + timedelta(days=int(pfs_a))))
+                          **flags(pfs_a, 0 if pfs_ev else 1), ADT=inf + timedelta(days=int(pfs_a))))
         nrm = dead and not prog
         adtte.append(dict(base, PARAMCD="NRM", PARAM="Non-relapse mortality", AVAL=pfs_a,
-                          CNSR=0 if nrm else (2 if prog else 1), ADT=inf + timedelta(days=int(pfs_a))))
+                          **flags(pfs_a, 0 if nrm else (2 if prog else 1)), ADT=inf + timedelta(days=int(pfs_a))))
         spm_a = float(spm_t) if spm else os_a
         adtte.append(dict(base, PARAMCD="SPM", PARAM="Secondary malignancy", AVAL=spm_a,
-                          CNSR=0 if spm else (2 if dead else 1), ADT=inf + timedelta(days=int(spm_a))))
+                          **flags(spm_a, 0 if spm else (2 if dead else 1)), ADT=inf + timedelta(days=int(spm_a))))
 
     adsl = []
     for p, f in zip(pats, infs):
@@ -188,7 +194,7 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
                                      method="Kaplan-Meier; 95% CI log(-log) (Greenwood)", data_cutoff=cut, time=t,
                                      n_at_risk=nr, n_events=ev, n_censored=ce, estimate=s, lower=lo, upper=hi))
             else:
-                causes = [1 if c == 0 else 2 if c == 2 else 0 for c in g["CNSR"]]
+                causes = [1 if c == 0 else 2 if f == "Y" else 0 for c, f in zip(g["CNSR"], g["CMPEVFL"])]
                 for t, nr, ev, comp, f_, lo, hi in _aj(g["AVAL"].to_list(), causes):
                     cif.append(dict(endpoint=ep, stratum_variable=sv, stratum=st,
                                     method="Aalen-Johansen; death competing", data_cutoff=cut, time=t,

@@ -29,9 +29,10 @@ def con():
         ('P1', 'OS', 600.0, 1), ('P1', 'PFS', 250.0, 0), ('P2', 'OS', 92.0, 0), ('P2', 'PFS', 92.0, 0),
         ('P3', 'OS', 80.0, 1), ('P3', 'PFS', 80.0, 1), ('P4', 'OS', 6000.0, 1), ('P4', 'PFS', 6000.0, 1))
         t(USUBJID, PARAMCD, AVAL, CNSR)""")
-    c.execute("""CREATE TABLE marts.fct_response AS SELECT * FROM (VALUES
-        ('P1', DATE '2025-02-01', 'PR'), ('P1', DATE '2025-05-01', 'CR'), ('P3', DATE '2026-09-01', 'SD'))
-        t(patient_key, assessment_date, response)""")
+    c.execute("""CREATE TABLE adam.adrs AS SELECT * FROM (VALUES
+        ('P1', 'BOR', 'D90', 90, 'PR'), ('P1', 'BOR', 'D180', 180, 'CR'), ('P1', 'BOR', 'D365', 365, 'CR'),
+        ('P2', 'BOR', 'D180', 180, 'NE'), ('P3', 'BOR', 'D90', 90, 'SD'), ('P3', 'BOR', 'D180', 180, 'SD'),
+        ('P3', 'BOR', 'D365', 365, 'SD')) t(USUBJID, PARAMCD, AVISIT, AVISITN, AVALC)""")
     # visit states as dbt's int_followup_visits sets them at the cut-off
     c.execute("""CREATE TABLE marts.fct_followup_schedule AS SELECT * FROM (VALUES
         ('P1', 'D100', 1, DATE '2025-03-27', 'RECEIVED', '100_DAYS', DATE '2025-04-10', 'ALIVE'),
@@ -114,7 +115,7 @@ def test_hira_snapshots(con):
                       WHERE patient_key <> 'P6' ORDER BY ALL""").fetchall()
     assert rows == [
         ("P1", 6, "DUE", "ALIVE", "Y", "CR"), ("P1", 12, "DUE", "ALIVE", "N", "CR"),
-        ("P2", 6, "DUE", "DEAD", "N", None), ("P2", 12, "DUE", "DEAD", "N", None),
+        ("P2", 6, "DUE", "DEAD", "N", "NE"), ("P2", 12, "DUE", "DEAD", "N", "NE"),
         ("P3", 6, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"), ("P3", 12, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"),
         ("P4", 6, "DUE", "ALIVE", "Y", None), ("P4", 12, "DUE", "ALIVE", "Y", None),
     ]

@@ -1,22 +1,26 @@
 -- Concept: ADaM time-to-event analysis dataset (ADTTE), one row per patient, index infusion and parameter.
--- Reference: CDISC ADaM BDS-TTE (CNSR 0 = event, 1 = censored; 2 = competing event for NRM, RELAPSE, SPM,
--- SPM_TCELL, ANC_REC, PLT_REC); registry brief §4; CIBMTR relapse / NRM conventions. Endpoint definitions:
--- docs block adtte_endpoints (models/adam/endpoints.md), rendered as the model description in dbt docs.
--- STARTDT = first infusion (day 0) for every parameter except OS_ITT (CAR-T order date). AVAL = ADT - STARTDT in
--- days. Only dates on or before the data cut-off count (int_endpoint_events applies the cut-off).
+-- Reference: CDISC ADaM BDS-TTE (ADaMIG; ADaM BDS for time-to-event analyses): CNSR = 0 event, 1 censored;
+-- EVNTDESC / CNSDTDSC say what happened. A competing event is neither: CNSR is NULL, CMPEVFL = 'Y' and CMPEVDSC
+-- describes it (endpoints.md "Encoding"). Registry brief §4; CIBMTR relapse / NRM conventions; endpoint
+-- definitions: docs block adtte_endpoints (models/adam/endpoints.md), rendered as the model description.
+-- STARTDT = first infusion (day 0) for every parameter except OS_ITT (CAR-T order date) and DOR (first PR-or-better
+-- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (int_endpoint_events).
 --   REL = first progression / relapse after day 0, else a death from the treated disease (a non-NRM cause) when no
 --         progression was recorded (death from disease implies progression).
---   OS       event: death (any cause)                      censored: last contact
+--   One censoring rule: every parameter is censored at last contact (LC), so 1 - PFS = RELAPSE + NRM.
+--   OS       event: death (any cause)                      censored: LC
 --   OS_ITT   as OS, from the CAR-T order date; includes ordered-but-never-infused patients
---   PFS      event: min(REL, death)                        censored: last disease assessment (day 0 if none);
---            subsequent therapy / HCT do NOT censor (treatment-policy estimand; dates are in adsl / timeline)
---   NRM      event: death with no REL on or before it      competing (2): REL             censored: last contact
---   RELAPSE  event: REL (on or before death)               competing (2): non-relapse death; censored: last contact
---   SPM      event: first new malignancy on/after day 0    competing (2): death without SPM; censored: last contact
+--   PFS      event: min(REL, death)                        censored: LC
+--   NRM      event: death with no REL on or before it      competing: REL             censored: LC
+--   RELAPSE  event: REL (on or before death)               competing: non-relapse death; censored: LC
+--   EFS      (ALL only) event: treatment failure (no CR/CRi by the remission window) at day 0, else min(REL, death)
+--   DOR      (responders by day 180) from the first PR-or-better response: event min(REL, death); censored: LC
+--   SPM      event: first new malignancy on/after day 0    competing: death without SPM; censored: LC
 --   SPM_TCELL as SPM, T-cell malignancies only
---   ANC_REC / PLT_REC event: recovery (CIBMTR rule; NEVER_BELOW = event at day 0); competing: death; censored:
---            last contact
+--   ANC_REC / PLT_REC event: recovery (CIBMTR rule; NEVER_BELOW = event at day 0); competing: death; censored: LC
 -- ENTRYT = days from STARTDT to registry enrolment when the patient enrolled later, else 0 (left truncation).
+-- PREENTFL = 'Y' when the event or competing event happened on or before entry (ENTRYT > 0, AVAL <= ENTRYT):
+-- kept for transparency, excluded by every estimator (endpoints.md "Delayed entry").
 with p as (
     select
         *,
@@ -28,105 +32,96 @@ with p as (
     from {{ ref('int_endpoint_events') }}
 ),
 inf as (
-    select * from p where is_infused and index_infusion_date <= data_cutoff
+    select
+        *,
+        -- REL on or before death wins (a relapse on the day of death is a relapse)
+        rel_date is not null and (death_date is null or rel_date <= death_date) as rel_first,
+        least(rel_date, death_date) as pfs_event_date
+    from p where is_infused and index_infusion_date <= data_cutoff
 ),
+-- status: 'E' event, 'C' censored, 'X' competing event
 params as (
-    -- OS
     select patient_key, 'OS' as paramcd, 'Overall survival from first infusion' as param,
            index_infusion_date as startdt,
            coalesce(death_date, last_contact_date) as adt,
-           case when death_date is not null then 0 else 1 end as cnsr,
-           case when death_date is not null then 'DEATH' end as evntdesc,
-           case when death_date is null then 'LAST CONTACT' end as cnsdtdsc
+           case when death_date is not null then 'E' else 'C' end as status,
+           'DEATH' as evntdesc, cast(null as varchar) as cmpevdsc
     from inf
     union all
-    -- OS_ITT
     select patient_key, 'OS_ITT', 'Overall survival from CAR-T order (intention to treat)', itt_start_date,
            coalesce(death_date, last_contact_date),
-           case when death_date is not null then 0 else 1 end,
-           case when death_date is not null then 'DEATH' end,
-           case when death_date is null then 'LAST CONTACT' end
+           case when death_date is not null then 'E' else 'C' end, 'DEATH', null
     from p
     where itt_start_date <= data_cutoff
     union all
-    -- PFS
     select patient_key, 'PFS', 'Progression-free survival from first infusion', index_infusion_date,
-           case when rel_date is not null or death_date is not null then least(rel_date, death_date)
-                else greatest(coalesce(last_disease_assessment_date, index_infusion_date), index_infusion_date) end,
-           case when rel_date is not null or death_date is not null then 0 else 1 end,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then rel_desc
-                when death_date is not null then 'DEATH' end,
-           case when rel_date is null and death_date is null then
-                case when last_disease_assessment_date is null then 'NO DISEASE ASSESSMENT AFTER INFUSION'
-                     else 'LAST DISEASE ASSESSMENT' end end
+           coalesce(pfs_event_date, last_contact_date),
+           case when pfs_event_date is not null then 'E' else 'C' end,
+           case when rel_first then rel_desc else 'DEATH' end, null
     from inf
     union all
-    -- NRM
     select patient_key, 'NRM', 'Non-relapse mortality', index_infusion_date,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then rel_date
-                when death_date is not null then death_date
-                else last_contact_date end,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then 2
-                when death_date is not null then 0
-                else 1 end,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date)
-                    then 'COMPETING: ' || rel_desc
-                when death_date is not null then 'NON-RELAPSE DEATH' end,
-           case when rel_date is null and death_date is null then 'LAST CONTACT' end
+           coalesce(pfs_event_date, last_contact_date),
+           case when rel_first then 'X' when death_date is not null then 'E' else 'C' end,
+           'NON-RELAPSE DEATH', rel_desc
     from inf
     union all
-    -- RELAPSE
     select patient_key, 'RELAPSE', 'Relapse or progression (cumulative incidence)', index_infusion_date,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then rel_date
-                when death_date is not null then death_date
-                else last_contact_date end,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then 0
-                when death_date is not null then 2
-                else 1 end,
-           case when rel_date is not null and (death_date is null or rel_date <= death_date) then rel_desc
-                when death_date is not null then 'COMPETING: NON-RELAPSE DEATH' end,
-           case when rel_date is null and death_date is null then 'LAST CONTACT' end
+           coalesce(pfs_event_date, last_contact_date),
+           case when rel_first then 'E' when death_date is not null then 'X' else 'C' end,
+           rel_desc, 'NON-RELAPSE DEATH'
     from inf
     union all
-    -- SPM
+    select patient_key, 'EFS', 'Event-free survival from first infusion (ALL)', index_infusion_date,
+           case when x.failure then index_infusion_date else coalesce(pfs_event_date, last_contact_date) end,
+           case when x.failure or pfs_event_date is not null then 'E' else 'C' end,
+           case when x.failure then 'TREATMENT FAILURE (NO CR/CRI BY DAY ' || cast(remission_window_day as varchar)
+                                    || ')'
+                when rel_first then rel_desc else 'DEATH' end,
+           null
+    from inf
+    cross join lateral (
+        -- no CR/CRi by the window, known once the window has ended or a relapse / death came within it
+        select not cr_by_remission_window
+               and (remission_window_complete
+                    or pfs_event_date <= index_infusion_date + remission_window_day) as failure
+    ) as x
+    where disease_group = 'ALL'
+    union all
+    select patient_key, 'DOR', 'Duration of response (responders by day 180)', first_response_date,
+           greatest(coalesce(pfs_event_date, last_contact_date), first_response_date),
+           case when pfs_event_date is not null then 'E' else 'C' end,
+           case when rel_first then rel_desc else 'DEATH' end, null
+    from inf
+    where responder_by_d180 and first_response_date is not null
+    union all
     select patient_key, 'SPM', 'Secondary (new) malignancy', index_infusion_date,
            case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date)
                     then first_spm_date
-                when death_date is not null then death_date else last_contact_date end,
-           case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date) then 0
-                when death_date is not null then 2 else 1 end,
-           case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date)
-                    then 'NEW MALIGNANCY'
-                when death_date is not null then 'COMPETING: DEATH' end,
-           case when first_spm_date is null and death_date is null then 'LAST CONTACT' end
+                else coalesce(death_date, last_contact_date) end,
+           case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date) then 'E'
+                when death_date is not null then 'X' else 'C' end,
+           'NEW MALIGNANCY', 'DEATH'
     from inf
     union all
-    -- SPM_TCELL
     select patient_key, 'SPM_TCELL', 'Secondary T-cell malignancy', index_infusion_date,
            case when first_tcell_spm_date is not null
                      and (death_date is null or first_tcell_spm_date <= death_date) then first_tcell_spm_date
-                when death_date is not null then death_date else last_contact_date end,
+                else coalesce(death_date, last_contact_date) end,
            case when first_tcell_spm_date is not null
-                     and (death_date is null or first_tcell_spm_date <= death_date) then 0
-                when death_date is not null then 2 else 1 end,
-           case when first_tcell_spm_date is not null
-                     and (death_date is null or first_tcell_spm_date <= death_date) then 'NEW T-CELL MALIGNANCY'
-                when death_date is not null then 'COMPETING: DEATH' end,
-           case when first_tcell_spm_date is null and death_date is null then 'LAST CONTACT' end
+                     and (death_date is null or first_tcell_spm_date <= death_date) then 'E'
+                when death_date is not null then 'X' else 'C' end,
+           'NEW T-CELL MALIGNANCY', 'DEATH'
     from inf
     union all
-    -- ANC_REC and PLT_REC
     select patient_key, x.paramcd, x.param, index_infusion_date,
            case when x.status = 'NEVER_BELOW' then index_infusion_date
                 when x.rec_date is not null then x.rec_date
-                when death_date is not null then death_date else last_contact_date end,
-           case when x.status = 'NEVER_BELOW' or x.rec_date is not null then 0
-                when death_date is not null then 2 else 1 end,
-           case when x.status = 'NEVER_BELOW' then 'NEVER BELOW THRESHOLD'
-                when x.rec_date is not null then 'RECOVERY'
-                when death_date is not null then 'COMPETING: DEATH' end,
-           case when x.status <> 'NEVER_BELOW' and x.rec_date is null and death_date is null then
-                case when x.status = 'NO_DATA' then 'LAST CONTACT (NO COUNTS)' else 'LAST CONTACT' end end
+                else coalesce(death_date, last_contact_date) end,
+           case when x.status = 'NEVER_BELOW' or x.rec_date is not null then 'E'
+                when death_date is not null then 'X' else 'C' end,
+           case when x.status = 'NEVER_BELOW' then 'NEVER BELOW THRESHOLD' else 'RECOVERY' end,
+           'DEATH'
     from inf
     cross join lateral (
         select 'ANC_REC' as paramcd, 'Neutrophil recovery (ANC >= 0.5 x10^9/L, CIBMTR)' as param,
@@ -134,24 +129,44 @@ params as (
         union all
         select 'PLT_REC', 'Platelet recovery (>= 20 x10^9/L, CIBMTR)', plt_recovery_date, plt_recovery_status
     ) as x
+),
+timed as (
+    select
+        a.*,
+        p.*,
+        cast(date_diff('day', a.startdt, a.adt) as double) as aval,
+        cast(greatest(coalesce(date_diff('day', a.startdt, p.enrolment_date), 0), 0) as double) as entryt
+    from params as a
+    join p on a.patient_key = p.patient_key
 )
 select
     'KOCARTR' as STUDYID,
-    a.patient_key as USUBJID,
-    p.site_code as SITEID,
-    case when a.paramcd = 'OS_ITT' and not p.is_infused then null else p.index_infusion_number end as INFNUM,
-    a.paramcd as PARAMCD,
-    a.param as PARAM,
-    a.startdt as STARTDT,
-    a.adt as ADT,
-    cast(date_diff('day', a.startdt, a.adt) as double) as AVAL,
+    t.patient_key as USUBJID,
+    t.site_code as SITEID,
+    case when t.paramcd = 'OS_ITT' and not t.is_infused then null else t.index_infusion_number end as INFNUM,
+    t.paramcd as PARAMCD,
+    t.param as PARAM,
+    t.startdt as STARTDT,
+    t.adt as ADT,
+    t.aval as AVAL,
     'DAYS' as AVALU,
-    cast(a.cnsr as integer) as CNSR,
-    a.evntdesc as EVNTDESC,
-    a.cnsdtdsc as CNSDTDSC,
-    cast(greatest(coalesce(date_diff('day', a.startdt, p.enrolment_date), 0), 0) as double) as ENTRYT,
-    p.product_code as PRODUCT,
-    p.disease_group as DISGRP,
-    p.infusion_year as INFYEAR
-from params as a
-join p on a.patient_key = p.patient_key
+    cast(case t.status when 'E' then 0 when 'C' then 1 end as integer) as CNSR,
+    case when t.status = 'E' then t.evntdesc end as EVNTDESC,
+    case when t.status = 'C' then
+        case when t.paramcd in ('ANC_REC', 'PLT_REC')
+                  and (t.paramcd = 'ANC_REC' and t.anc_recovery_status = 'NO_DATA'
+                       or t.paramcd = 'PLT_REC' and t.plt_recovery_status = 'NO_DATA')
+             then 'LAST CONTACT (NO COUNTS)' else 'LAST CONTACT' end
+    end as CNSDTDSC,
+    case when t.status = 'X' then 'Y' else 'N' end as CMPEVFL,
+    case when t.status = 'X' then 'COMPETING: ' || t.cmpevdsc end as CMPEVDSC,
+    t.entryt as ENTRYT,
+    case when t.entryt > 0 and t.aval <= t.entryt and t.status in ('E', 'X') then 'Y' else 'N' end as PREENTFL,
+    case when t.entryt > 0 and t.aval <= t.entryt and t.status in ('E', 'X') then
+        case t.status when 'E' then 'EVENT' else 'COMPETING EVENT' end
+        || ' ON OR BEFORE REGISTRY ENROLMENT (LEFT TRUNCATION): NOT AT RISK IN THE REGISTRY; EXCLUDED FROM ESTIMATES'
+    end as PREENTRS,
+    t.product_code as PRODUCT,
+    t.disease_group as DISGRP,
+    t.infusion_year as INFYEAR
+from timed as t

@@ -1,7 +1,9 @@
 -- Concept: the dated inputs of every time-to-event endpoint, one row per patient with a CAR-T order or infusion,
 -- everything restricted to the data cut-off. adam.adtte applies the endpoint rules to these dates only.
 -- Reference: registry brief §4 (OS, PFS, NRM, relapse, SPM; left truncation; ITT from order, DESCAR-T);
--- CIBMTR 4100 relapse / death / new malignancy; CIBMTR recovery rules.
+-- CIBMTR 4100 relapse / death / new malignancy; CIBMTR recovery rules. Response inputs of EFS (CR/CRi by the
+-- remission window, clinical_thresholds efs_remission_window_day) and DOR (responder by day 180, first response
+-- date) come from int_best_response, the one best-response definition.
 with cutoff as (
     select data_cutoff from {{ ref('int_data_cutoff') }}
 ),
@@ -33,6 +35,18 @@ recovery as (
     from {{ ref('int_count_recovery') }} as r
     cross join cutoff as c
     group by r.infusion_key
+),
+response as (
+    select
+        b.infusion_key,
+        bool_or(coalesce(b.is_complete_response, false))
+            filter (where b.landmark_day = {{ cfg('efs_remission_window_day') }}) as cr_by_remission_window,
+        bool_or(b.is_window_complete)
+            filter (where b.landmark_day = {{ cfg('efs_remission_window_day') }}) as remission_window_complete,
+        bool_or(coalesce(b.is_responder, false)) filter (where b.landmark = 'D180') as responder_by_d180,
+        min(b.first_response_date) filter (where b.landmark = 'D180') as first_response_date
+    from {{ ref('int_best_response') }} as b
+    group by b.infusion_key
 )
 select
     p.patient_key,
@@ -46,9 +60,10 @@ select
     p.product_code,
     p.disease_group,
     cast(year(p.infusion_date) as integer) as infusion_year,
-    case when d.death_date <= c.data_cutoff then d.death_date end as death_date,
-    case when d.death_date <= c.data_cutoff then d.primary_cause end as death_primary_cause,
-    case when d.death_date <= c.data_cutoff then d.is_nrm_cause end as death_is_nrm_cause,
+    d.death_date,
+    d.primary_cause as death_primary_cause,
+    d.is_nrm_cause as death_is_nrm_cause,
+    d.source_form as death_source_form,
     g.progression_date,
     g.last_disease_assessment_date,
     l.last_contact_date,
@@ -57,7 +72,12 @@ select
     r.anc_recovery_date,
     r.anc_recovery_status,
     r.plt_recovery_date,
-    r.plt_recovery_status
+    r.plt_recovery_status,
+    cast({{ cfg('efs_remission_window_day') }} as integer) as remission_window_day,
+    coalesce(b.cr_by_remission_window, false) as cr_by_remission_window,
+    coalesce(b.remission_window_complete, false) as remission_window_complete,
+    coalesce(b.responder_by_d180, false) as responder_by_d180,
+    b.first_response_date
 from patients as p
 cross join cutoff as c
 left join {{ ref('int_deaths') }} as d on p.patient_key = d.patient_key
@@ -65,3 +85,4 @@ left join {{ ref('int_disease_progression') }} as g on p.patient_key = g.patient
 left join {{ ref('int_last_contact') }} as l on p.patient_key = l.patient_key
 left join spm as s on p.patient_key = s.patient_key
 left join recovery as r on p.infusion_key = r.infusion_key
+left join response as b on p.infusion_key = b.infusion_key

@@ -48,8 +48,9 @@ with events as (
     select patient_key, site_code, 'RESPONSE_ASSESSMENT', assessment_date, response, 'response', record_id, true
     from {{ ref('stg_response') }}
     union all
+    -- a follow-up reporting the patient DEAD proves nothing about being alive (its contact date is the death date)
     select patient_key, site_code, 'FOLLOWUP_CONTACT', contact_date, timepoint || ' ' || vital_status, 'followup',
-           record_id, true
+           record_id, coalesce(vital_status <> 'DEAD', true)
     from {{ ref('stg_followup') }}
     union all
     select patient_key, site_code, 'DISEASE_ASSESSMENT', last_disease_assessment_date, disease_status, 'followup',
@@ -81,8 +82,9 @@ with events as (
     select patient_key, site_code, 'PREGNANCY_OUTCOME', outcome_date, outcome, 'pregnancy', record_id, false
     from {{ ref('stg_pregnancy') }}
     union all
-    select patient_key, site_code, 'DEATH', death_date, primary_cause, 'death', record_id, false
-    from {{ ref('stg_death') }}
+    -- every death report (death form, follow-up DEAD, fatal AE); int_deaths picks the analysis death
+    select patient_key, site_code, 'DEATH', death_date, cause, source_form, source_record_id, false
+    from {{ ref('int_death_sources') }}
     union all
     select patient_key, any_value(site_code), 'LAST_LAB', max(lab_date), arg_max(analyte, (lab_date, source_record_id, analyte)) filter (where lab_date is not null), 'lab',
            arg_max(source_record_id, (lab_date, source_record_id, analyte)) filter (where lab_date is not null), true

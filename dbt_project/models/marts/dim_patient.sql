@@ -3,6 +3,8 @@
 -- infusion are the analysis population (has_order_or_infusion); patients seen only on other forms (their
 -- registration and infusion rows quarantined or not yet submitted) are kept, flagged, so that every fact joins.
 -- Reference: CIBMTR CRID / 4000 / 4100; registry brief §2 (order and infusion anchors), §4 (left truncation).
+-- has_toxicity_without_infusion: CRS / ICANS / AE reported but no infusion record (a blocking quality rule and a
+-- site query, never a silent "not infused"); death_query_reason: death sources disagree or no death form.
 with registration as (
     select *
     from {{ ref('stg_registration') }}
@@ -20,6 +22,14 @@ orphans as (
     select patient_key, any_value(site_code) as site_code
     from {{ ref('int_patient_events') }}
     where patient_key not in (select patient_key from episodes)
+    group by patient_key
+),
+toxicity as (
+    -- CRS / ICANS / other AE reports: each implies an infusion (onset is dated from day 0)
+    select patient_key, count(*) as n_toxicity_reports
+    from (select patient_key from {{ ref('stg_crs') }}
+          union all select patient_key from {{ ref('stg_icans') }}
+          union all select patient_key from {{ ref('stg_adverse_event') }})
     group by patient_key
 ),
 patients as (
@@ -42,6 +52,7 @@ select
     e.infusion_date as first_infusion_date,
     cast(coalesce(n.n_infusions, 0) as integer) as n_infusions,
     e.not_infused_reason,
+    not coalesce(e.is_infused, false) and coalesce(t.n_toxicity_reports, 0) > 0 as has_toxicity_without_infusion,
     e.product_code as first_product_code,
     e.diagnosis,
     e.disease_group,
@@ -51,6 +62,9 @@ select
     ep.death_primary_cause,
     case when ep.death_date is not null then dth.contributing_causes end as death_contributing_causes,
     ep.death_is_nrm_cause,
+    d.source_form as death_source_form,
+    d.source_record_id as death_source_record_id,
+    d.death_query_reason,
     lc.last_alive_date,
     ep.last_contact_date,
     coalesce(fs.is_lost_to_followup, false) as is_lost_to_followup,
@@ -63,3 +77,5 @@ left join {{ ref('int_endpoint_events') }} as ep on pt.patient_key = ep.patient_
 left join {{ ref('int_deaths') }} as dth on pt.patient_key = dth.patient_key
 left join {{ ref('int_last_contact') }} as lc on pt.patient_key = lc.patient_key
 left join {{ ref('int_followup_status') }} as fs on pt.patient_key = fs.patient_key
+left join {{ ref('int_deaths') }} as d on pt.patient_key = d.patient_key
+left join toxicity as t on pt.patient_key = t.patient_key

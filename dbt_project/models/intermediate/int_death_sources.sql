@@ -1,0 +1,55 @@
+-- Concept: every report of a patient's death, one row per source record: the death form, a follow-up with vital
+-- status DEAD, a fatal (grade 5) adverse event on the adverse_event, crs or icans form. int_deaths picks one per
+-- patient; the rest stay here so that disagreements reach the sites as queries.
+-- Reference: CIBMTR 4100 (survival status; for a dead patient the contact date is the date of death) and 4100
+-- cause of death; CTCAE v5 / ASTCT 2019 grade 5 = death related to the event; endpoint spec (endpoints.md,
+-- "Death"): precedence death form (1) > follow-up (2) > fatal AE (3), the earliest report within a source.
+-- A fatal AE's death date is its resolution date when given, else its onset date. Its cause is the AE itself,
+-- a non-relapse cause (death_cause codes CRS, ICANS, INFECTION, IEC_HS; other AE terms: ORGAN_FAILURE, "organ
+-- failure or other toxicity").
+with reports as (
+    select patient_key, site_code, 'death' as source_form, record_id as source_record_id, 1 as precedence,
+           death_date, primary_cause as cause, contributing_causes
+    from {{ ref('stg_death') }}
+    where death_date is not null
+    union all
+    select patient_key, site_code, 'followup', record_id, 2, contact_date, 'UNKNOWN', null
+    from {{ ref('stg_followup') }}
+    where vital_status = 'DEAD' and contact_date is not null
+    union all
+    select patient_key, site_code, 'adverse_event', record_id, 3, coalesce(resolution_date, onset_date),
+           case when ae_term in ('INFECTION', 'IEC_HS') then ae_term else 'ORGAN_FAILURE' end, null
+    from {{ ref('stg_adverse_event') }}
+    where ctcae_grade = 5 and coalesce(resolution_date, onset_date) is not null
+    union all
+    select patient_key, site_code, 'crs', record_id, 3, coalesce(resolution_date, onset_date), 'CRS', null
+    from {{ ref('stg_crs') }}
+    where astct_grade = 5 and coalesce(resolution_date, onset_date) is not null
+    union all
+    select patient_key, site_code, 'icans', record_id, 3, coalesce(resolution_date, onset_date), 'ICANS', null
+    from {{ ref('stg_icans') }}
+    where astct_grade = 5 and coalesce(resolution_date, onset_date) is not null
+),
+ranked as (
+    select r.*,
+           r.death_date > c.data_cutoff as is_after_cutoff,
+           -- the analysis death: among reports dated on or before the cut-off, best precedence, then earliest
+           row_number() over (partition by r.patient_key
+                              order by (r.death_date > c.data_cutoff), r.precedence, r.death_date,
+                                       r.source_form, r.source_record_id) as pick
+    from reports as r
+    cross join {{ ref('int_data_cutoff') }} as c
+)
+select
+    source_form || ':' || site_code || ':' || source_record_id as death_report_key,
+    patient_key,
+    site_code,
+    source_form,
+    source_record_id,
+    precedence,
+    death_date,
+    cause,
+    contributing_causes,
+    is_after_cutoff,
+    pick = 1 and not is_after_cutoff as is_analysis_death
+from ranked
