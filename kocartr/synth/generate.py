@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
-from kocartr.synth import assemble, cohort, defects, forms, params as P, truth, writer
+from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, params as P, truth, writer
 
 
 def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int) -> dict[str, pl.DataFrame]:
@@ -77,6 +77,11 @@ def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: s
     defect_df.write_csv(gt / "defects.csv")
     variant_df.write_csv(gt / "files.csv")
     cohort.patients_frame(c).write_parquet(gt / "patients.parquet", statistics=False)
+    # What a correct pipeline must derive from the records as reported (issue 12): never read by the pipeline.
+    ep_truth, resp_truth = endpoint_truth.endpoint_truth(d, frames, c.sites, last, int(c.cutoff_day))
+    ep_truth.write_parquet(gt / "endpoint_truth.parquet", statistics=False)
+    resp_truth.write_parquet(gt / "response_truth.parquet", statistics=False)
+    lap("endpoint_truth")
     rows = {f: int(df.height) for f, df in frames.items()}
     params = {
         "generator": "kocartr.synth", "dictionary_version": d.version,
