@@ -84,3 +84,31 @@ def summary(mismatches: pl.DataFrame) -> pl.DataFrame:
     return (mismatches.with_columns((pl.col("CNSR").cast(pl.Utf8).fill_null("-") + "->"
                                      + pl.col("CNSR_adtte").cast(pl.Utf8).fill_null("-")).alias("cnsr_truth_to_adtte"))
             .group_by("PARAMCD", "kind", "cnsr_truth_to_adtte").len().sort("PARAMCD", "kind", "len"))
+
+
+# ADRS encoding (assumed; the endpoints engineer chooses it): one BDS row per patient and window, PARAMCD below,
+# the best overall response code in AVALC; no qualifying assessment = no row, or AVALC blank / 'NE'.
+ADRS_BEST_PARAMCD = {"D90": "BOR90", "D180": "BOR180"}
+
+
+def adrs_encoding(truth: pl.DataFrame) -> pl.DataFrame:
+    """Response truth as (patient_key, PARAMCD, AVALC) rows, 'NE' when no qualifying assessment."""
+    long = [truth.select("patient_key", pl.lit(code).alias("PARAMCD"),
+                         pl.col(f"best_response_{w.lower()}").fill_null("NE").alias("AVALC"))
+            for w, code in ADRS_BEST_PARAMCD.items()]
+    return pl.concat(long)
+
+
+def adrs_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.DataFrame, int] | None:
+    """Best overall response by window, truth vs adam.adrs (None when the warehouse has no ADRS)."""
+    adrs = _read(Path(warehouse), "adam.adrs")
+    if adrs is None:
+        return None
+    truth = truth_keys(pl.read_parquet(Path(truth_dir) / "response_truth.parquet"), key)
+    bad = truth.filter(pl.col("has_defect"))["patient_key"].to_list()
+    t = adrs_encoding(truth.filter(~pl.col("has_defect")))
+    pipe = (adrs.filter(pl.col("PARAMCD").is_in(list(ADRS_BEST_PARAMCD.values())) & ~pl.col("USUBJID").is_in(bad))
+            .select(pl.col("USUBJID").alias("patient_key"), "PARAMCD", pl.col("AVALC").fill_null("NE")))
+    j = t.join(pipe, on=["patient_key", "PARAMCD"], how="full", suffix="_adrs", coalesce=True)
+    differ = j.filter(pl.col("AVALC").fill_null("NE") != pl.col("AVALC_adrs").fill_null("NE"))
+    return differ, j.height
