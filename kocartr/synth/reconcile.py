@@ -51,8 +51,8 @@ def _read(warehouse: Path, table: str) -> pl.DataFrame | None:
 def adtte_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.DataFrame, int]:
     """(one row per truth / ADTTE row that differ, number of rows compared) over patients without a defect.
 
-    A row differs when it is missing on either side, or its STARTDT, AVAL, CNSR (competing variable, pre-entry
-    flag when ADTTE has them) differ. `kind` names the first difference.
+    A row differs when it is missing on either side, or its STARTDT, AVAL, CNSR, ENTRYT (competing variable,
+    pre-entry flag when ADTTE has them) differ. `kind` names the first difference.
     """
     truth = truth_keys(pl.read_parquet(Path(truth_dir) / "endpoint_truth.parquet"), key)
     bad = set(truth.filter(pl.col("has_defect"))["patient_key"].to_list())
@@ -61,16 +61,17 @@ def adtte_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.D
     if adtte is None:
         raise LookupError("adam.adtte is missing from the warehouse")
     adtte = adtte.filter(~pl.col("USUBJID").is_in(list(bad)))
-    keep = ["USUBJID", "PARAMCD", "STARTDT", "AVAL", "CNSR"] + [
+    keep = ["USUBJID", "PARAMCD", "STARTDT", "AVAL", "CNSR", "ENTRYT"] + [
         c for c in (COMPETING_VAR, PRE_ENTRY_VAR) if c and c in adtte.columns]
-    pipe = adtte.select(keep).with_columns(pl.col("AVAL").cast(pl.Int64), pl.col("CNSR").cast(pl.Int64))
+    pipe = adtte.select(keep).with_columns(pl.col("AVAL").cast(pl.Int64), pl.col("CNSR").cast(pl.Int64),
+                                           pl.col("ENTRYT").cast(pl.Int64))
     t = truth.select(pl.col("patient_key").alias("USUBJID"), pl.col("paramcd").alias("PARAMCD"),
                      pl.col("startdt").alias("STARTDT"), pl.col("aval_days").alias("AVAL"), "CNSR",
-                     *[c for c in keep[5:]], "site_code", "patient_id")
+                     pl.col("entry_days").alias("ENTRYT"), *[c for c in keep[6:]], "site_code", "patient_id")
     j = t.join(pipe, on=["USUBJID", "PARAMCD"], how="full", suffix="_adtte", coalesce=True)
     checks = [("missing_in_adtte", pl.col("AVAL_adtte").is_null() & pl.col("AVAL").is_not_null()),
               ("missing_in_truth", pl.col("AVAL").is_null())]
-    for c in ["STARTDT", "CNSR", "AVAL", *keep[5:]]:
+    for c in ["STARTDT", "CNSR", "AVAL", *keep[5:]]:  # ENTRYT, then the optional variables
         checks.append((f"{c}_differs", pl.col(c).ne_missing(pl.col(f"{c}_adtte"))))
     kind = pl.lit(None, pl.Utf8)
     for name, cond in reversed(checks):
