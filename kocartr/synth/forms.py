@@ -56,10 +56,10 @@ def latent_labs(c: Cohort, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = c.n
     return {
         "anc_base": np.clip(rng.lognormal(np.log(3.0), 0.5, n), 0.3, 30),
-        # Early ICAHT grade >= 3 in ~20% (Rejeski et al., Blood Adv 2024;8:1857: severe early ICAHT in 23% LBCL,
-        # 15% MM, 28% MCL): nadir below 0.1 x10^9/L in ~1 in 16, still neutropenic at the day-10 count in ~1 in 6.
-        "anc_nadir": np.clip(rng.lognormal(np.log(0.3), 0.7, n), 0.01, 0.45),
-        "anc_rec": np.clip(rng.lognormal(np.log(6), 0.5, n), 3, 150),
+        "anc_nadir": np.clip(rng.lognormal(np.log(P.ANC_COURSE["nadir_median"]), P.ANC_COURSE["nadir_log_sd"], n),
+                             0.01, 0.45),
+        "anc_rec": np.clip(rng.lognormal(np.log(P.ANC_COURSE["recovery_median_day"]),
+                                         P.ANC_COURSE["recovery_log_sd"], n), 3, 150),
         "anc_dip": rng.random(n) < 0.12,
         "plt_base": np.clip(rng.lognormal(np.log(150), 0.5, n), 15, 900),
         "plt_nadir": np.clip(rng.lognormal(np.log(25), 0.6, n), 3, 60),

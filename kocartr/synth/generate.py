@@ -95,8 +95,8 @@ def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: s
             "PRODUCTS", "TOXICITY", "G5_GIVEN_G3", "EFFICACY", "NRM_LATE_PER_YEAR", "NRM_EARLY_SHAPE", "SPM_PER_YEAR",
             "SPM_MYELOID_BCMA", "SPM_CATEGORIES", "LTFU_PER_YEAR", "PREGNANCY_PER_YEAR", "FERTILE_AGES",
             "DEATH_FORM_MISSING", "FATAL_INFECTION_AE", "REINFUSION_AFTER_PROGRESSION", "CRS_AFTER_REINFUSION",
-            "ICANS_RECURRENT", "NOT_INFUSED", "NOT_INFUSED_REASONS", "REGISTERED_LATE", "MISSED_VISIT", "LAG_DAYS",
-            "DEFECT_MIX", "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
+            "ICANS_RECURRENT", "ANC_COURSE", "NOT_INFUSED", "NOT_INFUSED_REASONS", "REGISTERED_LATE", "MISSED_VISIT",
+            "LAG_DAYS", "DEFECT_MIX", "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
         "followup_windows_days": P.followup_windows(),
         "truth": truth.truth(c, seed),
     }
