@@ -6,7 +6,7 @@ injected row defect are left out. One test per parameter, so a failure names the
 
 KNOWN_GAPS: parameters where today's pipeline (main d15d6e8) does not yet implement the endpoint specification
 agreed for issue 12 (the `endpoints` branch does), with the rows that differ on this fixture (150 patients, seed
-11, 95 patients without a defect, 855 rows compared):
+11, 99 patients without a defect, 855 rows compared):
   PFS 33 rows: censored at the last disease assessment instead of last contact (AVAL shorter by 1-438 days);
   OS, OS_ITT 1 row each, SPM, SPM_TCELL 1 row each: a death reported on a follow-up form only (no death form) is
   ignored (censored at the death date instead of an event; SPM: censored instead of competing);
