@@ -289,6 +289,24 @@ def _competing(param: str, start: int, ev: int | None, comp: int | None, lc: int
     return _row(param, start, lc, CENSORED, enrol)
 
 
+def efs(rules: Rules, best: str | None, index_day: int, pfs_ev: int | None, lc: int, enrol, cutoff_day: int) -> dict:
+    """EFS (ALL): treatment failure - no CR/CRi by the remission window - is an event at day 0 once the window is
+    closed (ended by the cut-off, or a REL / death inside it made remission impossible); else REL or death, censored
+    at last contact. ELIANA (Maude et al., NEJM 2018;378:439); FDA guidance on ALL endpoints."""
+    window_end = index_day + rules.windows[EFS_WINDOW]
+    closed = window_end <= cutoff_day or (pfs_ev is not None and pfs_ev <= window_end)
+    if best not in rules.complete and closed:
+        return _row("EFS", index_day, index_day, EVENT, enrol)
+    return _competing("EFS", index_day, pfs_ev, None, lc, enrol)
+
+
+def first_response(rules: Rules, assess: list[tuple[int, str, str]], best: str | None, index_day: int) -> int | None:
+    """DOR origin: the first PR-or-better qualifying assessment within the DOR window, for responders only."""
+    if best not in rules.responder:
+        return None
+    return min(a[0] for a in assess if a[1] in rules.responder and a[0] <= index_day + rules.windows[DOR_WINDOW])
+
+
 def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict], dict | None]:
     """ADTTE-equivalent rows (encoding-free) and the response summary of one patient."""
     reg = registration(p)
@@ -335,15 +353,9 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
     group = next((r["disease_group"] for r in p.rows("baseline") if r["infusion_number"] is not None
                   and int(float(r["infusion_number"])) == index_num), None)
     if group == ALL_GROUP:
-        window_end = index_day + rules.windows[EFS_WINDOW]
-        closed = window_end <= cutoff_day or (pfs_ev is not None and pfs_ev <= window_end)
-        failed = best[EFS_WINDOW] not in rules.complete and closed
-        rows.append(_row("EFS", index_day, index_day, EVENT, enrol) if failed
-                    else _competing("EFS", index_day, pfs_ev, None, lc, enrol))
-    first_resp = None
-    if best[DOR_WINDOW] in rules.responder:
-        first_resp = min(a[0] for a in assess
-                         if a[1] in rules.responder and a[0] <= index_day + rules.windows[DOR_WINDOW])
+        rows.append(efs(rules, best[EFS_WINDOW], index_day, pfs_ev, lc, enrol, cutoff_day))
+    first_resp = first_response(rules, assess, best[DOR_WINDOW], index_day)
+    if first_resp is not None:
         rows.append(_competing("DOR", first_resp, pfs_ev, None, lc, enrol))
     return rows, {"best_response_d90": best["D90"], "best_response_d180": best["D180"],
                   "first_response_date": first_resp, "disease_group": group}
