@@ -468,11 +468,12 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
         lines.append("")
     auto, flagged = [], set()
     for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
-        rows = [r for r in summ[src] if not r["small_stratum"] and r["replicates"]]
+        rows = [r for r in summ[src] if r["replicates"]]
         out_rng = [f"{r['quantity']} / {r['stratum']} ({r['covered']}/{r['replicates']})" for r in rows
-                   if not (r["consistent_range_if_95"][0] <= r["covered"] <= r["consistent_range_if_95"][1])]
-        biased = [f"{r['quantity']} / {r['stratum']} ({r['bias']:+.4f})" for r in rows
-                  if r["bias_se"] and abs(r["bias"]) > 2 * r["bias_se"]]
+                   if not r["small_stratum"]
+                   and not (r["consistent_range_if_95"][0] <= r["covered"] <= r["consistent_range_if_95"][1])]
+        biased = [f"{r['quantity']} / {r['stratum']}{' (small stratum)' if r['small_stratum'] else ''} "
+                  f"({r['bias']:+.4f})" for r in rows if r["bias_se"] and abs(r["bias"]) > 2 * r["bias_se"]]
         auto.append(f"- vs {title}: coverage outside the range consistent with 95%: "
                     f"{'; '.join(out_rng) or 'none'}. |bias| > 2 Monte Carlo SE: {'; '.join(biased) or 'none'}.")
         flagged |= {x.split(" / ")[0] for x in out_rng + biased}
@@ -493,10 +494,18 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep submissions and release folders")
     ap.add_argument("--reuse", action="store_true", help="reuse a seed's warehouse when it exists")
     ap.add_argument("--interpretation-file", help="markdown paragraph(s) to put under Interpretation")
+    ap.add_argument("--from-json", type=Path,
+                    help="re-render the markdown from an earlier results json (no generation, no pipeline run)")
     ap.add_argument("--out-name", default="coverage",
                     help="results file stem under benchmarks/results (a reduced run must not replace the full one)")
     args = ap.parse_args()
 
+    if args.from_json:
+        old = json.loads(args.from_json.read_text(encoding="utf-8"))
+        summ = {src: summarise(old["records"], old["meta"]["min_n"], src) for src in ("truth", "truth_matched")}
+        write_md(RESULTS / f"{args.out_name}.md", old["meta"], summ, {src: pooled(r) for src, r in summ.items()})
+        print(f"re-rendered {RESULTS / args.out_name}.md from {args.from_json}")
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     records, per_seed, cutoffs = [], [], []
