@@ -253,6 +253,10 @@ def matched_truths(wd: Path, params: dict, reps: int, seed: int) -> dict[tuple[s
     rng = np.random.default_rng([seed, 424242])
     product = np.tile(pts["product"].to_numpy().astype(object), reps)
     group = np.tile(pts["disease_group"].to_numpy().astype(object), reps)
+    # product target (SPM rate); older patients.parquet files have none: myeloma products target BCMA
+    tgt = (pts["target"] if "target" in pts.columns
+           else pl.Series(np.where(pts["disease_group"] == "MM", "BCMA", "CD19")))
+    target = np.tile(tgt.to_numpy().astype(object), reps)
     entry, cens = np.tile(entry1, reps), np.tile(cens1, reps)
     n = len(product)
     crs = toxicity_grades(rng, product, "crs")
@@ -262,7 +266,7 @@ def matched_truths(wd: Path, params: dict, reps: int, seed: int) -> dict[tuple[s
         med = np.array([float(P.TOXICITY[p][f"{kind}_onset"]) for p in product])
         return np.clip(np.rint(med * np.exp(rng.normal(0, P.ONSET_LOG_SD[kind], n))), lo, hi).astype(np.int64)
 
-    o = outcomes(rng, product, group, crs, onset("crs", 0, 14), icans, onset("icans", 1, 30))
+    o = outcomes(rng, product, group, target, crs, onset("crs", 0, 14), icans, onset("icans", 1, 30))
     big = 10**7
     death = np.floor(o["t_death"]).astype(np.int64)
     prog = np.where(np.isfinite(o["t_prog"]), np.floor(np.nan_to_num(o["t_prog"], posinf=0)), big).astype(np.int64)

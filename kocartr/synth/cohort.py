@@ -310,7 +310,7 @@ def patients_frame(c: Cohort):
 
     return pl.DataFrame({
         "site": [c.sites[s] for s in c.site], "patient_id": c.patient_id.astype(str),
-        "product": c.product.astype(str), "diagnosis": c.diagnosis.astype(str),
+        "product": c.product.astype(str), "target": c.target.astype(str), "diagnosis": c.diagnosis.astype(str),
         "disease_group": c.disease_group.astype(str), "sex": c.sex.astype(str), "age": c.age,
         "birth_year": c.birth_year, "order_date": date(c.order_day), "consent_date": date(c.consent_day),
         "enrolment_date": date(c.enrol_day), "leukapheresis_date": date(c.leuk_day),
