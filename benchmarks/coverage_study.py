@@ -77,6 +77,10 @@ KNOWN_CAUSES = {
         "evaluable for the toxicity (infused >= N days before the cut-off, issue 12 item 7, `endpoints` branch)."),
 }
 KNOWN_CAUSES["CRS any grade proportion"] = KNOWN_CAUSES["CRS grade>=3 proportion"]
+KNOWN_CAUSES["OS at 12 months (KM)"] = (
+    "on a pipeline predating issue 12, deaths reported on a follow-up form only (no death form; 5% of deaths in the "
+    "generator since issue 12) are ignored, which biases OS up; the issue-12 death rule (every source) fixes it. "
+    "With few replicates a flag may also be chance (the bias SE rests on the replicates' spread).")
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -482,6 +486,9 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
                     f"{'; '.join(out_rng) or 'none'}. |bias| > 2 Monte Carlo SE: {'; '.join(biased) or 'none'}.")
         flagged |= {x.split(" / ")[0] for x in out_rng + biased}
     why = [f"- **{q}**: {KNOWN_CAUSES.get(q, 'no known cause: investigate.')}" for q in sorted(flagged)]
+    if meta["replicates"] < 5:
+        why.append(f"- Only {meta['replicates']} replicates: coverage cannot be judged and the Monte Carlo SE of the "
+                   "bias is itself unreliable; this run checks the study's mechanics, not the estimators.")
     lines += ["## Interpretation", "", "Computed:", ""] + auto + ["", "Why not nominal (causes known to the study):",
                                                                   ""] + (why or ["- none flagged"])
     lines += ["", meta.get("interpretation", ""), ""]
