@@ -57,6 +57,7 @@ class Cohort:
     sites: list[str]
     patient_id: np.ndarray  # str
     product: np.ndarray  # str
+    target: np.ndarray  # antigen target of the product (CD19, BCMA)
     diagnosis: np.ndarray
     disease_group: np.ndarray
     sex: np.ndarray
@@ -67,6 +68,7 @@ class Cohort:
     enrol_day: np.ndarray
     leuk_day: np.ndarray
     infusion_day: np.ndarray  # NEVER when not infused
+    reinfusion_day: np.ndarray  # second infusion of the same product; NEVER when none
     infused: np.ndarray
     not_infused_reason: np.ndarray  # "" when infused
     reason_day: np.ndarray
@@ -80,10 +82,12 @@ class Cohort:
     prog_day: np.ndarray  # absolute days; NEVER
     death_day: np.ndarray
     death_cause: np.ndarray  # "" when alive
+    death_form: np.ndarray  # False: the death is reported on the follow-up form only
     spm_day: np.ndarray
     spm_category: np.ndarray
     ltfu_day: np.ndarray
     preg_day: np.ndarray
+    preg_subject: np.ndarray  # PATIENT or PARTNER; "" when no pregnancy
     cutoff_day: int
 
     @property
@@ -122,8 +126,9 @@ def toxicity_grades(rng: np.random.Generator, product: np.ndarray, kind: str) ->
     return np.where(u < g3_p, high, np.where(u < any_p, low, 0)).astype(np.int64)
 
 
-def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, crs_grade: np.ndarray,
-             crs_onset: np.ndarray, icans_grade: np.ndarray, icans_onset: np.ndarray) -> dict[str, np.ndarray]:
+def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, target: np.ndarray,
+             crs_grade: np.ndarray, crs_onset: np.ndarray, icans_grade: np.ndarray,
+             icans_onset: np.ndarray) -> dict[str, np.ndarray]:
     """True event times in days after infusion (progression, death and its cause class, SPM).
 
     Shared by the cohort and the large Monte Carlo in truth.py, so ground truth is the generating model.
@@ -160,7 +165,8 @@ def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, c
     last_onset = np.maximum(np.where(crs_grade > 0, crs_onset, -1), np.where(icans_grade > 0, icans_onset, -1))
     death = np.maximum(death, last_onset + 1.0)
     nrm = ~np.isfinite(t_prog)
-    t_spm = rng.exponential(365.0 / P.SPM_PER_YEAR, n) + 30
+    spm_rate = lookup(target, P.SPM_PER_YEAR, P.SPM_PER_YEAR["CD19"])
+    t_spm = rng.exponential(365.0 / spm_rate) + 30
     t_spm = np.where(t_spm < death, t_spm, np.inf)
     return {"cured": cured, "t_prog": t_prog, "t_death": death, "nrm": nrm, "tox_cause": tox_cause,
             "t_spm": t_spm}
@@ -192,6 +198,8 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     cum = np.cumsum(avail, axis=1) / avail.sum(axis=1, keepdims=True)
     product = np.array(prods, dtype=object)[(rng.random(n)[:, None] > cum).sum(axis=1)]
 
+    # Antigen target from the product code list; trial products by disease (myeloma trials target BCMA).
+    target_of = {c.code: c.attributes.get("target", "") for c in d.code_lists["product"].codes}
     diagnosis = np.empty(n, dtype=object)
     for p in prods:
         idx = np.flatnonzero(product == p)
@@ -199,6 +207,8 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     dx_list = d.code_lists["diagnosis"]
     group_of = {c.code: c.attributes.get("disease_group", "OTHER") for c in dx_list.codes}
     disease_group = lookup(diagnosis, group_of, "OTHER")
+    target = lookup(product, target_of, "").astype(object)
+    target = np.where(target != "", target, np.where(disease_group == "MM", "BCMA", "CD19")).astype(object)
 
     age = np.where(diagnosis == "B_ALL", rng.integers(3, 26, n),
                    np.where(disease_group == "MM", np.clip(rng.normal(61, 8, n), 35, 82),
@@ -236,7 +246,7 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     crs_onset = np.clip(np.rint(crs_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["crs"], n))), 0, 14).astype(np.int64)
     icans_onset = np.clip(np.rint(icans_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["icans"], n))), 1, 30).astype(np.int64)
 
-    o = outcomes(rng, product, disease_group, crs, crs_onset, icans, icans_onset)
+    o = outcomes(rng, product, disease_group, target, crs, crs_onset, icans, icans_onset)
 
     def absolute(t: np.ndarray) -> np.ndarray:
         return np.where(infused & np.isfinite(t), infusion + np.floor(np.nan_to_num(t, posinf=0)).astype(np.int64), NEVER)
@@ -258,14 +268,27 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     cause = np.where(died_before, disease_causes[0], np.where(death_day < NEVER, cause, "")).astype(object)
 
     spm_cat = np.where(spm_day < NEVER, _choice(rng, P.SPM_CATEGORIES, n), "").astype(object)
+    myeloid_bcma = (target == "BCMA") & (rng.random(n) < P.SPM_MYELOID_BCMA)
+    spm_cat = np.where((spm_day < NEVER) & myeloid_bcma, "MDS_AML", spm_cat).astype(object)
     ltfu_from = np.maximum(enrol, np.where(infused, infusion, enrol))
     ltfu = ltfu_from + rng.exponential(365.0 / P.LTFU_PER_YEAR, n).astype(np.int64)
-    fertile = infused & (age >= 18) & (age <= 45)
-    preg = infusion + 120 + rng.exponential(365.0 / P.PREGNANCY_PER_YEAR, n).astype(np.int64)
+    lo = lookup(sex, {s: float(a[0]) for s, a in P.FERTILE_AGES.items()})
+    hi = lookup(sex, {s: float(a[1]) for s, a in P.FERTILE_AGES.items()})
+    subject = np.where(sex == "F", "PATIENT", "PARTNER").astype(object)
+    fertile = infused & (age >= lo) & (age <= hi)
+    rate = lookup(subject, P.PREGNANCY_PER_YEAR)
+    preg = infusion + 120 + rng.exponential(365.0 / rate).astype(np.int64)
     preg = np.where(fertile & (preg < death_day), preg, NEVER)
+    subject = np.where(preg < NEVER, subject, "").astype(object)
+    # Re-infusion after progression (same product), while the patient still has >= 45 days to live.
+    reinf = prog_day + rng.integers(14, 46, n)
+    reinf_ok = (prog_day < NEVER) & (death_day - prog_day >= 45) & (rng.random(n) < P.REINFUSION_AFTER_PROGRESSION)
+    reinfusion = np.where(reinf_ok & (reinf < death_day), reinf, NEVER)
+    death_form = ~(infused & (death_day < NEVER) & (rng.random(n) < P.DEATH_FORM_MISSING))
 
     in_registry = ~(late & (death_day < enrol)) & (day_to_month(enrol) <= m1)
-    return Cohort(site=site, sites=site_codes, patient_id=patient_id, product=product, diagnosis=diagnosis,
+    return Cohort(site=site, sites=site_codes, patient_id=patient_id, product=product, target=target,
+                  diagnosis=diagnosis, reinfusion_day=reinfusion, death_form=death_form, preg_subject=subject,
                   disease_group=disease_group, sex=sex, age=age, birth_year=birth_year, order_day=order_day,
                   consent_day=consent, enrol_day=enrol, leuk_day=leuk, infusion_day=infusion, infused=infused,
                   not_infused_reason=reason, reason_day=reason_day, registered_late=late, in_registry=in_registry,
@@ -287,7 +310,7 @@ def patients_frame(c: Cohort):
 
     return pl.DataFrame({
         "site": [c.sites[s] for s in c.site], "patient_id": c.patient_id.astype(str),
-        "product": c.product.astype(str), "diagnosis": c.diagnosis.astype(str),
+        "product": c.product.astype(str), "target": c.target.astype(str), "diagnosis": c.diagnosis.astype(str),
         "disease_group": c.disease_group.astype(str), "sex": c.sex.astype(str), "age": c.age,
         "birth_year": c.birth_year, "order_date": date(c.order_day), "consent_date": date(c.consent_day),
         "enrolment_date": date(c.enrol_day), "leukapheresis_date": date(c.leuk_day),
@@ -299,5 +322,7 @@ def patients_frame(c: Cohort):
         "death_date": date(c.death_day), "death_day": rel(c.death_day), "death_cause": c.death_cause.astype(str),
         "spm_date": date(c.spm_day), "spm_day": rel(c.spm_day), "spm_category": c.spm_category.astype(str),
         "ltfu_date": date(c.ltfu_day), "pregnancy_date": date(c.preg_day),
+        "pregnancy_subject": c.preg_subject.astype(str), "reinfusion_date": date(c.reinfusion_day),
+        "death_form_reported": c.death_form,
         "censor_date": date(np.minimum(c.ltfu_day, c.cutoff_day)),
     })

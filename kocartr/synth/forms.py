@@ -56,8 +56,10 @@ def latent_labs(c: Cohort, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = c.n
     return {
         "anc_base": np.clip(rng.lognormal(np.log(3.0), 0.5, n), 0.3, 30),
-        "anc_nadir": np.clip(rng.lognormal(np.log(0.1), 0.8, n), 0.01, 0.4),
-        "anc_rec": np.clip(rng.lognormal(np.log(10), 0.6, n), 3, 150),
+        "anc_nadir": np.clip(rng.lognormal(np.log(P.ANC_COURSE["nadir_median"]), P.ANC_COURSE["nadir_log_sd"], n),
+                             0.01, 0.45),
+        "anc_rec": np.clip(rng.lognormal(np.log(P.ANC_COURSE["recovery_median_day"]),
+                                         P.ANC_COURSE["recovery_log_sd"], n), 3, 150),
         "anc_dip": rng.random(n) < 0.12,
         "plt_base": np.clip(rng.lognormal(np.log(150), 0.5, n), 15, 900),
         "plt_nadir": np.clip(rng.lognormal(np.log(25), 0.6, n), 3, 60),
@@ -98,10 +100,11 @@ def registration(c: Cohort, rng: np.random.Generator) -> tuple[FormRows, FormRow
     return reg, upd
 
 
-def baseline(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
-    idx = np.flatnonzero(c.in_registry & c.infused)
+def baseline(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray], second: bool = False) -> FormRows:
+    """Form 4000 per infusion: the first, or (second=True) the re-infusion of the patients who had one."""
+    idx = np.flatnonzero(c.in_registry & (c.reinfusion_day < NEVER if second else c.infused))
     n = len(idx)
-    inf = c.infusion_day[idx]
+    inf = (c.reinfusion_day if second else c.infusion_day)[idx]
     grp = c.disease_group[idx]
     ld_start = inf - rng.integers(5, 7, n)
     ld_end = ld_start + 2
@@ -113,8 +116,8 @@ def baseline(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -
     ecog = rng.choice([0, 1, 2, 3], size=n, p=[0.35, 0.48, 0.14, 0.03]).astype(float)
     has_htx = rng.random(n) < 0.9
     blank = ~has_htx
-    return FormRows(idx, inf, {
-        "infusion_number": np.ones(n), "diagnosis": c.diagnosis[idx], "disease_group": grp,
+    rows = FormRows(idx, inf, {
+        "infusion_number": np.full(n, 2.0 if second else 1.0), "diagnosis": c.diagnosis[idx], "disease_group": grp,
         "diagnosis_date": _blank(rng.random(n) < 0.05, ld_start - dx_back, NEVER),
         "disease_status": _pick(rng, ["CR", "PR", "SD", "PD", "RELAPSE", "REFRACTORY", "UNKNOWN"], n,
                                 [0.05, 0.2, 0.15, 0.3, 0.15, 0.13, 0.02]),
@@ -131,16 +134,19 @@ def baseline(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -
         "hematotox_ferritin": _blank(blank, labs["ferritin"][idx], np.nan),
         "comment": _hangul_pick(rng, P.KO_COMMENTS, n, 0.2),
     }, {"hematotox_anc": 2, "hematotox_hgb": 1, "hematotox_plt": 0, "hematotox_crp": 2, "hematotox_ferritin": 0})
+    return select(rows, _alive_observed(c, idx, inf)) if second else rows
 
 
-def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
-    idx = np.flatnonzero(c.in_registry & c.infused)
+def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator, second: bool = False) -> FormRows:
+    """Form 4006 per infusion: the first, or (second=True) a re-infusion of the same product (same apheresis)."""
+    idx = np.flatnonzero(c.in_registry & (c.reinfusion_day < NEVER if second else c.infused))
     n = len(idx)
     prod = c.product[idx]
+    inf = (c.reinfusion_day if second else c.infusion_day)[idx]
     cols: dict[str, np.ndarray] = {
-        "infusion_number": np.ones(n), "product_code": prod,
+        "infusion_number": np.full(n, 2.0 if second else 1.0), "product_code": prod,
         "product_setting": np.array([P.PRODUCTS[p]["setting"] for p in prod], dtype=OBJ),
-        "leukapheresis_date": c.leuk_day[idx], "infusion_date": c.infusion_day[idx],
+        "leukapheresis_date": c.leuk_day[idx], "infusion_date": inf,
         "out_of_specification": _pick(rng, ["N", "Y", "U"], n, [0.96, 0.03, 0.01]),
     }
     # Product identifiers exactly where the dictionary's required_if asks for them (CIBMTR 4006 table).
@@ -155,7 +161,8 @@ def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator) -> Form
     no_dose = rng.random(n) < 0.04
     cols["dose_value"] = np.where(no_dose, np.nan, dose)
     cols["dose_unit"] = np.where(no_dose, "", np.where(per_kg, "CELLS_1E6_PER_KG", "CELLS_1E8")).astype(OBJ)
-    return FormRows(idx, c.infusion_day[idx], cols, {"dose_value": 2})
+    rows = FormRows(idx, inf, cols, {"dose_value": 2})
+    return select(rows, _alive_observed(c, idx, inf)) if second else rows
 
 
 def _component_codes(d: Dictionary, rng: np.random.Generator, grade: np.ndarray,
@@ -184,12 +191,11 @@ def _component_codes(d: Dictionary, rng: np.random.Generator, grade: np.ndarray,
     return out
 
 
-def crs(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
-    idx = np.flatnonzero(c.in_registry & (c.crs_grade > 0))
+def crs(d: Dictionary, c: Cohort, rng: np.random.Generator, episodes: Episodes | None = None) -> FormRows:
+    """One row per CRS episode: each patient's first (latent grade and onset), or the given further episodes."""
+    idx, g, onset = episodes or first_episodes(c, "crs")
     n = len(idx)
-    g = c.crs_grade[idx]
     comp = _component_codes(d, rng, np.minimum(g, 4), ["crs_hypotension", "crs_hypoxia"])
-    onset = c.infusion_day[idx] + c.crs_onset[idx]
     resolved = onset + np.ceil(rng.gamma(2.0, 1.5 + g, n)).astype(np.int64)
     resolution = np.where((g == 5) | (resolved > c.death_day[idx]), NEVER, resolved)
     toci = np.where(g >= 2, rng.random(n) < 0.9, rng.random(n) < 0.25)
@@ -207,10 +213,10 @@ def crs(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     }, {"max_temperature_c": 1})
 
 
-def icans(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
-    idx = np.flatnonzero(c.in_registry & (c.icans_grade > 0))
+def icans(d: Dictionary, c: Cohort, rng: np.random.Generator, episodes: Episodes | None = None) -> FormRows:
+    """One row per ICANS episode: each patient's first (latent grade and onset), or the given further episodes."""
+    idx, g, onset = episodes or first_episodes(c, "icans")
     n = len(idx)
-    g = c.icans_grade[idx]
     g4 = np.minimum(g, 4)
     comp = _component_codes(d, rng, g4, ["icans_consciousness", "icans_seizure", "icans_cerebral_edema"])
     # Motor weakness (grade 4 when present) carries some grade-4 episodes; then the others stay below 4.
@@ -229,7 +235,6 @@ def icans(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     clo = np.array([P.CAPD_BANDS[k][0] for k in g4])
     chi = np.array([P.CAPD_BANDS[k][1] for k in g4])
     capd = (clo + np.floor(rng.random(n) * (chi - clo + 1))).astype(float)
-    onset = c.infusion_day[idx] + c.icans_onset[idx]
     resolved = onset + np.ceil(rng.gamma(2.0, 1.0 + g, n)).astype(np.int64)
     resolution = np.where((g == 5) | (resolved > c.death_day[idx]), NEVER, resolved)
     return FormRows(idx, np.where(resolution < NEVER, resolution, onset), {
@@ -242,6 +247,31 @@ def icans(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
         "icu_admission": np.where((g >= 3) & (rng.random(n) < 0.7), "Y", "N").astype(OBJ),
         **_seriousness(np.full(n, "ICANS"), g, 2),
     })
+
+
+Episodes = tuple[np.ndarray, np.ndarray, np.ndarray]  # patient index, ASTCT grade, onset (epoch day) per episode
+
+
+def first_episodes(c: Cohort, kind: str) -> Episodes:
+    grade = c.crs_grade if kind == "crs" else c.icans_grade
+    onset = c.crs_onset if kind == "crs" else c.icans_onset
+    idx = np.flatnonzero(c.in_registry & (grade > 0))
+    return idx, grade[idx], c.infusion_day[idx] + onset[idx]
+
+
+def later_episodes(c: Cohort, rng: np.random.Generator, kind: str) -> Episodes:
+    """Further, milder episodes (grade <= the first): CRS after a re-infusion, a recurrent ICANS episode a few days
+    after the first. Only those the site can know about (before death, loss to follow-up and the cut-off)."""
+    idx, g, first = first_episodes(c, kind)
+    if kind == "crs":
+        pick = (c.reinfusion_day[idx] < NEVER) & (rng.random(len(idx)) < P.CRS_AFTER_REINFUSION)
+        onset = c.reinfusion_day[idx] + rng.integers(1, 8, len(idx))
+    else:
+        pick = (g < 5) & (rng.random(len(idx)) < P.ICANS_RECURRENT)
+        onset = first + 12 + rng.integers(0, 10, len(idx))  # after the first episode resolved (gamma mean < 12 d)
+    grade = np.minimum(g, np.where(rng.random(len(idx)) < 0.7, 1, 2))
+    keep = pick & _alive_observed(c, idx, onset + 8)
+    return idx[keep], grade[keep], onset[keep]
 
 
 def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
@@ -267,6 +297,11 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
         res = onset + rng.integers(da, db + 1, n)
         res = np.where((res > c.death_day[p]) | (rng.random(n) < 0.1), NEVER, res)
         parts.append((p, onset, res, np.full(n, term, dtype=OBJ), grade))
+    # Infection deaths reported as a grade-5 infection too (resolution = the date of death).
+    p = base[(c.death_cause[base] == "INFECTION") & (c.death_day[base] < NEVER)]
+    p = p[rng.random(len(p)) < P.FATAL_INFECTION_AE]
+    onset = np.maximum(c.infusion_day[p] + 1, c.death_day[p] - rng.integers(2, 15, len(p)))
+    parts.append((p, onset, c.death_day[p], np.full(len(p), "INFECTION", dtype=OBJ), np.full(len(p), 5)))
     pidx = np.concatenate([x[0] for x in parts])
     onset = np.concatenate([x[1] for x in parts])
     res = np.concatenate([x[2] for x in parts])
@@ -314,6 +349,24 @@ def _seriousness(kind: np.ndarray, grade: np.ndarray, salt: int) -> dict[str, np
         grade >= 5, "DEATH", np.where(grade >= 4, "LIFE_THREATENING;HOSPITALIZATION", "HOSPITALIZATION")))
     return {"serious": np.where(serious, "Y", "N").astype(OBJ),
             "seriousness_criteria": np.where(serious, crit, "").astype(OBJ)}
+
+
+def concat(a: FormRows, b: FormRows) -> FormRows:
+    """Rows of both, ordered by patient then report day (record ids number each patient's rows in order)."""
+    import polars as pl
+
+    order = np.lexsort((np.r_[a.report_day, b.report_day], np.r_[a.pidx, b.pidx]))
+
+    def cat(x, y):
+        if isinstance(x, pl.Series):
+            return pl.concat([x, y]).gather(order)
+        return np.concatenate([x, y])[order]
+
+    dec = {k: v if np.isscalar(v) and v == b.decimals.get(k) else
+           cat(np.broadcast_to(v, a.pidx.shape), np.broadcast_to(b.decimals[k], b.pidx.shape))
+           for k, v in a.decimals.items()}
+    return FormRows(np.r_[a.pidx, b.pidx][order], np.r_[a.report_day, b.report_day][order],
+                    {k: cat(v, b.cols[k]) for k, v in a.cols.items()}, dec)
 
 
 def select(rows: FormRows, keep: np.ndarray) -> FormRows:
@@ -436,7 +489,7 @@ def followup(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     # The period in which the patient died reports the death (contact date = death date).
     prev_hi = np.where(k == 0, 0, hi[np.maximum(k - 1, 0)])
     dead_row = (death < NEVER) & (death - inf > prev_hi) & (death - inf <= hi[k]) & (death > inf)
-    dead_row &= rng.random(len(pidx)) < P.DEATH_VISIT
+    dead_row &= (rng.random(len(pidx)) < P.DEATH_VISIT) | ~c.death_form[pidx]
     contact = np.where(dead_row, death, contact)
     keep = (alive_row | dead_row) & _alive_observed(c, pidx, contact)
     pidx, contact, k, dead_row = pidx[keep], contact[keep], k[keep], dead_row[keep]
@@ -504,14 +557,14 @@ def pregnancy(c: Cohort, rng: np.random.Generator) -> FormRows:
     outcome_day = np.where(outcome == "LIVE_BIRTH", conception + 270, np.minimum(outcome_day, conception + 120))
     outcome_day = np.where(done, outcome_day, NEVER)
     rows = FormRows(idx, np.where(done, outcome_day, reported), {
-        "subject": np.where(c.sex[idx] == "F", "PATIENT", "PARTNER").astype(OBJ), "reported_date": reported,
+        "subject": c.preg_subject[idx], "reported_date": reported,
         "conception_date": np.where(rng.random(n) < 0.2, NEVER, conception), "outcome": outcome,
         "outcome_date": outcome_day})
     return select(rows, _alive_observed(c, idx, reported))
 
 
 def death(c: Cohort, rng: np.random.Generator) -> FormRows:
-    idx = np.flatnonzero(c.in_registry & (c.death_day < NEVER))
+    idx = np.flatnonzero(c.in_registry & (c.death_day < NEVER) & c.death_form)
     n = len(idx)
     cause = c.death_cause[idx]
     contrib = np.where(rng.random(n) < 0.35, np.where(cause == "INFECTION", "ORGAN_FAILURE",

@@ -11,15 +11,18 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
-from kocartr.synth import assemble, cohort, defects, forms, params as P, truth, writer
+from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, params as P, truth, writer
 
 
 def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int) -> dict[str, pl.DataFrame]:
     labs = forms.latent_labs(c, rng)
     reg, upd = forms.registration(c, rng)
     built = {
-        "baseline": forms.baseline(c, rng, labs), "product_infusion": forms.product_infusion(d, c, rng),
-        "crs": forms.crs(d, c, rng), "icans": forms.icans(d, c, rng),
+        "baseline": forms.concat(forms.baseline(c, rng, labs), forms.baseline(c, rng, labs, second=True)),
+        "product_infusion": forms.concat(forms.product_infusion(d, c, rng),
+                                         forms.product_infusion(d, c, rng, second=True)),
+        "crs": forms.concat(forms.crs(d, c, rng), forms.crs(d, c, rng, forms.later_episodes(c, rng, "crs"))),
+        "icans": forms.concat(forms.icans(d, c, rng), forms.icans(d, c, rng, forms.later_episodes(c, rng, "icans"))),
         "adverse_event": forms.adverse_event(c, rng, labs), "lab": forms.lab(d, c, rng, labs),
         "response": forms.response(d, c, rng), "followup": forms.followup(d, c, rng),
         "secondary_malignancy": forms.secondary_malignancy(c, rng), "pregnancy": forms.pregnancy(c, rng),
@@ -77,17 +80,23 @@ def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: s
     defect_df.write_csv(gt / "defects.csv")
     variant_df.write_csv(gt / "files.csv")
     cohort.patients_frame(c).write_parquet(gt / "patients.parquet", statistics=False)
+    # What a correct pipeline must derive from the records as reported (issue 12): never read by the pipeline.
+    ep_truth, resp_truth = endpoint_truth.endpoint_truth(d, frames, c.sites, last, int(c.cutoff_day))
+    ep_truth.write_parquet(gt / "endpoint_truth.parquet", statistics=False)
+    resp_truth.write_parquet(gt / "response_truth.parquet", statistics=False)
+    lap("endpoint_truth")
     rows = {f: int(df.height) for f, df in frames.items()}
     params = {
         "generator": "kocartr.synth", "dictionary_version": d.version,
         "arguments": {"patients": patients, "sites": sites, "seed": seed, "first_month": first_month,
                       "last_month": last_month, "defect_rate": defect_rate},
         "data_cutoff": str(np.datetime64(int(c.cutoff_day), "D")),
-        "model": {k: getattr(P, k) for k in ("PRODUCTS", "TOXICITY", "G5_GIVEN_G3", "EFFICACY", "NRM_LATE_PER_YEAR",
-                                             "NRM_EARLY_SHAPE", "SPM_PER_YEAR", "SPM_CATEGORIES", "LTFU_PER_YEAR",
-                                             "PREGNANCY_PER_YEAR", "NOT_INFUSED", "NOT_INFUSED_REASONS",
-                                             "REGISTERED_LATE", "MISSED_VISIT", "LAG_DAYS", "DEFECT_MIX",
-                                             "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
+        "model": {k: getattr(P, k) for k in (
+            "PRODUCTS", "TOXICITY", "G5_GIVEN_G3", "EFFICACY", "NRM_LATE_PER_YEAR", "NRM_EARLY_SHAPE", "SPM_PER_YEAR",
+            "SPM_MYELOID_BCMA", "SPM_CATEGORIES", "LTFU_PER_YEAR", "PREGNANCY_PER_YEAR", "FERTILE_AGES",
+            "DEATH_FORM_MISSING", "FATAL_INFECTION_AE", "REINFUSION_AFTER_PROGRESSION", "CRS_AFTER_REINFUSION",
+            "ICANS_RECURRENT", "ANC_COURSE", "NOT_INFUSED", "NOT_INFUSED_REASONS", "REGISTERED_LATE", "MISSED_VISIT",
+            "LAG_DAYS", "DEFECT_MIX", "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
         "followup_windows_days": P.followup_windows(),
         "truth": truth.truth(c, seed),
     }

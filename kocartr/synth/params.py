@@ -49,19 +49,43 @@ NRM_LATE_PER_YEAR = 0.01
 # deaths are left out of the random draw because IEC-HS is not linked to the AE rows.
 NRM_CAUSES_FROM_EVENTS = ("CRS", "ICANS", "SECONDARY_MALIGNANCY", "IEC_HS")
 NRM_EARLY_SHAPE = 0.5  # Weibull shape < 1: NRM hazard highest just after infusion
-SPM_PER_YEAR = 0.02  # ~3.5% 3-year cumulative incidence with death competing (Penn 3.6%, Stanford 6.5% heme)
+# New malignancy per year after infusion, by product target. CD19: ~3.5% 3-year cumulative incidence with death
+# competing (Penn, Nat Med 2024: 3.6%; Stanford, NEJM 2024: 6.5% haematologic at 3 years; registry brief §5).
+# BCMA (cilta-cel) is higher: CARTITUDE-1 (Martin et al., J Clin Oncol 2023;41:1265) reported second primary
+# malignancies in 20/97 patients (21%) by a median 33 months, 10 of them myeloid neoplasms -> ~0.07 / year.
+SPM_PER_YEAR = {"CD19": 0.02, "BCMA": 0.07}
+SPM_MYELOID_BCMA = 0.45  # share of MDS/AML among BCMA new malignancies (CARTITUDE-1: 10 of 20 myeloid)
 SPM_CATEGORIES = {"MDS_AML": 0.28, "OTHER_MYELOID": 0.05, "T_CELL_NEOPLASM": 0.07, "OTHER_LYMPHOID": 0.05,
                   "PTLD": 0.02, "SOLID": 0.25, "SKIN_NON_MELANOMA": 0.18, "MELANOMA": 0.03, "OTHER": 0.07}
 SPM_MORPHOLOGY = {"MDS_AML": "9861/3", "OTHER_MYELOID": "9975/3", "T_CELL_NEOPLASM": "9702/3",
                   "OTHER_LYMPHOID": "9823/3", "PTLD": "9971/1", "SOLID": "8140/3", "SKIN_NON_MELANOMA": "8090/3",
                   "MELANOMA": "8720/3", "OTHER": ""}
 LTFU_PER_YEAR = 0.03
-PREGNANCY_PER_YEAR = 0.01  # patients aged 18-45 at infusion
+# Pregnancies per year from 4 months after infusion, of the patient (women 18-45) or of a male patient's partner
+# (men 18-55). Assumption between allogeneic HCT survivors (0.53% first pregnancies per year among women 18-40,
+# German registry, Sockel et al., Blood 2024;144:1532) and the general population (3.02% first births per year,
+# same paper): CAR-T's lymphodepletion is not myeloablative. Partners' pregnancies are reported about as often as
+# patients' (CIBMTR, Loren et al., BBMT 2011;17:157: 95 partner vs 83 patient pregnancies).
+PREGNANCY_PER_YEAR = {"PATIENT": 0.02, "PARTNER": 0.012}
+FERTILE_AGES = {"F": (18, 45), "M": (18, 55)}
 NOT_INFUSED = 0.05
 NOT_INFUSED_REASONS = {"MANUFACTURING_FAILURE": 0.35, "DEATH": 0.25, "PROGRESSION": 0.30, "OTHER": 0.10}
 REGISTERED_LATE = 0.13
 MISSED_VISIT = 0.08
 DEATH_VISIT = 0.7  # share of deaths also reported on the follow-up form of the period
+# Share of deaths reported on the follow-up form only (no death form): the pipeline must still count them
+# (issue 12; CIBMTR 4100: a dead patient's contact date is the date of death).
+DEATH_FORM_MISSING = 0.05
+# Share of infection deaths (non-relapse) also reported as a grade-5 INFECTION adverse event (CTCAE grade 5 =
+# death related to the AE), resolution date = date of death.
+FATAL_INFECTION_AE = 0.6
+# Re-infusion of the same product: share of patients who progress and live >= 45 days after progression who get a
+# second infusion 14-45 days after it (uncommon in practice; a path the pipeline must handle: day 0 stays the first
+# infusion). CRS after a re-infusion: share with a second, mild episode (grade <= the first episode's).
+REINFUSION_AFTER_PROGRESSION = 0.10
+CRS_AFTER_REINFUSION = 0.5
+# A recurrent, mild ICANS episode a few days after the first resolved (share of patients with ICANS).
+ICANS_RECURRENT = 0.04
 
 # Follow-up windows (days after infusion) per timepoint: data/config/followup_schedule.csv, the registry's
 # configuration, when present; else the same values (CIBMTR forms manual for D100, M6, Y1; year 2 onward the
@@ -88,6 +112,14 @@ def followup_windows() -> dict[str, tuple[int, int]]:
 ICE_BANDS = {0: (10, 10), 1: (7, 9), 2: (3, 6), 3: (0, 2), 4: (0, 0)}
 CAPD_BANDS = {0: (0, 0), 1: (1, 8), 2: (1, 8), 3: (9, 32), 4: (9, 32)}  # children < 12: CAPD >= 9 -> G3
 MOTOR_WEAKNESS_GRADE = 4
+
+# Neutrophil course after lymphodepletion (lognormal nadir in x10^9/L and day of recovery): early ICAHT grade >= 3
+# in ~20% of patients, as published (Rejeski et al., Blood Adv 2024;8:1857, 549 patients graded by the EHA/EBMT
+# ICAHT scale: severe early ICAHT in 23% LBCL, 15% MM, 28% MCL). With the count schedule below, ~1 in 16 has a
+# nadir below 0.1 and ~1 in 6 is still below 0.5 at the day-10 count (measured on 400 patients, seed 20261124:
+# 21%; 2,000 patients, seed 3: 16%, by the grading's counting rule). Before: nadir median 0.1, recovery day 10,
+# ~75% severe.
+ANC_COURSE = {"nadir_median": 0.3, "nadir_log_sd": 0.7, "recovery_median_day": 6.0, "recovery_log_sd": 0.5}
 
 # Lab schedule (days after infusion) for ANC / PLT / HGB; sparser analytes have their own.
 COUNT_DAYS = (-5, 0, 3, 7, 10, 14, 21, 28, 60, 90, 180, 270, 365)

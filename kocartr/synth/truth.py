@@ -20,12 +20,13 @@ def truth(c: Cohort, seed: int) -> dict:
     reps = max(1, MC_DRAWS // max(1, len(inf)))
     product = np.tile(c.product[inf], reps)
     group = np.tile(c.disease_group[inf], reps)
+    target = np.tile(c.target[inf], reps)
     n = len(product)
     crs = toxicity_grades(rng, product, "crs")
     icans = toxicity_grades(rng, product, "icans")
     onset_c = np.tile(c.crs_onset[inf], reps)
     onset_i = np.tile(c.icans_onset[inf], reps)
-    o = outcomes(rng, product, group, crs, onset_c, icans, onset_i)
+    o = outcomes(rng, product, group, target, crs, onset_c, icans, onset_i)
     t_death, t_prog, t_spm = o["t_death"], o["t_prog"], o["t_spm"]
     out: dict = {"mc_draws": int(n), "per_product": {}}
 

@@ -38,6 +38,19 @@ def read_submission(path: Path, variant: str | None) -> list[dict[str, str | Non
     return [{h: (v if v != "" else None) for h, v in zip(header, r)} for r in reader]
 
 
+def all_rows(out: Path, form: str) -> list[dict]:
+    """Every submitted row of one form, with its file (_file) and spreadsheet row (_row)."""
+    with open(out / "ground_truth" / "files.csv", encoding="utf-8") as fh:
+        variants = {r["source_file"]: r["variant"] for r in csv.DictReader(fh)}
+    sub = out / "submissions"
+    rows = []
+    for p in sorted(sub.glob(f"*/*/{form}.*")):
+        rel = str(p.relative_to(sub))
+        for i, r in enumerate(read_submission(p, variants.get(rel)), start=2):
+            rows.append(dict(r, _file=rel, _row=i))
+    return rows
+
+
 @pytest.fixture(scope="session")
 def small(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("synth")

@@ -39,7 +39,8 @@ def test_ground_truth_apart(small):
     assert not list((out / "submissions").rglob("*.parquet"))
     assert not list((out / "submissions").rglob("*.json"))
     assert {p.name for p in (out / "ground_truth").iterdir()} == {"params.json", "patients.parquet", "defects.csv",
-                                                                 "files.csv"}
+                                                                 "files.csv", "endpoint_truth.parquet",
+                                                                 "response_truth.parquet"}
 
 
 def test_clean_rows_valid_and_defects_present(small):

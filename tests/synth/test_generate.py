@@ -15,7 +15,7 @@ from kocartr.synth import generate
 from kocartr.synth import params as P
 from kocartr.privacy import RRN_RE
 from kocartr.synth.rules import grade_of
-from tests.synth.conftest import read_submission
+from tests.synth.conftest import all_rows, read_submission
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -30,18 +30,6 @@ def test_deterministic_by_seed(tmp_path):
     assert a["files"] == b["files"]
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
-
-
-def _all_rows(out: Path, form: str) -> list[dict]:
-    with open(out / "ground_truth" / "files.csv", encoding="utf-8") as fh:
-        variants = {r["source_file"]: r["variant"] for r in csv.DictReader(fh)}
-    sub = out / "submissions"
-    rows = []
-    for p in sorted(sub.glob(f"*/*/{form}.*")):
-        rel = str(p.relative_to(sub))
-        for i, r in enumerate(read_submission(p, variants.get(rel)), start=2):
-            rows.append(dict(r, _file=rel, _row=i))
-    return rows
 
 
 def test_defect_counts_match_rates(small):
@@ -82,7 +70,7 @@ def test_direct_identifiers_only_where_injected(small):
               if r["defect_class"] == "direct_identifier"}
     found = set()
     for form in d.forms:
-        for r in _all_rows(out, form):
+        for r in all_rows(out, form):
             if any(v and RRN_RE.search(v) for k, v in r.items() if not k.startswith("_")):
                 found.add((r["_file"], r["_row"]))
     assert found == marked
@@ -91,7 +79,7 @@ def test_direct_identifiers_only_where_injected(small):
 def test_crs_and_icans_grades_follow_components(small):
     out, _ = small
     d = load_dictionary()
-    for r in _all_rows(out, "crs"):
+    for r in all_rows(out, "crs"):
         try:
             comp = max(grade_of(d, "crs_hypotension", r["hypotension"]), grade_of(d, "crs_hypoxia", r["hypoxia"]))
             grade = int(r["astct_grade"])
@@ -99,7 +87,7 @@ def test_crs_and_icans_grades_follow_components(small):
             continue  # a defect row
         assert grade == comp or (grade == 5 and comp == 4)
     bands = P.ICE_BANDS
-    for r in _all_rows(out, "icans"):
+    for r in all_rows(out, "icans"):
         try:
             grade = int(r["astct_grade"])
             doms = [grade_of(d, "icans_consciousness", r["consciousness"]), grade_of(d, "icans_seizure", r["seizure"]),
@@ -122,16 +110,16 @@ def test_rows_never_report_the_future(small):
 
     defects = pl.read_csv(out / "ground_truth" / "defects.csv", infer_schema_length=0)
     bad = {(r["source_file"], int(r["source_row"])) for r in defects.iter_rows(named=True)}
-    infusion = {(r["site_code"], r["patient_id"]): r["infusion_date"] for r in _all_rows(out, "product_infusion")
-                if (r["_file"], r["_row"]) not in bad}
+    infusion = {(r["site_code"], r["patient_id"]): r["infusion_date"] for r in all_rows(out, "product_infusion")
+                if (r["_file"], r["_row"]) not in bad and r["infusion_number"] == "1"}  # windows count from day 0
     for form in d.forms:
         dates = [f.name for f in d.form(form).fields if f.type == "date"]
-        for r in _all_rows(out, form):
+        for r in all_rows(out, form):
             month = r["_file"].split("/")[1]
             for f in dates:
                 if r[f]:
                     assert r[f][:7] <= month, (form, r)
-    for r in _all_rows(out, "followup"):
+    for r in all_rows(out, "followup"):
         inf = infusion.get((r["site_code"], r["patient_id"]))
         if (r["_file"], r["_row"]) in bad or r["vital_status"] != "ALIVE" or inf is None:
             continue
@@ -153,8 +141,8 @@ def test_truth_plausible_and_recoverable(tmp_path):
     assert 0.55 < truth["AXI_CEL"]["os_12mo"] < 0.72 and 0.40 < truth["TISA_CEL"]["os_12mo"] < 0.60
     assert 0.01 < params["truth"]["overall"]["spm_cif_36mo_death_competing"] < 0.08
     # CRS any grade per product, as reported in the submissions, against the generating parameter.
-    crs = pl.DataFrame(_all_rows(out, "crs")).select("site_code", "patient_id").unique()
-    prod = pl.DataFrame(_all_rows(out, "product_infusion")).select("site_code", "patient_id", "product_code",
+    crs = pl.DataFrame(all_rows(out, "crs")).select("site_code", "patient_id").unique()
+    prod = pl.DataFrame(all_rows(out, "product_infusion")).select("site_code", "patient_id", "product_code",
                                                                    "infusion_date")
     cutoff = params["data_cutoff"]
     prod = prod.filter(pl.col("infusion_date") < pl.lit(cutoff).str.to_date().dt.offset_by("-3mo").cast(pl.Utf8))

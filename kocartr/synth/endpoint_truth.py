@@ -1,0 +1,410 @@
+"""Per-patient endpoint truth: what a correct pipeline must derive from what was REPORTED by the cut-off.
+
+Not the latent dates (ground_truth/patients.parquet): a death never reported is not a death here, a visit missed
+is not a contact. Computed from the generator's own form frames (after corrections, deletions and defects were
+injected), with the rules of the endpoint specification agreed for issue 12 (dbt_project/models/adam/
+endpoints.md): one death per patient from every source, last contact, one censoring rule (last contact), REL /
+NRM, SPM, CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for responders, delayed entry.
+
+An independent re-implementation: it reads neither the warehouse nor dbt / analyses code, so a reconciliation
+test comparing adam.adtte with it checks the pipeline. Patients carrying an injected row defect (defects.csv) are
+marked `has_defect`: their rows are quarantined by design, so their endpoints are not comparable.
+
+Written as ground_truth/endpoint_truth.parquet (one row per patient and parameter) and
+ground_truth/response_truth.parquet (one row per infused patient). Statuses are encoding-free: event, censored,
+competing; the ADaM encoding (CNSR, competing-event variable) is mapped by the consumer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from kocartr.dictionary import Dictionary
+from kocartr.synth import params as P
+
+EVENT, CENSORED, COMPETING = "event", "censored", "competing"
+ROW_DEFECTS = tuple(P.DEFECT_MIX)  # correction / deletion are not defects: they are applied like the pipeline does
+ALL_GROUP = "ALL"
+EFS_WINDOW = "D90"  # ALL remission window (ELIANA: CR/CRi within 3 months; Maude et al., NEJM 2018;378:439)
+DOR_WINDOW = "D180"
+RESPONSE_WINDOWS = ("D90", "D180")
+
+# Date and value columns per form that the endpoint rules read (everything else is irrelevant here).
+_DATES = {
+    "registration": ("cart_order_date", "consent_date", "enrolment_date"),
+    "product_infusion": ("leukapheresis_date", "infusion_date"),
+    "baseline": ("ld_start_date",),
+    "crs": ("onset_date", "resolution_date"), "icans": ("onset_date", "resolution_date"),
+    "adverse_event": ("onset_date", "resolution_date"),
+    "response": ("assessment_date",),
+    "followup": ("contact_date", "last_disease_assessment_date", "progression_date", "subsequent_therapy_date",
+                 "subsequent_hct_date"),
+    "secondary_malignancy": ("diagnosis_date",),
+    "pregnancy": ("reported_date", "outcome_date"),
+    "death": ("death_date",),
+}
+_OTHER = {
+    "product_infusion": ("infusion_number",), "baseline": ("infusion_number", "disease_group"),
+    "crs": ("astct_grade",), "icans": ("astct_grade",), "adverse_event": ("ae_term", "ctcae_grade"),
+    "response": ("response",),
+    "followup": ("vital_status", "subsequent_therapy", "subsequent_hct"),
+    "secondary_malignancy": ("category", "t_cell_malignancy"), "death": ("primary_cause",),
+}
+# Forms whose dated rows prove the patient was alive (CIBMTR 4100 date of contact); pregnancy outcome and death
+# are not contacts, and a follow-up saying DEAD never is (spec: "Last contact").
+_CONTACT_DATES = {
+    "registration": ("cart_order_date", "consent_date", "enrolment_date"),
+    "product_infusion": ("leukapheresis_date", "infusion_date"), "baseline": ("ld_start_date",),
+    "crs": ("onset_date", "resolution_date"), "icans": ("onset_date", "resolution_date"),
+    "adverse_event": ("onset_date", "resolution_date"), "response": ("assessment_date",),
+    "followup": _DATES["followup"], "secondary_malignancy": ("diagnosis_date",), "pregnancy": ("reported_date",),
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The clinical inputs the rules need, read from the dictionary and data/config (never restated here)."""
+
+    rank: dict[str, int]
+    complete: frozenset[str]
+    responder: frozenset[str]
+    nrm_cause: dict[str, bool]
+    windows: dict[str, int]
+    recovery: dict[str, tuple[float, int]]  # analyte -> (threshold, consecutive values)
+
+
+def load_rules(d: Dictionary) -> Rules:
+    import csv
+
+    from kocartr.paths import CONFIG_DIR
+
+    resp = d.code_lists["response"].codes
+    with open(CONFIG_DIR / "response_landmarks.csv", encoding="utf-8") as fh:
+        windows = {r["landmark"]: int(r["landmark_day"]) for r in csv.DictReader(fh)}
+    with open(CONFIG_DIR / "recovery_rules.csv", encoding="utf-8") as fh:
+        recovery = {r["analyte"]: (float(r["min_value"]), int(r["consecutive_values"])) for r in csv.DictReader(fh)}
+    return Rules(
+        rank={c.code: int(c.attributes["rank"]) for c in resp},
+        complete=frozenset(c.code for c in resp if c.attributes.get("complete")),
+        responder=frozenset(c.code for c in resp if c.attributes.get("responder")),
+        nrm_cause={c.code: bool(c.attributes.get("nrm", True)) for c in d.code_lists["death_cause"].codes},
+        windows=windows, recovery=recovery)
+
+
+# --- the reported records ------------------------------------------------------------------------------------
+
+def _patient_expr(sites: list[str]) -> pl.Expr:
+    # record_id = <patient_id>-<form prefix><seq>[E]; the patient_id column itself may carry a defect.
+    site = pl.col("_site").replace_strict(list(range(len(sites))), sites, return_dtype=pl.Utf8)
+    return (site + ":" + pl.col("record_id").str.replace(r"-[^-]*$", "")).alias("patient")
+
+
+def defect_patients(frames: dict[str, pl.DataFrame], sites: list[str]) -> set[str]:
+    """Patients with at least one row carrying an injected row defect (the rows defects.csv lists as defects)."""
+    out: set[str] = set()
+    for df in frames.values():
+        if "_defect" in df.columns:
+            bad = df.filter(pl.col("_defect").is_in(ROW_DEFECTS))
+            out.update(bad.select(_patient_expr(sites))["patient"].to_list())
+    return out
+
+
+def current_versions(df: pl.DataFrame, sites: list[str], cutoff_month: int) -> pl.DataFrame:
+    """Per record the latest version submitted in or before the cut-off month; deleted records removed."""
+    return (df.filter(pl.col("_month") <= cutoff_month).with_columns(_patient_expr(sites))
+            .sort(["_month", "_ord"]).group_by(["_site", "record_id"], maintain_order=True).last()
+            .filter(pl.col("action").fill_null("U").str.to_uppercase() != "D"))
+
+
+def _typed(form: str, df: pl.DataFrame, cutoff_day: int) -> pl.DataFrame:
+    """Date columns as epoch days (None when blank or after the cut-off: later dates do not count)."""
+    cols = [pl.col("patient"), pl.col("record_id")]
+    for c in _DATES.get(form, ()):
+        day = pl.col(c).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
+        cols.append(pl.when(day <= cutoff_day).then(day).alias(c))
+    cols += [pl.col(c) for c in _OTHER.get(form, ())]
+    return df.select(cols)
+
+
+def _by_patient(df: pl.DataFrame) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in df.sort("record_id").iter_rows(named=True):
+        out[row["patient"]].append(row)
+    return out
+
+
+# --- pure rules on one patient's records ---------------------------------------------------------------------
+
+@dataclass
+class Patient:
+    records: dict[str, list[dict]] = field(default_factory=dict)  # lab: the count analytes of recovery only
+    last_lab: int | None = None  # latest dated lab value of any analyte (a contact)
+
+    def rows(self, form: str) -> list[dict]:
+        return self.records.get(form, [])
+
+
+def infusions(p: Patient) -> list[tuple[int, int]]:
+    """(infusion_date, infusion_number) of every reported infusion, latest record per number, by date."""
+    by_number: dict[int, int] = {}
+    for r in sorted(p.rows("product_infusion"), key=lambda r: r["record_id"]):
+        if r["infusion_date"] is not None and r["infusion_number"] is not None:
+            by_number[int(float(r["infusion_number"]))] = r["infusion_date"]
+    return sorted((day, num) for num, day in by_number.items())
+
+
+def registration(p: Patient) -> dict | None:
+    rows = p.rows("registration")
+    return max(rows, key=lambda r: r["record_id"]) if rows else None
+
+
+def fatal_ae_deaths(p: Patient) -> list[tuple[int, str]]:
+    """(death day, AE term) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the onset."""
+    out = []
+    for form, grade_col, term in (("adverse_event", "ctcae_grade", None), ("crs", "astct_grade", "CRS"),
+                                  ("icans", "astct_grade", "ICANS")):
+        for r in p.rows(form):
+            if r[grade_col] is not None and float(r[grade_col]) == 5:
+                day = r["resolution_date"] if r["resolution_date"] is not None else r["onset_date"]
+                if day is not None:
+                    out.append((day, term or r["ae_term"]))
+    return sorted(out)
+
+
+def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
+    """(death day, is non-relapse cause) by the precedence death form > follow-up DEAD > fatal AE (earliest of
+    each); cause from the death form, else the fatal AE (non-relapse), else UNKNOWN."""
+    forms = sorted((r["death_date"], r["primary_cause"]) for r in p.rows("death") if r["death_date"] is not None)
+    fu = sorted(r["contact_date"] for r in p.rows("followup")
+                if r["vital_status"] == "DEAD" and r["contact_date"] is not None)
+    ae = fatal_ae_deaths(p)
+    if forms:
+        day, cause = forms[0]
+        return day, rules.nrm_cause.get(cause or "UNKNOWN", True)
+    if fu:
+        return fu[0], True if ae else rules.nrm_cause["UNKNOWN"]
+    if ae:
+        return ae[0][0], True
+    return None
+
+
+def last_alive(p: Patient) -> int | None:
+    """The latest contact date (cut-off already applied), excluding follow-ups reporting the patient DEAD."""
+    days = []
+    for form, cols in _CONTACT_DATES.items():
+        for r in p.rows(form):
+            if form == "followup" and r["vital_status"] == "DEAD":
+                continue
+            days += [r[c] for c in cols if r[c] is not None]
+    days += [p.last_lab] if p.last_lab is not None else []
+    return max(days) if days else None
+
+
+def progression(p: Patient, index_day: int) -> int | None:
+    """First progression / relapse after day 0: a response of PD / RELAPSE or a follow-up progression date."""
+    days = [r["assessment_date"] for r in p.rows("response")
+            if r["response"] in ("PD", "RELAPSE") and r["assessment_date"] is not None]
+    days += [r["progression_date"] for r in p.rows("followup") if r["progression_date"] is not None]
+    days = [x for x in days if x > index_day]
+    return min(days) if days else None
+
+
+def first_new_treatment(p: Patient, index_day: int) -> int | None:
+    days = [r["subsequent_therapy_date"] for r in p.rows("followup")
+            if r["subsequent_therapy"] == "Y" and r["subsequent_therapy_date"] is not None]
+    days += [r["subsequent_hct_date"] for r in p.rows("followup")
+             if r["subsequent_hct"] in ("AUTO", "ALLO", "BOTH") and r["subsequent_hct_date"] is not None]
+    days = [x for x in days if x >= index_day]
+    return min(days) if days else None
+
+
+def qualifying_assessments(p: Patient, rules: Rules, index_day: int, next_inf: int | None,
+                           pd_day: int | None, new_tx: int | None) -> list[tuple[int, str, str]]:
+    """(day, response, record_id) counting for best response: after day 0, not NE, on or before the first PD,
+    before the next infusion and before the first subsequent therapy / HCT."""
+    out = []
+    for r in p.rows("response"):
+        day, resp = r["assessment_date"], r["response"]
+        if day is None or resp is None or resp == "NE" or resp not in rules.rank or day <= index_day:
+            continue
+        if (pd_day is not None and day > pd_day) or (next_inf is not None and day >= next_inf) or \
+                (new_tx is not None and day >= new_tx):
+            continue
+        out.append((day, resp, r["record_id"]))
+    return out
+
+
+def best_response(assess: list[tuple[int, str, str]], rules: Rules, index_day: int, window: int) -> str | None:
+    inside = [a for a in assess if a[0] <= index_day + window]
+    return min(inside, key=lambda a: (rules.rank[a[1]], a[0], a[2]))[1] if inside else None
+
+
+def recovery(p: Patient, analyte: str, threshold: float, consecutive: int, index_day: int,
+             next_inf: int | None) -> tuple[str, int | None]:
+    """CIBMTR recovery of the index infusion: the first of `consecutive` daily values (lowest of the day) at or
+    above the threshold after the nadir. Status RECOVERED / NOT_RECOVERED / NEVER_BELOW / NO_DATA."""
+    daily: dict[int, float] = {}
+    for r in p.rows("lab"):
+        if r["analyte"] != analyte or r["lab_date"] is None or r["value"] is None:
+            continue
+        day = r["lab_date"]
+        if day < index_day or (next_inf is not None and day >= next_inf):
+            continue
+        daily[day] = min(float(r["value"]), daily.get(day, float("inf")))
+    if not daily:
+        return "NO_DATA", None
+    series = sorted(daily.items())
+    below = [d for d, v in series if v < threshold]
+    if not below:
+        return "NEVER_BELOW", None
+    run_start, run = None, 0
+    for d, v in series:
+        if d <= below[0]:
+            continue
+        if v >= threshold:
+            run_start, run = (d, 1) if run == 0 else (run_start, run + 1)
+            if run >= consecutive:
+                return "RECOVERED", run_start
+        else:
+            run = 0
+    return "NOT_RECOVERED", None
+
+
+def _row(param: str, start: int, day: int, status: str, entry_from: int | None) -> dict:
+    entry = max(0, entry_from - start) if entry_from is not None else 0
+    aval = day - start
+    return {"paramcd": param, "startdt": start, "aval_days": aval, "status": status, "entry_days": entry,
+            "pre_entry": status != CENSORED and entry > 0 and aval <= entry}
+
+
+def _competing(param: str, start: int, ev: int | None, comp: int | None, lc: int, enrol) -> dict:
+    """Event at `ev` unless the competing event came strictly first; else censored at last contact."""
+    if ev is not None and (comp is None or ev <= comp):
+        return _row(param, start, ev, EVENT, enrol)
+    if comp is not None:
+        return _row(param, start, comp, COMPETING, enrol)
+    return _row(param, start, lc, CENSORED, enrol)
+
+
+def efs(rules: Rules, best: str | None, index_day: int, pfs_ev: int | None, lc: int, enrol, cutoff_day: int) -> dict:
+    """EFS (ALL): treatment failure - no CR/CRi by the remission window - is an event at day 0 once the window is
+    closed (ended by the cut-off, or a REL / death inside it made remission impossible); else REL or death, censored
+    at last contact. ELIANA (Maude et al., NEJM 2018;378:439); FDA guidance on ALL endpoints."""
+    window_end = index_day + rules.windows[EFS_WINDOW]
+    closed = window_end <= cutoff_day or (pfs_ev is not None and pfs_ev <= window_end)
+    if best not in rules.complete and closed:
+        return _row("EFS", index_day, index_day, EVENT, enrol)
+    return _competing("EFS", index_day, pfs_ev, None, lc, enrol)
+
+
+def first_response(rules: Rules, assess: list[tuple[int, str, str]], best: str | None, index_day: int) -> int | None:
+    """DOR origin: the first PR-or-better qualifying assessment within the DOR window, for responders only."""
+    if best not in rules.responder:
+        return None
+    return min(a[0] for a in assess if a[1] in rules.responder and a[0] <= index_day + rules.windows[DOR_WINDOW])
+
+
+def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict], dict | None]:
+    """ADTTE-equivalent rows (encoding-free) and the response summary of one patient."""
+    reg = registration(p)
+    inf = infusions(p)
+    enrol = reg["enrolment_date"] if reg else None
+    d = death(p, rules)
+    death_day, death_nrm = (d if d else (None, None))
+    alive = last_alive(p)
+    lc = death_day if death_day is not None else alive
+    rows: list[dict] = []
+    itt = next((x for x in ((reg or {}).get("cart_order_date"),
+                            min((r["leukapheresis_date"] for r in p.rows("product_infusion")
+                                 if r["leukapheresis_date"] is not None), default=None),
+                            inf[0][0] if inf else None) if x is not None), None)
+    if itt is not None and itt <= cutoff_day and lc is not None:
+        rows.append(_row("OS_ITT", itt, death_day if death_day is not None else lc,
+                         EVENT if death_day is not None else CENSORED, enrol))
+    if not inf or inf[0][0] > cutoff_day:
+        return rows, None
+    index_day, index_num = inf[0]
+    next_inf = inf[1][0] if len(inf) > 1 else None
+    pd_day = progression(p, index_day)
+    rel = pd_day if pd_day is not None else (death_day if death_day is not None and not death_nrm else None)
+    rows.append(_competing("OS", index_day, death_day, None, lc, enrol))
+    pfs_ev = min((x for x in (rel, death_day) if x is not None), default=None)
+    rows.append(_competing("PFS", index_day, pfs_ev, None, lc, enrol))
+    rel_first = rel is not None and (death_day is None or rel <= death_day)  # REL on the day of death is REL
+    rows.append(_competing("NRM", index_day, None if rel_first else death_day, rel if rel_first else None, lc, enrol))
+    rows.append(_competing("RELAPSE", index_day, rel if rel_first else None,
+                           None if rel_first else death_day, lc, enrol))
+    spm = [r for r in p.rows("secondary_malignancy") if r["diagnosis_date"] is not None
+           and r["diagnosis_date"] >= index_day]
+    first_spm = min((r["diagnosis_date"] for r in spm), default=None)
+    first_t = min((r["diagnosis_date"] for r in spm
+                   if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"), default=None)
+    rows.append(_competing("SPM", index_day, first_spm, death_day, lc, enrol))
+    rows.append(_competing("SPM_TCELL", index_day, first_t, death_day, lc, enrol))
+    for analyte, param in (("ANC", "ANC_REC"), ("PLT", "PLT_REC")):
+        status, rec = recovery(p, analyte, *rules.recovery[analyte], index_day, next_inf)
+        rows.append(_competing(param, index_day, index_day if status == "NEVER_BELOW" else rec, death_day, lc, enrol))
+
+    assess = qualifying_assessments(p, rules, index_day, next_inf, pd_day, first_new_treatment(p, index_day))
+    best = {w: best_response(assess, rules, index_day, rules.windows[w]) for w in RESPONSE_WINDOWS}
+    group = next((r["disease_group"] for r in p.rows("baseline") if r["infusion_number"] is not None
+                  and int(float(r["infusion_number"])) == index_num), None)
+    if group == ALL_GROUP:
+        rows.append(efs(rules, best[EFS_WINDOW], index_day, pfs_ev, lc, enrol, cutoff_day))
+    first_resp = first_response(rules, assess, best[DOR_WINDOW], index_day)
+    if first_resp is not None:
+        rows.append(_competing("DOR", first_resp, pfs_ev, None, lc, enrol))
+    return rows, {"best_response_d90": best["D90"], "best_response_d180": best["D180"],
+                  "first_response_date": first_resp, "disease_group": group}
+
+
+# --- the whole registry ------------------------------------------------------------------------------------
+
+def reported_patients(frames: dict[str, pl.DataFrame], rules: Rules, sites: list[str], cutoff_month: int,
+                      cutoff_day: int) -> dict[str, Patient]:
+    """Every patient's current, cut-off-restricted records, by form."""
+    patients: dict[str, Patient] = defaultdict(Patient)
+    for form, df in frames.items():
+        cur = current_versions(df, sites, cutoff_month)
+        if form == "lab":
+            day = pl.col("lab_date").str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
+            typed = cur.select("patient", "record_id", pl.when(day <= cutoff_day).then(day).alias("lab_date"),
+                               "analyte", pl.col("value").cast(pl.Float64, strict=False))
+            dated = typed.filter(pl.col("lab_date").is_not_null() & pl.col("value").is_not_null())
+            for pid, last in dated.group_by("patient").agg(pl.col("lab_date").max()).iter_rows():
+                patients[pid].last_lab = last
+            typed = dated.filter(pl.col("analyte").is_in(list(rules.recovery)))
+        elif form in _DATES:
+            typed = _typed(form, cur, cutoff_day)
+        else:
+            continue
+        for pid, rows in _by_patient(typed).items():
+            patients[pid].records[form] = rows
+    return patients
+
+
+def endpoint_truth(d: Dictionary, frames: dict[str, pl.DataFrame], sites: list[str], cutoff_month: int,
+                   cutoff_day: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(endpoint truth, response truth) for every reported patient; dates as ISO dates."""
+    rules = load_rules(d)
+    bad = defect_patients(frames, sites)
+    ep, rs = [], []
+    for pid, p in sorted(reported_patients(frames, rules, sites, cutoff_month, cutoff_day).items()):
+        site, patient_id = pid.split(":", 1)
+        rows, resp = patient_truth(p, rules, cutoff_day)
+        key = {"site_code": site, "patient_id": patient_id, "has_defect": pid in bad}
+        ep += [{**key, **r} for r in rows]
+        if resp is not None:
+            rs.append({**key, **resp})
+    date = pl.Int32
+    ep_df = pl.DataFrame(ep, schema={"site_code": pl.Utf8, "patient_id": pl.Utf8, "has_defect": pl.Boolean,
+                                     "paramcd": pl.Utf8, "startdt": date, "aval_days": pl.Int64, "status": pl.Utf8,
+                                     "entry_days": pl.Int64, "pre_entry": pl.Boolean})
+    rs_df = pl.DataFrame(rs, schema={"site_code": pl.Utf8, "patient_id": pl.Utf8, "has_defect": pl.Boolean,
+                                     "best_response_d90": pl.Utf8, "best_response_d180": pl.Utf8,
+                                     "first_response_date": date, "disease_group": pl.Utf8})
+    return (ep_df.with_columns(pl.col("startdt").cast(pl.Date)),
+            rs_df.with_columns(pl.col("first_response_date").cast(pl.Date)))
