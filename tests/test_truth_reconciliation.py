@@ -4,14 +4,6 @@ The truth (kocartr.synth.endpoint_truth) re-derives every endpoint from the reco
 independently of dbt; kocartr.synth.reconcile maps it to the ADaM encoding in one place. Patients with an
 injected row defect are left out. One test per parameter, so a failure names the endpoint.
 
-KNOWN_GAPS: parameters where today's pipeline (main d15d6e8) does not yet implement the endpoint specification
-agreed for issue 12 (the `endpoints` branch does), with the rows that differ on this fixture (150 patients, seed
-11, 99 patients without a defect, 855 rows compared):
-  PFS 33 rows: censored at the last disease assessment instead of last contact (AVAL shorter by 1-438 days);
-  OS, OS_ITT 1 row each, SPM, SPM_TCELL 1 row each: a death reported on a follow-up form only (no death form) is
-  ignored (censored at the death date instead of an event; SPM: censored instead of competing);
-  DOR 66 rows, EFS 10 rows: not in adam.adtte yet.
-They are strict xfails: once the pipeline is right they XPASS and fail, the signal to empty the set.
 A several-thousand-patient reconciliation is benchmarks/reconcile_truth.py (too slow for the suite here).
 """
 
@@ -24,7 +16,6 @@ from kocartr.ingest.privacy import DEMO_KEY
 from kocartr.synth.reconcile import adrs_mismatches, adtte_mismatches
 
 PARAMS = ("OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "SPM", "SPM_TCELL", "ANC_REC", "PLT_REC", "EFS", "DOR")
-KNOWN_GAPS = {"PFS", "DOR", "EFS", "OS", "OS_ITT", "SPM", "SPM_TCELL"}
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +33,7 @@ def test_truth_covers_the_reported_patients(reconciled, small_submissions):
     assert mismatches.filter(pl.col("kind") == "missing_in_truth").height == 0
 
 
-@pytest.mark.parametrize("param", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="today's pipeline predates the issue-12 endpoint spec")) if p in KNOWN_GAPS else p
-    for p in PARAMS])
+@pytest.mark.parametrize("param", PARAMS)
 def test_adtte_equals_truth(reconciled, param):
     mismatches, _ = reconciled
     bad = mismatches.filter(pl.col("PARAMCD") == param)
@@ -55,8 +44,7 @@ def test_adtte_equals_truth(reconciled, param):
 def test_adrs_equals_truth(pipeline_run, small_submissions):
     _, warehouse, _ = pipeline_run
     got = adrs_mismatches(warehouse, small_submissions / "ground_truth", DEMO_KEY)
-    if got is None:
-        pytest.skip("adam.adrs is not built by this pipeline yet (issue 12 item 4)")
+    assert got is not None, "adam.adrs is missing"
     mismatches, compared = got
     assert compared > 0
     assert mismatches.height == 0, mismatches.head(20)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import polars as pl
 
-# Truth status -> ADaM CNSR. Assumed today's main: CNSR 0 = event, 1 = censored, 2 = competing event. When the
-# competing event moves to its own variable (issue 12 item 5), change this mapping and COMPETING_VAR.
-STATUS_TO_CNSR = {"event": 0, "censored": 1, "competing": 2}
-COMPETING_VAR: str | None = None  # e.g. "CMPFL" with value "Y" when ADTTE carries competing events apart
+# Truth status -> ADaM (dbt_project/models/adam/endpoints.md): CNSR 0 = event, 1 = censored; a competing event
+# has CNSR NULL and CMPEVFL = 'Y' (its own variable, so a naive Kaplan-Meier on CNSR cannot treat it as censored).
+STATUS_TO_CNSR = {"event": 0, "censored": 1, "competing": None}
+COMPETING_VAR: str | None = "CMPEVFL"
 PRE_ENTRY_VAR = "PREENTFL"  # compared only when adam.adtte has it ('Y' = event before registry entry)
 
 
@@ -23,8 +23,9 @@ def adtte_encoding(truth: pl.DataFrame) -> pl.DataFrame:
     cnsr = pl.col("status").replace_strict(STATUS_TO_CNSR, return_dtype=pl.Int64)
     cols = [cnsr.alias("CNSR")]
     if COMPETING_VAR:
-        cols.append(pl.when(pl.col("status") == "competing").then(pl.lit("Y")).alias(COMPETING_VAR))
-    cols.append(pl.when(pl.col("pre_entry")).then(pl.lit("Y")).alias(PRE_ENTRY_VAR))
+        cols.append(pl.when(pl.col("status") == "competing").then(pl.lit("Y")).otherwise(pl.lit("N"))
+                    .alias(COMPETING_VAR))
+    cols.append(pl.when(pl.col("pre_entry")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias(PRE_ENTRY_VAR))
     return truth.with_columns(cols)
 
 
@@ -87,17 +88,17 @@ def summary(mismatches: pl.DataFrame) -> pl.DataFrame:
             .group_by("PARAMCD", "kind", "cnsr_truth_to_adtte").len().sort("PARAMCD", "kind", "len"))
 
 
-# ADRS encoding (assumed; the endpoints engineer chooses it): one BDS row per patient and window, PARAMCD below,
-# the best overall response code in AVALC; no qualifying assessment = no row, or AVALC blank / 'NE'.
-ADRS_BEST_PARAMCD = {"D90": "BOR90", "D180": "BOR180"}
+# ADRS encoding (adam.adrs): PARAMCD 'BOR', one row per patient and response window (AVISIT D90, D180, ...), the
+# best overall response code in AVALC, 'NE' when no qualifying assessment.
+ADRS_PARAMCD = "BOR"
+ADRS_WINDOWS = ("D90", "D180")
 
 
 def adrs_encoding(truth: pl.DataFrame) -> pl.DataFrame:
-    """Response truth as (patient_key, PARAMCD, AVALC) rows, 'NE' when no qualifying assessment."""
-    long = [truth.select("patient_key", pl.lit(code).alias("PARAMCD"),
-                         pl.col(f"best_response_{w.lower()}").fill_null("NE").alias("AVALC"))
-            for w, code in ADRS_BEST_PARAMCD.items()]
-    return pl.concat(long)
+    """Response truth as (patient_key, AVISIT, AVALC) rows, 'NE' when no qualifying assessment."""
+    return pl.concat([truth.select("patient_key", pl.lit(w).alias("AVISIT"),
+                                   pl.col(f"best_response_{w.lower()}").fill_null("NE").alias("AVALC"))
+                      for w in ADRS_WINDOWS])
 
 
 def adrs_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.DataFrame, int] | None:
@@ -108,8 +109,9 @@ def adrs_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.Da
     truth = truth_keys(pl.read_parquet(Path(truth_dir) / "response_truth.parquet"), key)
     bad = truth.filter(pl.col("has_defect"))["patient_key"].to_list()
     t = adrs_encoding(truth.filter(~pl.col("has_defect")))
-    pipe = (adrs.filter(pl.col("PARAMCD").is_in(list(ADRS_BEST_PARAMCD.values())) & ~pl.col("USUBJID").is_in(bad))
-            .select(pl.col("USUBJID").alias("patient_key"), "PARAMCD", pl.col("AVALC").fill_null("NE")))
-    j = t.join(pipe, on=["patient_key", "PARAMCD"], how="full", suffix="_adrs", coalesce=True)
+    pipe = (adrs.filter((pl.col("PARAMCD") == ADRS_PARAMCD) & pl.col("AVISIT").is_in(list(ADRS_WINDOWS))
+                        & ~pl.col("USUBJID").is_in(bad))
+            .select(pl.col("USUBJID").alias("patient_key"), "AVISIT", pl.col("AVALC").fill_null("NE")))
+    j = t.join(pipe, on=["patient_key", "AVISIT"], how="full", suffix="_adrs", coalesce=True)
     differ = j.filter(pl.col("AVALC").fill_null("NE") != pl.col("AVALC_adrs").fill_null("NE"))
     return differ, j.height
