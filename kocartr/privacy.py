@@ -13,8 +13,9 @@ longer digit run. Two forms of one pattern: with look-arounds (Python `re`) and 
 (Rust regex in polars and RE2 in DuckDB have no look-around).
 
 Screening a submission is strict (any matching run). Scanning the registry's own outputs first blanks runs of
->= 32 hex characters: HMAC tokens and SHA-256 hashes hold 13 digits in a row by chance, and never come from a
-site (every submitted value was screened strictly before any token was made).
+>= 32 hex characters and the fractional digits of decimal numbers: HMAC tokens, SHA-256 hashes and estimates
+written as text hold 13 digits in a row by chance, and never come from a site (every submitted value was screened
+strictly before any token was made or any number computed).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ RRN_CORE = rf"[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]){_DASH}[1-8][
 RRN_BOUNDED = rf"(?:^|[^0-9]){RRN_CORE}(?:[^0-9]|$)"  # for polars (Rust regex) and DuckDB (RE2)
 RRN_RE = re.compile(rf"(?<![0-9]){RRN_CORE}(?![0-9])")
 HEX_RUN = r"[0-9A-Fa-f]{32,}"
-_HEX_RUN_RE = re.compile(HEX_RUN)
+# Registry output that is not from a site: tokens and hashes (hex runs), and the fractional digits of a decimal
+# number written as text (a CSV of estimates holds 13-digit fractions that look like an RRN by chance).
+_OWN_OUTPUT_RE = re.compile(rf"{HEX_RUN}|(?<=[0-9]\.)[0-9]+")
 RRN_MASK = "******-*******"
 # Text files of outputs (reports, guides, manifests, CSV, logs); other files are screened by name only.
 TEXT_SUFFIXES = {".csv", ".md", ".txt", ".log", ".json", ".html", ".htm", ".yaml", ".yml", ".sql", ".xml", ".tsv"}
@@ -61,12 +64,14 @@ def redact_expr(col: pl.Expr) -> pl.Expr:
 
 def output_has_rrn(text: str) -> bool:
     """Scan of registry output: registry tokens (hex runs) blanked first, then the strict pattern."""
-    return looks_like_rrn(_HEX_RUN_RE.sub(" ", text))
+    return looks_like_rrn(_OWN_OUTPUT_RE.sub(" ", text))
 
 
 def rrn_sql(column_sql: str) -> str:
-    """DuckDB predicate for output scans: the VARCHAR expression holds an RRN-shaped value (tokens blanked)."""
-    return f"regexp_matches(regexp_replace({column_sql}, '{HEX_RUN}', ' ', 'g'), '{RRN_BOUNDED}')"
+    """DuckDB predicate for output scans: the VARCHAR expression holds an RRN-shaped value (tokens and decimal
+    fractions blanked, as `output_has_rrn` does)."""
+    blanked = f"regexp_replace(regexp_replace({column_sql}, '{HEX_RUN}', ' ', 'g'), '([0-9])\\.[0-9]+', '\\1 ', 'g')"
+    return f"regexp_matches({blanked}, '{RRN_BOUNDED}')"
 
 
 @dataclass(frozen=True)

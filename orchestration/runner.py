@@ -180,6 +180,11 @@ def registry_is_empty(warehouse: Path) -> bool:
 DAGSTER_YAML = """# The project's Dagster instance: `kocartr run` records its runs here and `make ui` shows them.
 telemetry:
   enabled: false
+# Step stdout/stderr are not captured per step (that spawns `tail` processes per step): the run's own log file
+# (path in the summary) holds every Dagster and dbt line, and the UI keeps the structured event log.
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
 """
 
 

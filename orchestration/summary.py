@@ -56,14 +56,18 @@ def site_failure_lines(warehouse: Path, month: str) -> list[str]:
         con.close()
     if failed.is_empty():
         return ["per-site verdicts: every check passes at every site"]
-    lines = [f"per-site verdicts: {failed.height} check(s) FAILED at a site (the rule's threshold applied to the "
-             "site's own share)"]
-    for r in failed.sort("site_code", "check_name").iter_rows(named=True):
-        effect = "blocks" if r["blocks"] and r["severity"] == "critical" else (
-            "fails the check" if r["blocks"] else "reported, does not block (config)")
-        lines.append(f"  - {r['site_code']} {r['check_name']} [{r['severity']}]: {r['rows_failing']}/"
-                     f"{r['rows_checked']} ({r['failing_share']:.1%} > {r['threshold']:.1%}); "
-                     f"all sites {'passed' if r['overall_passed'] else 'failed'}; {effect}")
+    checks = failed.group_by("check_name", maintain_order=True).agg(pl.all())
+    lines = [f"per-site verdicts: {checks.height} check(s) FAILED at one or more sites (the rule's threshold applied "
+             "to each site's own share); those that pass overall are listed here, the others above"]
+    for r in checks.sort("check_name").iter_rows(named=True):
+        if not all(r["overall_passed"]):
+            continue
+        effect = "blocks" if r["blocks"][0] and r["severity"][0] == "critical" else (
+            "fails the check" if r["blocks"][0] else "reported, does not block (config)")
+        sites = ", ".join(f"{site} {n}/{d} ({share:.1%})" for site, n, d, share in
+                          zip(r["site_code"], r["rows_failing"], r["rows_checked"], r["failing_share"]))
+        lines.append(f"  - {r['check_name']} [{r['severity'][0]}], passes overall, FAILED at {sites} "
+                     f"(> {r['threshold'][0]:.1%}); {effect}")
     return lines
 
 

@@ -81,3 +81,15 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
     }
     assert all(RRN not in str(f) for f in privacy.scan_path(root))  # findings never quote the value
     assert privacy.scan_path(root / "clean" / "fine.txt") == []
+
+
+def test_output_scan_ignores_decimal_fractions_but_not_identifiers():
+    import duckdb
+
+    # an estimate written as text can carry 13 fractional digits shaped like an RRN; a site never wrote it
+    for text, expected in [("0.8001011234567", False), ("S01,0.8001011234567,3", False),
+                           ("8001011234567", True), ("estimate 0.5; id 800101-1234567", True)]:
+        assert privacy.output_has_rrn(text) is expected, text
+        sql = privacy.rrn_sql("'" + text + "'")
+        assert duckdb.sql(f"select {sql}").fetchall()[0][0] is expected, text
+    assert privacy.looks_like_rrn("0.8001011234567")  # submissions stay screened strictly

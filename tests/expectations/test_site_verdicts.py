@@ -64,7 +64,7 @@ def test_s03_fails_its_own_threshold_while_the_rule_passes(con, tmp_path):
     from orchestration.summary import site_failure_lines
 
     lines = "\n".join(site_failure_lines(tmp_path / "w.duckdb", "2026-05"))
-    assert "S03 " + NAME in lines and "8.7% > 5.0%" in lines and "all sites passed" in lines
+    assert f"{NAME} [" in lines and "passes overall, FAILED at S03 2/23 (8.7%) (> 5.0%)" in lines
 
 
 def test_configuration_makes_a_site_failure_fail_the_check(con, monkeypatch):
