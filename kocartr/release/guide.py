@@ -275,22 +275,24 @@ km = KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRY
 print(km.survival_function_at_times([182.625, 365.25, 730.5]))
 ```
 
-R with arrow and survival:
+R with survival, from the release's CSV (base R; `haven::read_xpt("xpt/adam/adtte.xpt")` reads the SAS
+transport file the same way):
 
 ```r
-library(arrow); library(dplyr); library(survival)
-adtte <- read_parquet("parquet/adam/adtte.parquet") |> filter(PREENTFL == "N") |>
-  mutate(tstart = ifelse(ENTRYT == 0, -0.5, ENTRYT))     # day-0 events: at risk from just before day 0
-os <- filter(adtte, PARAMCD == "OS")
+library(survival)
+adtte <- read.csv("csv/adam/adtte.csv", na.strings = "")
+adtte$tstart <- ifelse(adtte$ENTRYT == 0, -0.5, adtte$ENTRYT)  # day-0 events: at risk from just before day 0
+# events before registry entry were never at risk (PREENTFL); a censoring at entry adds no time at risk
+adtte <- subset(adtte, PREENTFL == "N" & AVAL > tstart)
+os <- subset(adtte, PARAMCD == "OS")
 fit <- survfit(Surv(tstart, AVAL, CNSR == 0) ~ PRODUCT, data = os, conf.type = "log-log")
 summary(fit, times = c(182.625, 365.25, 730.5), extend = TRUE)   # extend: strata with shorter follow-up
 # cumulative incidence of NRM with relapse competing (Aalen-Johansen, delayed entry)
-nrm <- filter(adtte, PARAMCD == "NRM") |>
-  mutate(state = factor(ifelse(CMPEVFL == "Y", "relapse", ifelse(CNSR == 0, "nrm", "censor")),
-                        levels = c("censor", "nrm", "relapse")))
+nrm <- subset(adtte, PARAMCD == "NRM")
+nrm$state <- factor(ifelse(nrm$CMPEVFL == "Y", "relapse", ifelse(nrm$CNSR == 0, "nrm", "censor")),
+                    levels = c("censor", "nrm", "relapse"))
 cif <- survfit(Surv(tstart, AVAL, state) ~ 1, data = nrm, id = USUBJID)
 summary(cif, times = c(182.625, 365.25), extend = TRUE)
-ds <- open_dataset("parquet/analysis")     # all analysis tables as one dataset per folder
 ```
 
 ## Columns

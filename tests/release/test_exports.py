@@ -125,3 +125,44 @@ def test_rebuild_gives_byte_identical_exports(pipeline_run, tmp_path):
     for path in sorted(first.rglob("*.xpt")) + sorted(first.rglob("*.csv")) + [first / "define.xml"]:
         rel = path.relative_to(first)
         assert (again / rel).read_bytes() == path.read_bytes(), rel
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None,
+                    reason="R is not installed (Rscript not on PATH; Debian r-base-core, r-cran-survival, r-cran-haven)")
+def test_guide_r_example_reproduces_the_release_os_estimates(release, tmp_path):
+    """The guide's R example, run as printed in the release folder (CSV), and the same fit on the SAS transport
+    file read by haven: OS at 12 months by product equals the release's own estimate."""
+    import re
+
+    import duckdb
+
+    block = re.findall(r"```r\n(.*?)```", (release / "README.md").read_text(encoding="utf-8"), re.S)[0]
+    script = tmp_path / "guide.R"
+    script.write_text("options(warn = 2)\n" + block + """
+xpt <- as.data.frame(haven::read_xpt("xpt/adam/adtte.xpt"))
+xpt$tstart <- ifelse(xpt$ENTRYT == 0, -0.5, xpt$ENTRYT)
+xpt <- subset(xpt, PREENTFL == "N" & AVAL > tstart & PARAMCD == "OS")
+for (d in list(csv = os, xpt = xpt)) {
+  f <- survfit(Surv(tstart, AVAL, CNSR == 0) ~ PRODUCT, data = d, conf.type = "log-log")
+  s <- summary(f, times = 365.25, extend = TRUE)
+  write.csv(data.frame(stratum = sub("PRODUCT=", "", s$strata), surv = s$surv, n_risk = s$n.risk),
+            stdout(), row.names = FALSE)
+}
+""", encoding="utf-8")
+    res = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, cwd=release)
+    assert res.returncode == 0, res.stderr[-2000:]
+    tables = [list(csv.DictReader(["stratum,surv,n_risk", *part.strip().splitlines()]))
+              for part in res.stdout.split('"stratum","surv","n_risk"')[1:]]
+    assert len(tables) == 2 and tables[0] == tables[1]  # CSV and XPT give the same fit
+    con = duckdb.connect(str(release / "kocartr_release.duckdb"), read_only=True)
+    try:
+        ours = dict(con.execute("""SELECT stratum, estimate FROM analysis.survival_estimates
+                                   WHERE endpoint = 'OS' AND stratum_variable = 'PRODUCT' AND row_type = 'landmark'
+                                   AND time_months = 12 AND estimate IS NOT NULL""").fetchall())
+    finally:
+        con.close()
+    r = {row["stratum"]: float(row["surv"]) for row in tables[0] if int(row["n_risk"]) > 0}
+    compared = set(ours) & set(r)
+    assert compared, (ours, r)
+    for product in compared:
+        assert r[product] == pytest.approx(ours[product], abs=1e-9), product
