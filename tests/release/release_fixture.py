@@ -239,6 +239,10 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
         "adam.adsl": adsl_df,
         "adam.adtte": adtte_df,
         "adam.adae": adae_df,
+        # ADRS as dbt's adrs.sql shapes it: best overall response per window (the one assessment is at day 30)
+        "adam.adrs": pl.DataFrame([dict(STUDYID="KOCARTR", USUBJID=r["patient_key"], SITEID=r["site_code"],
+                                        PARAMCD="BOR", PARAM="Best overall response", AVISIT=w, AVISITN=n,
+                                        AVALC=r["response"]) for r in resp for w, n in (("D90", 90), ("D180", 180))]),
         **analysis_frames,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
