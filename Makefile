@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 # and `make ui` reads them. Not exported: tests keep their runs in their own temporary folders.
 DAGSTER_HOME := $(CURDIR)/$(OUT)/dagster_home
 
-.PHONY: setup run test ui docs bench clean
+.PHONY: setup run test test-fast ui docs bench clean
 
 # Re-install only when pyproject.toml changes: a second `make` call does not reinstall.
 $(STAMP): pyproject.toml
@@ -28,6 +28,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The unit tier for development (about a minute on 2 cores): no test that builds a warehouse (marker `slow`,
+# tests/conftest.py). `make test` stays the whole suite, as CI runs it.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 ui: setup
 	@mkdir -p $(DAGSTER_HOME)

@@ -1,5 +1,7 @@
 """Small-cell suppression, against hand-computed cases (threshold 5 unless stated)."""
 
+import pytest
+
 from kocartr.release.config import load_release_config
 from kocartr.release.suppression import is_small, suppress_event_table, suppress_table, suppress_vector
 
@@ -65,6 +67,7 @@ def test_three_by_three_hides_a_rectangle():
     assert not any(res.row_totals) and not any(res.col_totals) and not res.grand_total
 
 
+@pytest.mark.slow  # a few hundred random tables through the disclosure audit
 def test_every_line_has_zero_or_at_least_two_hidden():
     import random
 
