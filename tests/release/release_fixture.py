@@ -239,6 +239,9 @@ def build_fixture_warehouse(path: Path, cutoff: date = date(2026, 10, 31), n_pat
         "adam.adsl": adsl_df,
         "adam.adtte": adtte_df,
         "adam.adae": adae_df,
+        # best overall response by day 90 (endpoints.md ADRS: PARAMCD BOR, one row per patient and AVISIT)
+        "adam.adrs": pl.DataFrame([dict(STUDYID="KOCARTR", USUBJID=r["patient_key"], PARAMCD="BOR", AVISIT="D90",
+                                        AVISITN=90, AVALC=r["response"]) for r in resp]),
         **analysis_frames,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
