@@ -173,3 +173,19 @@ def test_estimate_without_ci_and_scorecard_cells_read_as_text():
     assert _scorecard_cell("plausibility_checks", 40) == "40"
     assert _scorecard_cell("failing_checks", ["DQ01", "DQ07"]) == "DQ01, DQ07"
     assert _scorecard_cell("failing_checks", []) == "none"
+
+
+def test_product_colour_does_not_depend_on_which_strata_are_drawn(tmp_path: Path):
+    """One colour per product everywhere: fixed by the product's rank in dim_product, not by drawing order."""
+    import duckdb
+
+    from kocartr.release.figures import COLORS, stratum_colors
+
+    con = duckdb.connect(str(tmp_path / "c.duckdb"))
+    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
+                "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)")
+    cfg = load_release_config()
+    every = stratum_colors(con, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
+    fewer = stratum_colors(con, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
+    assert every["TISA_CEL"] == fewer["TISA_CEL"] == COLORS[2]
+    assert len(set(every.values())) == 3
