@@ -108,8 +108,8 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
             dc = c.filter(pl.struct("stratum_variable", "stratum").map_elements(
                 lambda r: (r["stratum_variable"], r["stratum"]) in drawn, return_dtype=pl.Boolean)
                 & (pl.col("time") <= xmax * dpm))
-            peak = max([v for v in dc["upper"].to_list() + dc["estimate"].to_list()
-                        if v is not None and not math.isnan(v)] or [0.05])
+            peak = max([0.05] + [v for v in dc["upper"].to_list() + dc["estimate"].to_list()
+                                 if v is not None and not math.isnan(v)])  # 0.05 floor: curves flat at 0
             top = 1.0 if kind == "survival" else min(1.0, math.ceil(peak * 1.1 / 0.05) * 0.05)
             ax.set_ylim(0, top)
             ax.set_xticks(months)
