@@ -31,6 +31,20 @@ def _plt():
     return plt
 
 
+def stratum_colors(con, config: ReleaseConfig, strata: list[str]) -> dict[str, str]:
+    """One colour per product in every figure: the palette position is the product's rank in marts.dim_product
+    (all products, published or not), so hiding a small product never shifts the others' colours. Strata that
+    are not products (e.g. disease groups) follow, in sorted order."""
+    table = config.mart("product")
+    have = con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "
+                       "schema_name = 'marts' AND table_name = ? AND column_name = 'product_code'",
+                       [table]).fetchone()[0]
+    products = [r[0] for r in con.execute(
+        f'SELECT product_code FROM marts."{table}" ORDER BY product_code').fetchall()] if have else []
+    order = products + sorted(s for s in set(strata) if s not in products)
+    return {s: COLORS[i % len(COLORS)] for i, s in enumerate(order)}
+
+
 def _save(fig, path: Path) -> None:
     fig.savefig(path, dpi=110, metadata={"Software": None}, format="png")
 
@@ -74,11 +88,12 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
             ax = fig.add_subplot(gs[0])
             tab = fig.add_subplot(gs[1], sharex=ax)
             color = {}
-            for k, key in enumerate(drawn):
+            palette = stratum_colors(con, config, [k[1] for k in keys if k[0] != "overall"])
+            for key in drawn:
                 g = c.filter((c["stratum_variable"] == key[0]) & (c["stratum"] == key[1])
                              & pl.col("estimate").is_not_null()).sort("time")
                 g = g.with_columns(pl.col("lower").fill_null(float("nan")), pl.col("upper").fill_null(float("nan")))
-                col = "#000000" if key[0] == "overall" else COLORS[k % len(COLORS)]
+                col = "#000000" if key[0] == "overall" else palette[key[1]]
                 color[key] = col
                 xs = [t / dpm for t in g["time"]]
                 label = "All patients" if key[0] == "overall" else key[1]
@@ -88,7 +103,14 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
                     ax.fill_between(xs, g["lower"].to_list(), g["upper"].to_list(), step="post", color=col,
                                     alpha=0.12, linewidth=0)
             ax.set_xlim(0, xmax)
-            top = 1.0 if kind == "survival" else max(0.2, min(1.0, (c["upper"].drop_nans().max() or 0.1) * 1.1))
+            # cumulative incidence: y axis fitted to the drawn curves and their CIs within the x range (a
+            # suppressed stratum's wide CI must not stretch it), rounded up to 0.05
+            dc = c.filter(pl.struct("stratum_variable", "stratum").map_elements(
+                lambda r: (r["stratum_variable"], r["stratum"]) in drawn, return_dtype=pl.Boolean)
+                & (pl.col("time") <= xmax * dpm))
+            peak = max([0.05] + [v for v in dc["upper"].to_list() + dc["estimate"].to_list()
+                                 if v is not None and not math.isnan(v)])  # 0.05 floor: curves flat at 0
+            top = 1.0 if kind == "survival" else min(1.0, math.ceil(peak * 1.1 / 0.05) * 0.05)
             ax.set_ylim(0, top)
             ax.set_xticks(months)
             ax.set_ylabel("Probability" if kind == "survival" else "Cumulative incidence")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,6 +47,25 @@ def _pct(v: float | None) -> str:
 
 def _ci(lo: float | None, hi: float | None) -> str:
     return "" if lo is None and hi is None else f"{_pct(lo)} - {_pct(hi)}"
+
+
+def _est_ci(e: float | None, lo: float | None, hi: float | None) -> str:
+    """'80.0% (70.1% - 88.2%)'; the estimate alone when it has no CI (e.g. 100% before the first event), never
+    an empty '()'."""
+    if e is None:
+        return ""
+    ci = _ci(lo, hi)
+    return f"{_pct(e)} ({ci})" if ci else _pct(e)
+
+
+def _scorecard_cell(column: str, v: Any) -> str:
+    """Scorecard values as a reader wants them: rates (floats, 0-1) as percentages, lists of failing checks as
+    a comma-separated list, counts as they are."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v) or "none"
+    if isinstance(v, (float, Decimal)) and 0 <= v <= 1 and not column.endswith(("_checks", "_failed")):
+        return _pct(float(v))  # DuckDB DECIMAL rates arrive as Decimal
+    return "" if v is None else str(v)
 
 
 def _months(v: float | None, dpm: float) -> str:
@@ -111,7 +131,7 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
                                f"{_months(s.median[2], dpm)})"]
             for mth in config.landmarks_months:
                 e, lo, hi = s.landmarks[mth]
-                row.append(m if h else ("" if e is None else f"{_pct(e)} ({_ci(lo, hi)})"))
+                row.append(m if h else _est_ci(e, lo, hi))
             rows.append(row)
         parts.append(_table(["Endpoint", "Stratified by", "Stratum", "N", "Events", "Median, months (95% CI)"]
                             + [f"{x} months (95% CI)" for x in config.landmarks_months], rows, left=3))
@@ -136,7 +156,7 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
                    m if s.events_hidden else s.events]
             for mth in config.landmarks_months:
                 e, lo, hi = s.landmarks[mth]
-                row.append(m if h else ("" if e is None else f"{_pct(e)} ({_ci(lo, hi)})"))
+                row.append(m if h else _est_ci(e, lo, hi))
             rows.append(row)
         parts.append(_table(["Endpoint", "Stratified by", "Stratum", "N", "Events"]
                             + [f"{x} months (95% CI)" for x in config.landmarks_months], rows, left=3))
@@ -146,10 +166,10 @@ def write_report(con, path: Path, context: dict[str, Any], config: ReleaseConfig
     sites = context.get("scorecard") or qs.get("sites") or qs.get("scorecard")
     if sites:
         cols = list(sites[0].keys())
-        parts.append(_table(cols, [[s.get(c) for c in cols] for s in sites]))
+        parts.append(_table(cols, [[_scorecard_cell(c, s.get(c)) for c in cols] for s in sites]))
         parts.append('<p class="note">Latest month on or before the cut-off per site (audit.dq_scorecard, '
                      "expectations/scorecard.py): completeness of key variables, follow-up timeliness, quarantine "
-                     "rate, plausibility checks, and the checks failing at the site (its own failing share over the "
+                     "rate, plausibility checks (rates as percentages), and the checks failing at the site (its own failing share over the "
                      "rule's threshold, even when the check passes for all sites together).</p>")
     else:
         parts.append('<p class="note">No per-site scorecard: neither audit.dq_scorecard in the warehouse nor '

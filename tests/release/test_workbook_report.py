@@ -89,7 +89,10 @@ def test_report_is_self_contained(published: Path):
         assert section in html
     # scorecard: per site, the latest month on or before the cut-off (S02's 2026-11 row is after it)
     dq = html[html.index("<h2>Data quality"):html.index("<h2>Follow-up completeness")]
-    assert "2026-10" in dq and "0.91" in dq and "2026-11" not in dq and "0.5<" not in dq
+    assert "2026-10" in dq and "91.0%" in dq and "2026-11" not in dq and "50.0%<" not in dq
+    # rates as percentages, not raw fractions; no empty CI "()" anywhere
+    assert not re.search(r">0\.\d+<", dq)
+    assert "()" not in html
     # no count 1-4 in a table cell of the outcome and completeness tables (the scorecard counts checks, not
     # patients, and is left out)
     patient_tables = html[html.index("<h2>Survival"):html.index("<h2>Data quality")] + \
@@ -156,3 +159,33 @@ def test_other_analysis_table_shapes_resolve_through_aliases(tmp_path: Path):
             if _is_count_header(h):
                 assert not any(isinstance(r[j], (int, float)) and 1 <= r[j] <= 4 for r in rows[1:]), (name, h)
     assert len(list((rel / "figures").glob("*.png"))) == 4
+
+
+def test_estimate_without_ci_and_scorecard_cells_read_as_text():
+    from kocartr.release.report import _est_ci, _scorecard_cell
+
+    assert _est_ci(1.0, None, None) == "100.0%"
+    assert _est_ci(0.8, 0.7, 0.9) == "80.0% (70.0% - 90.0%)"
+    assert _est_ci(None, None, None) == ""
+    assert _scorecard_cell("completeness", 0.912) == "91.2%"
+    from decimal import Decimal
+    assert _scorecard_cell("completeness", Decimal("0.91")) == "91.0%"
+    assert _scorecard_cell("plausibility_checks", 40) == "40"
+    assert _scorecard_cell("failing_checks", ["DQ01", "DQ07"]) == "DQ01, DQ07"
+    assert _scorecard_cell("failing_checks", []) == "none"
+
+
+def test_product_colour_does_not_depend_on_which_strata_are_drawn(tmp_path: Path):
+    """One colour per product everywhere: fixed by the product's rank in dim_product, not by drawing order."""
+    import duckdb
+
+    from kocartr.release.figures import COLORS, stratum_colors
+
+    con = duckdb.connect(str(tmp_path / "c.duckdb"))
+    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
+                "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)")
+    cfg = load_release_config()
+    every = stratum_colors(con, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
+    fewer = stratum_colors(con, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
+    assert every["TISA_CEL"] == fewer["TISA_CEL"] == COLORS[2]
+    assert len(set(every.values())) == 3
