@@ -59,7 +59,7 @@ event_rates (SPM, SPM_TCELL: first event per 100 person-years)
   n, events, competing_events, person_years (time at risk from ENTRYT to AVAL), rate_per_100py, lower_95,
   upper_95 (exact Poisson, Garwood), n_excluded, note
 
-proportions (CRS and ICANS from adae; stratum PRODUCT). Denominator = patients EVALUABLE for the toxicity:
+proportions (CRS, ICANS, ICAHT_EARLY, ICAHT_LATE from adae; stratum PRODUCT). Denominator = patients EVALUABLE for the toxicity:
   infused (adsl INFFL = 'Y') at least N days before the data cut-off, N per toxicity in
   data/config/toxicity_evaluability.csv (reporting lag: a toxicity of a patient infused days before the cut-off
   is often not reported yet). n_not_evaluable = infused patients excluded by that rule, shown beside n.
@@ -106,7 +106,7 @@ CIF_LANDMARK_DAYS: dict[str, tuple[float, ...]] = {
     "PLT_REC": (28.0, 60.0, 90.0, 180.0),
 }
 RATE_ENDPOINTS: tuple[str, ...] = ("SPM", "SPM_TCELL")
-AE_CATEGORIES: tuple[str, ...] = ("CRS", "ICANS")
+AE_CATEGORIES: tuple[str, ...] = ("CRS", "ICANS", "ICAHT_EARLY", "ICAHT_LATE")
 MISSING: str = "(missing)"
 DAYS_PER_YEAR: float = 365.25
 
@@ -651,13 +651,24 @@ def _evaluable(adsl: pl.DataFrame, data_cutoff: dt.date, min_days: int) -> pl.Ex
     return pl.col("TRTSDT").cast(pl.Date).is_null() | (pl.col("TRTSDT").cast(pl.Date) <= pl.lit(last))
 
 
+def icaht_phases(adae: pl.DataFrame) -> pl.DataFrame:
+    """ADAE with the derived ICAHT rows split by phase: AECAT 'ICAHT' + AEDECOD 'ICAHT EARLY' / 'ICAHT LATE' become
+    AECAT 'ICAHT_EARLY' / 'ICAHT_LATE', so early (day 0-30) and late (after day 30) ICAHT are graded apart as in
+    the EHA/EBMT consensus (Rejeski et al., Blood 2023;142:865-877)."""
+    if "AEDECOD" not in adae.columns:
+        return adae
+    phase = pl.col("AEDECOD").cast(pl.Utf8).str.to_uppercase().str.replace("ICAHT ", "ICAHT_")
+    return adae.with_columns(pl.when(pl.col("AECAT") == "ICAHT").then(phase).otherwise(pl.col("AECAT")).alias("AECAT"))
+
+
 def proportions(
     adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
 ) -> pl.DataFrame:
-    """CRS / ICANS proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use, over
+    """CRS / ICANS / early and late ICAHT proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use, over
     the patients evaluable for the toxicity (infused at least min_days[toxicity] days before the cut-off)."""
     min_days = min_days or {}
     infused_all = adsl.filter(pl.col("INFFL") == "Y")
+    adae = icaht_phases(adae)
     rows: list[dict[str, Any]] = []
     for cat in AE_CATEGORIES:
         lag = int(min_days.get(cat, 0))

@@ -232,3 +232,31 @@ def test_response_rates_from_adrs_over_completed_windows() -> None:
     assert get("overall", "orr")["events"] == 2 and get("overall", "not_evaluable")["events"] == 1
     assert get("overall", "orr")["n_not_evaluable"] == 1 and get("Y", "orr")["n_not_evaluable"] == 1
     assert out["endpoint"].unique().to_list() == ["RESPONSE_D90"]
+
+
+def test_icaht_early_and_late_grades_by_hand() -> None:
+    # derived ICAHT rows (AECAT 'ICAHT', phase in AEDECOD) are graded per phase, max grade per patient
+    adsl = pl.DataFrame(dict(USUBJID=["P1", "P2", "P3", "P4"], INFFL=["Y"] * 4,
+                             PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA"]))
+    adae = pl.DataFrame(dict(
+        USUBJID=["P1", "P1", "P2", "P3", "P3"],
+        AECAT=["ICAHT", "ICAHT", "ICAHT", "ICAHT", "CRS"],
+        AEDECOD=["ICAHT EARLY", "ICAHT LATE", "ICAHT EARLY", "ICAHT EARLY", "CRS"],
+        ATOXGR=[3, 1, 1, 4, 2], ASTDY=[0, 31, 0, 0, 1], ADURN=[10, 40, 3, 25, 4],
+    ))
+    out = outcomes.proportions(adae, adsl, CUTOFF, {})
+
+    def get(ep: str, stratum: str, measure: str) -> dict:
+        return out.filter((pl.col("endpoint") == ep) & (pl.col("stratum") == stratum)
+                          & (pl.col("measure") == measure)).row(0, named=True)
+
+    # early: P1 grade 3, P2 grade 1, P3 grade 4, P4 none -> 2/4 grade >= 3 (CP 0.0676-0.9324)
+    ge3 = get("ICAHT_EARLY", "overall", "grade_ge3")
+    assert (ge3["n"], ge3["events"], ge3["proportion"]) == (4, 2, 0.5)
+    assert ge3["lower_95"] == pytest.approx(0.06758599, abs=1e-7)
+    assert [get("ICAHT_EARLY", "overall", f"max_grade_{g}")["events"] for g in range(5)] == [1, 1, 0, 1, 1]
+    # late: only P1 (grade 1); YESCARTA early grade >= 3 = P3 only
+    assert get("ICAHT_LATE", "overall", "any_grade")["events"] == 1
+    assert get("ICAHT_LATE", "overall", "grade_ge3")["events"] == 0
+    assert get("ICAHT_EARLY", "YESCARTA", "grade_ge3")["events"] == 1
+    assert get("CRS", "overall", "any_grade")["events"] == 1
