@@ -71,3 +71,14 @@ def write(root: Path, rel: str, data: bytes | str, encoding: str = "utf-8") -> P
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(data if isinstance(data, bytes) else data.encode(encoding))
     return p
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` on the warehouse file `db`, through a read-only connection closed at once."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()

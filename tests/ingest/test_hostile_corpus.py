@@ -18,7 +18,7 @@ import xlsxwriter
 from kocartr.ingest import SubmissionsLayoutError, discover_batches, ingest
 from kocartr.privacy import RRN_MASK, looks_like_rrn, redact, scan_path
 from tests.ingest.conftest import check_accounting
-from tests.ingest.helpers import KEY
+from tests.ingest.helpers import KEY, query
 
 RRN_SITE, RRN_MONTH, RRN_FILE = "800101-1234567", "100101-1234567", "900101-2234567"
 RRN_HEADER = "주민번호 760101-1234567"
@@ -81,20 +81,12 @@ def corpus(generated, tmp_path_factory) -> dict:
             "s2": f"S02/{s2_month}/lab.csv"}
 
 
-def _q(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_every_file_has_exactly_one_fate(corpus):
     root, db = corpus["root"], corpus["db"]
     files = sorted(redact(p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file())
     fates: dict[str, list[str]] = {}
     for table in ("ingest_ledger", "file_rejects", "deferred_files"):
-        for (path,) in _q(db, f"SELECT DISTINCT source_file FROM audit.{table}"):
+        for (path,) in query(db, f"SELECT DISTINCT source_file FROM audit.{table}"):
             fates.setdefault(path, []).append(table)
     assert sorted(fates) == files
     assert {p: f for p, f in fates.items() if len(f) != 1} == {}
@@ -107,7 +99,7 @@ def test_every_file_has_exactly_one_fate(corpus):
 
 def test_hostile_files_rejected_with_a_reason_and_values_redacted(corpus):
     db, month = corpus["db"], corpus["month"]
-    got = dict(((p, (r, s, m)) for p, r, s, m in _q(
+    got = dict(((p, (r, s, m)) for p, r, s, m in query(
         db, "SELECT source_file, reason_code, site_code, submission_month FROM audit.file_rejects")))
     assert got[f"{RRN_MASK}/2022-01/lab.csv"] == ("direct_identifier", RRN_MASK, "2022-01")
     assert got[f"S03/{RRN_MASK}/lab.csv"] == ("direct_identifier", "S03", RRN_MASK)
@@ -117,17 +109,17 @@ def test_hostile_files_rejected_with_a_reason_and_values_redacted(corpus):
     assert got[f"S01/{month}/extra.xlsx"][0] == "direct_identifier"  # its sheet name
     assert got[f"S01/{month}/LAB.csv"][0] == got[f"S01/{month}/lab.csv"][0] == "case_collision"
     assert got[corpus["s2"]][0] == "direct_identifier"
-    assert _q(db, f"SELECT detail FROM audit.file_rejects WHERE source_file = '{corpus['s2']}'") == [
+    assert query(db, f"SELECT detail FROM audit.file_rejects WHERE source_file = '{corpus['s2']}'") == [
         ("column header (column 11)",)]
     # a bad month folder does not move the registry month: nothing of it is in raw
-    assert _q(db, "SELECT count(*) FROM raw.lab WHERE submission_month > '2024-12'") == [(0,)]
+    assert query(db, "SELECT count(*) FROM raw.lab WHERE submission_month > '2024-12'") == [(0,)]
 
 
 def test_two_digit_year_quarantined_never_year_0022(corpus):
     db = corpus["db"]
-    assert _q(db, f"SELECT rule, source_row FROM audit.quarantine WHERE source_file = '{corpus['s3']}' "
+    assert query(db, f"SELECT rule, source_row FROM audit.quarantine WHERE source_file = '{corpus['s3']}' "
                   "AND field = 'lab_date'") == [("ambiguous_date", 2)]
-    assert _q(db, "SELECT count(*) FROM raw.lab WHERE year(lab_date) < 1900") == [(0,)]
+    assert query(db, "SELECT count(*) FROM raw.lab WHERE year(lab_date) < 1900") == [(0,)]
 
 
 def test_no_rrn_and_no_site_identifier_stored(corpus, generated):

@@ -11,7 +11,7 @@ from kocartr.cli import main
 from kocartr.ingest import KeyMismatchError, check_warehouse_key, ingest
 from kocartr.ingest.privacy import key_fingerprint, patient_key, record_key
 from kocartr.ingest.rekey import RekeyError, rekey
-from tests.ingest.helpers import csv_text, clean_rows, write
+from tests.ingest.helpers import clean_rows, csv_text, query, write
 
 KEY_A = b"registry-key-A-0123456789abcdef"
 KEY_B = b"registry-key-B-fedcba9876543210"
@@ -30,14 +30,6 @@ def _ingest(db: Path, root: Path, key: bytes):
         con.close()
 
 
-def _q(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
     """A warehouse ingested with key A (April: patients 1-3; a lab row of May corrects an April one)."""
@@ -49,7 +41,7 @@ def built(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_fingerprint_stored_never_the_key(built):
     _, db = built
-    assert _q(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_A),)]
+    assert query(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_A),)]
     blob = db.read_bytes()
     assert KEY_A not in blob and KEY_A.hex().encode() not in blob
 
@@ -62,7 +54,7 @@ def test_other_key_refused_then_rekey_links_new_rows(built, tmp_path, monkeypatc
         check_warehouse_key(db, KEY_B)
     with pytest.raises(KeyMismatchError):
         _ingest(db, root, KEY_B)
-    assert _q(db, "SELECT count(*) FROM raw.lab") == [(3,)]  # nothing written with key B
+    assert query(db, "SELECT count(*) FROM raw.lab") == [(3,)]  # nothing written with key B
     monkeypatch.setenv("KOCARTR_HMAC_KEY", KEY_B.decode())
     monkeypatch.delenv("KOCARTR_HMAC_KEY_FILE", raising=False)
     monkeypatch.delenv("KOCARTR_DEMO", raising=False)
@@ -77,23 +69,23 @@ def test_other_key_refused_then_rekey_links_new_rows(built, tmp_path, monkeypatc
     assert main(["rekey", "--warehouse", str(db), "--submissions", str(root),
                  "--new-key-file", str(tmp_path / "new.key")]) == 0
     assert "3 patient keys" in capsys.readouterr().out
-    assert _q(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_B),)]
+    assert query(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_B),)]
     check_warehouse_key(db, KEY_B)
 
     report = _ingest(db, root, KEY_B)
     assert report.count("ingested") == 2 and report.count("skipped") == 2
-    registered = {r[0] for r in _q(db, "SELECT patient_key FROM raw.registration")}
+    registered = {r[0] for r in query(db, "SELECT patient_key FROM raw.registration")}
     assert registered == {patient_key(KEY_B, "S01", f"P{i:05d}") for i in range(1, 5)}
-    assert _q(db, "SELECT count(*) FROM raw.lab WHERE patient_key NOT IN (SELECT patient_key FROM raw.registration)"
+    assert query(db, "SELECT count(*) FROM raw.lab WHERE patient_key NOT IN (SELECT patient_key FROM raw.registration)"
               ) == [(0,)]
     # record keys moved too: the May lab rows are new versions of the April records (same record key)
-    assert _q(db, "SELECT record_id, count(*), max(_version) FROM raw.lab GROUP BY 1 ORDER BY 1") == sorted(
+    assert query(db, "SELECT record_id, count(*), max(_version) FROM raw.lab GROUP BY 1 ORDER BY 1") == sorted(
         [(record_key(KEY_B, "S01", f"LAB-{i:05d}"), 2 if i <= 3 else 1, 2 if i <= 3 else 1) for i in range(1, 5)])
 
 
 def test_rekey_refuses_changed_or_missing_files_and_changes_nothing(built):
     root, db = built
-    before = _q(db, "SELECT * FROM raw.lab ORDER BY ALL")
+    before = query(db, "SELECT * FROM raw.lab ORDER BY ALL")
     lab = root / "S01/2026-04/lab.csv"
     lab.write_text(lab.read_text() + "\n")
     with pytest.raises(RekeyError, match="S01/2026-04/lab.csv .changed since it was ingested"):
@@ -103,8 +95,8 @@ def test_rekey_refuses_changed_or_missing_files_and_changes_nothing(built):
         rekey(db, root, KEY_A, KEY_B)
     with pytest.raises(KeyMismatchError):
         rekey(db, root, KEY_B, KEY_A)  # the "old" key is not the warehouse's
-    assert _q(db, "SELECT * FROM raw.lab ORDER BY ALL") == before
-    assert _q(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_A),)]
+    assert query(db, "SELECT * FROM raw.lab ORDER BY ALL") == before
+    assert query(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_A),)]
 
 
 def test_rekey_drops_derived_layers_in_the_same_transaction(built):
@@ -115,5 +107,5 @@ def test_rekey_drops_derived_layers_in_the_same_transaction(built):
     con.close()
     report = rekey(db, root, KEY_A, KEY_B)
     assert report.dropped == ["marts", "audit.dq_failing_records"]
-    assert _q(db, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' OR table_name = "
+    assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' OR table_name = "
                   "'dq_failing_records'") == [(0,)]
