@@ -98,9 +98,7 @@ def _validate(
     return t, s, e
 
 
-def loglog_ci(
-    estimate: np.ndarray, variance: np.ndarray, z: float = Z975
-) -> tuple[np.ndarray, np.ndarray]:
+def loglog_ci(estimate: np.ndarray, variance: np.ndarray, z: float = Z975) -> tuple[np.ndarray, np.ndarray]:
     """log(-log) CI for a probability F (cumulative incidence): NaN where F is 0 or 1 or Var is NaN."""
     f = np.asarray(estimate, dtype=float)
     v = np.asarray(variance, dtype=float)

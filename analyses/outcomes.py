@@ -79,8 +79,9 @@ proportions (CRS, ICANS, ICAHT_EARLY, ICAHT_LATE from adae; stratum PRODUCT). De
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -244,7 +245,9 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int,
     if df.height == 0:
         return _Prepared(pl.DataFrame(), 0, None)
     if "INFNUM" in df.columns:
-        df = df.sort(["USUBJID", "INFNUM"], nulls_last=True).unique(subset=["USUBJID"], keep="first", maintain_order=True)
+        df = df.sort(["USUBJID", "INFNUM"], nulls_last=True).unique(
+            subset=["USUBJID"], keep="first", maintain_order=True
+        )
     elif df.select(pl.col("USUBJID").is_duplicated().any()).item():
         raise ValueError(f"adtte {paramcd}: several rows per USUBJID and no INFNUM")
     entry = pl.col("ENTRYT").cast(pl.Float64).fill_null(0.0) if "ENTRYT" in df.columns else pl.lit(0.0)
@@ -408,12 +411,19 @@ def _conform(df: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
 
 def _curve_frame(base: dict[str, Any], cols: dict[str, np.ndarray], schema: dict[str, Any]) -> pl.DataFrame:
     """Curve rows built column-wise (they dominate the table size); NaN becomes null."""
-    df = pl.DataFrame({k: pl.Series(k, np.asarray(v), nan_to_null=True) if np.asarray(v).dtype.kind == "f" else np.asarray(v) for k, v in cols.items()})
+    df = pl.DataFrame(
+        {
+            k: pl.Series(k, np.asarray(v), nan_to_null=True) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+            for k, v in cols.items()
+        }
+    )
     df = df.with_columns([pl.lit(v, dtype=schema[k]).alias(k) for k, v in base.items() if k in schema])
     return _conform(df, schema)
 
 
-def _rows_to_frame(rows: list[dict[str, Any]], schema: dict[str, Any], parts: list[pl.DataFrame] | None = None) -> pl.DataFrame:
+def _rows_to_frame(
+    rows: list[dict[str, Any]], schema: dict[str, Any], parts: list[pl.DataFrame] | None = None
+) -> pl.DataFrame:
     frames = [pl.from_dicts(rows, schema=schema)] if rows else []
     frames += parts or []
     if not frames:
@@ -507,8 +517,16 @@ def cumulative_incidence(
     return _rows_to_frame(rows, CIF_SCHEMA, parts)
 
 
-def _gray_row(sub: pl.DataFrame, var: str, stratum: str, note: str | None, prep: _Prepared, ep: str,
-              competing: str, data_cutoff: dt.date) -> dict[str, Any]:
+def _gray_row(
+    sub: pl.DataFrame,
+    var: str,
+    stratum: str,
+    note: str | None,
+    prep: _Prepared,
+    ep: str,
+    competing: str,
+    data_cutoff: dt.date,
+) -> dict[str, Any]:
     levels = sub[var].unique().to_list()
     stat = dfree = p = None
     if note is None and len(levels) < 2:
@@ -558,11 +576,31 @@ def _gray_rows(prep: _Prepared, ep: str, competing: str, data_cutoff: dt.date) -
         if not delayed:
             out.append(_gray_row(sub, var, "all levels", None, prep, ep, competing, data_cutoff))
             continue
-        out.append(_gray_row(sub, var, "all levels",
-                             "not computed: delayed entry present (Gray's test has no left-truncated form); see the "
-                             "'all levels (prospective registrations)' row", prep, ep, competing, data_cutoff))
-        out.append(_gray_row(prospective.filter(pl.col(var) != MISSING), var,
-                             "all levels (prospective registrations)", None, prep, ep, competing, data_cutoff))
+        out.append(
+            _gray_row(
+                sub,
+                var,
+                "all levels",
+                "not computed: delayed entry present (Gray's test has no left-truncated form); see the "
+                "'all levels (prospective registrations)' row",
+                prep,
+                ep,
+                competing,
+                data_cutoff,
+            )
+        )
+        out.append(
+            _gray_row(
+                prospective.filter(pl.col(var) != MISSING),
+                var,
+                "all levels (prospective registrations)",
+                None,
+                prep,
+                ep,
+                competing,
+                data_cutoff,
+            )
+        )
     return out
 
 
@@ -572,9 +610,7 @@ def _gray_rows(prep: _Prepared, ep: str, competing: str, data_cutoff: dt.date) -
 RATE_METHOD = "events per 100 person-years, exact Poisson (Garwood) CI"
 
 
-def event_rates(
-    adtte: pl.DataFrame, data_cutoff: dt.date, endpoints: tuple[str, ...] = RATE_ENDPOINTS
-) -> pl.DataFrame:
+def event_rates(adtte: pl.DataFrame, data_cutoff: dt.date, endpoints: tuple[str, ...] = RATE_ENDPOINTS) -> pl.DataFrame:
     """Incidence of the first event per 100 person-years at risk (ENTRYT to AVAL), by stratum."""
     rows: list[dict[str, Any]] = []
     for ep in endpoints:
@@ -625,11 +661,15 @@ def _patient_ae(adae: pl.DataFrame, infused: pl.DataFrame, cat: str) -> pl.DataF
         flag("AETOCI").alias("toci"),
         flag("AESTER").alias("ster"),
         flag("AEICU").alias("icu"),
-        (pl.col("ICUDAYS").cast(pl.Float64).sum() if "ICUDAYS" in ae.columns else pl.lit(None, pl.Float64)).alias("icudays"),
+        (pl.col("ICUDAYS").cast(pl.Float64).sum() if "ICUDAYS" in ae.columns else pl.lit(None, pl.Float64)).alias(
+            "icudays"
+        ),
     )
     per = per.with_columns(pl.lit(True).alias("has_ev"))
     return per.join(
-        first.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("onset"), pl.col("ADURN").cast(pl.Float64).alias("dur")),
+        first.select(
+            "USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("onset"), pl.col("ADURN").cast(pl.Float64).alias("dur")
+        ),
         on="USUBJID",
         how="left",
     )
@@ -682,18 +722,34 @@ def proportions(
         pts = infused.join(per, on="USUBJID", how="left")
         not_eval = flagged.filter(~pl.col("_eval"))
         strata: list[tuple[str, str, pl.DataFrame, int]] = [("overall", "overall", pts, not_eval.height)]
-        for (level,), sub in sorted(pts.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
+        for (level,), sub in sorted(
+            pts.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
+        ):
             strata.append(("PRODUCT", str(level), sub, int((not_eval["PRODUCT"] == level).sum())))
         for (level,) in sorted({(x,) for x in not_eval["PRODUCT"].to_list()} - {(x[1],) for x in strata}):
             strata.append(("PRODUCT", str(level), pts.clear(), int((not_eval["PRODUCT"] == level).sum())))
         for var, level, sub, n_not in strata:
             n = sub.height
-            base = {"endpoint": cat, "stratum_variable": var, "stratum": level, "data_cutoff": data_cutoff, "n": n,
-                    "n_not_evaluable": n_not, "min_days_after_infusion": lag}
+            base = {
+                "endpoint": cat,
+                "stratum_variable": var,
+                "stratum": level,
+                "data_cutoff": data_cutoff,
+                "n": n,
+                "n_not_evaluable": n_not,
+                "min_days_after_infusion": lag,
+            }
             if n == 0:
-                rows.append({**base, "method": CP_METHOD, "measure": "any_grade", "events": 0,
-                             "note": f"no evaluable patient: all {n_not} infused fewer than {lag} days before the "
-                                     "cut-off (reporting lag)"})
+                rows.append(
+                    {
+                        **base,
+                        "method": CP_METHOD,
+                        "measure": "any_grade",
+                        "events": 0,
+                        "note": f"no evaluable patient: all {n_not} infused fewer than {lag} days before the "
+                        "cut-off (reporting lag)",
+                    }
+                )
                 continue
             has = sub["has_ev"].fill_null(False).to_numpy()
             maxgr = sub["maxgr"].to_numpy()
@@ -711,10 +767,19 @@ def proportions(
             for measure, k in counts.items():
                 p = rt.clopper_pearson(k, n)
                 rows.append(
-                    {**base, "method": CP_METHOD, "measure": measure, "events": k, "proportion": p.proportion,
-                     "lower_95": p.lower, "upper_95": p.upper,
-                     "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
-                             f"{n_not} infused patients not evaluable yet" if lag else None}
+                    {
+                        **base,
+                        "method": CP_METHOD,
+                        "measure": measure,
+                        "events": k,
+                        "proportion": p.proportion,
+                        "lower_95": p.lower,
+                        "upper_95": p.upper,
+                        "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
+                        f"{n_not} infused patients not evaluable yet"
+                        if lag
+                        else None,
+                    }
                 )
             icu_mask = sub["icu"].fill_null(False).to_numpy()
             for measure, vals, note in (
@@ -757,21 +822,37 @@ def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
         w = w.with_columns(_as_str(pl.col("PRODUCT"), w.schema["PRODUCT"]).alias("PRODUCT"))
         done = w.filter(pl.col("WINDCMFL") == "Y")
         strata = [("overall", "overall", done, w.height - done.height)]
-        for (level,), sub in sorted(done.partition_by("PRODUCT", as_dict=True).items(),
-                                    key=lambda kv: (kv[0][0] == MISSING, kv[0][0])):
+        for (level,), sub in sorted(
+            done.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
+        ):
             strata.append(("PRODUCT", str(level), sub, int(((w["PRODUCT"] == level) & (w["WINDCMFL"] != "Y")).sum())))
         for var, level, sub, n_not in strata:
             n = sub.height
-            for measure, k in (("cr_rate", int((sub["CRFL"] == "Y").sum())),
-                               ("orr", int((sub["RSPFL"] == "Y").sum())),
-                               ("not_evaluable", int((sub["AVALC"] == "NE").sum()))):
+            for measure, k in (
+                ("cr_rate", int((sub["CRFL"] == "Y").sum())),
+                ("orr", int((sub["RSPFL"] == "Y").sum())),
+                ("not_evaluable", int((sub["AVALC"] == "NE").sum())),
+            ):
                 p = rt.clopper_pearson(k, n)
-                rows.append({"endpoint": f"RESPONSE_{window}", "stratum_variable": var, "stratum": level,
-                             "method": CP_METHOD, "data_cutoff": data_cutoff, "measure": measure, "n": n,
-                             "n_not_evaluable": n_not, "min_days_after_infusion": int(window[1:]),
-                             "events": k, "proportion": p.proportion, "lower_95": p.lower, "upper_95": p.upper,
-                             "note": f"infused patients whose day-{window[1:]} window ended by the cut-off; "
-                                     f"{n_not} with the window still open not counted"})
+                rows.append(
+                    {
+                        "endpoint": f"RESPONSE_{window}",
+                        "stratum_variable": var,
+                        "stratum": level,
+                        "method": CP_METHOD,
+                        "data_cutoff": data_cutoff,
+                        "measure": measure,
+                        "n": n,
+                        "n_not_evaluable": n_not,
+                        "min_days_after_infusion": int(window[1:]),
+                        "events": k,
+                        "proportion": p.proportion,
+                        "lower_95": p.lower,
+                        "upper_95": p.upper,
+                        "note": f"infused patients whose day-{window[1:]} window ended by the cut-off; "
+                        f"{n_not} with the window still open not counted",
+                    }
+                )
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 
@@ -781,15 +862,23 @@ def with_registration(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
         return adtte
     reg = adsl.select(
         "USUBJID",
-        pl.when(pl.col("REGLATFL") == "Y").then(pl.lit("late"))
-        .when(pl.col("REGLATFL") == "N").then(pl.lit(PROSPECTIVE)).otherwise(None).alias("REGISTRATION"),
+        pl.when(pl.col("REGLATFL") == "Y")
+        .then(pl.lit("late"))
+        .when(pl.col("REGLATFL") == "N")
+        .then(pl.lit(PROSPECTIVE))
+        .otherwise(None)
+        .alias("REGISTRATION"),
     )
     return adtte.join(reg, on="USUBJID", how="left")
 
 
 def build_all(
-    adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date,
-    min_days: dict[str, int] | None = None, adrs: pl.DataFrame | None = None,
+    adtte: pl.DataFrame,
+    adsl: pl.DataFrame,
+    adae: pl.DataFrame,
+    data_cutoff: dt.date,
+    min_days: dict[str, int] | None = None,
+    adrs: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""

@@ -15,8 +15,8 @@ Methods and references
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -68,9 +68,7 @@ def clopper_pearson(events: int, n: int, conf_level: float = 0.95) -> Proportion
     return ProportionCI(events, n, events / n, lower, upper)
 
 
-def poisson_rate(
-    events: int, person_years: float, conf_level: float = 0.95, per: float = 100.0
-) -> RateCI:
+def poisson_rate(events: int, person_years: float, conf_level: float = 0.95, per: float = 100.0) -> RateCI:
     """Incidence rate per ``per`` person-years with Garwood's exact CI; None when person-time is 0."""
     from scipy.stats import chi2
 
@@ -94,9 +92,7 @@ def median_iqr(values: Sequence[float] | np.ndarray, method: str = "linear") -> 
     """Median, quartiles, min and max of the non-missing values (NaN dropped); None when empty."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
-    label = {"linear": "Hyndman-Fan type 7", "averaged_inverted_cdf": "Hyndman-Fan type 2"}.get(
-        method, method
-    )
+    label = {"linear": "Hyndman-Fan type 7", "averaged_inverted_cdf": "Hyndman-Fan type 2"}.get(method, method)
     if x.size == 0:
         return MedianIQR(0, None, None, None, None, None, label)
     q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75], method=method)

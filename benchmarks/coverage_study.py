@@ -62,25 +62,30 @@ KNOWN_CAUSES = {
         "are censored at their last visit, months before the cut-off, while their peers who die in the same "
         "months are events, so KM is biased low and the bias grows with time (small at 12 months). Not fixable by "
         "the generator without making it unrealistic; the fix is knowing vital status at the cut-off for everyone: "
-        "national death-registry linkage (issue 20), or censoring the alive at the end of death ascertainment."),
+        "national death-registry linkage (issue 20), or censoring the alive at the end of death ascertainment."
+    ),
     "PFS at 12 months (KM)": (
         "the same informative censoring (progression and death ascertained beyond the last contact), plus, on a "
         "pipeline predating issue 12, censoring at the last disease assessment (the one censoring rule of the "
-        "issue-12 endpoint spec moves it to last contact)."),
+        "issue-12 endpoint spec moves it to last contact)."
+    ),
     "SPM cumulative incidence at 36 months (AJ)": (
         "new malignancies are reported on their own form whatever the visits, so the same informative censoring "
-        "biases the cumulative incidence up; fixed by the same vital-status linkage (issue 20)."),
+        "biases the cumulative incidence up; fixed by the same vital-status linkage (issue 20)."
+    ),
     "CRS grade>=3 proportion": (
         "reporting lag: a CRS row is sent after resolution plus 3-45 days, the infusion earlier, so patients "
         "infused shortly before the cut-off count in the denominator without their CRS; material for a product "
         "launched recently (few patients, many of them recent). Fixed by toxicity proportions over patients "
-        "evaluable for the toxicity (infused >= N days before the cut-off, issue 12 item 7, `endpoints` branch)."),
+        "evaluable for the toxicity (infused >= N days before the cut-off, issue 12 item 7, `endpoints` branch)."
+    ),
 }
 KNOWN_CAUSES["CRS any grade proportion"] = KNOWN_CAUSES["CRS grade>=3 proportion"]
 KNOWN_CAUSES["OS at 12 months (KM)"] = (
     "on a pipeline predating issue 12, deaths reported on a follow-up form only (no death form; 5% of deaths in the "
     "generator since issue 12) are ignored, which biases OS up; the issue-12 death rule (every source) fixes it. "
-    "With few replicates a flag may also be chance (the bias SE rests on the replicates' spread).")
+    "With few replicates a flag may also be chance (the bias SE rests on the replicates' spread)."
+)
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -104,12 +109,43 @@ def generate_and_run(seed: int, patients: int, sites: int, keep: bool, reuse: bo
     if wd.exists():
         shutil.rmtree(wd)
     wd.mkdir(parents=True)
-    timing["synth_s"] = round(run([str(BIN / "kocartr"), "synth", "--out", str(gen), "--patients", str(patients),
-                                   "--sites", str(sites), "--seed", str(seed)], wd / "synth.log"), 1)
+    timing["synth_s"] = round(
+        run(
+            [
+                str(BIN / "kocartr"),
+                "synth",
+                "--out",
+                str(gen),
+                "--patients",
+                str(patients),
+                "--sites",
+                str(sites),
+                "--seed",
+                str(seed),
+            ],
+            wd / "synth.log",
+        ),
+        1,
+    )
     shutil.copy(gen / "ground_truth" / "params.json", params_copy)
     shutil.copy(gen / "ground_truth" / "patients.parquet", wd / "patients.parquet")
-    timing["run_s"] = round(run([str(BIN / "kocartr"), "run", "--submissions", str(gen / "submissions"),
-                                 "--warehouse", str(wh), "--release-dir", str(rel), "--demo"], wd / "run.log"), 1)
+    timing["run_s"] = round(
+        run(
+            [
+                str(BIN / "kocartr"),
+                "run",
+                "--submissions",
+                str(gen / "submissions"),
+                "--warehouse",
+                str(wh),
+                "--release-dir",
+                str(rel),
+                "--demo",
+            ],
+            wd / "run.log",
+        ),
+        1,
+    )
     if not keep:
         shutil.rmtree(gen / "submissions", ignore_errors=True)
         shutil.rmtree(rel, ignore_errors=True)
@@ -135,34 +171,58 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
     try:
         # CRS grade >= 3 and any grade per product (any grade: the reporting-lag check of recent products)
         latent = pl.read_parquet(wd / "patients.parquet").filter(
-            pl.col("in_registry") & pl.col("infused") & (pl.col("infusion_date") <= cutoff))
-        for measure, key, min_grade, quantity in (("grade_ge3", "crs_grade3plus", 3, "CRS grade>=3 proportion"),
-                                                  ("any_grade", "crs_any", 1, "CRS any grade proportion")):
-            for r in _rows(con, """select stratum, n, events, proportion, lower_95, upper_95 from analysis.proportions
+            pl.col("in_registry") & pl.col("infused") & (pl.col("infusion_date") <= cutoff)
+        )
+        for measure, key, min_grade, quantity in (
+            ("grade_ge3", "crs_grade3plus", 3, "CRS grade>=3 proportion"),
+            ("any_grade", "crs_any", 1, "CRS any grade proportion"),
+        ):
+            for r in _rows(
+                con,
+                """select stratum, n, events, proportion, lower_95, upper_95 from analysis.proportions
                                    where endpoint = 'CRS' and measure = ? and stratum_variable = 'PRODUCT'""",
-                           [measure]):
+                [measure],
+            ):
                 p = r["stratum"]
                 t = truth["per_product"].get(p, {}).get(key)
                 lat = latent.filter(pl.col("product") == p)
-                out.append({"quantity": quantity, "group": "primary", "stratum": p,
-                            "estimate": r["proportion"], "lower_95": r["lower_95"], "upper_95": r["upper_95"],
-                            "n": r["n"], "events": r["events"], "truth": t, "truth_key": key,
-                            "latent_n": lat.height, "latent_events": int((lat["crs_grade"] >= min_grade).sum())})
+                out.append(
+                    {
+                        "quantity": quantity,
+                        "group": "primary",
+                        "stratum": p,
+                        "estimate": r["proportion"],
+                        "lower_95": r["lower_95"],
+                        "upper_95": r["upper_95"],
+                        "n": r["n"],
+                        "events": r["events"],
+                        "truth": t,
+                        "truth_key": key,
+                        "latent_n": lat.height,
+                        "latent_events": int((lat["crs_grade"] >= min_grade).sum()),
+                    }
+                )
 
         def km(endpoint: str, months: float, key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
-            rows = _rows(con, """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
+            rows = _rows(
+                con,
+                """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
                                         estimate, lower_95, upper_95
                                  from analysis.survival_estimates
                                  where endpoint = ? and row_type = 'landmark' and abs(time_months - ?) < 1e-6""",
-                         [endpoint, months])
+                [endpoint, months],
+            )
             _add(rows, key, quantity, group, strata)
 
         def cif(endpoint: str, months: float, key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
-            rows = _rows(con, """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
+            rows = _rows(
+                con,
+                """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
                                         estimate, lower_95, upper_95, competing_event
                                  from analysis.cumulative_incidence
                                  where endpoint = ? and row_type = 'landmark' and abs(time_months - ?) < 1e-6""",
-                         [endpoint, months])
+                [endpoint, months],
+            )
             _add(rows, key, quantity, group, strata)
 
         def _add(rows: list[dict], key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
@@ -174,26 +234,59 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
                     t, label = truth["overall"].get(key), "overall"
                 else:
                     t, label = truth["per_product"].get(r["stratum"], {}).get(key), r["stratum"]
-                out.append({"quantity": quantity, "group": group, "stratum": label, "estimate": r["estimate"],
-                            "lower_95": r["lower_95"], "upper_95": r["upper_95"], "n": r["n"],
-                            "events": r["events"], "n_at_risk": r["n_at_risk"],
-                            "n_delayed_entry": r["n_delayed_entry"], "truth": t, "truth_key": key})
+                out.append(
+                    {
+                        "quantity": quantity,
+                        "group": group,
+                        "stratum": label,
+                        "estimate": r["estimate"],
+                        "lower_95": r["lower_95"],
+                        "upper_95": r["upper_95"],
+                        "n": r["n"],
+                        "events": r["events"],
+                        "n_at_risk": r["n_at_risk"],
+                        "n_delayed_entry": r["n_delayed_entry"],
+                        "truth": t,
+                        "truth_key": key,
+                    }
+                )
 
         km("OS", 12.0, "os_12mo", "OS at 12 months (KM)", "primary", ("overall", "PRODUCT"))
-        cif("SPM", 36.0, "spm_cif_36mo_death_competing", "SPM cumulative incidence at 36 months (AJ)", "primary",
-            ("overall",))
+        cif(
+            "SPM",
+            36.0,
+            "spm_cif_36mo_death_competing",
+            "SPM cumulative incidence at 36 months (AJ)",
+            "primary",
+            ("overall",),
+        )
         # supplementary: params.json holds a truth for these too
-        cif("SPM", 36.0, "spm_cif_36mo_death_competing", "SPM cumulative incidence at 36 months (AJ)",
-            "supplementary", ("PRODUCT",))
+        cif(
+            "SPM",
+            36.0,
+            "spm_cif_36mo_death_competing",
+            "SPM cumulative incidence at 36 months (AJ)",
+            "supplementary",
+            ("PRODUCT",),
+        )
         km("OS", 24.0, "os_24mo", "OS at 24 months (KM)", "supplementary", ("overall", "PRODUCT"))
         km("PFS", 12.0, "pfs_12mo", "PFS at 12 months (KM)", "supplementary", ("overall", "PRODUCT"))
-        cif("NRM", 12.0, "nrm_12mo", "NRM cumulative incidence at 12 months (AJ)", "supplementary",
-            ("overall", "PRODUCT"))
+        cif(
+            "NRM",
+            12.0,
+            "nrm_12mo",
+            "NRM cumulative incidence at 12 months (AJ)",
+            "supplementary",
+            ("overall", "PRODUCT"),
+        )
     finally:
         con.close()
     for o in out:
-        o["covered"] = (None if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
-                        else bool(o["lower_95"] <= o["truth"] <= o["upper_95"]))
+        o["covered"] = (
+            None
+            if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
+            else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
+        )
     return out, params
 
 
@@ -245,7 +338,8 @@ def matched_truths(wd: Path, params: dict, reps: int, seed: int) -> dict[tuple[s
 
     cutoff = dt.date.fromisoformat(params["data_cutoff"])
     pts = pl.read_parquet(wd / "patients.parquet").filter(
-        pl.col("infused") & (pl.col("infusion_date") <= cutoff) & (pl.col("enrolment_date") <= cutoff))
+        pl.col("infused") & (pl.col("infusion_date") <= cutoff) & (pl.col("enrolment_date") <= cutoff)
+    )
     epoch = dt.date(1970, 1, 1)
     inf = (pts["infusion_date"].cast(pl.Int64)).to_numpy()
     enrol = (pts["enrolment_date"].cast(pl.Int64)).to_numpy()
@@ -258,8 +352,9 @@ def matched_truths(wd: Path, params: dict, reps: int, seed: int) -> dict[tuple[s
     product = np.tile(pts["product"].to_numpy().astype(object), reps)
     group = np.tile(pts["disease_group"].to_numpy().astype(object), reps)
     # product target (SPM rate); older patients.parquet files have none: myeloma products target BCMA
-    tgt = (pts["target"] if "target" in pts.columns
-           else pl.Series(np.where(pts["disease_group"] == "MM", "BCMA", "CD19")))
+    tgt = (
+        pts["target"] if "target" in pts.columns else pl.Series(np.where(pts["disease_group"] == "MM", "BCMA", "CD19"))
+    )
     target = np.tile(tgt.to_numpy().astype(object), reps)
     entry, cens = np.tile(entry1, reps), np.tile(cens1, reps)
     n = len(product)
@@ -316,8 +411,14 @@ def summarise(records: list[dict], min_n: int, truth: str = "truth") -> list[dic
         keys.setdefault((r["group"], r["quantity"], r["stratum"]), []).append(r)
     rows = []
     for (group, quantity, stratum), rs in keys.items():
-        scored = [r for r in rs if r.get(truth) is not None and r["lower_95"] is not None
-                  and r["upper_95"] is not None and r["estimate"] is not None]
+        scored = [
+            r
+            for r in rs
+            if r.get(truth) is not None
+            and r["lower_95"] is not None
+            and r["upper_95"] is not None
+            and r["estimate"] is not None
+        ]
         cov = [bool(r["lower_95"] <= r[truth] <= r["upper_95"]) for r in scored]
         k, R = sum(cov), len(scored)
         ci = clopper_pearson(k, R) if R else None
@@ -326,9 +427,16 @@ def summarise(records: list[dict], min_n: int, truth: str = "truth") -> list[dic
         med_n = statistics.median(r["n"] for r in rs)
         lo_r, hi_r = binom_range(R) if R else (None, None)
         row = {
-            "group": group, "quantity": quantity, "stratum": stratum, "truth_source": truth, "replicates": R,
-            "unscored": len(rs) - R, "covered": k, "coverage": k / R if R else None,
-            "coverage_lower_95": ci.lower if ci else None, "coverage_upper_95": ci.upper if ci else None,
+            "group": group,
+            "quantity": quantity,
+            "stratum": stratum,
+            "truth_source": truth,
+            "replicates": R,
+            "unscored": len(rs) - R,
+            "covered": k,
+            "coverage": k / R if R else None,
+            "coverage_lower_95": ci.lower if ci else None,
+            "coverage_upper_95": ci.upper if ci else None,
             "consistent_range_if_95": [lo_r, hi_r],
             "misses_truth_below_ci": sum(r[truth] < r["lower_95"] for r in scored),
             "misses_truth_above_ci": sum(r[truth] > r["upper_95"] for r in scored),
@@ -338,7 +446,8 @@ def summarise(records: list[dict], min_n: int, truth: str = "truth") -> list[dic
             "bias_se": (statistics.stdev(diffs) / math.sqrt(R)) if R > 1 else None,
             "empirical_sd": statistics.stdev(diffs) if R > 1 else None,
             "mean_model_se": statistics.fmean(ses) if R else None,
-            "median_n": med_n, "small_stratum": med_n < min_n,
+            "median_n": med_n,
+            "small_stratum": med_n < min_n,
         }
         if quantity.startswith("CRS"):
             row["pipeline_events_total"] = sum(r["events"] for r in rs)
@@ -347,8 +456,9 @@ def summarise(records: list[dict], min_n: int, truth: str = "truth") -> list[dic
             row["latent_n_total"] = sum(r["latent_n"] for r in rs)
         rows.append(row)
     order = {"primary": 0, "supplementary": 1}
-    rows.sort(key=lambda x: (order[x["group"]], x["small_stratum"], x["quantity"], x["stratum"] != "overall",
-                             x["stratum"]))
+    rows.sort(
+        key=lambda x: (order[x["group"]], x["small_stratum"], x["quantity"], x["stratum"] != "overall", x["stratum"])
+    )
     return rows
 
 
@@ -356,8 +466,14 @@ def pooled(summary: list[dict]) -> dict:
     prim = [r for r in summary if r["group"] == "primary" and not r["small_stratum"]]
     k, n = sum(r["covered"] for r in prim), sum(r["replicates"] for r in prim)
     ci = clopper_pearson(k, n)
-    return {"rows": len(prim), "covered": k, "scored": n, "coverage": k / n if n else None,
-            "lower": ci.lower, "upper": ci.upper}
+    return {
+        "rows": len(prim),
+        "covered": k,
+        "scored": n,
+        "coverage": k / n if n else None,
+        "lower": ci.lower,
+        "upper": ci.upper,
+    }
 
 
 def fmt(x, nd=3) -> str:
@@ -421,18 +537,24 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
     ]
 
     def table(rows: list[dict]) -> list[str]:
-        t = ["| quantity | stratum | median n | R | covered | coverage (95% CI) | mean est. | mean truth "
-             "| bias (+/- MC SE) | emp. SD | model SE | misses low/high |",
-             "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+        t = [
+            "| quantity | stratum | median n | R | covered | coverage (95% CI) | mean est. | mean truth "
+            "| bias (+/- MC SE) | emp. SD | model SE | misses low/high |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        ]
         for r in rows:
             mn = r["median_n"]
-            cov = ("- (no scored replicate)" if r["coverage"] is None else
-                   f"{r['coverage']:.2f} ({r['coverage_lower_95']:.2f}-{r['coverage_upper_95']:.2f})")
+            cov = (
+                "- (no scored replicate)"
+                if r["coverage"] is None
+                else f"{r['coverage']:.2f} ({r['coverage_lower_95']:.2f}-{r['coverage_upper_95']:.2f})"
+            )
             t.append(
                 f"| {r['quantity']} | {r['stratum']} | {int(mn) if float(mn).is_integer() else mn} "
                 f"| {r['replicates']} | {r['covered']} | {cov} | {fmt(r['mean_estimate'], 4)} | {fmt(r['mean_truth'], 4)} "
                 f"| {fmt(r['bias'], 4)} (+/- {fmt(r['bias_se'], 4)}) | {fmt(r['empirical_sd'], 4)} "
-                f"| {fmt(r['mean_model_se'], 4)} | {r['misses_truth_below_ci']}/{r['misses_truth_above_ci']} |")
+                f"| {fmt(r['mean_model_se'], 4)} | {r['misses_truth_below_ci']}/{r['misses_truth_above_ci']} |"
+            )
         return t
 
     def pick(src: str, group: str, small: bool) -> list[dict]:
@@ -440,57 +562,96 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
 
     for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
         p = pool[src]
-        lines += [f"## Primary quantities vs {title}", ""] + table(pick(src, "primary", False)) + [
-            "", f"Pooled over these {p['rows']} rows: {p['covered']} / {p['scored']} covered = {p['coverage']:.3f} "
+        lines += (
+            [f"## Primary quantities vs {title}", ""]
+            + table(pick(src, "primary", False))
+            + [
+                "",
+                f"Pooled over these {p['rows']} rows: {p['covered']} / {p['scored']} covered = {p['coverage']:.3f} "
                 f"(Clopper-Pearson {p['lower']:.3f}-{p['upper']:.3f}; optimistic, rows within a seed are not "
-                "independent).", ""]
+                "independent).",
+                "",
+            ]
+        )
     gap = {(r["quantity"], r["stratum"]): r for r in summ["truth_matched"]}
-    lines += ["## Estimand gap (mean over seeds)", "",
-              "| quantity | stratum | params.json truth | design-matched truth | matched - params |",
-              "|---|---|---:|---:|---:|"]
+    lines += [
+        "## Estimand gap (mean over seeds)",
+        "",
+        "| quantity | stratum | params.json truth | design-matched truth | matched - params |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in summ["truth"]:
         g = gap.get((r["quantity"], r["stratum"]))
         if r["group"] != "primary" or r["quantity"].startswith("CRS") or g is None or g["mean_truth"] is None:
             continue
-        lines.append(f"| {r['quantity']} | {r['stratum']} | {fmt(r['mean_truth'], 4)} | {fmt(g['mean_truth'], 4)} "
-                     f"| {g['mean_truth'] - r['mean_truth']:+.4f} |")
+        lines.append(
+            f"| {r['quantity']} | {r['stratum']} | {fmt(r['mean_truth'], 4)} | {fmt(g['mean_truth'], 4)} "
+            f"| {g['mean_truth'] - r['mean_truth']:+.4f} |"
+        )
     lines.append("")
     small = pick("truth", "primary", True) + pick("truth", "supplementary", True)
     if small:
-        lines += [f"## Small strata (median n < {meta['min_n']}; params.json truth; reported apart)", ""] + table(
-            small) + ["", "A product approved late in the window: few infused patients, few or no patients followed "
-                          "to the landmark (undefined estimates are not scored), Clopper-Pearson conservative at a "
-                          "handful of events; these rows say little about the estimators.", ""]
+        lines += (
+            [f"## Small strata (median n < {meta['min_n']}; params.json truth; reported apart)", ""]
+            + table(small)
+            + [
+                "",
+                "A product approved late in the window: few infused patients, few or no patients followed "
+                "to the landmark (undefined estimates are not scored), Clopper-Pearson conservative at a "
+                "handful of events; these rows say little about the estimators.",
+                "",
+            ]
+        )
     for src, title in (("truth_matched", "design-matched truth"), ("truth", "params.json truth")):
         lines += [f"## Supplementary quantities vs {title}", ""] + table(pick(src, "supplementary", False)) + [""]
     crs = [r for r in summ["truth"] if r["quantity"].startswith("CRS")]
     if crs:
-        lines += ["## Data-path fidelity for CRS (pipeline counts vs latent patients, summed over seeds)",
-                  "", "Latent: in the registry, infused on or before the cut-off, latent maximum CRS grade at or "
-                      "above the measure's (ground_truth/patients.parquet).", "",
-                  "| measure | product | pipeline n | latent n | pipeline events | latent events |",
-                  "|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "## Data-path fidelity for CRS (pipeline counts vs latent patients, summed over seeds)",
+            "",
+            "Latent: in the registry, infused on or before the cut-off, latent maximum CRS grade at or "
+            "above the measure's (ground_truth/patients.parquet).",
+            "",
+            "| measure | product | pipeline n | latent n | pipeline events | latent events |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         for r in crs:
-            lines.append(f"| {r['quantity']} | {r['stratum']} | {r['pipeline_n_total']} | {r['latent_n_total']} | "
-                         f"{r['pipeline_events_total']} | {r['latent_events_total']} |")
+            lines.append(
+                f"| {r['quantity']} | {r['stratum']} | {r['pipeline_n_total']} | {r['latent_n_total']} | "
+                f"{r['pipeline_events_total']} | {r['latent_events_total']} |"
+            )
         lines.append("")
     auto, flagged = [], set()
     for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
         rows = [r for r in summ[src] if r["replicates"]]
-        out_rng = [f"{r['quantity']} / {r['stratum']} ({r['covered']}/{r['replicates']})" for r in rows
-                   if not r["small_stratum"]
-                   and not (r["consistent_range_if_95"][0] <= r["covered"] <= r["consistent_range_if_95"][1])]
-        biased = [f"{r['quantity']} / {r['stratum']}{' (small stratum)' if r['small_stratum'] else ''} "
-                  f"({r['bias']:+.4f})" for r in rows if r["bias_se"] and abs(r["bias"]) > 2 * r["bias_se"]]
-        auto.append(f"- vs {title}: coverage outside the range consistent with 95%: "
-                    f"{'; '.join(out_rng) or 'none'}. |bias| > 2 Monte Carlo SE: {'; '.join(biased) or 'none'}.")
+        out_rng = [
+            f"{r['quantity']} / {r['stratum']} ({r['covered']}/{r['replicates']})"
+            for r in rows
+            if not r["small_stratum"]
+            and not (r["consistent_range_if_95"][0] <= r["covered"] <= r["consistent_range_if_95"][1])
+        ]
+        biased = [
+            f"{r['quantity']} / {r['stratum']}{' (small stratum)' if r['small_stratum'] else ''} ({r['bias']:+.4f})"
+            for r in rows
+            if r["bias_se"] and abs(r["bias"]) > 2 * r["bias_se"]
+        ]
+        auto.append(
+            f"- vs {title}: coverage outside the range consistent with 95%: "
+            f"{'; '.join(out_rng) or 'none'}. |bias| > 2 Monte Carlo SE: {'; '.join(biased) or 'none'}."
+        )
         flagged |= {x.split(" / ")[0] for x in out_rng + biased}
     why = [f"- **{q}**: {KNOWN_CAUSES.get(q, 'no known cause: investigate.')}" for q in sorted(flagged)]
     if meta["replicates"] < 5:
-        why.append(f"- Only {meta['replicates']} replicates: coverage cannot be judged and the Monte Carlo SE of the "
-                   "bias is itself unreliable; this run checks the study's mechanics, not the estimators.")
-    lines += ["## Interpretation", "", "Computed:", ""] + auto + ["", "Why not nominal (causes known to the study):",
-                                                                  ""] + (why or ["- none flagged"])
+        why.append(
+            f"- Only {meta['replicates']} replicates: coverage cannot be judged and the Monte Carlo SE of the "
+            "bias is itself unreliable; this run checks the study's mechanics, not the estimators."
+        )
+    lines += (
+        ["## Interpretation", "", "Computed:", ""]
+        + auto
+        + ["", "Why not nominal (causes known to the study):", ""]
+        + (why or ["- none flagged"])
+    )
     lines += ["", meta.get("interpretation", ""), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
@@ -505,10 +666,16 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep submissions and release folders")
     ap.add_argument("--reuse", action="store_true", help="reuse a seed's warehouse when it exists")
     ap.add_argument("--interpretation-file", help="markdown paragraph(s) to put under Interpretation")
-    ap.add_argument("--from-json", type=Path,
-                    help="re-render the markdown from an earlier results json (no generation, no pipeline run)")
-    ap.add_argument("--out-name", default="coverage",
-                    help="results file stem under benchmarks/results (a reduced run must not replace the full one)")
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        help="re-render the markdown from an earlier results json (no generation, no pipeline run)",
+    )
+    ap.add_argument(
+        "--out-name",
+        default="coverage",
+        help="results file stem under benchmarks/results (a reduced run must not replace the full one)",
+    )
     args = ap.parse_args()
 
     if args.from_json:
@@ -537,38 +704,64 @@ def main() -> None:
             else:
                 v = matched.get((r["truth_key"], r["stratum"]))
                 r["truth_matched"] = None if v is None or math.isnan(v) else v
-            r["covered_matched"] = (None if r["truth_matched"] is None or r["lower_95"] is None
-                                    else bool(r["lower_95"] <= r["truth_matched"] <= r["upper_95"]))
+            r["covered_matched"] = (
+                None
+                if r["truth_matched"] is None or r["lower_95"] is None
+                else bool(r["lower_95"] <= r["truth_matched"] <= r["upper_95"])
+            )
         records += recs
         cutoffs.append(params["data_cutoff"])
-        per_seed.append({"seed": seed, "work_dir": str(wd.relative_to(ROOT)), **timing,
-                         "wall_s_this_invocation": round(time.perf_counter() - ts, 1)})
+        per_seed.append(
+            {
+                "seed": seed,
+                "work_dir": str(wd.relative_to(ROOT)),
+                **timing,
+                "wall_s_this_invocation": round(time.perf_counter() - ts, 1),
+            }
+        )
         prim = [r for r in recs if r["group"] == "primary" and r["covered"] is not None]
-        print(f"seed {seed}: {sum(r['covered'] for r in prim)}/{len(prim)} primary covered (params truth), "
-              f"{sum(bool(r['covered_matched']) for r in prim)} (matched), "
-              f"{per_seed[-1]['wall_s_this_invocation']} s", flush=True)
+        print(
+            f"seed {seed}: {sum(r['covered'] for r in prim)}/{len(prim)} primary covered (params truth), "
+            f"{sum(bool(r['covered_matched']) for r in prim)} (matched), "
+            f"{per_seed[-1]['wall_s_this_invocation']} s",
+            flush=True,
+        )
 
     summ = {src: summarise(records, args.min_n, src) for src in ("truth", "truth_matched")}
     pool = {src: pooled(rows) for src, rows in summ.items()}
     meta = {
         "command": "python benchmarks/coverage_study.py " + " ".join(sys.argv[1:]),
-        "seeds": args.seeds, "replicates": len(args.seeds), "patients": args.patients, "sites": args.sites,
-        "min_n": args.min_n, "mc_reps": args.mc_reps, "cutoffs": cutoffs,
+        "seeds": args.seeds,
+        "replicates": len(args.seeds),
+        "patients": args.patients,
+        "sites": args.sites,
+        "min_n": args.min_n,
+        "mc_reps": args.mc_reps,
+        "cutoffs": cutoffs,
         "total_wall_s": round(time.perf_counter() - t0, 1),
         "pipeline_wall_s": round(sum((s.get("synth_s") or 0) + (s.get("run_s") or 0) for s in per_seed), 1),
-        "python": platform.python_version(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
-        "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if args.interpretation_file:
         meta["interpretation"] = Path(args.interpretation_file).read_text(encoding="utf-8").strip()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(
-        {"meta": meta, "pooled_primary": pool, "summary": summ, "per_seed": per_seed, "records": records},
-        indent=2, default=str) + "\n", encoding="utf-8")
+    (RESULTS / f"{args.out_name}.json").write_text(
+        json.dumps(
+            {"meta": meta, "pooled_primary": pool, "summary": summ, "per_seed": per_seed, "records": records},
+            indent=2,
+            default=str,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     write_md(RESULTS / f"{args.out_name}.md", meta, summ, pool)
-    print(f"pooled primary coverage: params truth {pool['truth']['covered']}/{pool['truth']['scored']}, "
-          f"matched {pool['truth_matched']['covered']}/{pool['truth_matched']['scored']}; wrote "
-          f"{RESULTS / args.out_name}.json and .md ({meta['total_wall_s']:.0f} s)")
+    print(
+        f"pooled primary coverage: params truth {pool['truth']['covered']}/{pool['truth']['scored']}, "
+        f"matched {pool['truth_matched']['covered']}/{pool['truth_matched']['scored']}; wrote "
+        f"{RESULTS / args.out_name}.json and .md ({meta['total_wall_s']:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

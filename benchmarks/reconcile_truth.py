@@ -53,28 +53,46 @@ def main() -> int:
     counts = summary(mism)
     result = {
         "command": "python benchmarks/reconcile_truth.py " + " ".join(sys.argv[1:]),
-        "patients": args.patients, "sites": args.sites, "seed": args.seed,
+        "patients": args.patients,
+        "sites": args.sites,
+        "seed": args.seed,
         "patients_compared": int(truth.filter(~pl.col("has_defect"))["patient_id"].n_unique()),
         "patients_with_defect": int(truth.filter(pl.col("has_defect"))["patient_id"].n_unique()),
-        "adtte_rows_compared": compared, "adtte_rows_differing": mism.height,
+        "adtte_rows_compared": compared,
+        "adtte_rows_differing": mism.height,
         "by_parameter": counts.to_dicts(),
         "adrs": None if adrs is None else {"rows_compared": adrs[1], "rows_differing": adrs[0].height},
         "seconds": {"generate": round(t_gen, 1), "pipeline": round(t_run, 1)},
-        "examples": {p: mism.filter(pl.col("PARAMCD") == p).head(20)
-                     .select("patient_id", "kind", "AVAL", "AVAL_adtte", "CNSR", "CNSR_adtte").to_dicts()
-                     for p in mism["PARAMCD"].unique().sort().to_list()},
+        "examples": {
+            p: mism.filter(pl.col("PARAMCD") == p)
+            .head(20)
+            .select("patient_id", "kind", "AVAL", "AVAL_adtte", "CNSR", "CNSR_adtte")
+            .to_dicts()
+            for p in mism["PARAMCD"].unique().sort().to_list()
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reconcile-truth.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    lines = ["# adam.adtte vs the generator's per-patient truth", "", f"Command: `{result['command']}`  ",
-             f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
-             f"row defect left out); {compared} ADTTE rows compared, {mism.height} differ; generation "
-             f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.", "",
-             "| PARAMCD | kind | CNSR truth -> ADTTE | rows |", "|---|---|---|---:|"]
-    lines += [f"| {r['PARAMCD']} | {r['kind']} | {r['cnsr_truth_to_adtte']} | {r['len']} |"
-              for r in result["by_parameter"]]
-    lines += ["", "ADRS: " + ("not built by this pipeline" if adrs is None else
-                              f"{adrs[1]} rows compared, {adrs[0].height} differ"), ""]
+    lines = [
+        "# adam.adtte vs the generator's per-patient truth",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
+        f"row defect left out); {compared} ADTTE rows compared, {mism.height} differ; generation "
+        f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.",
+        "",
+        "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
+        "|---|---|---|---:|",
+    ]
+    lines += [
+        f"| {r['PARAMCD']} | {r['kind']} | {r['cnsr_truth_to_adtte']} | {r['len']} |" for r in result["by_parameter"]
+    ]
+    lines += [
+        "",
+        "ADRS: "
+        + ("not built by this pipeline" if adrs is None else f"{adrs[1]} rows compared, {adrs[0].height} differ"),
+        "",
+    ]
     (RESULTS / "reconcile-truth.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     shutil.rmtree(wd, ignore_errors=True)

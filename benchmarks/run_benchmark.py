@@ -121,8 +121,20 @@ def read_floor(submissions: Path) -> dict:
 def synth(n: int, out: Path) -> dict:
     if out.exists():
         shutil.rmtree(out)
-    return measure([str(BIN / "kocartr"), "synth", "--out", str(out), "--patients", str(n),
-                    "--sites", str(SITES_FOR.get(n, 10)), "--seed", "7"])
+    return measure(
+        [
+            str(BIN / "kocartr"),
+            "synth",
+            "--out",
+            str(out),
+            "--patients",
+            str(n),
+            "--sites",
+            str(SITES_FOR.get(n, 10)),
+            "--seed",
+            "7",
+        ]
+    )
 
 
 def run(submissions: Path, work: Path, fresh: bool = True) -> dict:
@@ -135,8 +147,22 @@ def run(submissions: Path, work: Path, fresh: bool = True) -> dict:
                 p.unlink()
     timings = work / "timings.json"
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
-    m = measure([str(BIN / "kocartr"), "run", "--submissions", str(submissions), "--warehouse", str(warehouse),
-                 "--release-dir", str(work / "releases"), "--demo", "--timings", str(timings)], env=env)
+    m = measure(
+        [
+            str(BIN / "kocartr"),
+            "run",
+            "--submissions",
+            str(submissions),
+            "--warehouse",
+            str(warehouse),
+            "--release-dir",
+            str(work / "releases"),
+            "--demo",
+            "--timings",
+            str(timings),
+        ],
+        env=env,
+    )
     m["stages"] = stage_seconds(json.loads(timings.read_text()))
     return m
 
@@ -159,8 +185,14 @@ def incremental(n: int) -> dict:
         if (site_dir / last).is_dir():
             shutil.copytree(site_dir / last, subs / site_dir.name / last)
     second = run(subs, work, fresh=False)
-    return {"patients": n, "added_month": last, "initial_run_s": first["wall_s"], "incremental_run_s": second["wall_s"],
-            "incremental_stages": second["stages"], "peak_rss_mib": second["peak_rss_mib"]}
+    return {
+        "patients": n,
+        "added_month": last,
+        "initial_run_s": first["wall_s"],
+        "incremental_run_s": second["wall_s"],
+        "incremental_stages": second["stages"],
+        "peak_rss_mib": second["peak_rss_mib"],
+    }
 
 
 def machine() -> dict:
@@ -168,29 +200,47 @@ def machine() -> dict:
     import polars
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": platform.python_version(),
-            "platform": platform.platform(), "duckdb": duckdb.__version__, "polars": polars.__version__}
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "duckdb": duckdb.__version__,
+        "polars": polars.__version__,
+    }
 
 
 def to_markdown(report: dict) -> str:
-    lines = ["# Benchmark results", "", f"Machine: {report['machine']}", "",
-             "| patients | rows | files | synth s | run s | peak MiB | ingest s | dbt s | checks s | analyses s | "
-             "release s | read floor s | ingest / floor | run / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {report['machine']}",
+        "",
+        "| patients | rows | files | synth s | run s | peak MiB | ingest s | dbt s | checks s | analyses s | "
+        "release s | read floor s | ingest / floor | run / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         st = r["run"]["stages"]
         lines.append(
             f"| {r['patients']} | {r['floor']['rows']} | {r['floor']['files']} | {r['synth']['wall_s']} | "
             f"{r['run']['wall_s']} | {r['run']['peak_rss_mib']} | {st['ingest']} | {st['dbt']} | "
             f"{st['quality_checks']} | {st['analyses']} | {st['release']} | {r['floor']['seconds']} | "
-            f"{r['ingest_floor_ratio']} | {r['run_floor_ratio']} |")
+            f"{r['ingest_floor_ratio']} | {r['run_floor_ratio']} |"
+        )
     lines += ["", f"Scaling exponent of the end-to-end run, 10k -> 100k: {report.get('exponent_10k_100k')}"]
     if report.get("incremental"):
         inc = report["incremental"]
-        lines.append(f"Incremental month ({inc['added_month']}) at {inc['patients']} patients: "
-                     f"{inc['incremental_run_s']} s (initial build {inc['initial_run_s']} s); stages {inc['incremental_stages']}")
-    lines += ["", "Targets: " + ", ".join(f"{k} <= {v}" for k, v in TARGETS.items()),
-              "", "Verdicts: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in report["verdicts"].items())]
+        lines.append(
+            f"Incremental month ({inc['added_month']}) at {inc['patients']} patients: "
+            f"{inc['incremental_run_s']} s (initial build {inc['initial_run_s']} s); stages {inc['incremental_stages']}"
+        )
+    lines += [
+        "",
+        "Targets: " + ", ".join(f"{k} <= {v}" for k, v in TARGETS.items()),
+        "",
+        "Verdicts: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in report["verdicts"].items()),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -209,16 +259,21 @@ def main(argv: list[str] | None = None) -> int:
         s = synth(n, work / "data")
         floor = read_floor(work / "data" / "submissions")
         r = run(work / "data" / "submissions", work)
-        entry = {"patients": n, "synth": {k: v for k, v in s.items() if k != "output_tail"}, "floor": floor,
-                 "run": {k: v for k, v in r.items() if k != "output_tail"},
-                 "ingest_floor_ratio": round(r["stages"]["ingest"] / max(floor["seconds"], 1e-9), 2),
-                 "run_floor_ratio": round(r["wall_s"] / max(floor["seconds"], 1e-9), 2)}
+        entry = {
+            "patients": n,
+            "synth": {k: v for k, v in s.items() if k != "output_tail"},
+            "floor": floor,
+            "run": {k: v for k, v in r.items() if k != "output_tail"},
+            "ingest_floor_ratio": round(r["stages"]["ingest"] / max(floor["seconds"], 1e-9), 2),
+            "run_floor_ratio": round(r["wall_s"] / max(floor["seconds"], 1e-9), 2),
+        }
         report["sizes"].append(entry)
         print(json.dumps(entry, indent=1), flush=True)
     by_n = {e["patients"]: e for e in report["sizes"]}
     if 10_000 in by_n and 100_000 in by_n:
         report["exponent_10k_100k"] = round(
-            math.log(by_n[100_000]["run"]["wall_s"] / by_n[10_000]["run"]["wall_s"]) / math.log(10), 3)
+            math.log(by_n[100_000]["run"]["wall_s"] / by_n[10_000]["run"]["wall_s"]) / math.log(10), 3
+        )
     if not args.no_incremental and 10_000 in by_n:
         report["incremental"] = incremental(10_000)
     verdicts = {}

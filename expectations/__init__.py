@@ -15,11 +15,34 @@ Public API (GX is imported lazily, once per process, on the first check run):
 
 from expectations.results import persist_results, site_verdicts
 from expectations.rules import Rule
-from expectations.runner import (CheckOutcome, QualityGateFailed, SiteCount, blocking_failures, gate, run_checks,
-                                 run_layer, run_rules)
+from expectations.runner import (
+    CheckOutcome,
+    QualityGateFailed,
+    SiteCount,
+    blocking_failures,
+    gate,
+    run_checks,
+    run_layer,
+    run_rules,
+)
 from expectations.scorecard import scorecard
 from expectations.suites import all_rules, rules_for_layer, rules_for_table, tables
 
-__all__ = ["site_verdicts", "CheckOutcome", "SiteCount", "QualityGateFailed", "Rule", "run_checks", "run_layer", "run_rules",
-           "blocking_failures", "gate", "persist_results", "scorecard", "all_rules", "rules_for_layer",
-           "rules_for_table", "tables"]
+__all__ = [
+    "site_verdicts",
+    "CheckOutcome",
+    "SiteCount",
+    "QualityGateFailed",
+    "Rule",
+    "run_checks",
+    "run_layer",
+    "run_rules",
+    "blocking_failures",
+    "gate",
+    "persist_results",
+    "scorecard",
+    "all_rules",
+    "rules_for_layer",
+    "rules_for_table",
+    "tables",
+]

@@ -43,14 +43,31 @@ RAW_ID_COLUMNS = ("site_code", "record_id", "_version")
 RAW_ACTION_COLUMN = "record_action"
 RAW_VERSION_COLUMNS = ("_version", "_valid_from_month", "_valid_to_month", "_is_current")
 # a type may be given as alternatives "A|B" (kocartr.ingest stores _version as INTEGER; the contract says 1, 2, ...)
-RAW_LINEAGE_COLUMNS = {"_source_file": "VARCHAR", "_source_row": "BIGINT|INTEGER", "_file_sha256": "VARCHAR",
-                       "_version": "INTEGER|BIGINT", "_valid_from_month": "VARCHAR", "_valid_to_month": "VARCHAR",
-                       "_is_current": "BOOLEAN"}
-RAW_COMMON_TYPES = {"site_code": "VARCHAR", "patient_key": "VARCHAR", "record_id": "VARCHAR",
-                    "submission_month": "VARCHAR", "record_action": "VARCHAR"}
+RAW_LINEAGE_COLUMNS = {
+    "_source_file": "VARCHAR",
+    "_source_row": "BIGINT|INTEGER",
+    "_file_sha256": "VARCHAR",
+    "_version": "INTEGER|BIGINT",
+    "_valid_from_month": "VARCHAR",
+    "_valid_to_month": "VARCHAR",
+    "_is_current": "BOOLEAN",
+}
+RAW_COMMON_TYPES = {
+    "site_code": "VARCHAR",
+    "patient_key": "VARCHAR",
+    "record_id": "VARCHAR",
+    "submission_month": "VARCHAR",
+    "record_action": "VARCHAR",
+}
 # dictionary type -> DuckDB type of the raw column
-RAW_TYPE_MAP = {"date": "DATE", "integer": "BIGINT", "decimal": "DOUBLE", "code": "VARCHAR",
-                "string": "VARCHAR", "text": "VARCHAR"}
+RAW_TYPE_MAP = {
+    "date": "DATE",
+    "integer": "BIGINT",
+    "decimal": "DOUBLE",
+    "code": "VARCHAR",
+    "string": "VARCHAR",
+    "text": "VARCHAR",
+}
 
 
 def raw_table(form: str) -> str:
@@ -75,11 +92,11 @@ FCT_ADVERSE_EVENT = "marts.fct_adverse_event"
 FCT_FOLLOWUP_SCHEDULE = "marts.fct_followup_schedule"
 MARTS_PATIENT = "patient_key"
 MARTS_SITE = "site_code"
-FCT_INFUSION_KEY = "infusion_key"        # fct_infusion: one row per infusion episode (ordered, maybe not infused)
+FCT_INFUSION_KEY = "infusion_key"  # fct_infusion: one row per infusion episode (ordered, maybe not infused)
 FCT_INFUSION_INFUSED = "is_infused"
 # fct_followup_schedule: one row per patient, infusion and scheduled timepoint (dbt marts/fct_followup_schedule.sql)
 FOLLOWUP_KEY = "visit_key"
-FOLLOWUP_DUE_DATE = "window_end_date"     # last day of the contact window: the form is due by then
+FOLLOWUP_DUE_DATE = "window_end_date"  # last day of the contact window: the form is due by then
 FOLLOWUP_RECEIVED_DATE = "received_date"  # contact date of the follow-up that answered it (NULL = not received)
 FOLLOWUP_STATE = "visit_state"
 FOLLOWUP_STATES = ("RECEIVED", "OVERDUE", "MISSED", "NOT_YET_DUE", "ENDED_BY_DEATH")
@@ -92,8 +109,7 @@ ADTTE = "adam.adtte"
 ADAE = "adam.adae"
 ADAM_SITE = "SITEID"
 ADAM_SUBJECT = "USUBJID"
-ADTTE_PARAMCDS = ("OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "EFS", "DOR", "SPM", "SPM_TCELL", "ANC_REC",
-                  "PLT_REC")
+ADTTE_PARAMCDS = ("OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "EFS", "DOR", "SPM", "SPM_TCELL", "ANC_REC", "PLT_REC")
 ADAE_CATEGORIES = ("CRS", "ICANS", "ICAHT", "INFECTION", "CYTOPENIA", "OTHER")
 
 # --- audit tables written by ingest (docs/ARCHITECTURE.md) -----------------------------------------------------
@@ -108,8 +124,18 @@ QUARANTINE_MONTH = "submission_month"
 # Optional-but-analysed fields: required fields are 100% by construction (ingest rejects rows without them).
 # form -> (fields, minimum share non-null per site)
 KEY_VARIABLES: dict[str, tuple[tuple[str, ...], float]] = {
-    "baseline": (("diagnosis_date", "ecog", "hematotox_anc", "hematotox_hgb", "hematotox_plt", "hematotox_crp",
-                  "hematotox_ferritin"), 0.80),
+    "baseline": (
+        (
+            "diagnosis_date",
+            "ecog",
+            "hematotox_anc",
+            "hematotox_hgb",
+            "hematotox_plt",
+            "hematotox_crp",
+            "hematotox_ferritin",
+        ),
+        0.80,
+    ),
     "product_infusion": (("dose_value", "dose_unit"), 0.90),
     "crs": (("resolution_date", "max_temperature_c"), 0.80),
     "icans": (("resolution_date",), 0.80),

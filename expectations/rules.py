@@ -27,22 +27,22 @@ MULTICOLUMN_EXPECTATIONS = {"ExpectCompoundColumnsToBeUnique"}  # `mostly` too; 
 
 @dataclass(frozen=True)
 class Rule:
-    name: str                      # unique, "<table>.<rule>", e.g. "adam.adsl.death_on_or_after_infusion"
-    layer: str                     # raw | staging | marts | adam
-    table: str                     # the table (asset) it guards
-    category: str                  # Kahn: conformance | completeness | plausibility
-    subcategory: str               # Kahn subcategory (value, relational, computational, uniqueness, ...)
-    severity: str                  # critical (blocks downstream) | warning
-    max_failing_share: float       # share of checked rows allowed to fail (0 = none)
-    reason: str                    # why the rule exists / why this threshold
-    expectation: str               # GX class name in great_expectations.expectations
-    kwargs: dict[str, Any]         # expectation kwargs, without `mostly` (derived from max_failing_share)
-    query: str | None = None       # SQL of the frame; None: the table itself
-    where: str | None = None       # row filter when query is None (e.g. "record_action = 'U'")
+    name: str  # unique, "<table>.<rule>", e.g. "adam.adsl.death_on_or_after_infusion"
+    layer: str  # raw | staging | marts | adam
+    table: str  # the table (asset) it guards
+    category: str  # Kahn: conformance | completeness | plausibility
+    subcategory: str  # Kahn subcategory (value, relational, computational, uniqueness, ...)
+    severity: str  # critical (blocks downstream) | warning
+    max_failing_share: float  # share of checked rows allowed to fail (0 = none)
+    reason: str  # why the rule exists / why this threshold
+    expectation: str  # GX class name in great_expectations.expectations
+    kwargs: dict[str, Any]  # expectation kwargs, without `mostly` (derived from max_failing_share)
+    query: str | None = None  # SQL of the frame; None: the table itself
+    where: str | None = None  # row filter when query is None (e.g. "record_action = 'U'")
     id_columns: tuple[str, ...] = ("site_code", "record_id")  # identifiers of a failing row (never free text)
     site_column: str | None = "site_code"  # None: not per site (e.g. a schema check)
-    per_site: bool = False         # threshold applies to every site, not only to all sites together
-    source: str = "hand"           # "dictionary" (generated) | "hand"
+    per_site: bool = False  # threshold applies to every site, not only to all sites together
+    source: str = "hand"  # "dictionary" (generated) | "hand"
 
     @property
     def blocking(self) -> bool:
@@ -51,7 +51,7 @@ class Rule:
     @property
     def check_name(self) -> str:
         """Name of the Dagster asset check (unique per table; Dagster wants [A-Za-z0-9_])."""
-        return re.sub(r"[^A-Za-z0-9_]", "__", self.name[len(self.table) + 1:])
+        return re.sub(r"[^A-Za-z0-9_]", "__", self.name[len(self.table) + 1 :])
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -70,8 +70,7 @@ class Rule:
         """SQL of the frame this rule validates (rules with the same frame are validated together)."""
         if self.query is not None:
             return self.query.strip()
-        cols = list(dict.fromkeys([*self.id_columns, *([self.site_column] if self.site_column else []),
-                                   *self.columns]))
+        cols = list(dict.fromkeys([*self.id_columns, *([self.site_column] if self.site_column else []), *self.columns]))
         sql = f"select {', '.join(_q(c) for c in cols)} from {self.table}"
         return sql + (f" where {self.where}" if self.where else "")
 
@@ -100,11 +99,37 @@ def _q(col: str) -> str:
     return '"' + col.replace('"', '""') + '"'
 
 
-def ok_rule(*, name: str, layer: str, table: str, category: str, subcategory: str, severity: str,
-            max_failing_share: float, reason: str, query: str, id_columns: tuple[str, ...] = ("site_code", "record_id"),
-            site_column: str | None = "site_code", per_site: bool = False, source: str = "hand") -> Rule:
+def ok_rule(
+    *,
+    name: str,
+    layer: str,
+    table: str,
+    category: str,
+    subcategory: str,
+    severity: str,
+    max_failing_share: float,
+    reason: str,
+    query: str,
+    id_columns: tuple[str, ...] = ("site_code", "record_id"),
+    site_column: str | None = "site_code",
+    per_site: bool = False,
+    source: str = "hand",
+) -> Rule:
     """A rule over a SQL frame with a boolean column `ok` (one row per checked record)."""
-    return Rule(name=name, layer=layer, table=table, category=category, subcategory=subcategory, severity=severity,
-                max_failing_share=max_failing_share, reason=reason, expectation="ExpectColumnValuesToBeInSet",
-                kwargs={"column": "ok", "value_set": [True]}, query=query, id_columns=id_columns,
-                site_column=site_column, per_site=per_site, source=source)
+    return Rule(
+        name=name,
+        layer=layer,
+        table=table,
+        category=category,
+        subcategory=subcategory,
+        severity=severity,
+        max_failing_share=max_failing_share,
+        reason=reason,
+        expectation="ExpectColumnValuesToBeInSet",
+        kwargs={"column": "ok", "value_set": [True]},
+        query=query,
+        id_columns=id_columns,
+        site_column=site_column,
+        per_site=per_site,
+        source=source,
+    )

@@ -13,8 +13,9 @@ import os
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE, site_failure_blocks
 from expectations.rules import MULTICOLUMN_EXPECTATIONS, Rule
@@ -41,15 +42,15 @@ class CheckOutcome:
     category: str
     subcategory: str
     severity: str
-    blocking: bool                 # severity == critical: a failure (or an error) stops downstream assets
+    blocking: bool  # severity == critical: a failure (or an error) stops downstream assets
     passed: bool
     rows_checked: int
     rows_failing: int
     failing_share: float
-    threshold: float               # max_failing_share
+    threshold: float  # max_failing_share
     by_site: list[SiteCount]
-    failing_records: list[dict[str, Any]]   # sample of identifiers (site_code, record_id / USUBJID...), no free text
-    error: str | None              # set when the check could not run (GX raised, query failed): passed is False
+    failing_records: list[dict[str, Any]]  # sample of identifiers (site_code, record_id / USUBJID...), no free text
+    error: str | None  # set when the check could not run (GX raised, query failed): passed is False
     run_id: str = ""
     reason: str = ""
     per_site: bool = False
@@ -76,23 +77,39 @@ class CheckOutcome:
             return f"{self.name} [{self.severity}] ERROR: {self.error}"
         sites = ", ".join(f"{s.site_code} {s.rows_failing}/{s.rows_checked}" for s in self.by_site if s.rows_failing)
         over = ", ".join(f"{s.site_code} ({s.failing_share:.1%})" for s in self.sites_over_threshold)
-        return (f"{self.name} [{self.severity}] {self.status}: {self.rows_failing}/{self.rows_checked} rows failing "
-                f"({self.failing_share:.1%}, allowed {self.threshold:.1%})" + (f"; sites: {sites}" if sites else "")
-                + (f"; FAILED at site {over}" if over else ""))
+        return (
+            f"{self.name} [{self.severity}] {self.status}: {self.rows_failing}/{self.rows_checked} rows failing "
+            f"({self.failing_share:.1%}, allowed {self.threshold:.1%})"
+            + (f"; sites: {sites}" if sites else "")
+            + (f"; FAILED at site {over}" if over else "")
+        )
 
     def as_metadata(self) -> dict[str, Any]:
         """Plain JSON-able values for a Dagster AssetCheckResult's metadata."""
         return {
-            "layer": self.layer, "table": self.table, "category": self.category, "subcategory": self.subcategory,
-            "severity": self.severity, "status": self.status, "rows_checked": self.rows_checked,
-            "rows_failing": self.rows_failing, "failing_share": round(self.failing_share, 6),
-            "threshold": self.threshold, "failing_sites": ", ".join(self.failing_sites),
+            "layer": self.layer,
+            "table": self.table,
+            "category": self.category,
+            "subcategory": self.subcategory,
+            "severity": self.severity,
+            "status": self.status,
+            "rows_checked": self.rows_checked,
+            "rows_failing": self.rows_failing,
+            "failing_share": round(self.failing_share, 6),
+            "threshold": self.threshold,
+            "failing_sites": ", ".join(self.failing_sites),
             "sites_failed": ", ".join(s.site_code for s in self.sites_over_threshold),
-            "site_verdicts": {s.site_code: {"rows_checked": s.rows_checked, "rows_failing": s.rows_failing,
-                                            "failing_share": round(s.failing_share, 6),
-                                            "passed": s.failing_share <= self.threshold + 1e-12}
-                              for s in self.by_site},
-            "failing_records_sample": [dict(r) for r in self.failing_records], "reason": self.reason,
+            "site_verdicts": {
+                s.site_code: {
+                    "rows_checked": s.rows_checked,
+                    "rows_failing": s.rows_failing,
+                    "failing_share": round(s.failing_share, 6),
+                    "passed": s.failing_share <= self.threshold + 1e-12,
+                }
+                for s in self.by_site
+            },
+            "failing_records_sample": [dict(r) for r in self.failing_records],
+            "reason": self.reason,
             "error": self.error or "",
         }
 
@@ -142,8 +159,9 @@ def _expectation(rule: Rule):
     kwargs = dict(rule.kwargs)
     if rule.expectation == "ExpectCompoundColumnsToBeUnique" and len(kwargs["column_list"]) == 1:
         # GX wants >= 2 columns for the compound form: a single key is a column-map uniqueness
-        return gxe.ExpectColumnValuesToBeUnique(column=kwargs["column_list"][0], mostly=mostly,
-                                                meta={"rule": rule.name})
+        return gxe.ExpectColumnValuesToBeUnique(
+            column=kwargs["column_list"][0], mostly=mostly, meta={"rule": rule.name}
+        )
     return getattr(gxe, rule.expectation)(**kwargs, mostly=mostly, meta={"rule": rule.name})
 
 
@@ -184,11 +202,26 @@ def _site(v: Any) -> str:
 
 
 def _error_outcome(rule: Rule, run_id: str, error: str) -> CheckOutcome:
-    return CheckOutcome(name=rule.name, layer=rule.layer, table=rule.table, category=rule.category,
-                        subcategory=rule.subcategory, severity=rule.severity, blocking=rule.blocking, passed=False,
-                        rows_checked=0, rows_failing=0, failing_share=0.0, threshold=rule.max_failing_share,
-                        by_site=[], failing_records=[], error=error, run_id=run_id, reason=rule.reason,
-                        per_site=rule.per_site)
+    return CheckOutcome(
+        name=rule.name,
+        layer=rule.layer,
+        table=rule.table,
+        category=rule.category,
+        subcategory=rule.subcategory,
+        severity=rule.severity,
+        blocking=rule.blocking,
+        passed=False,
+        rows_checked=0,
+        rows_failing=0,
+        failing_share=0.0,
+        threshold=rule.max_failing_share,
+        by_site=[],
+        failing_records=[],
+        error=error,
+        run_id=run_id,
+        reason=rule.reason,
+        per_site=rule.per_site,
+    )
 
 
 def _checked_mask(rule: Rule, df):
@@ -225,12 +258,27 @@ def _outcome(rule: Rule, run_id: str, df, result) -> CheckOutcome:
     passed = bool(result.success)
     if site_failure_blocks(rule.name, rule.per_site) and by_site:
         passed = passed and all(s.failing_share <= rule.max_failing_share + 1e-12 for s in by_site)
-    return CheckOutcome(name=rule.name, layer=rule.layer, table=rule.table, category=rule.category,
-                        subcategory=rule.subcategory, severity=rule.severity, blocking=rule.blocking, passed=passed,
-                        rows_checked=rows_checked, rows_failing=rows_failing, failing_share=share,
-                        threshold=rule.max_failing_share, by_site=by_site,
-                        failing_records=keys[:FAILING_SAMPLE_SIZE], error=None, run_id=run_id, reason=rule.reason,
-                        per_site=rule.per_site, failing_keys=keys)
+    return CheckOutcome(
+        name=rule.name,
+        layer=rule.layer,
+        table=rule.table,
+        category=rule.category,
+        subcategory=rule.subcategory,
+        severity=rule.severity,
+        blocking=rule.blocking,
+        passed=passed,
+        rows_checked=rows_checked,
+        rows_failing=rows_failing,
+        failing_share=share,
+        threshold=rule.max_failing_share,
+        by_site=by_site,
+        failing_records=keys[:FAILING_SAMPLE_SIZE],
+        error=None,
+        run_id=run_id,
+        reason=rule.reason,
+        per_site=rule.per_site,
+        failing_keys=keys,
+    )
 
 
 def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome]:
@@ -239,8 +287,9 @@ def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome
         if rule.kwargs.get("column") == "ok" and "ok" in df.columns and df["ok"].isna().any():
             raise ValueError(f"rule query of {rule.name} returned NULL ok for {int(df['ok'].isna().sum())} rows")
     g = _gx()
-    index_cols = list(dict.fromkeys(c for r in rules for c in (*r.id_columns, *([r.site_column] if r.site_column
-                                                                                  else []))))
+    index_cols = list(
+        dict.fromkeys(c for r in rules for c in (*r.id_columns, *([r.site_column] if r.site_column else [])))
+    )
     missing = [c for c in index_cols if c not in df.columns]
     if missing:
         raise KeyError(f"identifier columns {missing} not in the frame")
@@ -249,8 +298,9 @@ def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome
         try:
             built.append((rule, _expectation(rule)))
         except Exception as exc:  # noqa: BLE001
-            out_err[rule.name] = _error_outcome(rule, run_id, f"GX rejected the expectation: {type(exc).__name__}: "
-                                                              f"{str(exc).splitlines()[0]}")
+            out_err[rule.name] = _error_outcome(
+                rule, run_id, f"GX rejected the expectation: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            )
     if not built:
         return [out_err[r.name] for r in rules]
     # Batch.validate(ExpectationSuite) (GX 1.x public API) runs the same validator as ValidationDefinition.run
@@ -261,9 +311,14 @@ def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome
         suite.add_expectation(expectation)
     with _GX_LOCK:
         batch = g["batch_definition"].get_batch(batch_parameters={"dataframe": df})
-        result = batch.validate(suite, result_format={"result_format": "COMPLETE",
-                                                      "unexpected_index_column_names": index_cols,
-                                                      "return_unexpected_index_query": False})
+        result = batch.validate(
+            suite,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": index_cols,
+                "return_unexpected_index_query": False,
+            },
+        )
     by_rule = {r.expectation_config.meta.get("rule"): r for r in result.results}
     out = []
     for rule in rules:
@@ -353,5 +408,14 @@ def gate(outcomes: Iterable[CheckOutcome]) -> None:
         raise QualityGateFailed(bad)
 
 
-__all__ = ["CheckOutcome", "SiteCount", "QualityGateFailed", "run_checks", "run_layer", "run_rules",
-           "blocking_failures", "gate", "ALL_SITES"]
+__all__ = [
+    "CheckOutcome",
+    "SiteCount",
+    "QualityGateFailed",
+    "run_checks",
+    "run_layer",
+    "run_rules",
+    "blocking_failures",
+    "gate",
+    "ALL_SITES",
+]

@@ -31,17 +31,37 @@ from kocartr.warehouse import table_exists
 log = logging.getLogger(__name__)
 
 SCORECARD_COLUMNS = [
-    "site_code", "month", "key_cells", "key_cells_filled", "completeness", "followup_due", "followup_received",
-    "followup_on_time", "followup_timeliness", "rows_received", "rows_quarantined", "quarantine_rate",
-    "plausibility_checks", "plausibility_checks_failed", "plausibility_rows_checked", "plausibility_rows_failing",
-    "plausibility_failure_rate", "checks_failed_at_site", "checks_failed_at_site_names",
+    "site_code",
+    "month",
+    "key_cells",
+    "key_cells_filled",
+    "completeness",
+    "followup_due",
+    "followup_received",
+    "followup_on_time",
+    "followup_timeliness",
+    "rows_received",
+    "rows_quarantined",
+    "quarantine_rate",
+    "plausibility_checks",
+    "plausibility_checks_failed",
+    "plausibility_rows_checked",
+    "plausibility_rows_failing",
+    "plausibility_failure_rate",
+    "checks_failed_at_site",
+    "checks_failed_at_site_names",
 ]
 
 
 def _columns(con, table: str) -> set[str]:
     schema, name = table.split(".")
-    return {r[0] for r in con.sql("select column_name from information_schema.columns where table_schema = ? "
-                                  "and table_name = ?", params=[schema, name]).fetchall()}
+    return {
+        r[0]
+        for r in con.sql(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            params=[schema, name],
+        ).fetchall()
+    }
 
 
 def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], list[str]]:
@@ -62,14 +82,18 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
             if f not in have:
                 missing.append(f"{table}.{f}")
                 continue
-            selects.append(f"select site_code, submission_month as month, count(*) as cells, "
-                           f"count({f}) as filled from {table} group by all")
+            selects.append(
+                f"select site_code, submission_month as month, count(*) as cells, "
+                f"count({f}) as filled from {table} group by all"
+            )
     if selects:
         parts["completeness"] = (
             "select site_code, month, cast(sum(cells) as bigint) as key_cells, "
             "cast(sum(filled) as bigint) as key_cells_filled, "
-            "sum(filled) / nullif(sum(cells), 0) as completeness from (" + " union all ".join(selects) +
-            ") group by all")
+            "sum(filled) / nullif(sum(cells), 0) as completeness from ("
+            + " union all ".join(selects)
+            + ") group by all"
+        )
 
     # timeliness of follow-up: forms whose window ended by as_of, not ended by death
     t = C.FCT_FOLLOWUP_SCHEDULE
@@ -83,7 +107,8 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
             f"select {C.MARTS_SITE} as site_code, strftime({due}, '%Y-%m') as month, count(*) as followup_due, "
             f"count({rec}) as followup_received, count(*) filter (where {rec} <= {due}) as followup_on_time, "
             f"count({rec}) / count(*) as followup_timeliness from {t} "
-            f"where {due} <= date '{as_of.isoformat()}'{not_due} group by all")
+            f"where {due} <= date '{as_of.isoformat()}'{not_due} group by all"
+        )
     else:
         missing.append(t)
 
@@ -95,7 +120,8 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
             f"cast(sum({C.LEDGER_ROWS_RECEIVED}) as bigint) as rows_received, "
             f"cast(sum({C.LEDGER_ROWS_QUARANTINED}) as bigint) as rows_quarantined, "
             f"sum({C.LEDGER_ROWS_QUARANTINED}) / nullif(sum({C.LEDGER_ROWS_RECEIVED}), 0) as quarantine_rate "
-            f"from {t} where {C.LEDGER_SITE} is not null group by all")
+            f"from {t} where {C.LEDGER_SITE} is not null group by all"
+        )
     else:
         missing.append(t)
 
@@ -136,15 +162,17 @@ def scorecard(con, as_of: dt.date | None = None, write: bool = True) -> pl.DataF
         log.warning("dq scorecard: sources missing, their columns stay NULL: %s", ", ".join(missing))
     keys = " union ".join(f"select site_code, month from ({sql})" for sql in parts.values())
     if not keys:
-        frame = pl.DataFrame(schema={c: pl.Utf8 if c in ("site_code", "month") else pl.Float64
-                                     for c in SCORECARD_COLUMNS})
+        frame = pl.DataFrame(
+            schema={c: pl.Utf8 if c in ("site_code", "month") else pl.Float64 for c in SCORECARD_COLUMNS}
+        )
     else:
         ctes = ", ".join(f"{name} as ({sql})" for name, sql in parts.items())
         joins = " ".join(f"left join {name} using (site_code, month)" for name in parts)
-        cols = ", ".join(c if c in ("site_code", "month") or any(
-            c in sql for sql in parts.values()) else f"null as {c}" for c in SCORECARD_COLUMNS)
-        sql = (f"with {ctes}, k as ({keys}) select {cols} from k {joins} "
-               f"order by site_code, month")
+        cols = ", ".join(
+            c if c in ("site_code", "month") or any(c in sql for sql in parts.values()) else f"null as {c}"
+            for c in SCORECARD_COLUMNS
+        )
+        sql = f"with {ctes}, k as ({keys}) select {cols} from k {joins} order by site_code, month"
         frame = con.sql(sql).pl()
     if write:
         con.execute(f"create schema if not exists {C.AUDIT_SCHEMA}")

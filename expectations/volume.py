@@ -13,28 +13,57 @@ from expectations import config as C
 from expectations.rules import Rule, ok_rule
 
 # downstream table -> the table it must not be empty after (ARCHITECTURE: staging -> marts -> adam)
-CORE_TABLES = {C.DIM_PATIENT: C.stg("registration"), C.FCT_INFUSION: C.stg("registration"),
-               C.ADSL: C.DIM_PATIENT, C.ADTTE: C.ADSL}
+CORE_TABLES = {
+    C.DIM_PATIENT: C.stg("registration"),
+    C.FCT_INFUSION: C.stg("registration"),
+    C.ADSL: C.DIM_PATIENT,
+    C.ADTTE: C.ADSL,
+}
 REGISTRY = C.raw_table("registration")
 
 
 def _rule(table: str, name: str, reason: str, ok_sql: str) -> Rule:
-    return ok_rule(name=f"{table}.{name}", layer=table.split(".")[0], table=table, category="completeness",
-                   subcategory="atemporal", severity="critical", max_failing_share=0.0, reason=reason,
-                   query=f"select '{table}' as table_name, {ok_sql} as ok", id_columns=("table_name",),
-                   site_column=None)
+    return ok_rule(
+        name=f"{table}.{name}",
+        layer=table.split(".")[0],
+        table=table,
+        category="completeness",
+        subcategory="atemporal",
+        severity="critical",
+        max_failing_share=0.0,
+        reason=reason,
+        query=f"select '{table}' as table_name, {ok_sql} as ok",
+        id_columns=("table_name",),
+        site_column=None,
+    )
 
 
 def rules(dictionary) -> list[Rule]:
-    out = [_rule(REGISTRY, "registry_not_empty",
-                 "An empty registry must not pass the gates (every other rule passes vacuously on no rows).",
-                 f"(select count(*) from {REGISTRY} where _is_current and {C.RAW_ACTION_COLUMN} <> 'D') > 0")]
+    out = [
+        _rule(
+            REGISTRY,
+            "registry_not_empty",
+            "An empty registry must not pass the gates (every other rule passes vacuously on no rows).",
+            f"(select count(*) from {REGISTRY} where _is_current and {C.RAW_ACTION_COLUMN} <> 'D') > 0",
+        )
+    ]
     for form in dictionary.forms:
-        out.append(_rule(C.stg(form), "not_emptied",
-                         f"Staging must not be empty while raw.{form} holds current, non-deleted records.",
-                         f"(select count(*) from {C.stg(form)}) > 0 or (select count(*) from {C.raw_table(form)} "
-                         f"where _is_current and {C.RAW_ACTION_COLUMN} <> 'D') = 0"))
+        out.append(
+            _rule(
+                C.stg(form),
+                "not_emptied",
+                f"Staging must not be empty while raw.{form} holds current, non-deleted records.",
+                f"(select count(*) from {C.stg(form)}) > 0 or (select count(*) from {C.raw_table(form)} "
+                f"where _is_current and {C.RAW_ACTION_COLUMN} <> 'D') = 0",
+            )
+        )
     for table, upstream in CORE_TABLES.items():
-        out.append(_rule(table, "not_emptied", f"{table} must not be empty while {upstream} holds rows.",
-                         f"(select count(*) from {table}) > 0 or (select count(*) from {upstream}) = 0"))
+        out.append(
+            _rule(
+                table,
+                "not_emptied",
+                f"{table} must not be empty while {upstream} holds rows.",
+                f"(select count(*) from {table}) > 0 or (select count(*) from {upstream}) = 0",
+            )
+        )
     return out

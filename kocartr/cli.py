@@ -15,9 +15,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
     home = args.dagster_home or os.environ.get("DAGSTER_HOME")
-    result = run_pipeline(Path(args.submissions), Path(args.warehouse), Path(args.release_dir), month=args.month,
-                          demo=args.demo, lock_wait=args.lock_wait, dagster_home=Path(home) if home else None,
-                          verbose=args.verbose)
+    result = run_pipeline(
+        Path(args.submissions),
+        Path(args.warehouse),
+        Path(args.release_dir),
+        month=args.month,
+        demo=args.demo,
+        lock_wait=args.lock_wait,
+        dagster_home=Path(home) if home else None,
+        verbose=args.verbose,
+    )
     print(format_summary(result, Path(args.warehouse)))
     if args.timings:
         import dataclasses
@@ -30,8 +37,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from kocartr.synth import generate
 
-    summary = generate(Path(args.out), patients=args.patients, sites=args.sites, seed=args.seed,
-                       first_month=args.first_month, last_month=args.last_month)
+    summary = generate(
+        Path(args.out),
+        patients=args.patients,
+        sites=args.sites,
+        seed=args.seed,
+        first_month=args.first_month,
+        last_month=args.last_month,
+    )
     for k, v in summary.items():
         print(f"{k}: {v}")
     return 0
@@ -74,8 +87,10 @@ def _cmd_queries(args: argparse.Namespace) -> int:
     finally:
         con.close()
     n = sum(v for k, v in counts.items() if k != "site_verdicts")
-    print(f"wrote {n} queries for site {args.site}, registry month {month}, to {args.out}"
-          + ("" if root else " (site record ids not shown: give --submissions)"))
+    print(
+        f"wrote {n} queries for site {args.site}, registry month {month}, to {args.out}"
+        + ("" if root else " (site record ids not shown: give --submissions)")
+    )
     return 0
 
 
@@ -116,16 +131,21 @@ def _cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def _add_rekey(sub) -> None:
-    rk = sub.add_parser("rekey", help="rotate the registry HMAC key of a warehouse (one transaction)",
-                        description="Re-key every patient and record key from the current key (KOCARTR_HMAC_KEY / "
-                                    "KOCARTR_HMAC_KEY_FILE, or --demo) to the key in --new-key-file, re-reading "
-                                    "the submission files recorded in the ingest ledger. Run `kocartr run` with "
-                                    "the new key afterwards to rebuild the dbt layers.")
+    rk = sub.add_parser(
+        "rekey",
+        help="rotate the registry HMAC key of a warehouse (one transaction)",
+        description="Re-key every patient and record key from the current key (KOCARTR_HMAC_KEY / "
+        "KOCARTR_HMAC_KEY_FILE, or --demo) to the key in --new-key-file, re-reading "
+        "the submission files recorded in the ingest ledger. Run `kocartr run` with "
+        "the new key afterwards to rebuild the dbt layers.",
+    )
     rk.add_argument("--warehouse", required=True, help="DuckDB warehouse file")
     rk.add_argument("--submissions", required=True, help="the submissions tree the warehouse was ingested from")
     rk.add_argument("--new-key-file", required=True, help="file holding the new key (hex or text)")
     rk.add_argument("--demo", action="store_true", help="the current key is the published demo key")
     rk.set_defaults(func=_cmd_rekey)
+
+
 # ---- end key rotation --------------------------------------------------------------------------------------------
 
 
@@ -150,36 +170,58 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     from kocartr import __version__
 
-    p = argparse.ArgumentParser(prog="kocartr", description="Ko-CARTR registry data platform. "
-                                "`kocartr COMMAND --help` explains each command.",
-                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="kocartr",
+        description="Ko-CARTR registry data platform. `kocartr COMMAND --help` explains each command.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"kocartr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="ingest a submissions folder and build the monthly dataset",
-                         description="Ingest every site-month batch up to the registry month, build the warehouse "
-                                     "as of the month's last day (dbt layers and quality gates), compute the "
-                                     "analyses and publish the month's immutable release.",
-                         epilog=RUN_ENV + "\n" + EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="ingest a submissions folder and build the monthly dataset",
+        description="Ingest every site-month batch up to the registry month, build the warehouse "
+        "as of the month's last day (dbt layers and quality gates), compute the "
+        "analyses and publish the month's immutable release.",
+        epilog=RUN_ENV + "\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--submissions", required=True, help="submissions tree: <SITE>/<YYYY-MM>/<form>.csv|xlsx")
     run.add_argument("--warehouse", required=True, help="DuckDB warehouse file (created if missing)")
     run.add_argument("--release-dir", default="out/releases", help="where monthly releases are published")
     run.add_argument("--month", help="registry month to build (YYYY-MM); default: the latest submitted")
     run.add_argument("--demo", action="store_true", help="use the published demo pseudonymization key")
     run.add_argument("--timings", help="write the run's stages, checks and per-step seconds to this JSON file")
-    run.add_argument("--dagster-home", metavar="DIR",
-                     help="the project's Dagster instance, where the run is recorded for `make ui` "
-                          "(default: env DAGSTER_HOME, else dagster_home/ beside the warehouse)")
-    run.add_argument("-v", "--verbose", action="store_true",
-                     help="stream Dagster's and dbt's full log to the terminal (default: one line per step; "
-                          "the full log goes to logs/run-*.log beside the warehouse)")
-    run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
-                     help="how long to wait for the warehouse's write lock when another process holds it "
-                          "(default 10; env KOCARTR_LOCK_WAIT)")
+    run.add_argument(
+        "--dagster-home",
+        metavar="DIR",
+        help="the project's Dagster instance, where the run is recorded for `make ui` "
+        "(default: env DAGSTER_HOME, else dagster_home/ beside the warehouse)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream Dagster's and dbt's full log to the terminal (default: one line per step; "
+        "the full log goes to logs/run-*.log beside the warehouse)",
+    )
+    run.add_argument(
+        "--lock-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for the warehouse's write lock when another process holds it "
+        "(default 10; env KOCARTR_LOCK_WAIT)",
+    )
     run.set_defaults(func=_cmd_run)
 
-    synth = sub.add_parser("synth", help="generate synthetic monthly site submissions with ground truth",
-                           epilog="example: kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7")
+    synth = sub.add_parser(
+        "synth",
+        help="generate synthetic monthly site submissions with ground truth",
+        epilog="example: kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7",
+    )
     synth.add_argument("--out", required=True, help="output folder: OUT/submissions/ and OUT/ground_truth/")
     synth.add_argument("--patients", type=int, default=400, help="patients to generate (default 400)")
     synth.add_argument("--sites", type=int, default=5, help="number of sites, S01.. (default 5)")
@@ -188,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--last-month", default="2026-10", help="last submission month, YYYY-MM (default 2026-10)")
     synth.set_defaults(func=_cmd_synth)
 
-    tpl = sub.add_parser("template", help="write the site submission template (XLSX) from the dictionary",
-                         epilog="example: kocartr template --out template.xlsx")
+    tpl = sub.add_parser(
+        "template",
+        help="write the site submission template (XLSX) from the dictionary",
+        epilog="example: kocartr template --out template.xlsx",
+    )
     tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
     tpl.set_defaults(func=_cmd_template)
 
@@ -198,20 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--warehouse", default="out/warehouse.duckdb")
     q.add_argument("--month", help="registry month (YYYY-MM); default: the latest with queries")
-    q.add_argument("--submissions", help="submissions tree, to show the site's own record ids "
-                                         "(default: $KOCARTR_SUBMISSIONS)")
+    q.add_argument(
+        "--submissions", help="submissions tree, to show the site's own record ids (default: $KOCARTR_SUBMISSIONS)"
+    )
     q.set_defaults(func=_cmd_queries)
 
     from kocartr.release.__main__ import add_release_arguments
 
-    rel = add_release_arguments(sub.add_parser(
-        "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"))
+    rel = add_release_arguments(
+        sub.add_parser(
+            "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"
+        )
+    )
     rel.set_defaults(func=_cmd_release)
 
-    status = sub.add_parser("status", help="what a warehouse holds: last built month, last batches, queries, releases",
-                            description="Read-only: last ingested batch per site, last built month, open queries "
-                                        "by site, key table sizes and the releases published.",
-                            epilog="example: kocartr status --warehouse out/warehouse.duckdb")
+    status = sub.add_parser(
+        "status",
+        help="what a warehouse holds: last built month, last batches, queries, releases",
+        description="Read-only: last ingested batch per site, last built month, open queries "
+        "by site, key table sizes and the releases published.",
+        epilog="example: kocartr status --warehouse out/warehouse.duckdb",
+    )
     status.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
     status.add_argument("--release-dir", default="out/releases", help="where releases are published")
     status.set_defaults(func=_cmd_status)

@@ -152,8 +152,14 @@ def _parse_code_list(name: str, raw: dict[str, Any]) -> CodeList:
     codes = []
     for item in raw["codes"]:
         if isinstance(item, dict):
-            codes.append(Code(str(item["code"]), item.get("label", str(item["code"])), item.get("label_ko"),
-                              dict(item.get("attributes") or {})))
+            codes.append(
+                Code(
+                    str(item["code"]),
+                    item.get("label", str(item["code"])),
+                    item.get("label_ko"),
+                    dict(item.get("attributes") or {}),
+                )
+            )
         else:
             codes.append(Code(str(item), str(item)))
     return CodeList(name=name, codes=tuple(codes), description=raw.get("description", ""))
@@ -177,8 +183,10 @@ def _check(d: Dictionary) -> None:
             if f.allowed_by:
                 controlling = next(x for x in d.all_fields(form.name) if x.name == f.allowed_by)
                 if not d.allowed_codes(f, controlling):
-                    raise DictionaryError(f"form {form.name}: {f.name}.allowed_by={f.allowed_by}, but no code of "
-                                          f"'{controlling.code_list}' has an attribute {f.name} or {f.name}s")
+                    raise DictionaryError(
+                        f"form {form.name}: {f.name}.allowed_by={f.allowed_by}, but no code of "
+                        f"'{controlling.code_list}' has an attribute {f.name} or {f.name}s"
+                    )
         for a, b in form.date_order:
             for n in (a, b):
                 if n not in names or form.field(n).type != "date":

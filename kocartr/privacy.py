@@ -21,9 +21,9 @@ strictly before any token was made or any number computed).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import polars as pl
 
@@ -77,6 +77,7 @@ def rrn_sql(column_sql: str) -> str:
 @dataclass(frozen=True)
 class Finding:
     """One place an RRN-shaped value was found: never the value itself."""
+
     path: str
     where: str  # "file name", "text", "sheet name", "cell", "<schema>.<table>.<column>", ...
     count: int = 1
@@ -116,8 +117,9 @@ def scan_connection(con, label: str = "warehouse", schemas: Iterable[str] | None
         if comment and output_has_rrn(comment):
             out.append(Finding(label, f"the comment of {redact(where)}"))
         if dtype.upper() == "VARCHAR":
-            n = con.sql(f"select count(*) from {_qi(schema)}.{_qi(table)} where {rrn_sql(_qi(column))}"
-                        ).fetchall()[0][0]
+            n = con.sql(f"select count(*) from {_qi(schema)}.{_qi(table)} where {rrn_sql(_qi(column))}").fetchall()[0][
+                0
+            ]
             if n:
                 out.append(Finding(label, where, n))
     return out
@@ -143,8 +145,9 @@ def _scan_xlsx(path: Path, rel: str) -> list[Finding]:
         for ws in book.worksheets:
             if output_has_rrn(ws.title):
                 out.append(Finding(rel, "a sheet name"))
-            n = sum(1 for row in ws.iter_rows(values_only=True) for v in row
-                    if isinstance(v, str) and output_has_rrn(v))
+            n = sum(
+                1 for row in ws.iter_rows(values_only=True) for v in row if isinstance(v, str) and output_has_rrn(v)
+            )
             if n:
                 out.append(Finding(rel, "cells", n))
     finally:

@@ -12,8 +12,22 @@ from pathlib import Path
 
 from kocartr.dictionary import Dictionary, Field, load_dictionary
 
-FIELD_SHEET_COLUMNS = ["form", "field", "type", "required", "required_if", "code_list", "range", "unit",
-                       "cibmtr", "description", "label_ko", "pattern", "allowed_by", "multiple"]
+FIELD_SHEET_COLUMNS = [
+    "form",
+    "field",
+    "type",
+    "required",
+    "required_if",
+    "code_list",
+    "range",
+    "unit",
+    "cibmtr",
+    "description",
+    "label_ko",
+    "pattern",
+    "allowed_by",
+    "multiple",
+]
 CODE_SHEET_COLUMNS = ["code_list", "code", "label", "label_ko", "attributes"]
 DATA_ROWS = 1000  # rows that get drop-down validation on each form sheet
 
@@ -34,10 +48,24 @@ def field_rows(d: Dictionary) -> list[list[str]]:
     rows = []
     for form in d.forms:
         for f in d.all_fields(form):
-            rows.append([form, f.name, f.type + (" (several, ';')" if f.multiple else ""),
-                         "yes" if f.required else ("conditional" if f.required_if else "no"), _required_if(f),
-                         f.code_list or "", _range(f), f.unit or "", f.cibmtr or "", f.description, f.label_ko or "",
-                         f.pattern or "", f.allowed_by or "", "yes" if f.multiple else ""])
+            rows.append(
+                [
+                    form,
+                    f.name,
+                    f.type + (" (several, ';')" if f.multiple else ""),
+                    "yes" if f.required else ("conditional" if f.required_if else "no"),
+                    _required_if(f),
+                    f.code_list or "",
+                    _range(f),
+                    f.unit or "",
+                    f.cibmtr or "",
+                    f.description,
+                    f.label_ko or "",
+                    f.pattern or "",
+                    f.allowed_by or "",
+                    "yes" if f.multiple else "",
+                ]
+            )
     return rows
 
 
@@ -46,7 +74,9 @@ def _comment(f: Field) -> str:
     if f.type == "date":
         parts.append("format: YYYY-MM-DD")
     if f.code_list:
-        parts.append(f"codes: sheet code_lists, list {f.code_list}" + (" (several, separated by ';')" if f.multiple else ""))
+        parts.append(
+            f"codes: sheet code_lists, list {f.code_list}" + (" (several, separated by ';')" if f.multiple else "")
+        )
     if _range(f):
         parts.append(f"range: {_range(f)}")
     if f.unit:
@@ -112,8 +142,15 @@ def write_template(path: Path) -> None:
     for name, cl in d.code_lists.items():
         start = len(code_rows) + 2  # spreadsheet row of the first code (header is row 1)
         for c in cl.codes:
-            code_rows.append([name, c.code, c.label, c.label_ko or "",
-                              json.dumps(c.attributes, ensure_ascii=False, sort_keys=True) if c.attributes else ""])
+            code_rows.append(
+                [
+                    name,
+                    c.code,
+                    c.label,
+                    c.label_ko or "",
+                    json.dumps(c.attributes, ensure_ascii=False, sort_keys=True) if c.attributes else "",
+                ]
+            )
         spans[name] = (start, len(code_rows) + 1)
 
     for form in d.forms:
@@ -121,12 +158,21 @@ def write_template(path: Path) -> None:
         for j, f in enumerate(d.all_fields(form)):
             ws.write_string(0, j, f.name, req if f.required else bold)
             ws.write_comment(0, j, _comment(f), {"x_scale": 2.5, "y_scale": 2.5})
-            ws.set_column(j, j, max(12, len(f.name) + 2), date_fmt if f.type == "date" else
-                          (text_fmt if f.type in ("string", "code", "text") else None))
+            ws.set_column(
+                j,
+                j,
+                max(12, len(f.name) + 2),
+                date_fmt if f.type == "date" else (text_fmt if f.type in ("string", "code", "text") else None),
+            )
             if f.type == "code" and not f.multiple:
                 a, b = spans[f.code_list]
-                ws.data_validation(1, j, DATA_ROWS, j, {"validate": "list", "source": f"=code_lists!$B${a}:$B${b}",
-                                                        "error_type": "warning"})
+                ws.data_validation(
+                    1,
+                    j,
+                    DATA_ROWS,
+                    j,
+                    {"validate": "list", "source": f"=code_lists!$B${a}:$B${b}", "error_type": "warning"},
+                )
         ws.freeze_panes(1, 0)
 
     fields = wb.add_worksheet("fields")

@@ -10,8 +10,13 @@ from pathlib import Path
 def table_exists(con, table: str) -> bool:
     """Whether `schema.table` exists (views included): a gate may have stopped a run before it was built."""
     schema, name = table.split(".")
-    return con.sql("select count(*) from information_schema.tables where table_schema = $s and table_name = $n",
-                   params={"s": schema, "n": name}).fetchall()[0][0] > 0
+    return (
+        con.sql(
+            "select count(*) from information_schema.tables where table_schema = $s and table_name = $n",
+            params={"s": schema, "n": name},
+        ).fetchall()[0][0]
+        > 0
+    )
 
 
 class WarehouseError(RuntimeError):
@@ -90,5 +95,7 @@ def registry_patients(path: Path) -> int:
 
 
 def empty_registry_message(path: Path) -> str:
-    return (f"no release: the registry in {path} holds 0 patients (adam.adsl is empty); check that --submissions "
-            "points at <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
+    return (
+        f"no release: the registry in {path} holds 0 patients (adam.adsl is empty); check that --submissions "
+        "points at <SITE>/<YYYY-MM>/ folders and read audit.file_rejects"
+    )

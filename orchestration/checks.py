@@ -20,9 +20,16 @@ def _layer_checks(layer: str) -> dg.AssetChecksDefinition:
     from expectations import rules_for_layer
 
     rules = {(asset_key_of(r.table), r.check_name): r for r in rules_for_layer(layer)}
-    specs = [dg.AssetCheckSpec(name=name, asset=key, blocking=r.blocking, description=r.reason[:500],
-                               additional_deps=[asset_key_of(t) for t in r.reads if t != r.table])
-             for (key, name), r in rules.items()]
+    specs = [
+        dg.AssetCheckSpec(
+            name=name,
+            asset=key,
+            blocking=r.blocking,
+            description=r.reason[:500],
+            additional_deps=[asset_key_of(t) for t in r.reads if t != r.table],
+        )
+        for (key, name), r in rules.items()
+    ]
 
     @dg.multi_asset_check(specs=specs, name=f"{layer}_quality_gate", can_subset=True)
     def _gate(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource):
@@ -42,13 +49,18 @@ def _layer_checks(layer: str) -> dg.AssetChecksDefinition:
             if o.error:
                 errored.append(f"{rule.name}: {o.error}")
             yield dg.AssetCheckResult(
-                asset_key=asset_key_of(rule.table), check_name=rule.check_name, passed=bool(o.passed),
+                asset_key=asset_key_of(rule.table),
+                check_name=rule.check_name,
+                passed=bool(o.passed),
                 severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
-                description=o.describe(), metadata=o.as_metadata(),
+                description=o.describe(),
+                metadata=o.as_metadata(),
             )
         if errored:
-            raise dg.Failure(f"{len(errored)} {layer} quality checks could not run (an error of the check, "
-                             "not bad data):\n" + "\n".join(errored))
+            raise dg.Failure(
+                f"{len(errored)} {layer} quality checks could not run (an error of the check, "
+                "not bad data):\n" + "\n".join(errored)
+            )
 
     return _gate
 

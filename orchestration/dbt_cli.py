@@ -77,9 +77,20 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     parsed_with = {k: env.get(k, "") for k in PARSE_ENV}
     if manifest_is_stale(project_dir) or not stamp.exists() or json.loads(stamp.read_text()) != parsed_with:
         proc = subprocess.run(
-            [dbt_executable(), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-             "--quiet", "--log-level-file", "none"],  # no dbt_project/logs/dbt.log growing run after run
-            env=env, capture_output=True, text=True,
+            [
+                dbt_executable(),
+                "parse",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(project_dir),
+                "--quiet",
+                "--log-level-file",
+                "none",
+            ],  # no dbt_project/logs/dbt.log growing run after run
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")

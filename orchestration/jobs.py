@@ -42,14 +42,22 @@ feedback_job = dg.define_asset_job(
 )
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[monthly_job],
-                      request_job=feedback_job, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[monthly_job],
+    request_job=feedback_job,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
 def feedback_after_success(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     return feedback_request(context.dagster_run)
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, monitored_jobs=[monthly_job],
-                      request_job=feedback_job, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    monitored_jobs=[monthly_job],
+    request_job=feedback_job,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
 def feedback_after_failure(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     return feedback_request(context.dagster_run)
 

@@ -7,14 +7,16 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
 
 LOGGER = "run_log"
-KEEP_LOGS = 30  # run logs kept per warehouse folder; older ones are removed (a day of runs once left 558 MB of dbt files)
+KEEP_LOGS = (
+    30  # run logs kept per warehouse folder; older ones are removed (a day of runs once left 558 MB of dbt files)
+)
 
 # The terminal while a quiet run redirects stdout/stderr (dbt's node lines are written to stdout) to its log file.
 _terminal: TextIO | None = None
@@ -23,9 +25,9 @@ _terminal: TextIO | None = None
 def new_log_file(folder: Path, month: str) -> Path:
     """`<folder>/run-<UTC time>-<month>.log`, keeping the newest KEEP_LOGS run logs."""
     folder.mkdir(parents=True, exist_ok=True)
-    for old in sorted(folder.glob("run-*.log"))[:-(KEEP_LOGS - 1) or None]:
+    for old in sorted(folder.glob("run-*.log"))[: -(KEEP_LOGS - 1) or None]:
         old.unlink(missing_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return folder / f"run-{stamp}-{month}.log"
 
 
@@ -45,8 +47,11 @@ def quiet(log_file: Path, verbose: bool) -> Iterator[None]:
         return
     before, _terminal = _terminal, sys.stdout
     try:
-        with open(log_file, "a", encoding="utf-8") as fh, contextlib.redirect_stdout(fh), \
-                contextlib.redirect_stderr(fh):
+        with (
+            open(log_file, "a", encoding="utf-8") as fh,
+            contextlib.redirect_stdout(fh),
+            contextlib.redirect_stderr(fh),
+        ):
             yield
     finally:
         _terminal = before
@@ -79,7 +84,7 @@ class _StepLines(logging.Handler):
 @dg.logger(
     config_schema={"log_file": dg.Field(str, default_value=""), "verbose": dg.Field(bool, default_value=False)},
     description="Ko-CARTR run log: every event to the run's log file; one line per finished step on the terminal "
-                "(everything with verbose).",
+    "(everything with verbose).",
 )
 def run_log(init_context) -> logging.Logger:
     log = logging.Logger("kocartr.run", level=logging.DEBUG)

@@ -17,13 +17,14 @@ class RegistryPaths(dg.ConfigurableResource):
 def default_resources() -> dict[str, object]:
     from dagster_dbt import DbtCliResource
 
-    from orchestration.dbt_cli import dbt_executable
     from kocartr.paths import DBT_PROJECT_DIR
+    from orchestration.dbt_cli import dbt_executable
 
     return {
         "warehouse": DuckDBResource(database=dg.EnvVar("KOCARTR_WAREHOUSE")),
         "paths": RegistryPaths(
-            submissions_dir=dg.EnvVar("KOCARTR_SUBMISSIONS"), release_dir=dg.EnvVar("KOCARTR_RELEASES"),
+            submissions_dir=dg.EnvVar("KOCARTR_SUBMISSIONS"),
+            release_dir=dg.EnvVar("KOCARTR_RELEASES"),
             queries_dir=dg.EnvVar("KOCARTR_QUERIES"),
         ),
         "dbt": DbtCliResource(

@@ -129,8 +129,10 @@ def _failure_line(event) -> str:
         error = error.cause
     text = " ".join(messages)
     if is_lock_error(text):
-        return (f"the warehouse is locked by {lock_holder(text)} (another connection opened it during the run); "
-                "investigators read the release files, which never lock")
+        return (
+            f"the warehouse is locked by {lock_holder(text)} (another connection opened it during the run); "
+            "investigators read the release files, which never lock"
+        )
     # Dagster wraps user errors ("Error occurred while executing op ..."): the innermost message is the reason.
     return one_line(messages[-1] if messages else "")[:500]
 
@@ -138,28 +140,32 @@ def _failure_line(event) -> str:
 def _stage_result(job: str, partition: str, result, instance) -> StageResult:
     import dagster as dg
 
-    stage = StageResult(job=job, success=result.success, partition=partition,
-                        step_seconds=_step_seconds(instance, result.run_id))
+    stage = StageResult(
+        job=job, success=result.success, partition=partition, step_seconds=_step_seconds(instance, result.run_id)
+    )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             stage.failed_steps.append(event.step_key or "?")
             stage.errors[event.step_key or "?"] = _failure_line(event)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             mat = event.event_specific_data.materialization
-            stage.metadata[mat.asset_key.to_user_string()] = {k: str(getattr(v, "value", v))
-                                                               for k, v in mat.metadata.items()}
+            stage.metadata[mat.asset_key.to_user_string()] = {
+                k: str(getattr(v, "value", v)) for k, v in mat.metadata.items()
+            }
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             stage.skipped_steps.append(event.step_key or "?")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data  # AssetCheckEvaluation
-            stage.checks.append(CheckLine(
-                asset=ev.asset_key.to_user_string(),
-                check=ev.check_name,
-                passed=ev.passed,
-                severity=ev.severity.value if ev.severity else "ERROR",
-                blocking=bool(getattr(ev, "blocking", False)),
-                description=str(ev.description or ""),
-            ))
+            stage.checks.append(
+                CheckLine(
+                    asset=ev.asset_key.to_user_string(),
+                    check=ev.check_name,
+                    passed=ev.passed,
+                    severity=ev.severity.value if ev.severity else "ERROR",
+                    blocking=bool(getattr(ev, "blocking", False)),
+                    description=str(ev.description or ""),
+                )
+            )
     return stage
 
 
@@ -171,8 +177,10 @@ def registry_is_empty(warehouse: Path) -> bool:
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return not table_exists(con, "raw.registration") or \
-            con.sql("select count(*) from raw.registration").fetchall()[0][0] == 0
+        return (
+            not table_exists(con, "raw.registration")
+            or con.sql("select count(*) from raw.registration").fetchall()[0][0] == 0
+        )
     finally:
         con.close()
 
@@ -204,9 +212,16 @@ def default_dagster_home(warehouse: Path) -> Path:
     return warehouse.resolve().parent / "dagster_home"
 
 
-def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: str | None = None,
-                 demo: bool = False, lock_wait: float | None = None, dagster_home: Path | None = None,
-                 verbose: bool = False) -> PipelineResult:
+def run_pipeline(
+    submissions: Path,
+    warehouse: Path,
+    release_dir: Path,
+    month: str | None = None,
+    demo: bool = False,
+    lock_wait: float | None = None,
+    dagster_home: Path | None = None,
+    verbose: bool = False,
+) -> PipelineResult:
     """Both jobs in the project's Dagster instance (default: `dagster_home/` beside the warehouse). The terminal
     gets one line per stage and step; everything else goes to `<warehouse folder>/logs/run-*.log`
     (`PipelineResult.log_file`), or to the terminal too when verbose."""
@@ -246,30 +261,42 @@ def run_pipeline(submissions: Path, warehouse: Path, release_dir: Path, month: s
         n_batches = sum(1 for m in batch_months if m <= target)
         say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
         ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"ops": {"site_submissions": {"config": {"through_month": target}}},
-                        **logger_config(log_file, verbose)},
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "ops": {"site_submissions": {"config": {"through_month": target}}},
+                **logger_config(log_file, verbose),
+            },
         )
         stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
-        result = PipelineResult(month=target, stages=stages,
-                                release_path=str(release_dir.resolve() / month_end(target).isoformat()),
-                                queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
-                                log_file=str(log_file), dagster_home=str(instance.root_directory))
+        result = PipelineResult(
+            month=target,
+            stages=stages,
+            release_path=str(release_dir.resolve() / month_end(target).isoformat()),
+            queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
+            log_file=str(log_file),
+            dagster_home=str(instance.root_directory),
+        )
         if warehouse.exists() and registry_is_empty(warehouse):  # whatever the gates said: say why first
-            result.stopped = (f"no release: 0 patients registered after ingesting {submissions} "
-                              f"({sum(len(b.files) for b in batches)} files found); check that "
-                              "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects")
+            result.stopped = (
+                f"no release: 0 patients registered after ingesting {submissions} "
+                f"({sum(len(b.files) for b in batches)} files found); check that "
+                "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects"
+            )
         if result.success:
             say(f"[2/2] monthly dataset {target}: dbt layers and their gates, analyses, release")
             monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
-                instance=instance, partition_key=target, raise_on_error=False,
+                instance=instance,
+                partition_key=target,
+                raise_on_error=False,
                 run_config=logger_config(log_file, verbose),
             )
             stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
         # site queries after every gate, also when one stopped the run: they explain the stop to the sites
         say(f"site queries {target}: after every gate")
         feedback = defs.resolve_job_def(FEEDBACK_JOB).execute_in_process(
-            instance=instance, partition_key=target, raise_on_error=False, run_config=logger_config(log_file, verbose))
+            instance=instance, partition_key=target, raise_on_error=False, run_config=logger_config(log_file, verbose)
+        )
         stages.append(_stage_result(FEEDBACK_JOB, target, feedback, instance))
         instance.dispose()
     say(f"done in {time.monotonic() - started:.0f} s")

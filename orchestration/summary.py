@@ -7,8 +7,14 @@ from pathlib import Path
 from kocartr.warehouse import table_exists
 from orchestration.runner import PipelineResult
 
-KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae", "analysis.survival_estimates",
-              "analysis.cumulative_incidence", "analysis.proportions")
+KEY_TABLES = (
+    "adam.adsl",
+    "adam.adtte",
+    "adam.adae",
+    "analysis.survival_estimates",
+    "analysis.cumulative_incidence",
+    "analysis.proportions",
+)
 
 
 def _warehouse_lines(warehouse: Path) -> list[str]:
@@ -22,12 +28,17 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
         if table_exists(con, "audit.ingest_ledger"):
             files, received, accepted, quarantined = con.sql(
                 "select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_accepted), 0), "
-                "coalesce(sum(rows_quarantined), 0) from audit.ingest_ledger").fetchall()[0]
+                "coalesce(sum(rows_quarantined), 0) from audit.ingest_ledger"
+            ).fetchall()[0]
             rejected = con.sql("select count(*) from audit.file_rejects").fetchall()[0][0]
-            lines.append(f"ingest: {files} files, {received} rows received = {accepted} accepted + "
-                         f"{quarantined} quarantined; {rejected} files rejected")
-            rules = con.sql("select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "
-                            "group by rule order by n desc, rule").fetchall()
+            lines.append(
+                f"ingest: {files} files, {received} rows received = {accepted} accepted + "
+                f"{quarantined} quarantined; {rejected} files rejected"
+            )
+            rules = con.sql(
+                "select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "
+                "group by rule order by n desc, rule"
+            ).fetchall()
             if rules:
                 lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
         for table in KEY_TABLES:
@@ -57,17 +68,26 @@ def site_failure_lines(warehouse: Path, month: str) -> list[str]:
     if failed.is_empty():
         return ["per-site verdicts: every check passes at every site"]
     checks = failed.group_by("check_name", maintain_order=True).agg(pl.all())
-    lines = [f"per-site verdicts: {checks.height} check(s) FAILED at one or more sites (the rule's threshold applied "
-             "to each site's own share); those that pass overall are listed here, the others above"]
+    lines = [
+        f"per-site verdicts: {checks.height} check(s) FAILED at one or more sites (the rule's threshold applied "
+        "to each site's own share); those that pass overall are listed here, the others above"
+    ]
     for r in checks.sort("check_name").iter_rows(named=True):
         if not all(r["overall_passed"]):
             continue
-        effect = "blocks" if r["blocks"][0] and r["severity"][0] == "critical" else (
-            "fails the check" if r["blocks"][0] else "reported, does not block (config)")
-        sites = ", ".join(f"{site} {n}/{d} ({share:.1%})" for site, n, d, share in
-                          zip(r["site_code"], r["rows_failing"], r["rows_checked"], r["failing_share"]))
-        lines.append(f"  - {r['check_name']} [{r['severity'][0]}], passes overall, FAILED at {sites} "
-                     f"(> {r['threshold'][0]:.1%}); {effect}")
+        effect = (
+            "blocks"
+            if r["blocks"][0] and r["severity"][0] == "critical"
+            else ("fails the check" if r["blocks"][0] else "reported, does not block (config)")
+        )
+        sites = ", ".join(
+            f"{site} {n}/{d} ({share:.1%})"
+            for site, n, d, share in zip(r["site_code"], r["rows_failing"], r["rows_checked"], r["failing_share"])
+        )
+        lines.append(
+            f"  - {r['check_name']} [{r['severity'][0]}], passes overall, FAILED at {sites} "
+            f"(> {r['threshold'][0]:.1%}); {effect}"
+        )
     return lines
 
 
@@ -106,8 +126,10 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     elif result.success:
         out.append(f"OK: warehouse {warehouse}")
     else:
-        out.append("STOPPED: a blocking quality gate or a step failed; see above. Failing records are in "
-                   "audit.dq_results and audit.quarantine; `kocartr queries --site CODE` writes a site's queries.")
+        out.append(
+            "STOPPED: a blocking quality gate or a step failed; see above. Failing records are in "
+            "audit.dq_results and audit.quarantine; `kocartr queries --site CODE` writes a site's queries."
+        )
     return "\n".join(out)
 
 
@@ -122,30 +144,41 @@ def status_lines(warehouse: Path, release_dir: Path) -> list[str]:
     try:
         con = duckdb.connect(str(warehouse), read_only=True)
     except duckdb.Error as exc:
-        raise WarehouseError(f"warehouse {warehouse} cannot be read now ({str(exc).splitlines()[0]}); "
-                             "a run may be writing it") from None
+        raise WarehouseError(
+            f"warehouse {warehouse} cannot be read now ({str(exc).splitlines()[0]}); a run may be writing it"
+        ) from None
     try:
         out = [f"warehouse: {warehouse}"]
-        built = (con.sql("select data_cutoff from intermediate.int_data_cutoff").fetchall()[0][0]
-                 if table_exists(con, "intermediate.int_data_cutoff") else None)
+        built = (
+            con.sql("select data_cutoff from intermediate.int_data_cutoff").fetchall()[0][0]
+            if table_exists(con, "intermediate.int_data_cutoff")
+            else None
+        )
         out.append(f"last built month: {built.isoformat()[:7] + f' (cut-off {built})' if built else 'none'}")
         if table_exists(con, "audit.ingest_ledger"):
-            latest = con.sql("select site_code, max(submission_month), count(*) from audit.ingest_ledger "
-                             "where site_code is not null group by site_code order by site_code").fetchall()
-            out.append("last ingested batch per site: "
-                       + (", ".join(f"{s} {m} ({n} files in all)" for s, m, n in latest) or "none"))
+            latest = con.sql(
+                "select site_code, max(submission_month), count(*) from audit.ingest_ledger "
+                "where site_code is not null group by site_code order by site_code"
+            ).fetchall()
+            out.append(
+                "last ingested batch per site: "
+                + (", ".join(f"{s} {m} ({n} files in all)" for s, m, n in latest) or "none")
+            )
             queries = con.sql("""
                 select site_code, count(distinct (source_file, source_row)) from audit.quarantine
                 group by site_code order by site_code""").fetchall()
-            rejects = dict(con.sql("select coalesce(site_code, '?'), count(*) from audit.file_rejects "
-                                   "group by 1").fetchall())
+            rejects = dict(
+                con.sql("select coalesce(site_code, '?'), count(*) from audit.file_rejects group by 1").fetchall()
+            )
             sites = sorted({s for s, _ in queries} | set(rejects))
             open_rows = dict(queries)
-            out.append("open queries by site (quarantined rows / rejected files): "
-                       + (", ".join(f"{s} {open_rows.get(s, 0)}/{rejects.get(s, 0)}" for s in sites) or "none"))
+            out.append(
+                "open queries by site (quarantined rows / rejected files): "
+                + (", ".join(f"{s} {open_rows.get(s, 0)}/{rejects.get(s, 0)}" for s in sites) or "none")
+            )
     finally:
         con.close()
-    out.extend(_warehouse_lines(warehouse)[-len(KEY_TABLES):])
+    out.extend(_warehouse_lines(warehouse)[-len(KEY_TABLES) :])
     releases = list_releases(release_dir) if release_dir.is_dir() else []
     out.append(f"releases in {release_dir}: " + (", ".join(p.name for p in releases) or "none"))
     return out

@@ -12,14 +12,29 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The fast tier (`make test-fast`, `pytest -m "not slow"`) leaves out what builds a whole warehouse: tests using
 # these fixtures, and modules that run the pipeline or dbt themselves. `make test` (and CI) runs everything.
 SLOW_FIXTURES = {"pipeline_run", "built_warehouse", "wh", "published", "warehouse"}
-SLOW_MODULES = {"test_pipeline_end_to_end.py", "test_quality_gate_blocks.py", "test_cutoff_months.py",
-                "test_project_instance.py", "test_dbt_generated_data.py", "test_kill_safety.py",
-                "test_release_scenario.py", "test_definitions.py", "test_hostile_operations.py", "test_publish.py"}
+SLOW_MODULES = {
+    "test_pipeline_end_to_end.py",
+    "test_quality_gate_blocks.py",
+    "test_cutoff_months.py",
+    "test_project_instance.py",
+    "test_dbt_generated_data.py",
+    "test_kill_safety.py",
+    "test_release_scenario.py",
+    "test_definitions.py",
+    "test_hostile_operations.py",
+    "test_publish.py",
+}
 # single tests over ~2 s (measured with --durations): generated sets, whole releases, random-table audits
-SLOW_TESTS = {"test_deterministic_by_seed", "test_truth_plausible_and_recoverable",
-              "test_other_analysis_table_shapes_resolve_through_aliases", "test_release_without_analysis_tables_still_builds",
-              "test_random_two_way_tables_pass_the_audit", "test_truth_frames_of_a_generated_set",
-              "test_every_row_defect_quarantined_and_no_clean_row", "test_every_path_in_a_sample_sized_set"}
+SLOW_TESTS = {
+    "test_deterministic_by_seed",
+    "test_truth_plausible_and_recoverable",
+    "test_other_analysis_table_shapes_resolve_through_aliases",
+    "test_release_without_analysis_tables_still_builds",
+    "test_random_two_way_tables_pass_the_audit",
+    "test_truth_frames_of_a_generated_set",
+    "test_every_row_defect_quarantined_and_no_clean_row",
+    "test_every_path_in_a_sample_sized_set",
+}
 
 
 def pytest_configure(config) -> None:
@@ -28,8 +43,11 @@ def pytest_configure(config) -> None:
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
-        if (SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_MODULES
-                or item.originalname in SLOW_TESTS):
+        if (
+            SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or item.path.name in SLOW_MODULES
+            or item.originalname in SLOW_TESTS
+        ):
             item.add_marker(pytest.mark.slow)
 
 

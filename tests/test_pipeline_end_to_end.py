@@ -5,17 +5,29 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-LAYER_TABLES = ["raw.registration", "audit.ingest_ledger", "staging.stg_registration", "marts.fct_infusion",
-                "marts.fct_followup_schedule", "adam.adsl", "adam.adtte", "adam.adae",
-                "analysis.survival_estimates", "analysis.cumulative_incidence", "analysis.proportions"]
+LAYER_TABLES = [
+    "raw.registration",
+    "audit.ingest_ledger",
+    "staging.stg_registration",
+    "marts.fct_infusion",
+    "marts.fct_followup_schedule",
+    "adam.adsl",
+    "adam.adtte",
+    "adam.adae",
+    "analysis.survival_estimates",
+    "analysis.cumulative_incidence",
+    "analysis.proportions",
+]
 
 
 def _tables(con) -> list[str]:
     """Every table but the quality-run history (audit.dq_*), which gains a run's rows by design."""
-    rows = con.sql("select table_schema || '.' || table_name from information_schema.tables "
-                   "where table_schema in ('raw','audit','staging','intermediate','marts','adam','analysis') "
-                   "and not (table_schema = 'audit' and starts_with(table_name, 'dq_')) "
-                   "order by 1").fetchall()
+    rows = con.sql(
+        "select table_schema || '.' || table_name from information_schema.tables "
+        "where table_schema in ('raw','audit','staging','intermediate','marts','adam','analysis') "
+        "and not (table_schema = 'audit' and starts_with(table_name, 'dq_')) "
+        "order by 1"
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -39,12 +51,14 @@ def test_every_ingested_file_accounts_for_its_rows(pipeline_run):
     _, warehouse, _ = pipeline_run
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        bad = con.sql("select source_file from audit.ingest_ledger "
-                      "where rows_received <> rows_accepted + rows_quarantined").fetchall()
+        bad = con.sql(
+            "select source_file from audit.ingest_ledger where rows_received <> rows_accepted + rows_quarantined"
+        ).fetchall()
         assert bad == []
         # no accepted row without its ledger entry
-        orphans = con.sql("select count(*) from raw.registration r anti join audit.ingest_ledger l "
-                          "on r._file_sha256 = l.file_sha256").fetchall()[0][0]
+        orphans = con.sql(
+            "select count(*) from raw.registration r anti join audit.ingest_ledger l on r._file_sha256 = l.file_sha256"
+        ).fetchall()[0][0]
         assert orphans == 0
     finally:
         con.close()
@@ -58,8 +72,10 @@ def test_os_estimate_is_computed_from_this_runs_adtte(pipeline_run):
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         os_rows = con.sql("select AVAL, CNSR, ENTRYT from adam.adtte where PARAMCD = 'OS' and INFNUM = 1").df()
-        est = con.sql("select estimate, n from analysis.survival_estimates where endpoint = 'OS' "
-                      "and stratum_variable = 'overall' and row_type = 'landmark' and time_months = 12").fetchall()[0]
+        est = con.sql(
+            "select estimate, n from analysis.survival_estimates where endpoint = 'OS' "
+            "and stratum_variable = 'overall' and row_type = 'landmark' and time_months = 12"
+        ).fetchall()[0]
     finally:
         con.close()
     assert est is not None and est[1] == len(os_rows)

@@ -10,17 +10,41 @@ from kocartr import privacy
 
 RRN = "760101-1234567"
 FOUND = [
-    "7601011234567", RRN, f"주민번호 {RRN}", f"주민번호{RRN}", f"{RRN}입니다", "ID7601011234567", "a;850505-2345678",
+    "7601011234567",
+    RRN,
+    f"주민번호 {RRN}",
+    f"주민번호{RRN}",
+    f"{RRN}입니다",
+    "ID7601011234567",
+    "a;850505-2345678",
     "760101\u20131234567",  # en dash, as word processors write it
-    "051231-3123456", "991231-5123456", "000229-8123456",  # G = 3 (2000s), 5 and 8 (foreign residents)
-    f"x {RRN} y {RRN}", f"({RRN})", f"{RRN}\n", "S03/100101-1234567/lab.csv",
+    "051231-3123456",
+    "991231-5123456",
+    "000229-8123456",  # G = 3 (2000s), 5 and 8 (foreign residents)
+    f"x {RRN} y {RRN}",
+    f"({RRN})",
+    f"{RRN}\n",
+    "S03/100101-1234567/lab.csv",
 ]
 NOT_FOUND = [
-    "", "20260501", "2026-05-01", "12345678901234", "17601011234567", "76010112345678",  # longer digit runs
-    "761301-1234567", "760100-1234567", "760132-1234567",  # month 13, day 00, day 32
-    "760101-9234567", "760101-0234567",  # G 9 / 0: births in the 1800s, issued to no one living
-    "760101-123456", "76010-1234567", "760101--1234567", "760101 1234567",
-    "P00001", "S01-P00011-AE1", "45413",
+    "",
+    "20260501",
+    "2026-05-01",
+    "12345678901234",
+    "17601011234567",
+    "76010112345678",  # longer digit runs
+    "761301-1234567",
+    "760100-1234567",
+    "760132-1234567",  # month 13, day 00, day 32
+    "760101-9234567",
+    "760101-0234567",  # G 9 / 0: births in the 1800s, issued to no one living
+    "760101-123456",
+    "76010-1234567",
+    "760101--1234567",
+    "760101 1234567",
+    "P00001",
+    "S01-P00011-AE1",
+    "45413",
 ]
 
 
@@ -46,8 +70,8 @@ def test_not_an_rrn_in_every_engine(value):
 
 def test_output_scan_ignores_registry_tokens_but_not_submissions():
     token = "ab" * 10 + "8501011234567" + "cd" * 20 + "e"  # a 64-hex HMAC token with 13 digits inside
-    assert privacy.looks_like_rrn(token)        # a site never sends such a value unscreened
-    assert not privacy.output_has_rrn(token)    # the registry's own tokens are not identifiers
+    assert privacy.looks_like_rrn(token)  # a site never sends such a value unscreened
+    assert not privacy.output_has_rrn(token)  # the registry's own tokens are not identifiers
     assert privacy.output_has_rrn(f"{token} 850101-1234567")
 
 
@@ -60,8 +84,10 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
     (root / "clean" / "notes.md").write_text(f"line one\nsee {RRN}\n", encoding="utf-8")
     (root / "clean" / "fine.txt").write_text("S01-P00011-AE1 2026-05-01\n", encoding="utf-8")
     con = duckdb.connect(str(root / "clean" / "w.duckdb"))
-    con.execute("create schema marts; create table marts.t (a varchar, b integer); "
-                f"insert into marts.t values ('{RRN}', 1), ('ok', 2), ('x 8501012234567', 3)")
+    con.execute(
+        "create schema marts; create table marts.t (a varchar, b integer); "
+        f"insert into marts.t values ('{RRN}', 1), ('ok', 2), ('x 8501012234567', 3)"
+    )
     con.execute(f"comment on column marts.t.b is 'see {RRN}'")
     con.execute(f"copy marts.t to '{root / 'clean' / 't.parquet'}' (format parquet)")
     con.close()
@@ -87,8 +113,12 @@ def test_output_scan_ignores_decimal_fractions_but_not_identifiers():
     import duckdb
 
     # an estimate written as text can carry 13 fractional digits shaped like an RRN; a site never wrote it
-    for text, expected in [("0.8001011234567", False), ("S01,0.8001011234567,3", False),
-                           ("8001011234567", True), ("estimate 0.5; id 800101-1234567", True)]:
+    for text, expected in [
+        ("0.8001011234567", False),
+        ("S01,0.8001011234567,3", False),
+        ("8001011234567", True),
+        ("estimate 0.5; id 800101-1234567", True),
+    ]:
         assert privacy.output_has_rrn(text) is expected, text
         sql = privacy.rrn_sql("'" + text + "'")
         assert duckdb.sql(f"select {sql}").fetchall()[0][0] is expected, text

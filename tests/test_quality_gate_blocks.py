@@ -28,15 +28,24 @@ def _add_deaths_before_infusion(submissions, share: float = 1 / 3) -> int:
     by_site: dict[str, list[dict]] = {}
     for i, ((site, patient), infusion) in enumerate(chosen):
         death = dt.date.fromisoformat(infusion) - dt.timedelta(days=10)
-        by_site.setdefault(site, []).append({"site_code": site, "patient_id": patient, "record_id": f"{site}-XD{i}",
-                                             "death_date": death.isoformat(), "primary_cause": "PRIMARY_DISEASE"})
+        by_site.setdefault(site, []).append(
+            {
+                "site_code": site,
+                "patient_id": patient,
+                "record_id": f"{site}-XD{i}",
+                "death_date": death.isoformat(),
+                "primary_cause": "PRIMARY_DISEASE",
+            }
+        )
     from kocartr.dictionary import load_dictionary
 
     columns = load_dictionary().columns("death")
     for site, rows in by_site.items():
         month_dir = sorted(p for p in (submissions / site).iterdir() if not any(p.glob("death.*")))[-1]
-        frame = pl.DataFrame([{c: r.get(c, "") for c in columns} | {"submission_month": month_dir.name}
-                              for r in rows], schema={c: pl.Utf8 for c in columns})
+        frame = pl.DataFrame(
+            [{c: r.get(c, "") for c in columns} | {"submission_month": month_dir.name} for r in rows],
+            schema={c: pl.Utf8 for c in columns},
+        )
         frame.write_csv(month_dir / "death.csv")
     return len(chosen)
 
@@ -60,8 +69,9 @@ def test_deaths_before_infusion_stop_the_run_before_the_analyses(small_submissio
     assert CHECK in summary and "BLOCKING" in summary and "S01" in summary
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        built = {r[0] for r in con.sql("select table_schema || '.' || table_name from information_schema.tables")
-                 .fetchall()}
+        built = {
+            r[0] for r in con.sql("select table_schema || '.' || table_name from information_schema.tables").fetchall()
+        }
         assert "staging.stg_death" in built
         # stopped at staging: neither the ADaM datasets nor any analysis table exist
         assert not {t for t in built if t.startswith(("adam.", "analysis."))}
@@ -75,4 +85,3 @@ def test_deaths_before_infusion_stop_the_run_before_the_analyses(small_submissio
     rows = list(sheet.iter_rows(values_only=True))
     rule = rows[0].index("Rule / 규칙")
     assert any(CHECK in str(r[rule]) for r in rows[1:])
-

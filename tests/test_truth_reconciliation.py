@@ -37,8 +37,9 @@ def test_truth_covers_the_reported_patients(reconciled, small_submissions):
 def test_adtte_equals_truth(reconciled, param):
     mismatches, _ = reconciled
     bad = mismatches.filter(pl.col("PARAMCD") == param)
-    assert bad.height == 0, bad.select("patient_id", "kind", "STARTDT", "STARTDT_adtte", "AVAL", "AVAL_adtte",
-                                       "CNSR", "CNSR_adtte").head(20)
+    assert bad.height == 0, bad.select(
+        "patient_id", "kind", "STARTDT", "STARTDT_adtte", "AVAL", "AVAL_adtte", "CNSR", "CNSR_adtte"
+    ).head(20)
 
 
 def test_adrs_equals_truth(pipeline_run, small_submissions):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from expectations import volume
 from expectations.config import LAYERS
 from expectations.rules import Rule
-from expectations import volume
 from expectations.suites import adam, marts, raw, staging
 
 SUITES = {"raw": raw.rules, "staging": staging.rules, "marts": marts.rules, "adam": adam.rules}
@@ -57,8 +57,23 @@ def catalogue(layer: str | None = None):
     """The rules as a polars frame (documentation, Dagster check descriptions, review)."""
     import polars as pl
 
-    return pl.DataFrame([dict(name=r.name, check_name=r.check_name, layer=r.layer, table=r.table,
-                              category=r.category, subcategory=r.subcategory, severity=r.severity,
-                              max_failing_share=r.max_failing_share, per_site=r.per_site, source=r.source,
-                              expectation=r.expectation, reason=r.reason)
-                         for r in all_rules() if layer is None or r.layer == layer])
+    return pl.DataFrame(
+        [
+            dict(
+                name=r.name,
+                check_name=r.check_name,
+                layer=r.layer,
+                table=r.table,
+                category=r.category,
+                subcategory=r.subcategory,
+                severity=r.severity,
+                max_failing_share=r.max_failing_share,
+                per_site=r.per_site,
+                source=r.source,
+                expectation=r.expectation,
+                reason=r.reason,
+            )
+            for r in all_rules()
+            if layer is None or r.layer == layer
+        ]
+    )

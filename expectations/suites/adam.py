@@ -22,127 +22,385 @@ def rules(dictionary=None) -> list[Rule]:
     R: list[Rule] = []
 
     def ok(table, name, category, sub, severity, share, reason, query, ids=_ids()):
-        R.append(ok_rule(name=f"{table}.{name}", table=table, category=category, subcategory=sub, severity=severity,
-                         max_failing_share=share, reason=reason, query=query, id_columns=ids, **S))
+        R.append(
+            ok_rule(
+                name=f"{table}.{name}",
+                table=table,
+                category=category,
+                subcategory=sub,
+                severity=severity,
+                max_failing_share=share,
+                reason=reason,
+                query=query,
+                id_columns=ids,
+                **S,
+            )
+        )
 
     def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=_ids()):
-        R.append(Rule(name=f"{table}.{name}", table=table, category=category, subcategory=sub, severity=severity,
-                      max_failing_share=share, reason=reason, expectation=expectation, kwargs=kwargs,
-                      id_columns=ids, **S))
+        R.append(
+            Rule(
+                name=f"{table}.{name}",
+                table=table,
+                category=category,
+                subcategory=sub,
+                severity=severity,
+                max_failing_share=share,
+                reason=reason,
+                expectation=expectation,
+                kwargs=kwargs,
+                id_columns=ids,
+                **S,
+            )
+        )
 
     # ---------------------------------------------------------------- ADSL: one row per patient with an order
-    gx(ADSL, "usubjid_unique", "plausibility", "uniqueness", "critical", 0.0,
-       "ADSL grain: one row per patient; a duplicate double-counts every analysis denominator.",
-       "ExpectCompoundColumnsToBeUnique", {"column_list": [ADAM_SUBJECT]})
-    gx(ADSL, "siteid.not_null", "completeness", "atemporal", "critical", 0.0,
-       "Every patient belongs to a site (per-site analyses, scorecard, site queries).",
-       "ExpectColumnValuesToNotBeNull", {"column": ADAM_SITE})
-    gx(ADSL, "ittfl_is_y", "conformance", "value", "critical", 0.0,
-       "ADSL holds the ITT population (patients with a CAR-T order): ITTFL = 'Y' on every row.",
-       "ExpectColumnValuesToBeInSet", {"column": "ITTFL", "value_set": ["Y"]})
-    gx(ADSL, "inffl_yn", "conformance", "value", "critical", 0.0,
-       "INFFL is a Y/N flag (infused population).", "ExpectColumnValuesToBeInSet",
-       {"column": "INFFL", "value_set": ["Y", "N"]})
-    ok(ADSL, "trtsdt_iff_infused", "conformance", "computational", "critical", 0.0,
-       "TRTSDT (day 0) is set exactly for infused patients (INFFL = 'Y'): every time-to-event starts there.",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(INFFL, 'N') = 'Y') = (TRTSDT is not null) as ok
-           from {ADSL}""")
-    ok(ADSL, "dthfl_iff_dthdt", "conformance", "computational", "critical", 0.0,
-       "DTHFL = 'Y' exactly when DTHDT is set (OS events and censoring depend on both).",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(DTHFL, 'N') = 'Y') = (DTHDT is not null) as ok
-           from {ADSL}""")
-    gx(ADSL, "age_range", "plausibility", "atemporal", "critical", 0.01,
-       "AGE in years at first infusion (else order) within 0-110; CAR-T is approved from childhood.",
-       "ExpectColumnValuesToBeBetween", {"column": "AGE", "min_value": 0, "max_value": 110})
-    ok(ADSL, "leukapheresis_le_infusion", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "Brief 7: leukapheresis (LEUKDT) <= infusion (TRTSDT).",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LEUKDT <= TRTSDT as ok from {ADSL}
-           where LEUKDT is not null and TRTSDT is not null""")
-    ok(ADSL, "order_le_infusion", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "ITT anchor: the CAR-T order (ORDERDT) precedes day 0 (TRTSDT); OS_ITT and OS share the cohort.",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, ORDERDT <= TRTSDT as ok from {ADSL}
-           where ORDERDT is not null and TRTSDT is not null""")
-    ok(ADSL, "death_on_or_after_infusion", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "An infused patient cannot die before day 0: OS time would be negative and the KM estimate wrong.",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, DTHDT >= TRTSDT as ok from {ADSL}
-           where INFFL = 'Y' and DTHDT is not null and TRTSDT is not null""")
-    ok(ADSL, "death_on_or_after_last_contact", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "Brief 7: death >= last contact (LSTCNTDT is the last date known alive, so it cannot follow death).",
-       f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LSTCNTDT <= DTHDT as ok from {ADSL}
-           where DTHDT is not null and LSTCNTDT is not null""")
+    gx(
+        ADSL,
+        "usubjid_unique",
+        "plausibility",
+        "uniqueness",
+        "critical",
+        0.0,
+        "ADSL grain: one row per patient; a duplicate double-counts every analysis denominator.",
+        "ExpectCompoundColumnsToBeUnique",
+        {"column_list": [ADAM_SUBJECT]},
+    )
+    gx(
+        ADSL,
+        "siteid.not_null",
+        "completeness",
+        "atemporal",
+        "critical",
+        0.0,
+        "Every patient belongs to a site (per-site analyses, scorecard, site queries).",
+        "ExpectColumnValuesToNotBeNull",
+        {"column": ADAM_SITE},
+    )
+    gx(
+        ADSL,
+        "ittfl_is_y",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "ADSL holds the ITT population (patients with a CAR-T order): ITTFL = 'Y' on every row.",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "ITTFL", "value_set": ["Y"]},
+    )
+    gx(
+        ADSL,
+        "inffl_yn",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "INFFL is a Y/N flag (infused population).",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "INFFL", "value_set": ["Y", "N"]},
+    )
+    ok(
+        ADSL,
+        "trtsdt_iff_infused",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "TRTSDT (day 0) is set exactly for infused patients (INFFL = 'Y'): every time-to-event starts there.",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(INFFL, 'N') = 'Y') = (TRTSDT is not null) as ok
+           from {ADSL}""",
+    )
+    ok(
+        ADSL,
+        "dthfl_iff_dthdt",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "DTHFL = 'Y' exactly when DTHDT is set (OS events and censoring depend on both).",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(DTHFL, 'N') = 'Y') = (DTHDT is not null) as ok
+           from {ADSL}""",
+    )
+    gx(
+        ADSL,
+        "age_range",
+        "plausibility",
+        "atemporal",
+        "critical",
+        0.01,
+        "AGE in years at first infusion (else order) within 0-110; CAR-T is approved from childhood.",
+        "ExpectColumnValuesToBeBetween",
+        {"column": "AGE", "min_value": 0, "max_value": 110},
+    )
+    ok(
+        ADSL,
+        "leukapheresis_le_infusion",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "Brief 7: leukapheresis (LEUKDT) <= infusion (TRTSDT).",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LEUKDT <= TRTSDT as ok from {ADSL}
+           where LEUKDT is not null and TRTSDT is not null""",
+    )
+    ok(
+        ADSL,
+        "order_le_infusion",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "ITT anchor: the CAR-T order (ORDERDT) precedes day 0 (TRTSDT); OS_ITT and OS share the cohort.",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, ORDERDT <= TRTSDT as ok from {ADSL}
+           where ORDERDT is not null and TRTSDT is not null""",
+    )
+    ok(
+        ADSL,
+        "death_on_or_after_infusion",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "An infused patient cannot die before day 0: OS time would be negative and the KM estimate wrong.",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, DTHDT >= TRTSDT as ok from {ADSL}
+           where INFFL = 'Y' and DTHDT is not null and TRTSDT is not null""",
+    )
+    ok(
+        ADSL,
+        "death_on_or_after_last_contact",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "Brief 7: death >= last contact (LSTCNTDT is the last date known alive, so it cannot follow death).",
+        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LSTCNTDT <= DTHDT as ok from {ADSL}
+           where DTHDT is not null and LSTCNTDT is not null""",
+    )
 
     # ---------------------------------------------------------------- ADTTE: one row per patient, infusion, param
     ids_tte = _ids("INFNUM", "PARAMCD")
-    gx(ADTTE, "key_unique", "plausibility", "uniqueness", "critical", 0.0,
-       "ADTTE grain: one row per patient, infusion and parameter.", "ExpectCompoundColumnsToBeUnique",
-       {"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]}, ids=ids_tte)
-    gx(ADTTE, "paramcd_controlled", "conformance", "value", "critical", 0.0,
-       "PARAMCD from the controlled list in ARCHITECTURE.md (the analyses select by it).",
-       "ExpectColumnValuesToBeInSet", {"column": "PARAMCD", "value_set": list(ADTTE_PARAMCDS)}, ids=ids_tte)
-    gx(ADTTE, "cnsr_codes", "conformance", "value", "critical", 0.0,
-       "ADaM BDS-TTE: CNSR 0 = event, 1 = censored; NULL only on a competing-event row (CMPEVFL = 'Y').",
-       "ExpectColumnValuesToBeInSet", {"column": "CNSR", "value_set": [0, 1]}, ids=ids_tte)
-    ok(ADTTE, "competing_iff_cnsr_null", "conformance", "computational", "critical", 0.0,
-       "A competing event is carried by CMPEVFL = 'Y' with CNSR NULL (so a naive Kaplan-Meier fails on it instead "
-       "of treating it as a censoring); every other row has CNSR 0 or 1.",
-       f"""select {', '.join(ids_tte)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
-       ids=ids_tte)
-    ok(ADTTE, "no_competing_event_for_os_pfs", "conformance", "computational", "critical", 0.0,
-       "OS, OS_ITT, PFS, EFS and DOR have no competing risk (death is an event of each): CMPEVFL is never 'Y'.",
-       f"""select {', '.join(ids_tte)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
-           where PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR')""", ids=ids_tte)
-    gx(ADTTE, "aval.not_null", "completeness", "atemporal", "critical", 0.0,
-       "Every time-to-event row has a time (AVAL).", "ExpectColumnValuesToNotBeNull", {"column": "AVAL"},
-       ids=ids_tte)
-    ok(ADTTE, "aval_nonnegative", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "Brief 7 applied to analysis times: ADT >= STARTDT, so AVAL >= 0 (a negative time means an event "
-       "before day 0, e.g. a death date before the infusion).",
-       f"select {', '.join(ids_tte)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null", ids=ids_tte)
-    ok(ADTTE, "entry_nonnegative", "conformance", "computational", "critical", 0.0,
-       "ENTRYT (delayed entry, days from STARTDT to enrolment) is 0 or positive: enrolment before day 0 is "
-       "entry at 0 (ARCHITECTURE.md).",
-       f"select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}", ids=ids_tte)
-    ok(ADTTE, "pre_entry_flagged", "conformance", "computational", "critical", 0.0,
-       "Left truncation (endpoints.md 'Delayed entry'): an event or competing event on or before registry entry "
-       "(ENTRYT > 0 and AVAL <= ENTRYT) is kept and flagged PREENTFL = 'Y' so that every estimator excludes it; "
-       "such rows are legitimate (registration after an early progression or count recovery), not data errors. "
-       "This rule checks the flag is set exactly on them.",
-       f"""select {', '.join(ids_tte)},
+    gx(
+        ADTTE,
+        "key_unique",
+        "plausibility",
+        "uniqueness",
+        "critical",
+        0.0,
+        "ADTTE grain: one row per patient, infusion and parameter.",
+        "ExpectCompoundColumnsToBeUnique",
+        {"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]},
+        ids=ids_tte,
+    )
+    gx(
+        ADTTE,
+        "paramcd_controlled",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "PARAMCD from the controlled list in ARCHITECTURE.md (the analyses select by it).",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "PARAMCD", "value_set": list(ADTTE_PARAMCDS)},
+        ids=ids_tte,
+    )
+    gx(
+        ADTTE,
+        "cnsr_codes",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "ADaM BDS-TTE: CNSR 0 = event, 1 = censored; NULL only on a competing-event row (CMPEVFL = 'Y').",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "CNSR", "value_set": [0, 1]},
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "competing_iff_cnsr_null",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "A competing event is carried by CMPEVFL = 'Y' with CNSR NULL (so a naive Kaplan-Meier fails on it instead "
+        "of treating it as a censoring); every other row has CNSR 0 or 1.",
+        f"""select {", ".join(ids_tte)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "no_competing_event_for_os_pfs",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "OS, OS_ITT, PFS, EFS and DOR have no competing risk (death is an event of each): CMPEVFL is never 'Y'.",
+        f"""select {", ".join(ids_tte)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
+           where PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR')""",
+        ids=ids_tte,
+    )
+    gx(
+        ADTTE,
+        "aval.not_null",
+        "completeness",
+        "atemporal",
+        "critical",
+        0.0,
+        "Every time-to-event row has a time (AVAL).",
+        "ExpectColumnValuesToNotBeNull",
+        {"column": "AVAL"},
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "aval_nonnegative",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "Brief 7 applied to analysis times: ADT >= STARTDT, so AVAL >= 0 (a negative time means an event "
+        "before day 0, e.g. a death date before the infusion).",
+        f"select {', '.join(ids_tte)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null",
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "entry_nonnegative",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "ENTRYT (delayed entry, days from STARTDT to enrolment) is 0 or positive: enrolment before day 0 is "
+        "entry at 0 (ARCHITECTURE.md).",
+        f"select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}",
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "pre_entry_flagged",
+        "conformance",
+        "computational",
+        "critical",
+        0.0,
+        "Left truncation (endpoints.md 'Delayed entry'): an event or competing event on or before registry entry "
+        "(ENTRYT > 0 and AVAL <= ENTRYT) is kept and flagged PREENTFL = 'Y' so that every estimator excludes it; "
+        "such rows are legitimate (registration after an early progression or count recovery), not data errors. "
+        "This rule checks the flag is set exactly on them.",
+        f"""select {", ".join(ids_tte)},
                   (coalesce(PREENTFL, 'N') = 'Y') = coalesce(ENTRYT > 0 and AVAL <= ENTRYT
                                                              and (CNSR = 0 or CMPEVFL = 'Y'), false) as ok
-           from {ADTTE} where AVAL is not null""", ids=ids_tte)
-    ok(ADTTE, "censoring_not_before_entry", "plausibility", "temporal", "warning", 0.05,
-       "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
-       "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
-       f"""select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) <= AVAL as ok
-           from {ADTTE} where AVAL is not null and CNSR = 1""", ids=ids_tte)
-    gx(ADTTE, "avalu_days", "conformance", "value", "critical", 0.0, "AVALU = 'DAYS' (ARCHITECTURE.md).",
-       "ExpectColumnValuesToBeInSet", {"column": "AVALU", "value_set": ["DAYS"]}, ids=ids_tte)
+           from {ADTTE} where AVAL is not null""",
+        ids=ids_tte,
+    )
+    ok(
+        ADTTE,
+        "censoring_not_before_entry",
+        "plausibility",
+        "temporal",
+        "warning",
+        0.05,
+        "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
+        "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
+        f"""select {", ".join(ids_tte)}, coalesce(ENTRYT, 0) <= AVAL as ok
+           from {ADTTE} where AVAL is not null and CNSR = 1""",
+        ids=ids_tte,
+    )
+    gx(
+        ADTTE,
+        "avalu_days",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "AVALU = 'DAYS' (ARCHITECTURE.md).",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "AVALU", "value_set": ["DAYS"]},
+        ids=ids_tte,
+    )
 
     # ---------------------------------------------------------------- ADAE: one row per patient and event
     ids_ae = _ids("AESEQ")
-    gx(ADAE, "key_unique", "plausibility", "uniqueness", "critical", 0.0, "ADAE grain: USUBJID + AESEQ.",
-       "ExpectCompoundColumnsToBeUnique", {"column_list": [ADAM_SUBJECT, "AESEQ"]}, ids=ids_ae)
-    gx(ADAE, "aecat_controlled", "conformance", "value", "critical", 0.0,
-       "AECAT from the controlled list in ARCHITECTURE.md.", "ExpectColumnValuesToBeInSet",
-       {"column": "AECAT", "value_set": list(ADAE_CATEGORIES)}, ids=ids_ae)
-    gx(ADAE, "atoxgr_range", "plausibility", "atemporal", "critical", 0.0,
-       "Grades (ASTCT, CTCAE, ICAHT) are 1-5 (ATOXGRN, numeric twin of the character ATOXGR).",
-       "ExpectColumnValuesToBeBetween",
-       {"column": "ATOXGRN", "min_value": 1, "max_value": 5}, ids=ids_ae)
-    gx(ADAE, "grdstd.not_null", "completeness", "atemporal", "warning", 0.0,
-       "A grade is meaningless without its grading standard and version (CTCAE v5 vs v6 differ).",
-       "ExpectColumnValuesToNotBeNull", {"column": "GRDSTD"}, ids=ids_ae)
-    ok(ADAE, "onset_on_or_after_day0", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "Brief 7: CRS / ICANS onset >= day 0 (ASTDY >= 0).",
-       f"select {', '.join(ids_ae)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
-       "and ASTDY is not null", ids=ids_ae)
-    ok(ADAE, "late_onset", "plausibility", "temporal", "warning", 0.05,
-       "Brief 7: CRS / ICANS onset after day 30 is flagged.",
-       f"select {', '.join(ids_ae)}, ASTDY <= 30 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
-       "and ASTDY is not null", ids=ids_ae)
-    ok(ADAE, "resolution_on_or_after_onset", "plausibility", "temporal", "critical", TEMPORAL_SHARE,
-       "Brief 7: resolution >= onset (AENDT >= ASTDT; ADURN would be negative).",
-       f"select {', '.join(ids_ae)}, AENDT >= ASTDT as ok from {ADAE} where AENDT is not null "
-       "and ASTDT is not null", ids=ids_ae)
+    gx(
+        ADAE,
+        "key_unique",
+        "plausibility",
+        "uniqueness",
+        "critical",
+        0.0,
+        "ADAE grain: USUBJID + AESEQ.",
+        "ExpectCompoundColumnsToBeUnique",
+        {"column_list": [ADAM_SUBJECT, "AESEQ"]},
+        ids=ids_ae,
+    )
+    gx(
+        ADAE,
+        "aecat_controlled",
+        "conformance",
+        "value",
+        "critical",
+        0.0,
+        "AECAT from the controlled list in ARCHITECTURE.md.",
+        "ExpectColumnValuesToBeInSet",
+        {"column": "AECAT", "value_set": list(ADAE_CATEGORIES)},
+        ids=ids_ae,
+    )
+    gx(
+        ADAE,
+        "atoxgr_range",
+        "plausibility",
+        "atemporal",
+        "critical",
+        0.0,
+        "Grades (ASTCT, CTCAE, ICAHT) are 1-5 (ATOXGRN, numeric twin of the character ATOXGR).",
+        "ExpectColumnValuesToBeBetween",
+        {"column": "ATOXGRN", "min_value": 1, "max_value": 5},
+        ids=ids_ae,
+    )
+    gx(
+        ADAE,
+        "grdstd.not_null",
+        "completeness",
+        "atemporal",
+        "warning",
+        0.0,
+        "A grade is meaningless without its grading standard and version (CTCAE v5 vs v6 differ).",
+        "ExpectColumnValuesToNotBeNull",
+        {"column": "GRDSTD"},
+        ids=ids_ae,
+    )
+    ok(
+        ADAE,
+        "onset_on_or_after_day0",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "Brief 7: CRS / ICANS onset >= day 0 (ASTDY >= 0).",
+        f"select {', '.join(ids_ae)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        "and ASTDY is not null",
+        ids=ids_ae,
+    )
+    ok(
+        ADAE,
+        "late_onset",
+        "plausibility",
+        "temporal",
+        "warning",
+        0.05,
+        "Brief 7: CRS / ICANS onset after day 30 is flagged.",
+        f"select {', '.join(ids_ae)}, ASTDY <= 30 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        "and ASTDY is not null",
+        ids=ids_ae,
+    )
+    ok(
+        ADAE,
+        "resolution_on_or_after_onset",
+        "plausibility",
+        "temporal",
+        "critical",
+        TEMPORAL_SHARE,
+        "Brief 7: resolution >= onset (AENDT >= ASTDT; ADURN would be negative).",
+        f"select {', '.join(ids_ae)}, AENDT >= ASTDT as ok from {ADAE} where AENDT is not null and ASTDT is not null",
+        ids=ids_ae,
+    )
     return R

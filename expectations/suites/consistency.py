@@ -28,8 +28,10 @@ CLINICAL_THRESHOLDS = CONFIG_DIR / "clinical_thresholds.csv"
 def ctcae_lab_cutoffs() -> tuple[tuple[str, str, str, int, float], ...]:
     """(ae_term, analyte, ctcae_version, grade, value_below) rows of the seed."""
     with CTCAE_LAB_GRADING.open(encoding="utf-8") as fh:
-        return tuple((r["ae_term"], r["analyte"], r["ctcae_version"], int(r["grade"]), float(r["value_below"]))
-                     for r in csv.DictReader(fh))
+        return tuple(
+            (r["ae_term"], r["analyte"], r["ctcae_version"], int(r["grade"]), float(r["value_below"]))
+            for r in csv.DictReader(fh)
+        )
 
 
 def threshold(rule_id: str) -> float:
@@ -51,11 +53,16 @@ def lab_grade_rule(term: str) -> Rule:
     cut = ", ".join(f"({_lit(v)}, {g}, {b!r})" for _, _, v, g, b in rows)
     open_days = int(threshold("ae_lab_window_open_days"))
     return ok_rule(
-        name=f"{ae}.{term.lower()}_grade_vs_lab_nadir", layer="staging", table=ae, category="conformance",
-        subcategory="computational", severity="warning", max_failing_share=0.0,
+        name=f"{ae}.{term.lower()}_grade_vs_lab_nadir",
+        layer="staging",
+        table=ae,
+        category="conformance",
+        subcategory="computational",
+        severity="warning",
+        max_failing_share=0.0,
         reason=f"CTCAE (v5.0; v6.0 where transcribed; seed ctcae_lab_grading): a {term.lower()} grade must not be "
-               f"below the grade the lowest {analyte} from onset to resolution implies (unresolved: onset + "
-               f"{open_days} days). Site query; the reported grade is never replaced.",
+        f"below the grade the lowest {analyte} from onset to resolution implies (unresolved: onset + "
+        f"{open_days} days). Site query; the reported grade is never replaced.",
         query=f"""with cut(ctcae_version, grade, value_below) as (values {cut}),
                        nadir as (select x.site_code, x.record_id, min(l.value) as v
                                  from {ae} x join {lab} l
@@ -67,7 +74,8 @@ def lab_grade_rule(term: str) -> Rule:
                                                            where c.ctcae_version = x.ctcae_version
                                                              and n.v < c.value_below), true) as ok
                   from {ae} x join nadir n on n.site_code = x.site_code and n.record_id = x.record_id
-                  where x.ae_term = {_lit(term)} and x.ctcae_grade is not null""")
+                  where x.ae_term = {_lit(term)} and x.ctcae_grade is not null""",
+    )
 
 
 def rules(dictionary) -> list[Rule]:
@@ -75,10 +83,18 @@ def rules(dictionary) -> list[Rule]:
     out = [lab_grade_rule(t) for t in terms]
     for form, grade in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade")):
         table = stg(form)
-        out.append(ok_rule(
-            name=f"{table}.grade4plus_reported_serious", layer="staging", table=table, category="plausibility",
-            subcategory="atemporal", severity="warning", max_failing_share=0.0,
-            reason="ICH E2A: a grade 4 (life-threatening) or 5 (death) event is serious by definition; reported "
-                   "as not serious (N or U), it is counted serious in the marts and queried at the site.",
-            query=f"select {IDS}, coalesce(x.serious = 'Y', false) as ok from {table} x where x.{grade} >= 4"))
+        out.append(
+            ok_rule(
+                name=f"{table}.grade4plus_reported_serious",
+                layer="staging",
+                table=table,
+                category="plausibility",
+                subcategory="atemporal",
+                severity="warning",
+                max_failing_share=0.0,
+                reason="ICH E2A: a grade 4 (life-threatening) or 5 (death) event is serious by definition; reported "
+                "as not serious (N or U), it is counted serious in the marts and queried at the site.",
+                query=f"select {IDS}, coalesce(x.serious = 'Y', false) as ok from {table} x where x.{grade} >= 4",
+            )
+        )
     return out

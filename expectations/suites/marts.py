@@ -5,9 +5,21 @@ Hand rules on the grain and the day-0 anchors. Column names follow dbt_project/m
 
 from __future__ import annotations
 
-from expectations.config import (DIM_PATIENT, FCT_FOLLOWUP_SCHEDULE, FCT_INFUSION, FCT_INFUSION_INFUSED,
-                                 FCT_INFUSION_KEY, FOLLOWUP_DEATH_DATE, FOLLOWUP_DUE_DATE, FOLLOWUP_KEY,
-                                 FOLLOWUP_RECEIVED_DATE, FOLLOWUP_STATE, FOLLOWUP_STATES, MARTS_PATIENT, MARTS_SITE)
+from expectations.config import (
+    DIM_PATIENT,
+    FCT_FOLLOWUP_SCHEDULE,
+    FCT_INFUSION,
+    FCT_INFUSION_INFUSED,
+    FCT_INFUSION_KEY,
+    FOLLOWUP_DEATH_DATE,
+    FOLLOWUP_DUE_DATE,
+    FOLLOWUP_KEY,
+    FOLLOWUP_RECEIVED_DATE,
+    FOLLOWUP_STATE,
+    FOLLOWUP_STATES,
+    MARTS_PATIENT,
+    MARTS_SITE,
+)
 from expectations.rules import Rule, ok_rule
 
 IDS = (MARTS_SITE, MARTS_PATIENT)
@@ -17,60 +29,133 @@ FU_IDS = (MARTS_SITE, MARTS_PATIENT, FOLLOWUP_KEY)
 
 def rules(dictionary=None) -> list[Rule]:
     return [
-        Rule(name=f"{DIM_PATIENT}.patient_unique", layer="marts", table=DIM_PATIENT, category="plausibility",
-             subcategory="uniqueness", severity="critical", max_failing_share=0.0, id_columns=IDS,
-             reason="dim_patient grain: one row per patient key (ADSL is built from it).",
-             expectation="ExpectCompoundColumnsToBeUnique", kwargs={"column_list": [MARTS_PATIENT]}),
-        Rule(name=f"{FCT_INFUSION}.grain_unique", layer="marts", table=FCT_INFUSION, category="plausibility",
-             subcategory="uniqueness", severity="critical", max_failing_share=0.0, id_columns=INF_IDS,
-             reason="fct_infusion grain: one row per infusion episode (infusion_key).",
-             expectation="ExpectCompoundColumnsToBeUnique", kwargs={"column_list": [FCT_INFUSION_KEY]}),
-        Rule(name=f"{FCT_INFUSION}.infusion_date.not_null", layer="marts", table=FCT_INFUSION,
-             category="completeness", subcategory="atemporal", severity="critical", max_failing_share=0.0,
-             id_columns=INF_IDS, where=f"{FCT_INFUSION_INFUSED}",
-             reason="Day 0 of every time-to-event analysis: an infused episode has its infusion date.",
-             expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": "infusion_date"}),
-        ok_rule(name=f"{FCT_INFUSION}.leukapheresis_le_lymphodepletion_le_infusion", layer="marts",
-                table=FCT_INFUSION, category="plausibility", subcategory="temporal", severity="critical",
-                max_failing_share=0.02, id_columns=INF_IDS,
-                reason="Brief 7: leukapheresis <= lymphodepletion <= infusion, on the mart the analyses read "
-                       "(lymphodepletion checked when reported).",
-                query=f"""select {', '.join(INF_IDS)},
+        Rule(
+            name=f"{DIM_PATIENT}.patient_unique",
+            layer="marts",
+            table=DIM_PATIENT,
+            category="plausibility",
+            subcategory="uniqueness",
+            severity="critical",
+            max_failing_share=0.0,
+            id_columns=IDS,
+            reason="dim_patient grain: one row per patient key (ADSL is built from it).",
+            expectation="ExpectCompoundColumnsToBeUnique",
+            kwargs={"column_list": [MARTS_PATIENT]},
+        ),
+        Rule(
+            name=f"{FCT_INFUSION}.grain_unique",
+            layer="marts",
+            table=FCT_INFUSION,
+            category="plausibility",
+            subcategory="uniqueness",
+            severity="critical",
+            max_failing_share=0.0,
+            id_columns=INF_IDS,
+            reason="fct_infusion grain: one row per infusion episode (infusion_key).",
+            expectation="ExpectCompoundColumnsToBeUnique",
+            kwargs={"column_list": [FCT_INFUSION_KEY]},
+        ),
+        Rule(
+            name=f"{FCT_INFUSION}.infusion_date.not_null",
+            layer="marts",
+            table=FCT_INFUSION,
+            category="completeness",
+            subcategory="atemporal",
+            severity="critical",
+            max_failing_share=0.0,
+            id_columns=INF_IDS,
+            where=f"{FCT_INFUSION_INFUSED}",
+            reason="Day 0 of every time-to-event analysis: an infused episode has its infusion date.",
+            expectation="ExpectColumnValuesToNotBeNull",
+            kwargs={"column": "infusion_date"},
+        ),
+        ok_rule(
+            name=f"{FCT_INFUSION}.leukapheresis_le_lymphodepletion_le_infusion",
+            layer="marts",
+            table=FCT_INFUSION,
+            category="plausibility",
+            subcategory="temporal",
+            severity="critical",
+            max_failing_share=0.02,
+            id_columns=INF_IDS,
+            reason="Brief 7: leukapheresis <= lymphodepletion <= infusion, on the mart the analyses read "
+            "(lymphodepletion checked when reported).",
+            query=f"""select {", ".join(INF_IDS)},
                                  coalesce(leukapheresis_date <= infusion_date
                                           and (ld_start_date is null or (leukapheresis_date <= ld_start_date
                                                                          and ld_start_date <= infusion_date)),
                                           false) as ok
                           from {FCT_INFUSION}
-                          where leukapheresis_date is not null and infusion_date is not null"""),
-        Rule(name=f"{FCT_FOLLOWUP_SCHEDULE}.grain_unique", layer="marts", table=FCT_FOLLOWUP_SCHEDULE,
-             category="plausibility", subcategory="uniqueness", severity="critical", max_failing_share=0.0,
-             id_columns=FU_IDS, reason="One row per scheduled visit (visit_key): timeliness counts each once.",
-             expectation="ExpectCompoundColumnsToBeUnique", kwargs={"column_list": [FOLLOWUP_KEY]}),
-        Rule(name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null", layer="marts",
-             table=FCT_FOLLOWUP_SCHEDULE, category="completeness", subcategory="atemporal", severity="warning",
-             max_failing_share=0.0, id_columns=FU_IDS,
-             reason="Timeliness (scorecard) compares received with due: every scheduled form needs its due date.",
-             expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": FOLLOWUP_DUE_DATE}),
-        Rule(name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_STATE}.in_set", layer="marts", table=FCT_FOLLOWUP_SCHEDULE,
-             category="conformance", subcategory="value", severity="critical", max_failing_share=0.0,
-             id_columns=FU_IDS, reason="The scorecard's due / received counts read these states.",
-             expectation="ExpectColumnValuesToBeInSet",
-             kwargs={"column": FOLLOWUP_STATE, "value_set": list(FOLLOWUP_STATES)}),
-        ok_rule(name=f"{DIM_PATIENT}.death_sources_agree", layer="marts", table=DIM_PATIENT,
-                category="conformance", subcategory="relational", severity="warning", max_failing_share=0.05,
-                id_columns=IDS,
-                reason="One death per patient from every source (death form > follow-up DEAD > fatal AE; "
-                       "endpoints.md): a death reported without a death form, or with dates that differ between "
-                       "the sources, is analysed by the precedence rule and queried at the site "
-                       "(death_query_reason says which).",
-                query=f"""select {', '.join(IDS)}, death_query_reason is null as ok
-                          from {DIM_PATIENT} where is_dead"""),
-        ok_rule(name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death", layer="marts", table=FCT_FOLLOWUP_SCHEDULE,
-                category="plausibility", subcategory="temporal", severity="warning", max_failing_share=0.05,
-                id_columns=FU_IDS,
-                reason="Brief 7: no visit after death. A follow-up that reports the death may be dated later "
-                       "(the day the site learnt of it), hence a warning.",
-                query=f"""select {', '.join(FU_IDS)}, {FOLLOWUP_RECEIVED_DATE} <= {FOLLOWUP_DEATH_DATE} as ok
+                          where leukapheresis_date is not null and infusion_date is not null""",
+        ),
+        Rule(
+            name=f"{FCT_FOLLOWUP_SCHEDULE}.grain_unique",
+            layer="marts",
+            table=FCT_FOLLOWUP_SCHEDULE,
+            category="plausibility",
+            subcategory="uniqueness",
+            severity="critical",
+            max_failing_share=0.0,
+            id_columns=FU_IDS,
+            reason="One row per scheduled visit (visit_key): timeliness counts each once.",
+            expectation="ExpectCompoundColumnsToBeUnique",
+            kwargs={"column_list": [FOLLOWUP_KEY]},
+        ),
+        Rule(
+            name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null",
+            layer="marts",
+            table=FCT_FOLLOWUP_SCHEDULE,
+            category="completeness",
+            subcategory="atemporal",
+            severity="warning",
+            max_failing_share=0.0,
+            id_columns=FU_IDS,
+            reason="Timeliness (scorecard) compares received with due: every scheduled form needs its due date.",
+            expectation="ExpectColumnValuesToNotBeNull",
+            kwargs={"column": FOLLOWUP_DUE_DATE},
+        ),
+        Rule(
+            name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_STATE}.in_set",
+            layer="marts",
+            table=FCT_FOLLOWUP_SCHEDULE,
+            category="conformance",
+            subcategory="value",
+            severity="critical",
+            max_failing_share=0.0,
+            id_columns=FU_IDS,
+            reason="The scorecard's due / received counts read these states.",
+            expectation="ExpectColumnValuesToBeInSet",
+            kwargs={"column": FOLLOWUP_STATE, "value_set": list(FOLLOWUP_STATES)},
+        ),
+        ok_rule(
+            name=f"{DIM_PATIENT}.death_sources_agree",
+            layer="marts",
+            table=DIM_PATIENT,
+            category="conformance",
+            subcategory="relational",
+            severity="warning",
+            max_failing_share=0.05,
+            id_columns=IDS,
+            reason="One death per patient from every source (death form > follow-up DEAD > fatal AE; "
+            "endpoints.md): a death reported without a death form, or with dates that differ between "
+            "the sources, is analysed by the precedence rule and queried at the site "
+            "(death_query_reason says which).",
+            query=f"""select {", ".join(IDS)}, death_query_reason is null as ok
+                          from {DIM_PATIENT} where is_dead""",
+        ),
+        ok_rule(
+            name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death",
+            layer="marts",
+            table=FCT_FOLLOWUP_SCHEDULE,
+            category="plausibility",
+            subcategory="temporal",
+            severity="warning",
+            max_failing_share=0.05,
+            id_columns=FU_IDS,
+            reason="Brief 7: no visit after death. A follow-up that reports the death may be dated later "
+            "(the day the site learnt of it), hence a warning.",
+            query=f"""select {", ".join(FU_IDS)}, {FOLLOWUP_RECEIVED_DATE} <= {FOLLOWUP_DEATH_DATE} as ok
                           from {FCT_FOLLOWUP_SCHEDULE}
-                          where {FOLLOWUP_RECEIVED_DATE} is not null and {FOLLOWUP_DEATH_DATE} is not null"""),
+                          where {FOLLOWUP_RECEIVED_DATE} is not null and {FOLLOWUP_DEATH_DATE} is not null""",
+        ),
     ]

@@ -22,8 +22,11 @@ def _lit(v) -> str:
 
 def _grade_case(dictionary, code_list: str, column: str) -> str:
     """SQL CASE mapping a component code to the ASTCT grade it implies (dictionary code-list attributes)."""
-    whens = " ".join(f"when {_lit(c.code)} then {int(c.attributes['astct_grade'])}"
-                     for c in dictionary.code_lists[code_list].codes if "astct_grade" in c.attributes)
+    whens = " ".join(
+        f"when {_lit(c.code)} then {int(c.attributes['astct_grade'])}"
+        for c in dictionary.code_lists[code_list].codes
+        if "astct_grade" in c.attributes
+    )
     return f"coalesce(case {column} {whens} end, 0)"
 
 
@@ -33,38 +36,75 @@ def generated_rules(dictionary) -> list[Rule]:
         table = stg(form_name)
         schema, tname = table.split(".")
         base = dict(layer="staging", table=table, id_columns=STAGING_ID_COLUMNS, source="dictionary")
-        rules.append(Rule(
-            name=f"{table}.record_key_unique", category="plausibility", subcategory="uniqueness",
-            severity="critical", max_failing_share=0.0,
-            reason="Staging holds one current version per site_code + record_id.",
-            expectation="ExpectCompoundColumnsToBeUnique", kwargs={"column_list": list(STAGING_ID_COLUMNS)}, **base))
-        rules.append(Rule(
-            name=f"{table}.patient_key.not_null", category="completeness", subcategory="atemporal",
-            severity="critical", max_failing_share=0.0,
-            reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
-            expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": "patient_key"}, **base))
+        rules.append(
+            Rule(
+                name=f"{table}.record_key_unique",
+                category="plausibility",
+                subcategory="uniqueness",
+                severity="critical",
+                max_failing_share=0.0,
+                reason="Staging holds one current version per site_code + record_id.",
+                expectation="ExpectCompoundColumnsToBeUnique",
+                kwargs={"column_list": list(STAGING_ID_COLUMNS)},
+                **base,
+            )
+        )
+        rules.append(
+            Rule(
+                name=f"{table}.patient_key.not_null",
+                category="completeness",
+                subcategory="atemporal",
+                severity="critical",
+                max_failing_share=0.0,
+                reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
+                expectation="ExpectColumnValuesToNotBeNull",
+                kwargs={"column": "patient_key"},
+                **base,
+            )
+        )
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
-            rules.append(ok_rule(
-                name=f"{table}.no_free_text_columns", layer="staging", table=table, category="conformance",
-                subcategory="value", severity="critical", max_failing_share=0.0, site_column=None,
-                id_columns=("column_name",), source="dictionary",
-                reason="PIPA: free text cannot be assumed pseudonymized; text fields "
-                       f"({', '.join(text_fields)}) stay in raw and never pass staging.",
-                query=f"""select column_name, column_name not in ({', '.join(_lit(t) for t in text_fields)}) as ok
+            rules.append(
+                ok_rule(
+                    name=f"{table}.no_free_text_columns",
+                    layer="staging",
+                    table=table,
+                    category="conformance",
+                    subcategory="value",
+                    severity="critical",
+                    max_failing_share=0.0,
+                    site_column=None,
+                    id_columns=("column_name",),
+                    source="dictionary",
+                    reason="PIPA: free text cannot be assumed pseudonymized; text fields "
+                    f"({', '.join(text_fields)}) stay in raw and never pass staging.",
+                    query=f"""select column_name, column_name not in ({", ".join(_lit(t) for t in text_fields)}) as ok
                           from information_schema.columns
                           where table_schema = {_lit(schema)} and table_name = {_lit(tname)}
-                            and (select count(*) from (select 1 from {table} limit 1)) >= 0"""))
+                            and (select count(*) from (select 1 from {table} limit 1)) >= 0""",
+                )
+            )
     for form_name, (fields, min_share) in KEY_VARIABLES.items():
         table = stg(form_name)
         for f in fields:
-            rules.append(Rule(
-                name=f"{table}.{f}.site_completeness", layer="staging", table=table, category="completeness",
-                subcategory="per_site", severity="warning", max_failing_share=round(1.0 - min_share, 6),
-                per_site=True, id_columns=STAGING_ID_COLUMNS, source="dictionary",
-                reason=f"Key analysis variable (config KEY_VARIABLES): each site reports {f} for at least "
-                       f"{min_share:.0%} of its records.",
-                expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": f}))
+            rules.append(
+                Rule(
+                    name=f"{table}.{f}.site_completeness",
+                    layer="staging",
+                    table=table,
+                    category="completeness",
+                    subcategory="per_site",
+                    severity="warning",
+                    max_failing_share=round(1.0 - min_share, 6),
+                    per_site=True,
+                    id_columns=STAGING_ID_COLUMNS,
+                    source="dictionary",
+                    reason=f"Key analysis variable (config KEY_VARIABLES): each site reports {f} for at least "
+                    f"{min_share:.0%} of its records.",
+                    expectation="ExpectColumnValuesToNotBeNull",
+                    kwargs={"column": f},
+                )
+            )
     return rules
 
 
@@ -74,141 +114,234 @@ def hand_rules(dictionary) -> list[Rule]:
     first_inf = f"(select patient_key, min(infusion_date) as first_infusion from {pi} group by patient_key)"
     R: list[Rule] = []
 
-    def temporal(name, table, reason, query, severity="critical", share=TEMPORAL_SHARE, sub="temporal",
-                 cat="plausibility"):
-        R.append(ok_rule(name=f"{table}.{name}", layer="staging", table=table, category=cat, subcategory=sub,
-                         severity=severity, max_failing_share=share, reason=reason, query=query))
+    def temporal(
+        name, table, reason, query, severity="critical", share=TEMPORAL_SHARE, sub="temporal", cat="plausibility"
+    ):
+        R.append(
+            ok_rule(
+                name=f"{table}.{name}",
+                layer="staging",
+                table=table,
+                category=cat,
+                subcategory=sub,
+                severity=severity,
+                max_failing_share=share,
+                reason=reason,
+                query=query,
+            )
+        )
 
     # --- uniqueness of the clinical grain ---------------------------------------------------------------------
     for table, cols, why in (
-            (reg, ["patient_key"], "registration: one row per patient"),
-            (death, ["patient_key"], "death: one row per patient"),
-            (pi, ["patient_key", "infusion_number"], "product_infusion: one row per infusion"),
-            (bl, ["patient_key", "infusion_number"], "baseline: one row per infusion")):
-        R.append(Rule(name=f"{table}.grain_unique", layer="staging", table=table, category="plausibility",
-                      subcategory="uniqueness", severity="critical", max_failing_share=0.0,
-                      reason=f"Dictionary grain, {why}; a duplicate double-counts patients or infusions.",
-                      expectation="ExpectCompoundColumnsToBeUnique", kwargs={"column_list": cols}))
+        (reg, ["patient_key"], "registration: one row per patient"),
+        (death, ["patient_key"], "death: one row per patient"),
+        (pi, ["patient_key", "infusion_number"], "product_infusion: one row per infusion"),
+        (bl, ["patient_key", "infusion_number"], "baseline: one row per infusion"),
+    ):
+        R.append(
+            Rule(
+                name=f"{table}.grain_unique",
+                layer="staging",
+                table=table,
+                category="plausibility",
+                subcategory="uniqueness",
+                severity="critical",
+                max_failing_share=0.0,
+                reason=f"Dictionary grain, {why}; a duplicate double-counts patients or infusions.",
+                expectation="ExpectCompoundColumnsToBeUnique",
+                kwargs={"column_list": cols},
+            )
+        )
 
     # --- leukapheresis <= lymphodepletion <= infusion (brief 7) -------------------------------------------------
-    temporal("leukapheresis_le_lymphodepletion_le_infusion", pi,
-             "Brief 7: leukapheresis <= lymphodepletion start <= infusion (day 0), across forms product_infusion "
-             "and baseline (same patient and infusion_number); lymphodepletion is checked when reported.",
-             f"""select {IDS}, coalesce(x.leukapheresis_date <= x.infusion_date
+    temporal(
+        "leukapheresis_le_lymphodepletion_le_infusion",
+        pi,
+        "Brief 7: leukapheresis <= lymphodepletion start <= infusion (day 0), across forms product_infusion "
+        "and baseline (same patient and infusion_number); lymphodepletion is checked when reported.",
+        f"""select {IDS}, coalesce(x.leukapheresis_date <= x.infusion_date
                           and (b.ld_start is null or (x.leukapheresis_date <= b.ld_start
                                                       and b.ld_start <= x.infusion_date)), false) as ok
                  from {pi} x left join (select patient_key, infusion_number, min(ld_start_date) as ld_start
                                         from {bl} group by all) b
-                   on b.patient_key = x.patient_key and b.infusion_number = x.infusion_number""")
-    temporal("has_baseline", pi,
-             "Form 4000 is due for every infusion: an infusion without its baseline cannot enter the analyses "
-             "stratified by baseline factors (site query, not a release blocker).",
-             f"""select {IDS}, exists (select 1 from {bl} b where b.patient_key = x.patient_key
+                   on b.patient_key = x.patient_key and b.infusion_number = x.infusion_number""",
+    )
+    temporal(
+        "has_baseline",
+        pi,
+        "Form 4000 is due for every infusion: an infusion without its baseline cannot enter the analyses "
+        "stratified by baseline factors (site query, not a release blocker).",
+        f"""select {IDS}, exists (select 1 from {bl} b where b.patient_key = x.patient_key
                                        and b.infusion_number = x.infusion_number) as ok from {pi} x""",
-             severity="warning", share=0.05, cat="conformance", sub="relational")
-    temporal("order_le_leukapheresis", reg,
-             "ITT anchor: the CAR-T order precedes the leukapheresis of the patient's first infusion.",
-             f"""select {IDS}, coalesce(x.cart_order_date <= p.leuka, false) as ok from {reg} x
+        severity="warning",
+        share=0.05,
+        cat="conformance",
+        sub="relational",
+    )
+    temporal(
+        "order_le_leukapheresis",
+        reg,
+        "ITT anchor: the CAR-T order precedes the leukapheresis of the patient's first infusion.",
+        f"""select {IDS}, coalesce(x.cart_order_date <= p.leuka, false) as ok from {reg} x
                  join (select patient_key, min(leukapheresis_date) as leuka from {pi} group by all) p
-                   using (patient_key)""", severity="warning", share=0.05)
+                   using (patient_key)""",
+        severity="warning",
+        share=0.05,
+    )
 
     # --- onsets on/after day 0, late onsets flagged, resolution after onset -------------------------------------
     for table, form, sev in ((crs, "CRS", "critical"), (icans, "ICANS", "critical"), (ae, "adverse event", "warning")):
-        temporal("onset_on_or_after_day0", table,
-                 f"Brief 7: {form} onset >= day 0 (first infusion of the patient); an onset before any infusion "
-                 "is a date error." + (" Warning only for other AEs: cytopenias may predate infusion."
-                                       if sev == "warning" else ""),
-                 f"""select {IDS}, coalesce(x.onset_date >= i.first_infusion, false) as ok from {table} x
-                     join {first_inf} i using (patient_key)""", severity=sev)
-        temporal("resolution_on_or_after_onset", table,
-                 f"Brief 7: {form} resolution >= onset.",
-                 f"""select {IDS}, x.resolution_date >= x.onset_date as ok from {table} x
-                     where x.resolution_date is not null and x.onset_date is not null""")
+        temporal(
+            "onset_on_or_after_day0",
+            table,
+            f"Brief 7: {form} onset >= day 0 (first infusion of the patient); an onset before any infusion "
+            "is a date error."
+            + (" Warning only for other AEs: cytopenias may predate infusion." if sev == "warning" else ""),
+            f"""select {IDS}, coalesce(x.onset_date >= i.first_infusion, false) as ok from {table} x
+                     join {first_inf} i using (patient_key)""",
+            severity=sev,
+        )
+        temporal(
+            "resolution_on_or_after_onset",
+            table,
+            f"Brief 7: {form} resolution >= onset.",
+            f"""select {IDS}, x.resolution_date >= x.onset_date as ok from {table} x
+                     where x.resolution_date is not null and x.onset_date is not null""",
+        )
         # Blocking (issue 12 item 6): a toxicity dated from a day 0 that no infusion record gives would otherwise
         # make the patient silently "not infused" and drop out of the toxicity denominators. Every failing record
         # becomes a site query; the run stops when more than 5% of the form's records lack their infusion (a
         # missing infusion form at that scale is a submission failure, not a few quarantined rows).
-        temporal("has_infusion", table,
-                 f"A {form} record implies an infusion (its onset is counted from day 0): without an infusion record "
-                 "the patient would be silently 'not infused' and leave the toxicity denominators. Blocking; "
-                 "each record is a site query for the missing infusion form.",
-                 f"""select {IDS}, i.patient_key is not null as ok from {table} x
+        temporal(
+            "has_infusion",
+            table,
+            f"A {form} record implies an infusion (its onset is counted from day 0): without an infusion record "
+            "the patient would be silently 'not infused' and leave the toxicity denominators. Blocking; "
+            "each record is a site query for the missing infusion form.",
+            f"""select {IDS}, i.patient_key is not null as ok from {table} x
                      left join {first_inf} i using (patient_key)""",
-                 severity="critical", share=0.05, cat="conformance", sub="relational")
+            severity="critical",
+            share=0.05,
+            cat="conformance",
+            sub="relational",
+        )
     for table, form in ((crs, "CRS"), (icans, "ICANS")):
-        temporal("late_onset", table,
-                 f"Brief 7: {form} onset after day {CRS_ICANS_LATE_ONSET_DAY} of the latest infusion is flagged "
-                 "for the site to confirm (plausible but rare).",
-                 f"""select {IDS}, (x.onset_date - (select max(p.infusion_date) from {pi} p
+        temporal(
+            "late_onset",
+            table,
+            f"Brief 7: {form} onset after day {CRS_ICANS_LATE_ONSET_DAY} of the latest infusion is flagged "
+            "for the site to confirm (plausible but rare).",
+            f"""select {IDS}, (x.onset_date - (select max(p.infusion_date) from {pi} p
                                    where p.patient_key = x.patient_key and p.infusion_date <= x.onset_date))
                                    <= {CRS_ICANS_LATE_ONSET_DAY} as ok
                      from {table} x
                      where exists (select 1 from {pi} p where p.patient_key = x.patient_key
                                    and p.infusion_date <= x.onset_date)""",
-                 severity="warning", share=0.05)
+            severity="warning",
+            share=0.05,
+        )
 
     # --- ASTCT grade consistency (brief 3 and 7) -----------------------------------------------------------------
     hypo = _grade_case(dictionary, "crs_hypotension", "x.hypotension")
     hypox = _grade_case(dictionary, "crs_hypoxia", "x.hypoxia")
-    temporal("grade3plus_needs_vasopressor_or_high_flow", crs,
-             "ASTCT 2019 (brief 7): CRS grade 3-4 needs at least one vasopressor or high-flow oxygen / positive "
-             "pressure (a component of grade >= 3). Grade 5 (death) is exempt.",
-             f"""select {IDS}, greatest({hypo}, {hypox}) >= 3 as ok from {crs} x where x.astct_grade in (3, 4)""",
-             share=GRADE_SHARE, sub="atemporal")
-    temporal("grade_matches_components", crs,
-             "ASTCT 2019: CRS grade 1-4 = the more severe of hypotension and hypoxia (grade 1 = fever alone). "
-             "Mismatches go to site queries (site may grade from data not in the form).",
-             f"""select {IDS}, x.astct_grade = greatest(1, {hypo}, {hypox}) as ok from {crs} x
+    temporal(
+        "grade3plus_needs_vasopressor_or_high_flow",
+        crs,
+        "ASTCT 2019 (brief 7): CRS grade 3-4 needs at least one vasopressor or high-flow oxygen / positive "
+        "pressure (a component of grade >= 3). Grade 5 (death) is exempt.",
+        f"""select {IDS}, greatest({hypo}, {hypox}) >= 3 as ok from {crs} x where x.astct_grade in (3, 4)""",
+        share=GRADE_SHARE,
+        sub="atemporal",
+    )
+    temporal(
+        "grade_matches_components",
+        crs,
+        "ASTCT 2019: CRS grade 1-4 = the more severe of hypotension and hypoxia (grade 1 = fever alone). "
+        "Mismatches go to site queries (site may grade from data not in the form).",
+        f"""select {IDS}, x.astct_grade = greatest(1, {hypo}, {hypox}) as ok from {crs} x
                  where x.astct_grade between 1 and 4""",
-             severity="warning", share=GRADE_SHARE, cat="conformance", sub="computational")
-    ice = ("(case when x.ice_score is null then 0 when x.ice_score >= 10 then 0 when x.ice_score >= 7 then 1 "
-           "when x.ice_score >= 3 then 2 when x.ice_score >= 1 then 3 "
-           "when x.consciousness = 'UNAROUSABLE' then 4 else 3 end)")
+        severity="warning",
+        share=GRADE_SHARE,
+        cat="conformance",
+        sub="computational",
+    )
+    ice = (
+        "(case when x.ice_score is null then 0 when x.ice_score >= 10 then 0 when x.ice_score >= 7 then 1 "
+        "when x.ice_score >= 3 then 2 when x.ice_score >= 1 then 3 "
+        "when x.consciousness = 'UNAROUSABLE' then 4 else 3 end)"
+    )
     capd = "(case when x.capd_score >= 9 then 3 else 0 end)"
-    domains = (f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
-               f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "
-               f"(case when x.motor_weakness = 'Y' then 4 else 0 end), "
-               f"{_grade_case(dictionary, 'icans_cerebral_edema', 'x.cerebral_edema')})")
-    temporal("grade3plus_needs_severe_domain", icans,
-             "ASTCT 2019: ICANS grade 3-4 needs a domain of grade >= 3 (ICE 0-2, awakens only to touch, seizure, "
-             "deep motor weakness, oedema; CAPD >= 9 in children). Grade 5 exempt.",
-             f"select {IDS}, {domains} >= 3 as ok from {icans} x where x.astct_grade in (3, 4)",
-             share=GRADE_SHARE, sub="atemporal")
-    temporal("grade_matches_ice_and_domains", icans,
-             "ASTCT 2019 (brief 7): adult ICANS grade 1-4 = most severe domain, ICE 7-9 G1, 3-6 G2, 0-2 G3, "
-             "0 and unarousable G4. Checked where an ICE score is reported (adults).",
-             f"""select {IDS}, x.astct_grade = {domains} as ok from {icans} x
+    domains = (
+        f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
+        f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "
+        f"(case when x.motor_weakness = 'Y' then 4 else 0 end), "
+        f"{_grade_case(dictionary, 'icans_cerebral_edema', 'x.cerebral_edema')})"
+    )
+    temporal(
+        "grade3plus_needs_severe_domain",
+        icans,
+        "ASTCT 2019: ICANS grade 3-4 needs a domain of grade >= 3 (ICE 0-2, awakens only to touch, seizure, "
+        "deep motor weakness, oedema; CAPD >= 9 in children). Grade 5 exempt.",
+        f"select {IDS}, {domains} >= 3 as ok from {icans} x where x.astct_grade in (3, 4)",
+        share=GRADE_SHARE,
+        sub="atemporal",
+    )
+    temporal(
+        "grade_matches_ice_and_domains",
+        icans,
+        "ASTCT 2019 (brief 7): adult ICANS grade 1-4 = most severe domain, ICE 7-9 G1, 3-6 G2, 0-2 G3, "
+        "0 and unarousable G4. Checked where an ICE score is reported (adults).",
+        f"""select {IDS}, x.astct_grade = {domains} as ok from {icans} x
                  where x.astct_grade between 1 and 4 and x.ice_score is not null""",
-             severity="warning", share=GRADE_SHARE, cat="conformance", sub="computational")
+        severity="warning",
+        share=GRADE_SHARE,
+        cat="conformance",
+        sub="computational",
+    )
 
     # --- death ----------------------------------------------------------------------------------------------
-    temporal("death_on_or_after_infusion", death,
-             "An infused patient cannot die before day 0 (deaths before infusion are recorded as "
-             "not_infused_reason = DEATH and have no infusion). OS would be negative.",
-             f"""select {IDS}, x.death_date >= i.first_infusion as ok from {death} x
-                 join {first_inf} i using (patient_key) where x.death_date is not null""")
-    temporal("death_on_or_after_last_contact", death,
-             "Brief 7: death >= the last contact at which the patient was reported alive.",
-             f"""select {IDS}, x.death_date >= f.last_alive as ok from {death} x
+    temporal(
+        "death_on_or_after_infusion",
+        death,
+        "An infused patient cannot die before day 0 (deaths before infusion are recorded as "
+        "not_infused_reason = DEATH and have no infusion). OS would be negative.",
+        f"""select {IDS}, x.death_date >= i.first_infusion as ok from {death} x
+                 join {first_inf} i using (patient_key) where x.death_date is not null""",
+    )
+    temporal(
+        "death_on_or_after_last_contact",
+        death,
+        "Brief 7: death >= the last contact at which the patient was reported alive.",
+        f"""select {IDS}, x.death_date >= f.last_alive as ok from {death} x
                  join (select patient_key, max(contact_date) as last_alive from {fu}
                        where vital_status = 'ALIVE' group by all) f using (patient_key)
-                 where x.death_date is not null""")
-    temporal("no_visit_after_death", death,
-             "Brief 7: no visit after death: labs, response assessments and CRS/ICANS/AE onsets dated after the "
-             "death date are impossible.",
-             f"""with ev as (select patient_key, lab_date as d from {lab}
+                 where x.death_date is not null""",
+    )
+    temporal(
+        "no_visit_after_death",
+        death,
+        "Brief 7: no visit after death: labs, response assessments and CRS/ICANS/AE onsets dated after the "
+        "death date are impossible.",
+        f"""with ev as (select patient_key, lab_date as d from {lab}
                             union all select patient_key, assessment_date from {resp}
                             union all select patient_key, onset_date from {crs}
                             union all select patient_key, onset_date from {icans}
                             union all select patient_key, onset_date from {ae}),
                  last_ev as (select patient_key, max(d) as last_event from ev group by all)
                  select {IDS}, coalesce(e.last_event <= x.death_date, true) as ok
-                 from {death} x left join last_ev e using (patient_key) where x.death_date is not null""")
-    temporal("dead_has_death_form", fu,
-             "A follow-up reporting DEAD makes the death form (cause of death) due.",
-             f"""select {IDS}, exists (select 1 from {death} d where d.patient_key = x.patient_key) as ok
+                 from {death} x left join last_ev e using (patient_key) where x.death_date is not null""",
+    )
+    temporal(
+        "dead_has_death_form",
+        fu,
+        "A follow-up reporting DEAD makes the death form (cause of death) due.",
+        f"""select {IDS}, exists (select 1 from {death} d where d.patient_key = x.patient_key) as ok
                  from {fu} x where x.vital_status = 'DEAD'""",
-             severity="warning", share=0.05, cat="completeness", sub="atemporal")
+        severity="warning",
+        share=0.05,
+        cat="completeness",
+        sub="atemporal",
+    )
     return R
 
 

@@ -20,8 +20,10 @@ KAHN_KO = {
     ("plausibility", "temporal"): "날짜 순서 점검",
 }
 VISIT_STATE_KO = {"OVERDUE": "기한이 지났으나 아직 제출 기간 내", "MISSED": "제출 기간이 끝났으나 미제출"}
-VISIT_STATE_EN = {"OVERDUE": "overdue (past its target date, window still open)",
-                  "MISSED": "missed (the contact window closed without a follow-up form)"}
+VISIT_STATE_EN = {
+    "OVERDUE": "overdue (past its target date, window still open)",
+    "MISSED": "missed (the contact window closed without a follow-up form)",
+}
 _UNIT_KO = {"D": "일", "M": "개월", "Y": "년"}
 
 
@@ -31,8 +33,9 @@ def timepoint_ko(code: str) -> str:
     return f"{n}{_UNIT_KO[unit]}" if unit in _UNIT_KO and n.isdigit() else "예정"
 
 
-def check_message(category: str, subcategory: str, form_ko: str | None, field_ko: str | None,
-                  reason: str) -> tuple[str, str]:
+def check_message(
+    category: str, subcategory: str, form_ko: str | None, field_ko: str | None, reason: str
+) -> tuple[str, str]:
     """(English, Korean) of one record failing a quality check."""
     what = f"'{field_ko}' 항목" if field_ko else "이 레코드"
     where = f"{form_ko} 서식의 " if form_ko else ""
@@ -42,18 +45,23 @@ def check_message(category: str, subcategory: str, form_ko: str | None, field_ko
 
 
 def visit_message(timepoint: str, state: str, due: str) -> tuple[str, str]:
-    en = (f"Follow-up {timepoint} (form due by {due}) has not been received: {VISIT_STATE_EN.get(state, state)}. "
-          "Send the follow-up form, or report the patient's death or loss to follow-up.")
-    ko = (f"{timepoint_ko(timepoint)} 추적 관찰 서식(기한 {due})이 접수되지 않았습니다: "
-          f"{VISIT_STATE_KO.get(state, '미제출')}. 추적 관찰 서식을 제출하거나 사망 또는 추적 소실을 알려 주십시오.")
+    en = (
+        f"Follow-up {timepoint} (form due by {due}) has not been received: {VISIT_STATE_EN.get(state, state)}. "
+        "Send the follow-up form, or report the patient's death or loss to follow-up."
+    )
+    ko = (
+        f"{timepoint_ko(timepoint)} 추적 관찰 서식(기한 {due})이 접수되지 않았습니다: "
+        f"{VISIT_STATE_KO.get(state, '미제출')}. 추적 관찰 서식을 제출하거나 사망 또는 추적 소실을 알려 주십시오."
+    )
     return en, ko
 
 
 _ASCII_NAME = re.compile(r"\s?\((?:\{field\}|[a-z][a-z0-9_]*)\)")  # "(field)", "(site_code)": the English name
 
 
-def ingest_message_ko(source: str, rule: str, field_ko: str | None, expected: str | None,
-                      fallback: str | None) -> str | None:
+def ingest_message_ko(
+    source: str, rule: str, field_ko: str | None, expected: str | None, fallback: str | None
+) -> str | None:
     """Korean text of an ingest query: ingest's Korean template with the field named by its Korean label only and
     the technical expectation (codes, formats) left to the Expected column, so no English sits in the sentence."""
     from kocartr.ingest.messages import REJECT_MESSAGES, RULE_MESSAGES, render
@@ -64,8 +72,12 @@ def ingest_message_ko(source: str, rule: str, field_ko: str | None, expected: st
         return None if fallback is None else _ASCII_NAME.sub("", fallback)
     # an expectation without English words (a row number, YYYY-MM) reads well inside the sentence
     plain = expected is not None and not re.search(r"[a-z]{2,}", expected)
-    return render(_ASCII_NAME.sub("", template), field=field_ko or "", field_ko=field_ko or "해당",
-                  expected=expected if plain else EXPECTED_COLUMN_KO)
+    return render(
+        _ASCII_NAME.sub("", template),
+        field=field_ko or "",
+        field_ko=field_ko or "해당",
+        expected=expected if plain else EXPECTED_COLUMN_KO,
+    )
 
 
 EXPECTED_COLUMN_KO = "'기대값' 열 참조"

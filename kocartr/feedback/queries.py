@@ -27,11 +27,26 @@ SITE_QUERIES = "audit.site_queries"
 SOURCES = ("quarantine", "file_reject", "quality_check", "followup")
 STATUSES = ("new", "open", "resolved")
 QUERY_COLUMNS = {
-    "query_id": pl.Utf8, "registry_month": pl.Utf8, "site_code": pl.Utf8, "status": pl.Utf8,
-    "first_seen_month": pl.Utf8, "resolved_month": pl.Utf8, "source": pl.Utf8, "layer": pl.Utf8, "rule": pl.Utf8,
-    "severity": pl.Utf8, "form": pl.Utf8, "field": pl.Utf8, "record_key": pl.Utf8, "patient_key": pl.Utf8,
-    "source_file": pl.Utf8, "source_row": pl.Int64, "value_redacted": pl.Utf8, "expected": pl.Utf8,
-    "message_en": pl.Utf8, "message_ko": pl.Utf8,
+    "query_id": pl.Utf8,
+    "registry_month": pl.Utf8,
+    "site_code": pl.Utf8,
+    "status": pl.Utf8,
+    "first_seen_month": pl.Utf8,
+    "resolved_month": pl.Utf8,
+    "source": pl.Utf8,
+    "layer": pl.Utf8,
+    "rule": pl.Utf8,
+    "severity": pl.Utf8,
+    "form": pl.Utf8,
+    "field": pl.Utf8,
+    "record_key": pl.Utf8,
+    "patient_key": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+    "value_redacted": pl.Utf8,
+    "expected": pl.Utf8,
+    "message_en": pl.Utf8,
+    "message_ko": pl.Utf8,
 }
 _IDENTITY = "identity"  # stable identity of the problem (hashed into query_id, not stored)
 
@@ -55,13 +70,24 @@ def _quarantine(con, month: str) -> pl.DataFrame:
     """Quarantined rows whose record has not been accepted in a later submission (up to `month`)."""
     if not table_exists(con, "audit.quarantine"):
         return pl.DataFrame()
-    accepted = " union all ".join(f"select '{f}' as form, site_code, record_id, submission_month from raw.{f}"
-                                  for f in _raw_forms(con)) or \
-        "select null::varchar form, null::varchar site_code, null::varchar record_id, null::varchar submission_month"
+    accepted = (
+        " union all ".join(
+            f"select '{f}' as form, site_code, record_id, submission_month from raw.{f}" for f in _raw_forms(con)
+        )
+        or "select null::varchar form, null::varchar site_code, null::varchar record_id, null::varchar submission_month"
+    )
     ledger = table_exists(con, "audit.ingest_ledger")
-    later_file = ("exists (select 1 from audit.ingest_ledger l where l.site_code = q.site_code and l.form = q.form "
-                  "and l.submission_month > q.submission_month and l.submission_month <= $m)") if ledger else "false"
-    return _frame(con, f"""
+    later_file = (
+        (
+            "exists (select 1 from audit.ingest_ledger l where l.site_code = q.site_code and l.form = q.form "
+            "and l.submission_month > q.submission_month and l.submission_month <= $m)"
+        )
+        if ledger
+        else "false"
+    )
+    return _frame(
+        con,
+        f"""
         with q as (
             select *, coalesce(record_id, source_file || '#' || source_row) as identity from audit.quarantine
             where site_code is not null and coalesce(submission_month, $m) <= $m
@@ -75,17 +101,24 @@ def _quarantine(con, month: str) -> pl.DataFrame:
         where case when q.record_id is null then not {later_file}
                    else not exists (select 1 from acc a where a.form = q.form and a.site_code = q.site_code
                                     and a.record_id = q.record_id and a.submission_month > q.submission_month
-                                    and a.submission_month <= $m) end""", {"m": month})
+                                    and a.submission_month <= $m) end""",
+        {"m": month},
+    )
 
 
 def _file_rejects(con, month: str) -> pl.DataFrame:
     """Rejected files of a site, until a later file of the same form was loaded."""
     if not table_exists(con, "audit.file_rejects"):
         return pl.DataFrame()
-    later = ("exists (select 1 from audit.ingest_ledger l where l.site_code = r.site_code and l.form = r.form "
-             "and l.submission_month > r.submission_month and l.submission_month <= $m)"
-             if table_exists(con, "audit.ingest_ledger") else "false")
-    return _frame(con, f"""
+    later = (
+        "exists (select 1 from audit.ingest_ledger l where l.site_code = r.site_code and l.form = r.form "
+        "and l.submission_month > r.submission_month and l.submission_month <= $m)"
+        if table_exists(con, "audit.ingest_ledger")
+        else "false"
+    )
+    return _frame(
+        con,
+        f"""
         with r as (
             select *, coalesce(form, regexp_replace(source_file, '^.*/', '')) as identity from audit.file_rejects
             where site_code is not null and coalesce(submission_month, $m) <= $m
@@ -95,7 +128,9 @@ def _file_rejects(con, month: str) -> pl.DataFrame:
                form, null::varchar as field, null::varchar as record_key, null::varchar as patient_key, source_file,
                null::bigint as source_row, null::varchar as value_redacted, detail as expected, message_en,
                message_ko, identity
-        from r where not (r.form is not null and {later})""", {"m": month})
+        from r where not (r.form is not null and {later})""",
+        {"m": month},
+    )
 
 
 def _parse_key(record_key: str) -> dict[str, str]:
@@ -123,13 +158,16 @@ def _quality_checks(con, month: str) -> pl.DataFrame:
 
     if not all(table_exists(con, t) for t in ("audit.dq_failing_records", "audit.dq_results")):
         return pl.DataFrame()
-    found = con.sql("""
+    found = con.sql(
+        """
         with latest as (
             select table_name, check_name, arg_max(run_id, run_at) as run_id from audit.dq_results
             where site_code = 'ALL' and coalesce(data_month, $m) <= $m group by all)
         select f.table_name, f.check_name, f.severity, f.site_code, f.record_key
         from audit.dq_failing_records f join latest using (table_name, check_name, run_id)
-        where f.site_code is not null order by all""", params={"m": month}).fetchall()
+        where f.site_code is not null order by all""",
+        params={"m": month},
+    ).fetchall()
     rules = {r.name: r for r in all_rules()}
     d = load_dictionary()
     rows = []
@@ -143,10 +181,26 @@ def _quality_checks(con, month: str) -> pl.DataFrame:
         field_ko = next((f.label_ko for f in d.all_fields(form) if f.name == field), None) if field else None
         en, ko = check_message_for(rule, form_ko, field_ko)
         patient = parts.get("patient_key") or parts.get("USUBJID")
-        rows.append(dict(source="quality_check", layer=table.split(".")[0], rule=check, severity=severity,
-                         site_code=site, form=form, field=field,
-                         record_key=parts.get("record_id"), patient_key=patient, source_file=None, source_row=None,
-                         value_redacted=None, expected=None, message_en=en, message_ko=ko, identity=key))
+        rows.append(
+            dict(
+                source="quality_check",
+                layer=table.split(".")[0],
+                rule=check,
+                severity=severity,
+                site_code=site,
+                form=form,
+                field=field,
+                record_key=parts.get("record_id"),
+                patient_key=patient,
+                source_file=None,
+                source_row=None,
+                value_redacted=None,
+                expected=None,
+                message_en=en,
+                message_ko=ko,
+                identity=key,
+            )
+        )
     return pl.DataFrame(rows, schema={**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8})
 
 
@@ -171,15 +225,46 @@ def _followup(con) -> pl.DataFrame:
     rows = []
     for visit, patient, site, tp, due, state in found:
         en, ko = visit_message(tp, state, due.isoformat() if due else "?")
-        rows.append(dict(source="followup", layer="marts", rule=f"followup_{state.lower()}", severity="warning",
-                         site_code=site, form="followup", field=None, record_key=None, patient_key=patient,
-                         source_file=None, source_row=None, value_redacted=None, expected=f"{tp} by {due}",
-                         message_en=en, message_ko=ko, identity=visit))
+        rows.append(
+            dict(
+                source="followup",
+                layer="marts",
+                rule=f"followup_{state.lower()}",
+                severity="warning",
+                site_code=site,
+                form="followup",
+                field=None,
+                record_key=None,
+                patient_key=patient,
+                source_file=None,
+                source_row=None,
+                value_redacted=None,
+                expected=f"{tp} by {due}",
+                message_en=en,
+                message_ko=ko,
+                identity=visit,
+            )
+        )
     return pl.DataFrame(rows, schema={**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8})
 
 
-_PROBLEM_COLUMNS = ["source", "layer", "rule", "severity", "site_code", "form", "field", "record_key", "patient_key",
-                    "source_file", "source_row", "value_redacted", "expected", "message_en", "message_ko"]
+_PROBLEM_COLUMNS = [
+    "source",
+    "layer",
+    "rule",
+    "severity",
+    "site_code",
+    "form",
+    "field",
+    "record_key",
+    "patient_key",
+    "source_file",
+    "source_row",
+    "value_redacted",
+    "expected",
+    "message_en",
+    "message_ko",
+]
 
 
 def _lineage(con, problems: pl.DataFrame, month: str) -> pl.DataFrame:
@@ -189,8 +274,9 @@ def _lineage(con, problems: pl.DataFrame, month: str) -> pl.DataFrame:
     need = problems.filter(pl.col("source_file").is_null())
     if need.is_empty():
         return problems
-    con.register("_q_need", need.with_row_index("_i").select("_i", "site_code", "form", "record_key",
-                                                               "patient_key").to_arrow())
+    con.register(
+        "_q_need", need.with_row_index("_i").select("_i", "site_code", "form", "record_key", "patient_key").to_arrow()
+    )
     try:
         parts = []
         for form in _raw_forms(con):
@@ -209,8 +295,9 @@ def _lineage(con, problems: pl.DataFrame, month: str) -> pl.DataFrame:
     if found.is_empty():
         return problems
     need = need.with_row_index("_i").join(found.with_columns(pl.col("_i").cast(pl.UInt32)), on="_i", how="left")
-    need = need.with_columns(source_file=pl.col("_source_file"), source_row=pl.col("_source_row"),
-                             form=pl.coalesce("form", "_form")).drop("_i", "_source_file", "_source_row", "_form")
+    need = need.with_columns(
+        source_file=pl.col("_source_file"), source_row=pl.col("_source_row"), form=pl.coalesce("form", "_form")
+    ).drop("_i", "_source_file", "_source_row", "_form")
     return pl.concat([problems.filter(pl.col("source_file").is_not_null()), need], how="vertical_relaxed")
 
 
@@ -228,49 +315,67 @@ def _korean_without_english(problems: pl.DataFrame) -> pl.DataFrame:
         return next((f.label_ko for f in d.all_fields(form) if f.name == field), None)
 
     cols = ("source", "rule", "form", "field", "expected", "message_ko")
-    ko = [ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject")
-          else msg for src, rule, form, field, exp, msg in problems.select(cols).iter_rows()]
+    ko = [
+        ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject") else msg
+        for src, rule, form, field, exp, msg in problems.select(cols).iter_rows()
+    ]
     return problems.with_columns(message_ko=pl.Series(ko, dtype=pl.Utf8))
 
 
 def current_problems(con, month: str) -> pl.DataFrame:
     """Every problem open in registry month `month`, with its query id (one row per query id)."""
     schema = {**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8}
-    frames = [f.select(list(schema)).cast(schema) for f in (_quarantine(con, month), _file_rejects(con, month),
-                                                            _quality_checks(con, month), _followup(con))
-              if not f.is_empty()]
+    frames = [
+        f.select(list(schema)).cast(schema)
+        for f in (_quarantine(con, month), _file_rejects(con, month), _quality_checks(con, month), _followup(con))
+        if not f.is_empty()
+    ]
     problems = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     problems = _korean_without_english(_lineage(con, problems, month))
-    ids = [query_id(s, r, site, i) for s, r, site, i in
-           problems.select("source", "rule", "site_code", _IDENTITY).iter_rows()]
-    return (problems.with_columns(query_id=pl.Series(ids, dtype=pl.Utf8)).drop(_IDENTITY)
-            .unique("query_id", keep="first", maintain_order=True))
+    ids = [
+        query_id(s, r, site, i)
+        for s, r, site, i in problems.select("source", "rule", "site_code", _IDENTITY).iter_rows()
+    ]
+    return (
+        problems.with_columns(query_id=pl.Series(ids, dtype=pl.Utf8))
+        .drop(_IDENTITY)
+        .unique("query_id", keep="first", maintain_order=True)
+    )
 
 
 def with_status(current: pl.DataFrame, history: pl.DataFrame, month: str) -> pl.DataFrame:
     """Month `month`'s rows: current problems as new/open, and last month's open ones that no longer fail as
     resolved. `history` holds the table's rows of earlier months. Pure."""
-    seen = (history.sort("registry_month").group_by("query_id")
-            .agg(pl.col("first_seen_month").min(), pl.all().exclude("first_seen_month").last()))
-    current = current.drop([c for c in ("registry_month", "status", "first_seen_month", "resolved_month")
-                            if c in current.columns])
+    seen = (
+        history.sort("registry_month")
+        .group_by("query_id")
+        .agg(pl.col("first_seen_month").min(), pl.all().exclude("first_seen_month").last())
+    )
+    current = current.drop(
+        [c for c in ("registry_month", "status", "first_seen_month", "resolved_month") if c in current.columns]
+    )
     cur = current.join(seen.select("query_id", "first_seen_month"), on="query_id", how="left").with_columns(
-        registry_month=pl.lit(month), resolved_month=pl.lit(None, pl.Utf8),
+        registry_month=pl.lit(month),
+        resolved_month=pl.lit(None, pl.Utf8),
         status=pl.when(pl.col("first_seen_month").is_null()).then(pl.lit("new")).otherwise(pl.lit("open")),
-        first_seen_month=pl.coalesce("first_seen_month", pl.lit(month)))
+        first_seen_month=pl.coalesce("first_seen_month", pl.lit(month)),
+    )
     gone = seen.filter((pl.col("status") != "resolved") & ~pl.col("query_id").is_in(current["query_id"].implode()))
     gone = gone.with_columns(registry_month=pl.lit(month), status=pl.lit("resolved"), resolved_month=pl.lit(month))
     cols = list(QUERY_COLUMNS)
-    return (pl.concat([cur.select(cols).cast(QUERY_COLUMNS), gone.select(cols).cast(QUERY_COLUMNS)])
-            .sort("site_code", "source", "rule", "query_id"))
+    return pl.concat([cur.select(cols).cast(QUERY_COLUMNS), gone.select(cols).cast(QUERY_COLUMNS)]).sort(
+        "site_code", "source", "rule", "query_id"
+    )
 
 
 def build_site_queries(con, month: str) -> pl.DataFrame:
     """Rebuild registry month `month` of audit.site_queries (replacing its rows) and return them."""
     con.execute("create schema if not exists audit")
-    con.execute(f"create table if not exists {SITE_QUERIES} ("
-                + ", ".join(f"{c} {'BIGINT' if t == pl.Int64 else 'VARCHAR'}" for c, t in QUERY_COLUMNS.items())
-                + ", primary key (query_id, registry_month))")
+    con.execute(
+        f"create table if not exists {SITE_QUERIES} ("
+        + ", ".join(f"{c} {'BIGINT' if t == pl.Int64 else 'VARCHAR'}" for c, t in QUERY_COLUMNS.items())
+        + ", primary key (query_id, registry_month))"
+    )
     history = con.sql(f"select * from {SITE_QUERIES} where registry_month < $m", params={"m": month}).pl()
     rows = with_status(current_problems(con, month), history.cast(QUERY_COLUMNS), month)
     con.register("_site_queries", rows.to_arrow())

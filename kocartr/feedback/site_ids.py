@@ -9,11 +9,11 @@ Nothing read here is written to the warehouse.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from kocartr.privacy import redact
 from kocartr.ingest.reading import ROW, FileReject, read_file
+from kocartr.privacy import redact
 
 SiteIds = tuple[str | None, str | None]  # (record_id, patient_id) as the site wrote them
 

@@ -12,6 +12,19 @@ from kocartr.ingest.discover import Batch, SubmissionsLayoutError, discover_batc
 from kocartr.ingest.pipeline import FileResult, IngestError, IngestReport, check_warehouse_key, ingest
 from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, MissingKeyError, demo_requested, load_key, patient_key
 
-__all__ = ["Batch", "DEMO_KEY", "FileResult", "IngestError", "IngestReport", "KeyMismatchError", "MissingKeyError",
-           "SubmissionsLayoutError", "check_warehouse_key", "demo_requested", "discover_batches", "ingest", "load_key",
-           "patient_key"]
+__all__ = [
+    "Batch",
+    "DEMO_KEY",
+    "FileResult",
+    "IngestError",
+    "IngestReport",
+    "KeyMismatchError",
+    "MissingKeyError",
+    "SubmissionsLayoutError",
+    "check_warehouse_key",
+    "demo_requested",
+    "discover_batches",
+    "ingest",
+    "load_key",
+    "patient_key",
+]

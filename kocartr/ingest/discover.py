@@ -53,8 +53,12 @@ def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def _looks_like_root(folder: Path, sites: set[str]) -> bool:
     """A submissions root holds at least one <SITE>/<YYYY-MM>/ folder."""
-    return any(m.is_dir() and MONTH_RE.fullmatch(m.name) for s in folder.iterdir()
-               if s.is_dir() and s.name in sites for m in s.iterdir())
+    return any(
+        m.is_dir() and MONTH_RE.fullmatch(m.name)
+        for s in folder.iterdir()
+        if s.is_dir() and s.name in sites
+        for m in s.iterdir()
+    )
 
 
 def check_layout(root: Path, sites: set[str]) -> None:
@@ -65,10 +69,14 @@ def check_layout(root: Path, sites: set[str]) -> None:
     if _looks_like_root(root, sites) or not any(p.is_file() for p in root.rglob("*")):
         return
     below = [p for p in sorted(root.iterdir()) if p.is_dir() and _looks_like_root(p, sites)]
-    hint = (f"the submissions are probably in {below[0]}" if below
-            else "expected <SITE>/<YYYY-MM>/<form>.csv|xlsx folders, e.g. S01/2026-05/lab.csv")
-    raise SubmissionsLayoutError(f"{redact(str(root))} is not a submissions folder (no <SITE>/<YYYY-MM>/ folders): "
-                                 f"{redact(hint)}")
+    hint = (
+        f"the submissions are probably in {below[0]}"
+        if below
+        else "expected <SITE>/<YYYY-MM>/<form>.csv|xlsx folders, e.g. S01/2026-05/lab.csv"
+    )
+    raise SubmissionsLayoutError(
+        f"{redact(str(root))} is not a submissions folder (no <SITE>/<YYYY-MM>/ folders): {redact(hint)}"
+    )
 
 
 def _case_collisions(files: list[Path]) -> set[Path]:
@@ -84,11 +92,25 @@ def _month_batches(site: str, month_dir: Path, sites: set[str]) -> list[Batch]:
     nested = tuple(f for d in subdirs for f in _files_below(d))
     out: list[Batch] = []
     if looks_like_rrn(site) or looks_like_rrn(month):
-        return [Batch(redact(site) or "", redact(month) or "", tuple(direct) + nested, "direct_identifier",
-                      "site or month folder name")]
+        return [
+            Batch(
+                redact(site) or "",
+                redact(month) or "",
+                tuple(direct) + nested,
+                "direct_identifier",
+                "site or month folder name",
+            )
+        ]
     if site not in sites:
-        return [Batch(site, month, tuple(direct) + nested, "unknown_site_folder",
-                      "a site code, e.g. " + ", ".join(sorted(sites)[:3]))]
+        return [
+            Batch(
+                site,
+                month,
+                tuple(direct) + nested,
+                "unknown_site_folder",
+                "a site code, e.g. " + ", ".join(sorted(sites)[:3]),
+            )
+        ]
     if not MONTH_RE.fullmatch(month):
         return [Batch(site, month, tuple(direct) + nested, "bad_month_folder", "YYYY-MM")]
     clash = _case_collisions(direct)
@@ -96,8 +118,15 @@ def _month_batches(site: str, month_dir: Path, sites: set[str]) -> list[Batch]:
     if clash:
         out.append(Batch(site, month, tuple(sorted(clash)), "case_collision", "one file per form name"))
     if nested:
-        out.append(Batch(site, month, nested, "unexpected_location",
-                         "<SITE>/<YYYY-MM>/<form>.csv|xlsx, not in a folder below the month folder"))
+        out.append(
+            Batch(
+                site,
+                month,
+                nested,
+                "unexpected_location",
+                "<SITE>/<YYYY-MM>/<form>.csv|xlsx, not in a folder below the month folder",
+            )
+        )
     return out
 
 
@@ -115,9 +144,15 @@ def discover_batches(root: Path) -> list[Batch]:
         month_dirs, stray = _entries(site_dir)
         if stray:
             rrn = looks_like_rrn(site)
-            batches.append(Batch(redact(site) or "", "", tuple(stray),
-                                 "direct_identifier" if rrn else "unexpected_location",
-                                 "site folder name" if rrn else "<SITE>/<YYYY-MM>/<form>.csv|xlsx"))
+            batches.append(
+                Batch(
+                    redact(site) or "",
+                    "",
+                    tuple(stray),
+                    "direct_identifier" if rrn else "unexpected_location",
+                    "site folder name" if rrn else "<SITE>/<YYYY-MM>/<form>.csv|xlsx",
+                )
+            )
         for month_dir in month_dirs:
             batches.extend(_month_batches(site, month_dir, sites))
     return [b for b in batches if b.files]

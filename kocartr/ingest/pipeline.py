@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
@@ -19,8 +18,14 @@ from kocartr.ingest import messages, warehouse
 from kocartr.ingest.discover import Batch, discover_batches
 from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, check_fingerprint, patient_keys, record_keys
 from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
-from kocartr.ingest.validate import (FOLDER_MONTH, FOLDER_SITE, KEEP_IF_BLANK, SOURCE_FILE,
-                                     unknown_column_rrn_issues, validate_form)
+from kocartr.ingest.validate import (
+    FOLDER_MONTH,
+    FOLDER_SITE,
+    KEEP_IF_BLANK,
+    SOURCE_FILE,
+    unknown_column_rrn_issues,
+    validate_form,
+)
 from kocartr.privacy import redact, redact_expr
 
 log = logging.getLogger("kocartr.ingest")
@@ -84,16 +89,20 @@ class IngestReport:
 
     def summary(self) -> str:
         deferred = self.count("deferred")
-        return (f"ingest: {self.count('ingested')} files ingested, {self.count('skipped')} unchanged, "
-                f"{self.count('rejected')} rejected" + (f", {deferred} deferred to a later month" if deferred else "")
-                + f"; rows {self.rows_received} = {self.rows_accepted} accepted + "
-                f"{self.rows_quarantined} quarantined; {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
-                + ("; DEMO KEY (public): registry keys are not secret" if self.demo_key else ""))
+        return (
+            f"ingest: {self.count('ingested')} files ingested, {self.count('skipped')} unchanged, "
+            f"{self.count('rejected')} rejected"
+            + (f", {deferred} deferred to a later month" if deferred else "")
+            + f"; rows {self.rows_received} = {self.rows_accepted} accepted + "
+            f"{self.rows_quarantined} quarantined; {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+            + ("; DEMO KEY (public): registry keys are not secret" if self.demo_key else "")
+        )
 
 
 @dataclass
 class _Pending:
     """Files read but not yet validated/written (one chunk)."""
+
     frames: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
     extra_issues: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
     deferred: dict[str, list[tuple[str, Batch, SheetData]]] = field(default_factory=lambda: defaultdict(list))
@@ -105,12 +114,21 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _reject_row(source_file: str, sha: str, batch: Batch, reason: str, detail: str = "",
-                form: str | None = None) -> dict:
+def _reject_row(
+    source_file: str, sha: str, batch: Batch, reason: str, detail: str = "", form: str | None = None
+) -> dict:
     en, ko = messages.reject_message(reason, detail)
-    return {"source_file": source_file, "file_sha256": sha, "site_code": redact(batch.site) or None,
-            "submission_month": redact(batch.month) or None, "form": form, "reason_code": reason,
-            "detail": redact(detail) or None, "message_en": redact(en), "message_ko": redact(ko)}
+    return {
+        "source_file": source_file,
+        "file_sha256": sha,
+        "site_code": redact(batch.site) or None,
+        "submission_month": redact(batch.month) or None,
+        "form": form,
+        "reason_code": reason,
+        "detail": redact(detail) or None,
+        "message_en": redact(en),
+        "message_ko": redact(ko),
+    }
 
 
 def _read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> bytes | None:
@@ -126,11 +144,20 @@ def _read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> byt
 
 
 def _ledger_entry(rel: str, sha: str, batch: Batch, sheet: SheetData, read: FileRead, d: Dictionary) -> dict:
-    return {"source_file": rel, "file_sha256": sha, "site_code": batch.site, "submission_month": batch.month,
-            "form": sheet.form, "sheet": redact(sheet.sheet), "file_format": read.file_format,
-            "encoding": read.encoding, "rows_received": 0,  # counted after blank rows are dropped
-            "unknown_columns": redact("; ".join(sheet.unknown_columns)) or None,
-            "missing_columns": "; ".join(sheet.missing_columns) or None, "dictionary_version": d.version}
+    return {
+        "source_file": rel,
+        "file_sha256": sha,
+        "site_code": batch.site,
+        "submission_month": batch.month,
+        "form": sheet.form,
+        "sheet": redact(sheet.sheet),
+        "file_format": read.file_format,
+        "encoding": read.encoding,
+        "rows_received": 0,  # counted after blank rows are dropped
+        "unknown_columns": redact("; ".join(sheet.unknown_columns)) or None,
+        "missing_columns": "; ".join(sheet.missing_columns) or None,
+        "dictionary_version": d.version,
+    }
 
 
 def _materialize(items: list[tuple[str, Batch, SheetData]]) -> tuple[list[pl.DataFrame], dict[str, FileReject]]:
@@ -144,11 +171,19 @@ def _materialize(items: list[tuple[str, Batch, SheetData]]) -> tuple[list[pl.Dat
     for (_, names), group in groups.items():
         parsed, unreadable = read_deferred([s.deferred for _, _, s in group])
         bad.update({group[n][0]: r for n, r in unreadable.items()})
-        meta = pl.DataFrame({SOURCE_FILE: [r for r, _, _ in group], FOLDER_SITE: [b.site for _, b, _ in group],
-                             FOLDER_MONTH: [b.month for _, b, _ in group]})
+        meta = pl.DataFrame(
+            {
+                SOURCE_FILE: [r for r, _, _ in group],
+                FOLDER_SITE: [b.site for _, b, _ in group],
+                FOLDER_MONTH: [b.month for _, b, _ in group],
+            }
+        )
         frame = parsed.rename({f"c{i}": n for i, n in enumerate(names)})
-        out.append(pl.concat([frame.drop(ITEM), meta[frame[ITEM]]], how="horizontal")
-                   .with_columns(pl.lit(False).alias(HAS_UNKNOWN)))
+        out.append(
+            pl.concat([frame.drop(ITEM), meta[frame[ITEM]]], how="horizontal").with_columns(
+                pl.lit(False).alias(HAS_UNKNOWN)
+            )
+        )
     return out, bad
 
 
@@ -166,9 +201,13 @@ def _wrong_folder_files(frame: pl.DataFrame) -> dict[str, tuple[str, str]]:
     site = pl.col("site_code").str.strip_chars().str.to_uppercase()
     month = pl.col("submission_month").str.strip_chars()
     per_file = frame.group_by(SOURCE_FILE).agg(
-        site_given=site.is_not_null().any(), site_match=(site == pl.col(FOLDER_SITE)).any(),
-        month_given=month.is_not_null().any(), month_match=(month == pl.col(FOLDER_MONTH)).any(),
-        folder_site=pl.col(FOLDER_SITE).first(), folder_month=pl.col(FOLDER_MONTH).first())
+        site_given=site.is_not_null().any(),
+        site_match=(site == pl.col(FOLDER_SITE)).any(),
+        month_given=month.is_not_null().any(),
+        month_match=(month == pl.col(FOLDER_MONTH)).any(),
+        folder_site=pl.col(FOLDER_SITE).first(),
+        folder_month=pl.col(FOLDER_MONTH).first(),
+    )
     out = {}
     for r in per_file.iter_rows(named=True):
         if r["site_given"] and not r["site_match"]:
@@ -189,9 +228,18 @@ def _keys(key: bytes, accepted: pl.DataFrame, cache: dict[str, pl.DataFrame]) ->
     return cache["keys"]
 
 
-def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _Pending,
-           file_sha: dict[str, str], file_batch: dict[str, Batch], report: IngestReport,
-           touched: set[tuple[str, str]], rejects: list[dict], key_cache: dict[str, pl.DataFrame]) -> None:
+def _flush(
+    con: duckdb.DuckDBPyConnection,
+    d: Dictionary,
+    key: bytes,
+    pending: _Pending,
+    file_sha: dict[str, str],
+    file_batch: dict[str, Batch],
+    report: IngestReport,
+    touched: set[tuple[str, str]],
+    rejects: list[dict],
+    key_cache: dict[str, pl.DataFrame],
+) -> None:
     ledger = []
     for form in sorted(set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)):
         late_frames, unreadable = _materialize(pending.deferred.get(form, []))
@@ -219,26 +267,45 @@ def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _
         if accepted.height:
             sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
             accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
-            accepted = (accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left")
-                        .join(sha, on=SOURCE_FILE, how="left").drop("patient_id")
-                        .sort(SOURCE_FILE, ROW)
-                        .with_columns(pl.lit(1, dtype=pl.Int32).alias("_version"),
-                                      pl.col("submission_month").alias("_valid_from_month"),
-                                      pl.lit(None, dtype=pl.String).alias("_valid_to_month"),
-                                      pl.lit(True).alias("_is_current")))
+            accepted = (
+                accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left")
+                .join(sha, on=SOURCE_FILE, how="left")
+                .drop("patient_id")
+                .sort(SOURCE_FILE, ROW)
+                .with_columns(
+                    pl.lit(1, dtype=pl.Int32).alias("_version"),
+                    pl.col("submission_month").alias("_valid_from_month"),
+                    pl.lit(None, dtype=pl.String).alias("_valid_to_month"),
+                    pl.lit(True).alias("_is_current"),
+                )
+            )
             warehouse.insert(con, f"{warehouse.RAW}.{form}", accepted)
             touched.update((form, s) for s in accepted["site_code"].unique().to_list())
         if issues.height:
-            meta = pl.DataFrame({
-                SOURCE_FILE: list(file_batch), "site_code": [b.site for b in file_batch.values()],
-                "submission_month": [b.month for b in file_batch.values()],
-                "file_sha256": [file_sha[p] for p in file_batch]})
+            meta = pl.DataFrame(
+                {
+                    SOURCE_FILE: list(file_batch),
+                    "site_code": [b.site for b in file_batch.values()],
+                    "submission_month": [b.month for b in file_batch.values()],
+                    "file_sha256": [file_sha[p] for p in file_batch],
+                }
+            )
             q = issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
-            q = (q.with_columns(record_keys(key, q["site_code"], q["record_id"].str.strip_chars()))
-                 .select("site_code", "submission_month", pl.col(SOURCE_FILE).alias("source_file"), "file_sha256",
-                         pl.lit(form).alias("form"), "record_id",
-                         pl.col(ROW).alias("source_row"), redact_expr(pl.col("field")).alias("field"), "rule",
-                         redact_expr(pl.col("value")).alias("value_redacted"), "expected", "message_en", "message_ko"))
+            q = q.with_columns(record_keys(key, q["site_code"], q["record_id"].str.strip_chars())).select(
+                "site_code",
+                "submission_month",
+                pl.col(SOURCE_FILE).alias("source_file"),
+                "file_sha256",
+                pl.lit(form).alias("form"),
+                "record_id",
+                pl.col(ROW).alias("source_row"),
+                redact_expr(pl.col("field")).alias("field"),
+                "rule",
+                redact_expr(pl.col("value")).alias("value_redacted"),
+                "expected",
+                "message_en",
+                "message_ko",
+            )
             warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
         for entry in [e for e in pending.ledger if e["form"] == form and e["source_file"] not in wrong_or_bad]:
             n = received.get(entry["source_file"], 0)
@@ -247,30 +314,46 @@ def _flush(con: duckdb.DuckDBPyConnection, d: Dictionary, key: bytes, pending: _
             ledger.append(entry)
             report.files.append(FileResult(entry["source_file"], "ingested", form, n, n - quarantined, quarantined))
     if ledger:
-        warehouse.insert(con, f"{warehouse.AUDIT}.ingest_ledger",
-                         pl.DataFrame(ledger, schema={n: _pl_type(t) for n, t in warehouse.LEDGER_COLUMNS})
-                         .sort("source_file", "form"))
+        warehouse.insert(
+            con,
+            f"{warehouse.AUDIT}.ingest_ledger",
+            pl.DataFrame(ledger, schema={n: _pl_type(t) for n, t in warehouse.LEDGER_COLUMNS}).sort(
+                "source_file", "form"
+            ),
+        )
 
 
 def _pl_type(sql: str) -> pl.DataType:
     return pl.Int64 if sql.startswith("BIGINT") else pl.String
 
 
-def _record_deferred(con: duckdb.DuckDBPyConnection, root: Path, deferred: list[Batch], through_month: str,
-                     report: IngestReport) -> None:
+def _record_deferred(
+    con: duckdb.DuckDBPyConnection, root: Path, deferred: list[Batch], through_month: str, report: IngestReport
+) -> None:
     """Files of months after the registry month being built: recorded (not read) until that month is built."""
     rows = []
     en, ko = messages.reject_message("deferred_later_month", through_month)
     for batch in deferred:
         for path in batch.files:
             rel = redact(Path(os.path.relpath(path, root)).as_posix()) or ""
-            rows.append({"source_file": rel, "site_code": batch.site, "submission_month": batch.month,
-                         "registry_month": through_month, "message_en": en, "message_ko": ko})
+            rows.append(
+                {
+                    "source_file": rel,
+                    "site_code": batch.site,
+                    "submission_month": batch.month,
+                    "registry_month": through_month,
+                    "message_en": en,
+                    "message_ko": ko,
+                }
+            )
             report.files.append(FileResult(rel, "deferred"))
     # Deferral is a state as of this build: the current list replaces the last one.
     con.execute(f"DELETE FROM {warehouse.AUDIT}.deferred_files")
-    warehouse.insert(con, f"{warehouse.AUDIT}.deferred_files",
-                     pl.DataFrame(rows, schema={n: pl.String for n, _ in warehouse.DEFERRED_COLUMNS}))
+    warehouse.insert(
+        con,
+        f"{warehouse.AUDIT}.deferred_files",
+        pl.DataFrame(rows, schema={n: pl.String for n, _ in warehouse.DEFERRED_COLUMNS}),
+    )
 
 
 def check_warehouse_key(path: Path, key: bytes) -> None:
@@ -288,8 +371,14 @@ def check_warehouse_key(path: Path, key: bytes) -> None:
     check_fingerprint(stored, key)
 
 
-def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list[Batch] | None = None,
-           deferred: list[Batch] | None = None, through_month: str = "") -> IngestReport:
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    key: bytes,
+    batches: list[Batch] | None = None,
+    deferred: list[Batch] | None = None,
+    through_month: str = "",
+) -> IngestReport:
     """Ingest the given batches (default: every batch under root) into raw.* and audit.*, in one transaction.
 
     Files already recorded with the same SHA-256 are skipped; a changed file at a recorded path first removes
@@ -358,17 +447,26 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
                         pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
                         continue
                     known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
-                    unknown = {c: h for c, h in zip([c for c in sheet.frame.columns if c.startswith("_unknown_")],
-                                                    sheet.unknown_columns)}
-                    meta = [pl.lit(rel).alias(SOURCE_FILE), pl.lit(batch.site).alias(FOLDER_SITE),
-                            pl.lit(batch.month).alias(FOLDER_MONTH), pl.col(ROW).cast(pl.Int64),
-                            pl.col(BAD_COLS) if BAD_COLS in sheet.frame.columns else pl.lit(False).alias(BAD_COLS)]
+                    unknown = {
+                        c: h
+                        for c, h in zip(
+                            [c for c in sheet.frame.columns if c.startswith("_unknown_")], sheet.unknown_columns
+                        )
+                    }
+                    meta = [
+                        pl.lit(rel).alias(SOURCE_FILE),
+                        pl.lit(batch.site).alias(FOLDER_SITE),
+                        pl.lit(batch.month).alias(FOLDER_MONTH),
+                        pl.col(ROW).cast(pl.Int64),
+                        pl.col(BAD_COLS) if BAD_COLS in sheet.frame.columns else pl.lit(False).alias(BAD_COLS),
+                    ]
                     if unknown:  # screened for RRNs, then dropped; a row holding only them is not blank
                         frame = sheet.frame.with_columns(meta)
                         pending.extra_issues[sheet.form].append(unknown_column_rrn_issues(frame, unknown))
                         has = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in unknown)
-                        frame = frame.select(*known, ROW, BAD_COLS, SOURCE_FILE, FOLDER_SITE, FOLDER_MONTH,
-                                             has.alias(HAS_UNKNOWN))
+                        frame = frame.select(
+                            *known, ROW, BAD_COLS, SOURCE_FILE, FOLDER_SITE, FOLDER_MONTH, has.alias(HAS_UNKNOWN)
+                        )
                     else:
                         frame = sheet.frame.select(*known, *meta, pl.lit(False).alias(HAS_UNKNOWN))
                     pending.frames[sheet.form].append(frame)
@@ -382,8 +480,11 @@ def ingest(con: duckdb.DuckDBPyConnection, root: Path, key: bytes, batches: list
         if through_month:
             _record_deferred(con, root, deferred or [], through_month, report)
         if rejects:
-            warehouse.insert(con, f"{warehouse.AUDIT}.file_rejects",
-                             pl.DataFrame(rejects, schema={n: pl.String for n, _ in warehouse.REJECT_COLUMNS}))
+            warehouse.insert(
+                con,
+                f"{warehouse.AUDIT}.file_rejects",
+                pl.DataFrame(rejects, schema={n: pl.String for n, _ in warehouse.REJECT_COLUMNS}),
+            )
         warehouse.drop_settled_deferrals(con)
         by_form: dict[str, list[str]] = defaultdict(list)
         for form, site in touched:

@@ -44,7 +44,9 @@ def load_key(demo: bool = False) -> bytes:
     """The registry HMAC key: KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE; the public demo key only
     when `demo` is true or KOCARTR_DEMO=1. Raises MissingKeyError otherwise."""
     if demo or demo_requested():
-        log.warning("DEMO MODE: using the PUBLISHED demo HMAC key; registry keys are not secret. Never use on real data.")
+        log.warning(
+            "DEMO MODE: using the PUBLISHED demo HMAC key; registry keys are not secret. Never use on real data."
+        )
         return DEMO_KEY
     key: bytes | None = None
     if os.environ.get("KOCARTR_HMAC_KEY"):
@@ -68,7 +70,7 @@ def load_key(demo: bool = False) -> bytes:
 
 def patient_key(key: bytes, site_code: str, patient_id: str) -> str:
     """Registry patient key: hex HMAC-SHA256 over site_code + ':' + patient_id."""
-    return hmac.new(key, f"{site_code}:{patient_id}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{site_code}:{patient_id}".encode(), hashlib.sha256).hexdigest()
 
 
 RECORD_PREFIX = "record:"  # record keys are domain-separated from patient keys (a record id may equal a patient id)
@@ -90,7 +92,8 @@ def check_fingerprint(stored: str | None, key: bytes) -> None:
         raise KeyMismatchError(
             "the registry HMAC key differs from the key this warehouse was built with (fingerprints differ): its "
             "patient keys would not link to the registered patients. Use the original key, or rotate the "
-            "warehouse to the new key with `kocartr rekey`.")
+            "warehouse to the new key with `kocartr rekey`."
+        )
 
 
 def _tokens(key: bytes, prefix: str, pairs: list[tuple[str, str]]) -> list[str]:
@@ -98,7 +101,7 @@ def _tokens(key: bytes, prefix: str, pairs: list[tuple[str, str]]) -> list[str]:
     out = []
     for s, v in pairs:
         h = base.copy()
-        h.update(f"{prefix}{s}:{v}".encode("utf-8"))
+        h.update(f"{prefix}{s}:{v}".encode())
         out.append(h.hexdigest())
     return out
 

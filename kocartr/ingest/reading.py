@@ -35,6 +35,7 @@ class FileReject(Exception):
 class DeferredCsv:
     """A well-formed CSV whose parse is postponed so that many files are parsed in one polars call (per-call
     overhead dominates for thousands of small files)."""
+
     data: bytes  # UTF-8, header included
     sep: str
     width: int
@@ -61,6 +62,7 @@ class FileRead:
 
 
 # ---------------------------------------------------------------- encoding
+
 
 def detect_encoding(data: bytes) -> str:
     """'utf-8-sig', 'utf-8' or 'cp949' (a superset of EUC-KR), decided from the bytes alone."""
@@ -95,6 +97,7 @@ def _decode_or_reject(data: bytes, encoding: str) -> str:
 
 # ---------------------------------------------------------------- CSV
 
+
 def _sniff_separator(header_line: str) -> str:
     counts = {sep: header_line.count(sep) for sep in (",", "\t", ";")}
     return max(counts, key=lambda s: (counts[s], s == ","))
@@ -102,8 +105,10 @@ def _sniff_separator(header_line: str) -> str:
 
 def _with_row_numbers(frame: pl.DataFrame, bad: pl.Series | None) -> pl.DataFrame:
     # Spreadsheet rows: header is row 1, first data row is row 2.
-    return frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(ROW),
-                              pl.lit(False).alias(BAD_COLS) if bad is None else bad.alias(BAD_COLS))
+    return frame.with_columns(
+        pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(ROW),
+        pl.lit(False).alias(BAD_COLS) if bad is None else bad.alias(BAD_COLS),
+    )
 
 
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
@@ -148,8 +153,15 @@ def parse_csv(text: str, defer: bool = False) -> tuple[list[str], pl.DataFrame |
 def _polars_csv(text: str, sep: str, width: int, records: int) -> tuple[list[str], pl.DataFrame] | None:
     try:
         # Header read as record 1, so the row index is the spreadsheet row number directly.
-        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, separator=sep, has_header=False,
-                            new_columns=[f"c{i}" for i in range(width)], row_index_name=ROW, row_index_offset=1)
+        frame = pl.read_csv(
+            text.encode("utf-8"),
+            infer_schema=False,
+            separator=sep,
+            has_header=False,
+            new_columns=[f"c{i}" for i in range(width)],
+            row_index_name=ROW,
+            row_index_offset=1,
+        )
     except Exception:  # never surfaced: polars messages quote cell content
         return None
     if frame.height != records or frame.width != width + 1:
@@ -159,8 +171,11 @@ def _polars_csv(text: str, sep: str, width: int, records: int) -> tuple[list[str
 
 
 def _positional(frame: pl.DataFrame, width: int) -> pl.DataFrame:
-    return frame.select(*[f"c{i}" for i in range(width)], pl.col(ROW).cast(pl.Int64),
-                        pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS))
+    return frame.select(
+        *[f"c{i}" for i in range(width)],
+        pl.col(ROW).cast(pl.Int64),
+        pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
+    )
 
 
 def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, FileReject]]:
@@ -170,8 +185,13 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
     width, sep = items[0].width, items[0].sep
     records = np.array([i.records for i in items], dtype=np.int64)
     try:
-        big = pl.read_csv([i.data for i in items], infer_schema=False, separator=sep, has_header=False,
-                          new_columns=[f"c{i}" for i in range(width)])
+        big = pl.read_csv(
+            [i.data for i in items],
+            infer_schema=False,
+            separator=sep,
+            has_header=False,
+            new_columns=[f"c{i}" for i in range(width)],
+        )
         ok = big.height == int(records.sum()) and big.width == width
     except Exception:  # e.g. a long row hidden by a short one: sort it out file by file
         ok = False
@@ -187,11 +207,17 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
         except FileReject as r:
             bad[n] = r
             continue
-        parts.append(frame.select(*[f"c{k}" for k in range(width)], pl.col(ROW).cast(pl.Int64),
-                                  pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
-                                  pl.lit(n, dtype=pl.Int64).alias(ITEM)))
-    empty = pl.DataFrame(schema={**{f"c{k}": pl.String for k in range(width)}, ROW: pl.Int64, BAD_COLS: pl.Boolean,
-                                 ITEM: pl.Int64})
+        parts.append(
+            frame.select(
+                *[f"c{k}" for k in range(width)],
+                pl.col(ROW).cast(pl.Int64),
+                pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
+                pl.lit(n, dtype=pl.Int64).alias(ITEM),
+            )
+        )
+    empty = pl.DataFrame(
+        schema={**{f"c{k}": pl.String for k in range(width)}, ROW: pl.Int64, BAD_COLS: pl.Boolean, ITEM: pl.Int64}
+    )
     return (pl.concat(parts) if parts else empty), bad
 
 
@@ -226,6 +252,7 @@ def read_csv_bytes(data: bytes, defer: bool = False) -> tuple[str, list[str], pl
 
 # ---------------------------------------------------------------- XLSX
 
+
 def read_xlsx_bytes(data: bytes) -> list[tuple[str, list[str] | None, pl.DataFrame | None]]:
     """(sheet name, header, positional frame) per sheet; header None for an empty sheet."""
     import fastexcel
@@ -253,6 +280,7 @@ def read_xlsx_bytes(data: bytes) -> list[tuple[str, list[str] | None, pl.DataFra
 
 # ---------------------------------------------------------------- conforming to a form
 
+
 def normalize_header(name: str) -> str:
     """Header matching forgives case and surrounding spaces (and a stray BOM)."""
     return name.replace("\ufeff", "").strip().lower()
@@ -263,8 +291,9 @@ def form_of_name(name: str, d: Dictionary) -> str | None:
     return n if n in d.forms else None
 
 
-def conform(header: list[str], frame: pl.DataFrame | DeferredCsv, form: str, d: Dictionary,
-            sheet: str | None = None) -> SheetData:
+def conform(
+    header: list[str], frame: pl.DataFrame | DeferredCsv, form: str, d: Dictionary, sheet: str | None = None
+) -> SheetData:
     """Check the header against the form; name known columns, keep unknown ones under private names (so they can
     still be screened for RRNs). Missing optional columns are added when the form's files are concatenated."""
     rrn_columns = [str(i + 1) for i, h in enumerate(header) if looks_like_rrn(h)]

@@ -20,8 +20,15 @@ import polars as pl
 
 from kocartr.dictionary import load_dictionary
 from kocartr.ingest import warehouse
-from kocartr.ingest.privacy import (MIN_KEY_BYTES, MissingKeyError, check_fingerprint, decode_key, key_fingerprint,
-                                    patient_keys, record_keys)
+from kocartr.ingest.privacy import (
+    MIN_KEY_BYTES,
+    MissingKeyError,
+    check_fingerprint,
+    decode_key,
+    key_fingerprint,
+    patient_keys,
+    record_keys,
+)
 from kocartr.ingest.reading import FileReject, read_file
 
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "adam", "analysis")
@@ -40,8 +47,10 @@ class RekeyReport:
     dropped: list[str]
 
     def summary(self) -> str:
-        return (f"rekeyed: {self.files} submission files re-read, {self.patients} patient keys and {self.records} "
-                f"record keys mapped; dropped for rebuild by the next run: {', '.join(self.dropped) or 'nothing'}")
+        return (
+            f"rekeyed: {self.files} submission files re-read, {self.patients} patient keys and {self.records} "
+            f"record keys mapped; dropped for rebuild by the next run: {', '.join(self.dropped) or 'nothing'}"
+        )
 
 
 def read_new_key(path: Path) -> bytes:
@@ -74,12 +83,15 @@ def _identifier_pairs(submissions: Path, ledger: list[tuple[str, str, str]]) -> 
         for sheet in sheets:
             ids = sheet.frame.select(
                 pl.lit(site).alias("site_code"),
-                *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("patient_id", "record_id")])
+                *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("patient_id", "record_id")],
+            )
             patients.append(ids.select("site_code", "patient_id").drop_nulls())
             records.append(ids.select("site_code", "record_id").drop_nulls())
     if problems:
-        raise RekeyError(f"cannot rekey: {len(problems)} submission file(s) recorded in audit.ingest_ledger are "
-                         f"missing or changed under {submissions}, e.g. {'; '.join(problems[:3])}; nothing changed")
+        raise RekeyError(
+            f"cannot rekey: {len(problems)} submission file(s) recorded in audit.ingest_ledger are "
+            f"missing or changed under {submissions}, e.g. {'; '.join(problems[:3])}; nothing changed"
+        )
     empty = pl.DataFrame(schema={"site_code": pl.String, "x": pl.String})
     p = pl.concat(patients).unique() if patients else empty.rename({"x": "patient_id"})
     r = pl.concat(records).unique() if records else empty.rename({"x": "record_id"})
@@ -87,27 +99,45 @@ def _identifier_pairs(submissions: Path, ledger: list[tuple[str, str, str]]) -> 
 
 
 def _maps(p: pl.DataFrame, r: pl.DataFrame, old: bytes, new: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
-    pm = pl.DataFrame({"old": patient_keys(old, p["site_code"], p["patient_id"])["patient_key"],
-                       "new": patient_keys(new, p["site_code"], p["patient_id"])["patient_key"]})
-    rm = pl.DataFrame({"old": record_keys(old, r["site_code"], r["record_id"]),
-                       "new": record_keys(new, r["site_code"], r["record_id"])})
+    pm = pl.DataFrame(
+        {
+            "old": patient_keys(old, p["site_code"], p["patient_id"])["patient_key"],
+            "new": patient_keys(new, p["site_code"], p["patient_id"])["patient_key"],
+        }
+    )
+    rm = pl.DataFrame(
+        {
+            "old": record_keys(old, r["site_code"], r["record_id"]),
+            "new": record_keys(new, r["site_code"], r["record_id"]),
+        }
+    )
     return pm.unique(), rm.unique()
 
 
 def _remap(con: duckdb.DuckDBPyConnection, table: str, column: str, mapping: str) -> None:
-    unexplained = con.sql(f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL AND {column} NOT IN "
-                          f"(SELECT old FROM {mapping})").fetchall()[0][0]
+    unexplained = con.sql(
+        f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL AND {column} NOT IN (SELECT old FROM {mapping})"
+    ).fetchall()[0][0]
     if unexplained:
-        raise RekeyError(f"cannot rekey: {unexplained} value(s) of {table}.{column} are not explained by the "
-                         "submission files in the ledger; nothing changed")
+        raise RekeyError(
+            f"cannot rekey: {unexplained} value(s) of {table}.{column} are not explained by the "
+            "submission files in the ledger; nothing changed"
+        )
     con.execute(f"UPDATE {table} AS t SET {column} = m.new FROM {mapping} AS m WHERE t.{column} = m.old")
 
 
 def _derived(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
-    schemas = {r[0] for r in con.sql("SELECT schema_name FROM duckdb_schemas() "
-                                     "WHERE database_name = current_database()").fetchall()}
-    audit = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                                   f"AND schema_name = '{warehouse.AUDIT}' ORDER BY 1").fetchall()]
+    schemas = {
+        r[0]
+        for r in con.sql("SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database()").fetchall()
+    }
+    audit = [
+        r[0]
+        for r in con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            f"AND schema_name = '{warehouse.AUDIT}' ORDER BY 1"
+        ).fetchall()
+    ]
     return [s for s in DERIVED_SCHEMAS if s in schemas], [t for t in audit if t not in INGEST_AUDIT_TABLES]
 
 
@@ -124,8 +154,9 @@ def rekey(warehouse_path: Path, submissions: Path, old_key: bytes, new_key: byte
         check_fingerprint(stored, old_key)
         if key_fingerprint(new_key) == stored:
             raise RekeyError("the new key is the warehouse's current key: nothing to rotate")
-        ledger = con.sql(f"SELECT DISTINCT source_file, file_sha256, site_code FROM {warehouse.AUDIT}.ingest_ledger "
-                         "ORDER BY 1").fetchall()
+        ledger = con.sql(
+            f"SELECT DISTINCT source_file, file_sha256, site_code FROM {warehouse.AUDIT}.ingest_ledger ORDER BY 1"
+        ).fetchall()
         pm, rm = _maps(*_identifier_pairs(Path(submissions), ledger), old_key, new_key)
         d = load_dictionary()
         schemas, audit_tables = _derived(con)

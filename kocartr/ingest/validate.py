@@ -16,8 +16,8 @@ import polars as pl
 from kocartr.dictionary import Dictionary, Field
 from kocartr.ingest import messages
 from kocartr.ingest.dates import DATE_EXPECTED, is_ambiguous_date, parse_date, parse_iso_date
-from kocartr.privacy import redact, rrn_expr
 from kocartr.ingest.reading import BAD_COLS, ROW
+from kocartr.privacy import redact, rrn_expr
 
 SOURCE_FILE = "_source_file"
 FOLDER_SITE = "_folder_site"
@@ -26,8 +26,15 @@ KEEP_IF_BLANK = "_has_unknown_value"
 WITHHELD = "(withheld)"  # values never copied into the quarantine: site patient and record IDs, free text
 RECORD_FIELD = "record_id"
 ISSUE_SCHEMA = {
-    SOURCE_FILE: pl.String, ROW: pl.Int64, "record_id": pl.String, "field": pl.String, "rule": pl.String,
-    "value": pl.String, "expected": pl.String, "message_en": pl.String, "message_ko": pl.String,
+    SOURCE_FILE: pl.String,
+    ROW: pl.Int64,
+    "record_id": pl.String,
+    "field": pl.String,
+    "rule": pl.String,
+    "value": pl.String,
+    "expected": pl.String,
+    "message_en": pl.String,
+    "message_ko": pl.String,
 }
 _INT_RE = r"^[+-]?\d+(?:\.0+)?$"
 _DEC_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -103,8 +110,15 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
             e = parse_iso_date(c)  # the common case; other formats: _complete_dates
         elif f.type == "code":
             mapping = _code_map(d, f.code_list)
-            canon = lambda x: x.str.strip_chars().str.to_uppercase().replace_strict(mapping, default=None,  # noqa: E731
-                                                                                  return_dtype=pl.String)
+            canon = lambda x: (
+                x.str.strip_chars()
+                .str.to_uppercase()
+                .replace_strict(
+                    mapping,
+                    default=None,  # noqa: E731
+                    return_dtype=pl.String,
+                )
+            )
             if f.multiple:
                 parts = c.str.split(";").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
                 mapped = parts.list.eval(canon(pl.element()))
@@ -127,8 +141,14 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
     for other, codes in f.required_if.items():
         canon_codes = [_code_map(d, by_name[other].code_list).get(x.upper(), x) for x in codes]
         cond = pl.col(_t(other)).is_in(canon_codes)
-        checks.append(Check(f.name, "required_if", _blank(f.name) & cond,
-                            lit(f"required when {other} is {' or '.join(canon_codes)}")))
+        checks.append(
+            Check(
+                f.name,
+                "required_if",
+                _blank(f.name) & cond,
+                lit(f"required when {other} is {' or '.join(canon_codes)}"),
+            )
+        )
     bad = present & t.is_null()
     if f.type == "integer":
         checks.append(Check(f.name, "invalid_integer", bad, lit(_expected_for(d, f))))
@@ -141,8 +161,14 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
     elif f.type == "code":
         checks.append(Check(f.name, "unknown_code", bad, lit(_expected_for(d, f))))
     elif f.type == "string" and f.pattern:
-        checks.append(Check(f.name, "pattern", present & ~c.str.contains(f"^(?:{f.pattern})$"),
-                            lit(f"text matching the pattern {f.pattern}")))
+        checks.append(
+            Check(
+                f.name,
+                "pattern",
+                present & ~c.str.contains(f"^(?:{f.pattern})$"),
+                lit(f"text matching the pattern {f.pattern}"),
+            )
+        )
     if f.type in ("integer", "decimal") and (f.min is not None or f.max is not None):
         out = lit(False)
         if f.min is not None:
@@ -155,24 +181,39 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
         cl = d.code_lists[other.code_list]
         lo = {x.code: float(x.attributes["min"]) for x in cl.codes if "min" in x.attributes}
         hi = {x.code: float(x.attributes["max"]) for x in cl.codes if "max" in x.attributes}
-        text = {x.code: f"{_range_text(lo.get(x.code), hi.get(x.code), x.attributes.get('unit'))} for {other.name} {x.code}"
-                for x in cl.codes if x.code in lo or x.code in hi}
+        text = {
+            x.code: f"{_range_text(lo.get(x.code), hi.get(x.code), x.attributes.get('unit'))} for {other.name} {x.code}"
+            for x in cl.codes
+            if x.code in lo or x.code in hi
+        }
         oc = pl.col(_t(other.name))
         lo_e = oc.replace_strict(lo, default=None, return_dtype=pl.Float64)
         hi_e = oc.replace_strict(hi, default=None, return_dtype=pl.Float64)
         out = (lo_e.is_not_null() & (t < lo_e)) | (hi_e.is_not_null() & (t > hi_e))
-        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out.fill_null(False),
-                            oc.replace_strict(text, default=None, return_dtype=pl.String)))
+        checks.append(
+            Check(
+                f.name,
+                "out_of_range",
+                t.is_not_null() & out.fill_null(False),
+                oc.replace_strict(text, default=None, return_dtype=pl.String),
+            )
+        )
     if f.allowed_by:
         other = by_name[f.allowed_by]
         allowed = _allowed_attribute(d, f, other)
         oc = pl.col(_t(other.name))
         allowed_e = oc.replace_strict(allowed, default=None, return_dtype=pl.String)
-        ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(pl.concat_str([lit(";"), t, lit(";")]),
-                                                                         literal=True)
-        checks.append(Check(f.name, "code_not_allowed", t.is_not_null() & allowed_e.is_not_null() & ~ok,
-                            pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "),
-                                           lit(f" for {other.name} "), oc])))
+        ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(
+            pl.concat_str([lit(";"), t, lit(";")]), literal=True
+        )
+        checks.append(
+            Check(
+                f.name,
+                "code_not_allowed",
+                t.is_not_null() & allowed_e.is_not_null() & ~ok,
+                pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "), lit(f" for {other.name} "), oc]),
+            )
+        )
     if not is_common:
         # A delete (action D) needs only the common fields.
         checks = [Check(k.field, k.rule, k.mask & ~pl.col("_is_delete"), k.expected, k.value) for k in checks]
@@ -186,7 +227,9 @@ def _expected_for(d: Dictionary, f: Field) -> str:
     if f.type == "date":
         return DATE_EXPECTED
     if f.type == "integer":
-        return "a whole number" + (f" {_range_text(f.min, f.max, f.unit)}" if f.min is not None or f.max is not None else "")
+        return "a whole number" + (
+            f" {_range_text(f.min, f.max, f.unit)}" if f.min is not None or f.max is not None else ""
+        )
     if f.type == "decimal":
         return "a number" + (f" {_range_text(f.min, f.max, f.unit)}" if f.min is not None or f.max is not None else "")
     if f.pattern:
@@ -240,8 +283,7 @@ def _first_rows(frame: pl.DataFrame) -> pl.Series:
     return first if first is not None else pl.Series(values=[None] * frame.height, dtype=pl.Int64)
 
 
-def validate_form(frame: pl.DataFrame, d: Dictionary, form: str
-                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(accepted rows with typed columns, issues, rows received per file). `frame` holds the form's dictionary
     columns as strings plus _source_file, _source_row, _column_count_bad, _folder_site, _folder_month and
     optionally KEEP_IF_BLANK (true where a row has content outside the dictionary's columns)."""
@@ -261,25 +303,62 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str
     frame = frame.with_columns((pl.col(_t(ACTION_FIELD)).fill_null("U") == "D").alias("_is_delete"))
     checks: list[Check] = []
     for f in fields:
-        checks.append(Check(f.name, "direct_identifier", rrn_expr(pl.col(f.name)).fill_null(False),
-                            pl.lit("no resident registration number in any field")))
-    checks.append(Check("(row)", "column_count", pl.col(BAD_COLS), pl.lit("as many columns as the header"),
-                        pl.lit(None, dtype=pl.String)))
+        checks.append(
+            Check(
+                f.name,
+                "direct_identifier",
+                rrn_expr(pl.col(f.name)).fill_null(False),
+                pl.lit("no resident registration number in any field"),
+            )
+        )
+    checks.append(
+        Check(
+            "(row)",
+            "column_count",
+            pl.col(BAD_COLS),
+            pl.lit("as many columns as the header"),
+            pl.lit(None, dtype=pl.String),
+        )
+    )
     for f in fields:
         checks.extend(field_checks(d, f, by_name, f.name in common_names))
     for a, b in d.form(form).date_order:
         ta, tb = pl.col(_t(a)), pl.col(_t(b))
-        checks.append(Check(b, "date_order", (ta > tb).fill_null(False) & ~pl.col("_is_delete"),
-                            pl.lit(f"{a} on or before {b}"),
-                            pl.concat_str([pl.lit(f"{a}="), pl.col(a), pl.lit(f"; {b}="), pl.col(b)])))
+        checks.append(
+            Check(
+                b,
+                "date_order",
+                (ta > tb).fill_null(False) & ~pl.col("_is_delete"),
+                pl.lit(f"{a} on or before {b}"),
+                pl.concat_str([pl.lit(f"{a}="), pl.col(a), pl.lit(f"; {b}="), pl.col(b)]),
+            )
+        )
     # Duplicates: the first occurrence in the file is kept (computed before filtering, as a column).
     frame = frame.with_columns(_first_rows(frame).alias("_first_row"))
-    checks.append(Check("record_id", "duplicate_record", (pl.col(ROW) > pl.col("_first_row")).fill_null(False),
-                        pl.col("_first_row").cast(pl.String)))
-    checks.append(Check("site_code", "site_mismatch",
-                        (pl.col(_t("site_code")) != pl.col(FOLDER_SITE)).fill_null(False), pl.col(FOLDER_SITE)))
-    checks.append(Check("submission_month", "month_mismatch",
-                        (pl.col("submission_month") != pl.col(FOLDER_MONTH)).fill_null(False), pl.col(FOLDER_MONTH)))
+    checks.append(
+        Check(
+            "record_id",
+            "duplicate_record",
+            (pl.col(ROW) > pl.col("_first_row")).fill_null(False),
+            pl.col("_first_row").cast(pl.String),
+        )
+    )
+    checks.append(
+        Check(
+            "site_code",
+            "site_mismatch",
+            (pl.col(_t("site_code")) != pl.col(FOLDER_SITE)).fill_null(False),
+            pl.col(FOLDER_SITE),
+        )
+    )
+    checks.append(
+        Check(
+            "submission_month",
+            "month_mismatch",
+            (pl.col("submission_month") != pl.col(FOLDER_MONTH)).fill_null(False),
+            pl.col(FOLDER_MONTH),
+        )
+    )
 
     frame = frame.with_columns(k.mask.fill_null(False).alias(f"_m{i}") for i, k in enumerate(checks))
     masks = [f"_m{i}" for i in range(len(checks))]
@@ -296,13 +375,19 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str
             value = pl.lit(WITHHELD)
         else:
             value = pl.col(k.field)
-        issues.append(hit.select(
-            pl.col(SOURCE_FILE), pl.col(ROW), pl.col("record_id"), pl.lit(k.field).alias("field"),
-            pl.lit(k.rule).alias("rule"), value.cast(pl.String).alias("value"),
-            k.expected.cast(pl.String).alias("expected"),
-            _message_expr(en, f, k.field, k.expected).alias("message_en"),
-            _message_expr(ko, f, k.field, k.expected).alias("message_ko"),
-        ))
+        issues.append(
+            hit.select(
+                pl.col(SOURCE_FILE),
+                pl.col(ROW),
+                pl.col("record_id"),
+                pl.lit(k.field).alias("field"),
+                pl.lit(k.rule).alias("rule"),
+                value.cast(pl.String).alias("value"),
+                k.expected.cast(pl.String).alias("expected"),
+                _message_expr(en, f, k.field, k.expected).alias("message_en"),
+                _message_expr(ko, f, k.field, k.expected).alias("message_ko"),
+            )
+        )
     issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
     any_issue = pl.any_horizontal(masks) if masks else pl.lit(False)
     accepted = frame.filter(~any_issue)
@@ -327,11 +412,17 @@ def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> p
         header = redact(header) or ""  # a header shaped like an RRN rejects the file; never echo one regardless
         hit = frame.filter(rrn_expr(pl.col(col)).fill_null(False))
         if hit.height:
-            out.append(hit.select(
-                pl.col(SOURCE_FILE), pl.col(ROW), pl.col("record_id").str.strip_chars(), pl.lit(header).alias("field"),
-                pl.lit("direct_identifier").alias("rule"), pl.col(col).alias("value"),
-                pl.lit("no resident registration number in any field").alias("expected"),
-                pl.lit(messages.render(en, header, header)).alias("message_en"),
-                pl.lit(messages.render(ko, header, header)).alias("message_ko"),
-            ))
+            out.append(
+                hit.select(
+                    pl.col(SOURCE_FILE),
+                    pl.col(ROW),
+                    pl.col("record_id").str.strip_chars(),
+                    pl.lit(header).alias("field"),
+                    pl.lit("direct_identifier").alias("rule"),
+                    pl.col(col).alias("value"),
+                    pl.lit("no resident registration number in any field").alias("expected"),
+                    pl.lit(messages.render(en, header, header)).alias("message_en"),
+                    pl.lit(messages.render(ko, header, header)).alias("message_ko"),
+                )
+            )
     return pl.concat(out) if out else pl.DataFrame(schema=ISSUE_SCHEMA)

@@ -13,30 +13,65 @@ from kocartr.dictionary import Dictionary, Field
 
 RAW, AUDIT = "raw", "audit"
 _DUCK = {"date": "DATE", "integer": "BIGINT", "decimal": "DOUBLE"}
-LINEAGE = [("_source_file", "VARCHAR"), ("_source_row", "BIGINT"), ("_file_sha256", "VARCHAR"),
-           ("_version", "INTEGER"), ("_valid_from_month", "VARCHAR"), ("_valid_to_month", "VARCHAR"),
-           ("_is_current", "BOOLEAN")]
+LINEAGE = [
+    ("_source_file", "VARCHAR"),
+    ("_source_row", "BIGINT"),
+    ("_file_sha256", "VARCHAR"),
+    ("_version", "INTEGER"),
+    ("_valid_from_month", "VARCHAR"),
+    ("_valid_to_month", "VARCHAR"),
+    ("_is_current", "BOOLEAN"),
+]
 LEDGER_COLUMNS = [
-    ("source_file", "VARCHAR NOT NULL"), ("file_sha256", "VARCHAR NOT NULL"), ("site_code", "VARCHAR"),
-    ("submission_month", "VARCHAR"), ("form", "VARCHAR NOT NULL"), ("sheet", "VARCHAR"), ("file_format", "VARCHAR"),
-    ("encoding", "VARCHAR"), ("rows_received", "BIGINT"), ("rows_accepted", "BIGINT"), ("rows_quarantined", "BIGINT"),
-    ("unknown_columns", "VARCHAR"), ("missing_columns", "VARCHAR"), ("dictionary_version", "VARCHAR"),
+    ("source_file", "VARCHAR NOT NULL"),
+    ("file_sha256", "VARCHAR NOT NULL"),
+    ("site_code", "VARCHAR"),
+    ("submission_month", "VARCHAR"),
+    ("form", "VARCHAR NOT NULL"),
+    ("sheet", "VARCHAR"),
+    ("file_format", "VARCHAR"),
+    ("encoding", "VARCHAR"),
+    ("rows_received", "BIGINT"),
+    ("rows_accepted", "BIGINT"),
+    ("rows_quarantined", "BIGINT"),
+    ("unknown_columns", "VARCHAR"),
+    ("missing_columns", "VARCHAR"),
+    ("dictionary_version", "VARCHAR"),
 ]
 QUARANTINE_COLUMNS = [
-    ("site_code", "VARCHAR"), ("submission_month", "VARCHAR"), ("source_file", "VARCHAR NOT NULL"),
-    ("file_sha256", "VARCHAR"), ("form", "VARCHAR"), ("record_id", "VARCHAR"), ("source_row", "BIGINT"),
-    ("field", "VARCHAR"), ("rule", "VARCHAR"), ("value_redacted", "VARCHAR"), ("expected", "VARCHAR"),
-    ("message_en", "VARCHAR"), ("message_ko", "VARCHAR"),
+    ("site_code", "VARCHAR"),
+    ("submission_month", "VARCHAR"),
+    ("source_file", "VARCHAR NOT NULL"),
+    ("file_sha256", "VARCHAR"),
+    ("form", "VARCHAR"),
+    ("record_id", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("field", "VARCHAR"),
+    ("rule", "VARCHAR"),
+    ("value_redacted", "VARCHAR"),
+    ("expected", "VARCHAR"),
+    ("message_en", "VARCHAR"),
+    ("message_ko", "VARCHAR"),
 ]
 REJECT_COLUMNS = [
-    ("source_file", "VARCHAR NOT NULL"), ("file_sha256", "VARCHAR"), ("site_code", "VARCHAR"),
-    ("submission_month", "VARCHAR"), ("form", "VARCHAR"), ("reason_code", "VARCHAR NOT NULL"), ("detail", "VARCHAR"),
-    ("message_en", "VARCHAR"), ("message_ko", "VARCHAR"),
+    ("source_file", "VARCHAR NOT NULL"),
+    ("file_sha256", "VARCHAR"),
+    ("site_code", "VARCHAR"),
+    ("submission_month", "VARCHAR"),
+    ("form", "VARCHAR"),
+    ("reason_code", "VARCHAR NOT NULL"),
+    ("detail", "VARCHAR"),
+    ("message_en", "VARCHAR"),
+    ("message_ko", "VARCHAR"),
 ]
 
 DEFERRED_COLUMNS = [
-    ("source_file", "VARCHAR NOT NULL"), ("site_code", "VARCHAR"), ("submission_month", "VARCHAR"),
-    ("registry_month", "VARCHAR"), ("message_en", "VARCHAR"), ("message_ko", "VARCHAR"),
+    ("source_file", "VARCHAR NOT NULL"),
+    ("site_code", "VARCHAR"),
+    ("submission_month", "VARCHAR"),
+    ("registry_month", "VARCHAR"),
+    ("message_en", "VARCHAR"),
+    ("message_ko", "VARCHAR"),
 ]
 KEY_TABLE = f"{AUDIT}.registry_key"  # one row: the fingerprint of the HMAC key (never the key)
 
@@ -46,15 +81,24 @@ def duck_type(f: Field) -> str:
 
 
 def raw_columns(d: Dictionary, form: str) -> list[tuple[str, str]]:
-    head = [("site_code", "VARCHAR"), ("patient_key", "VARCHAR"), ("record_id", "VARCHAR"),
-            ("submission_month", "VARCHAR"), ("record_action", "VARCHAR")]
+    head = [
+        ("site_code", "VARCHAR"),
+        ("patient_key", "VARCHAR"),
+        ("record_id", "VARCHAR"),
+        ("submission_month", "VARCHAR"),
+        ("record_action", "VARCHAR"),
+    ]
     return head + [(f.name, duck_type(f)) for f in d.form(form).fields] + LINEAGE
 
 
 def _create(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]]) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t in cols)})")
-    have = {r[0] for r in con.sql(f"SELECT column_name FROM information_schema.columns WHERE table_schema || '.' || "
-                                  f"table_name = '{table}'").fetchall()}
+    have = {
+        r[0]
+        for r in con.sql(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema || '.' || table_name = '{table}'"
+        ).fetchall()
+    }
     for n, t in cols:  # a dictionary that gained a field: widen, never drop
         if n not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {n} {t.replace(' NOT NULL', '')}")
@@ -93,8 +137,10 @@ def bind_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
 
 def processed_files(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """source_file -> hashes already recorded (ingested or rejected)."""
-    rows = con.sql(f"SELECT source_file, file_sha256 FROM {AUDIT}.ingest_ledger UNION "
-                   f"SELECT source_file, coalesce(file_sha256, '') FROM {AUDIT}.file_rejects").fetchall()
+    rows = con.sql(
+        f"SELECT source_file, file_sha256 FROM {AUDIT}.ingest_ledger UNION "
+        f"SELECT source_file, coalesce(file_sha256, '') FROM {AUDIT}.file_rejects"
+    ).fetchall()
     out: dict[str, set[str]] = {}
     for path, sha in rows:
         out.setdefault(path, set()).add(sha)

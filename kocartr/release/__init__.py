@@ -10,5 +10,11 @@ from kocartr.release.publish import (
     verify_release,
 )
 
-__all__ = ["ReleaseError", "ReleaseExistsError", "cleanup_stale_builds", "list_releases", "publish_release",
-           "verify_release"]
+__all__ = [
+    "ReleaseError",
+    "ReleaseExistsError",
+    "cleanup_stale_builds",
+    "list_releases",
+    "publish_release",
+    "verify_release",
+]

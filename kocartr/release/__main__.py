@@ -34,8 +34,9 @@ def parse_cutoff(text: str) -> date:
     except ValueError:
         raise ValueError(f"--cutoff {text!r} is not a date (YYYY-MM-DD)") from None
     if cutoff != month_end(month_of(cutoff)):
-        raise ValueError(f"--cutoff {cutoff} is not the last day of a registry month "
-                         f"(e.g. {month_end(month_of(cutoff))})")
+        raise ValueError(
+            f"--cutoff {cutoff} is not the last day of a registry month (e.g. {month_end(month_of(cutoff))})"
+        )
     return cutoff
 
 
@@ -60,8 +61,9 @@ def run_release(args: argparse.Namespace) -> int:
     cutoff = parse_cutoff(args.cutoff)
     warehouse = check_warehouse_path(args.warehouse, must_exist=True)
     if (args.out / cutoff.isoformat()).exists():  # before reading anything: releases are immutable
-        raise FileExistsError(f"release {args.out / cutoff.isoformat()} exists; releases are immutable "
-                              "(build another cut-off)")
+        raise FileExistsError(
+            f"release {args.out / cutoff.isoformat()} exists; releases are immutable (build another cut-off)"
+        )
     if registry_patients(warehouse) == 0:
         raise ReleaseError(empty_registry_message(warehouse))
     qs = json.loads(args.quality_summary.read_text(encoding="utf-8")) if args.quality_summary else None
@@ -70,16 +72,21 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_release_arguments(argparse.ArgumentParser(prog="kocartr release", description=__doc__,
-                                                           formatter_class=argparse.RawDescriptionHelpFormatter))
+    parser = add_release_arguments(
+        argparse.ArgumentParser(
+            prog="kocartr release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+    )
     from kocartr.release import ReleaseError
     from kocartr.warehouse import WarehouseError
 
     try:
         return run_release(parser.parse_args(argv))
     except (ValueError, OSError, WarehouseError, ReleaseError) as exc:
-        print("kocartr release: error: " + "; ".join(x.strip() for x in str(exc).splitlines() if x.strip()),
-              file=sys.stderr)
+        print(
+            "kocartr release: error: " + "; ".join(x.strip() for x in str(exc).splitlines() if x.strip()),
+            file=sys.stderr,
+        )
         return 1 if isinstance(exc, ReleaseError) and not isinstance(exc, OSError) else 2
 
 

@@ -7,10 +7,11 @@ change in release.yaml (an alias), not a code change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from kocartr.paths import CONFIG_DIR
 
@@ -69,9 +70,15 @@ class ReleaseConfig:
 
     @property
     def rates(self) -> list[dict[str, str]]:
-        return list(self.raw.get("rates", [{"endpoint": "CRS", "measure": "grade_ge3", "label": "CRS grade >= 3"},
-                                           {"endpoint": "ICANS", "measure": "grade_ge3",
-                                            "label": "ICANS grade >= 3"}]))
+        return list(
+            self.raw.get(
+                "rates",
+                [
+                    {"endpoint": "CRS", "measure": "grade_ge3", "label": "CRS grade >= 3"},
+                    {"endpoint": "ICANS", "measure": "grade_ge3", "label": "ICANS grade >= 3"},
+                ],
+            )
+        )
 
     @property
     def figure_stratum_variable(self) -> str:
@@ -122,8 +129,10 @@ class ReleaseConfig:
             if alias.lower() in lower:
                 return lower[alias.lower()]
         if required:
-            raise KeyError(f"no column for {logical!r} (aliases {self.aliases(logical)}) among {sorted(lower)}; "
-                           f"add an alias under names.column_aliases in {RELEASE_CONFIG_FILE.name}")
+            raise KeyError(
+                f"no column for {logical!r} (aliases {self.aliases(logical)}) among {sorted(lower)}; "
+                f"add an alias under names.column_aliases in {RELEASE_CONFIG_FILE.name}"
+            )
         return None
 
 

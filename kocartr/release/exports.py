@@ -52,8 +52,9 @@ class ColumnMeta:
     def data_type(self) -> str:
         """Define-XML data type of the XPT variable (dates are numeric SAS dates: integer with DATE9.)."""
         t = self.duck_type.upper()
-        if t == "DATE" or t.startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                                         "USMALLINT", "UINTEGER", "UBIGINT")):
+        if t == "DATE" or t.startswith(
+            ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+        ):
             return "integer"
         if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL")):
             return "float"
@@ -88,7 +89,7 @@ def sas_name(name: str, taken: set[str]) -> str:
     candidate, n = clean[:8], 1
     while candidate in taken:
         suffix = str(n)
-        candidate = clean[:8 - len(suffix)] + suffix
+        candidate = clean[: 8 - len(suffix)] + suffix
         n += 1
     taken.add(candidate)
     return candidate
@@ -97,7 +98,7 @@ def sas_name(name: str, taken: set[str]) -> str:
 def _label(text: str) -> str:
     """An XPT v5 label: ASCII, at most 40 characters (the full text stays in define.xml and columns.csv)."""
     ascii_text = text.encode("ascii", "replace").decode().replace("?", " ").strip()
-    return ascii_text if len(ascii_text) <= XPT_MAX_LABEL else ascii_text[:XPT_MAX_LABEL - 3].rstrip() + "..."
+    return ascii_text if len(ascii_text) <= XPT_MAX_LABEL else ascii_text[: XPT_MAX_LABEL - 3].rstrip() + "..."
 
 
 def _sas_timestamp(cutoff: date) -> bytes:
@@ -128,8 +129,10 @@ def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta]):
             lengths = [len(str(v).encode()) for v in values if v is not None]
             longest = max(lengths, default=0)
             if longest > XPT_MAX_CHAR_BYTES:
-                raise ExportError(f"{schema}.{table}.{c.name}: a value of {longest} bytes exceeds the SAS transport "
-                                  f"v5 limit of {XPT_MAX_CHAR_BYTES}")
+                raise ExportError(
+                    f"{schema}.{table}.{c.name}: a value of {longest} bytes exceeds the SAS transport "
+                    f"v5 limit of {XPT_MAX_CHAR_BYTES}"
+                )
             c.length = max(longest, 1)
             df[c.name] = [None if v is None else str(v) for v in values]
         elif t.startswith(("HUGEINT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DECIMAL", "U")):
@@ -137,8 +140,14 @@ def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta]):
     return df.rename(columns={c.name: c.sas_name for c in columns})
 
 
-def write_exports(con, folder: Path, col_docs: list[dict[str, Any]], table_labels: dict[str, str],
-                  cutoff: date, schemas: tuple[str, ...] = EXPORT_SCHEMAS) -> list[DatasetMeta]:
+def write_exports(
+    con,
+    folder: Path,
+    col_docs: list[dict[str, Any]],
+    table_labels: dict[str, str],
+    cutoff: date,
+    schemas: tuple[str, ...] = EXPORT_SCHEMAS,
+) -> list[DatasetMeta]:
     """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
     `folder`; return their metadata for define.xml."""
     import pyreadstat
@@ -146,20 +155,29 @@ def write_exports(con, folder: Path, col_docs: list[dict[str, Any]], table_label
     docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
     tables = con.execute(
         f"""SELECT schema_name, table_name FROM duckdb_tables()
-            WHERE schema_name IN ({", ".join("?" * len(schemas))}) ORDER BY 1, 2""", list(schemas)).fetchall()
+            WHERE schema_name IN ({", ".join("?" * len(schemas))}) ORDER BY 1, 2""",
+        list(schemas),
+    ).fetchall()
     taken_tables: set[str] = set()
     out = []
     for schema, table in tables:
-        cols = con.execute("""SELECT column_name, data_type FROM duckdb_columns()
+        cols = con.execute(
+            """SELECT column_name, data_type FROM duckdb_columns()
                               WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
-                           [schema, table]).fetchall()
+            [schema, table],
+        ).fetchall()
         taken_cols: set[str] = set()
-        meta = DatasetMeta(schema, table, sas_name(table, taken_tables),
-                           table_labels.get(f"{schema}.{table}") or table,
-                           con.sql(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0],
-                           [ColumnMeta(n, sas_name(n, taken_cols), t,
-                                       (docs.get((schema, table, n)) or {}).get("description") or "")
-                            for n, t in cols])
+        meta = DatasetMeta(
+            schema,
+            table,
+            sas_name(table, taken_tables),
+            table_labels.get(f"{schema}.{table}") or table,
+            con.sql(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0],
+            [
+                ColumnMeta(n, sas_name(n, taken_cols), t, (docs.get((schema, table, n)) or {}).get("description") or "")
+                for n, t in cols
+            ],
+        )
         csv_path = folder / meta.csv
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"""COPY (SELECT * FROM "{schema}"."{table}" ORDER BY ALL) TO '{csv_path}'
@@ -168,9 +186,14 @@ def write_exports(con, folder: Path, col_docs: list[dict[str, Any]], table_label
         xpt_path.parent.mkdir(parents=True, exist_ok=True)
         frame = _frame_for_xpt(con, schema, table, meta.columns)
         pyreadstat.write_xport(
-            frame, str(xpt_path), file_label=_label(meta.label), table_name=meta.sas_name, file_format_version=5,
+            frame,
+            str(xpt_path),
+            file_label=_label(meta.label),
+            table_name=meta.sas_name,
+            file_format_version=5,
             column_labels={c.sas_name: _label(c.description or c.name) for c in meta.columns},
-            variable_format={c.sas_name: "DATE9." for c in meta.columns if c.duck_type.upper() == "DATE"})
+            variable_format={c.sas_name: "DATE9." for c in meta.columns if c.duck_type.upper() == "DATE"},
+        )
         _fix_header_times(xpt_path, cutoff)
         out.append(meta)
     return out
@@ -205,16 +228,20 @@ def define_xml(datasets: list[DatasetMeta], cutoff: date, dictionary_version: st
             f'SASDatasetName={quoteattr(ds.sas_name)} Repeating="{"No" if ds.table == "adsl" else "Yes"}" '
             f'IsReferenceData="No" Purpose="Analysis" def:Structure={quoteattr(structure)}{std} '
             f'def:ArchiveLocationID="LF.{ds.schema}.{ds.sas_name}">',
-            f"        <Description><TranslatedText xml:lang=\"en\">{escape(ds.label)} "
+            f'        <Description><TranslatedText xml:lang="en">{escape(ds.label)} '
             f"({escape(ds.schema)}.{escape(ds.table)}; {ds.rows} records)</TranslatedText></Description>",
         ]
         for i, c in enumerate(ds.columns, start=1):
-            lines.append(f'        <ItemRef ItemOID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" OrderNumber="{i}" '
-                         'Mandatory="No"/>')
-        lines += [f'        <def:Class Name="{cls}"/>',
-                  f'        <def:leaf ID="LF.{ds.schema}.{ds.sas_name}" xlink:href="{ds.xpt}">'
-                  f"<def:title>{ds.xpt}</def:title></def:leaf>",
-                  "      </ItemGroupDef>"]
+            lines.append(
+                f'        <ItemRef ItemOID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" OrderNumber="{i}" '
+                'Mandatory="No"/>'
+            )
+        lines += [
+            f'        <def:Class Name="{cls}"/>',
+            f'        <def:leaf ID="LF.{ds.schema}.{ds.sas_name}" xlink:href="{ds.xpt}">'
+            f"<def:title>{ds.xpt}</def:title></def:leaf>",
+            "      </ItemGroupDef>",
+        ]
     for ds in datasets:
         for c in ds.columns:
             length = f' Length="{c.length}"' if c.data_type == "text" and c.length else ""
@@ -223,7 +250,7 @@ def define_xml(datasets: list[DatasetMeta], cutoff: date, dictionary_version: st
             lines += [
                 f'      <ItemDef OID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" Name={quoteattr(c.sas_name)} '
                 f'SASFieldName={quoteattr(c.sas_name)} DataType="{c.data_type}"{length}{fmt}>',
-                f"        <Description><TranslatedText xml:lang=\"en\">{escape(c.description or c.name)}{escape(full)}"
+                f'        <Description><TranslatedText xml:lang="en">{escape(c.description or c.name)}{escape(full)}'
                 "</TranslatedText></Description>",
                 '        <def:Origin Type="Derived"/>',
                 "      </ItemDef>",

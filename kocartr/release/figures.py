@@ -6,10 +6,9 @@ matplotlib version draws the same bytes.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
-
-import math
 
 import polars as pl
 
@@ -17,8 +16,12 @@ from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-TITLES = {"OS": "Overall survival", "PFS": "Progression-free survival", "NRM": "Non-relapse mortality",
-          "SPM": "Secondary malignancy"}
+TITLES = {
+    "OS": "Overall survival",
+    "PFS": "Progression-free survival",
+    "NRM": "Non-relapse mortality",
+    "SPM": "Secondary malignancy",
+}
 
 
 def _plt():
@@ -36,11 +39,16 @@ def stratum_colors(con, config: ReleaseConfig, strata: list[str]) -> dict[str, s
     (all products, published or not), so hiding a small product never shifts the others' colours. Strata that
     are not products (e.g. disease groups) follow, in sorted order."""
     table = config.mart("product")
-    have = con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "
-                       "schema_name = 'marts' AND table_name = ? AND column_name = 'product_code'",
-                       [table]).fetchone()[0]
-    products = [r[0] for r in con.execute(
-        f'SELECT product_code FROM marts."{table}" ORDER BY product_code').fetchall()] if have else []
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "
+        "schema_name = 'marts' AND table_name = ? AND column_name = 'product_code'",
+        [table],
+    ).fetchone()[0]
+    products = (
+        [r[0] for r in con.execute(f'SELECT product_code FROM marts."{table}" ORDER BY product_code').fetchall()]
+        if have
+        else []
+    )
     order = products + sorted(s for s in set(strata) if s not in products)
     return {s: COLORS[i % len(COLORS)] for i, s in enumerate(order)}
 
@@ -57,9 +65,10 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
     dpm = config.days_per_month
     out: list[dict[str, str]] = []
     pub = outcomes.build_outcomes(con, config)
-    for kind, endpoints, curves, all_summaries in (("survival", config.km_endpoints, pub.km, pub.km_summary),
-                                                   ("cumulative_incidence", config.cif_endpoints, pub.cif,
-                                                    pub.cif_summary)):
+    for kind, endpoints, curves, all_summaries in (
+        ("survival", config.km_endpoints, pub.km, pub.km_summary),
+        ("cumulative_incidence", config.cif_endpoints, pub.cif, pub.cif_summary),
+    ):
         if curves is None:
             continue
         for ep in endpoints:
@@ -72,9 +81,11 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
             shown_sv = sv if not c.filter(c["stratum_variable"] == sv).is_empty() else "overall"
             grid = pub.at_risk(cs, config, stratum_variable=None if shown_sv == "overall" else shown_sv)
             # drawn: the overall curve, then each visible stratum of the figure's stratification
-            keys = [("overall", "overall")] + [(shown_sv, st) for st in
-                                               c.filter(c["stratum_variable"] == shown_sv)["stratum"]
-                                               .unique(maintain_order=True).to_list() if shown_sv != "overall"]
+            keys = [("overall", "overall")] + [
+                (shown_sv, st)
+                for st in c.filter(c["stratum_variable"] == shown_sv)["stratum"].unique(maintain_order=True).to_list()
+                if shown_sv != "overall"
+            ]
             drawn = [k for k in keys if k in visible]
             not_drawn = [k[1] for k in keys if k not in visible]
             # x axis to the end of follow-up (HTA modellers want the tail), on the at-risk grid
@@ -83,33 +94,55 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
             months = [m for m in config.at_risk_months if m <= xmax]
             rows = [r for r in grid if (r["stratum_variable"], r["stratum"]) in drawn]
             fig = plt.figure(figsize=(8.4, 5.2 + 0.22 * len(rows)))
-            gs = fig.add_gridspec(2, 1, height_ratios=[5.0, 0.9 + 0.28 * len(rows)], hspace=0.28,
-                                  left=0.17, right=0.78, top=0.92, bottom=0.06)
+            gs = fig.add_gridspec(
+                2,
+                1,
+                height_ratios=[5.0, 0.9 + 0.28 * len(rows)],
+                hspace=0.28,
+                left=0.17,
+                right=0.78,
+                top=0.92,
+                bottom=0.06,
+            )
             ax = fig.add_subplot(gs[0])
             tab = fig.add_subplot(gs[1], sharex=ax)
             color = {}
             palette = stratum_colors(con, config, [k[1] for k in keys if k[0] != "overall"])
             for key in drawn:
-                g = c.filter((c["stratum_variable"] == key[0]) & (c["stratum"] == key[1])
-                             & pl.col("estimate").is_not_null()).sort("time")
+                g = c.filter(
+                    (c["stratum_variable"] == key[0]) & (c["stratum"] == key[1]) & pl.col("estimate").is_not_null()
+                ).sort("time")
                 g = g.with_columns(pl.col("lower").fill_null(float("nan")), pl.col("upper").fill_null(float("nan")))
                 col = "#000000" if key[0] == "overall" else palette[key[1]]
                 color[key] = col
                 xs = [t / dpm for t in g["time"]]
                 label = "All patients" if key[0] == "overall" else key[1]
-                ax.step(xs, g["estimate"].to_list(), where="post", color=col, label=label,
-                        linewidth=1.2 if key[0] == "overall" else 1.5, linestyle="--" if key[0] == "overall" else "-")
+                ax.step(
+                    xs,
+                    g["estimate"].to_list(),
+                    where="post",
+                    color=col,
+                    label=label,
+                    linewidth=1.2 if key[0] == "overall" else 1.5,
+                    linestyle="--" if key[0] == "overall" else "-",
+                )
                 if key[0] != "overall" or len(drawn) == 1:
-                    ax.fill_between(xs, g["lower"].to_list(), g["upper"].to_list(), step="post", color=col,
-                                    alpha=0.12, linewidth=0)
+                    ax.fill_between(
+                        xs, g["lower"].to_list(), g["upper"].to_list(), step="post", color=col, alpha=0.12, linewidth=0
+                    )
             ax.set_xlim(0, xmax)
             # cumulative incidence: y axis fitted to the drawn curves and their CIs within the x range (a
             # suppressed stratum's wide CI must not stretch it), rounded up to 0.05
-            dc = c.filter(pl.struct("stratum_variable", "stratum").map_elements(
-                lambda r: (r["stratum_variable"], r["stratum"]) in drawn, return_dtype=pl.Boolean)
-                & (pl.col("time") <= xmax * dpm))
-            peak = max([0.05] + [v for v in dc["upper"].to_list() + dc["estimate"].to_list()
-                                 if v is not None and not math.isnan(v)])  # 0.05 floor: curves flat at 0
+            dc = c.filter(
+                pl.struct("stratum_variable", "stratum").map_elements(
+                    lambda r: (r["stratum_variable"], r["stratum"]) in drawn, return_dtype=pl.Boolean
+                )
+                & (pl.col("time") <= xmax * dpm)
+            )
+            peak = max(
+                [0.05]
+                + [v for v in dc["upper"].to_list() + dc["estimate"].to_list() if v is not None and not math.isnan(v)]
+            )  # 0.05 floor: curves flat at 0
             top = 1.0 if kind == "survival" else min(1.0, math.ceil(peak * 1.1 / 0.05) * 0.05)
             ax.set_ylim(0, top)
             ax.set_xticks(months)
@@ -127,8 +160,10 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
                 tab.spines[side].set_visible(False)
             tab.tick_params(axis="both", length=0, labelbottom=False, pad=16)
             tab.set_yticks(range(len(rows)))
-            tab.set_yticklabels(["All patients" if r["stratum_variable"] == "overall" else r["stratum"]
-                                 for r in reversed(rows)], fontsize=7)
+            tab.set_yticklabels(
+                ["All patients" if r["stratum_variable"] == "overall" else r["stratum"] for r in reversed(rows)],
+                fontsize=7,
+            )
             for lab, r in zip(tab.get_yticklabels(), reversed(rows)):
                 lab.set_color(color.get((r["stratum_variable"], r["stratum"]), "#000000"))
             tab.set_title("Number at risk", loc="left", fontsize=8, fontweight="bold")
@@ -140,10 +175,18 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
             name = f"{'km' if kind == 'survival' else 'cif'}_{ep.lower()}_by_{shown_sv.lower()}.png"
             _save(fig, folder / name)
             plt.close(fig)
-            caption = (f"{'Kaplan-Meier' if kind == 'survival' else 'Aalen-Johansen cumulative incidence'} "
-                       f"with 95% CI band; numbers at risk below ({config.marker} = suppressed).")
+            caption = (
+                f"{'Kaplan-Meier' if kind == 'survival' else 'Aalen-Johansen cumulative incidence'} "
+                f"with 95% CI band; numbers at risk below ({config.marker} = suppressed)."
+            )
             if not_drawn:
                 caption += f" Not drawn (suppressed small groups): {', '.join(not_drawn)}."
-            out.append({"file": f"figures/{name}", "title": f"{TITLES.get(ep, ep)} by {shown_sv}",
-                        "caption": caption, "path": str(folder / name)})
+            out.append(
+                {
+                    "file": f"figures/{name}",
+                    "title": f"{TITLES.get(ep, ep)} by {shown_sv}",
+                    "caption": caption,
+                    "path": str(folder / name),
+                }
+            )
     return out

@@ -45,8 +45,7 @@ ADAM_COLUMNS = {
     "ITTFL": "Intention-to-treat population flag (CAR-T ordered)",
     "INFFL": "Infused population flag",
     "INFNUM": "Infusion number",
-    "PARAMCD": "Parameter code (OS, OS_ITT, PFS, NRM, RELAPSE, EFS, DOR, SPM, SPM_TCELL, ANC_REC, PLT_REC; "
-               "ADRS: BOR)",
+    "PARAMCD": "Parameter code (OS, OS_ITT, PFS, NRM, RELAPSE, EFS, DOR, SPM, SPM_TCELL, ANC_REC, PLT_REC; ADRS: BOR)",
     "PARAM": "Parameter description",
     "STARTDT": "Time origin of the parameter",
     "ADT": "Date of event or censoring",
@@ -155,24 +154,39 @@ OTHER_COLUMNS = {
     "value": "Value as text",
     # analysis tables (analyses/outcomes.py)
     "row_type": "Kind of row: 'curve' (each observed time), 'landmark', 'median', 'risk_table', 'gray_test'",
-    "time_days": "Time since day 0 in days", "time_months": "Time since day 0 in months (365.25/12 days)",
-    "lower_95": "Lower 95% confidence limit", "upper_95": "Upper 95% confidence limit",
+    "time_days": "Time since day 0 in days",
+    "time_months": "Time since day 0 in months (365.25/12 days)",
+    "lower_95": "Lower 95% confidence limit",
+    "upper_95": "Upper 95% confidence limit",
     "unit": "Unit of estimate: probability or months (median rows)",
-    "n": "Number of subjects in the stratum (analysis set)", "events": "Number of events (patients with the event)",
-    "person_years": "Time at risk in person-years", "n_delayed_entry": "Subjects entering after day 0 (left truncation)",
-    "n_event_at_time": "Events at exactly this time", "n_censored_at_time": "Censorings at exactly this time",
+    "n": "Number of subjects in the stratum (analysis set)",
+    "events": "Number of events (patients with the event)",
+    "person_years": "Time at risk in person-years",
+    "n_delayed_entry": "Subjects entering after day 0 (left truncation)",
+    "n_event_at_time": "Events at exactly this time",
+    "n_censored_at_time": "Censorings at exactly this time",
     "n_competing_at_time": "Competing events at exactly this time",
-    "n_event_cum": "Events at or before this time", "n_censored_cum": "Censorings at or before this time",
+    "n_event_cum": "Events at or before this time",
+    "n_censored_cum": "Censorings at or before this time",
     "n_competing_cum": "Competing events at or before this time",
-    "n_excluded": "Records excluded from the analysis (reasons in note)", "note": "Notes on exclusions or estimates",
+    "n_excluded": "Records excluded from the analysis (reasons in note)",
+    "note": "Notes on exclusions or estimates",
     "n_not_evaluable": "Infused patients not yet evaluable for the toxicity (infused too close to the cut-off)",
     "min_days_after_infusion": "Minimum days from infusion to the cut-off for a patient to count (reporting lag)",
-    "competing_event": "Competing event of the cumulative incidence", "competing_events": "Number of competing events",
-    "std_error": "Standard error of the estimate", "test_statistic": "Gray's test statistic",
-    "test_df": "Degrees of freedom of the test", "p_value": "P-value of the test",
+    "competing_event": "Competing event of the cumulative incidence",
+    "competing_events": "Number of competing events",
+    "std_error": "Standard error of the estimate",
+    "test_statistic": "Gray's test statistic",
+    "test_df": "Degrees of freedom of the test",
+    "p_value": "P-value of the test",
     "measure": "Measure (any_grade, grade_ge3, max_grade_k, tocilizumab, steroids, icu, onset_day, ...)",
-    "proportion": "Proportion of patients with the measure", "n_values": "Number of values summarised",
-    "median": "Median", "q1": "First quartile", "q3": "Third quartile", "minimum": "Minimum", "maximum": "Maximum",
+    "proportion": "Proportion of patients with the measure",
+    "n_values": "Number of values summarised",
+    "median": "Median",
+    "q1": "First quartile",
+    "q3": "Third quartile",
+    "minimum": "Minimum",
+    "maximum": "Maximum",
     "rate_per_100py": "Events per 100 person-years",
 }
 
@@ -303,10 +317,14 @@ See `columns.csv` (schema, table, column, type, description) or in DuckDB
 
 
 def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any], col_docs: list[dict]) -> None:
-    lines = [f"- `{name}`: {meta['rows']} rows, {len(meta['columns'])} columns" for name, meta in
-             sorted(table_meta.items())]
-    text = GUIDE.format(table_list="\n".join(lines) or "(none)", max_hidden=context["threshold"] - 1,
-                        **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")})
+    lines = [
+        f"- `{name}`: {meta['rows']} rows, {len(meta['columns'])} columns" for name, meta in sorted(table_meta.items())
+    ]
+    text = GUIDE.format(
+        table_list="\n".join(lines) or "(none)",
+        max_hidden=context["threshold"] - 1,
+        **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")},
+    )
     (folder / "README.md").write_text(text, encoding="utf-8")
     with open(folder / "columns.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["schema", "table", "column", "type", "description"], lineterminator="\n")

@@ -29,8 +29,14 @@ KEYS = ["endpoint", "stratum_variable", "stratum"]
 
 
 def _table_exists(con, schema: str, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                       "AND schema_name = ? AND table_name = ?", [schema, table]).fetchall()[0][0] > 0
+    return (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+        > 0
+    )
 
 
 @dataclass
@@ -39,13 +45,16 @@ class CurveSet:
     n_at_risk, n_events (at that time), estimate, lower, upper, one row per step with a time-0 row per group.
     `groups[key]`: n, events, method, and when the table provides them (analyses.outcomes `row_type` rows):
     landmarks {month: (estimate, lower, upper)}, median (days: estimate, lower, upper), risk {month: n}."""
+
     curves: pl.DataFrame
     groups: dict[tuple[str, str, str], dict[str, Any]]
 
-    def filter_endpoints(self, endpoints) -> "CurveSet":
+    def filter_endpoints(self, endpoints) -> CurveSet:
         endpoints = list(endpoints)
-        return CurveSet(self.curves.filter(pl.col("endpoint").is_in(endpoints)),
-                        {k: v for k, v in self.groups.items() if k[0] in endpoints})
+        return CurveSet(
+            self.curves.filter(pl.col("endpoint").is_in(endpoints)),
+            {k: v for k, v in self.groups.items() if k[0] in endpoints},
+        )
 
     def is_empty(self) -> bool:
         return not self.groups
@@ -58,23 +67,36 @@ def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
         return None
     df = con.sql(f'SELECT * FROM analysis."{table}"').pl()
     cols = df.columns
-    c = {lg: config.col(cols, lg, required=req) for lg, req in (
-        ("time", True), ("estimate", True), ("lower", True), ("upper", True), ("n_at_risk", False),
-        ("step_events", False), ("n", False), ("total_events", False), ("time_months", False))}
+    c = {
+        lg: config.col(cols, lg, required=req)
+        for lg, req in (
+            ("time", True),
+            ("estimate", True),
+            ("lower", True),
+            ("upper", True),
+            ("n_at_risk", False),
+            ("step_events", False),
+            ("n", False),
+            ("total_events", False),
+            ("time_months", False),
+        )
+    }
     has_rt = "row_type" in cols
     norm = df.select(
         *[pl.col(k).cast(pl.String) for k in KEYS],
         (pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"),
         (pl.col("row_type").cast(pl.String) if has_rt else pl.lit("curve")).alias("row_type"),
         pl.col(c["time"]).cast(pl.Float64).alias("time"),
-        (pl.col(c["time_months"]).cast(pl.Float64) if c["time_months"] else pl.lit(None, pl.Float64)
-         ).alias("time_months"),
+        (pl.col(c["time_months"]).cast(pl.Float64) if c["time_months"] else pl.lit(None, pl.Float64)).alias(
+            "time_months"
+        ),
         *[pl.col(c[k]).cast(pl.Float64).alias(k) for k in ("estimate", "lower", "upper")],
         (pl.col(c["n_at_risk"]).cast(pl.Int64) if c["n_at_risk"] else pl.lit(None, pl.Int64)).alias("n_at_risk"),
         (pl.col(c["step_events"]).cast(pl.Int64) if c["step_events"] else pl.lit(0, pl.Int64)).alias("n_events"),
         (pl.col(c["n"]).cast(pl.Int64) if c["n"] else pl.lit(None, pl.Int64)).alias("n_total"),
-        (pl.col(c["total_events"]).cast(pl.Int64) if c["total_events"] and has_rt else pl.lit(None, pl.Int64)
-         ).alias("events_total"),
+        (pl.col(c["total_events"]).cast(pl.Int64) if c["total_events"] and has_rt else pl.lit(None, pl.Int64)).alias(
+            "events_total"
+        ),
     )
     start = 1.0 if kind == "survival" else 0.0
     dpm = config.days_per_month
@@ -92,27 +114,40 @@ def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
         info: dict[str, Any] = {"n": n, "events": ev, "method": curve["method"][0] or ""}
         if has_rt:
             lm = g.filter(pl.col("row_type") == "landmark")
-            info["landmarks"] = {round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6):
-                                 (r["estimate"], r["lower"], r["upper"]) for r in lm.to_dicts()}
+            info["landmarks"] = {
+                round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6): (
+                    r["estimate"],
+                    r["lower"],
+                    r["upper"],
+                )
+                for r in lm.to_dicts()
+            }
             md = g.filter(pl.col("row_type") == "median")
             if md.height:  # months in the table -> days here
                 r = md.row(0, named=True)
                 info["median"] = tuple(None if r[k] is None else r[k] * dpm for k in ("estimate", "lower", "upper"))
             rk = g.filter(pl.col("row_type") == "risk_table")
-            info["risk"] = {round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6):
-                            r["n_at_risk"] for r in rk.to_dicts()}
+            info["risk"] = {
+                round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6): r["n_at_risk"]
+                for r in rk.to_dicts()
+            }
         groups[key] = info
         if curve["time"][0] > 0:
-            first = curve.head(1).with_columns(time=pl.lit(0.0), estimate=pl.lit(start), lower=pl.lit(start),
-                                               upper=pl.lit(start), n_events=pl.lit(0, pl.Int64),
-                                               n_at_risk=pl.lit(n, pl.Int64))
+            first = curve.head(1).with_columns(
+                time=pl.lit(0.0),
+                estimate=pl.lit(start),
+                lower=pl.lit(start),
+                upper=pl.lit(start),
+                n_events=pl.lit(0, pl.Int64),
+                n_at_risk=pl.lit(n, pl.Int64),
+            )
             curve = pl.concat([first, curve])
         curve_parts.append(curve)
     curves = (pl.concat(curve_parts) if curve_parts else norm.head(0)).select(
-        *KEYS, "method", "time", "n_at_risk", "n_events", "estimate", "lower", "upper")
+        *KEYS, "method", "time", "n_at_risk", "n_events", "estimate", "lower", "upper"
+    )
     order = pl.col("stratum_variable") != "overall"
-    return CurveSet(curves.sort("endpoint", order, "stratum_variable", "stratum", "time", maintain_order=True),
-                    groups)
+    return CurveSet(curves.sort("endpoint", order, "stratum_variable", "stratum", "time", maintain_order=True), groups)
 
 
 def read_proportions(con, config: ReleaseConfig) -> pl.DataFrame | None:
@@ -125,12 +160,15 @@ def read_proportions(con, config: ReleaseConfig) -> pl.DataFrame | None:
     sel = [pl.col(c).cast(pl.String) for c in KEYS]
     sel.append((pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"))
     sel.append((pl.col("measure").cast(pl.String) if "measure" in cols else pl.lit(None, pl.String)).alias("measure"))
-    sel += [pl.col(config.col(cols, "n")).cast(pl.Int64).alias("n"),
-            pl.col(config.col(cols, "numerator")).cast(pl.Int64).alias("events")]
+    sel += [
+        pl.col(config.col(cols, "n")).cast(pl.Int64).alias("n"),
+        pl.col(config.col(cols, "numerator")).cast(pl.Int64).alias("events"),
+    ]
     for logical in ("estimate", "lower", "upper"):
         sel.append(pl.col(config.col(cols, logical)).cast(pl.Float64).alias(logical))
-    return df.select(sel).sort("endpoint", pl.col("stratum_variable") != "overall", "stratum_variable", "stratum",
-                               maintain_order=True)
+    return df.select(sel).sort(
+        "endpoint", pl.col("stratum_variable") != "overall", "stratum_variable", "stratum", maintain_order=True
+    )
 
 
 def select_rates(props: pl.DataFrame, config: ReleaseConfig) -> pl.DataFrame:
@@ -195,16 +233,23 @@ class CurveSummary:
         return self.n_hidden or self.events_hidden
 
 
-def summarize_curves(cs: CurveSet, config: ReleaseConfig, with_median: bool,
-                     sizes_hidden: dict | None = None) -> list[CurveSummary]:
+def summarize_curves(
+    cs: CurveSet, config: ReleaseConfig, with_median: bool, sizes_hidden: dict | None = None
+) -> list[CurveSummary]:
     out = []
     dpm = config.days_per_month
     for key, g in cs.curves.group_by(KEYS, maintain_order=True):
         key = tuple(key)
         info = cs.groups[key]
         rows = g.sort("time").to_dicts()
-        s = CurveSummary(endpoint=key[0], stratum_variable=key[1], stratum=key[2], method=info["method"],
-                         n=info["n"], events=info["events"])
+        s = CurveSummary(
+            endpoint=key[0],
+            stratum_variable=key[1],
+            stratum=key[2],
+            method=info["method"],
+            n=info["n"],
+            events=info["events"],
+        )
         given = info.get("landmarks") or {}
         for m in config.landmarks_months:
             if round(float(m), 6) in given:
@@ -213,8 +258,11 @@ def summarize_curves(cs: CurveSet, config: ReleaseConfig, with_median: bool,
                 r = _step_at(rows, m * dpm)
                 s.landmarks[m] = (r["estimate"], r["lower"], r["upper"]) if r else (None, None, None)
         if with_median:
-            s.median = info.get("median") or (_median_r(rows, "estimate"), _median_r(rows, "lower"),
-                                              _median_r(rows, "upper"))
+            s.median = info.get("median") or (
+                _median_r(rows, "estimate"),
+                _median_r(rows, "lower"),
+                _median_r(rows, "upper"),
+            )
         out.append(s)
     suppress_summaries(out, config.threshold, sizes_hidden)
     return out
@@ -244,8 +292,12 @@ def suppress_summaries(items: list[Any], threshold: int, sizes_hidden: dict | No
             for sv in sorted({s.stratum_variable for s in group} - {"overall"}):
                 strata = [s for s in group if s.stratum_variable == sv]
                 per, (oh_n, oh_e) = suppress_event_table(
-                    [(s.n, s.events) for s in strata], (o.n, o.events) if o else None, threshold,
-                    n_pre_hidden=[forced.get((sv, s.stratum), False) for s in strata], overall_n_pre_hidden=o_pre)
+                    [(s.n, s.events) for s in strata],
+                    (o.n, o.events) if o else None,
+                    threshold,
+                    n_pre_hidden=[forced.get((sv, s.stratum), False) for s in strata],
+                    overall_n_pre_hidden=o_pre,
+                )
                 for s, (hn, he) in zip(strata, per):
                     s.n_hidden, s.events_hidden = hn, he
                     if hn:
@@ -276,14 +328,32 @@ class Rate:
 
 
 def rates(props: pl.DataFrame, config: ReleaseConfig, sizes_hidden: dict | None = None) -> list[Rate]:
-    items = [Rate(**{k: r[k] for k in ("endpoint", "stratum_variable", "stratum", "method", "n", "events",
-                                         "estimate", "lower", "upper")}) for r in select_rates(props, config).to_dicts()]
+    items = [
+        Rate(
+            **{
+                k: r[k]
+                for k in (
+                    "endpoint",
+                    "stratum_variable",
+                    "stratum",
+                    "method",
+                    "n",
+                    "events",
+                    "estimate",
+                    "lower",
+                    "upper",
+                )
+            }
+        )
+        for r in select_rates(props, config).to_dicts()
+    ]
     suppress_summaries(items, config.threshold, sizes_hidden)
     return items
 
 
-def at_risk_grid(cs: CurveSet, config: ReleaseConfig, stratum_variable: str | None = None,
-                 sizes_hidden: dict | None = None) -> list[dict[str, Any]]:
+def at_risk_grid(
+    cs: CurveSet, config: ReleaseConfig, stratum_variable: str | None = None, sizes_hidden: dict | None = None
+) -> list[dict[str, Any]]:
     """Numbers at risk on the configured month grid, per endpoint and stratum, with suppression: at each time
     the strata of one stratification sum to the overall row, so a hidden stratum gets a complement.
     Rows: endpoint, stratum_variable, stratum, values {month: (value, hidden)}; overall rows first.
@@ -306,8 +376,10 @@ def at_risk_grid(cs: CurveSet, config: ReleaseConfig, stratum_variable: str | No
         groups = {tuple(k): g.sort("time").to_dicts() for k, g in e.group_by(KEYS, maintain_order=True)}
         overall = [k for k in groups if k[1] == "overall"]
         o_vals = [value(overall[0], groups[overall[0]], m) for m in months] if overall else None
-        o_hidden = [bool(o_vals and (is_small(o_vals[j], config.threshold)
-                                     or forced.get(("overall", "overall"), False))) for j in range(len(months))]
+        o_hidden = [
+            bool(o_vals and (is_small(o_vals[j], config.threshold) or forced.get(("overall", "overall"), False)))
+            for j in range(len(months))
+        ]
         rows: list[dict[str, Any]] = []
         svs = sorted({k[1] for k in groups} - {"overall"})
         if stratum_variable is not None:
@@ -317,19 +389,35 @@ def at_risk_grid(cs: CurveSet, config: ReleaseConfig, stratum_variable: str | No
             vals = [[value(k, groups[k], m) for m in months] for k in keys]
             hidden = [[False] * len(months) for _ in keys]
             for j in range(len(months)):
-                h, th = suppress_vector([v[j] for v in vals], o_vals[j] if o_vals else None, config.threshold,
-                                        total_shown=o_vals is not None,
-                                        pre_hidden=[forced.get((sv, k[2]), False) for k in keys],
-                                        total_pre_hidden=o_hidden[j])
+                h, th = suppress_vector(
+                    [v[j] for v in vals],
+                    o_vals[j] if o_vals else None,
+                    config.threshold,
+                    total_shown=o_vals is not None,
+                    pre_hidden=[forced.get((sv, k[2]), False) for k in keys],
+                    total_pre_hidden=o_hidden[j],
+                )
                 for i in range(len(keys)):
                     hidden[i][j] = h[i]
                 o_hidden[j] |= th
             for k, v, h in zip(keys, vals, hidden):
-                rows.append({"endpoint": ep, "stratum_variable": sv, "stratum": k[2],
-                             "values": {m: (v[j], h[j]) for j, m in enumerate(months)}})
+                rows.append(
+                    {
+                        "endpoint": ep,
+                        "stratum_variable": sv,
+                        "stratum": k[2],
+                        "values": {m: (v[j], h[j]) for j, m in enumerate(months)},
+                    }
+                )
         if overall:
-            out.append({"endpoint": ep, "stratum_variable": "overall", "stratum": "overall",
-                        "values": {m: (o_vals[j], o_hidden[j]) for j, m in enumerate(months)}})
+            out.append(
+                {
+                    "endpoint": ep,
+                    "stratum_variable": "overall",
+                    "stratum": "overall",
+                    "values": {m: (o_vals[j], o_hidden[j]) for j, m in enumerate(months)},
+                }
+            )
         out.extend(rows)
     return out
 
@@ -337,6 +425,7 @@ def at_risk_grid(cs: CurveSet, config: ReleaseConfig, stratum_variable: str | No
 @dataclass
 class PublishedOutcomes:
     """Everything the workbook, figures and report show, suppressed once and consistently."""
+
     km: CurveSet | None
     km_summary: list[CurveSummary]
     cif: CurveSet | None

@@ -29,9 +29,10 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from kocartr.privacy import rrn_sql, scan_path
 from kocartr.release.config import ReleaseConfig, load_release_config
@@ -78,8 +79,9 @@ def tables_fingerprint(cutoff: str, dictionary_version: str, tables: dict[str, A
     """SHA-256 of the release's data content (cut-off, dictionary version, every table's rows, schema and Parquet
     hash). Independent of the code commit and the build time: equal for byte-identical rebuilds. This is the
     "manifest hash" printed in the workbook and the report (a file cannot contain its own hash)."""
-    return hashlib.sha256(_canonical({"cutoff": cutoff, "dictionary_version": dictionary_version,
-                                      "tables": tables})).hexdigest()
+    return hashlib.sha256(
+        _canonical({"cutoff": cutoff, "dictionary_version": dictionary_version, "tables": tables})
+    ).hexdigest()
 
 
 def code_version() -> dict[str, Any]:
@@ -89,12 +91,17 @@ def code_version() -> dict[str, Any]:
 
     out: dict[str, Any] = {"package": __version__, "git_commit": None, "git_dirty": None}
     try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if commit.returncode == 0:
             out["git_commit"] = commit.stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=10)
+            dirty = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             out["git_dirty"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
@@ -147,8 +154,9 @@ def list_releases(out_dir: Path | str, verified: bool = False) -> list[Path]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
-    found = [p for p in sorted(out_dir.iterdir())
-             if p.is_dir() and _RELEASE_NAME.match(p.name) and (p / MANIFEST).is_file()]
+    found = [
+        p for p in sorted(out_dir.iterdir()) if p.is_dir() and _RELEASE_NAME.match(p.name) and (p / MANIFEST).is_file()
+    ]
     if verified:
         found = [p for p in found if not verify_release(p)]
     return found
@@ -210,15 +218,22 @@ def _source_tables(con, schemas: Iterable[str]) -> list[tuple[str, str, str]]:
             UNION ALL
             SELECT schema_name, view_name, 'view' FROM duckdb_views()
             WHERE database_name = current_database() AND schema_name IN ({ph}) AND NOT internal
-            ORDER BY 1, 2""", schemas + schemas).fetchall()
+            ORDER BY 1, 2""",
+        schemas + schemas,
+    ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
 
 
 def _columns(con, schema: str, table: str) -> list[tuple[str, str, str | None]]:
-    return [(r[0], r[1], r[2]) for r in con.execute(
-        """SELECT column_name, data_type, comment FROM duckdb_columns()
+    return [
+        (r[0], r[1], r[2])
+        for r in con.execute(
+            """SELECT column_name, data_type, comment FROM duckdb_columns()
            WHERE database_name = current_database() AND schema_name = ? AND table_name = ?
-           ORDER BY column_index""", [schema, table]).fetchall()]
+           ORDER BY column_index""",
+            [schema, table],
+        ).fetchall()
+    ]
 
 
 def row_filter(con, schema: str, table: str, config: ReleaseConfig) -> str | None:
@@ -240,9 +255,18 @@ def _relation(con, schema: str, table: str, config: ReleaseConfig) -> str:
 
 
 SCORECARD_TABLE = ("audit", "dq_scorecard")  # expectations/scorecard.py: per site and month
-SCORECARD_COLUMNS = ("site_code", "month", "completeness", "followup_timeliness", "quarantine_rate",
-                     "plausibility_checks", "plausibility_checks_failed", "plausibility_failure_rate",
-                     "checks_failed_at_site", "checks_failed_at_site_names")
+SCORECARD_COLUMNS = (
+    "site_code",
+    "month",
+    "completeness",
+    "followup_timeliness",
+    "quarantine_rate",
+    "plausibility_checks",
+    "plausibility_checks_failed",
+    "plausibility_failure_rate",
+    "checks_failed_at_site",
+    "checks_failed_at_site_names",
+)
 
 
 def read_scorecard(con, cutoff: date) -> list[dict[str, Any]]:
@@ -255,7 +279,9 @@ def read_scorecard(con, cutoff: date) -> list[dict[str, Any]]:
     rows = con.execute(
         f"""SELECT {", ".join(_qi(c) for c in keep)} FROM {_qi(SCORECARD_TABLE[0])}.{_qi(SCORECARD_TABLE[1])}
             WHERE month <= ? QUALIFY row_number() OVER (PARTITION BY site_code ORDER BY month DESC) = 1
-            ORDER BY site_code""", [cutoff.strftime("%Y-%m")]).fetchall()
+            ORDER BY site_code""",
+        [cutoff.strftime("%Y-%m")],
+    ).fetchall()
     out = []
     for r in rows:
         d = dict(zip(keep, r))
@@ -266,8 +292,9 @@ def read_scorecard(con, cutoff: date) -> list[dict[str, Any]]:
     return out
 
 
-def check_source(con, tables: list[tuple[str, str, str]], cutoff: date, config: ReleaseConfig,
-                 forbidden: dict[str, str]) -> list[str]:
+def check_source(
+    con, tables: list[tuple[str, str, str]], cutoff: date, config: ReleaseConfig, forbidden: dict[str, str]
+) -> list[str]:
     """Everything that forbids publishing: identifier/free-text columns, RRN-shaped values, dates after the
     cut-off, analysis rows of another cut-off. Returns the problems (empty = publishable)."""
     problems = []
@@ -279,23 +306,27 @@ def check_source(con, tables: list[tuple[str, str, str]], cutoff: date, config: 
                 problems.append(f"{schema}.{table}.{name}: {forbidden[name.lower()]} must not enter a release")
                 continue
             if dtype.upper() == "VARCHAR":
-                hits = con.execute(f"SELECT count(*) FROM {fq} WHERE {rrn_sql(_qi(name))}"
-                                   ).fetchall()[0][0]
+                hits = con.execute(f"SELECT count(*) FROM {fq} WHERE {rrn_sql(_qi(name))}").fetchall()[0][0]
                 if hits:
-                    problems.append(f"{schema}.{table}.{name}: {hits} value(s) shaped like a resident registration "
-                                    "number")
+                    problems.append(
+                        f"{schema}.{table}.{name}: {hits} value(s) shaped like a resident registration number"
+                    )
             if name.lower() == "data_cutoff":
-                bad = con.execute(f"SELECT count(*) FROM {fq} WHERE CAST({_qi(name)} AS VARCHAR) <> ?",
-                                  [cutoff.isoformat()]).fetchall()[0][0]
+                bad = con.execute(
+                    f"SELECT count(*) FROM {fq} WHERE CAST({_qi(name)} AS VARCHAR) <> ?", [cutoff.isoformat()]
+                ).fetchall()[0][0]
                 if bad:
                     problems.append(f"{schema}.{table}: {bad} row(s) with data_cutoff other than {cutoff}")
-            elif (dtype.upper() == "DATE" or dtype.upper().startswith("TIMESTAMP")) \
-                    and name.lower() not in config.cutoff_exempt_columns:
-                later = con.execute(f"SELECT count(*), max({_qi(name)}) FROM {fq} "
-                                    f"WHERE CAST({_qi(name)} AS DATE) > ?", [cutoff]).fetchall()[0]
+            elif (
+                dtype.upper() == "DATE" or dtype.upper().startswith("TIMESTAMP")
+            ) and name.lower() not in config.cutoff_exempt_columns:
+                later = con.execute(
+                    f"SELECT count(*), max({_qi(name)}) FROM {fq} WHERE CAST({_qi(name)} AS DATE) > ?", [cutoff]
+                ).fetchall()[0]
                 if later[0]:
-                    problems.append(f"{schema}.{table}.{name}: {later[0]} value(s) after the cut-off {cutoff} "
-                                    f"(latest {later[1]})")
+                    problems.append(
+                        f"{schema}.{table}.{name}: {later[0]} value(s) after the cut-off {cutoff} (latest {later[1]})"
+                    )
     return problems
 
 
@@ -307,12 +338,28 @@ def _write_parquet(arrow_table, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed writer options: same rows (sorted) + same library versions -> same bytes.
-    pq.write_table(arrow_table, path, compression="zstd", compression_level=3, row_group_size=1_000_000,
-                   use_dictionary=True, write_statistics=True, version="2.6")
+    pq.write_table(
+        arrow_table,
+        path,
+        compression="zstd",
+        compression_level=3,
+        row_group_size=1_000_000,
+        use_dictionary=True,
+        write_statistics=True,
+        version="2.6",
+    )
 
 
-def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ...], quality_summary: dict | None,
-                config: ReleaseConfig, dictionary, extras: bool) -> dict[str, Any]:
+def _build_into(
+    tmp: Path,
+    warehouse: Path,
+    cutoff: date,
+    schemas: tuple[str, ...],
+    quality_summary: dict | None,
+    config: ReleaseConfig,
+    dictionary,
+    extras: bool,
+) -> dict[str, Any]:
     import duckdb
 
     from kocartr.release import guide, regulatory
@@ -360,11 +407,16 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
         for schema, table, _k in released:
             for name, dtype, _c in _columns(dst, schema, table):
                 desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
-                col_docs.append({"schema": schema, "table": table, "column": name, "type": dtype,
-                                 "description": desc or ""})
+                col_docs.append(
+                    {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
+                )
                 if desc:
-                    dst.execute(f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS "
-                                + "'" + desc.replace("'", "''") + "'")
+                    dst.execute(
+                        f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS "
+                        + "'"
+                        + desc.replace("'", "''")
+                        + "'"
+                    )
 
         # 4. one Parquet per table, sorted by all columns
         table_meta: dict[str, Any] = {}
@@ -374,8 +426,12 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
             _write_parquet(arrow, tmp / rel)
             table_meta[f"{schema}.{table}"] = {
                 "rows": arrow.num_rows,
-                "columns": [[c, t] for c, t in ((d["column"], d["type"]) for d in col_docs
-                                                if d["schema"] == schema and d["table"] == table)],
+                "columns": [
+                    [c, t]
+                    for c, t in (
+                        (d["column"], d["type"]) for d in col_docs if d["schema"] == schema and d["table"] == table
+                    )
+                ],
                 "parquet": rel.as_posix(),
                 "parquet_sha256": sha256_file(tmp / rel),
             }
@@ -389,10 +445,16 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
 
     dictionary_version = dictionary.version
     fingerprint = tables_fingerprint(cut, dictionary_version, table_meta)
-    context = {"cutoff": cut, "dictionary_version": dictionary_version, "tables_sha256": fingerprint,
-               "threshold": config.threshold, "quality_summary": quality_summary or {},
-               "package_version": code_version()["package"], "regulatory_notes": notes,
-               "scorecard": (quality_summary or {}).get("sites") or scorecard}
+    context = {
+        "cutoff": cut,
+        "dictionary_version": dictionary_version,
+        "tables_sha256": fingerprint,
+        "threshold": config.threshold,
+        "quality_summary": quality_summary or {},
+        "package_version": code_version()["package"],
+        "regulatory_notes": notes,
+        "scorecard": (quality_summary or {}).get("sites") or scorecard,
+    }
 
     # 5. investigator-facing outputs, read from the finished release database (read-only)
     guide.write_guide(tmp, context, table_meta, col_docs)
@@ -423,7 +485,7 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
         "cutoff": cut,
         "dictionary_version": dictionary_version,
         "code_version": code_version(),
-        "built_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "tables_sha256": fingerprint,
         "suppression_threshold": config.threshold,
         "schemas": list(schemas) + ["regulatory"],
@@ -445,14 +507,17 @@ def _build_into(tmp: Path, warehouse: Path, cutoff: date, schemas: tuple[str, ..
 def _table_comments(con, schemas: Iterable[str]) -> dict[str, str]:
     """`schema.table` -> the table's description (dbt model docs persisted as DuckDB comments)."""
     schemas = list(schemas)
-    rows = con.execute(f"""SELECT schema_name, table_name, comment FROM duckdb_tables()
+    rows = con.execute(
+        f"""SELECT schema_name, table_name, comment FROM duckdb_tables()
                            WHERE schema_name IN ({",".join("?" * len(schemas))}) AND comment IS NOT NULL""",
-                       schemas).fetchall()
+        schemas,
+    ).fetchall()
     return {f"{s}.{t}": c for s, t, c in rows}
 
 
-def _write_exports(tmp: Path, db_path: Path, col_docs: list[dict], table_labels: dict[str, str], cutoff: date,
-                   dictionary_version: str) -> None:
+def _write_exports(
+    tmp: Path, db_path: Path, col_docs: list[dict], table_labels: dict[str, str], cutoff: date, dictionary_version: str
+) -> None:
     """CSV + SAS transport files of the ADaM and analysis tables, and define.xml (kocartr.release.exports)."""
     import duckdb
 
@@ -469,9 +534,17 @@ def _write_exports(tmp: Path, db_path: Path, col_docs: list[dict], table_labels:
     _stage("exports")
 
 
-def publish_release(warehouse: Path | str, cutoff: date, out_dir: Path | str,
-                    schemas: Iterable[str] = ("marts", "adam", "analysis"), quality_summary: dict | None = None,
-                    *, config: ReleaseConfig | None = None, dictionary=None, extras: bool = True) -> Path:
+def publish_release(
+    warehouse: Path | str,
+    cutoff: date,
+    out_dir: Path | str,
+    schemas: Iterable[str] = ("marts", "adam", "analysis"),
+    quality_summary: dict | None = None,
+    *,
+    config: ReleaseConfig | None = None,
+    dictionary=None,
+    extras: bool = True,
+) -> Path:
     """Build the release of `cutoff` from `warehouse` (opened read-only) and publish it atomically as
     `out_dir/<cutoff>/`. Raises ReleaseExistsError if that release exists, ReleaseError if the warehouse holds
     something that must not be released or the built folder fails verification. Returns the release path."""
@@ -500,8 +573,9 @@ def publish_release(warehouse: Path | str, cutoff: date, out_dir: Path | str,
         # table (DuckDB and Parquet), every workbook cell and sheet name, every text file.
         found = scan_path(tmp)
         if found:
-            raise ReleaseError("refusing to publish, identifiers in the built release:\n  "
-                               + "\n  ".join(map(str, found)))
+            raise ReleaseError(
+                "refusing to publish, identifiers in the built release:\n  " + "\n  ".join(map(str, found))
+            )
         _stage("scanned")
         _set_read_only(tmp)
         problems = verify_release(tmp)
@@ -556,8 +630,9 @@ def verify_release(path: Path | str, check_modes: bool = True, check_database: b
     if check_modes and mf.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         problems.append("manifest.json is writable")
     tables = manifest.get("tables") or {}
-    if tables_fingerprint(manifest.get("cutoff", ""), manifest.get("dictionary_version", ""), tables) \
-            != manifest.get("tables_sha256"):
+    if tables_fingerprint(manifest.get("cutoff", ""), manifest.get("dictionary_version", ""), tables) != manifest.get(
+        "tables_sha256"
+    ):
         problems.append("tables_sha256 does not match the table entries")
     if problems:
         return problems

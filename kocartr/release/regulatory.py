@@ -40,17 +40,24 @@ class RegulatoryViewError(ReleaseError):
 
 
 def _columns(con, schema: str, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+            [schema, table],
+        ).fetchall()
+    ]
 
 
 def _require(con, view: str, schema: str, table: str, cols: list[str]) -> list[str]:
     """The table's columns; raises when the table or one of `cols` is missing."""
     have = _columns(con, schema, table)
     if not have:
-        raise RegulatoryViewError(f"regulatory view {view}: source table {schema}.{table} is missing "
-                                  "(names in data/config/release.yaml `names`)")
+        raise RegulatoryViewError(
+            f"regulatory view {view}: source table {schema}.{table} is missing "
+            "(names in data/config/release.yaml `names`)"
+        )
     missing = [c for c in cols if c not in have]
     if missing:
         raise RegulatoryViewError(f"regulatory view {view}: {schema}.{table} lacks column(s) {missing}")
@@ -65,10 +72,12 @@ def _year(days_sql: str) -> str:
 def _sources(con, config: ReleaseConfig, view: str) -> dict[str, str]:
     """Check every source of the MFDS views; returns the mart names."""
     t = {k: config.mart(k) for k in ("followup_schedule", "adverse_event", "secondary_malignancy")}
-    _require(con, view, "adam", "adsl", ["USUBJID", "SITEID", "PRODUCT", "TRTSDT", "INFFL", "DTHDT", "LTFUFL",
-                                         "LSTCNTDT"])
-    _require(con, view, "marts", t["followup_schedule"],
-             ["patient_key", "followup_year", "window_start_date", "visit_state"])
+    _require(
+        con, view, "adam", "adsl", ["USUBJID", "SITEID", "PRODUCT", "TRTSDT", "INFFL", "DTHDT", "LTFUFL", "LSTCNTDT"]
+    )
+    _require(
+        con, view, "marts", t["followup_schedule"], ["patient_key", "followup_year", "window_start_date", "visit_state"]
+    )
     _require(con, view, "marts", t["adverse_event"], ["patient_key", "serious", "onset_date"])
     _require(con, view, "marts", t["secondary_malignancy"], ["patient_key", "diagnosis_date", "serious"])
     return t
@@ -86,19 +95,20 @@ def _mfds_parts(t: dict[str, str], years: int) -> str:
                      s.window_start_date <= $cut AND s.visit_state <> 'ENDED_BY_DEATH' AS due,
                      s.visit_state = 'RECEIVED' AS received, s.visit_state = 'OVERDUE' AS overdue,
                      s.visit_state = 'MISSED' AS missed
-              FROM marts.{t['followup_schedule']} s JOIN p ON p.USUBJID = s.patient_key),
-        s AS (SELECT p.product, p.site_code, e.patient_key, {_year('e.onset_date - p.TRTSDT')} AS yr
-              FROM marts.{t['adverse_event']} e JOIN p ON p.USUBJID = e.patient_key WHERE e.serious = 'Y'),
-        m AS (SELECT p.product, p.site_code, {_year('m.diagnosis_date - p.TRTSDT')} AS yr,
+              FROM marts.{t["followup_schedule"]} s JOIN p ON p.USUBJID = s.patient_key),
+        s AS (SELECT p.product, p.site_code, e.patient_key, {_year("e.onset_date - p.TRTSDT")} AS yr
+              FROM marts.{t["adverse_event"]} e JOIN p ON p.USUBJID = e.patient_key WHERE e.serious = 'Y'),
+        m AS (SELECT p.product, p.site_code, {_year("m.diagnosis_date - p.TRTSDT")} AS yr,
                      m.serious = 'Y' AS serious
-              FROM marts.{t['secondary_malignancy']} m JOIN p ON p.USUBJID = m.patient_key)"""
+              FROM marts.{t["secondary_malignancy"]} m JOIN p ON p.USUBJID = m.patient_key)"""
 
 
 def build_mfds_ltfu_status(con, cutoff: date, config: ReleaseConfig) -> None:
     view = "mfds_ltfu_status"
     t = _sources(con, config, view)
     years = int(config.regulatory.get("ltfu_years", 15))
-    con.execute(f"""
+    con.execute(
+        f"""
         CREATE TABLE regulatory.{view} AS
         WITH {_mfds_parts(t, years)},
              base AS (SELECT product, site_code, count(*) AS patients_infused,
@@ -125,21 +135,24 @@ def build_mfds_ltfu_status(con, cutoff: date, config: ReleaseConfig) -> None:
                $cut AS data_cutoff
         FROM base LEFT JOIN vv USING (product, site_code) LEFT JOIN ss USING (product, site_code)
         LEFT JOIN mm USING (product, site_code)
-        ORDER BY ALL""", {"cut": cutoff})
+        ORDER BY ALL""",
+        {"cut": cutoff},
+    )
 
 
 def build_mfds_ltfu_by_year(con, cutoff: date, config: ReleaseConfig) -> None:
     view = "mfds_ltfu_by_year"
     t = _sources(con, config, view)
     years = int(config.regulatory.get("ltfu_years", 15))
-    con.execute(f"""
+    con.execute(
+        f"""
         CREATE TABLE regulatory.{view} AS
         WITH {_mfds_parts(t, years)},
              grid AS (SELECT DISTINCT product, site_code, y.yr FROM p CROSS JOIN range(1, {years} + 1) y(yr)),
-             cur AS (SELECT product, site_code, {_year('$cut - TRTSDT')} AS yr, count(*) AS n FROM p
+             cur AS (SELECT product, site_code, {_year("$cut - TRTSDT")} AS yr, count(*) AS n FROM p
                      WHERE NOT dead AND NOT lost AND NOT completed GROUP BY ALL),
              ended AS (SELECT product, site_code,
-                              {_year('coalesce(CASE WHEN dead THEN DTHDT END, LSTCNTDT, TRTSDT) - TRTSDT')} AS yr,
+                              {_year("coalesce(CASE WHEN dead THEN DTHDT END, LSTCNTDT, TRTSDT) - TRTSDT")} AS yr,
                               count(*) FILTER (WHERE dead) AS deaths,
                               count(*) FILTER (WHERE lost AND NOT dead) AS lost_to_followup
                        FROM p WHERE dead OR lost GROUP BY ALL),
@@ -161,16 +174,33 @@ def build_mfds_ltfu_by_year(con, cutoff: date, config: ReleaseConfig) -> None:
         FROM grid g LEFT JOIN cur USING (product, site_code, yr) LEFT JOIN ended USING (product, site_code, yr)
         LEFT JOIN vv USING (product, site_code, yr) LEFT JOIN ss USING (product, site_code, yr)
         LEFT JOIN mm USING (product, site_code, yr)
-        ORDER BY ALL""", {"cut": cutoff})
+        ORDER BY ALL""",
+        {"cut": cutoff},
+    )
 
 
 def build_expedited_candidates(con, config: ReleaseConfig) -> None:
     """Serious and unexpected events (ICH E2A expedited-report candidates), one row per event, by month."""
     view = "expedited_report_candidates"
     spm = config.mart("secondary_malignancy")
-    _require(con, view, "marts", spm, ["patient_key", "site_code", "diagnosis_date", "category", "serious",
-                                       "seriousness_criteria", "is_unexpected", "is_t_cell", "car_transgene_detected",
-                                       "spm_key"])
+    _require(
+        con,
+        view,
+        "marts",
+        spm,
+        [
+            "patient_key",
+            "site_code",
+            "diagnosis_date",
+            "category",
+            "serious",
+            "seriousness_criteria",
+            "is_unexpected",
+            "is_t_cell",
+            "car_transgene_detected",
+            "spm_key",
+        ],
+    )
     _require(con, view, "adam", "adsl", ["USUBJID", "PRODUCT"])
     con.execute(f"""
         CREATE TABLE regulatory.{view} AS
@@ -200,7 +230,8 @@ def build_hira_snapshots(con, cutoff: date, config: ReleaseConfig, dictionary=No
     # best response: adam.adrs (the one best-response definition, int_best_response): the latest configured response
     # window that ends on or before the landmark (6 months = 183 days -> D180; 12 months -> D365)
     _require(con, view, "adam", "adrs", ["USUBJID", "PARAMCD", "AVISITN", "AVALC"])
-    con.execute(f"""
+    con.execute(
+        f"""
         CREATE TABLE regulatory.hira_outcome_snapshots AS
         WITH lm(months, days) AS (VALUES {lm_values}),
              os AS (SELECT USUBJID, min(AVAL) AS aval, min(CNSR) AS cnsr FROM adam.adtte WHERE PARAMCD = 'OS'
@@ -225,7 +256,9 @@ def build_hira_snapshots(con, cutoff: date, config: ReleaseConfig, dictionary=No
         LEFT JOIN os ON os.USUBJID = a.USUBJID LEFT JOIN pfs ON pfs.USUBJID = a.USUBJID
         LEFT JOIN br ON br.USUBJID = a.USUBJID AND br.months = l.months
         WHERE {inf}
-        ORDER BY ALL""", {"cut": cutoff})
+        ORDER BY ALL""",
+        {"cut": cutoff},
+    )
     return None
 
 
@@ -239,8 +272,12 @@ def _period_bounds() -> tuple[int, int]:
 
 def cibmtr_items(dictionary) -> list[tuple[str, object]]:
     """(form, field) of every dictionary field with a CIBMTR item (free text never leaves the registry)."""
-    return [(form_name, f) for form_name in sorted(dictionary.forms) for f in dictionary.form(form_name).fields
-            if f.cibmtr and not f.is_free_text]
+    return [
+        (form_name, f)
+        for form_name in sorted(dictionary.forms)
+        for f in dictionary.form(form_name).fields
+        if f.cibmtr and not f.is_free_text
+    ]
 
 
 def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
@@ -252,8 +289,9 @@ def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
     for form_name, f in cibmtr_items(dictionary):
         table = config.cibmtr_sources.get(form_name)
         if table is None:
-            missing.append(f"{form_name}.{f.name}: no source mart for form {form_name} (release.yaml "
-                           "names.cibmtr_sources)")
+            missing.append(
+                f"{form_name}.{f.name}: no source mart for form {form_name} (release.yaml names.cibmtr_sources)"
+            )
             continue
         have = _columns(con, "marts", table)
         column = config.cibmtr_field_columns.get(f"{form_name}.{f.name}", f.name)
@@ -264,42 +302,63 @@ def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
         if lacking:
             missing.append(f"{form_name}.{f.name} ({f.cibmtr}): marts.{table} lacks {lacking}")
             continue
-        unit = f"s.\"{unit_col}\"" if unit_col else (f"'{f.unit}'" if f.unit else "NULL::VARCHAR")
+        unit = f's."{unit_col}"' if unit_col else (f"'{f.unit}'" if f.unit else "NULL::VARCHAR")
         if period == "reporting_period":  # the follow-up schedule carries its period and timepoint
             per, tp = "s.reporting_period", "s.timepoint"
         elif period:  # an event: the period its date falls in, counted from day 0
-            day = f"(CAST(s.\"{period}\" AS DATE) - p.first_infusion_date)"
-            per = (f"CASE WHEN {day} IS NULL THEN NULL WHEN {day} <= {d100} THEN '100_DAYS' "
-                   f"WHEN {day} <= {m6} THEN '6_MONTHS' ELSE 'ANNUAL' END")
-            tp = (f"CASE WHEN {day} IS NULL THEN NULL WHEN {day} <= {d100} THEN 'D100' WHEN {day} <= {m6} "
-                  f"THEN 'M6' ELSE 'Y' || CAST(greatest(1, ceil({day} / 365)) AS INTEGER) END")
+            day = f'(CAST(s."{period}" AS DATE) - p.first_infusion_date)'
+            per = (
+                f"CASE WHEN {day} IS NULL THEN NULL WHEN {day} <= {d100} THEN '100_DAYS' "
+                f"WHEN {day} <= {m6} THEN '6_MONTHS' ELSE 'ANNUAL' END"
+            )
+            tp = (
+                f"CASE WHEN {day} IS NULL THEN NULL WHEN {day} <= {d100} THEN 'D100' WHEN {day} <= {m6} "
+                f"THEN 'M6' ELSE 'Y' || CAST(greatest(1, ceil({day} / 365)) AS INTEGER) END"
+            )
         else:  # pre-infusion and product forms (4000, 4003, 4006, CRID): reported once
             per, tp = "'BASELINE'", "NULL::VARCHAR"
         where = config.cibmtr_filters.get(form_name)
         inf = "s.infusion_number" if "infusion_number" in have else "NULL::INTEGER"
         site = "s.site_code" if "site_code" in have else "NULL::VARCHAR"
         item_form = f.cibmtr.split()[0]
-        rows.append((form_name, f.name, f.cibmtr, item_form, f"marts.{table}", column,
-                     f"column {unit_col}" if unit_col else f.unit, period or "baseline"))
+        rows.append(
+            (
+                form_name,
+                f.name,
+                f.cibmtr,
+                item_form,
+                f"marts.{table}",
+                column,
+                f"column {unit_col}" if unit_col else f.unit,
+                period or "baseline",
+            )
+        )
         selects.append(
             f"SELECT s.patient_key, {site} AS site_code, CAST({inf} AS INTEGER) AS infusion_number, "
             f"'{item_form}' AS cibmtr_form, '{f.cibmtr}' AS cibmtr_item, {per} AS reporting_period, "
             f"{tp} AS timepoint, '{form_name}' AS source_form, '{f.name}' AS source_field, "
-            f"CAST(s.\"{column}\" AS VARCHAR) AS value, CAST({unit} AS VARCHAR) AS value_unit "
-            f"FROM marts.\"{table}\" s LEFT JOIN marts.\"{patient_t}\" p ON p.patient_key = s.patient_key "
-            f"WHERE s.\"{column}\" IS NOT NULL" + (f" AND ({where})" if where else ""))
+            f'CAST(s."{column}" AS VARCHAR) AS value, CAST({unit} AS VARCHAR) AS value_unit '
+            f'FROM marts."{table}" s LEFT JOIN marts."{patient_t}" p ON p.patient_key = s.patient_key '
+            f'WHERE s."{column}" IS NOT NULL' + (f" AND ({where})" if where else "")
+        )
     if missing:
-        raise RegulatoryViewError(f"regulatory view {view}: {len(missing)} dictionary CIBMTR item(s) have no source "
-                                  "column:\n  " + "\n  ".join(missing))
-    con.execute("CREATE TABLE regulatory.cibmtr_mapping (source_form VARCHAR, source_field VARCHAR, "
-                "cibmtr_item VARCHAR, cibmtr_form VARCHAR, source_table VARCHAR, source_column VARCHAR, "
-                "value_unit VARCHAR, reporting_period_from VARCHAR)")
+        raise RegulatoryViewError(
+            f"regulatory view {view}: {len(missing)} dictionary CIBMTR item(s) have no source "
+            "column:\n  " + "\n  ".join(missing)
+        )
+    con.execute(
+        "CREATE TABLE regulatory.cibmtr_mapping (source_form VARCHAR, source_field VARCHAR, "
+        "cibmtr_item VARCHAR, cibmtr_form VARCHAR, source_table VARCHAR, source_column VARCHAR, "
+        "value_unit VARCHAR, reporting_period_from VARCHAR)"
+    )
     con.executemany("INSERT INTO regulatory.cibmtr_mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute(f"CREATE TABLE regulatory.{view} AS SELECT * FROM ({' UNION ALL '.join(selects)}) ORDER BY ALL")
-    n_exported = con.execute(f"SELECT count(DISTINCT source_form || '.' || source_field) FROM regulatory.{view}"
-                             ).fetchall()[0][0]
-    return (f"{view}: {len(rows)} of {len(rows)} dictionary CIBMTR items mapped; {n_exported} carry values at "
-            "this cut-off")
+    n_exported = con.execute(
+        f"SELECT count(DISTINCT source_form || '.' || source_field) FROM regulatory.{view}"
+    ).fetchall()[0][0]
+    return (
+        f"{view}: {len(rows)} of {len(rows)} dictionary CIBMTR items mapped; {n_exported} carry values at this cut-off"
+    )
 
 
 RULE_SOURCE_FILES = {  # seed -> (rule id columns, what the seed defines)
@@ -326,8 +385,10 @@ def rule_sources() -> list[tuple[str, str, str, str, str]]:
 
 
 def build_rule_sources(con) -> None:
-    con.execute("CREATE TABLE regulatory.rule_sources (seed VARCHAR, kind VARCHAR, rule VARCHAR, citation VARCHAR, "
-                "status VARCHAR)")
+    con.execute(
+        "CREATE TABLE regulatory.rule_sources (seed VARCHAR, kind VARCHAR, rule VARCHAR, citation VARCHAR, "
+        "status VARCHAR)"
+    )
     con.executemany("INSERT INTO regulatory.rule_sources VALUES (?, ?, ?, ?, ?)", rule_sources())
 
 

@@ -23,8 +23,13 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def render_html(html_path: Path | str, png_path: Path | str | None = None, width: int = 1200,
-                height: int = 4000, timeout: float = 120) -> Path:
+def render_html(
+    html_path: Path | str,
+    png_path: Path | str | None = None,
+    width: int = 1200,
+    height: int = 4000,
+    timeout: float = 120,
+) -> Path:
     """Screenshot `html_path` with headless Chromium; returns the PNG path. Raises RuntimeError when Chromium is
     missing or fails, or writes no (or an empty) screenshot."""
     chromium = find_chromium()
@@ -38,10 +43,23 @@ def render_html(html_path: Path | str, png_path: Path | str | None = None, width
         raise RuntimeError(f"no such report: {html_path}")
     png.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="kocartr-chromium-") as profile:
-        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
-               f"--screenshot={png}", f"--window-size={width},{height}", html_path.as_uri()]
+        cmd = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            f"--window-size={width},{height}",
+            html_path.as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0 or not png.is_file() or png.stat().st_size == 0 or "Page load failed" in proc.stderr:
         raise RuntimeError(f"Chromium failed (rc {proc.returncode}): {proc.stderr[-2000:]}")

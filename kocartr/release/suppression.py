@@ -26,9 +26,9 @@ All functions are pure and deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Hashable, Iterable, Mapping, Sequence
 
 DEFAULT_THRESHOLD = 5
 
@@ -37,8 +37,9 @@ class DisclosureError(ValueError):
     """A table's suppression pattern lets a reader recover a hidden count: the table must not be published."""
 
 
-def _bounds(entries: Mapping[Hashable, int | None], hidden: set[Hashable],
-            constraints: Sequence[Sequence[Hashable]]) -> dict[Hashable, tuple[float, float]]:
+def _bounds(
+    entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
+) -> dict[Hashable, tuple[float, float]]:
     """(min, max) of each hidden entry over every table consistent with what is published (linprog)."""
     import numpy as np
     from scipy.optimize import linprog
@@ -75,8 +76,12 @@ def _bounds(entries: Mapping[Hashable, int | None], hidden: set[Hashable],
     return out
 
 
-def audit(entries: Mapping[Hashable, int | None], hidden: Iterable[Hashable],
-          constraints: Iterable[Sequence[Hashable]], threshold: int = DEFAULT_THRESHOLD) -> dict[Hashable, tuple]:
+def audit(
+    entries: Mapping[Hashable, int | None],
+    hidden: Iterable[Hashable],
+    constraints: Iterable[Sequence[Hashable]],
+    threshold: int = DEFAULT_THRESHOLD,
+) -> dict[Hashable, tuple]:
     """The hidden entries a reader can recover or narrow down: {key: (min, max)} for every hidden entry whose
     feasible interval holds fewer than `threshold` integers (empty = the pattern passes). Single differences (a line
     with one hidden entry) are the special case min == max."""
@@ -98,9 +103,13 @@ def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> b
     return value is not None and value == value and 1 <= value < threshold
 
 
-def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Sequence[Hashable]],
-             threshold: int = DEFAULT_THRESHOLD, pre_hidden: Iterable[Hashable] = (),
-             published: Iterable[Hashable] = ()) -> set[Hashable]:
+def suppress(
+    entries: Mapping[Hashable, int | None],
+    constraints: Iterable[Sequence[Hashable]],
+    threshold: int = DEFAULT_THRESHOLD,
+    pre_hidden: Iterable[Hashable] = (),
+    published: Iterable[Hashable] = (),
+) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
     `pre_hidden`: keys hidden already for another reason (e.g. the same count hidden in another table, so that
@@ -143,20 +152,27 @@ def suppress(entries: Mapping[Hashable, int | None], constraints: Iterable[Seque
                 k = min(disclosed, key=repr)
                 # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
                 free = hidden | published
-                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or \
-                    [x for line in constraints if any(y in hidden for y in line) for x in line if x not in free]
+                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or [
+                    x for line in constraints if any(y in hidden for y in line) for x in line if x not in free
+                ]
                 if not pool:
-                    raise DisclosureError(f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is "
-                                          "left to hide on its lines")
+                    raise DisclosureError(
+                        f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is left to hide on its lines"
+                    )
                 cells = [x for x in pool if all(constraints[n][-1] != x for n in lines_of[x])] or pool
                 hidden.add(min(cells, key=lambda x: ((entries[x] or 0) == 0, entries[x] or 0, repr(x))))
                 changed = True
     return hidden
 
 
-def suppress_vector(values: Sequence[int | None], total: int | None = None, threshold: int = DEFAULT_THRESHOLD,
-                    total_shown: bool = True, pre_hidden: Sequence[bool] | None = None,
-                    total_pre_hidden: bool = False) -> tuple[list[bool], bool]:
+def suppress_vector(
+    values: Sequence[int | None],
+    total: int | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    total_shown: bool = True,
+    pre_hidden: Sequence[bool] | None = None,
+    total_pre_hidden: bool = False,
+) -> tuple[list[bool], bool]:
     """One group of counts and (optionally) its published total. Returns (hidden flags, total hidden)."""
     keys = list(range(len(values)))
     entries: dict[Hashable, int | None] = dict(zip(keys, values))
@@ -177,10 +193,15 @@ class TableSuppression:
     grand_total: bool
 
 
-def suppress_table(table: Sequence[Sequence[int | None]], threshold: int = DEFAULT_THRESHOLD,
-                   row_totals: Sequence[int | None] | None = None, col_totals: Sequence[int | None] | None = None,
-                   grand_total: int | None = None, rows_pre_hidden: Sequence[bool] | None = None,
-                   grand_pre_hidden: bool = False) -> TableSuppression:
+def suppress_table(
+    table: Sequence[Sequence[int | None]],
+    threshold: int = DEFAULT_THRESHOLD,
+    row_totals: Sequence[int | None] | None = None,
+    col_totals: Sequence[int | None] | None = None,
+    grand_total: int | None = None,
+    rows_pre_hidden: Sequence[bool] | None = None,
+    grand_pre_hidden: bool = False,
+) -> TableSuppression:
     """A two-way table whose row totals, column totals and grand total are published (computed from the cells
     when not given). Returns which cells and totals to hide."""
     r = len(table)
@@ -206,10 +227,13 @@ def suppress_table(table: Sequence[Sequence[int | None]], threshold: int = DEFAU
     )
 
 
-def suppress_event_table(groups: Sequence[tuple[int | None, int | None]], overall: tuple[int | None, int | None] | None,
-                         threshold: int = DEFAULT_THRESHOLD, n_pre_hidden: Sequence[bool] | None = None,
-                         overall_n_pre_hidden: bool = False
-                         ) -> tuple[list[tuple[bool, bool]], tuple[bool, bool]]:
+def suppress_event_table(
+    groups: Sequence[tuple[int | None, int | None]],
+    overall: tuple[int | None, int | None] | None,
+    threshold: int = DEFAULT_THRESHOLD,
+    n_pre_hidden: Sequence[bool] | None = None,
+    overall_n_pre_hidden: bool = False,
+) -> tuple[list[tuple[bool, bool]], tuple[bool, bool]]:
     """The common outcome-table shape: per stratum (N patients, n with the event), plus the overall row.
 
     Seen as a table with columns [with event, without event] (row total N) whose column totals are the overall
@@ -223,8 +247,15 @@ def suppress_event_table(groups: Sequence[tuple[int | None, int | None]], overal
     if not groups:
         res = suppress_table([[ct[0], ct[1]]], threshold, row_totals=[oN], rows_pre_hidden=[overall_n_pre_hidden])
         return [], (res.row_totals[0], res.cells[0][0])
-    res = suppress_table(cells, threshold, row_totals=[g[0] for g in groups], col_totals=ct, grand_total=oN,
-                         rows_pre_hidden=n_pre_hidden, grand_pre_hidden=overall_n_pre_hidden)
+    res = suppress_table(
+        cells,
+        threshold,
+        row_totals=[g[0] for g in groups],
+        col_totals=ct,
+        grand_total=oN,
+        rows_pre_hidden=n_pre_hidden,
+        grand_pre_hidden=overall_n_pre_hidden,
+    )
     # every constraint has 0 or >= 2 hidden entries, so a visible n is never recomputable from hidden ones
     per = [(res.row_totals[i], res.cells[i][0]) for i in range(len(groups))]
     return per, (res.grand_total, res.col_totals[0])

@@ -32,8 +32,7 @@ def _as_strings(d: Dictionary, form: str, name: str, arr: np.ndarray, decimals) 
     f = next(x for x in d.all_fields(form) if x.name == name)
     if f.type == "date":
         a = pl.Series(name, np.asarray(arr, dtype=np.int64))
-        return pl.select(pl.when(a < NEVER).then(a.cast(pl.Int32).cast(pl.Date).cast(pl.Utf8))
-                         .alias(name)).to_series()
+        return pl.select(pl.when(a < NEVER).then(a.cast(pl.Int32).cast(pl.Date).cast(pl.Utf8)).alias(name)).to_series()
     if f.type in ("integer", "decimal"):
         a = np.asarray(arr, dtype=float)
         if f.type == "integer":
@@ -42,8 +41,14 @@ def _as_strings(d: Dictionary, form: str, name: str, arr: np.ndarray, decimals) 
         out = pl.Series(name, np.round(a, 2)).fill_nan(None)
         as_int = pl.Series(name, np.round(a)).fill_nan(None).cast(pl.Int64).cast(pl.Utf8)
         one = pl.Series(name, np.round(a, 1)).fill_nan(None).cast(pl.Utf8)
-        return pl.select(pl.when(pl.Series(dec) == 0).then(as_int).when(pl.Series(dec) == 1).then(one)
-                         .otherwise(out.cast(pl.Utf8)).alias(name)).to_series()
+        return pl.select(
+            pl.when(pl.Series(dec) == 0)
+            .then(as_int)
+            .when(pl.Series(dec) == 1)
+            .then(one)
+            .otherwise(out.cast(pl.Utf8))
+            .alias(name)
+        ).to_series()
     s = arr.alias(name) if isinstance(arr, pl.Series) else pl.Series(name, np.asarray(arr, dtype=object), dtype=pl.Utf8)
     return pl.select(pl.when(s == "").then(None).otherwise(s).alias(name)).to_series()
 
@@ -53,8 +58,16 @@ def _month_labels(month: np.ndarray) -> pl.Series:
     return pl.Series([month_label(int(m)) for m in uniq], dtype=pl.Utf8).gather(np.searchsorted(uniq, month))
 
 
-def to_frame(d: Dictionary, form: str, c: Cohort, rows: FormRows, month: np.ndarray, last_month: int,
-             ord_offset: int = 0, suffix: str = "") -> pl.DataFrame:
+def to_frame(
+    d: Dictionary,
+    form: str,
+    c: Cohort,
+    rows: FormRows,
+    month: np.ndarray,
+    last_month: int,
+    ord_offset: int = 0,
+    suffix: str = "",
+) -> pl.DataFrame:
     """Columns exactly the dictionary's, in its order; rows submitted after `last_month` are dropped."""
     own = {f.name for f in d.form(form).fields}
     unknown = set(rows.cols) - own
@@ -86,6 +99,8 @@ def to_frame(d: Dictionary, form: str, c: Cohort, rows: FormRows, month: np.ndar
         else:
             cols[f.name] = pl.Series([None] * n, dtype=pl.Utf8)
     df = pl.DataFrame({name: cols[name].alias(name) for name in d.columns(form)})
-    return df.with_columns(pl.Series("_site", c.site[pidx].astype(np.int64)),
-                           pl.Series("_month", month[keep].astype(np.int64)),
-                           pl.Series("_ord", np.arange(n, dtype=np.int64) + ord_offset))
+    return df.with_columns(
+        pl.Series("_site", c.site[pidx].astype(np.int64)),
+        pl.Series("_month", month[keep].astype(np.int64)),
+        pl.Series("_ord", np.arange(n, dtype=np.int64) + ord_offset),
+    )

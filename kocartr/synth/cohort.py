@@ -126,9 +126,16 @@ def toxicity_grades(rng: np.random.Generator, product: np.ndarray, kind: str) ->
     return np.where(u < g3_p, high, np.where(u < any_p, low, 0)).astype(np.int64)
 
 
-def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, target: np.ndarray,
-             crs_grade: np.ndarray, crs_onset: np.ndarray, icans_grade: np.ndarray,
-             icans_onset: np.ndarray) -> dict[str, np.ndarray]:
+def outcomes(
+    rng: np.random.Generator,
+    product: np.ndarray,
+    group: np.ndarray,
+    target: np.ndarray,
+    crs_grade: np.ndarray,
+    crs_onset: np.ndarray,
+    icans_grade: np.ndarray,
+    icans_onset: np.ndarray,
+) -> dict[str, np.ndarray]:
     """True event times in days after infusion (progression, death and its cause class, SPM).
 
     Shared by the cohort and the large Monte Carlo in truth.py, so ground truth is the generating model.
@@ -168,12 +175,12 @@ def outcomes(rng: np.random.Generator, product: np.ndarray, group: np.ndarray, t
     spm_rate = lookup(target, P.SPM_PER_YEAR, P.SPM_PER_YEAR["CD19"])
     t_spm = rng.exponential(365.0 / spm_rate) + 30
     t_spm = np.where(t_spm < death, t_spm, np.inf)
-    return {"cured": cured, "t_prog": t_prog, "t_death": death, "nrm": nrm, "tox_cause": tox_cause,
-            "t_spm": t_spm}
+    return {"cured": cured, "t_prog": t_prog, "t_death": death, "nrm": nrm, "tox_cause": tox_cause, "t_spm": t_spm}
 
 
-def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: int, first_month: str,
-                 last_month: str) -> Cohort:
+def build_cohort(
+    d: Dictionary, rng: np.random.Generator, patients: int, sites: int, first_month: str, last_month: str
+) -> Cohort:
     n = patients
     site_codes = list(d.codes("site"))[:sites]
     if len(site_codes) < sites:
@@ -210,9 +217,11 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     target = lookup(product, target_of, "").astype(object)
     target = np.where(target != "", target, np.where(disease_group == "MM", "BCMA", "CD19")).astype(object)
 
-    age = np.where(diagnosis == "B_ALL", rng.integers(3, 26, n),
-                   np.where(disease_group == "MM", np.clip(rng.normal(61, 8, n), 35, 82),
-                            np.clip(rng.normal(58, 13, n), 19, 84))).astype(np.int64)
+    age = np.where(
+        diagnosis == "B_ALL",
+        rng.integers(3, 26, n),
+        np.where(disease_group == "MM", np.clip(rng.normal(61, 8, n), 35, 82), np.clip(rng.normal(58, 13, n), 19, 84)),
+    ).astype(np.int64)
     order_year = day_to_month(order_day) // 12
     birth_year = order_year - age - (rng.random(n) < 0.5)
     sex = np.where(rng.random(n) < 0.58, "M", "F").astype(object)
@@ -244,19 +253,26 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     crs_med = lookup(product, {p: float(t["crs_onset"]) for p, t in P.TOXICITY.items()})
     icans_med = lookup(product, {p: float(t["icans_onset"]) for p, t in P.TOXICITY.items()})
     crs_onset = np.clip(np.rint(crs_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["crs"], n))), 0, 14).astype(np.int64)
-    icans_onset = np.clip(np.rint(icans_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["icans"], n))), 1, 30).astype(np.int64)
+    icans_onset = np.clip(np.rint(icans_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["icans"], n))), 1, 30).astype(
+        np.int64
+    )
 
     o = outcomes(rng, product, disease_group, target, crs, crs_onset, icans, icans_onset)
 
     def absolute(t: np.ndarray) -> np.ndarray:
-        return np.where(infused & np.isfinite(t), infusion + np.floor(np.nan_to_num(t, posinf=0)).astype(np.int64), NEVER)
+        return np.where(
+            infused & np.isfinite(t), infusion + np.floor(np.nan_to_num(t, posinf=0)).astype(np.int64), NEVER
+        )
 
     prog_day = absolute(o["t_prog"])
     death_day = absolute(o["t_death"])
     spm_day = absolute(o["t_spm"])
     # Death cause: progression -> primary disease; NRM -> grade 5 toxicity or the dictionary's NRM causes.
-    nrm_codes = [c.code for c in d.code_lists["death_cause"].codes
-                 if c.attributes.get("nrm") and c.code not in P.NRM_CAUSES_FROM_EVENTS]
+    nrm_codes = [
+        c.code
+        for c in d.code_lists["death_cause"].codes
+        if c.attributes.get("nrm") and c.code not in P.NRM_CAUSES_FROM_EVENTS
+    ]
     nrm_w = {c: (len(nrm_codes) - 1.0 if c == "INFECTION" else 1.0) for c in nrm_codes}  # half are infections
     disease_causes = [c.code for c in d.code_lists["death_cause"].codes if c.attributes.get("nrm") is False]
     cause = np.where(o["nrm"], _choice(rng, nrm_w, n), disease_causes[0]).astype(object)
@@ -287,14 +303,44 @@ def build_cohort(d: Dictionary, rng: np.random.Generator, patients: int, sites: 
     death_form = ~(infused & (death_day < NEVER) & (rng.random(n) < P.DEATH_FORM_MISSING))
 
     in_registry = ~(late & (death_day < enrol)) & (day_to_month(enrol) <= m1)
-    return Cohort(site=site, sites=site_codes, patient_id=patient_id, product=product, target=target,
-                  diagnosis=diagnosis, reinfusion_day=reinfusion, death_form=death_form, preg_subject=subject,
-                  disease_group=disease_group, sex=sex, age=age, birth_year=birth_year, order_day=order_day,
-                  consent_day=consent, enrol_day=enrol, leuk_day=leuk, infusion_day=infusion, infused=infused,
-                  not_infused_reason=reason, reason_day=reason_day, registered_late=late, in_registry=in_registry,
-                  crs_grade=crs, crs_onset=crs_onset, icans_grade=icans, icans_onset=icans_onset,
-                  cured=o["cured"], prog_day=prog_day, death_day=death_day, death_cause=cause, spm_day=spm_day,
-                  spm_category=spm_cat, ltfu_day=ltfu, preg_day=preg, cutoff_day=cutoff)
+    return Cohort(
+        site=site,
+        sites=site_codes,
+        patient_id=patient_id,
+        product=product,
+        target=target,
+        diagnosis=diagnosis,
+        reinfusion_day=reinfusion,
+        death_form=death_form,
+        preg_subject=subject,
+        disease_group=disease_group,
+        sex=sex,
+        age=age,
+        birth_year=birth_year,
+        order_day=order_day,
+        consent_day=consent,
+        enrol_day=enrol,
+        leuk_day=leuk,
+        infusion_day=infusion,
+        infused=infused,
+        not_infused_reason=reason,
+        reason_day=reason_day,
+        registered_late=late,
+        in_registry=in_registry,
+        crs_grade=crs,
+        crs_onset=crs_onset,
+        icans_grade=icans,
+        icans_onset=icans_onset,
+        cured=o["cured"],
+        prog_day=prog_day,
+        death_day=death_day,
+        death_cause=cause,
+        spm_day=spm_day,
+        spm_category=spm_cat,
+        ltfu_day=ltfu,
+        preg_day=preg,
+        cutoff_day=cutoff,
+    )
 
 
 def patients_frame(c: Cohort):
@@ -305,24 +351,48 @@ def patients_frame(c: Cohort):
         return pl.Series(np.where(a >= NEVER, np.datetime64("NaT", "D"), a.astype("datetime64[D]")))
 
     inf = c.infusion_day
+
     def rel(a: np.ndarray) -> np.ndarray:
         return np.where((a < NEVER) & c.infused, (a - inf).astype(float), np.nan)
 
-    return pl.DataFrame({
-        "site": [c.sites[s] for s in c.site], "patient_id": c.patient_id.astype(str),
-        "product": c.product.astype(str), "target": c.target.astype(str), "diagnosis": c.diagnosis.astype(str),
-        "disease_group": c.disease_group.astype(str), "sex": c.sex.astype(str), "age": c.age,
-        "birth_year": c.birth_year, "order_date": date(c.order_day), "consent_date": date(c.consent_day),
-        "enrolment_date": date(c.enrol_day), "leukapheresis_date": date(c.leuk_day),
-        "infusion_date": date(c.infusion_day), "infused": c.infused,
-        "not_infused_reason": c.not_infused_reason.astype(str), "registered_late": c.registered_late,
-        "in_registry": c.in_registry, "crs_grade": c.crs_grade, "crs_onset_day": np.where(c.crs_grade > 0, c.crs_onset, -1),
-        "icans_grade": c.icans_grade, "icans_onset_day": np.where(c.icans_grade > 0, c.icans_onset, -1),
-        "cured": c.cured, "progression_date": date(c.prog_day), "progression_day": rel(c.prog_day),
-        "death_date": date(c.death_day), "death_day": rel(c.death_day), "death_cause": c.death_cause.astype(str),
-        "spm_date": date(c.spm_day), "spm_day": rel(c.spm_day), "spm_category": c.spm_category.astype(str),
-        "ltfu_date": date(c.ltfu_day), "pregnancy_date": date(c.preg_day),
-        "pregnancy_subject": c.preg_subject.astype(str), "reinfusion_date": date(c.reinfusion_day),
-        "death_form_reported": c.death_form,
-        "censor_date": date(np.minimum(c.ltfu_day, c.cutoff_day)),
-    })
+    return pl.DataFrame(
+        {
+            "site": [c.sites[s] for s in c.site],
+            "patient_id": c.patient_id.astype(str),
+            "product": c.product.astype(str),
+            "target": c.target.astype(str),
+            "diagnosis": c.diagnosis.astype(str),
+            "disease_group": c.disease_group.astype(str),
+            "sex": c.sex.astype(str),
+            "age": c.age,
+            "birth_year": c.birth_year,
+            "order_date": date(c.order_day),
+            "consent_date": date(c.consent_day),
+            "enrolment_date": date(c.enrol_day),
+            "leukapheresis_date": date(c.leuk_day),
+            "infusion_date": date(c.infusion_day),
+            "infused": c.infused,
+            "not_infused_reason": c.not_infused_reason.astype(str),
+            "registered_late": c.registered_late,
+            "in_registry": c.in_registry,
+            "crs_grade": c.crs_grade,
+            "crs_onset_day": np.where(c.crs_grade > 0, c.crs_onset, -1),
+            "icans_grade": c.icans_grade,
+            "icans_onset_day": np.where(c.icans_grade > 0, c.icans_onset, -1),
+            "cured": c.cured,
+            "progression_date": date(c.prog_day),
+            "progression_day": rel(c.prog_day),
+            "death_date": date(c.death_day),
+            "death_day": rel(c.death_day),
+            "death_cause": c.death_cause.astype(str),
+            "spm_date": date(c.spm_day),
+            "spm_day": rel(c.spm_day),
+            "spm_category": c.spm_category.astype(str),
+            "ltfu_date": date(c.ltfu_day),
+            "pregnancy_date": date(c.preg_day),
+            "pregnancy_subject": c.preg_subject.astype(str),
+            "reinfusion_date": date(c.reinfusion_day),
+            "death_form_reported": c.death_form,
+            "censor_date": date(np.minimum(c.ltfu_day, c.cutoff_day)),
+        }
+    )

@@ -109,13 +109,19 @@ def _wrong_value(d: Dictionary, form: str, name: str, value: str, rng: np.random
     if name == "max_temperature_c":
         return f"{min(hi, max(38.0, x + 0.3 if x < 40 else x - 0.3)):.1f}"
     decimals = len(value.split(".")[1]) if "." in value else 0
-    y = round(x * 1.1 + (10 ** -decimals if decimals else 1), decimals)
+    y = round(x * 1.1 + (10**-decimals if decimals else 1), decimals)
     return (str(int(y)) if decimals == 0 else f"{y:.{decimals}f}") if y != x else None
 
 
-def inject(d: Dictionary, frames: dict[str, pl.DataFrame], rng: np.random.Generator, defect_rate: float,
-           last_month: int, correction_rate: float = P.CORRECTION_RATE,
-           deletion_rate: float = P.DELETION_RATE) -> dict[str, pl.DataFrame]:
+def inject(
+    d: Dictionary,
+    frames: dict[str, pl.DataFrame],
+    rng: np.random.Generator,
+    defect_rate: float,
+    last_month: int,
+    correction_rate: float = P.CORRECTION_RATE,
+    deletion_rate: float = P.DELETION_RATE,
+) -> dict[str, pl.DataFrame]:
     out = {}
     sites = list(d.codes("site"))
     for form in d.forms:
@@ -154,8 +160,15 @@ def inject(d: Dictionary, frames: dict[str, pl.DataFrame], rng: np.random.Genera
             for i, row in zip(picked, df[picked].to_dicts()):
                 m2 = later(row["_month"])
                 spurious = dict(row, record_id=row["record_id"] + "E", _ord=BIG_ORD + len(extra))
-                delete = dict(spurious, action="D", submission_month=month_label(m2), _month=m2,
-                              _ord=BIG_ORD + len(extra) + 1, _defect="deletion", _dfield=None)
+                delete = dict(
+                    spurious,
+                    action="D",
+                    submission_month=month_label(m2),
+                    _month=m2,
+                    _ord=BIG_ORD + len(extra) + 1,
+                    _defect="deletion",
+                    _dfield=None,
+                )
                 extra += [spurious, delete]
         # Corrections: the earlier row carried a wrong value, a later month's row the right one.
         for name in CORRECTABLE.get(form, ()):
@@ -168,8 +181,16 @@ def inject(d: Dictionary, frames: dict[str, pl.DataFrame], rng: np.random.Genera
                     continue
                 m2 = later(row["_month"])
                 replaced[int(i)] = dict(row, **{name: wrong})
-                extra.append(dict(row, submission_month=month_label(m2), _month=m2, _ord=BIG_ORD + len(extra),
-                                  _defect="correction", _dfield=name))
+                extra.append(
+                    dict(
+                        row,
+                        submission_month=month_label(m2),
+                        _month=m2,
+                        _ord=BIG_ORD + len(extra),
+                        _defect="correction",
+                        _dfield=name,
+                    )
+                )
         # Row defects: exactly one per row, verified against the dictionary.
         for cls, share in P.DEFECT_MIX.items():
             k = int(round(defect_rate * share * n))

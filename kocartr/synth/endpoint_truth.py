@@ -37,30 +37,45 @@ _DATES = {
     "registration": ("cart_order_date", "consent_date", "enrolment_date"),
     "product_infusion": ("leukapheresis_date", "infusion_date"),
     "baseline": ("ld_start_date",),
-    "crs": ("onset_date", "resolution_date"), "icans": ("onset_date", "resolution_date"),
+    "crs": ("onset_date", "resolution_date"),
+    "icans": ("onset_date", "resolution_date"),
     "adverse_event": ("onset_date", "resolution_date"),
     "response": ("assessment_date",),
-    "followup": ("contact_date", "last_disease_assessment_date", "progression_date", "subsequent_therapy_date",
-                 "subsequent_hct_date"),
+    "followup": (
+        "contact_date",
+        "last_disease_assessment_date",
+        "progression_date",
+        "subsequent_therapy_date",
+        "subsequent_hct_date",
+    ),
     "secondary_malignancy": ("diagnosis_date",),
     "pregnancy": ("reported_date", "outcome_date"),
     "death": ("death_date",),
 }
 _OTHER = {
-    "product_infusion": ("infusion_number",), "baseline": ("infusion_number", "disease_group"),
-    "crs": ("astct_grade",), "icans": ("astct_grade",), "adverse_event": ("ae_term", "ctcae_grade"),
+    "product_infusion": ("infusion_number",),
+    "baseline": ("infusion_number", "disease_group"),
+    "crs": ("astct_grade",),
+    "icans": ("astct_grade",),
+    "adverse_event": ("ae_term", "ctcae_grade"),
     "response": ("response",),
     "followup": ("vital_status", "subsequent_therapy", "subsequent_hct"),
-    "secondary_malignancy": ("category", "t_cell_malignancy"), "death": ("primary_cause",),
+    "secondary_malignancy": ("category", "t_cell_malignancy"),
+    "death": ("primary_cause",),
 }
 # Forms whose dated rows prove the patient was alive (CIBMTR 4100 date of contact); pregnancy outcome and death
 # are not contacts, and a follow-up saying DEAD never is (spec: "Last contact").
 _CONTACT_DATES = {
     "registration": ("cart_order_date", "consent_date", "enrolment_date"),
-    "product_infusion": ("leukapheresis_date", "infusion_date"), "baseline": ("ld_start_date",),
-    "crs": ("onset_date", "resolution_date"), "icans": ("onset_date", "resolution_date"),
-    "adverse_event": ("onset_date", "resolution_date"), "response": ("assessment_date",),
-    "followup": _DATES["followup"], "secondary_malignancy": ("diagnosis_date",), "pregnancy": ("reported_date",),
+    "product_infusion": ("leukapheresis_date", "infusion_date"),
+    "baseline": ("ld_start_date",),
+    "crs": ("onset_date", "resolution_date"),
+    "icans": ("onset_date", "resolution_date"),
+    "adverse_event": ("onset_date", "resolution_date"),
+    "response": ("assessment_date",),
+    "followup": _DATES["followup"],
+    "secondary_malignancy": ("diagnosis_date",),
+    "pregnancy": ("reported_date",),
 }
 
 
@@ -91,10 +106,13 @@ def load_rules(d: Dictionary) -> Rules:
         complete=frozenset(c.code for c in resp if c.attributes.get("complete")),
         responder=frozenset(c.code for c in resp if c.attributes.get("responder")),
         nrm_cause={c.code: bool(c.attributes.get("nrm", True)) for c in d.code_lists["death_cause"].codes},
-        windows=windows, recovery=recovery)
+        windows=windows,
+        recovery=recovery,
+    )
 
 
 # --- the reported records ------------------------------------------------------------------------------------
+
 
 def _patient_expr(sites: list[str]) -> pl.Expr:
     # record_id = <patient_id>-<form prefix><seq>[E]; the patient_id column itself may carry a defect.
@@ -114,9 +132,14 @@ def defect_patients(frames: dict[str, pl.DataFrame], sites: list[str]) -> set[st
 
 def current_versions(df: pl.DataFrame, sites: list[str], cutoff_month: int) -> pl.DataFrame:
     """Per record the latest version submitted in or before the cut-off month; deleted records removed."""
-    return (df.filter(pl.col("_month") <= cutoff_month).with_columns(_patient_expr(sites))
-            .sort(["_month", "_ord"]).group_by(["_site", "record_id"], maintain_order=True).last()
-            .filter(pl.col("action").fill_null("U").str.to_uppercase() != "D"))
+    return (
+        df.filter(pl.col("_month") <= cutoff_month)
+        .with_columns(_patient_expr(sites))
+        .sort(["_month", "_ord"])
+        .group_by(["_site", "record_id"], maintain_order=True)
+        .last()
+        .filter(pl.col("action").fill_null("U").str.to_uppercase() != "D")
+    )
 
 
 def _typed(form: str, df: pl.DataFrame, cutoff_day: int) -> pl.DataFrame:
@@ -137,6 +160,7 @@ def _by_patient(df: pl.DataFrame) -> dict[str, list[dict]]:
 
 
 # --- pure rules on one patient's records ---------------------------------------------------------------------
+
 
 @dataclass
 class Patient:
@@ -164,8 +188,11 @@ def registration(p: Patient) -> dict | None:
 def fatal_ae_deaths(p: Patient) -> list[tuple[int, str]]:
     """(death day, AE term) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the onset."""
     out = []
-    for form, grade_col, term in (("adverse_event", "ctcae_grade", None), ("crs", "astct_grade", "CRS"),
-                                  ("icans", "astct_grade", "ICANS")):
+    for form, grade_col, term in (
+        ("adverse_event", "ctcae_grade", None),
+        ("crs", "astct_grade", "CRS"),
+        ("icans", "astct_grade", "ICANS"),
+    ):
         for r in p.rows(form):
             if r[grade_col] is not None and float(r[grade_col]) == 5:
                 day = r["resolution_date"] if r["resolution_date"] is not None else r["onset_date"]
@@ -178,8 +205,9 @@ def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
     """(death day, is non-relapse cause) by the precedence death form > follow-up DEAD > fatal AE (earliest of
     each); cause from the death form, else the fatal AE (non-relapse), else UNKNOWN."""
     forms = sorted((r["death_date"], r["primary_cause"]) for r in p.rows("death") if r["death_date"] is not None)
-    fu = sorted(r["contact_date"] for r in p.rows("followup")
-                if r["vital_status"] == "DEAD" and r["contact_date"] is not None)
+    fu = sorted(
+        r["contact_date"] for r in p.rows("followup") if r["vital_status"] == "DEAD" and r["contact_date"] is not None
+    )
     ae = fatal_ae_deaths(p)
     if forms:
         day, cause = forms[0]
@@ -205,24 +233,34 @@ def last_alive(p: Patient) -> int | None:
 
 def progression(p: Patient, index_day: int) -> int | None:
     """First progression / relapse after day 0: a response of PD / RELAPSE or a follow-up progression date."""
-    days = [r["assessment_date"] for r in p.rows("response")
-            if r["response"] in ("PD", "RELAPSE") and r["assessment_date"] is not None]
+    days = [
+        r["assessment_date"]
+        for r in p.rows("response")
+        if r["response"] in ("PD", "RELAPSE") and r["assessment_date"] is not None
+    ]
     days += [r["progression_date"] for r in p.rows("followup") if r["progression_date"] is not None]
     days = [x for x in days if x > index_day]
     return min(days) if days else None
 
 
 def first_new_treatment(p: Patient, index_day: int) -> int | None:
-    days = [r["subsequent_therapy_date"] for r in p.rows("followup")
-            if r["subsequent_therapy"] == "Y" and r["subsequent_therapy_date"] is not None]
-    days += [r["subsequent_hct_date"] for r in p.rows("followup")
-             if r["subsequent_hct"] in ("AUTO", "ALLO", "BOTH") and r["subsequent_hct_date"] is not None]
+    days = [
+        r["subsequent_therapy_date"]
+        for r in p.rows("followup")
+        if r["subsequent_therapy"] == "Y" and r["subsequent_therapy_date"] is not None
+    ]
+    days += [
+        r["subsequent_hct_date"]
+        for r in p.rows("followup")
+        if r["subsequent_hct"] in ("AUTO", "ALLO", "BOTH") and r["subsequent_hct_date"] is not None
+    ]
     days = [x for x in days if x >= index_day]
     return min(days) if days else None
 
 
-def qualifying_assessments(p: Patient, rules: Rules, index_day: int, next_inf: int | None,
-                           pd_day: int | None, new_tx: int | None) -> list[tuple[int, str, str]]:
+def qualifying_assessments(
+    p: Patient, rules: Rules, index_day: int, next_inf: int | None, pd_day: int | None, new_tx: int | None
+) -> list[tuple[int, str, str]]:
     """(day, response, record_id) counting for best response: after day 0, not NE, on or before the first PD,
     before the next infusion and before the first subsequent therapy / HCT."""
     out = []
@@ -230,8 +268,11 @@ def qualifying_assessments(p: Patient, rules: Rules, index_day: int, next_inf: i
         day, resp = r["assessment_date"], r["response"]
         if day is None or resp is None or resp == "NE" or resp not in rules.rank or day <= index_day:
             continue
-        if (pd_day is not None and day > pd_day) or (next_inf is not None and day >= next_inf) or \
-                (new_tx is not None and day >= new_tx):
+        if (
+            (pd_day is not None and day > pd_day)
+            or (next_inf is not None and day >= next_inf)
+            or (new_tx is not None and day >= new_tx)
+        ):
             continue
         out.append((day, resp, r["record_id"]))
     return out
@@ -242,8 +283,9 @@ def best_response(assess: list[tuple[int, str, str]], rules: Rules, index_day: i
     return min(inside, key=lambda a: (rules.rank[a[1]], a[0], a[2]))[1] if inside else None
 
 
-def recovery(p: Patient, analyte: str, threshold: float, consecutive: int, index_day: int,
-             next_inf: int | None) -> tuple[str, int | None]:
+def recovery(
+    p: Patient, analyte: str, threshold: float, consecutive: int, index_day: int, next_inf: int | None
+) -> tuple[str, int | None]:
     """CIBMTR recovery of the index infusion: the first of `consecutive` daily values (lowest of the day) at or
     above the threshold after the nadir. Status RECOVERED / NOT_RECOVERED / NEVER_BELOW / NO_DATA."""
     daily: dict[int, float] = {}
@@ -276,8 +318,14 @@ def recovery(p: Patient, analyte: str, threshold: float, consecutive: int, index
 def _row(param: str, start: int, day: int, status: str, entry_from: int | None) -> dict:
     entry = max(0, entry_from - start) if entry_from is not None else 0
     aval = day - start
-    return {"paramcd": param, "startdt": start, "aval_days": aval, "status": status, "entry_days": entry,
-            "pre_entry": status != CENSORED and entry > 0 and aval <= entry}
+    return {
+        "paramcd": param,
+        "startdt": start,
+        "aval_days": aval,
+        "status": status,
+        "entry_days": entry,
+        "pre_entry": status != CENSORED and entry > 0 and aval <= entry,
+    }
 
 
 def _competing(param: str, start: int, ev: int | None, comp: int | None, lc: int, enrol) -> dict:
@@ -313,17 +361,39 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
     inf = infusions(p)
     enrol = reg["enrolment_date"] if reg else None
     d = death(p, rules)
-    death_day, death_nrm = (d if d else (None, None))
+    death_day, death_nrm = d if d else (None, None)
     alive = last_alive(p)
     lc = death_day if death_day is not None else alive
     rows: list[dict] = []
-    itt = next((x for x in ((reg or {}).get("cart_order_date"),
-                            min((r["leukapheresis_date"] for r in p.rows("product_infusion")
-                                 if r["leukapheresis_date"] is not None), default=None),
-                            inf[0][0] if inf else None) if x is not None), None)
+    itt = next(
+        (
+            x
+            for x in (
+                (reg or {}).get("cart_order_date"),
+                min(
+                    (
+                        r["leukapheresis_date"]
+                        for r in p.rows("product_infusion")
+                        if r["leukapheresis_date"] is not None
+                    ),
+                    default=None,
+                ),
+                inf[0][0] if inf else None,
+            )
+            if x is not None
+        ),
+        None,
+    )
     if itt is not None and itt <= cutoff_day and lc is not None:
-        rows.append(_row("OS_ITT", itt, death_day if death_day is not None else lc,
-                         EVENT if death_day is not None else CENSORED, enrol))
+        rows.append(
+            _row(
+                "OS_ITT",
+                itt,
+                death_day if death_day is not None else lc,
+                EVENT if death_day is not None else CENSORED,
+                enrol,
+            )
+        )
     if not inf or inf[0][0] > cutoff_day:
         return rows, None
     index_day, index_num = inf[0]
@@ -335,13 +405,19 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
     rows.append(_competing("PFS", index_day, pfs_ev, None, lc, enrol))
     rel_first = rel is not None and (death_day is None or rel <= death_day)  # REL on the day of death is REL
     rows.append(_competing("NRM", index_day, None if rel_first else death_day, rel if rel_first else None, lc, enrol))
-    rows.append(_competing("RELAPSE", index_day, rel if rel_first else None,
-                           None if rel_first else death_day, lc, enrol))
-    spm = [r for r in p.rows("secondary_malignancy") if r["diagnosis_date"] is not None
-           and r["diagnosis_date"] >= index_day]
+    rows.append(
+        _competing("RELAPSE", index_day, rel if rel_first else None, None if rel_first else death_day, lc, enrol)
+    )
+    spm = [
+        r
+        for r in p.rows("secondary_malignancy")
+        if r["diagnosis_date"] is not None and r["diagnosis_date"] >= index_day
+    ]
     first_spm = min((r["diagnosis_date"] for r in spm), default=None)
-    first_t = min((r["diagnosis_date"] for r in spm
-                   if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"), default=None)
+    first_t = min(
+        (r["diagnosis_date"] for r in spm if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"),
+        default=None,
+    )
     rows.append(_competing("SPM", index_day, first_spm, death_day, lc, enrol))
     rows.append(_competing("SPM_TCELL", index_day, first_t, death_day, lc, enrol))
     for analyte, param in (("ANC", "ANC_REC"), ("PLT", "PLT_REC")):
@@ -350,29 +426,46 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
 
     assess = qualifying_assessments(p, rules, index_day, next_inf, pd_day, first_new_treatment(p, index_day))
     best = {w: best_response(assess, rules, index_day, rules.windows[w]) for w in RESPONSE_WINDOWS}
-    group = next((r["disease_group"] for r in p.rows("baseline") if r["infusion_number"] is not None
-                  and int(float(r["infusion_number"])) == index_num), None)
+    group = next(
+        (
+            r["disease_group"]
+            for r in p.rows("baseline")
+            if r["infusion_number"] is not None and int(float(r["infusion_number"])) == index_num
+        ),
+        None,
+    )
     if group == ALL_GROUP:
         rows.append(efs(rules, best[EFS_WINDOW], index_day, pfs_ev, lc, enrol, cutoff_day))
     first_resp = first_response(rules, assess, best[DOR_WINDOW], index_day)
     if first_resp is not None:
         rows.append(_competing("DOR", first_resp, pfs_ev, None, lc, enrol))
-    return rows, {"best_response_d90": best["D90"], "best_response_d180": best["D180"],
-                  "first_response_date": first_resp, "disease_group": group}
+    return rows, {
+        "best_response_d90": best["D90"],
+        "best_response_d180": best["D180"],
+        "first_response_date": first_resp,
+        "disease_group": group,
+    }
 
 
 # --- the whole registry ------------------------------------------------------------------------------------
 
-def reported_patients(frames: dict[str, pl.DataFrame], rules: Rules, sites: list[str], cutoff_month: int,
-                      cutoff_day: int) -> dict[str, Patient]:
+
+def reported_patients(
+    frames: dict[str, pl.DataFrame], rules: Rules, sites: list[str], cutoff_month: int, cutoff_day: int
+) -> dict[str, Patient]:
     """Every patient's current, cut-off-restricted records, by form."""
     patients: dict[str, Patient] = defaultdict(Patient)
     for form, df in frames.items():
         cur = current_versions(df, sites, cutoff_month)
         if form == "lab":
             day = pl.col("lab_date").str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
-            typed = cur.select("patient", "record_id", pl.when(day <= cutoff_day).then(day).alias("lab_date"),
-                               "analyte", pl.col("value").cast(pl.Float64, strict=False))
+            typed = cur.select(
+                "patient",
+                "record_id",
+                pl.when(day <= cutoff_day).then(day).alias("lab_date"),
+                "analyte",
+                pl.col("value").cast(pl.Float64, strict=False),
+            )
             dated = typed.filter(pl.col("lab_date").is_not_null() & pl.col("value").is_not_null())
             for pid, last in dated.group_by("patient").agg(pl.col("lab_date").max()).iter_rows():
                 patients[pid].last_lab = last
@@ -386,8 +479,9 @@ def reported_patients(frames: dict[str, pl.DataFrame], rules: Rules, sites: list
     return patients
 
 
-def endpoint_truth(d: Dictionary, frames: dict[str, pl.DataFrame], sites: list[str], cutoff_month: int,
-                   cutoff_day: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def endpoint_truth(
+    d: Dictionary, frames: dict[str, pl.DataFrame], sites: list[str], cutoff_month: int, cutoff_day: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(endpoint truth, response truth) for every reported patient; dates as ISO dates."""
     rules = load_rules(d)
     bad = defect_patients(frames, sites)
@@ -400,11 +494,33 @@ def endpoint_truth(d: Dictionary, frames: dict[str, pl.DataFrame], sites: list[s
         if resp is not None:
             rs.append({**key, **resp})
     date = pl.Int32
-    ep_df = pl.DataFrame(ep, schema={"site_code": pl.Utf8, "patient_id": pl.Utf8, "has_defect": pl.Boolean,
-                                     "paramcd": pl.Utf8, "startdt": date, "aval_days": pl.Int64, "status": pl.Utf8,
-                                     "entry_days": pl.Int64, "pre_entry": pl.Boolean})
-    rs_df = pl.DataFrame(rs, schema={"site_code": pl.Utf8, "patient_id": pl.Utf8, "has_defect": pl.Boolean,
-                                     "best_response_d90": pl.Utf8, "best_response_d180": pl.Utf8,
-                                     "first_response_date": date, "disease_group": pl.Utf8})
-    return (ep_df.with_columns(pl.col("startdt").cast(pl.Date)),
-            rs_df.with_columns(pl.col("first_response_date").cast(pl.Date)))
+    ep_df = pl.DataFrame(
+        ep,
+        schema={
+            "site_code": pl.Utf8,
+            "patient_id": pl.Utf8,
+            "has_defect": pl.Boolean,
+            "paramcd": pl.Utf8,
+            "startdt": date,
+            "aval_days": pl.Int64,
+            "status": pl.Utf8,
+            "entry_days": pl.Int64,
+            "pre_entry": pl.Boolean,
+        },
+    )
+    rs_df = pl.DataFrame(
+        rs,
+        schema={
+            "site_code": pl.Utf8,
+            "patient_id": pl.Utf8,
+            "has_defect": pl.Boolean,
+            "best_response_d90": pl.Utf8,
+            "best_response_d180": pl.Utf8,
+            "first_response_date": date,
+            "disease_group": pl.Utf8,
+        },
+    )
+    return (
+        ep_df.with_columns(pl.col("startdt").cast(pl.Date)),
+        rs_df.with_columns(pl.col("first_response_date").cast(pl.Date)),
+    )

@@ -52,14 +52,17 @@ def _take(v, keep: np.ndarray):
 
 # --- per-patient latent lab state, shared by baseline (CAR-HEMATOTOX) and the lab form -------------------------
 
+
 def latent_labs(c: Cohort, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = c.n
     return {
         "anc_base": np.clip(rng.lognormal(np.log(3.0), 0.5, n), 0.3, 30),
-        "anc_nadir": np.clip(rng.lognormal(np.log(P.ANC_COURSE["nadir_median"]), P.ANC_COURSE["nadir_log_sd"], n),
-                             0.01, 0.45),
-        "anc_rec": np.clip(rng.lognormal(np.log(P.ANC_COURSE["recovery_median_day"]),
-                                         P.ANC_COURSE["recovery_log_sd"], n), 3, 150),
+        "anc_nadir": np.clip(
+            rng.lognormal(np.log(P.ANC_COURSE["nadir_median"]), P.ANC_COURSE["nadir_log_sd"], n), 0.01, 0.45
+        ),
+        "anc_rec": np.clip(
+            rng.lognormal(np.log(P.ANC_COURSE["recovery_median_day"]), P.ANC_COURSE["recovery_log_sd"], n), 3, 150
+        ),
         "anc_dip": rng.random(n) < 0.12,
         "plt_base": np.clip(rng.lognormal(np.log(150), 0.5, n), 15, 900),
         "plt_nadir": np.clip(rng.lognormal(np.log(25), 0.6, n), 3, 60),
@@ -84,19 +87,37 @@ def _count_curve(base, nadir, rec, day, floor_after, rng):
 
 # --- builders ------------------------------------------------------------------------------------------------
 
+
 def registration(c: Cohort, rng: np.random.Generator) -> tuple[FormRows, FormRows]:
     """The enrolment row, and the later update row that fills not_infused_reason when it becomes known."""
     idx = np.flatnonzero(c.in_registry)
     lag_month = day_to_month(c.reason_day[idx] + 20)
     known_at_enrol = ~c.infused[idx] & (lag_month <= day_to_month(c.enrol_day[idx]))
-    reg = FormRows(idx, c.enrol_day[idx], {
-        "consent_date": c.consent_day[idx], "enrolment_date": c.enrol_day[idx], "cart_order_date": c.order_day[idx],
-        "birth_year": c.birth_year[idx].astype(float), "sex": c.sex[idx],
-        "not_infused_reason": np.where(known_at_enrol, c.not_infused_reason[idx], "").astype(OBJ)})
+    reg = FormRows(
+        idx,
+        c.enrol_day[idx],
+        {
+            "consent_date": c.consent_day[idx],
+            "enrolment_date": c.enrol_day[idx],
+            "cart_order_date": c.order_day[idx],
+            "birth_year": c.birth_year[idx].astype(float),
+            "sex": c.sex[idx],
+            "not_infused_reason": np.where(known_at_enrol, c.not_infused_reason[idx], "").astype(OBJ),
+        },
+    )
     u = idx[~c.infused[idx] & ~known_at_enrol]
-    upd = FormRows(u, c.reason_day[u], {
-        "consent_date": c.consent_day[u], "enrolment_date": c.enrol_day[u], "cart_order_date": c.order_day[u],
-        "birth_year": c.birth_year[u].astype(float), "sex": c.sex[u], "not_infused_reason": c.not_infused_reason[u]})
+    upd = FormRows(
+        u,
+        c.reason_day[u],
+        {
+            "consent_date": c.consent_day[u],
+            "enrolment_date": c.enrol_day[u],
+            "cart_order_date": c.order_day[u],
+            "birth_year": c.birth_year[u].astype(float),
+            "sex": c.sex[u],
+            "not_infused_reason": c.not_infused_reason[u],
+        },
+    )
     return reg, upd
 
 
@@ -110,30 +131,51 @@ def baseline(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray], s
     ld_end = ld_start + 2
     dx_back = np.where(grp == "ALL", rng.integers(90, 1500, n), rng.integers(200, 3000, n))
     prior_lines = np.where(grp == "MM", rng.integers(1, 7, n), rng.integers(2, 5, n))
-    hct = np.where(grp == "MM", _pick(rng, ["AUTO", "NONE", "BOTH"], n, [0.75, 0.22, 0.03]),
-                   np.where(grp == "ALL", _pick(rng, ["NONE", "ALLO"], n, [0.7, 0.3]),
-                            _pick(rng, ["NONE", "AUTO", "ALLO"], n, [0.72, 0.25, 0.03])))
+    hct = np.where(
+        grp == "MM",
+        _pick(rng, ["AUTO", "NONE", "BOTH"], n, [0.75, 0.22, 0.03]),
+        np.where(
+            grp == "ALL",
+            _pick(rng, ["NONE", "ALLO"], n, [0.7, 0.3]),
+            _pick(rng, ["NONE", "AUTO", "ALLO"], n, [0.72, 0.25, 0.03]),
+        ),
+    )
     ecog = rng.choice([0, 1, 2, 3], size=n, p=[0.35, 0.48, 0.14, 0.03]).astype(float)
     has_htx = rng.random(n) < 0.9
     blank = ~has_htx
-    rows = FormRows(idx, inf, {
-        "infusion_number": np.full(n, 2.0 if second else 1.0), "diagnosis": c.diagnosis[idx], "disease_group": grp,
-        "diagnosis_date": _blank(rng.random(n) < 0.05, ld_start - dx_back, NEVER),
-        "disease_status": _pick(rng, ["CR", "PR", "SD", "PD", "RELAPSE", "REFRACTORY", "UNKNOWN"], n,
-                                [0.05, 0.2, 0.15, 0.3, 0.15, 0.13, 0.02]),
-        "prior_lines": prior_lines.astype(float), "prior_hct": hct,
-        "bridging_therapy": _pick(rng, ["NONE", "CHEMO", "RT", "CHEMO_RT", "OTHER"], n, [0.35, 0.35, 0.12, 0.08, 0.1]),
-        "ld_regimen": _pick(rng, ["FLU_CY", "BENDA", "OTHER"], n, [0.93, 0.05, 0.02]),
-        "ld_start_date": ld_start, "ld_end_date": _blank(rng.random(n) < 0.03, ld_end, NEVER),
-        "ecog": _blank(rng.random(n) < 0.05, ecog, np.nan),
-        "hematotox_date": _blank(blank, ld_start - rng.integers(0, 3, n), NEVER),
-        "hematotox_anc": _blank(blank, labs["anc_base"][idx], np.nan),
-        "hematotox_hgb": _blank(blank, labs["hgb_base"][idx], np.nan),
-        "hematotox_plt": _blank(blank, labs["plt_base"][idx], np.nan),
-        "hematotox_crp": _blank(blank, labs["crp"][idx], np.nan),
-        "hematotox_ferritin": _blank(blank, labs["ferritin"][idx], np.nan),
-        "comment": _hangul_pick(rng, P.KO_COMMENTS, n, 0.2),
-    }, {"hematotox_anc": 2, "hematotox_hgb": 1, "hematotox_plt": 0, "hematotox_crp": 2, "hematotox_ferritin": 0})
+    rows = FormRows(
+        idx,
+        inf,
+        {
+            "infusion_number": np.full(n, 2.0 if second else 1.0),
+            "diagnosis": c.diagnosis[idx],
+            "disease_group": grp,
+            "diagnosis_date": _blank(rng.random(n) < 0.05, ld_start - dx_back, NEVER),
+            "disease_status": _pick(
+                rng,
+                ["CR", "PR", "SD", "PD", "RELAPSE", "REFRACTORY", "UNKNOWN"],
+                n,
+                [0.05, 0.2, 0.15, 0.3, 0.15, 0.13, 0.02],
+            ),
+            "prior_lines": prior_lines.astype(float),
+            "prior_hct": hct,
+            "bridging_therapy": _pick(
+                rng, ["NONE", "CHEMO", "RT", "CHEMO_RT", "OTHER"], n, [0.35, 0.35, 0.12, 0.08, 0.1]
+            ),
+            "ld_regimen": _pick(rng, ["FLU_CY", "BENDA", "OTHER"], n, [0.93, 0.05, 0.02]),
+            "ld_start_date": ld_start,
+            "ld_end_date": _blank(rng.random(n) < 0.03, ld_end, NEVER),
+            "ecog": _blank(rng.random(n) < 0.05, ecog, np.nan),
+            "hematotox_date": _blank(blank, ld_start - rng.integers(0, 3, n), NEVER),
+            "hematotox_anc": _blank(blank, labs["anc_base"][idx], np.nan),
+            "hematotox_hgb": _blank(blank, labs["hgb_base"][idx], np.nan),
+            "hematotox_plt": _blank(blank, labs["plt_base"][idx], np.nan),
+            "hematotox_crp": _blank(blank, labs["crp"][idx], np.nan),
+            "hematotox_ferritin": _blank(blank, labs["ferritin"][idx], np.nan),
+            "comment": _hangul_pick(rng, P.KO_COMMENTS, n, 0.2),
+        },
+        {"hematotox_anc": 2, "hematotox_hgb": 1, "hematotox_plt": 0, "hematotox_crp": 2, "hematotox_ferritin": 0},
+    )
     return select(rows, _alive_observed(c, idx, inf)) if second else rows
 
 
@@ -144,9 +186,11 @@ def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator, second:
     prod = c.product[idx]
     inf = (c.reinfusion_day if second else c.infusion_day)[idx]
     cols: dict[str, np.ndarray] = {
-        "infusion_number": np.full(n, 2.0 if second else 1.0), "product_code": prod,
+        "infusion_number": np.full(n, 2.0 if second else 1.0),
+        "product_code": prod,
         "product_setting": np.array([P.PRODUCTS[p]["setting"] for p in prod], dtype=OBJ),
-        "leukapheresis_date": c.leuk_day[idx], "infusion_date": inf,
+        "leukapheresis_date": c.leuk_day[idx],
+        "infusion_date": inf,
         "out_of_specification": _pick(rng, ["N", "Y", "U"], n, [0.96, 0.03, 0.01]),
     }
     # Product identifiers exactly where the dictionary's required_if asks for them (CIBMTR 4006 table).
@@ -156,8 +200,11 @@ def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator, second:
             ident = np.array([f"{f.name[:2].upper()}-{x:07X}" for x in rng.integers(0, 16**7, n)], dtype=OBJ)
             cols[f.name] = np.where(need, ident, "").astype(OBJ)
     per_kg = np.isin(prod, ["AXI_CEL", "CILTA_CEL", "ANBAL_CEL"])
-    dose = np.where(per_kg, np.where(prod == "CILTA_CEL", rng.uniform(0.5, 1.0, n), rng.uniform(1.0, 2.0, n)),
-                    rng.uniform(0.6, 6.0, n))
+    dose = np.where(
+        per_kg,
+        np.where(prod == "CILTA_CEL", rng.uniform(0.5, 1.0, n), rng.uniform(1.0, 2.0, n)),
+        rng.uniform(0.6, 6.0, n),
+    )
     no_dose = rng.random(n) < 0.04
     cols["dose_value"] = np.where(no_dose, np.nan, dose)
     cols["dose_unit"] = np.where(no_dose, "", np.where(per_kg, "CELLS_1E6_PER_KG", "CELLS_1E8")).astype(OBJ)
@@ -165,8 +212,9 @@ def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator, second:
     return select(rows, _alive_observed(c, idx, inf)) if second else rows
 
 
-def _component_codes(d: Dictionary, rng: np.random.Generator, grade: np.ndarray,
-                     domains: list[str]) -> dict[str, np.ndarray]:
+def _component_codes(
+    d: Dictionary, rng: np.random.Generator, grade: np.ndarray, domains: list[str]
+) -> dict[str, np.ndarray]:
     """Pick one code per grading domain so that the worst domain equals `grade` (ASTCT: grade = max component).
 
     Grades come from the code lists' astct_grade attributes; a random domain able to reach the grade carries it,
@@ -200,17 +248,26 @@ def crs(d: Dictionary, c: Cohort, rng: np.random.Generator, episodes: Episodes |
     resolution = np.where((g == 5) | (resolved > c.death_day[idx]), NEVER, resolved)
     toci = np.where(g >= 2, rng.random(n) < 0.9, rng.random(n) < 0.25)
     icu = np.where(g >= 3, rng.random(n) < 0.85, rng.random(n) < 0.03)
-    return FormRows(idx, np.where(resolution < NEVER, resolution, onset), {
-        "onset_date": onset, "resolution_date": resolution,
-        "max_temperature_c": _blank(rng.random(n) < 0.1, np.round(rng.uniform(38.0, 40.6, n), 1), np.nan),
-        "fever": np.full(n, "Y", dtype=OBJ), "hypotension": comp["crs_hypotension"], "hypoxia": comp["crs_hypoxia"],
-        "astct_grade": g.astype(float), "tocilizumab": np.where(toci, "Y", "N").astype(OBJ),
-        "tocilizumab_doses": np.where(toci, rng.integers(1, 5, n), np.nan),
-        "steroids": np.where(g >= 3, "Y", np.where(rng.random(n) < 0.2, "Y", "N")).astype(OBJ),
-        "icu_admission": np.where(icu, "Y", "N").astype(OBJ),
-        "icu_days": np.where(icu, rng.integers(1, 12, n), np.nan),
-        **_seriousness(np.full(n, "CRS"), g, 1),
-    }, {"max_temperature_c": 1})
+    return FormRows(
+        idx,
+        np.where(resolution < NEVER, resolution, onset),
+        {
+            "onset_date": onset,
+            "resolution_date": resolution,
+            "max_temperature_c": _blank(rng.random(n) < 0.1, np.round(rng.uniform(38.0, 40.6, n), 1), np.nan),
+            "fever": np.full(n, "Y", dtype=OBJ),
+            "hypotension": comp["crs_hypotension"],
+            "hypoxia": comp["crs_hypoxia"],
+            "astct_grade": g.astype(float),
+            "tocilizumab": np.where(toci, "Y", "N").astype(OBJ),
+            "tocilizumab_doses": np.where(toci, rng.integers(1, 5, n), np.nan),
+            "steroids": np.where(g >= 3, "Y", np.where(rng.random(n) < 0.2, "Y", "N")).astype(OBJ),
+            "icu_admission": np.where(icu, "Y", "N").astype(OBJ),
+            "icu_days": np.where(icu, rng.integers(1, 12, n), np.nan),
+            **_seriousness(np.full(n, "CRS"), g, 1),
+        },
+        {"max_temperature_c": 1},
+    )
 
 
 def icans(d: Dictionary, c: Cohort, rng: np.random.Generator, episodes: Episodes | None = None) -> FormRows:
@@ -237,16 +294,24 @@ def icans(d: Dictionary, c: Cohort, rng: np.random.Generator, episodes: Episodes
     capd = (clo + np.floor(rng.random(n) * (chi - clo + 1))).astype(float)
     resolved = onset + np.ceil(rng.gamma(2.0, 1.0 + g, n)).astype(np.int64)
     resolution = np.where((g == 5) | (resolved > c.death_day[idx]), NEVER, resolved)
-    return FormRows(idx, np.where(resolution < NEVER, resolution, onset), {
-        "onset_date": onset, "resolution_date": resolution,
-        "ice_score": np.where(child, np.nan, ice), "capd_score": np.where(child, capd, np.nan),
-        "consciousness": comp["icans_consciousness"], "seizure": comp["icans_seizure"],
-        "motor_weakness": np.where(motor, "Y", "N").astype(OBJ), "cerebral_edema": comp["icans_cerebral_edema"],
-        "astct_grade": g.astype(float),
-        "steroids": np.where(g >= 2, "Y", np.where(rng.random(n) < 0.3, "Y", "N")).astype(OBJ),
-        "icu_admission": np.where((g >= 3) & (rng.random(n) < 0.7), "Y", "N").astype(OBJ),
-        **_seriousness(np.full(n, "ICANS"), g, 2),
-    })
+    return FormRows(
+        idx,
+        np.where(resolution < NEVER, resolution, onset),
+        {
+            "onset_date": onset,
+            "resolution_date": resolution,
+            "ice_score": np.where(child, np.nan, ice),
+            "capd_score": np.where(child, capd, np.nan),
+            "consciousness": comp["icans_consciousness"],
+            "seizure": comp["icans_seizure"],
+            "motor_weakness": np.where(motor, "Y", "N").astype(OBJ),
+            "cerebral_edema": comp["icans_cerebral_edema"],
+            "astct_grade": g.astype(float),
+            "steroids": np.where(g >= 2, "Y", np.where(rng.random(n) < 0.3, "Y", "N")).astype(OBJ),
+            "icu_admission": np.where((g >= 3) & (rng.random(n) < 0.7), "Y", "N").astype(OBJ),
+            **_seriousness(np.full(n, "ICANS"), g, 2),
+        },
+    )
 
 
 Episodes = tuple[np.ndarray, np.ndarray, np.ndarray]  # patient index, ASTCT grade, onset (epoch day) per episode
@@ -312,30 +377,52 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
     n = len(pidx)
     inf = term == "INFECTION"
     org_type = _pick(rng, ["BACTERIAL", "VIRAL", "FUNGAL", "UNKNOWN"], n, [0.45, 0.35, 0.1, 0.1])
-    organism = np.where(org_type == "BACTERIAL", _pick(rng, ["E. coli", "Klebsiella pneumoniae", "S. aureus"], n),
-                        np.where(org_type == "VIRAL", _pick(rng, ["CMV", "HSV", "VZV", "SARS-CoV-2", "RSV"], n),
-                                 np.where(org_type == "FUNGAL", _pick(rng, ["Aspergillus", "Candida"], n), "")))
+    organism = np.where(
+        org_type == "BACTERIAL",
+        _pick(rng, ["E. coli", "Klebsiella pneumoniae", "S. aureus"], n),
+        np.where(
+            org_type == "VIRAL",
+            _pick(rng, ["CMV", "HSV", "VZV", "SARS-CoV-2", "RSV"], n),
+            np.where(org_type == "FUNGAL", _pick(rng, ["Aspergillus", "Candida"], n), ""),
+        ),
+    )
     version = np.where(onset >= np.datetime64("2026-01-01").astype(np.int64), _pick(rng, ["V5_0", "V6_0"], n), "V5_0")
     keep = _alive_observed(c, pidx, onset)
     report = np.where(res < NEVER, res, onset)
-    rows = FormRows(pidx, report, {
-        "ae_term": term, "onset_date": onset, "resolution_date": res, "ctcae_grade": grade,
-        "ctcae_version": version.astype(OBJ),
-        "infection_organism_type": np.where(inf, org_type, "").astype(OBJ),
-        "infection_organism": np.where(inf, organism, "").astype(OBJ),
-        "infection_site": np.where(inf, _pick(rng, ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY",
-                                                    "SKIN_SOFT_TISSUE", "OTHER"], n), "").astype(OBJ),
-        **_seriousness(np.where(inf, "INFECTION", "OTHER"), grade, 3),
-        "description": np.where(inf, _hangul_pick(rng, P.KO_INFECTION, n, 0.5), "").astype(OBJ),
-    })
+    rows = FormRows(
+        pidx,
+        report,
+        {
+            "ae_term": term,
+            "onset_date": onset,
+            "resolution_date": res,
+            "ctcae_grade": grade,
+            "ctcae_version": version.astype(OBJ),
+            "infection_organism_type": np.where(inf, org_type, "").astype(OBJ),
+            "infection_organism": np.where(inf, organism, "").astype(OBJ),
+            "infection_site": np.where(
+                inf,
+                _pick(
+                    rng, ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY", "SKIN_SOFT_TISSUE", "OTHER"], n
+                ),
+                "",
+            ).astype(OBJ),
+            **_seriousness(np.where(inf, "INFECTION", "OTHER"), grade, 3),
+            "description": np.where(inf, _hangul_pick(rng, P.KO_INFECTION, n, 0.5), "").astype(OBJ),
+        },
+    )
     return select(rows, keep)
 
 
 # Share of events reported serious (ICH E2A) by grade, per kind of event; grade 4-5 are always serious (E2A:
 # life-threatening / death). CAR-T patients are inpatients early on, so many grade 2-3 CRS/ICANS are serious
 # through (prolonged) hospitalization. Synthetic choices, not published rates.
-SERIOUS_SHARE = {"CRS": {1: 0.1, 2: 0.5, 3: 0.85}, "ICANS": {1: 0.15, 2: 0.6, 3: 0.9},
-                 "INFECTION": {1: 0.0, 2: 0.15, 3: 0.7}, "OTHER": {1: 0.0, 2: 0.05, 3: 0.35}}
+SERIOUS_SHARE = {
+    "CRS": {1: 0.1, 2: 0.5, 3: 0.85},
+    "ICANS": {1: 0.15, 2: 0.6, 3: 0.9},
+    "INFECTION": {1: 0.0, 2: 0.15, 3: 0.7},
+    "OTHER": {1: 0.0, 2: 0.05, 3: 0.35},
+}
 
 
 def _seriousness(kind: np.ndarray, grade: np.ndarray, salt: int) -> dict[str, np.ndarray]:
@@ -345,10 +432,15 @@ def _seriousness(kind: np.ndarray, grade: np.ndarray, salt: int) -> dict[str, np
     u = np.random.default_rng([salt, n, int(np.nansum(grade))]).random(n)
     share = np.array([SERIOUS_SHARE.get(k, SERIOUS_SHARE["OTHER"]).get(int(g), 1.0) for k, g in zip(kind, grade)])
     serious = (grade >= 4) | (u < share)
-    crit = np.where(kind == "MALIGNANCY", "MEDICALLY_IMPORTANT", np.where(
-        grade >= 5, "DEATH", np.where(grade >= 4, "LIFE_THREATENING;HOSPITALIZATION", "HOSPITALIZATION")))
-    return {"serious": np.where(serious, "Y", "N").astype(OBJ),
-            "seriousness_criteria": np.where(serious, crit, "").astype(OBJ)}
+    crit = np.where(
+        kind == "MALIGNANCY",
+        "MEDICALLY_IMPORTANT",
+        np.where(grade >= 5, "DEATH", np.where(grade >= 4, "LIFE_THREATENING;HOSPITALIZATION", "HOSPITALIZATION")),
+    )
+    return {
+        "serious": np.where(serious, "Y", "N").astype(OBJ),
+        "seriousness_criteria": np.where(serious, crit, "").astype(OBJ),
+    }
 
 
 def concat(a: FormRows, b: FormRows) -> FormRows:
@@ -362,16 +454,27 @@ def concat(a: FormRows, b: FormRows) -> FormRows:
             return pl.concat([x, y]).gather(order)
         return np.concatenate([x, y])[order]
 
-    dec = {k: v if np.isscalar(v) and v == b.decimals.get(k) else
-           cat(np.broadcast_to(v, a.pidx.shape), np.broadcast_to(b.decimals[k], b.pidx.shape))
-           for k, v in a.decimals.items()}
-    return FormRows(np.r_[a.pidx, b.pidx][order], np.r_[a.report_day, b.report_day][order],
-                    {k: cat(v, b.cols[k]) for k, v in a.cols.items()}, dec)
+    dec = {
+        k: v
+        if np.isscalar(v) and v == b.decimals.get(k)
+        else cat(np.broadcast_to(v, a.pidx.shape), np.broadcast_to(b.decimals[k], b.pidx.shape))
+        for k, v in a.decimals.items()
+    }
+    return FormRows(
+        np.r_[a.pidx, b.pidx][order],
+        np.r_[a.report_day, b.report_day][order],
+        {k: cat(v, b.cols[k]) for k, v in a.cols.items()},
+        dec,
+    )
 
 
 def select(rows: FormRows, keep: np.ndarray) -> FormRows:
-    return FormRows(rows.pidx[keep], rows.report_day[keep], {k: _take(v, keep) for k, v in rows.cols.items()},
-                    {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in rows.decimals.items()})
+    return FormRows(
+        rows.pidx[keep],
+        rows.report_day[keep],
+        {k: _take(v, keep) for k, v in rows.cols.items()},
+        {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in rows.decimals.items()},
+    )
 
 
 def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
@@ -380,8 +483,12 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
     base = np.flatnonzero(c.in_registry & c.infused)
     analyte_list = d.code_lists["analyte"]
     names = list(analyte_list.values)
-    cd19 = lookup(c.product, {p.code: float(p.attributes.get("target") == "CD19")
-                              for p in d.code_lists["product"].codes}, 0.0) > 0
+    cd19 = (
+        lookup(
+            c.product, {p.code: float(p.attributes.get("target") == "CD19") for p in d.code_lists["product"].codes}, 0.0
+        )
+        > 0
+    )
     parts = []
 
     def series(analyte: str, days: tuple[int, ...], value_fn, decimals: int, specimen: bool = False) -> None:
@@ -390,8 +497,16 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
         day = day + np.where(day >= 7, rng.integers(-1, 2, len(day)), 0)
         v = value_fn(pidx, day)
         lo, hi = analyte_list.attribute(analyte, "min"), analyte_list.attribute(analyte, "max")
-        parts.append((pidx, day, np.full(len(pidx), names.index(analyte)), np.clip(v, lo, hi),
-                      np.full(len(pidx), decimals), np.full(len(pidx), specimen)))
+        parts.append(
+            (
+                pidx,
+                day,
+                np.full(len(pidx), names.index(analyte)),
+                np.clip(v, lo, hi),
+                np.full(len(pidx), decimals),
+                np.full(len(pidx), specimen),
+            )
+        )
 
     def anc(p, t):
         v = _count_curve(labs["anc_base"][p], labs["anc_nadir"][p], labs["anc_rec"][p], t, 0.5, rng)
@@ -399,18 +514,51 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
         return np.where(dip, rng.uniform(0.2, 0.9, len(t)), v)
 
     series("ANC", P.COUNT_DAYS, anc, 2)
-    series("PLT", P.COUNT_DAYS, lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p],
-                                                          labs["plt_rec"][p], t, 20.0, rng), 0)
-    series("HGB", P.COUNT_DAYS, lambda p, t: np.where(t < 0, labs["hgb_base"][p], np.clip(
-        labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0)), 1)
+    series(
+        "PLT",
+        P.COUNT_DAYS,
+        lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p], labs["plt_rec"][p], t, 20.0, rng),
+        0,
+    )
+    series(
+        "HGB",
+        P.COUNT_DAYS,
+        lambda p, t: np.where(
+            t < 0,
+            labs["hgb_base"][p],
+            np.clip(
+                labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0
+            ),
+        ),
+        1,
+    )
     series("CRP", (-5,), lambda p, t: labs["crp"][p], 2)
     series("FERRITIN", (-5,), lambda p, t: labs["ferritin"][p], 0)
-    series("IGG", P.IGG_DAYS, lambda p, t: np.where(t < 0, labs["igg_base"][p], labs["igg_base"][p] * np.where(
-        cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t))), 0)
-    series("CD19_B_CELLS", P.CD19_DAYS, lambda p, t: np.where(
-        cd19[p] & (t < labs["b_rec"][p]), rng.uniform(0, 5, len(t)), rng.lognormal(np.log(120), 0.5, len(t))), 0)
-    series("CAR_PCR", P.CAR_DAYS, lambda p, t: np.where(
-        (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0)) < 20, 0.0, v), 0, True)
+    series(
+        "IGG",
+        P.IGG_DAYS,
+        lambda p, t: np.where(
+            t < 0,
+            labs["igg_base"][p],
+            labs["igg_base"][p] * np.where(cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t)),
+        ),
+        0,
+    )
+    series(
+        "CD19_B_CELLS",
+        P.CD19_DAYS,
+        lambda p, t: np.where(
+            cd19[p] & (t < labs["b_rec"][p]), rng.uniform(0, 5, len(t)), rng.lognormal(np.log(120), 0.5, len(t))
+        ),
+        0,
+    )
+    series(
+        "CAR_PCR",
+        P.CAR_DAYS,
+        lambda p, t: np.where((v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0)) < 20, 0.0, v),
+        0,
+        True,
+    )
 
     pidx = np.concatenate([x[0] for x in parts])
     day = np.concatenate([x[1] for x in parts])
@@ -425,9 +573,18 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
     spec = pl.Series(np.concatenate([x[5] for x in parts])[order])
     units = [analyte_list.attribute(a, "unit") for a in names]
     specimen = pl.select(pl.when(spec).then(pl.lit("PERIPHERAL_BLOOD")).otherwise(None)).to_series()
-    return FormRows(pidx, lab_date, {"lab_date": lab_date, "analyte": pl.Series(names).gather(ai), "value": value,
-                                     "unit": pl.Series(units).gather(ai), "specimen": specimen},
-                    {"value": decimals})
+    return FormRows(
+        pidx,
+        lab_date,
+        {
+            "lab_date": lab_date,
+            "analyte": pl.Series(names).gather(ai),
+            "value": value,
+            "unit": pl.Series(units).gather(ai),
+            "specimen": specimen,
+        },
+        {"value": decimals},
+    )
 
 
 def response(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
@@ -448,13 +605,22 @@ def response(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     pidx, adate, is_pd, k = pidx[order], adate[order], is_pd[order], k[order]
     n = len(pidx)
     grp = c.disease_group[pidx]
-    crit_of = {g.code: g.attributes.get("response_criteria", "LUGANO_2014") for g in d.code_lists["disease_group"].codes}
+    crit_of = {
+        g.code: g.attributes.get("response_criteria", "LUGANO_2014") for g in d.code_lists["disease_group"].codes
+    }
     criteria = lookup(grp, crit_of)
     allowed = {cl.code: str(cl.attributes["responses"]).split(";") for cl in d.code_lists["response_criteria"].codes}
     cured = c.cured[pidx]
     # Response by criteria: cured patients reach CR (CR-equivalents), the others respond partially then progress.
-    want = np.where(is_pd, "PD", np.where(cured, np.where((k == 0) & (rng.random(n) < 0.35), "PR", "CR"),
-                                          _pick(rng, ["PR", "SD", "CR"], n, [0.55, 0.3, 0.15])))
+    want = np.where(
+        is_pd,
+        "PD",
+        np.where(
+            cured,
+            np.where((k == 0) & (rng.random(n) < 0.35), "PR", "CR"),
+            _pick(rng, ["PR", "SD", "CR"], n, [0.55, 0.3, 0.15]),
+        ),
+    )
     want = np.where((criteria == "IMWG_2016") & (want == "CR") & (k >= 2) & (rng.random(n) < 0.5), "SCR", want)
     want = np.where((criteria == "IMWG_2016") & (want == "PR") & (rng.random(n) < 0.5), "VGPR", want)
     want = np.where((criteria == "ALL_MRD") & is_pd, "RELAPSE", want)
@@ -466,11 +632,27 @@ def response(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     method = np.where(criteria == "IMWG_2016", "SEROLOGY", np.where(criteria == "ALL_MRD", "BONE_MARROW", "PET_CT"))
     pet = method == "PET_CT"
     deauville = np.where(want == "CR", rng.integers(1, 4, n), np.where(want == "PD", 5, 4)).astype(float)
-    mrd = np.where(criteria == "LUGANO_2014", "", np.where(
-        np.isin(want, ["CR", "SCR", "CRI"]) & cured, "NEGATIVE", np.where(rng.random(n) < 0.3, "NOT_DONE", "POSITIVE")))
-    rows = FormRows(pidx, adate, {
-        "assessment_date": adate, "criteria": criteria, "response": want, "method": method.astype(OBJ),
-        "deauville_score": np.where(pet & (want != "NE"), deauville, np.nan), "mrd_status": mrd.astype(OBJ)})
+    mrd = np.where(
+        criteria == "LUGANO_2014",
+        "",
+        np.where(
+            np.isin(want, ["CR", "SCR", "CRI"]) & cured,
+            "NEGATIVE",
+            np.where(rng.random(n) < 0.3, "NOT_DONE", "POSITIVE"),
+        ),
+    )
+    rows = FormRows(
+        pidx,
+        adate,
+        {
+            "assessment_date": adate,
+            "criteria": criteria,
+            "response": want,
+            "method": method.astype(OBJ),
+            "deauville_score": np.where(pet & (want != "NE"), deauville, np.nan),
+            "mrd_status": mrd.astype(OBJ),
+        },
+    )
     return select(rows, _alive_observed(c, pidx, adate))
 
 
@@ -497,8 +679,9 @@ def followup(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     prog = c.prog_day[pidx]
     progressed = prog <= contact
     relapse_word = np.where(c.disease_group[pidx] == "ALL", "RELAPSE", "PROGRESSION")
-    status = np.where(progressed, relapse_word, np.where(
-        c.cured[pidx], "CR", _pick(rng, ["PR", "SD", "CR"], n, [0.6, 0.3, 0.1])))
+    status = np.where(
+        progressed, relapse_word, np.where(c.cured[pidx], "CR", _pick(rng, ["PR", "SD", "CR"], n, [0.6, 0.3, 0.1]))
+    )
     status = np.where(~progressed & (rng.random(n) < 0.05), "NOT_ASSESSED", status).astype(OBJ)
     inf = c.infusion_day[pidx]
     last_assess = np.where(status == "NOT_ASSESSED", NEVER, np.maximum(inf, contact - rng.integers(0, 31, n)))
@@ -514,17 +697,24 @@ def followup(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
     prev_contact = np.where(k == 0, inf, inf + hi[np.maximum(k - 1, 0)])
     new_malig = (spm <= contact) & (spm > prev_contact)
     hypo = c.disease_group[pidx] == "MM"
-    return FormRows(pidx, contact, {
-        "timepoint": np.array(tps, dtype=OBJ)[k], "contact_date": contact,
-        "vital_status": np.where(dead_row, "DEAD", "ALIVE").astype(OBJ), "disease_status": status,
-        "last_disease_assessment_date": last_assess, "progression_date": np.where(progressed, prog, NEVER),
-        "subsequent_therapy": np.where(ther, "Y", "N").astype(OBJ),
-        "subsequent_therapy_date": np.where(ther, ther_start, NEVER),
-        "subsequent_hct": np.where(has_hct, "ALLO", "NONE").astype(OBJ),
-        "subsequent_hct_date": np.where(has_hct, hct_day, NEVER),
-        "ivig": np.where(rng.random(n) < 0.1, "", np.where(hypo | (rng.random(n) < 0.2), "Y", "N")).astype(OBJ),
-        "new_malignancy": np.where(new_malig, "Y", "N").astype(OBJ),
-    })
+    return FormRows(
+        pidx,
+        contact,
+        {
+            "timepoint": np.array(tps, dtype=OBJ)[k],
+            "contact_date": contact,
+            "vital_status": np.where(dead_row, "DEAD", "ALIVE").astype(OBJ),
+            "disease_status": status,
+            "last_disease_assessment_date": last_assess,
+            "progression_date": np.where(progressed, prog, NEVER),
+            "subsequent_therapy": np.where(ther, "Y", "N").astype(OBJ),
+            "subsequent_therapy_date": np.where(ther, ther_start, NEVER),
+            "subsequent_hct": np.where(has_hct, "ALLO", "NONE").astype(OBJ),
+            "subsequent_hct_date": np.where(has_hct, hct_day, NEVER),
+            "ivig": np.where(rng.random(n) < 0.1, "", np.where(hypo | (rng.random(n) < 0.2), "Y", "N")).astype(OBJ),
+            "new_malignancy": np.where(new_malig, "Y", "N").astype(OBJ),
+        },
+    )
 
 
 def secondary_malignancy(c: Cohort, rng: np.random.Generator) -> FormRows:
@@ -534,14 +724,21 @@ def secondary_malignancy(c: Cohort, rng: np.random.Generator) -> FormRows:
     tcell = cat == "T_CELL_NEOPLASM"
     tested = np.where(tcell, rng.random(n) < 0.9, rng.random(n) < 0.15)
     morph = np.array([P.SPM_MORPHOLOGY[x] for x in cat], dtype=OBJ)
-    rows = FormRows(idx, c.spm_day[idx] + 30, {
-        "diagnosis_date": c.spm_day[idx], "category": cat,
-        "icdo3_morphology": np.where(rng.random(n) < 0.3, "", morph).astype(OBJ),
-        "t_cell_malignancy": np.where(tcell, "Y", "N").astype(OBJ),
-        "car_transgene_tested": np.where(tested, "Y", "N").astype(OBJ),
-        "car_transgene_detected": np.where(tested, np.where(tcell & (rng.random(n) < 0.4), "Y", "N"), "").astype(OBJ),
-        **_seriousness(np.full(n, "MALIGNANCY"), np.full(n, 4.0), 4),
-    })
+    rows = FormRows(
+        idx,
+        c.spm_day[idx] + 30,
+        {
+            "diagnosis_date": c.spm_day[idx],
+            "category": cat,
+            "icdo3_morphology": np.where(rng.random(n) < 0.3, "", morph).astype(OBJ),
+            "t_cell_malignancy": np.where(tcell, "Y", "N").astype(OBJ),
+            "car_transgene_tested": np.where(tested, "Y", "N").astype(OBJ),
+            "car_transgene_detected": np.where(tested, np.where(tcell & (rng.random(n) < 0.4), "Y", "N"), "").astype(
+                OBJ
+            ),
+            **_seriousness(np.full(n, "MALIGNANCY"), np.full(n, 4.0), 4),
+        },
+    )
     return select(rows, _alive_observed(c, idx, c.spm_day[idx]))
 
 
@@ -552,14 +749,24 @@ def pregnancy(c: Cohort, rng: np.random.Generator) -> FormRows:
     conception = reported - rng.integers(30, 70, n)
     outcome_day = conception + np.where(rng.random(n) < 0.85, 270, rng.integers(40, 120, n))
     done = outcome_day + 20 <= np.minimum(c.cutoff_day, c.ltfu_day[idx])
-    outcome = np.where(done, _pick(rng, ["LIVE_BIRTH", "MISCARRIAGE", "TERMINATION", "STILLBIRTH"], n,
-                                   [0.82, 0.12, 0.05, 0.01]), "ONGOING").astype(OBJ)
+    outcome = np.where(
+        done,
+        _pick(rng, ["LIVE_BIRTH", "MISCARRIAGE", "TERMINATION", "STILLBIRTH"], n, [0.82, 0.12, 0.05, 0.01]),
+        "ONGOING",
+    ).astype(OBJ)
     outcome_day = np.where(outcome == "LIVE_BIRTH", conception + 270, np.minimum(outcome_day, conception + 120))
     outcome_day = np.where(done, outcome_day, NEVER)
-    rows = FormRows(idx, np.where(done, outcome_day, reported), {
-        "subject": c.preg_subject[idx], "reported_date": reported,
-        "conception_date": np.where(rng.random(n) < 0.2, NEVER, conception), "outcome": outcome,
-        "outcome_date": outcome_day})
+    rows = FormRows(
+        idx,
+        np.where(done, outcome_day, reported),
+        {
+            "subject": c.preg_subject[idx],
+            "reported_date": reported,
+            "conception_date": np.where(rng.random(n) < 0.2, NEVER, conception),
+            "outcome": outcome,
+            "outcome_date": outcome_day,
+        },
+    )
     return select(rows, _alive_observed(c, idx, reported))
 
 
@@ -567,10 +774,18 @@ def death(c: Cohort, rng: np.random.Generator) -> FormRows:
     idx = np.flatnonzero(c.in_registry & (c.death_day < NEVER) & c.death_form)
     n = len(idx)
     cause = c.death_cause[idx]
-    contrib = np.where(rng.random(n) < 0.35, np.where(cause == "INFECTION", "ORGAN_FAILURE",
-                                                      "INFECTION;ORGAN_FAILURE"), "")
-    rows = FormRows(idx, c.death_day[idx], {
-        "death_date": c.death_day[idx], "primary_cause": cause, "contributing_causes": contrib.astype(OBJ),
-        "autopsy": _pick(rng, ["N", "U", ""], n, [0.8, 0.1, 0.1]),
-        "cause_text": _hangul_pick(rng, P.KO_DEATH, n, 0.4)})
+    contrib = np.where(
+        rng.random(n) < 0.35, np.where(cause == "INFECTION", "ORGAN_FAILURE", "INFECTION;ORGAN_FAILURE"), ""
+    )
+    rows = FormRows(
+        idx,
+        c.death_day[idx],
+        {
+            "death_date": c.death_day[idx],
+            "primary_cause": cause,
+            "contributing_causes": contrib.astype(OBJ),
+            "autopsy": _pick(rng, ["N", "U", ""], n, [0.8, 0.1, 0.1]),
+            "cause_text": _hangul_pick(rng, P.KO_DEATH, n, 0.4),
+        },
+    )
     return select(rows, (c.death_day[idx] <= c.ltfu_day[idx]) & (c.death_day[idx] <= c.cutoff_day))

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
-from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, params as P, truth, writer
+from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, truth, writer
+from kocartr.synth import params as P
 
 
 def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int) -> dict[str, pl.DataFrame]:
@@ -19,13 +20,17 @@ def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int
     reg, upd = forms.registration(c, rng)
     built = {
         "baseline": forms.concat(forms.baseline(c, rng, labs), forms.baseline(c, rng, labs, second=True)),
-        "product_infusion": forms.concat(forms.product_infusion(d, c, rng),
-                                         forms.product_infusion(d, c, rng, second=True)),
+        "product_infusion": forms.concat(
+            forms.product_infusion(d, c, rng), forms.product_infusion(d, c, rng, second=True)
+        ),
         "crs": forms.concat(forms.crs(d, c, rng), forms.crs(d, c, rng, forms.later_episodes(c, rng, "crs"))),
         "icans": forms.concat(forms.icans(d, c, rng), forms.icans(d, c, rng, forms.later_episodes(c, rng, "icans"))),
-        "adverse_event": forms.adverse_event(c, rng, labs), "lab": forms.lab(d, c, rng, labs),
-        "response": forms.response(d, c, rng), "followup": forms.followup(d, c, rng),
-        "secondary_malignancy": forms.secondary_malignancy(c, rng), "pregnancy": forms.pregnancy(c, rng),
+        "adverse_event": forms.adverse_event(c, rng, labs),
+        "lab": forms.lab(d, c, rng, labs),
+        "response": forms.response(d, c, rng),
+        "followup": forms.followup(d, c, rng),
+        "secondary_malignancy": forms.secondary_malignancy(c, rng),
+        "pregnancy": forms.pregnancy(c, rng),
         "death": forms.death(c, rng),
     }
     frames = {}
@@ -37,16 +42,26 @@ def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int
     upd_month = np.maximum(assemble.submission_month(c, upd, rng), sent[upd.pidx] + 1)
     upd_df = assemble.to_frame(d, "registration", c, upd, upd_month, last, ord_offset=reg_df.height)
     # The later registration row filling not_infused_reason repeats the record_id: logged as a correction.
-    frames["registration"] = pl.concat([
-        reg_df.with_columns(pl.lit(None, pl.Utf8).alias("_defect"), pl.lit(None, pl.Utf8).alias("_dfield")),
-        upd_df.with_columns(pl.lit("correction").alias("_defect"), pl.lit("not_infused_reason").alias("_dfield"))])
+    frames["registration"] = pl.concat(
+        [
+            reg_df.with_columns(pl.lit(None, pl.Utf8).alias("_defect"), pl.lit(None, pl.Utf8).alias("_dfield")),
+            upd_df.with_columns(pl.lit("correction").alias("_defect"), pl.lit("not_infused_reason").alias("_dfield")),
+        ]
+    )
     for form, rows in built.items():
         frames[form] = assemble.to_frame(d, form, c, rows, assemble.submission_month(c, rows, rng), last)
     return frames
 
 
-def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: str = "2021-04",
-             last_month: str = "2026-10", defect_rate: float = 0.01) -> dict:
+def generate(
+    out_dir: Path,
+    patients: int,
+    sites: int,
+    seed: int,
+    first_month: str = "2021-04",
+    last_month: str = "2026-10",
+    defect_rate: float = 0.01,
+) -> dict:
     """Write out_dir/submissions/<SITE>/<YYYY-MM>/<form>.csv|xlsx and out_dir/ground_truth/; return a summary.
 
     Deterministic: the same arguments give byte-identical files. `defect_rate` is the share of rows carrying
@@ -87,28 +102,70 @@ def generate(out_dir: Path, patients: int, sites: int, seed: int, first_month: s
     lap("endpoint_truth")
     rows = {f: int(df.height) for f, df in frames.items()}
     params = {
-        "generator": "kocartr.synth", "dictionary_version": d.version,
-        "arguments": {"patients": patients, "sites": sites, "seed": seed, "first_month": first_month,
-                      "last_month": last_month, "defect_rate": defect_rate},
+        "generator": "kocartr.synth",
+        "dictionary_version": d.version,
+        "arguments": {
+            "patients": patients,
+            "sites": sites,
+            "seed": seed,
+            "first_month": first_month,
+            "last_month": last_month,
+            "defect_rate": defect_rate,
+        },
         "data_cutoff": str(np.datetime64(int(c.cutoff_day), "D")),
-        "model": {k: getattr(P, k) for k in (
-            "PRODUCTS", "TOXICITY", "G5_GIVEN_G3", "EFFICACY", "NRM_LATE_PER_YEAR", "NRM_EARLY_SHAPE", "SPM_PER_YEAR",
-            "SPM_MYELOID_BCMA", "SPM_CATEGORIES", "LTFU_PER_YEAR", "PREGNANCY_PER_YEAR", "FERTILE_AGES",
-            "DEATH_FORM_MISSING", "FATAL_INFECTION_AE", "REINFUSION_AFTER_PROGRESSION", "CRS_AFTER_REINFUSION",
-            "ICANS_RECURRENT", "ANC_COURSE", "NOT_INFUSED", "NOT_INFUSED_REASONS", "REGISTERED_LATE", "MISSED_VISIT",
-            "LAG_DAYS", "DEFECT_MIX", "CORRECTION_RATE", "DELETION_RATE", "FILE_VARIANTS", "XLSX_MAX_ROWS")},
+        "model": {
+            k: getattr(P, k)
+            for k in (
+                "PRODUCTS",
+                "TOXICITY",
+                "G5_GIVEN_G3",
+                "EFFICACY",
+                "NRM_LATE_PER_YEAR",
+                "NRM_EARLY_SHAPE",
+                "SPM_PER_YEAR",
+                "SPM_MYELOID_BCMA",
+                "SPM_CATEGORIES",
+                "LTFU_PER_YEAR",
+                "PREGNANCY_PER_YEAR",
+                "FERTILE_AGES",
+                "DEATH_FORM_MISSING",
+                "FATAL_INFECTION_AE",
+                "REINFUSION_AFTER_PROGRESSION",
+                "CRS_AFTER_REINFUSION",
+                "ICANS_RECURRENT",
+                "ANC_COURSE",
+                "NOT_INFUSED",
+                "NOT_INFUSED_REASONS",
+                "REGISTERED_LATE",
+                "MISSED_VISIT",
+                "LAG_DAYS",
+                "DEFECT_MIX",
+                "CORRECTION_RATE",
+                "DELETION_RATE",
+                "FILE_VARIANTS",
+                "XLSX_MAX_ROWS",
+            )
+        },
         "followup_windows_days": P.followup_windows(),
         "truth": truth.truth(c, seed),
     }
     lap("truth")
-    (gt / "params.json").write_text(json.dumps(params, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
-                                    encoding="utf-8")
+    (gt / "params.json").write_text(
+        json.dumps(params, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+    )
     counts = defect_df.group_by("defect_class").len().sort("defect_class")
     return {
-        "out_dir": str(out_dir), "patients": patients, "sites": sites, "seed": seed,
-        "months": [first_month, last_month], "files": n_files, "rows": rows, "rows_total": sum(rows.values()),
+        "out_dir": str(out_dir),
+        "patients": patients,
+        "sites": sites,
+        "seed": seed,
+        "months": [first_month, last_month],
+        "files": n_files,
+        "rows": rows,
+        "rows_total": sum(rows.values()),
         "defects": dict(zip(counts["defect_class"].to_list(), counts["len"].to_list())),
         "file_variants": dict(variant_df.group_by("variant").len().sort("variant").iter_rows()),
-        "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2),
         "stage_seconds": stages,
     }

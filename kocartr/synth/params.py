@@ -12,22 +12,55 @@ from typing import Any
 # share of orders once available, diseases (with weights), setting. TISA_CEL and ANBAL_CEL start the month
 # after their approved_kr date (read from the dictionary).
 PRODUCTS: dict[str, dict[str, Any]] = {
-    "TISA_CEL": {"start": None, "weight": 3.0, "setting": "COMMERCIAL",
-                 "diseases": {"DLBCL": 0.62, "HGBCL": 0.06, "TFL": 0.08, "B_ALL": 0.24}},
-    "AXI_CEL": {"start": "2021-10", "weight": 3.0, "setting": "COMMERCIAL",
-                "diseases": {"DLBCL": 0.72, "HGBCL": 0.08, "PMBCL": 0.10, "TFL": 0.10}},
+    "TISA_CEL": {
+        "start": None,
+        "weight": 3.0,
+        "setting": "COMMERCIAL",
+        "diseases": {"DLBCL": 0.62, "HGBCL": 0.06, "TFL": 0.08, "B_ALL": 0.24},
+    },
+    "AXI_CEL": {
+        "start": "2021-10",
+        "weight": 3.0,
+        "setting": "COMMERCIAL",
+        "diseases": {"DLBCL": 0.72, "HGBCL": 0.08, "PMBCL": 0.10, "TFL": 0.10},
+    },
     "CILTA_CEL": {"start": "2023-01", "weight": 2.0, "setting": "COMMERCIAL", "diseases": {"MM": 1.0}},
     "ANBAL_CEL": {"start": None, "weight": 2.5, "setting": "COMMERCIAL", "diseases": {"DLBCL": 0.88, "PMBCL": 0.12}},
-    "TRIAL": {"start": None, "weight": 0.6, "setting": "TRIAL",
-              "diseases": {"MCL": 0.3, "FL": 0.2, "MM": 0.2, "B_ALL": 0.1, "DLBCL": 0.1, "OTHER": 0.1}},
+    "TRIAL": {
+        "start": None,
+        "weight": 0.6,
+        "setting": "TRIAL",
+        "diseases": {"MCL": 0.3, "FL": 0.2, "MM": 0.2, "B_ALL": 0.1, "DLBCL": 0.1, "OTHER": 0.1},
+    },
 }
 
 # Toxicity per product: P(any), P(grade >= 3), P(grade 5 | grade >= 3); onset median day and log-sd.
 TOXICITY: dict[str, dict[str, float]] = {
-    "TISA_CEL": {"crs_any": 0.55, "crs_g3": 0.09, "icans_any": 0.20, "icans_g3": 0.06, "crs_onset": 4, "icans_onset": 7},
+    "TISA_CEL": {
+        "crs_any": 0.55,
+        "crs_g3": 0.09,
+        "icans_any": 0.20,
+        "icans_g3": 0.06,
+        "crs_onset": 4,
+        "icans_onset": 7,
+    },
     "AXI_CEL": {"crs_any": 0.91, "crs_g3": 0.08, "icans_any": 0.65, "icans_g3": 0.28, "crs_onset": 3, "icans_onset": 6},
-    "CILTA_CEL": {"crs_any": 0.90, "crs_g3": 0.05, "icans_any": 0.20, "icans_g3": 0.04, "crs_onset": 7, "icans_onset": 8},
-    "ANBAL_CEL": {"crs_any": 0.70, "crs_g3": 0.05, "icans_any": 0.15, "icans_g3": 0.03, "crs_onset": 5, "icans_onset": 7},
+    "CILTA_CEL": {
+        "crs_any": 0.90,
+        "crs_g3": 0.05,
+        "icans_any": 0.20,
+        "icans_g3": 0.04,
+        "crs_onset": 7,
+        "icans_onset": 8,
+    },
+    "ANBAL_CEL": {
+        "crs_any": 0.70,
+        "crs_g3": 0.05,
+        "icans_any": 0.15,
+        "icans_g3": 0.03,
+        "crs_onset": 5,
+        "icans_onset": 7,
+    },
     "TRIAL": {"crs_any": 0.65, "crs_g3": 0.10, "icans_any": 0.30, "icans_g3": 0.08, "crs_onset": 5, "icans_onset": 7},
 }
 G5_GIVEN_G3 = 0.04
@@ -55,11 +88,28 @@ NRM_EARLY_SHAPE = 0.5  # Weibull shape < 1: NRM hazard highest just after infusi
 # malignancies in 20/97 patients (21%) by a median 33 months, 10 of them myeloid neoplasms -> ~0.07 / year.
 SPM_PER_YEAR = {"CD19": 0.02, "BCMA": 0.07}
 SPM_MYELOID_BCMA = 0.45  # share of MDS/AML among BCMA new malignancies (CARTITUDE-1: 10 of 20 myeloid)
-SPM_CATEGORIES = {"MDS_AML": 0.28, "OTHER_MYELOID": 0.05, "T_CELL_NEOPLASM": 0.07, "OTHER_LYMPHOID": 0.05,
-                  "PTLD": 0.02, "SOLID": 0.25, "SKIN_NON_MELANOMA": 0.18, "MELANOMA": 0.03, "OTHER": 0.07}
-SPM_MORPHOLOGY = {"MDS_AML": "9861/3", "OTHER_MYELOID": "9975/3", "T_CELL_NEOPLASM": "9702/3",
-                  "OTHER_LYMPHOID": "9823/3", "PTLD": "9971/1", "SOLID": "8140/3", "SKIN_NON_MELANOMA": "8090/3",
-                  "MELANOMA": "8720/3", "OTHER": ""}
+SPM_CATEGORIES = {
+    "MDS_AML": 0.28,
+    "OTHER_MYELOID": 0.05,
+    "T_CELL_NEOPLASM": 0.07,
+    "OTHER_LYMPHOID": 0.05,
+    "PTLD": 0.02,
+    "SOLID": 0.25,
+    "SKIN_NON_MELANOMA": 0.18,
+    "MELANOMA": 0.03,
+    "OTHER": 0.07,
+}
+SPM_MORPHOLOGY = {
+    "MDS_AML": "9861/3",
+    "OTHER_MYELOID": "9975/3",
+    "T_CELL_NEOPLASM": "9702/3",
+    "OTHER_LYMPHOID": "9823/3",
+    "PTLD": "9971/1",
+    "SOLID": "8140/3",
+    "SKIN_NON_MELANOMA": "8090/3",
+    "MELANOMA": "8720/3",
+    "OTHER": "",
+}
 LTFU_PER_YEAR = 0.03
 # Pregnancies per year from 4 months after infusion, of the patient (women 18-45) or of a male patient's partner
 # (men 18-55). Assumption between allogeneic HCT survivors (0.53% first pregnancies per year among women 18-40,
@@ -86,6 +136,7 @@ REINFUSION_AFTER_PROGRESSION = 0.10
 CRS_AFTER_REINFUSION = 0.5
 # A recurrent, mild ICANS episode a few days after the first resolved (share of patients with ICANS).
 ICANS_RECURRENT = 0.04
+
 
 # Follow-up windows (days after infusion) per timepoint: data/config/followup_schedule.csv, the registry's
 # configuration, when present; else the same values (CIBMTR forms manual for D100, M6, Y1; year 2 onward the
@@ -131,14 +182,27 @@ CAR_DAYS = (7, 14, 28, 90, 180, 365)
 LAG_DAYS = (3, 45)
 
 # Defects: share of rows with one injected defect (the total rate is generate()'s defect_rate) by class.
-DEFECT_MIX = {"missing_required": 0.30, "unknown_code": 0.25, "date_order": 0.15, "duplicate_row": 0.15,
-              "direct_identifier": 0.15}
+DEFECT_MIX = {
+    "missing_required": 0.30,
+    "unknown_code": 0.25,
+    "date_order": 0.15,
+    "duplicate_row": 0.15,
+    "direct_identifier": 0.15,
+}
 CORRECTION_RATE = 0.004  # share of rows corrected by a later month's row (not defects)
 DELETION_RATE = 0.002  # share of rows entered in error and deleted later (action=D)
 FILE_VARIANTS = {"cp949": 0.15, "utf8_bom": 0.10, "xlsx": 0.05}  # cp949 among files with Korean text
 XLSX_MAX_ROWS = 80  # xlsx only for files this small: workbook writing is the slowest step
 
-KO_COMMENTS = ("가교 치료 후 부분 반응", "외래 추적 관찰 중", "림프구 제거 요법 용량 감량", "타 병원에서 전원",
-               "보험 승인 후 투여", "임상시험 등록 환자", "고령으로 용량 조절 고려", "감염 치료 후 투여 연기")
+KO_COMMENTS = (
+    "가교 치료 후 부분 반응",
+    "외래 추적 관찰 중",
+    "림프구 제거 요법 용량 감량",
+    "타 병원에서 전원",
+    "보험 승인 후 투여",
+    "임상시험 등록 환자",
+    "고령으로 용량 조절 고려",
+    "감염 치료 후 투여 연기",
+)
 KO_INFECTION = ("발열성 호중구감소증", "CMV 재활성화", "폐렴으로 입원 치료", "균혈증, 항생제 치료", "대상포진")
 KO_DEATH = ("질병 진행으로 사망", "패혈증으로 사망", "호흡부전", "다발성 장기부전", "원인 불명 사망, 자택")

@@ -23,8 +23,9 @@ def adtte_encoding(truth: pl.DataFrame) -> pl.DataFrame:
     cnsr = pl.col("status").replace_strict(STATUS_TO_CNSR, return_dtype=pl.Int64)
     cols = [cnsr.alias("CNSR")]
     if COMPETING_VAR:
-        cols.append(pl.when(pl.col("status") == "competing").then(pl.lit("Y")).otherwise(pl.lit("N"))
-                    .alias(COMPETING_VAR))
+        cols.append(
+            pl.when(pl.col("status") == "competing").then(pl.lit("Y")).otherwise(pl.lit("N")).alias(COMPETING_VAR)
+        )
     cols.append(pl.when(pl.col("pre_entry")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias(PRE_ENTRY_VAR))
     return truth.with_columns(cols)
 
@@ -63,15 +64,27 @@ def adtte_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.D
         raise LookupError("adam.adtte is missing from the warehouse")
     adtte = adtte.filter(~pl.col("USUBJID").is_in(list(bad)))
     keep = ["USUBJID", "PARAMCD", "STARTDT", "AVAL", "CNSR", "ENTRYT"] + [
-        c for c in (COMPETING_VAR, PRE_ENTRY_VAR) if c and c in adtte.columns]
-    pipe = adtte.select(keep).with_columns(pl.col("AVAL").cast(pl.Int64), pl.col("CNSR").cast(pl.Int64),
-                                           pl.col("ENTRYT").cast(pl.Int64))
-    t = truth.select(pl.col("patient_key").alias("USUBJID"), pl.col("paramcd").alias("PARAMCD"),
-                     pl.col("startdt").alias("STARTDT"), pl.col("aval_days").alias("AVAL"), "CNSR",
-                     pl.col("entry_days").alias("ENTRYT"), *[c for c in keep[6:]], "site_code", "patient_id")
+        c for c in (COMPETING_VAR, PRE_ENTRY_VAR) if c and c in adtte.columns
+    ]
+    pipe = adtte.select(keep).with_columns(
+        pl.col("AVAL").cast(pl.Int64), pl.col("CNSR").cast(pl.Int64), pl.col("ENTRYT").cast(pl.Int64)
+    )
+    t = truth.select(
+        pl.col("patient_key").alias("USUBJID"),
+        pl.col("paramcd").alias("PARAMCD"),
+        pl.col("startdt").alias("STARTDT"),
+        pl.col("aval_days").alias("AVAL"),
+        "CNSR",
+        pl.col("entry_days").alias("ENTRYT"),
+        *[c for c in keep[6:]],
+        "site_code",
+        "patient_id",
+    )
     j = t.join(pipe, on=["USUBJID", "PARAMCD"], how="full", suffix="_adtte", coalesce=True)
-    checks = [("missing_in_adtte", pl.col("AVAL_adtte").is_null() & pl.col("AVAL").is_not_null()),
-              ("missing_in_truth", pl.col("AVAL").is_null())]
+    checks = [
+        ("missing_in_adtte", pl.col("AVAL_adtte").is_null() & pl.col("AVAL").is_not_null()),
+        ("missing_in_truth", pl.col("AVAL").is_null()),
+    ]
     for c in ["STARTDT", "CNSR", "AVAL", *keep[5:]]:  # ENTRYT, then the optional variables
         checks.append((f"{c}_differs", pl.col(c).ne_missing(pl.col(f"{c}_adtte"))))
     kind = pl.lit(None, pl.Utf8)
@@ -83,9 +96,16 @@ def adtte_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.D
 
 def summary(mismatches: pl.DataFrame) -> pl.DataFrame:
     """Counts by parameter and kind of difference, with the truth -> ADTTE (CNSR) transition."""
-    return (mismatches.with_columns((pl.col("CNSR").cast(pl.Utf8).fill_null("-") + "->"
-                                     + pl.col("CNSR_adtte").cast(pl.Utf8).fill_null("-")).alias("cnsr_truth_to_adtte"))
-            .group_by("PARAMCD", "kind", "cnsr_truth_to_adtte").len().sort("PARAMCD", "kind", "len"))
+    return (
+        mismatches.with_columns(
+            (
+                pl.col("CNSR").cast(pl.Utf8).fill_null("-") + "->" + pl.col("CNSR_adtte").cast(pl.Utf8).fill_null("-")
+            ).alias("cnsr_truth_to_adtte")
+        )
+        .group_by("PARAMCD", "kind", "cnsr_truth_to_adtte")
+        .len()
+        .sort("PARAMCD", "kind", "len")
+    )
 
 
 # ADRS encoding (adam.adrs): PARAMCD 'BOR', one row per patient and response window (AVISIT D90, D180, ...), the
@@ -96,9 +116,16 @@ ADRS_WINDOWS = ("D90", "D180")
 
 def adrs_encoding(truth: pl.DataFrame) -> pl.DataFrame:
     """Response truth as (patient_key, AVISIT, AVALC) rows, 'NE' when no qualifying assessment."""
-    return pl.concat([truth.select("patient_key", pl.lit(w).alias("AVISIT"),
-                                   pl.col(f"best_response_{w.lower()}").fill_null("NE").alias("AVALC"))
-                      for w in ADRS_WINDOWS])
+    return pl.concat(
+        [
+            truth.select(
+                "patient_key",
+                pl.lit(w).alias("AVISIT"),
+                pl.col(f"best_response_{w.lower()}").fill_null("NE").alias("AVALC"),
+            )
+            for w in ADRS_WINDOWS
+        ]
+    )
 
 
 def adrs_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.DataFrame, int] | None:
@@ -109,9 +136,9 @@ def adrs_mismatches(warehouse: Path, truth_dir: Path, key: bytes) -> tuple[pl.Da
     truth = truth_keys(pl.read_parquet(Path(truth_dir) / "response_truth.parquet"), key)
     bad = truth.filter(pl.col("has_defect"))["patient_key"].to_list()
     t = adrs_encoding(truth.filter(~pl.col("has_defect")))
-    pipe = (adrs.filter((pl.col("PARAMCD") == ADRS_PARAMCD) & pl.col("AVISIT").is_in(list(ADRS_WINDOWS))
-                        & ~pl.col("USUBJID").is_in(bad))
-            .select(pl.col("USUBJID").alias("patient_key"), "AVISIT", pl.col("AVALC").fill_null("NE")))
+    pipe = adrs.filter(
+        (pl.col("PARAMCD") == ADRS_PARAMCD) & pl.col("AVISIT").is_in(list(ADRS_WINDOWS)) & ~pl.col("USUBJID").is_in(bad)
+    ).select(pl.col("USUBJID").alias("patient_key"), "AVISIT", pl.col("AVALC").fill_null("NE"))
     j = t.join(pipe, on=["patient_key", "AVISIT"], how="full", suffix="_adrs", coalesce=True)
     differ = j.filter(pl.col("AVALC").fill_null("NE") != pl.col("AVALC_adrs").fill_null("NE"))
     return differ, j.height

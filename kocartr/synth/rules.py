@@ -93,13 +93,15 @@ def _num(v: str) -> float | None:
         return None
 
 
-def check_row(d: Dictionary, form: str, row: dict[str, Any], site: str | None = None,
-              month: str | None = None) -> list[tuple[str, str]]:
+def check_row(
+    d: Dictionary, form: str, row: dict[str, Any], site: str | None = None, month: str | None = None
+) -> list[tuple[str, str]]:
     """Violations of one submitted row as (defect_class, field); empty for a valid row.
 
     Classes match defects.csv: missing_required, unknown_code, date_order, direct_identifier, plus
     invalid_value (type, range, pattern) and folder_mismatch, which the generator never injects.
     """
+
     def val(name: str) -> str:
         v = row.get(name)
         if v is None:

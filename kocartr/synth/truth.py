@@ -43,12 +43,18 @@ def truth(c: Cohort, seed: int) -> dict:
     for p in sorted(set(product)):
         m = product == p
         out["per_product"][p] = {
-            "crs_any": P.TOXICITY[p]["crs_any"], "crs_grade3plus": P.TOXICITY[p]["crs_g3"],
-            "icans_any": P.TOXICITY[p]["icans_any"], "icans_grade3plus": P.TOXICITY[p]["icans_g3"],
-            "infused_patients": int(m.sum() // reps), **summary(m)}
+            "crs_any": P.TOXICITY[p]["crs_any"],
+            "crs_grade3plus": P.TOXICITY[p]["crs_g3"],
+            "icans_any": P.TOXICITY[p]["icans_any"],
+            "icans_grade3plus": P.TOXICITY[p]["icans_g3"],
+            "infused_patients": int(m.sum() // reps),
+            **summary(m),
+        }
     out["overall"] = summary(np.ones(n, bool))
-    out["note"] = ("Time-to-event truths: Monte Carlo of the generating model over the realised case mix of infused "
-                   "patients (day 0 = infusion; SPM cumulative incidence with death as competing risk; all infused "
-                   "patients, including retrospective ones who died before enrolment and so are absent from the "
-                   "submissions: estimate with delayed entry).")
+    out["note"] = (
+        "Time-to-event truths: Monte Carlo of the generating model over the realised case mix of infused "
+        "patients (day 0 = infusion; SPM cumulative incidence with death as competing risk; all infused "
+        "patients, including retrospective ones who died before enrolment and so are absent from the "
+        "submissions: estimate with delayed entry)."
+    )
     return out

@@ -43,8 +43,9 @@ def _xlsx(path: Path, form: str, d: Dictionary, rows: list[list[str | None]], mo
     wb.close()
 
 
-def write_submissions(d: Dictionary, frames: dict[str, pl.DataFrame], root: Path, sites: list[str],
-                      rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def write_submissions(
+    d: Dictionary, frames: dict[str, pl.DataFrame], root: Path, sites: list[str], rng: np.random.Generator
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Write every form; return (defects, file variants, number of files)."""
     defects, variants = [], []
     n_files = 0
@@ -56,16 +57,28 @@ def write_submissions(d: Dictionary, frames: dict[str, pl.DataFrame], root: Path
         perm = np.lexsort((df["_ord"].to_numpy(), df["_month"].to_numpy(), df["_site"].to_numpy()))
         df = df[perm]  # a numpy lexsort + one gather beats sorting the wide string frame
         cols = d.columns(form)
-        groups = df.select("_site", "_month").with_row_index("i").group_by(
-            ["_site", "_month"], maintain_order=True).agg(pl.col("i").first(), pl.len().alias("n"))
+        groups = (
+            df.select("_site", "_month")
+            .with_row_index("i")
+            .group_by(["_site", "_month"], maintain_order=True)
+            .agg(pl.col("i").first(), pl.len().alias("n"))
+        )
         df = df.with_columns((pl.int_range(pl.len()).over(["_site", "_month"]) + 2).alias("_row"))
         files = [f"{sites[s]}/{month_label(m)}/{form}" for s, m in zip(groups["_site"], groups["_month"])]
         # Korean text decides whether a CP949 file differs from UTF-8.
         texts = [f.name for f in d.form(form).fields if f.type == "text"]
-        has_ko = (df.select(pl.any_horizontal([pl.col(t).fill_null("").str.contains("[가-힣]") for t in texts])
-                            .alias("k"), "_site", "_month")
-                  .group_by(["_site", "_month"], maintain_order=True).agg(pl.col("k").any())["k"].to_numpy()
-                  if texts else np.zeros(groups.height, bool))
+        has_ko = (
+            df.select(
+                pl.any_horizontal([pl.col(t).fill_null("").str.contains("[가-힣]") for t in texts]).alias("k"),
+                "_site",
+                "_month",
+            )
+            .group_by(["_site", "_month"], maintain_order=True)
+            .agg(pl.col("k").any())["k"]
+            .to_numpy()
+            if texts
+            else np.zeros(groups.height, bool)
+        )
         u = rng.random(groups.height)
         sizes = groups["n"].to_numpy()
         xlsx = (u < P.FILE_VARIANTS["xlsx"]) & (sizes <= P.XLSX_MAX_ROWS)
@@ -76,9 +89,16 @@ def write_submissions(d: Dictionary, frames: dict[str, pl.DataFrame], root: Path
         marked = df.filter(pl.col("_defect").is_not_null())
         names = pl.Series([f + e for f, e in zip(files, ext)], dtype=pl.Utf8)
         marked = marked.with_columns(names.gather(marked["_group"]).alias("_file"))
-        defects.append(marked.select(pl.col("_file").alias("source_file"), pl.lit(form).alias("form"),
-                                     pl.col("_row").alias("source_row"), "record_id",
-                                     pl.col("_defect").alias("defect_class"), pl.col("_dfield").alias("field")))
+        defects.append(
+            marked.select(
+                pl.col("_file").alias("source_file"),
+                pl.lit(form).alias("form"),
+                pl.col("_row").alias("source_row"),
+                "record_id",
+                pl.col("_defect").alias("defect_class"),
+                pl.col("_dfield").alias("field"),
+            )
+        )
         body = df.select(cols).write_csv(include_header=False).encode("utf-8")
         header = (",".join(cols) + "\n").encode("utf-8")
         ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
@@ -90,7 +110,7 @@ def write_submissions(d: Dictionary, frames: dict[str, pl.DataFrame], root: Path
             if path.parent not in made_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made_dirs.add(path.parent)
-            chunk = body[bounds[g]:bounds[g + 1]]
+            chunk = body[bounds[g] : bounds[g + 1]]
             if xlsx[g]:
                 part = df.slice(int(groups["i"][g]), int(sizes[g])).select(cols).rows()
                 _xlsx(path, form, d, [list(r) for r in part], files[g].split("/")[1])
@@ -104,7 +124,7 @@ def write_submissions(d: Dictionary, frames: dict[str, pl.DataFrame], root: Path
             else:
                 path.write_bytes(header + chunk)
             n_files += 1
-    defect_df = (pl.concat(defects) if defects else pl.DataFrame(schema={c: pl.Utf8 for c in DEFECT_COLUMNS}))
+    defect_df = pl.concat(defects) if defects else pl.DataFrame(schema={c: pl.Utf8 for c in DEFECT_COLUMNS})
     defect_df = defect_df.with_columns(pl.col("source_row").cast(pl.Int64)).sort(["source_file", "source_row"])
     variant_df = pl.DataFrame(variants, schema=["source_file", "variant"], orient="row").sort("source_file")
     return defect_df, variant_df, n_files

@@ -3,7 +3,6 @@
 Thin wrapper around analyses.outcomes.build_all; the tables are replaced whole, in one transaction.
 """
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -11,8 +10,12 @@ from kocartr.months import month_end
 from orchestration.partitions import one_month_per_run, registry_months
 
 ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
-ADAM_INPUTS = (dg.AssetKey(["adam", "adsl"]), dg.AssetKey(["adam", "adtte"]), dg.AssetKey(["adam", "adae"]),
-               dg.AssetKey(["adam", "adrs"]))
+ADAM_INPUTS = (
+    dg.AssetKey(["adam", "adsl"]),
+    dg.AssetKey(["adam", "adtte"]),
+    dg.AssetKey(["adam", "adae"]),
+    dg.AssetKey(["adam", "adrs"]),
+)
 
 
 def table_description(table: str) -> str:
@@ -39,9 +42,16 @@ def write_tables(con, schema: str, tables: dict) -> None:
 
 @dg.multi_asset(
     name="outcome_analyses",
-    specs=[dg.AssetSpec(["analysis", t], deps=list(ADAM_INPUTS), group_name="analysis", kinds={"duckdb", "python"},
-                        description=table_description(t))
-           for t in ANALYSIS_TABLES],
+    specs=[
+        dg.AssetSpec(
+            ["analysis", t],
+            deps=list(ADAM_INPUTS),
+            group_name="analysis",
+            kinds={"duckdb", "python"},
+            description=table_description(t),
+        )
+        for t in ANALYSIS_TABLES
+    ],
     partitions_def=registry_months,
     backfill_policy=one_month_per_run,
     can_subset=False,
@@ -58,5 +68,6 @@ def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
         tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs)
         write_tables(con, "analysis", tables)
     for name in ANALYSIS_TABLES:
-        yield dg.MaterializeResult(asset_key=["analysis", name],
-                                   metadata={"rows": tables[name].height, "data_cutoff": cutoff.isoformat()})
+        yield dg.MaterializeResult(
+            asset_key=["analysis", name], metadata={"rows": tables[name].height, "data_cutoff": cutoff.isoformat()}
+        )

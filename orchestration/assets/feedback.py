@@ -22,7 +22,7 @@ ADAM_KEYS = [dg.AssetKey(["adam", t]) for t in ("adsl", "adtte", "adae")]  # the
     group_name="quality",
     kinds={"duckdb"},
     description="Per site and month: completeness of key variables, follow-up timeliness, quarantine rate, "
-                "plausibility failures (expectations.scorecard).",
+    "plausibility failures (expectations.scorecard).",
 )
 def dq_scorecard(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
     from expectations import scorecard
@@ -34,9 +34,9 @@ def dq_scorecard(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -
 
 # Built after every layer and its gate (adam is the last), in the feedback job that the runner starts after the
 # monthly job whether or not a gate stopped it: a site hears about the problems that stopped its data most of all.
-FEEDBACK_DEPS = ([dg.AssetKey(["audit", t]) for t in AUDIT_TABLES]
-                 + [dg.AssetKey(["marts", "fct_followup_schedule"])]
-                 + ADAM_KEYS)
+FEEDBACK_DEPS = (
+    [dg.AssetKey(["audit", t]) for t in AUDIT_TABLES] + [dg.AssetKey(["marts", "fct_followup_schedule"])] + ADAM_KEYS
+)
 
 
 @dg.asset(
@@ -47,8 +47,8 @@ FEEDBACK_DEPS = ([dg.AssetKey(["audit", t]) for t in AUDIT_TABLES]
     group_name="feedback",
     kinds={"duckdb"},
     description="One row per query and registry month: every quarantined row, rejected file, record failing a "
-                "quality rule and overdue or missed follow-up visit, with a stable id and status new / open / "
-                "resolved (kocartr.feedback.queries).",
+    "quality rule and overdue or missed follow-up visit, with a stable id and status new / open / "
+    "resolved (kocartr.feedback.queries).",
 )
 def site_queries(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
     from kocartr.feedback import build_site_queries
@@ -67,16 +67,18 @@ def site_queries(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -
     group_name="feedback",
     kinds={"excel"},
     description="One query workbook per site: a view of audit.site_queries for the registry month, with the site's "
-                "own record ids read back from its files. `kocartr queries` writes the same on demand.",
+    "own record ids read back from its files. `kocartr queries` writes the same on demand.",
 )
-def site_query_workbooks(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
-                         paths: RegistryPaths) -> dg.MaterializeResult:
+def site_query_workbooks(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RegistryPaths
+) -> dg.MaterializeResult:
     from kocartr.feedback import query_sites, write_site_queries
 
     out_dir = Path(paths.queries_dir) / context.partition_key
     counts = {}
     with warehouse.get_connection() as con:
         for site in query_sites(con):
-            counts[site] = write_site_queries(con, site, context.partition_key, out_dir / f"{site}-queries.xlsx",
-                                              Path(paths.submissions_dir))
+            counts[site] = write_site_queries(
+                con, site, context.partition_key, out_dir / f"{site}-queries.xlsx", Path(paths.submissions_dir)
+            )
     return dg.MaterializeResult(metadata={"folder": dg.MetadataValue.path(str(out_dir)), "queries": counts})

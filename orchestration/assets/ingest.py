@@ -5,7 +5,6 @@ one batch per run, so a late batch is ingested alone); empty means every batch i
 `kocartr run` does. Files already in the ledger with the same SHA-256 are skipped, so re-runs change nothing.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -25,13 +24,16 @@ def raw_asset_keys() -> list[dg.AssetKey]:
 def _specs() -> list[dg.AssetSpec]:
     d = load_dictionary()
     specs = [
-        dg.AssetSpec(["raw", name], group_name="ingest", kinds={"duckdb"},
-                     description=f"Accepted rows of form '{name}' (full version history). {form.description}")
+        dg.AssetSpec(
+            ["raw", name],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description=f"Accepted rows of form '{name}' (full version history). {form.description}",
+        )
         for name, form in d.forms.items()
     ]
     specs += [
-        dg.AssetSpec(["audit", t], group_name="ingest", kinds={"duckdb"},
-                     description=f"Ingest audit table audit.{t}")
+        dg.AssetSpec(["audit", t], group_name="ingest", kinds={"duckdb"}, description=f"Ingest audit table audit.{t}")
         for t in AUDIT_TABLES
     ]
     return specs
@@ -56,8 +58,9 @@ def select_batches(available: list, wanted: list[str], through_month: str) -> li
 
 
 @dg.multi_asset(name="site_submissions", specs=_specs(), can_subset=False)
-def site_submissions(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: DuckDBResource,
-                     paths: RegistryPaths):
+def site_submissions(
+    context: dg.AssetExecutionContext, config: IngestConfig, warehouse: DuckDBResource, paths: RegistryPaths
+):
     from kocartr.ingest import discover_batches, ingest, load_key
 
     root = Path(paths.submissions_dir)
@@ -76,8 +79,11 @@ def site_submissions(context: dg.AssetExecutionContext, config: IngestConfig, wa
     for spec in _specs():
         schema, table = spec.key.path
         ok = [b for b in batches if b.ok]  # problem batches may carry a redacted folder name, not a batch key
-        meta = {"batches": len(ok), "first_batch": batch_key(ok[0].site, ok[0].month) if ok else "",
-                "last_batch": batch_key(ok[-1].site, ok[-1].month) if ok else ""}
+        meta = {
+            "batches": len(ok),
+            "first_batch": batch_key(ok[0].site, ok[0].month) if ok else "",
+            "last_batch": batch_key(ok[-1].site, ok[-1].month) if ok else "",
+        }
         if schema == "raw":
             meta.update({k: dg.MetadataValue.int(v) for k, v in per_form.get(table, {}).items()})
         yield dg.MaterializeResult(asset_key=spec.key, metadata=meta)

@@ -34,13 +34,19 @@ def quality_summary(warehouse: Path) -> dict | None:
         from expectations import site_verdicts
 
         # a check can pass for all sites together and fail at one: named per site (expectations.site_verdicts)
-        at_site = [f"{r['site_code']} {r['check_name']}: {r['failing_share']:.1%} > {r['threshold']:.1%}"
-                   for r in site_verdicts(con).iter_rows(named=True) if not r["passed"]]
+        at_site = [
+            f"{r['site_code']} {r['check_name']}: {r['failing_share']:.1%} > {r['threshold']:.1%}"
+            for r in site_verdicts(con).iter_rows(named=True)
+            if not r["passed"]
+        ]
     finally:
         con.close()
     checks = [dict(zip(("check", "layer", "severity", "status", "rows_checked", "rows_failing"), r)) for r in rows]
-    return {"checks": len(checks), "not_passed": [c for c in checks if c["status"] != "PASSED"],
-            "failed_at_site": at_site}
+    return {
+        "checks": len(checks),
+        "not_passed": [c for c in checks if c["status"] != "PASSED"],
+        "failed_at_site": at_site,
+    }
 
 
 def rebuilt_fingerprint(warehouse: Path, cutoff) -> str:
@@ -60,9 +66,11 @@ def published_state(published: str, rebuilt: str, cutoff, next_cutoff) -> str:
     """One line on a rerun of a published month (the release is immutable; ARCHITECTURE "Corrections")."""
     if rebuilt == published:
         return f"already published, unchanged; this run reproduces it (tables_sha256 {published[:12]})"
-    return (f"already published, unchanged (immutable, tables_sha256 {published[:12]}); the warehouse now differs "
-            f"from it (tables_sha256 {rebuilt[:12]}): corrections submitted after the release reach the next "
-            f"month's release ({next_cutoff})")
+    return (
+        f"already published, unchanged (immutable, tables_sha256 {published[:12]}); the warehouse now differs "
+        f"from it (tables_sha256 {rebuilt[:12]}): corrections submitted after the release reach the next "
+        f"month's release ({next_cutoff})"
+    )
 
 
 @dg.asset(
@@ -73,8 +81,8 @@ def published_state(published: str, rebuilt: str, cutoff, next_cutoff) -> str:
     group_name="release",
     kinds={"duckdb", "parquet"},
     description="Immutable release of the registry month: read-only DuckDB, Parquet, manifest, HTA workbook, report. "
-                "Never rebuilt: a rerun of a published month verifies it and says whether the warehouse still "
-                "reproduces it; an empty registry is never released.",
+    "Never rebuilt: a rerun of a published month verifies it and says whether the warehouse still "
+    "reproduces it; an empty registry is never released.",
 )
 def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> dg.MaterializeResult:
     import os
@@ -97,11 +105,18 @@ def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> 
         if problems:
             raise dg.Failure(f"existing release {path} does not verify: {'; '.join(problems)}") from None
         published = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["tables_sha256"]
-        state = published_state(published, rebuilt_fingerprint(warehouse, cutoff), cutoff,
-                                month_end(next_month(context.partition_key)))
+        state = published_state(
+            published, rebuilt_fingerprint(warehouse, cutoff), cutoff, month_end(next_month(context.partition_key))
+        )
     except ReleaseError as exc:
         raise dg.Failure(f"release {cutoff} not published: {'; '.join(str(exc).split(chr(10)))}") from None
     fingerprint = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["tables_sha256"]
     context.log.info(f"release {cutoff}: {state} at {path}")
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "state": state,
-                                          "data_cutoff": cutoff.isoformat(), "tables_sha256": fingerprint})
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "state": state,
+            "data_cutoff": cutoff.isoformat(),
+            "tables_sha256": fingerprint,
+        }
+    )

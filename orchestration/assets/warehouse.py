@@ -6,10 +6,9 @@ KOCARTR_DATA_CUTOFF (staging reads the registry as of that month).
 Three dbt invocations cost ~6 s of start-up in all; the gates between layers are worth it.
 """
 
-
 import tempfile
-from itertools import takewhile
 from collections.abc import Mapping
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ class RegistryTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else None
 
-
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None or spec.description:
@@ -51,8 +49,12 @@ def dbt_test_description(test: Mapping[str, Any]) -> str:
     if meta:
         args = {k: v for k, v in (meta.get("kwargs") or {}).items() if k not in ("model", "column_name")}
         column = test.get("column_name")
-        return (f"dbt test `{meta['name']}`" + (f" on column {column}" if column else "")
-                + (f" {args}" if args else "") + f" ({test.get('original_file_path', '')})")
+        return (
+            f"dbt test `{meta['name']}`"
+            + (f" on column {column}" if column else "")
+            + (f" {args}" if args else "")
+            + f" ({test.get('original_file_path', '')})"
+        )
     lines = test.get("raw_code", "").strip().splitlines()
     header = [line.removeprefix("--").strip() for line in takewhile(lambda x: x.startswith("--"), lines)]
     return " ".join(header)[:500] or f"dbt singular test {test['name']}"
@@ -77,8 +79,10 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         # Each invocation's artifacts (~8 MB: manifest copy, run results, compiled SQL, dbt.log) go to a temporary
         # folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
         # Dagster's log (the run's log file) while dbt streams them.
-        with cutoff_environment(context.partition_key), \
-                tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
+        with (
+            cutoff_environment(context.partition_key),
+            tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target,
+        ):
             yield from dbt.cli(build_args(), context=context, target_path=Path(target)).stream()
 
     return _assets

@@ -20,8 +20,9 @@ import pytest
 from analyses.competing_risks import aalen_johansen
 from analyses.survival import kaplan_meier, median_survival
 
-pytestmark = pytest.mark.skipif(shutil.which("Rscript") is None,
-                                reason="R is not installed (Rscript not on PATH): R comparison skipped")
+pytestmark = pytest.mark.skipif(
+    shutil.which("Rscript") is None, reason="R is not installed (Rscript not on PATH): R comparison skipped"
+)
 
 R_SCRIPT = r"""
 suppressMessages(library(survival)); library(jsonlite)
@@ -40,8 +41,9 @@ cat(toJSON(out, digits = NA, na = "null"))
 
 def _r(tmp_path: Path, time, event, entry, cause) -> dict:
     csv = tmp_path / "d.csv"
-    rows = ["id,time,event,entry,cause"] + [f"{i},{t},{e},{s},{c}" for i, (t, e, s, c)
-                                            in enumerate(zip(time, event, entry, cause))]
+    rows = ["id,time,event,entry,cause"] + [
+        f"{i},{t},{e},{s},{c}" for i, (t, e, s, c) in enumerate(zip(time, event, entry, cause))
+    ]
     csv.write_text("\n".join(rows) + "\n")
     script = tmp_path / "ref.R"
     script.write_text(R_SCRIPT)
@@ -85,7 +87,7 @@ def test_km_median_and_cif_equal_r_with_delayed_entry_ties_and_day0_events(tmp_p
     cause = rng.choice([0, 1, 2], n, p=[0.45, 0.35, 0.2])
     entry = np.where(rng.random(n) < 0.3, rng.integers(1, 200, n), 0)
     entry = np.where(entry >= time, 0, entry)  # enrolled before the exit (pre-entry rows are excluded upstream)
-    time[:6], cause[:6], entry[:6] = 0, 1, 0   # day-0 events (e.g. death on the infusion day)
+    time[:6], cause[:6], entry[:6] = 0, 1, 0  # day-0 events (e.g. death on the infusion day)
     _compare(tmp_path, time, cause, entry)
 
 

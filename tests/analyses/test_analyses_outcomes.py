@@ -26,16 +26,58 @@ def _adtte() -> pl.DataFrame:
         ("P6", 2, 10.0, 0, 0.0, "YESCARTA", "LBCL", "S01", 2024),
     ]
     for u, inf, aval, cnsr, ent, prod, dis, site, yr in os_:
-        rows.append(dict(USUBJID=u, INFNUM=inf, PARAMCD="OS", AVAL=aval, CNSR=cnsr, CMPEVFL="N", ENTRYT=ent, PRODUCT=prod, DISGRP=dis, SITEID=site, INFYEAR=yr))
+        rows.append(
+            dict(
+                USUBJID=u,
+                INFNUM=inf,
+                PARAMCD="OS",
+                AVAL=aval,
+                CNSR=cnsr,
+                CMPEVFL="N",
+                ENTRYT=ent,
+                PRODUCT=prod,
+                DISGRP=dis,
+                SITEID=site,
+                INFYEAR=yr,
+            )
+        )
     # NRM with RELAPSE competing (2 here = CNSR NULL + CMPEVFL 'Y'), no delayed entry; one invalid row (AVAL < 0)
     nrm = [("P1", 100.0, 0), ("P2", 150.0, 2), ("P3", 150.0, 0), ("P4", 300.0, 1), ("P5", 20.0, 2), ("P6", -1.0, 0)]
     prod = {"P1": "KYMRIAH", "P2": "KYMRIAH", "P3": "KYMRIAH", "P4": "YESCARTA", "P5": "YESCARTA", "P6": "YESCARTA"}
     for u, aval, cnsr in nrm:
-        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="NRM", AVAL=aval, CNSR=None if cnsr == 2 else cnsr, CMPEVFL="Y" if cnsr == 2 else "N", ENTRYT=0.0, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+        rows.append(
+            dict(
+                USUBJID=u,
+                INFNUM=1,
+                PARAMCD="NRM",
+                AVAL=aval,
+                CNSR=None if cnsr == 2 else cnsr,
+                CMPEVFL="Y" if cnsr == 2 else "N",
+                ENTRYT=0.0,
+                PRODUCT=prod[u],
+                DISGRP="LBCL",
+                SITEID="S01",
+                INFYEAR=2023,
+            )
+        )
     # SPM: 2 events in 4 patients, delayed entry for P4
     spm = [("P1", 365.25, 0, 0.0), ("P2", 730.5, 1, 0.0), ("P3", 365.25, 2, 0.0), ("P4", 730.5, 0, 365.25)]
     for u, aval, cnsr, ent in spm:
-        rows.append(dict(USUBJID=u, INFNUM=1, PARAMCD="SPM", AVAL=aval, CNSR=None if cnsr == 2 else cnsr, CMPEVFL="Y" if cnsr == 2 else "N", ENTRYT=ent, PRODUCT=prod[u], DISGRP="LBCL", SITEID="S01", INFYEAR=2023))
+        rows.append(
+            dict(
+                USUBJID=u,
+                INFNUM=1,
+                PARAMCD="SPM",
+                AVAL=aval,
+                CNSR=None if cnsr == 2 else cnsr,
+                CMPEVFL="Y" if cnsr == 2 else "N",
+                ENTRYT=ent,
+                PRODUCT=prod[u],
+                DISGRP="LBCL",
+                SITEID="S01",
+                INFYEAR=2023,
+            )
+        )
     return pl.DataFrame(rows, schema_overrides={"INFYEAR": pl.Float64})
 
 
@@ -75,7 +117,9 @@ def test_cumulative_incidence_matches_estimator_and_gray_rows() -> None:
     row = lm.filter(pl.col("time_months") == 6.0).row(0, named=True)
     # P6 excluded (AVAL < 0): 5 patients; t=20 relapse(comp), t=100 NRM, t=150 NRM + relapse
     assert row["n"] == 5 and row["n_excluded"] == 1 and "AVAL missing or < 0" in row["note"]
-    ref = cif_at(aalen_johansen(np.array([100, 150, 150, 300, 20.0]), np.array([1, 2, 1, 0, 2])), np.array([6 * DAYS_PER_MONTH]))
+    ref = cif_at(
+        aalen_johansen(np.array([100, 150, 150, 300, 20.0]), np.array([1, 2, 1, 0, 2])), np.array([6 * DAYS_PER_MONTH])
+    )
     assert row["estimate"] == pytest.approx(ref["estimate"][0])
     # by hand: t=20 n=5 comp -> S=4/5; t=100 n=4 -> F=1/5; t=150 n=3, 1 NRM -> F = 1/5 + (3/5)(1/3) = 2/5
     assert row["estimate"] == pytest.approx(0.4)
@@ -114,8 +158,18 @@ def test_empty_endpoint_and_empty_strata_are_skipped() -> None:
 
 def test_event_at_own_entry_time_is_excluded_and_counted() -> None:
     df = pl.DataFrame(
-        dict(USUBJID=["A", "B", "C"], INFNUM=[1, 1, 1], PARAMCD=["OS"] * 3, AVAL=[10.0, 20.0, 30.0], CNSR=[0, 0, 1],
-             ENTRYT=[0.0, 20.0, 5.0], PRODUCT=["X"] * 3, DISGRP=["D"] * 3, SITEID=["S"] * 3, INFYEAR=[2024] * 3)
+        dict(
+            USUBJID=["A", "B", "C"],
+            INFNUM=[1, 1, 1],
+            PARAMCD=["OS"] * 3,
+            AVAL=[10.0, 20.0, 30.0],
+            CNSR=[0, 0, 1],
+            ENTRYT=[0.0, 20.0, 5.0],
+            PRODUCT=["X"] * 3,
+            DISGRP=["D"] * 3,
+            SITEID=["S"] * 3,
+            INFYEAR=[2024] * 3,
+        )
     )
     out = outcomes.survival_estimates(df, CUTOFF, endpoints=("OS",), include_curve=False)
     row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
@@ -124,8 +178,11 @@ def test_event_at_own_entry_time_is_excluded_and_counted() -> None:
 
 def _adsl_adae() -> tuple[pl.DataFrame, pl.DataFrame]:
     adsl = pl.DataFrame(
-        dict(USUBJID=["P1", "P2", "P3", "P4", "P5"], INFFL=["Y", "Y", "Y", "Y", "N"],
-             PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA", "YESCARTA"])
+        dict(
+            USUBJID=["P1", "P2", "P3", "P4", "P5"],
+            INFFL=["Y", "Y", "Y", "Y", "N"],
+            PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA", "YESCARTA"],
+        )
     )
     adae = pl.DataFrame(
         dict(
@@ -148,12 +205,16 @@ def test_proportions_by_hand() -> None:
     out = outcomes.proportions(adae, adsl, CUTOFF)
 
     def get(ep: str, stratum: str, measure: str) -> dict:
-        return out.filter((pl.col("endpoint") == ep) & (pl.col("stratum") == stratum) & (pl.col("measure") == measure)).row(0, named=True)
+        return out.filter(
+            (pl.col("endpoint") == ep) & (pl.col("stratum") == stratum) & (pl.col("measure") == measure)
+        ).row(0, named=True)
 
     # infused: P1..P4 (P5 not infused, its CRS ignored); CRS: P1 (max 3), P2 (2); P4 grade 0 is no event
     anyg = get("CRS", "overall", "any_grade")
     assert (anyg["n"], anyg["events"], anyg["proportion"]) == (4, 2, 0.5)
-    assert anyg["lower_95"] == pytest.approx(0.06758599, abs=1e-7) and anyg["upper_95"] == pytest.approx(0.93241401, abs=1e-7)
+    assert anyg["lower_95"] == pytest.approx(0.06758599, abs=1e-7) and anyg["upper_95"] == pytest.approx(
+        0.93241401, abs=1e-7
+    )
     assert get("CRS", "overall", "grade_ge3")["events"] == 1
     assert [get("CRS", "overall", f"max_grade_{g}")["events"] for g in range(6)] == [2, 0, 1, 1, 0, 0]
     assert get("CRS", "overall", "tocilizumab")["events"] == 1 and get("CRS", "overall", "icu")["events"] == 1
@@ -165,14 +226,30 @@ def test_proportions_by_hand() -> None:
     assert get("CRS", "YESCARTA", "any_grade")["events"] == 0 and get("CRS", "YESCARTA", "any_grade")["n"] == 2
     assert get("CRS", "YESCARTA", "onset_day")["median"] is None  # undefined -> null
     assert get("ICANS", "YESCARTA", "grade_ge3")["events"] == 1
-    assert out.filter(pl.col("stratum_variable") == "PRODUCT")["stratum"].unique().sort().to_list() == ["KYMRIAH", "YESCARTA"]
+    assert out.filter(pl.col("stratum_variable") == "PRODUCT")["stratum"].unique().sort().to_list() == [
+        "KYMRIAH",
+        "YESCARTA",
+    ]
 
 
 def test_pre_entry_rows_are_excluded_with_their_reason() -> None:
     # B's event (day 20) happened before its registry entry (day 30): flagged PREENTFL = 'Y' in adtte
-    df = pl.DataFrame(dict(USUBJID=["A", "B", "C"], INFNUM=[1, 1, 1], PARAMCD=["PFS"] * 3, AVAL=[10.0, 20.0, 40.0],
-                           CNSR=[0, 0, 1], CMPEVFL=["N"] * 3, ENTRYT=[0.0, 30.0, 0.0], PREENTFL=["N", "Y", "N"],
-                           PRODUCT=["X"] * 3, DISGRP=["D"] * 3, SITEID=["S"] * 3, INFYEAR=[2024] * 3))
+    df = pl.DataFrame(
+        dict(
+            USUBJID=["A", "B", "C"],
+            INFNUM=[1, 1, 1],
+            PARAMCD=["PFS"] * 3,
+            AVAL=[10.0, 20.0, 40.0],
+            CNSR=[0, 0, 1],
+            CMPEVFL=["N"] * 3,
+            ENTRYT=[0.0, 30.0, 0.0],
+            PREENTFL=["N", "Y", "N"],
+            PRODUCT=["X"] * 3,
+            DISGRP=["D"] * 3,
+            SITEID=["S"] * 3,
+            INFYEAR=[2024] * 3,
+        )
+    )
     out = outcomes.survival_estimates(df, CUTOFF, endpoints=("PFS",), include_curve=False)
     row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
     assert row["n"] == 2 and row["n_excluded"] == 1 and outcomes.PRE_ENTRY_REASON in row["note"]
@@ -187,8 +264,9 @@ def test_naive_km_on_a_competing_risk_parameter_refuses_competing_rows() -> None
 
 def test_registration_stratum_is_the_prospective_sensitivity_analysis() -> None:
     adsl = pl.DataFrame(dict(USUBJID=["P1", "P2", "P3", "P4", "P5", "P6"], REGLATFL=["N", "N", "N", "Y", "N", "N"]))
-    out = outcomes.survival_estimates(outcomes.with_registration(_adtte(), adsl), CUTOFF, endpoints=("OS",),
-                                      include_curve=False)
+    out = outcomes.survival_estimates(
+        outcomes.with_registration(_adtte(), adsl), CUTOFF, endpoints=("OS",), include_curve=False
+    )
     reg = out.filter((pl.col("stratum_variable") == "REGISTRATION") & (pl.col("row_type") == "median"))
     assert reg["stratum"].to_list() == ["late", "prospective"]
     prosp = reg.filter(pl.col("stratum") == "prospective").row(0, named=True)
@@ -200,15 +278,18 @@ def test_proportions_count_only_patients_evaluable_for_the_toxicity() -> None:
     # P2 infused 20 days before the cut-off: not evaluable for CRS (30-day lag here), P1 / P3 / P4 are
     adsl = adsl.with_columns(pl.Series("TRTSDT", [CUTOFF - dt.timedelta(days=d) for d in (100, 20, 100, 100, 100)]))
     out = outcomes.proportions(adae, adsl, CUTOFF, {"CRS": 30, "ICANS": 0})
-    anyg = out.filter((pl.col("endpoint") == "CRS") & (pl.col("stratum") == "overall")
-                      & (pl.col("measure") == "any_grade")).row(0, named=True)
+    anyg = out.filter(
+        (pl.col("endpoint") == "CRS") & (pl.col("stratum") == "overall") & (pl.col("measure") == "any_grade")
+    ).row(0, named=True)
     assert (anyg["n"], anyg["n_not_evaluable"], anyg["events"], anyg["min_days_after_infusion"]) == (3, 1, 1, 30)
     assert "not evaluable" in anyg["note"]
-    kym = out.filter((pl.col("endpoint") == "CRS") & (pl.col("stratum") == "KYMRIAH")
-                     & (pl.col("measure") == "any_grade")).row(0, named=True)
+    kym = out.filter(
+        (pl.col("endpoint") == "CRS") & (pl.col("stratum") == "KYMRIAH") & (pl.col("measure") == "any_grade")
+    ).row(0, named=True)
     assert (kym["n"], kym["n_not_evaluable"]) == (1, 1)
-    icans = out.filter((pl.col("endpoint") == "ICANS") & (pl.col("stratum") == "overall")
-                       & (pl.col("measure") == "any_grade")).row(0, named=True)
+    icans = out.filter(
+        (pl.col("endpoint") == "ICANS") & (pl.col("stratum") == "overall") & (pl.col("measure") == "any_grade")
+    ).row(0, named=True)
     assert (icans["n"], icans["n_not_evaluable"]) == (4, 0)
 
 
@@ -218,10 +299,18 @@ def test_evaluability_comes_from_configuration() -> None:
 
 
 def test_response_rates_from_adrs_over_completed_windows() -> None:
-    adrs = pl.DataFrame(dict(
-        USUBJID=["A", "B", "C", "D"], PARAMCD=["BOR"] * 4, AVISIT=["D90"] * 4, AVALC=["CR", "PR", "NE", "SD"],
-        CRFL=["Y", "N", "N", "N"], RSPFL=["Y", "Y", "N", "N"], WINDCMFL=["Y", "Y", "Y", "N"],
-        PRODUCT=["X", "X", "Y", "Y"]))
+    adrs = pl.DataFrame(
+        dict(
+            USUBJID=["A", "B", "C", "D"],
+            PARAMCD=["BOR"] * 4,
+            AVISIT=["D90"] * 4,
+            AVALC=["CR", "PR", "NE", "SD"],
+            CRFL=["Y", "N", "N", "N"],
+            RSPFL=["Y", "Y", "N", "N"],
+            WINDCMFL=["Y", "Y", "Y", "N"],
+            PRODUCT=["X", "X", "Y", "Y"],
+        )
+    )
     out = outcomes.response_rates(adrs, CUTOFF)
 
     def get(stratum: str, measure: str) -> dict:
@@ -236,19 +325,25 @@ def test_response_rates_from_adrs_over_completed_windows() -> None:
 
 def test_icaht_early_and_late_grades_by_hand() -> None:
     # derived ICAHT rows (AECAT 'ICAHT', phase in AEDECOD) are graded per phase, max grade per patient
-    adsl = pl.DataFrame(dict(USUBJID=["P1", "P2", "P3", "P4"], INFFL=["Y"] * 4,
-                             PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA"]))
-    adae = pl.DataFrame(dict(
-        USUBJID=["P1", "P1", "P2", "P3", "P3"],
-        AECAT=["ICAHT", "ICAHT", "ICAHT", "ICAHT", "CRS"],
-        AEDECOD=["ICAHT EARLY", "ICAHT LATE", "ICAHT EARLY", "ICAHT EARLY", "CRS"],
-        ATOXGR=[3, 1, 1, 4, 2], ASTDY=[0, 31, 0, 0, 1], ADURN=[10, 40, 3, 25, 4],
-    ))
+    adsl = pl.DataFrame(
+        dict(USUBJID=["P1", "P2", "P3", "P4"], INFFL=["Y"] * 4, PRODUCT=["KYMRIAH", "KYMRIAH", "YESCARTA", "YESCARTA"])
+    )
+    adae = pl.DataFrame(
+        dict(
+            USUBJID=["P1", "P1", "P2", "P3", "P3"],
+            AECAT=["ICAHT", "ICAHT", "ICAHT", "ICAHT", "CRS"],
+            AEDECOD=["ICAHT EARLY", "ICAHT LATE", "ICAHT EARLY", "ICAHT EARLY", "CRS"],
+            ATOXGR=[3, 1, 1, 4, 2],
+            ASTDY=[0, 31, 0, 0, 1],
+            ADURN=[10, 40, 3, 25, 4],
+        )
+    )
     out = outcomes.proportions(adae, adsl, CUTOFF, {})
 
     def get(ep: str, stratum: str, measure: str) -> dict:
-        return out.filter((pl.col("endpoint") == ep) & (pl.col("stratum") == stratum)
-                          & (pl.col("measure") == measure)).row(0, named=True)
+        return out.filter(
+            (pl.col("endpoint") == ep) & (pl.col("stratum") == stratum) & (pl.col("measure") == measure)
+        ).row(0, named=True)
 
     # early: P1 grade 3, P2 grade 1, P3 grade 4, P4 none -> 2/4 grade >= 3 (CP 0.0676-0.9324)
     ge3 = get("ICAHT_EARLY", "overall", "grade_ge3")

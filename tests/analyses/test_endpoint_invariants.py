@@ -19,7 +19,8 @@ from analyses.survival import kaplan_meier, survival_at
 def _rows(con, paramcd: str):
     return con.sql(
         "select USUBJID, AVAL, CNSR, CMPEVFL, ENTRYT, PREENTFL from adam.adtte "
-        f"where PARAMCD = '{paramcd}' order by USUBJID").fetchall()
+        f"where PARAMCD = '{paramcd}' order by USUBJID"
+    ).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,13 @@ def built_warehouse(tmp_path_factory) -> dict:
     finally:
         con.close()
     result = run_dbt(["build", "--vars", json.dumps({"data_cutoff": DATA_CUTOFF})], warehouse, work)
-    return {"warehouse": warehouse, "work": work, "result": result,
-            "manifest": work / "target" / "manifest.json", "run_results": work / "target" / "run_results.json"}
+    return {
+        "warehouse": warehouse,
+        "work": work,
+        "result": result,
+        "manifest": work / "target" / "manifest.json",
+        "run_results": work / "target" / "run_results.json",
+    }
 
 
 @pytest.fixture()

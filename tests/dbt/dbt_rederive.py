@@ -7,15 +7,22 @@ from datetime import date
 
 import duckdb
 
+
 def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int]]:
     """{PARAMCD: (AVAL, CNSR)} for OS, OS_ITT, PFS, NRM, RELAPSE, SPM from the timeline of one patient
     (CNSR None = competing event)."""
     cutoff: date = con.sql("select DCUTDT from adam.adsl where USUBJID = ?", params=[patient]).fetchall()[0][0]
-    nrm_causes = {c for (c,) in con.sql("select code from seeds.dictionary_codes "
-                                        "where code_list = 'death_cause' and nrm").fetchall()}
-    rows = con.sql("select event_type, event_date, event_detail, is_contact, source_form "
-                   "from marts.fct_patient_timeline where patient_key = ? and event_date <= ?",
-                   params=[patient, cutoff]).fetchall()
+    nrm_causes = {
+        c
+        for (c,) in con.sql(
+            "select code from seeds.dictionary_codes where code_list = 'death_cause' and nrm"
+        ).fetchall()
+    }
+    rows = con.sql(
+        "select event_type, event_date, event_detail, is_contact, source_form "
+        "from marts.fct_patient_timeline where patient_key = ? and event_date <= ?",
+        params=[patient, cutoff],
+    ).fetchall()
     events = [r[:4] for r in rows]
 
     def dates(kind: str, after: date | None = None, strict: bool = True) -> list[date]:
@@ -70,6 +77,11 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
 
 
 def adtte_rows(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int]]:
-    return {p: (a, c) for p, a, c in con.sql(
-        "select PARAMCD, AVAL, CNSR from adam.adtte where USUBJID = ? "
-        "and PARAMCD in ('OS', 'OS_ITT', 'PFS', 'NRM', 'RELAPSE', 'SPM')", params=[patient]).fetchall()}
+    return {
+        p: (a, c)
+        for p, a, c in con.sql(
+            "select PARAMCD, AVAL, CNSR from adam.adtte where USUBJID = ? "
+            "and PARAMCD in ('OS', 'OS_ITT', 'PFS', 'NRM', 'RELAPSE', 'SPM')",
+            params=[patient],
+        ).fetchall()
+    }

@@ -18,6 +18,16 @@ def run_dbt(args: list[str], warehouse: Path, work: Path) -> subprocess.Complete
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["KOCARTR_WAREHOUSE"] = str(warehouse)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    cmd = ["dbt", *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-           "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    cmd = [
+        "dbt",
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(DBT_PROJECT_DIR))

@@ -60,9 +60,14 @@ def test_one_staging_model_per_source_table(models, manifest):
 def test_every_model_and_column_documented(models, wh):
     for node in models.values():
         assert node["description"].strip(), f"{node['name']} has no description"
-        actual = [r[0] for r in wh.sql("select column_name from information_schema.columns "
-                                        "where table_schema = ? and table_name = ? order by ordinal_position",
-                                        params=[node["schema"], node["name"]]).fetchall()]
+        actual = [
+            r[0]
+            for r in wh.sql(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                params=[node["schema"], node["name"]],
+            ).fetchall()
+        ]
         assert actual, node["name"]
         documented = node["columns"]
         missing = [c for c in actual if c not in documented or not documented[c]["description"].strip()]

@@ -7,9 +7,8 @@ import random
 
 import duckdb
 import pytest
-
-from dbt_runner import run_dbt
 from dbt_rederive import adtte_rows, rederive
+from dbt_runner import run_dbt
 
 synth = pytest.importorskip("kocartr.synth")
 ingest_mod = pytest.importorskip("kocartr.ingest")
@@ -36,8 +35,15 @@ def generated(tmp_path_factory):
 
 
 def test_generated_set_builds_every_layer(generated):
-    for table in ("marts.dim_patient", "marts.fct_infusion", "marts.fct_patient_timeline", "adam.adsl",
-                  "adam.adtte", "adam.adae", "marts.fct_followup_schedule"):
+    for table in (
+        "marts.dim_patient",
+        "marts.fct_infusion",
+        "marts.fct_patient_timeline",
+        "adam.adsl",
+        "adam.adtte",
+        "adam.adae",
+        "marts.fct_followup_schedule",
+    ):
         assert generated.sql(f"select count(*) from {table}").fetchall()[0][0] > 0, table
     n_adsl = generated.sql("select count(*) from adam.adsl").fetchall()[0][0]
     assert 0.8 * N_PATIENTS <= n_adsl <= N_PATIENTS
@@ -47,10 +53,14 @@ def test_endpoints_rederive_from_timeline_for_sampled_patients(generated):
     patients = [p for (p,) in generated.sql("select USUBJID from adam.adsl order by USUBJID").fetchall()]
     sample = random.Random(5).sample(patients, 60)
     # add the patients with the rarer event paths (competing events, SPM, never infused)
-    sample += [p for (p,) in generated.sql(
-        "select distinct USUBJID from adam.adtte where (PARAMCD in ('NRM', 'SPM') and CNSR = 0) "
-        "or CMPEVFL = 'Y' union select USUBJID from adam.adsl where DTHSRC <> 'death' "
-        "union select USUBJID from adam.adsl where INFFL = 'N'").fetchall()]
+    sample += [
+        p
+        for (p,) in generated.sql(
+            "select distinct USUBJID from adam.adtte where (PARAMCD in ('NRM', 'SPM') and CNSR = 0) "
+            "or CMPEVFL = 'Y' union select USUBJID from adam.adsl where DTHSRC <> 'death' "
+            "union select USUBJID from adam.adsl where INFFL = 'N'"
+        ).fetchall()
+    ]
     for p in sorted(set(sample)):
         assert rederive(generated, p) == adtte_rows(generated, p), p
 

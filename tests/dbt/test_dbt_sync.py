@@ -55,7 +55,8 @@ def test_codes_seed_has_every_code_and_attribute():
     with open(DBT_PROJECT_DIR / "seeds" / "dictionary_codes.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert {(r["code_list"], r["code"]) for r in rows} == {
-        (cl.name, c.code) for cl in d.code_lists.values() for c in cl.codes}
+        (cl.name, c.code) for cl in d.code_lists.values() for c in cl.codes
+    }
     by = {(r["code_list"], r["code"]): r for r in rows}
     assert by[("crs_hypoxia", "HIGH_FLOW")]["astct_grade"] == "3"
     assert by[("death_cause", "PRIMARY_DISEASE")]["nrm"] == "false"

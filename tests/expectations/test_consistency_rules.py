@@ -15,23 +15,37 @@ CASES = {
     # CTCAE v5.0 neutropenia: ANC 0.8 (< 1.0) = grade 3; 0.3 (< 0.5) = grade 4
     "staging.stg_adverse_event.neutropenia_grade_vs_lab_nadir": (
         ["update staging.stg_adverse_event set ctcae_grade = 3", "update staging.stg_lab set value = 0.8"],
-        ["update staging.stg_adverse_event set ctcae_grade = 3", "update staging.stg_lab set value = 0.3"]),
+        ["update staging.stg_adverse_event set ctcae_grade = 3", "update staging.stg_lab set value = 0.3"],
+    ),
     # platelets 40 (< 50) = grade 3; 20 (< 25) = grade 4
     "staging.stg_adverse_event.thrombocytopenia_grade_vs_lab_nadir": (
-        ["update staging.stg_adverse_event set ae_term = 'THROMBOCYTOPENIA', ctcae_grade = 3",
-         "update staging.stg_lab set analyte = 'PLT', value = 40"],
-        ["update staging.stg_adverse_event set ae_term = 'THROMBOCYTOPENIA', ctcae_grade = 3",
-         "update staging.stg_lab set analyte = 'PLT', value = 20"]),
+        [
+            "update staging.stg_adverse_event set ae_term = 'THROMBOCYTOPENIA', ctcae_grade = 3",
+            "update staging.stg_lab set analyte = 'PLT', value = 40",
+        ],
+        [
+            "update staging.stg_adverse_event set ae_term = 'THROMBOCYTOPENIA', ctcae_grade = 3",
+            "update staging.stg_lab set analyte = 'PLT', value = 20",
+        ],
+    ),
     # haemoglobin 9.0 (< 10) = grade 2; 7.5 (< 8) = grade 3
     "staging.stg_adverse_event.anemia_grade_vs_lab_nadir": (
-        ["update staging.stg_adverse_event set ae_term = 'ANEMIA', ctcae_grade = 2",
-         "update staging.stg_lab set analyte = 'HGB', value = 9.0"],
-        ["update staging.stg_adverse_event set ae_term = 'ANEMIA', ctcae_grade = 2",
-         "update staging.stg_lab set analyte = 'HGB', value = 7.5"]),
-    **{f"staging.stg_{f}.grade4plus_reported_serious": (
-        [f"update staging.stg_{f} set {g} = 4, serious = 'Y'"],
-        [f"update staging.stg_{f} set {g} = 4, serious = 'N'"])
-       for f, g in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade"))},
+        [
+            "update staging.stg_adverse_event set ae_term = 'ANEMIA', ctcae_grade = 2",
+            "update staging.stg_lab set analyte = 'HGB', value = 9.0",
+        ],
+        [
+            "update staging.stg_adverse_event set ae_term = 'ANEMIA', ctcae_grade = 2",
+            "update staging.stg_lab set analyte = 'HGB', value = 7.5",
+        ],
+    ),
+    **{
+        f"staging.stg_{f}.grade4plus_reported_serious": (
+            [f"update staging.stg_{f} set {g} = 4, serious = 'Y'"],
+            [f"update staging.stg_{f} set {g} = 4, serious = 'N'"],
+        )
+        for f, g in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade"))
+    },
 }
 
 

@@ -1,8 +1,8 @@
 """Each rule passes on the clean warehouse and fails on a fixture that breaks it."""
 
 import pytest
-
 from breakers import breaker
+
 from expectations.runner import run_layer, run_rules
 from expectations.suites import all_rules
 

@@ -1,8 +1,8 @@
 """A third of the patients die before their infusion: the run stops before the analyses and names the check."""
 
 import pytest
-
 import warehouse
+
 from expectations.runner import QualityGateFailed, gate, run_layer
 
 LAYERS_BEFORE_ANALYSES = ("raw", "staging", "marts", "adam")
@@ -28,8 +28,10 @@ def third_dead_before_infusion():
                    from raw.product_infusion p where cast(substr(p.record_id, 5) as integer) // 3 % 3 = 0""")
     # downstream layers rebuilt from raw the way dbt would
     con.execute("delete from staging.stg_death")
-    con.execute("insert into staging.stg_death by name select site_code, patient_key, record_id, submission_month, "
-                "death_date, primary_cause, contributing_causes, autopsy from raw.death")
+    con.execute(
+        "insert into staging.stg_death by name select site_code, patient_key, record_id, submission_month, "
+        "death_date, primary_cause, contributing_causes, autopsy from raw.death"
+    )
     con.execute("""update adam.adsl set DTHDT = d.death_date, DTHFL = 'Y' from staging.stg_death d
                    where d.patient_key = adam.adsl.USUBJID""")
     yield con

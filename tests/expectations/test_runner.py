@@ -3,8 +3,8 @@
 import dataclasses
 
 import pytest
-
 import warehouse
+
 from expectations import config as C
 from expectations.results import persist_results
 from expectations.rules import Rule, ok_rule
@@ -45,7 +45,10 @@ def test_one_implausible_record_does_not_block(big):
     assert (o.rows_checked, o.rows_failing) == (100, 1)
     assert o.failing_records == [{"site_code": "S01", "record_id": "dea-0000"}]  # goes to the site queries
     assert [(s.site_code, s.rows_checked, s.rows_failing) for s in o.by_site] == [
-        ("S01", 34, 1), ("S02", 33, 0), ("S03", 33, 0)]
+        ("S01", 34, 1),
+        ("S02", 33, 0),
+        ("S03", 33, 0),
+    ]
 
 
 def test_many_implausible_records_block(big):
@@ -68,13 +71,14 @@ def test_threshold_is_the_share_boundary(big):
 
 def test_per_site_completeness_threshold(big):
     rule = _rule("staging.stg_baseline.ecog.site_completeness")  # each site >= 80% non-null
-    big.execute("update staging.stg_baseline set ecog = null where site_code = 'S01' "
-                "and cast(substr(record_id, 5) as integer) % 2 = 0")  # S01 loses half: 1/6 overall
+    big.execute(
+        "update staging.stg_baseline set ecog = null where site_code = 'S01' "
+        "and cast(substr(record_id, 5) as integer) % 2 = 0"
+    )  # S01 loses half: 1/6 overall
     (o,) = run_rules(big, [rule], "r")
     assert o.failing_share < o.threshold  # the all-sites share alone would pass
     assert not o.passed and not o.blocking  # S01 fails its site threshold; a warning never blocks
-    assert {s.site_code: s.failing_share > o.threshold for s in o.by_site} == {"S01": True, "S02": False,
-                                                                               "S03": False}
+    assert {s.site_code: s.failing_share > o.threshold for s in o.by_site} == {"S01": True, "S02": False, "S03": False}
     gate([o])  # warnings never close the gate
 
 
@@ -87,10 +91,19 @@ def test_warning_failure_does_not_block(con):
 
 
 def test_gx_exception_is_an_error_not_bad_data(con):
-    rule = Rule(name="staging.stg_crs.gx_raises", layer="staging", table="staging.stg_crs", category="conformance",
-                subcategory="value", severity="critical", max_failing_share=0.0, reason="test",
-                expectation="ExpectColumnValuesToNotBeNull", kwargs={"column": "no_such_column"},
-                query="select site_code, record_id from staging.stg_crs")
+    rule = Rule(
+        name="staging.stg_crs.gx_raises",
+        layer="staging",
+        table="staging.stg_crs",
+        category="conformance",
+        subcategory="value",
+        severity="critical",
+        max_failing_share=0.0,
+        reason="test",
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "no_such_column"},
+        query="select site_code, record_id from staging.stg_crs",
+    )
     (o,) = run_rules(con, [rule], "r")
     assert o.error and "no_such_column" in o.error
     assert not o.passed and o.rows_failing == 0 and o.failing_records == []
@@ -128,9 +141,17 @@ def test_missing_table_errors_clearly(con):
 
 
 def test_null_ok_is_refused(con):
-    rule = ok_rule(name="staging.stg_crs.null_ok", layer="staging", table="staging.stg_crs",
-                   category="plausibility", subcategory="temporal", severity="critical", max_failing_share=0.0,
-                   reason="test", query="select site_code, record_id, cast(null as boolean) as ok from staging.stg_crs")
+    rule = ok_rule(
+        name="staging.stg_crs.null_ok",
+        layer="staging",
+        table="staging.stg_crs",
+        category="plausibility",
+        subcategory="temporal",
+        severity="critical",
+        max_failing_share=0.0,
+        reason="test",
+        query="select site_code, record_id, cast(null as boolean) as ok from staging.stg_crs",
+    )
     (o,) = run_rules(con, [rule], "r")
     assert o.error and "NULL ok" in o.error
 
@@ -147,16 +168,21 @@ def test_persist_results_counts(con):
     con.execute("update staging.stg_death set death_date = death_date - 500 where site_code = 'S01'")
     outs = run_checks(con, "staging.stg_death", "run-1")
     n = persist_results(con, outs, "run-1", data_month="2025-06")
-    rows = con.sql(f"select site_code, rows_checked, rows_failing, passed, severity, category, layer "
-                   f"from {C.DQ_RESULTS} where check_name = '{DEATH_AFTER_INF}' order by site_code").fetchall()
+    rows = con.sql(
+        f"select site_code, rows_checked, rows_failing, passed, severity, category, layer "
+        f"from {C.DQ_RESULTS} where check_name = '{DEATH_AFTER_INF}' order by site_code"
+    ).fetchall()
     # 12 patients, deaths for patients 0, 4, 8 -> S01, S02, S03 one each; S01's broken
-    assert rows == [("ALL", 3, 1, False, "critical", "plausibility", "staging"),
-                    ("S01", 1, 1, False, "critical", "plausibility", "staging"),
-                    ("S02", 1, 0, True, "critical", "plausibility", "staging"),
-                    ("S03", 1, 0, True, "critical", "plausibility", "staging")]
+    assert rows == [
+        ("ALL", 3, 1, False, "critical", "plausibility", "staging"),
+        ("S01", 1, 1, False, "critical", "plausibility", "staging"),
+        ("S02", 1, 0, True, "critical", "plausibility", "staging"),
+        ("S03", 1, 0, True, "critical", "plausibility", "staging"),
+    ]
     assert n == con.sql(f"select count(*) from {C.DQ_RESULTS} where run_id = 'run-1'").fetchall()[0][0]
-    assert con.sql(f"select site_code, record_key from {C.DQ_FAILING_RECORDS} "
-                   f"where check_name = '{DEATH_AFTER_INF}'").fetchall() == [("S01", "site_code=S01; record_id=dea-0000")]
+    assert con.sql(
+        f"select site_code, record_key from {C.DQ_FAILING_RECORDS} where check_name = '{DEATH_AFTER_INF}'"
+    ).fetchall() == [("S01", "site_code=S01; record_id=dea-0000")]
     # re-running the same check in the same run replaces, never duplicates
     persist_results(con, outs, "run-1", data_month="2025-06")
     assert n == con.sql(f"select count(*) from {C.DQ_RESULTS} where run_id = 'run-1'").fetchall()[0][0]

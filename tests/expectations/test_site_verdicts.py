@@ -14,10 +14,17 @@ from expectations.rules import ok_rule
 from expectations.runner import run_rules
 
 NAME = "staging.stg_fu.dead_has_death_form"
-RULE = ok_rule(name=NAME, layer="staging", table="staging.stg_fu", category="completeness",
-               subcategory="atemporal", severity="warning", max_failing_share=0.05,
-               reason="A follow-up reporting DEAD makes the death form due.",
-               query="select site_code, record_id, ok from staging.stg_fu")
+RULE = ok_rule(
+    name=NAME,
+    layer="staging",
+    table="staging.stg_fu",
+    category="completeness",
+    subcategory="atemporal",
+    severity="warning",
+    max_failing_share=0.05,
+    reason="A follow-up reporting DEAD makes the death form due.",
+    query="select site_code, record_id, ok from staging.stg_fu",
+)
 
 
 @pytest.fixture()
@@ -27,8 +34,9 @@ def con(tmp_path):
     c.execute("create schema staging")
     c.execute("create table staging.stg_fu (site_code varchar, record_id varchar, ok boolean)")
     for site, n, bad in (("S01", 20, 0), ("S02", 20, 0), ("S03", 23, 2)):
-        c.executemany("insert into staging.stg_fu values (?, ?, ?)",
-                      [(site, f"{site}-FU{i}", i >= bad) for i in range(n)])
+        c.executemany(
+            "insert into staging.stg_fu values (?, ?, ?)", [(site, f"{site}-FU{i}", i >= bad) for i in range(n)]
+        )
     yield c
     c.close()
 

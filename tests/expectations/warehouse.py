@@ -19,33 +19,75 @@ MONTH = "2025-06"
 
 # days relative to the patient's infusion (day 0)
 DATES = {
-    ("registration", "consent_date"): -41, ("registration", "enrolment_date"): -40,
+    ("registration", "consent_date"): -41,
+    ("registration", "enrolment_date"): -40,
     ("registration", "cart_order_date"): -45,
-    ("baseline", "diagnosis_date"): -400, ("baseline", "ld_start_date"): -5, ("baseline", "ld_end_date"): -3,
+    ("baseline", "diagnosis_date"): -400,
+    ("baseline", "ld_start_date"): -5,
+    ("baseline", "ld_end_date"): -3,
     ("baseline", "hematotox_date"): -6,
-    ("product_infusion", "leukapheresis_date"): -30, ("product_infusion", "infusion_date"): 0,
-    ("crs", "onset_date"): 2, ("crs", "resolution_date"): 6,
-    ("icans", "onset_date"): 5, ("icans", "resolution_date"): 8,
-    ("adverse_event", "onset_date"): 10, ("adverse_event", "resolution_date"): 20,
-    ("lab", "lab_date"): 14, ("response", "assessment_date"): 90,
-    ("followup", "contact_date"): 100, ("followup", "last_disease_assessment_date"): 90,
+    ("product_infusion", "leukapheresis_date"): -30,
+    ("product_infusion", "infusion_date"): 0,
+    ("crs", "onset_date"): 2,
+    ("crs", "resolution_date"): 6,
+    ("icans", "onset_date"): 5,
+    ("icans", "resolution_date"): 8,
+    ("adverse_event", "onset_date"): 10,
+    ("adverse_event", "resolution_date"): 20,
+    ("lab", "lab_date"): 14,
+    ("response", "assessment_date"): 90,
+    ("followup", "contact_date"): 100,
+    ("followup", "last_disease_assessment_date"): 90,
     ("secondary_malignancy", "diagnosis_date"): 300,
-    ("pregnancy", "reported_date"): 200, ("pregnancy", "conception_date"): 180,
+    ("pregnancy", "reported_date"): 200,
+    ("pregnancy", "conception_date"): 180,
     ("death", "death_date"): 400,
 }
 VALUES = {
-    "product_code": "TISA_CEL", "fever": "Y", "hypotension": "NONE", "hypoxia": "NONE", "astct_grade": 1,
-    "ice_score": 8, "consciousness": "AWAKENS_SPONTANEOUSLY", "seizure": "NONE", "motor_weakness": "N",
-    "cerebral_edema": "NONE", "analyte": "ANC", "unit": "X10E9_L", "value": 1.5, "criteria": "LUGANO_2014",
-    "response": "CR", "timepoint": "D100", "vital_status": "ALIVE", "disease_status": "CR",
-    "subsequent_therapy": "N", "subsequent_hct": "NONE", "new_malignancy": "N", "ae_term": "NEUTROPENIA",
-    "car_transgene_tested": "N", "outcome": "ONGOING", "primary_cause": "PRIMARY_DISEASE",
-    "contributing_causes": "INFECTION;CRS", "birth_year": 1970, "infusion_number": 1, "ctcae_grade": 2,
-    "prior_lines": 2, "ecog": 1, "tocilizumab_doses": 1, "icu_days": 0, "capd_score": None,
-    "deauville_score": 2, "icdo3_morphology": "9680/3", "infection_organism": None, "not_infused_reason": None,
+    "product_code": "TISA_CEL",
+    "fever": "Y",
+    "hypotension": "NONE",
+    "hypoxia": "NONE",
+    "astct_grade": 1,
+    "ice_score": 8,
+    "consciousness": "AWAKENS_SPONTANEOUSLY",
+    "seizure": "NONE",
+    "motor_weakness": "N",
+    "cerebral_edema": "NONE",
+    "analyte": "ANC",
+    "unit": "X10E9_L",
+    "value": 1.5,
+    "criteria": "LUGANO_2014",
+    "response": "CR",
+    "timepoint": "D100",
+    "vital_status": "ALIVE",
+    "disease_status": "CR",
+    "subsequent_therapy": "N",
+    "subsequent_hct": "NONE",
+    "new_malignancy": "N",
+    "ae_term": "NEUTROPENIA",
+    "car_transgene_tested": "N",
+    "outcome": "ONGOING",
+    "primary_cause": "PRIMARY_DISEASE",
+    "contributing_causes": "INFECTION;CRS",
+    "birth_year": 1970,
+    "infusion_number": 1,
+    "ctcae_grade": 2,
+    "prior_lines": 2,
+    "ecog": 1,
+    "tocilizumab_doses": 1,
+    "icu_days": 0,
+    "capd_score": None,
+    "deauville_score": 2,
+    "icdo3_morphology": "9680/3",
+    "infection_organism": None,
+    "not_infused_reason": None,
 }
-NOT_EVERYONE = {"death": lambda i: i % 4 == 0, "pregnancy": lambda i: i % 6 == 0,
-                "secondary_malignancy": lambda i: i % 5 == 0}
+NOT_EVERYONE = {
+    "death": lambda i: i % 4 == 0,
+    "pregnancy": lambda i: i % 6 == 0,
+    "secondary_malignancy": lambda i: i % 5 == 0,
+}
 
 
 def _value(form: str, f, i: int):
@@ -79,12 +121,25 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
         for i, (site, pk) in enumerate(patients(n)):
             if form_name in NOT_EVERYONE and not NOT_EVERYONE[form_name](i):
                 continue
-            row = {"site_code": site, "patient_key": pk, "record_id": f"{form_name[:3]}-{i:04d}",
-                   "submission_month": MONTH, "record_action": "U"}
+            row = {
+                "site_code": site,
+                "patient_key": pk,
+                "record_id": f"{form_name[:3]}-{i:04d}",
+                "submission_month": MONTH,
+                "record_action": "U",
+            }
             row.update({f.name: _value(form_name, f, i) for f in form.fields})
-            row.update({"_source_file": f"{site}/{MONTH}/{form_name}.csv", "_source_row": i + 2,
-                        "_file_sha256": "0" * 64, "_version": 1, "_valid_from_month": MONTH,
-                        "_valid_to_month": None, "_is_current": True})
+            row.update(
+                {
+                    "_source_file": f"{site}/{MONTH}/{form_name}.csv",
+                    "_source_row": i + 2,
+                    "_file_sha256": "0" * 64,
+                    "_version": 1,
+                    "_valid_from_month": MONTH,
+                    "_valid_to_month": None,
+                    "_is_current": True,
+                }
+            )
             rows.append(row)
         out[form_name] = pd.DataFrame(rows)
     return out
@@ -92,10 +147,20 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
 
 def _create_typed(con, table: str, form_name: str, df: pd.DataFrame) -> None:
     d = load_dictionary()
-    types = {"site_code": "VARCHAR", "patient_key": "VARCHAR", "record_id": "VARCHAR", "submission_month": "VARCHAR",
-             "record_action": "VARCHAR", "_source_file": "VARCHAR", "_source_row": "BIGINT",
-             "_file_sha256": "VARCHAR", "_version": "BIGINT", "_valid_from_month": "VARCHAR",
-             "_valid_to_month": "VARCHAR", "_is_current": "BOOLEAN"}
+    types = {
+        "site_code": "VARCHAR",
+        "patient_key": "VARCHAR",
+        "record_id": "VARCHAR",
+        "submission_month": "VARCHAR",
+        "record_action": "VARCHAR",
+        "_source_file": "VARCHAR",
+        "_source_row": "BIGINT",
+        "_file_sha256": "VARCHAR",
+        "_version": "BIGINT",
+        "_valid_from_month": "VARCHAR",
+        "_valid_to_month": "VARCHAR",
+        "_is_current": "BOOLEAN",
+    }
     types.update({f.name: RAW_TYPE_MAP[f.type] for f in d.form(form_name).fields})
     cols = [c for c in df.columns]
     con.execute(f"create table {table} ({', '.join(f'{c} {types[c]}' for c in cols)})")
@@ -113,9 +178,12 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
     for form_name, df in frames.items():
         _create_typed(con, f"raw.{form_name}", form_name, df)
         keep = ["site_code", "patient_key", "record_id", "submission_month"] + [
-            f.name for f in d.form(form_name).fields if not f.is_free_text]
-        con.execute(f"create table staging.stg_{form_name} as select {', '.join(keep)} from raw.{form_name} "
-                    "where _is_current and record_action = 'U'")
+            f.name for f in d.form(form_name).fields if not f.is_free_text
+        ]
+        con.execute(
+            f"create table staging.stg_{form_name} as select {', '.join(keep)} from raw.{form_name} "
+            "where _is_current and record_action = 'U'"
+        )
     # marts
     con.execute("""create table marts.dim_patient as
                    select r.site_code, r.patient_key, d.death_date is not null as is_dead,

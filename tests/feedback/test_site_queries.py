@@ -25,8 +25,8 @@ def _queries(con, month: str) -> dict[str, dict]:
 def test_query_keeps_its_id_across_months_and_resolves_when_corrected(tmp_path):
     root = tmp_path / "submissions"
     may = clean_rows("lab", 3)
-    may[1]["analyte"] = "XYZ"   # fixed by the site in June
-    may[2]["analyte"] = "ABC"   # never fixed
+    may[1]["analyte"] = "XYZ"  # fixed by the site in June
+    may[2]["analyte"] = "ABC"  # never fixed
     write(root, "S01/2026-05/lab.csv", csv_text(may))
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ingest(con, root, KEY)
@@ -55,10 +55,20 @@ def test_with_status_new_open_resolved_and_reopened():
         return pl.DataFrame([{c: r.get(c) for c in QUERY_COLUMNS} for r in rows], schema=QUERY_COLUMNS)
 
     base = {"site_code": "S01", "source": "quality_check", "rule": "r"}
-    history = frame([dict(base, query_id="A", registry_month="2026-04", status="new", first_seen_month="2026-04"),
-                     dict(base, query_id="B", registry_month="2026-04", status="new", first_seen_month="2026-04"),
-                     dict(base, query_id="C", registry_month="2026-04", status="resolved",
-                          first_seen_month="2026-03", resolved_month="2026-04")])
+    history = frame(
+        [
+            dict(base, query_id="A", registry_month="2026-04", status="new", first_seen_month="2026-04"),
+            dict(base, query_id="B", registry_month="2026-04", status="new", first_seen_month="2026-04"),
+            dict(
+                base,
+                query_id="C",
+                registry_month="2026-04",
+                status="resolved",
+                first_seen_month="2026-03",
+                resolved_month="2026-04",
+            ),
+        ]
+    )
     current = frame([dict(base, query_id="A"), dict(base, query_id="C"), dict(base, query_id="D")])
     out = {r["query_id"]: r for r in with_status(current, history, "2026-05").iter_rows(named=True)}
     assert {k: v["status"] for k, v in out.items()} == {"A": "open", "B": "resolved", "C": "open", "D": "new"}
@@ -69,14 +79,14 @@ def test_every_query_names_the_sites_record_form_and_row(pipeline_run):
     result, warehouse, _ = pipeline_run
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        rows = con.sql("select * from audit.site_queries where registry_month = $m",
-                       params={"m": result.month}).pl()
+        rows = con.sql("select * from audit.site_queries where registry_month = $m", params={"m": result.month}).pl()
     finally:
         con.close()
     assert rows.height > 0 and {"quarantine", "quality_check", "followup"} <= set(rows["source"])
     keyed = rows.filter(pl.col("source") != "file_reject")  # a rejected file has no row
-    assert keyed.filter(pl.col("source_file").is_null() | pl.col("source_row").is_null()
-                        | pl.col("form").is_null()).is_empty()
+    assert keyed.filter(
+        pl.col("source_file").is_null() | pl.col("source_row").is_null() | pl.col("form").is_null()
+    ).is_empty()
     assert rows["query_id"].n_unique() == rows.height
     # no English words in the Korean text (upper-case codes and formats such as CSV, YYYY-MM and .xlsx may stay)
     english = rows.filter(pl.col("message_ko").str.contains(r"(^|[^.A-Za-z_])[a-z]{3,}"))
@@ -95,11 +105,19 @@ def test_workbooks_are_views_of_the_query_table(pipeline_run):
     result, warehouse, _ = pipeline_run
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        counts = {(s, src): n for s, src, n in con.sql(
-            "select site_code, source, count(*) from audit.site_queries where registry_month = $m group by all",
-            params={"m": result.month}).fetchall()}
-        failing = {s for (s,) in con.sql("select distinct site_code from audit.dq_failing_records "
-                                         "where site_code is not null").fetchall()}
+        counts = {
+            (s, src): n
+            for s, src, n in con.sql(
+                "select site_code, source, count(*) from audit.site_queries where registry_month = $m group by all",
+                params={"m": result.month},
+            ).fetchall()
+        }
+        failing = {
+            s
+            for (s,) in con.sql(
+                "select distinct site_code from audit.dq_failing_records where site_code is not null"
+            ).fetchall()
+        }
     finally:
         con.close()
     assert failing and failing <= {s for s, src in counts if src == "quality_check"}
@@ -109,10 +127,13 @@ def test_workbooks_are_views_of_the_query_table(pipeline_run):
             assert len(list(wb[title].values)) - 1 == counts.get((site, src), 0), (site, src)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--site", "S09"], "unknown site 'S09'"),
-    (["--site", "S01", "--month", "2019-01"], "unknown registry month '2019-01'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--site", "S09"], "unknown site 'S09'"),
+        (["--site", "S01", "--month", "2019-01"], "unknown registry month '2019-01'"),
+    ],
+)
 def test_queries_cli_refuses_unknown_site_and_month(pipeline_run, tmp_path, capsys, args, message):
     from kocartr.cli import main
 
@@ -126,8 +147,20 @@ def test_queries_cli_refuses_unknown_site_and_month(pipeline_run, tmp_path, caps
 def test_queries_cli_on_a_missing_warehouse(tmp_path, capsys):
     from kocartr.cli import main
 
-    assert main(["queries", "--warehouse", str(tmp_path / "none.duckdb"), "--site", "S01",
-                 "--out", str(tmp_path / "q.xlsx")]) == 2
+    assert (
+        main(
+            [
+                "queries",
+                "--warehouse",
+                str(tmp_path / "none.duckdb"),
+                "--site",
+                "S01",
+                "--out",
+                str(tmp_path / "q.xlsx"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -143,11 +176,15 @@ def test_site_record_id_comes_from_the_file_when_the_warehouse_keys_it(tmp_path)
     con.execute("update raw.lab set record_id = sha256(record_id)")  # what the keyed warehouse stores
     keyed = con.sql("select record_id from raw.lab where _source_row = 3").fetchall()[0][0]
     ensure_tables(con)
-    con.execute("insert into audit.dq_results values ('run', now(), '2026-05', 'staging.stg_lab.x', 'staging', "
-                "'staging.stg_lab', 'plausibility', 'atemporal', 'warning', false, 'ALL', 3, 1, 0.33, 0, false, "
-                "'FAILED', null)")
-    con.execute("insert into audit.dq_failing_records values ('run', 'staging.stg_lab.x', 'staging.stg_lab', "
-                f"'warning', 'S01', 'site_code=S01; record_id={keyed}')")
+    con.execute(
+        "insert into audit.dq_results values ('run', now(), '2026-05', 'staging.stg_lab.x', 'staging', "
+        "'staging.stg_lab', 'plausibility', 'atemporal', 'warning', false, 'ALL', 3, 1, 0.33, 0, false, "
+        "'FAILED', null)"
+    )
+    con.execute(
+        "insert into audit.dq_failing_records values ('run', 'staging.stg_lab.x', 'staging.stg_lab', "
+        f"'warning', 'S01', 'site_code=S01; record_id={keyed}')"
+    )
     (query,) = build_site_queries(con, "2026-05").iter_rows(named=True)
     assert (query["form"], query["source_file"], query["source_row"]) == ("lab", "S01/2026-05/lab.csv", 3)
     assert lab[1]["record_id"] not in str(query)  # the warehouse row holds no clear site id

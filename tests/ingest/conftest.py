@@ -11,15 +11,19 @@ from tests.ingest.helpers import KEY
 
 def check_accounting(con: duckdb.DuckDBPyConnection) -> None:
     """Every ledger row: received = accepted + quarantined, and the counts match the tables."""
-    bad = con.sql("SELECT count(*) FROM audit.ingest_ledger WHERE rows_received <> rows_accepted + rows_quarantined"
-                  ).fetchall()[0][0]
+    bad = con.sql(
+        "SELECT count(*) FROM audit.ingest_ledger WHERE rows_received <> rows_accepted + rows_quarantined"
+    ).fetchall()[0][0]
     assert bad == 0
-    for form, in con.sql("SELECT DISTINCT form FROM audit.ingest_ledger").fetchall():
-        led = con.sql(f"SELECT coalesce(sum(rows_accepted), 0), coalesce(sum(rows_quarantined), 0) "
-                      f"FROM audit.ingest_ledger WHERE form = '{form}'").fetchall()[0]
+    for (form,) in con.sql("SELECT DISTINCT form FROM audit.ingest_ledger").fetchall():
+        led = con.sql(
+            f"SELECT coalesce(sum(rows_accepted), 0), coalesce(sum(rows_quarantined), 0) "
+            f"FROM audit.ingest_ledger WHERE form = '{form}'"
+        ).fetchall()[0]
         raw = con.sql(f"SELECT count(*) FROM raw.{form}").fetchall()[0][0]
-        q = con.sql(f"SELECT count(DISTINCT (source_file, source_row)) FROM audit.quarantine WHERE form = '{form}'"
-                    ).fetchall()[0][0]
+        q = con.sql(
+            f"SELECT count(DISTINCT (source_file, source_row)) FROM audit.quarantine WHERE form = '{form}'"
+        ).fetchall()[0][0]
         assert (raw, q) == led, form
 
 

@@ -39,7 +39,7 @@ def _value(d: Dictionary, form: str, f: Field, row: dict, i: int, site: str, mon
         lo = f.min if f.min is not None else 0
         return str(int(lo) + (1 if f.max is None or f.max > lo else 0))
     if f.type == "text":
-        return "한글 비고, \"인용\""
+        return '한글 비고, "인용"'
     if f.pattern:
         return next(s for s in _STRINGS if re.fullmatch(f.pattern, s))
     return "x"

@@ -52,16 +52,20 @@ def corpus(generated, tmp_path_factory) -> dict:
     s2 = root / "S02"
     s2_month = sorted(p.name for p in s2.iterdir() if (p / "lab.csv").is_file() and p.name <= REGISTRY_MONTH)[-1]
     s2_lab = (s2 / s2_month / "lab.csv").read_text(encoding="utf-8").splitlines()
-    (s2 / s2_month / "lab.csv").write_text("\n".join([s2_lab[0] + f",{RRN_HEADER}"] + [r + ",x" for r in s2_lab[1:]])
-                                           + "\n", encoding="utf-8")
+    (s2 / s2_month / "lab.csv").write_text(
+        "\n".join([s2_lab[0] + f",{RRN_HEADER}"] + [r + ",x" for r in s2_lab[1:]]) + "\n", encoding="utf-8"
+    )
     (s1 / month / f"icans {RRN_FILE}.csv").write_text("site_code\n", encoding="utf-8")
     (s1 / month / "LAB.csv").write_text(lab, encoding="utf-8")
     book = xlsxwriter.Workbook(str(s1 / month / "extra.xlsx"))
     book.add_worksheet(f"lab {RRN_FILE}").write_row(0, 0, head.split(","))
     book.close()
     # a two-digit year in an otherwise clean row of another site's file
-    s3_month = sorted(p.name for p in (root / "S03").iterdir() if (p / "lab.csv").is_file()
-                      and re.fullmatch(r"\d{4}-\d{2}", p.name) and p.name <= REGISTRY_MONTH)[-1]
+    s3_month = sorted(
+        p.name
+        for p in (root / "S03").iterdir()
+        if (p / "lab.csv").is_file() and re.fullmatch(r"\d{4}-\d{2}", p.name) and p.name <= REGISTRY_MONTH
+    )[-1]
     s3 = root / "S03" / s3_month / "lab.csv"
     s3_rows = s3.read_text(encoding="utf-8").splitlines()
     date_col = s3_rows[0].split(",").index("lab_date")
@@ -77,8 +81,14 @@ def corpus(generated, tmp_path_factory) -> dict:
     report = ingest(con, root, KEY, now, deferred, REGISTRY_MONTH)
     check_accounting(con)
     con.close()
-    return {"root": root, "db": db, "report": report, "month": month, "s3": s3.relative_to(root).as_posix(),
-            "s2": f"S02/{s2_month}/lab.csv"}
+    return {
+        "root": root,
+        "db": db,
+        "report": report,
+        "month": month,
+        "s3": s3.relative_to(root).as_posix(),
+        "s2": f"S02/{s2_month}/lab.csv",
+    }
 
 
 def test_every_file_has_exactly_one_fate(corpus):
@@ -99,8 +109,14 @@ def test_every_file_has_exactly_one_fate(corpus):
 
 def test_hostile_files_rejected_with_a_reason_and_values_redacted(corpus):
     db, month = corpus["db"], corpus["month"]
-    got = dict(((p, (r, s, m)) for p, r, s, m in query(
-        db, "SELECT source_file, reason_code, site_code, submission_month FROM audit.file_rejects")))
+    got = dict(
+        (
+            (p, (r, s, m))
+            for p, r, s, m in query(
+                db, "SELECT source_file, reason_code, site_code, submission_month FROM audit.file_rejects"
+            )
+        )
+    )
     assert got[f"{RRN_MASK}/2022-01/lab.csv"] == ("direct_identifier", RRN_MASK, "2022-01")
     assert got[f"S03/{RRN_MASK}/lab.csv"] == ("direct_identifier", "S03", RRN_MASK)
     assert got["S03/november/lab.csv"][0] == got["S03/2026-13/lab.csv"][0] == "bad_month_folder"
@@ -110,15 +126,17 @@ def test_hostile_files_rejected_with_a_reason_and_values_redacted(corpus):
     assert got[f"S01/{month}/LAB.csv"][0] == got[f"S01/{month}/lab.csv"][0] == "case_collision"
     assert got[corpus["s2"]][0] == "direct_identifier"
     assert query(db, f"SELECT detail FROM audit.file_rejects WHERE source_file = '{corpus['s2']}'") == [
-        ("column header (column 11)",)]
+        ("column header (column 11)",)
+    ]
     # a bad month folder does not move the registry month: nothing of it is in raw
     assert query(db, "SELECT count(*) FROM raw.lab WHERE submission_month > '2024-12'") == [(0,)]
 
 
 def test_two_digit_year_quarantined_never_year_0022(corpus):
     db = corpus["db"]
-    assert query(db, f"SELECT rule, source_row FROM audit.quarantine WHERE source_file = '{corpus['s3']}' "
-                  "AND field = 'lab_date'") == [("ambiguous_date", 2)]
+    assert query(
+        db, f"SELECT rule, source_row FROM audit.quarantine WHERE source_file = '{corpus['s3']}' AND field = 'lab_date'"
+    ) == [("ambiguous_date", 2)]
     assert query(db, "SELECT count(*) FROM raw.lab WHERE year(lab_date) < 1900") == [(0,)]
 
 
@@ -144,6 +162,7 @@ def test_a_generator_output_folder_is_not_a_submissions_root(generated):
 
 
 # ---------------------------------------------------------------- the shared full run: marts, ADaM, release
+
 
 def _site_identifiers(root: Path) -> pl.DataFrame:
     """Every site patient ID and record ID in a submissions tree, read as ingest reads the files."""
@@ -173,11 +192,14 @@ def _cells_holding(con, ids: pl.DataFrame, schemas: tuple[str, ...]) -> list[str
     con.register("_ids", ids.to_arrow())
     hits = []
     for schema, table, column in con.sql(
-            "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE data_type = 'VARCHAR' "
-            f"AND schema_name IN {schemas!r} AND database_name = current_database()").fetchall():
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE data_type = 'VARCHAR' "
+        f"AND schema_name IN {schemas!r} AND database_name = current_database()"
+    ).fetchall():
         col = f't."{column}"'
-        n = con.sql(f'SELECT count(*) FROM "{schema}"."{table}" t WHERE {col} IN (SELECT v FROM _ids) '
-                    f"OR regexp_matches({col}, '{SITE_PATIENT_ID}')").fetchall()[0][0]
+        n = con.sql(
+            f'SELECT count(*) FROM "{schema}"."{table}" t WHERE {col} IN (SELECT v FROM _ids) '
+            f"OR regexp_matches({col}, '{SITE_PATIENT_ID}')"
+        ).fetchall()[0][0]
         if n:
             hits.append(f"{schema}.{table}.{column}")
     return hits

@@ -21,11 +21,16 @@ def test_encoding_detected_from_bytes():
     assert detect_encoding(text.encode("euc-kr")) == "cp949"
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "empty"), (b"  \n", "empty"), (b"\xef\xbb\xbf", "empty"),
-    (bytes(range(256)) * 4, "binary"),
-    ("a,b\n1,한".encode("utf-8")[:-1], "truncated"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b"\xef\xbb\xbf", "empty"),
+        (bytes(range(256)) * 4, "binary"),
+        ("a,b\n1,한".encode()[:-1], "truncated"),
+    ],
+)
 def test_encoding_rejects(data, reason):
     with pytest.raises(FileReject) as e:
         detect_encoding(data)
@@ -51,10 +56,27 @@ def test_parse_csv_quoted_newline_keeps_spreadsheet_rows():
 
 
 def test_dates_every_export_format():
-    s = pl.DataFrame({"s": ["2026-05-01", "2026.05.01", "2026.5.1", "20260501", "46143", "46143.0",
-                            "2026-05-01 00:00:00", "2026/05/01", "01/05/2026", "05-01-26", "2026-02-30", "x"]})
+    s = pl.DataFrame(
+        {
+            "s": [
+                "2026-05-01",
+                "2026.05.01",
+                "2026.5.1",
+                "20260501",
+                "46143",
+                "46143.0",
+                "2026-05-01 00:00:00",
+                "2026/05/01",
+                "01/05/2026",
+                "05-01-26",
+                "2026-02-30",
+                "x",
+            ]
+        }
+    )
     out = s.with_columns(d=parse_date(pl.col("s")), a=is_ambiguous_date(pl.col("s")))
     import datetime as dt
+
     assert out["d"].to_list()[:8] == [dt.date(2026, 5, 1)] * 8
     assert out["d"].to_list()[8:] == [None] * 4
     assert out["a"].to_list() == [False] * 8 + [True, True, False, False]
@@ -97,6 +119,7 @@ def test_load_key(monkeypatch, tmp_path):
 def test_patient_key_is_keyed_hmac():
     import hashlib
     import hmac
+
     k = keys.patient_key(b"k" * 32, "S01", "P1")
     assert k == hmac.new(b"k" * 32, b"S01:P1", hashlib.sha256).hexdigest()
     assert k != keys.patient_key(b"j" * 32, "S01", "P1")

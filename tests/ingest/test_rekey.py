@@ -58,16 +58,19 @@ def test_other_key_refused_then_rekey_links_new_rows(built, tmp_path, monkeypatc
     monkeypatch.setenv("KOCARTR_HMAC_KEY", KEY_B.decode())
     monkeypatch.delenv("KOCARTR_HMAC_KEY_FILE", raising=False)
     monkeypatch.delenv("KOCARTR_DEMO", raising=False)
-    assert main(["run", "--submissions", str(root), "--warehouse", str(db),
-                 "--release-dir", str(tmp_path / "rel")]) == 2
+    assert (
+        main(["run", "--submissions", str(root), "--warehouse", str(db), "--release-dir", str(tmp_path / "rel")]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "differs from the key this warehouse was built with" in err
 
     # rotate A -> B with the CLI (old key from the environment, new key from a file)
     (tmp_path / "new.key").write_text(KEY_B.hex())
     monkeypatch.setenv("KOCARTR_HMAC_KEY", KEY_A.decode())
-    assert main(["rekey", "--warehouse", str(db), "--submissions", str(root),
-                 "--new-key-file", str(tmp_path / "new.key")]) == 0
+    assert (
+        main(["rekey", "--warehouse", str(db), "--submissions", str(root), "--new-key-file", str(tmp_path / "new.key")])
+        == 0
+    )
     assert "3 patient keys" in capsys.readouterr().out
     assert query(db, "SELECT fingerprint FROM audit.registry_key") == [(key_fingerprint(KEY_B),)]
     check_warehouse_key(db, KEY_B)
@@ -76,11 +79,13 @@ def test_other_key_refused_then_rekey_links_new_rows(built, tmp_path, monkeypatc
     assert report.count("ingested") == 2 and report.count("skipped") == 2
     registered = {r[0] for r in query(db, "SELECT patient_key FROM raw.registration")}
     assert registered == {patient_key(KEY_B, "S01", f"P{i:05d}") for i in range(1, 5)}
-    assert query(db, "SELECT count(*) FROM raw.lab WHERE patient_key NOT IN (SELECT patient_key FROM raw.registration)"
-              ) == [(0,)]
+    assert query(
+        db, "SELECT count(*) FROM raw.lab WHERE patient_key NOT IN (SELECT patient_key FROM raw.registration)"
+    ) == [(0,)]
     # record keys moved too: the May lab rows are new versions of the April records (same record key)
     assert query(db, "SELECT record_id, count(*), max(_version) FROM raw.lab GROUP BY 1 ORDER BY 1") == sorted(
-        [(record_key(KEY_B, "S01", f"LAB-{i:05d}"), 2 if i <= 3 else 1, 2 if i <= 3 else 1) for i in range(1, 5)])
+        [(record_key(KEY_B, "S01", f"LAB-{i:05d}"), 2 if i <= 3 else 1, 2 if i <= 3 else 1) for i in range(1, 5)]
+    )
 
 
 def test_rekey_refuses_changed_or_missing_files_and_changes_nothing(built):
@@ -102,10 +107,13 @@ def test_rekey_refuses_changed_or_missing_files_and_changes_nothing(built):
 def test_rekey_drops_derived_layers_in_the_same_transaction(built):
     root, db = built
     con = duckdb.connect(str(db))
-    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.dim_patient AS SELECT patient_key FROM raw.registration; "
-                "CREATE TABLE audit.dq_failing_records AS SELECT patient_key FROM raw.registration")
+    con.execute(
+        "CREATE SCHEMA marts; CREATE TABLE marts.dim_patient AS SELECT patient_key FROM raw.registration; "
+        "CREATE TABLE audit.dq_failing_records AS SELECT patient_key FROM raw.registration"
+    )
     con.close()
     report = rekey(db, root, KEY_A, KEY_B)
     assert report.dropped == ["marts", "audit.dq_failing_records"]
-    assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' OR table_name = "
-                  "'dq_failing_records'") == [(0,)]
+    assert query(
+        db, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' OR table_name = 'dq_failing_records'"
+    ) == [(0,)]

@@ -46,21 +46,31 @@ def test_every_row_defect_quarantined_and_no_clean_row(generated, tmp_path):
     with open(generated / "ground_truth" / "defects.csv", encoding="utf-8") as fh:
         defects = [r for r in csv.DictReader(fh)]
     expected = {(_rel(r["source_file"]), int(r["source_row"])) for r in defects if r["defect_class"] in ROW_DEFECTS}
-    quarantined = {(f, r) for f, r in con.sql("SELECT DISTINCT source_file, source_row FROM audit.quarantine").fetchall()}
+    quarantined = {
+        (f, r) for f, r in con.sql("SELECT DISTINCT source_file, source_row FROM audit.quarantine").fetchall()
+    }
     assert expected, "ground truth lists no row defects"
     missed = sorted(expected - quarantined)
     assert not missed, f"{len(missed)} injected defects not quarantined, e.g. {missed[:5]}"
     clean_hit = sorted(quarantined - expected)
     assert not clean_hit, f"{len(clean_hit)} clean rows quarantined, e.g. {clean_hit[:5]}"
     # every submitted file is in the ledger or in file_rejects
-    files = {p.relative_to(generated / "submissions").as_posix()
-             for p in (generated / "submissions").rglob("*") if p.is_file()}
-    recorded = {r[0] for r in con.sql("SELECT source_file FROM audit.ingest_ledger UNION "
-                                      "SELECT source_file FROM audit.file_rejects").fetchall()}
+    files = {
+        p.relative_to(generated / "submissions").as_posix()
+        for p in (generated / "submissions").rglob("*")
+        if p.is_file()
+    }
+    recorded = {
+        r[0]
+        for r in con.sql(
+            "SELECT source_file FROM audit.ingest_ledger UNION SELECT source_file FROM audit.file_rejects"
+        ).fetchall()
+    }
     assert files <= recorded
     # nothing RRN-shaped anywhere in the warehouse file
     con.close()
     # As a token: a hex digest (file SHA-256, patient_key) can contain 13 decimal digits in a row by chance.
     from kocartr.privacy import RRN_CORE
+
     blob = (tmp_path / "w.duckdb").read_bytes().decode("latin-1")
     assert not re.search(rf"(?<![0-9A-Za-z]){RRN_CORE}(?![0-9A-Za-z])", blob)

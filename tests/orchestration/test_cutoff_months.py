@@ -18,8 +18,20 @@ from kocartr.months import month_end, next_month
 from kocartr.paths import DBT_PROJECT_DIR
 from orchestration.jobs import MONTHLY_JOB
 
-STAGED_FORMS = ("registration", "baseline", "product_infusion", "crs", "icans", "adverse_event", "lab", "response",
-                "followup", "secondary_malignancy", "pregnancy", "death")
+STAGED_FORMS = (
+    "registration",
+    "baseline",
+    "product_infusion",
+    "crs",
+    "icans",
+    "adverse_event",
+    "lab",
+    "response",
+    "followup",
+    "secondary_malignancy",
+    "pregnancy",
+    "death",
+)
 
 
 def _previous(month: str) -> str:
@@ -33,9 +45,24 @@ def _dbt(args: list[str], work, cutoff: str | None) -> subprocess.CompletedProce
     if cutoff:
         env["KOCARTR_DATA_CUTOFF"] = cutoff
     exe = os.path.join(os.path.dirname(sys.executable), "dbt")
-    return subprocess.run([exe, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                           "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-                          env=env, capture_output=True, text=True, cwd=str(DBT_PROJECT_DIR))
+    return subprocess.run(
+        [
+            exe,
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(DBT_PROJECT_DIR),
+    )
 
 
 def test_compiled_models_carry_the_cutoff_and_a_build_without_one_fails(tmp_path):
@@ -64,8 +91,12 @@ def _correct_one_registration(submissions, month: str) -> None:
         if frame.height:
             flipped = {"M": "F", "F": "M"}
             first = frame["sex"][0]
-            frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(flipped.get(first, "M")))
-                                       .otherwise(pl.col("sex")).alias("sex"))
+            frame = frame.with_columns(
+                pl.when(pl.int_range(pl.len()) == 0)
+                .then(pl.lit(flipped.get(first, "M")))
+                .otherwise(pl.col("sex"))
+                .alias("sex")
+            )
             frame.write_csv(path)
             return
     pytest.fail(f"no registration file with rows in {month}")
@@ -91,14 +122,18 @@ def test_two_months_on_one_warehouse(pipeline_run, small_submissions, tmp_path):
     assert result.release_state == "published"
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        assert con.sql(f"select count(*) from raw.registration where submission_month = '{later}'"
-                       ).fetchall()[0][0] > 0  # the later data are there...
+        assert (
+            con.sql(f"select count(*) from raw.registration where submission_month = '{later}'").fetchall()[0][0] > 0
+        )  # the later data are there...
         months = _staging_months(con)
         assert all(m is None or m <= earlier for m in months.values()), months  # ...and not seen
         assert con.sql("select data_cutoff from intermediate.int_data_cutoff").fetchall()[0][0] == month_end(earlier)
-        assert con.sql("select count(*) from marts.dim_patient").fetchall()[0][0] \
-            == con.sql(f"select count(distinct patient_key) from raw.registration "
-                       f"where submission_month <= '{earlier}'").fetchall()[0][0]
+        assert (
+            con.sql("select count(*) from marts.dim_patient").fetchall()[0][0]
+            == con.sql(
+                f"select count(distinct patient_key) from raw.registration where submission_month <= '{earlier}'"
+            ).fetchall()[0][0]
+        )
     finally:
         con.close()
 

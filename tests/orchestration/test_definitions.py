@@ -31,8 +31,9 @@ def test_every_asset_and_check_has_a_description():
     from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    blank_assets = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
-                    and not graph.get(k).description]
+    blank_assets = [
+        k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable and not graph.get(k).description
+    ]
     specs = [s for a in graph.assets_defs for s in a.check_specs]
     assert blank_assets == []
     assert len(specs) > 600 and [s.key for s in specs if not s.description] == []

@@ -31,8 +31,19 @@ def _warehouse(path: Path) -> Path:
 def test_a_file_given_as_submissions(tmp_path, capsys):
     listing = tmp_path / "files.csv"
     listing.write_text("site_code\nS01\n", encoding="utf-8")
-    line = _refused(capsys, ["run", "--submissions", str(listing), "--warehouse", str(tmp_path / "w.duckdb"),
-                             "--release-dir", str(tmp_path / "rel"), "--demo"])
+    line = _refused(
+        capsys,
+        [
+            "run",
+            "--submissions",
+            str(listing),
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+            "--release-dir",
+            str(tmp_path / "rel"),
+            "--demo",
+        ],
+    )
     assert "is a file" in line
     assert not (tmp_path / "w.duckdb").exists()
 
@@ -49,14 +60,27 @@ def test_a_warehouse_path_that_cannot_be_a_warehouse(tmp_path, capsys, case):
     else:
         (tmp_path / "plain").write_text("x", encoding="utf-8")
         warehouse, expected = tmp_path / "plain" / "w.duckdb", "is a file, not a folder"
-    line = _refused(capsys, ["run", "--submissions", str(tmp_path / "subs"), "--warehouse", str(warehouse),
-                             "--release-dir", str(tmp_path / "rel"), "--demo"])
+    line = _refused(
+        capsys,
+        [
+            "run",
+            "--submissions",
+            str(tmp_path / "subs"),
+            "--warehouse",
+            str(warehouse),
+            "--release-dir",
+            str(tmp_path / "rel"),
+            "--demo",
+        ],
+    )
     assert expected in line
     assert not (tmp_path / "rel").exists()
 
 
-@pytest.mark.parametrize("cutoff,expected", [("2026-10-3", "not a date"), ("31/10/2026", "not a date"),
-                                             ("2026-10-30", "not the last day of a registry month")])
+@pytest.mark.parametrize(
+    "cutoff,expected",
+    [("2026-10-3", "not a date"), ("31/10/2026", "not a date"), ("2026-10-30", "not the last day of a registry month")],
+)
 def test_release_with_a_malformed_cutoff(tmp_path, capsys, cutoff, expected):
     wh = _warehouse(tmp_path / "w.duckdb")
     line = _refused(capsys, ["release", "--warehouse", str(wh), "--cutoff", cutoff, "--out", str(tmp_path / "r")])
@@ -76,8 +100,9 @@ def test_release_of_an_empty_registry_is_refused(tmp_path, capsys):
     con = duckdb.connect(str(wh))
     con.execute("create schema adam; create table adam.adsl (USUBJID varchar)")
     con.close()
-    line = _refused(capsys, ["release", "--warehouse", str(wh), "--cutoff", "2026-10-31", "--out",
-                             str(tmp_path / "r")], code=1)
+    line = _refused(
+        capsys, ["release", "--warehouse", str(wh), "--cutoff", "2026-10-31", "--out", str(tmp_path / "r")], code=1
+    )
     assert "0 patients" in line
     assert not (tmp_path / "r").exists()
 
@@ -85,22 +110,40 @@ def test_release_of_an_empty_registry_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["queries", "release"])
 def test_a_missing_warehouse(tmp_path, capsys, command):
     missing = str(tmp_path / "nope.duckdb")
-    argv = (["queries", "--site", "S01", "--out", str(tmp_path / "q.xlsx"), "--warehouse", missing]
-            if command == "queries" else
-            ["release", "--warehouse", missing, "--cutoff", "2026-10-31", "--out", str(tmp_path / "r")])
+    argv = (
+        ["queries", "--site", "S01", "--out", str(tmp_path / "q.xlsx"), "--warehouse", missing]
+        if command == "queries"
+        else ["release", "--warehouse", missing, "--cutoff", "2026-10-31", "--out", str(tmp_path / "r")]
+    )
     assert "does not exist" in _refused(capsys, argv)
 
 
 def test_refusals_are_one_line_in_a_real_process_too(tmp_path):
     """The installed entry point, not only main(): exit 2, one stderr line, no traceback."""
-    res = subprocess.run([sys.executable, "-m", "kocartr.cli", "queries", "--site", "S01", "--out",
-                          str(tmp_path / "q.xlsx"), "--warehouse", str(tmp_path)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kocartr.cli",
+            "queries",
+            "--site",
+            "S01",
+            "--out",
+            str(tmp_path / "q.xlsx"),
+            "--warehouse",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "is a folder" in res.stderr and "Traceback" not in res.stderr
 
 
-HOLD = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); " \
-       "time.sleep(120)"
+HOLD = (
+    "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); "
+    "time.sleep(120)"
+)
 
 
 def test_a_reader_holding_the_warehouse_is_named_at_once(tmp_path, capsys):
@@ -112,8 +155,21 @@ def test_a_reader_holding_the_warehouse_is_named_at_once(tmp_path, capsys):
     try:
         assert reader.stdout.readline().strip() == "held"
         started = time.monotonic()
-        line = _refused(capsys, ["run", "--submissions", str(tmp_path / "subs"), "--warehouse", str(wh),
-                                 "--release-dir", str(tmp_path / "rel"), "--demo", "--lock-wait", "1.5"])
+        line = _refused(
+            capsys,
+            [
+                "run",
+                "--submissions",
+                str(tmp_path / "subs"),
+                "--warehouse",
+                str(wh),
+                "--release-dir",
+                str(tmp_path / "rel"),
+                "--demo",
+                "--lock-wait",
+                "1.5",
+            ],
+        )
         waited = time.monotonic() - started
     finally:
         reader.kill()
@@ -131,8 +187,21 @@ def test_nothing_ingested_from_a_tree_with_files_publishes_nothing(tmp_path, cap
     (month / "notes.txt").write_text("not a form\n", encoding="utf-8")
     (month / "lab_results_final.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     wh, rel = tmp_path / "w.duckdb", tmp_path / "rel"
-    assert main(["run", "--submissions", str(tmp_path / "subs"), "--warehouse", str(wh), "--release-dir", str(rel),
-                 "--demo"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                "--submissions",
+                str(tmp_path / "subs"),
+                "--warehouse",
+                str(wh),
+                "--release-dir",
+                str(rel),
+                "--demo",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     stopped = [line for line in out.splitlines() if line.startswith("STOPPED")]
     assert len(stopped) == 1 and "0 patients registered" in stopped[0] and "2 files found" in stopped[0]

@@ -73,7 +73,10 @@ def test_select_batches_by_key_and_month():
 
     tree = [B(site="S02", month="2024-02"), B(site="S01", month="2024-01"), B(site="S01", month="2024-03")]
     assert [(b.site, b.month) for b in select_batches(tree, [], "")] == [
-        ("S01", "2024-01"), ("S02", "2024-02"), ("S01", "2024-03")]
+        ("S01", "2024-01"),
+        ("S02", "2024-02"),
+        ("S01", "2024-03"),
+    ]
     assert [(b.site, b.month) for b in select_batches(tree, [], "2024-02")] == [("S01", "2024-01"), ("S02", "2024-02")]
     assert [(b.site, b.month) for b in select_batches(tree, ["2024-03_S01"], "")] == [("S01", "2024-03")]
     with pytest.raises(ValueError, match="2024-05_S09"):
@@ -81,7 +84,11 @@ def test_select_batches_by_key_and_month():
     # a bad month folder sorts after every month, yet is never dropped: ingest rejects its files with a reason
     bad = tree + [B("S03", "november", "bad_month_folder"), B("S03", "2026-13", "bad_month_folder")]
     assert [(b.site, b.month) for b in select_batches(bad, [], "2024-02")] == [
-        ("S01", "2024-01"), ("S02", "2024-02"), ("S03", "2026-13"), ("S03", "november")]
+        ("S01", "2024-01"),
+        ("S02", "2024-02"),
+        ("S03", "2026-13"),
+        ("S03", "november"),
+    ]
 
 
 def test_sensor_requests_one_run_per_changed_batch():

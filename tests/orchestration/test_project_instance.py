@@ -31,8 +31,10 @@ def test_the_run_is_recorded_in_the_project_instance(pipeline_run):
         metadata = release.asset_materialization.metadata
         assert len(metadata["tables_sha256"].value) == 64 and metadata["state"].value == "published"
 
-        checks = [e.dagster_event.event_specific_data
-                  for e in instance.all_logs(monthly.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+        checks = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(monthly.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
         assert len(checks) > 100
         assert all(c.passed for c in checks if c.asset_key == dg.AssetKey(["adam", "adsl"]))
         assert sum(len(s.checks) for s in result.stages if s.job == "monthly_dataset") == len(checks)

@@ -22,5 +22,4 @@ def published(tmp_path_factory, warehouse) -> Path:
     from kocartr.release import publish_release
 
     out = tmp_path_factory.mktemp("releases")
-    return publish_release(warehouse, CUTOFF, out, quality_summary={
-        "gate": "passed", "critical_failures": 0})
+    return publish_release(warehouse, CUTOFF, out, quality_summary={"gate": "passed", "critical_failures": 0})

@@ -6,8 +6,14 @@ import random
 
 import pytest
 
-from kocartr.release.suppression import (DisclosureError, audit, suppress, suppress_event_table, suppress_table,
-                                         suppress_vector)
+from kocartr.release.suppression import (
+    DisclosureError,
+    audit,
+    suppress,
+    suppress_event_table,
+    suppress_table,
+    suppress_vector,
+)
 
 # NRM deaths by site as the report showed them: total 19, S01-S03 = 7, 5, 5, S04 and S05 hidden, zeros shown.
 NRM = {"S01": 7, "S02": 5, "S03": 5, "S04": 1, "S05": 1, "S06": 0, "total": 19}
@@ -31,7 +37,8 @@ def test_suppression_of_nrm_by_site_passes_the_audit():
     assert flags[3] and flags[4] and not flags[5]
     entries = dict(zip(["S01", "S02", "S03", "S04", "S05", "S06"], [7, 5, 5, 1, 1, 0]), total=19)
     shown = {k for k, h in zip(["S01", "S02", "S03", "S04", "S05", "S06"], flags) if h} | (
-        {"total"} if total_hidden else set())
+        {"total"} if total_hidden else set()
+    )
     assert audit(entries, shown, NRM_LINES) == {}
 
 
@@ -46,8 +53,12 @@ def test_event_table_by_site_passes_the_audit():
         hidden |= {("n", i)} if hn else set()
         hidden |= {("e", i), ("ne", i)} if he or hn else set()  # events hidden: its complement is unknown too
     entries.update({"E": 19, "NE": sum(n - e for n, e in groups), "N": sum(n for n, _ in groups)})
-    lines += [[("e", i) for i in range(5)] + ["E"], [("ne", i) for i in range(5)] + ["NE"],
-              [("n", i) for i in range(5)] + ["N"], ["E", "NE", "N"]]
+    lines += [
+        [("e", i) for i in range(5)] + ["E"],
+        [("ne", i) for i in range(5)] + ["NE"],
+        [("n", i) for i in range(5)] + ["N"],
+        ["E", "NE", "N"],
+    ]
     hidden |= ({"N"} if oh_n else set()) | ({"E", "NE"} if oh_e or oh_n else set())
     assert audit(entries, hidden, lines) == {}
 

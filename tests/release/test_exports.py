@@ -38,8 +38,10 @@ def _datasets(release: Path) -> list[ET.Element]:
 
 def test_sas_names_fit_version_5_and_stay_unique():
     taken: set[str] = set()
-    names = [sas_name(n, taken) for n in
-             ("survival_estimates", "survival_estimates_x", "USUBJID", "stratum_variable", "1st", "a-b")]
+    names = [
+        sas_name(n, taken)
+        for n in ("survival_estimates", "survival_estimates_x", "USUBJID", "stratum_variable", "1st", "a-b")
+    ]
     assert all(len(n) <= 8 and n.replace("_", "A").isalnum() and not n[0].isdigit() for n in names)
     assert len(set(names)) == len(names)
     assert names[2] == "USUBJID"
@@ -50,13 +52,16 @@ def test_every_adam_and_analysis_table_has_csv_xpt_and_a_define_entry(release):
 
     con = duckdb.connect(str(release / "kocartr_release.duckdb"), read_only=True)
     try:
-        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
-                             "WHERE schema_name IN ('adam', 'analysis') ORDER BY 1, 2").fetchall()
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE schema_name IN ('adam', 'analysis') ORDER BY 1, 2"
+        ).fetchall()
     finally:
         con.close()
     assert ("adam", "adsl") in tables and ("adam", "adtte") in tables
-    described = {g.find(f"{ODM}Description/{ODM}TranslatedText").text.split("(")[-1].split(";")[0]
-                 for g in _datasets(release)}
+    described = {
+        g.find(f"{ODM}Description/{ODM}TranslatedText").text.split("(")[-1].split(";")[0] for g in _datasets(release)
+    }
     for schema, table in tables:
         assert (release / "csv" / schema / f"{table}.csv").is_file(), (schema, table)
         assert f"{schema}.{table}" in described, (schema, table)
@@ -127,8 +132,10 @@ def test_rebuild_gives_byte_identical_exports(pipeline_run, tmp_path):
         assert (again / rel).read_bytes() == path.read_bytes(), rel
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None,
-                    reason="R is not installed (Rscript not on PATH; Debian r-base-core, r-cran-survival, r-cran-haven)")
+@pytest.mark.skipif(
+    shutil.which("Rscript") is None,
+    reason="R is not installed (Rscript not on PATH; Debian r-base-core, r-cran-survival, r-cran-haven)",
+)
 def test_guide_r_example_reproduces_the_release_os_estimates(release, tmp_path):
     """The guide's R example, run as printed in the release folder (CSV), and the same fit on the SAS transport
     file read by haven: OS at 12 months by product equals the release's own estimate."""
@@ -138,7 +145,10 @@ def test_guide_r_example_reproduces_the_release_os_estimates(release, tmp_path):
 
     block = re.findall(r"```r\n(.*?)```", (release / "README.md").read_text(encoding="utf-8"), re.S)[0]
     script = tmp_path / "guide.R"
-    script.write_text("options(warn = 2)\n" + block + """
+    script.write_text(
+        "options(warn = 2)\n"
+        + block
+        + """
 xpt <- as.data.frame(haven::read_xpt("xpt/adam/adtte.xpt"))
 xpt$tstart <- ifelse(xpt$ENTRYT == 0, -0.5, xpt$ENTRYT)
 xpt <- subset(xpt, PREENTFL == "N" & AVAL > tstart & PARAMCD == "OS")
@@ -148,17 +158,23 @@ for (d in list(csv = os, xpt = xpt)) {
   write.csv(data.frame(stratum = sub("PRODUCT=", "", s$strata), surv = s$surv, n_risk = s$n.risk),
             stdout(), row.names = FALSE)
 }
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     res = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, cwd=release)
     assert res.returncode == 0, res.stderr[-2000:]
-    tables = [list(csv.DictReader(["stratum,surv,n_risk", *part.strip().splitlines()]))
-              for part in res.stdout.split('"stratum","surv","n_risk"')[1:]]
+    tables = [
+        list(csv.DictReader(["stratum,surv,n_risk", *part.strip().splitlines()]))
+        for part in res.stdout.split('"stratum","surv","n_risk"')[1:]
+    ]
     assert len(tables) == 2 and tables[0] == tables[1]  # CSV and XPT give the same fit
     con = duckdb.connect(str(release / "kocartr_release.duckdb"), read_only=True)
     try:
-        ours = dict(con.execute("""SELECT stratum, estimate FROM analysis.survival_estimates
+        ours = dict(
+            con.execute("""SELECT stratum, estimate FROM analysis.survival_estimates
                                    WHERE endpoint = 'OS' AND stratum_variable = 'PRODUCT' AND row_type = 'landmark'
-                                   AND time_months = 12 AND estimate IS NOT NULL""").fetchall())
+                                   AND time_months = 12 AND estimate IS NOT NULL""").fetchall()
+        )
     finally:
         con.close()
     r = {row["stratum"]: float(row["surv"]) for row in tables[0] if int(row["n_risk"]) > 0}

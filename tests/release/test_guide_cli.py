@@ -54,9 +54,16 @@ def test_columns_have_descriptions(published: Path):
 
 
 def test_release_without_analysis_tables_still_builds(tmp_path: Path):
-    wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20, extra_sql=[
-        "DROP TABLE analysis.survival_estimates", "DROP TABLE analysis.cumulative_incidence",
-        "DROP TABLE analysis.proportions"])
+    wh = build_fixture_warehouse(
+        tmp_path / "wh.duckdb",
+        CUTOFF,
+        n_patients=20,
+        extra_sql=[
+            "DROP TABLE analysis.survival_estimates",
+            "DROP TABLE analysis.cumulative_incidence",
+            "DROP TABLE analysis.proportions",
+        ],
+    )
     assert main(["--warehouse", str(wh), "--cutoff", "2026-10-31", "--out", str(tmp_path / "out")]) == 0
     rel = tmp_path / "out" / "2026-10-31"
     assert verify_release(rel) == []
@@ -64,11 +71,13 @@ def test_release_without_analysis_tables_still_builds(tmp_path: Path):
 
 
 def test_module_cli(tmp_path: Path, published: Path):
-    res = subprocess.run([sys.executable, "-m", "kocartr.release", "--list", str(published.parent)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "kocartr.release", "--list", str(published.parent)], capture_output=True, text=True
+    )
     assert res.returncode == 0 and res.stdout.strip() == str(published)
-    res = subprocess.run([sys.executable, "-m", "kocartr.release", "--verify", str(published)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "kocartr.release", "--verify", str(published)], capture_output=True, text=True
+    )
     assert res.returncode == 0 and "OK" in res.stdout
 
 

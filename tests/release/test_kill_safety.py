@@ -19,8 +19,10 @@ from kocartr.release import list_releases, publish_release, verify_release
 from kocartr.release.publish import RELEASE_DB, STAGE_DELAY_ENV
 
 EARLIER, CUTOFF = date(2026, 9, 30), date(2026, 10, 31)
-BUILD = ("import sys; from datetime import date; from kocartr.release import publish_release; "
-         "publish_release(sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3])")
+BUILD = (
+    "import sys; from datetime import date; from kocartr.release import publish_release; "
+    "publish_release(sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3])"
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -31,8 +33,12 @@ def setup(tmp_path_factory):
     new = build_fixture_warehouse(base / "new.duckdb", CUTOFF, n_patients=40, seed=4)
     out = base / "releases"
     earlier = publish_release(old, EARLIER, out)
-    return {"out": out, "earlier": earlier, "warehouse": new, "earlier_manifest": (earlier / "manifest.json")
-            .read_bytes()}
+    return {
+        "out": out,
+        "earlier": earlier,
+        "warehouse": new,
+        "earlier_manifest": (earlier / "manifest.json").read_bytes(),
+    }
 
 
 def _start(setup, delay: str | None):
@@ -40,9 +46,14 @@ def _start(setup, delay: str | None):
     env.pop(STAGE_DELAY_ENV, None)
     if delay:
         env[STAGE_DELAY_ENV] = delay
-    return subprocess.Popen([sys.executable, "-c", BUILD, str(setup["warehouse"]), CUTOFF.isoformat(),
-                             str(setup["out"])], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env=env, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-c", BUILD, str(setup["warehouse"]), CUTOFF.isoformat(), str(setup["out"])],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def _assert_consistent(setup) -> bool:
@@ -70,9 +81,20 @@ def _remove_new(setup):
         shutil.rmtree(new)
 
 
-STAGES = ["start", "copied marts.dim_patient", "copied adam.adtte", "regulatory", "parquet adam.adsl",
-          "parquet regulatory.mfds_ltfu_status", "workbook", "figures", "report", "manifest", "verified",
-          "published"]
+STAGES = [
+    "start",
+    "copied marts.dim_patient",
+    "copied adam.adtte",
+    "regulatory",
+    "parquet adam.adsl",
+    "parquet regulatory.mfds_ltfu_status",
+    "workbook",
+    "figures",
+    "report",
+    "manifest",
+    "verified",
+    "published",
+]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -135,9 +157,15 @@ def test_release_db_opens_read_only_in_two_processes_while_a_build_runs(setup):
     for line in build.stderr:
         if "copied" in line:
             break
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(setup["earlier"] / RELEASE_DB),
-                                 str(setup["warehouse"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True) for _ in range(2)]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(setup["earlier"] / RELEASE_DB), str(setup["warehouse"])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [r.communicate(timeout=60) for r in readers]
     assert build.poll() is None, "the build should still be running while the readers held the files"
     for r, (o, e) in zip(readers, outs):

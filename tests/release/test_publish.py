@@ -3,7 +3,6 @@
 import json
 import os
 import stat
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -12,8 +11,14 @@ import pytest
 from conftest import CUTOFF
 from release_fixture import build_fixture_warehouse
 
-from kocartr.release import (ReleaseError, ReleaseExistsError, cleanup_stale_builds, list_releases,
-                             publish_release, verify_release)
+from kocartr.release import (
+    ReleaseError,
+    ReleaseExistsError,
+    cleanup_stale_builds,
+    list_releases,
+    publish_release,
+    verify_release,
+)
 from kocartr.release.publish import MANIFEST, RELEASE_DB
 
 
@@ -24,8 +29,15 @@ def test_release_layout_and_manifest(published: Path):
     assert m["cutoff"] == "2026-10-31" and m["dictionary_version"] == "1.0.0"
     assert m["code_version"]["package"]
     assert m["quality_summary"]["gate"] == "passed"
-    for name in ("marts.dim_patient", "adam.adsl", "adam.adtte", "analysis.survival_estimates",
-                 "regulatory.mfds_ltfu_status", "regulatory.hira_outcome_snapshots", "regulatory.cibmtr_export"):
+    for name in (
+        "marts.dim_patient",
+        "adam.adsl",
+        "adam.adtte",
+        "analysis.survival_estimates",
+        "regulatory.mfds_ltfu_status",
+        "regulatory.hira_outcome_snapshots",
+        "regulatory.cibmtr_export",
+    ):
         assert name in m["tables"], name
         assert (published / m["tables"][name]["parquet"]).is_file()
     assert m["row_counts"]["adam.adsl"] == 120
@@ -54,8 +66,9 @@ def test_database_matches_parquet(published: Path):
             assert db.num_rows == pa_t.num_rows == meta["rows"]
             assert db.to_pylist() == pa_t.to_pylist(), name
         # column descriptions reach the database
-        n = con.sql("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'adam' AND comment IS NOT NULL"
-                    ).fetchall()[0][0]
+        n = con.sql(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'adam' AND comment IS NOT NULL"
+        ).fetchall()[0][0]
         assert n > 10
     finally:
         con.close()
@@ -108,17 +121,24 @@ def test_verify_detects_tampering(tmp_path: Path, warehouse: Path):
     assert verify_release(rel)[0].startswith("manifest unreadable")
 
 
-@pytest.mark.parametrize("sql, message", [
-    ("ALTER TABLE marts.fct_adverse_event ADD COLUMN description VARCHAR", "free text"),
-    ("ALTER TABLE marts.dim_patient ADD COLUMN patient_id VARCHAR", "direct identifier"),
-    ("CREATE TABLE adam.leak AS SELECT '850101-1234567' AS note", "resident registration number"),
-    ("INSERT INTO marts.fct_response VALUES ('k', 'S01', DATE '2026-11-15', 'CR')", "after the cut-off"),
-    ("UPDATE analysis.proportions SET data_cutoff = DATE '2026-09-30' WHERE stratum = 'overall'",
-     "data_cutoff other than"),
-    # not in any cell: a column comment reaches README.md and columns.csv; only the final scan sees it
-    ("COMMENT ON COLUMN marts.dim_patient.site_code IS '주민번호 760101-1234567'",
-     r"identifiers in the built release:\n  (README.md|columns.csv|kocartr_release.duckdb)"),
-])
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("ALTER TABLE marts.fct_adverse_event ADD COLUMN description VARCHAR", "free text"),
+        ("ALTER TABLE marts.dim_patient ADD COLUMN patient_id VARCHAR", "direct identifier"),
+        ("CREATE TABLE adam.leak AS SELECT '850101-1234567' AS note", "resident registration number"),
+        ("INSERT INTO marts.fct_response VALUES ('k', 'S01', DATE '2026-11-15', 'CR')", "after the cut-off"),
+        (
+            "UPDATE analysis.proportions SET data_cutoff = DATE '2026-09-30' WHERE stratum = 'overall'",
+            "data_cutoff other than",
+        ),
+        # not in any cell: a column comment reaches README.md and columns.csv; only the final scan sees it
+        (
+            "COMMENT ON COLUMN marts.dim_patient.site_code IS '주민번호 760101-1234567'",
+            r"identifiers in the built release:\n  (README.md|columns.csv|kocartr_release.duckdb)",
+        ),
+    ],
+)
 def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, sql: str, message: str):
     wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20, extra_sql=[sql])
     out = tmp_path / "releases"
@@ -132,12 +152,16 @@ def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
     from kocartr.privacy import rrn_sql
 
     values = {
-        "8501011234567" + "ab" * 25 + "c": False,           # 64-hex HMAC key starting with 13 digits
-        "f" * 20 + "8501011234567" + "e" * 31: False,        # ... with 13 digits inside
+        "8501011234567" + "ab" * 25 + "c": False,  # 64-hex HMAC key starting with 13 digits
+        "f" * 20 + "8501011234567" + "e" * 31: False,  # ... with 13 digits inside
         "ab" * 20 + "8501011234567abcdef" + "0" * 20 + ":D100": False,  # a key composed from one
-        "850101-1234567": True, "8501011234567": True, "patient 850101-2234567 seen": True,
-        "850101-9234567": False, "851301-1234567": False,    # gender digit 9 / month 13: not an RRN
-        "S01-R000123": False, "2026-10-31": False,
+        "850101-1234567": True,
+        "8501011234567": True,
+        "patient 850101-2234567 seen": True,
+        "850101-9234567": False,
+        "851301-1234567": False,  # gender digit 9 / month 13: not an RRN
+        "S01-R000123": False,
+        "2026-10-31": False,
     }
     for v, expected in values.items():
         got = con.execute(f"SELECT {rrn_sql('?')}", [v]).fetchall()[0][0]
@@ -147,8 +171,9 @@ def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
 def test_future_dated_schedule_columns_are_allowed(published: Path):
     con = duckdb.connect(str(published / RELEASE_DB), read_only=True)
     try:
-        n = con.sql("SELECT count(*) FROM marts.fct_followup_schedule WHERE target_date > DATE '2026-10-31'"
-                    ).fetchall()[0][0]
+        n = con.sql(
+            "SELECT count(*) FROM marts.fct_followup_schedule WHERE target_date > DATE '2026-10-31'"
+        ).fetchall()[0][0]
     finally:
         con.close()
     assert n > 0
@@ -157,15 +182,17 @@ def test_future_dated_schedule_columns_are_allowed(published: Path):
 def test_rows_flagged_after_the_cutoff_are_left_out(published: Path, warehouse: Path):
     src = duckdb.connect(str(warehouse), read_only=True)
     try:
-        total, after = src.sql("SELECT count(*), count(*) FILTER (WHERE is_after_cutoff) "
-                               "FROM marts.fct_patient_timeline").fetchall()[0]
+        total, after = src.sql(
+            "SELECT count(*), count(*) FILTER (WHERE is_after_cutoff) FROM marts.fct_patient_timeline"
+        ).fetchall()[0]
     finally:
         src.close()
     assert after == 1
     con = duckdb.connect(str(published / RELEASE_DB), read_only=True)
     try:
-        n, late = con.sql("SELECT count(*), count(*) FILTER (WHERE contact_date > DATE '2026-10-31') "
-                          "FROM marts.fct_patient_timeline").fetchall()[0]
+        n, late = con.sql(
+            "SELECT count(*), count(*) FILTER (WHERE contact_date > DATE '2026-10-31') FROM marts.fct_patient_timeline"
+        ).fetchall()[0]
     finally:
         con.close()
     assert (n, late) == (total - 1, 0)

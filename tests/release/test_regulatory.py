@@ -4,11 +4,11 @@ from datetime import date
 
 import duckdb
 import pytest
+from release_fixture import add_missing_cibmtr_columns
 
 from kocartr.dictionary import load_dictionary
 from kocartr.release.config import load_release_config
 from kocartr.release.regulatory import RegulatoryViewError, build_regulatory_views, cibmtr_items, rule_sources
-from release_fixture import add_missing_cibmtr_columns
 
 CUT = date(2026, 10, 31)
 
@@ -74,15 +74,37 @@ def test_mfds_ltfu_status_per_product_and_site(con):
     got = _rows(con, "mfds_ltfu_status", ("product", "site_code"))
     # TISA S01: P1 D100 + Y1 received, M6 missed, Y2 not yet open; P2 D100 ended by death (not due)
     assert got[("TISA_CEL", "S01")] == dict(
-        patients_infused=2, patients_under_followup=1, deaths=1, lost_to_followup=0, completed_ltfu=0,
-        visits_due=3, visits_received=2, visits_overdue=0, visits_missed=1, serious_adverse_events=2,
-        patients_with_sae=1, secondary_malignancies=2, serious_secondary_malignancies=2)
+        patients_infused=2,
+        patients_under_followup=1,
+        deaths=1,
+        lost_to_followup=0,
+        completed_ltfu=0,
+        visits_due=3,
+        visits_received=2,
+        visits_overdue=0,
+        visits_missed=1,
+        serious_adverse_events=2,
+        patients_with_sae=1,
+        secondary_malignancies=2,
+        serious_secondary_malignancies=2,
+    )
     # AXI S02: P3 (D100 window open since 2026-10-25: due, not yet overdue; one SAE), P4 past 15 years
     # (completed); P5 never infused
     assert got[("AXI_CEL", "S02")] == dict(
-        patients_infused=2, patients_under_followup=1, deaths=0, lost_to_followup=0, completed_ltfu=1,
-        visits_due=1, visits_received=0, visits_overdue=0, visits_missed=0, serious_adverse_events=1,
-        patients_with_sae=1, secondary_malignancies=0, serious_secondary_malignancies=0)
+        patients_infused=2,
+        patients_under_followup=1,
+        deaths=0,
+        lost_to_followup=0,
+        completed_ltfu=1,
+        visits_due=1,
+        visits_received=0,
+        visits_overdue=0,
+        visits_missed=0,
+        serious_adverse_events=1,
+        patients_with_sae=1,
+        secondary_malignancies=0,
+        serious_secondary_malignancies=0,
+    )
     # AXI S01: P6 lost to follow-up with an overdue year-2 visit
     assert got[("AXI_CEL", "S01")]["lost_to_followup"] == 1 and got[("AXI_CEL", "S01")]["visits_overdue"] == 1
     assert got[("AXI_CEL", "S01")]["patients_under_followup"] == 0
@@ -103,8 +125,10 @@ def test_mfds_ltfu_by_year_since_infusion(con):
 
 def test_expedited_candidates_are_serious_and_unexpected_by_month(con):
     build_regulatory_views(con, CUT, load_release_config(), load_dictionary())
-    rows = con.sql("SELECT event_month, patient_key, product, event_term, unexpected_because "
-                   "FROM regulatory.expedited_report_candidates").fetchall()
+    rows = con.sql(
+        "SELECT event_month, patient_key, product, event_term, unexpected_because "
+        "FROM regulatory.expedited_report_candidates"
+    ).fetchall()
     assert rows == [("2026-03", "P1", "TISA_CEL", "T_CELL_NEOPLASM", "T-cell malignancy")]
 
 
@@ -114,22 +138,29 @@ def test_hira_snapshots(con):
                              best_response FROM regulatory.hira_outcome_snapshots
                       WHERE patient_key <> 'P6' ORDER BY ALL""").fetchall()
     assert rows == [
-        ("P1", 6, "DUE", "ALIVE", "Y", "CR"), ("P1", 12, "DUE", "ALIVE", "N", "CR"),
-        ("P2", 6, "DUE", "DEAD", "N", "NE"), ("P2", 12, "DUE", "DEAD", "N", "NE"),
-        ("P3", 6, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"), ("P3", 12, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"),
-        ("P4", 6, "DUE", "ALIVE", "Y", None), ("P4", 12, "DUE", "ALIVE", "Y", None),
+        ("P1", 6, "DUE", "ALIVE", "Y", "CR"),
+        ("P1", 12, "DUE", "ALIVE", "N", "CR"),
+        ("P2", 6, "DUE", "DEAD", "N", "NE"),
+        ("P2", 12, "DUE", "DEAD", "N", "NE"),
+        ("P3", 6, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"),
+        ("P3", 12, "NOT_YET_DUE", "UNKNOWN", "UNKNOWN", "SD"),
+        ("P4", 6, "DUE", "ALIVE", "Y", None),
+        ("P4", 12, "DUE", "ALIVE", "Y", None),
     ]
     # 6 months = round(6 x 30.4375) = 183 days after infusion
-    assert con.sql("SELECT landmark_date FROM regulatory.hira_outcome_snapshots WHERE patient_key = 'P1' "
-                   "AND landmark_months = 6").fetchall()[0][0] == date(2025, 7, 3)
+    assert con.sql(
+        "SELECT landmark_date FROM regulatory.hira_outcome_snapshots WHERE patient_key = 'P1' AND landmark_months = 6"
+    ).fetchall()[0][0] == date(2025, 7, 3)
 
 
 def test_cibmtr_export_items_units_and_periods(con):
     notes = build_regulatory_views(con, CUT, load_release_config(), load_dictionary())
     n = len(cibmtr_items(load_dictionary()))
     assert notes == [f"cibmtr_export: {n} of {n} dictionary CIBMTR items mapped; 13 carry values at this cut-off"]
-    rows = con.sql("SELECT patient_key, cibmtr_item, reporting_period, timepoint, source_field, value, value_unit "
-                   "FROM regulatory.cibmtr_export ORDER BY ALL").fetchall()
+    rows = con.sql(
+        "SELECT patient_key, cibmtr_item, reporting_period, timepoint, source_field, value, value_unit "
+        "FROM regulatory.cibmtr_export ORDER BY ALL"
+    ).fetchall()
     assert ("P1", "4006 date of infusion", "BASELINE", None, "infusion_date", "2025-01-01", None) in rows
     assert ("P1", "4006 cells infused", "BASELINE", None, "dose_value", "2.5", "CELLS_1E8") in rows
     assert ("P1", "4006 product identifiers", "BASELINE", None, "batch_number", "BATCH-1", None) in rows
@@ -141,23 +172,40 @@ def test_cibmtr_export_items_units_and_periods(con):
     mapping = con.sql("SELECT count(*), count(DISTINCT cibmtr_item) FROM regulatory.cibmtr_mapping").fetchall()[0]
     assert mapping[0] == n
     # free text never appears, even though the dictionary has cibmtr items on forms with text fields
-    assert con.sql("SELECT count(*) FROM regulatory.cibmtr_export WHERE source_field IN "
-                   "('comment', 'description', 'cause_text')").fetchall()[0][0] == 0
+    assert (
+        con.sql(
+            "SELECT count(*) FROM regulatory.cibmtr_export WHERE source_field IN "
+            "('comment', 'description', 'cause_text')"
+        ).fetchall()[0][0]
+        == 0
+    )
 
 
 def test_a_mapped_item_without_its_column_is_a_build_error(con):
     con.execute("ALTER TABLE marts.fct_infusion DROP COLUMN lot_number")
-    with pytest.raises(RegulatoryViewError, match=r"(?s)cibmtr_export: 1 dictionary CIBMTR item.*"
-                                                   r"product_infusion\.lot_number .*fct_infusion lacks \['lot_number'\]"):
+    with pytest.raises(
+        RegulatoryViewError,
+        match=r"(?s)cibmtr_export: 1 dictionary CIBMTR item.*"
+        r"product_infusion\.lot_number .*fct_infusion lacks \['lot_number'\]",
+    ):
         build_regulatory_views(con, CUT, load_release_config(), load_dictionary())
 
 
-@pytest.mark.parametrize("drop, message", [
-    ("DROP TABLE marts.fct_followup_schedule", "mfds_ltfu_status: source table marts.fct_followup_schedule is missing"),
-    ("ALTER TABLE marts.fct_adverse_event DROP COLUMN serious", r"fct_adverse_event lacks column\(s\) \['serious'\]"),
-    ("ALTER TABLE marts.fct_secondary_malignancy DROP COLUMN is_unexpected", "expedited_report_candidates"),
-    ("DROP TABLE adam.adtte", "hira_outcome_snapshots: source table adam.adtte is missing"),
-])
+@pytest.mark.parametrize(
+    "drop, message",
+    [
+        (
+            "DROP TABLE marts.fct_followup_schedule",
+            "mfds_ltfu_status: source table marts.fct_followup_schedule is missing",
+        ),
+        (
+            "ALTER TABLE marts.fct_adverse_event DROP COLUMN serious",
+            r"fct_adverse_event lacks column\(s\) \['serious'\]",
+        ),
+        ("ALTER TABLE marts.fct_secondary_malignancy DROP COLUMN is_unexpected", "expedited_report_candidates"),
+        ("DROP TABLE adam.adtte", "hira_outcome_snapshots: source table adam.adtte is missing"),
+    ],
+)
 def test_views_are_contracts_a_missing_source_raises(con, drop, message):
     con.execute(drop)
     with pytest.raises(RegulatoryViewError, match=message):
@@ -199,9 +247,16 @@ def test_publish_refuses_a_release_whose_regulatory_view_cannot_be_built(tmp_pat
 
     from kocartr.release import ReleaseError, publish_release
 
-    wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20,
-                                 extra_sql=["ALTER TABLE marts.fct_followup_schedule DROP COLUMN followup_year"])
-    with pytest.raises(ReleaseError, match=r"mfds_ltfu_status: marts.fct_followup_schedule lacks column\(s\) "
-                                           r"\['followup_year'\]"):
+    wh = build_fixture_warehouse(
+        tmp_path / "wh.duckdb",
+        CUTOFF,
+        n_patients=20,
+        extra_sql=["ALTER TABLE marts.fct_followup_schedule DROP COLUMN followup_year"],
+    )
+    with pytest.raises(
+        ReleaseError,
+        match=r"mfds_ltfu_status: marts.fct_followup_schedule lacks column\(s\) "
+        r"\['followup_year'\]",
+    ):
         publish_release(wh, CUTOFF, tmp_path / "releases")
     assert not any((tmp_path / "releases").glob(f"{CUTOFF}*"))

@@ -26,8 +26,15 @@ def _is_count_header(h) -> bool:
 
 def test_workbook_sheets_and_readme(published: Path):
     sheets = _sheets(published)
-    assert list(sheets) == ["README", "Methods & definitions", "OS_PFS", "At risk", "KM steps", "CRS_ICANS",
-                            "Cumulative incidence"]
+    assert list(sheets) == [
+        "README",
+        "Methods & definitions",
+        "OS_PFS",
+        "At risk",
+        "KM steps",
+        "CRS_ICANS",
+        "Cumulative incidence",
+    ]
     readme = {r[0]: r[1] for r in sheets["README"]}
     manifest = json.loads((published / MANIFEST).read_text())
     assert readme["Data cut-off"] == "2026-10-31"
@@ -69,7 +76,7 @@ def test_estimates_of_suppressed_rows_are_hidden(published: Path):
         n_col, e_col = header.index("N patients"), header.index("Events")
         for r in rows:
             if MARKER in (r[n_col], r[e_col]):
-                assert all(v in (MARKER, None) for v in r[e_col + 1:]), (name, r)
+                assert all(v in (MARKER, None) for v in r[e_col + 1 :]), (name, r)
 
 
 def test_km_steps_only_for_published_strata(published: Path):
@@ -88,23 +95,29 @@ def test_report_is_self_contained(published: Path):
     for section in ("Data quality per site", "Follow-up completeness", "CRS and ICANS", "Cumulative incidence"):
         assert section in html
     # scorecard: per site, the latest month on or before the cut-off (S02's 2026-11 row is after it)
-    dq = html[html.index("<h2>Data quality"):html.index("<h2>Follow-up completeness")]
+    dq = html[html.index("<h2>Data quality") : html.index("<h2>Follow-up completeness")]
     assert "2026-10" in dq and "91.0%" in dq and "2026-11" not in dq and "50.0%<" not in dq
     # rates as percentages, not raw fractions; no empty CI "()" anywhere
     assert not re.search(r">0\.\d+<", dq)
     assert "()" not in html
     # no count 1-4 in a table cell of the outcome and completeness tables (the scorecard counts checks, not
     # patients, and is left out)
-    patient_tables = html[html.index("<h2>Survival"):html.index("<h2>Data quality")] + \
-        html[html.index("<h2>Follow-up completeness"):]
+    patient_tables = (
+        html[html.index("<h2>Survival") : html.index("<h2>Data quality")]
+        + html[html.index("<h2>Follow-up completeness") :]
+    )
     for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables):
         assert not re.fullmatch(r"[1-4]", cell.strip()), cell
 
 
 def test_figures_are_pngs(published: Path):
     figs = sorted((published / "figures").glob("*.png"))
-    assert {f.name for f in figs} >= {"km_os_by_product.png", "km_pfs_by_product.png", "cif_nrm_by_product.png",
-                                      "cif_spm_by_product.png"}
+    assert {f.name for f in figs} >= {
+        "km_os_by_product.png",
+        "km_pfs_by_product.png",
+        "cif_nrm_by_product.png",
+        "cif_spm_by_product.png",
+    }
     for f in figs:
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -169,6 +182,7 @@ def test_estimate_without_ci_and_scorecard_cells_read_as_text():
     assert _est_ci(None, None, None) == ""
     assert _scorecard_cell("completeness", 0.912) == "91.2%"
     from decimal import Decimal
+
     assert _scorecard_cell("completeness", Decimal("0.91")) == "91.0%"
     assert _scorecard_cell("plausibility_checks", 40) == "40"
     assert _scorecard_cell("failing_checks", ["DQ01", "DQ07"]) == "DQ01, DQ07"
@@ -182,8 +196,10 @@ def test_product_colour_does_not_depend_on_which_strata_are_drawn(tmp_path: Path
     from kocartr.release.figures import COLORS, stratum_colors
 
     con = duckdb.connect(str(tmp_path / "c.duckdb"))
-    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
-                "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)")
+    con.execute(
+        "CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
+        "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)"
+    )
     cfg = load_release_config()
     every = stratum_colors(con, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
     fewer = stratum_colors(con, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure

@@ -29,8 +29,11 @@ def _patient(enrol: int = -20, **forms: list[dict]) -> T.Patient:
     base.update(forms)
     p = T.Patient()
     for form, rows in base.items():
-        cols = set(T._DATES.get(form, ())) | set(T._OTHER.get(form, ())) | ({"analyte", "value", "lab_date"}
-                                                                            if form == "lab" else set())
+        cols = (
+            set(T._DATES.get(form, ()))
+            | set(T._OTHER.get(form, ()))
+            | ({"analyte", "value", "lab_date"} if form == "lab" else set())
+        )
         full = []
         for i, r in enumerate(rows):
             row = {c: None for c in cols} | {"record_id": f"R{form}{i}", "patient": "S01:P1"}
@@ -46,8 +49,12 @@ def _by_param(rows: list[dict]) -> dict[str, tuple[int, str, bool]]:
 
 
 def test_death_on_a_follow_up_only_is_a_death_and_not_a_contact(rules):
-    p = _patient(followup=[{"contact_date": 100, "vital_status": "ALIVE"},
-                           {"contact_date": 300, "vital_status": "DEAD", "last_disease_assessment_date": 290}])
+    p = _patient(
+        followup=[
+            {"contact_date": 100, "vital_status": "ALIVE"},
+            {"contact_date": 300, "vital_status": "DEAD", "last_disease_assessment_date": 290},
+        ]
+    )
     rows, _ = T.patient_truth(p, rules, CUTOFF)
     got = _by_param(rows)
     assert got["OS"] == (300, "event", False)
@@ -58,15 +65,19 @@ def test_death_on_a_follow_up_only_is_a_death_and_not_a_contact(rules):
 
 def test_death_precedence_and_cause(rules):
     # death form (disease) wins over a later follow-up and a fatal AE: REL = death from disease
-    p = _patient(death=[{"death_date": 200, "primary_cause": "PRIMARY_DISEASE"}],
-                 followup=[{"contact_date": 210, "vital_status": "DEAD"}],
-                 crs=[{"onset_date": 3, "resolution_date": None, "astct_grade": "5"}])
+    p = _patient(
+        death=[{"death_date": 200, "primary_cause": "PRIMARY_DISEASE"}],
+        followup=[{"contact_date": 210, "vital_status": "DEAD"}],
+        crs=[{"onset_date": 3, "resolution_date": None, "astct_grade": "5"}],
+    )
     got = _by_param(T.patient_truth(p, rules, CUTOFF)[0])
     assert got["OS"] == (200, "event", False) and got["RELAPSE"] == (200, "event", False)
     assert got["NRM"][1] == "competing"
     # no death form: the follow-up date, the cause from the fatal AE (non-relapse)
-    p = _patient(followup=[{"contact_date": 20, "vital_status": "DEAD"}],
-                 crs=[{"onset_date": 3, "resolution_date": None, "astct_grade": "5"}])
+    p = _patient(
+        followup=[{"contact_date": 20, "vital_status": "DEAD"}],
+        crs=[{"onset_date": 3, "resolution_date": None, "astct_grade": "5"}],
+    )
     assert _by_param(T.patient_truth(p, rules, CUTOFF)[0])["NRM"] == (20, "event", False)
     # a fatal AE alone: its resolution date, else its onset
     p = _patient(adverse_event=[{"ae_term": "INFECTION", "onset_date": 40, "resolution_date": 45, "ctcae_grade": "5"}])
@@ -74,26 +85,40 @@ def test_death_precedence_and_cause(rules):
 
 
 def test_one_censoring_rule_and_pfs(rules):
-    p = _patient(response=[{"assessment_date": 30, "response": "PR"}, {"assessment_date": 90, "response": "CR"}],
-                 followup=[{"contact_date": 400, "vital_status": "ALIVE", "last_disease_assessment_date": 380}],
-                 lab=[{"analyte": "HGB", "value": 11.0, "lab_date": 410}])
+    p = _patient(
+        response=[{"assessment_date": 30, "response": "PR"}, {"assessment_date": 90, "response": "CR"}],
+        followup=[{"contact_date": 400, "vital_status": "ALIVE", "last_disease_assessment_date": 380}],
+        lab=[{"analyte": "HGB", "value": 11.0, "lab_date": 410}],
+    )
     p.last_lab = D0 + 410
     got = _by_param(T.patient_truth(p, rules, CUTOFF)[0])
     assert {k: got[k] for k in ("OS", "PFS", "NRM", "RELAPSE", "DOR")} == {
-        "OS": (410, "censored", False), "PFS": (410, "censored", False), "NRM": (410, "censored", False),
-        "RELAPSE": (410, "censored", False), "DOR": (380, "censored", False)}  # DOR from the first PR (day 30)
+        "OS": (410, "censored", False),
+        "PFS": (410, "censored", False),
+        "NRM": (410, "censored", False),
+        "RELAPSE": (410, "censored", False),
+        "DOR": (380, "censored", False),
+    }  # DOR from the first PR (day 30)
 
 
 def test_best_response_window_pd_and_subsequent_therapy(rules):
-    p = _patient(response=[{"assessment_date": 28, "response": "SD"}, {"assessment_date": 60, "response": "PD"},
-                           {"assessment_date": 85, "response": "CR"}])
+    p = _patient(
+        response=[
+            {"assessment_date": 28, "response": "SD"},
+            {"assessment_date": 60, "response": "PD"},
+            {"assessment_date": 85, "response": "CR"},
+        ]
+    )
     _, resp = T.patient_truth(p, rules, CUTOFF)
     assert resp["best_response_d90"] == "SD"  # nothing after the first PD counts
     p = _patient(response=[{"assessment_date": 28, "response": "PD"}])
     assert T.patient_truth(p, rules, CUTOFF)[1]["best_response_d90"] == "PD"
-    p = _patient(response=[{"assessment_date": 28, "response": "PR"}, {"assessment_date": 120, "response": "CR"}],
-                 followup=[{"contact_date": 150, "vital_status": "ALIVE", "subsequent_therapy": "Y",
-                            "subsequent_therapy_date": 100}])
+    p = _patient(
+        response=[{"assessment_date": 28, "response": "PR"}, {"assessment_date": 120, "response": "CR"}],
+        followup=[
+            {"contact_date": 150, "vital_status": "ALIVE", "subsequent_therapy": "Y", "subsequent_therapy_date": 100}
+        ],
+    )
     _, resp = T.patient_truth(p, rules, CUTOFF)
     assert (resp["best_response_d90"], resp["best_response_d180"]) == ("PR", "PR")
     assert T.patient_truth(_patient(), rules, CUTOFF)[1]["best_response_d180"] is None
@@ -102,12 +127,17 @@ def test_best_response_window_pd_and_subsequent_therapy(rules):
 def test_efs_for_all(rules):
     all_group = [{"infusion_number": "1", "disease_group": "ALL", "ld_start_date": -5}]
     # no CR/CRi by day 90: failure at day 0
-    p = _patient(baseline=all_group, response=[{"assessment_date": 28, "response": "NR"}],
-                 followup=[{"contact_date": 100, "vital_status": "ALIVE"}])
+    p = _patient(
+        baseline=all_group,
+        response=[{"assessment_date": 28, "response": "NR"}],
+        followup=[{"contact_date": 100, "vital_status": "ALIVE"}],
+    )
     assert _by_param(T.patient_truth(p, rules, CUTOFF)[0])["EFS"] == (0, "event", False)
     # CRi by day 90, relapse later: event at the relapse
-    p = _patient(baseline=all_group, response=[{"assessment_date": 28, "response": "CRI"},
-                                               {"assessment_date": 200, "response": "RELAPSE"}])
+    p = _patient(
+        baseline=all_group,
+        response=[{"assessment_date": 28, "response": "CRI"}, {"assessment_date": 200, "response": "RELAPSE"}],
+    )
     assert _by_param(T.patient_truth(p, rules, CUTOFF)[0])["EFS"] == (200, "event", False)
     # window still open at the cut-off, no CR yet, no other event: censored at last contact
     p = _patient(baseline=all_group, response=[{"assessment_date": 28, "response": "NR"}])
@@ -117,10 +147,15 @@ def test_efs_for_all(rules):
 
 
 def test_pre_entry_flag_and_reinfusion_clock(rules):
-    p = _patient(enrol=55, response=[{"assessment_date": 34, "response": "PD"}],
-                 product_infusion=[{"infusion_number": "1", "infusion_date": 0, "leukapheresis_date": -40},
-                                   {"infusion_number": "2", "infusion_date": 70, "leukapheresis_date": -40}],
-                 followup=[{"contact_date": 120, "vital_status": "ALIVE"}])
+    p = _patient(
+        enrol=55,
+        response=[{"assessment_date": 34, "response": "PD"}],
+        product_infusion=[
+            {"infusion_number": "1", "infusion_date": 0, "leukapheresis_date": -40},
+            {"infusion_number": "2", "infusion_date": 70, "leukapheresis_date": -40},
+        ],
+        followup=[{"contact_date": 120, "vital_status": "ALIVE"}],
+    )
     rows = {r["paramcd"]: r for r in T.patient_truth(p, rules, CUTOFF)[0]}
     assert rows["PFS"]["aval_days"] == 34 and rows["PFS"]["entry_days"] == 55 and rows["PFS"]["pre_entry"]
     assert rows["NRM"]["status"] == "competing" and rows["NRM"]["pre_entry"]
@@ -149,12 +184,27 @@ def test_truth_frames_of_a_generated_set(small):
     assert ep.select("site_code", "patient_id", "paramcd").is_duplicated().sum() == 0
     assert set(ep["status"]) == {"event", "censored", "competing"}
     assert (ep["aval_days"] >= 0).all()
-    assert set(ep["paramcd"]) >= {"OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "SPM", "SPM_TCELL", "ANC_REC", "PLT_REC",
-                                  "EFS", "DOR"}
+    assert set(ep["paramcd"]) >= {
+        "OS",
+        "OS_ITT",
+        "PFS",
+        "NRM",
+        "RELAPSE",
+        "SPM",
+        "SPM_TCELL",
+        "ANC_REC",
+        "PLT_REC",
+        "EFS",
+        "DOR",
+    }
     assert ep.filter(pl.col("pre_entry")).height > 0 and ep.filter(~pl.col("has_defect")).height > 0
     # competing events only where the endpoint has one; OS / PFS never
-    assert ep.filter(pl.col("paramcd").is_in(["OS", "OS_ITT", "PFS", "EFS", "DOR"])
-                     & (pl.col("status") == "competing")).height == 0
+    assert (
+        ep.filter(
+            pl.col("paramcd").is_in(["OS", "OS_ITT", "PFS", "EFS", "DOR"]) & (pl.col("status") == "competing")
+        ).height
+        == 0
+    )
     # every responder has a first response date and a DOR row
     dor = ep.filter(pl.col("paramcd") == "DOR").select("site_code", "patient_id")
     assert rs.filter(pl.col("first_response_date").is_not_null()).height == dor.height > 0

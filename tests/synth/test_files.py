@@ -38,9 +38,14 @@ def test_ground_truth_apart(small):
     out, _ = small
     assert not list((out / "submissions").rglob("*.parquet"))
     assert not list((out / "submissions").rglob("*.json"))
-    assert {p.name for p in (out / "ground_truth").iterdir()} == {"params.json", "patients.parquet", "defects.csv",
-                                                                 "files.csv", "endpoint_truth.parquet",
-                                                                 "response_truth.parquet"}
+    assert {p.name for p in (out / "ground_truth").iterdir()} == {
+        "params.json",
+        "patients.parquet",
+        "defects.csv",
+        "files.csv",
+        "endpoint_truth.parquet",
+        "response_truth.parquet",
+    }
 
 
 def test_clean_rows_valid_and_defects_present(small):
@@ -81,8 +86,11 @@ def test_record_ids_unique_except_known(small):
     sub = out / "submissions"
     variants = _variants(out)
     defects = pl.read_csv(out / "ground_truth" / "defects.csv", infer_schema_length=0)
-    allowed = {(r["source_file"], int(r["source_row"])) for r in defects.iter_rows(named=True)
-               if r["defect_class"] in ("duplicate_row", "correction", "deletion")}
+    allowed = {
+        (r["source_file"], int(r["source_row"]))
+        for r in defects.iter_rows(named=True)
+        if r["defect_class"] in ("duplicate_row", "correction", "deletion")
+    }
     seen: dict[tuple[str, str, str], int] = {}
     for p in sorted(sub.rglob("*.*"), key=lambda p: p.parts[-2]):
         rel = str(p.relative_to(sub))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
@@ -11,16 +10,19 @@ import polars as pl
 import pytest
 
 from kocartr.dictionary import load_dictionary
+from kocartr.privacy import RRN_RE
 from kocartr.synth import generate
 from kocartr.synth import params as P
-from kocartr.privacy import RRN_RE
 from kocartr.synth.rules import grade_of
-from tests.synth.conftest import all_rows, read_submission
+from tests.synth.conftest import all_rows
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_deterministic_by_seed(tmp_path):
@@ -66,8 +68,11 @@ def test_direct_identifiers_only_where_injected(small):
     out, _ = small
     d = load_dictionary()
     defects = pl.read_csv(out / "ground_truth" / "defects.csv", infer_schema_length=0)
-    marked = {(r["source_file"], int(r["source_row"])) for r in defects.iter_rows(named=True)
-              if r["defect_class"] == "direct_identifier"}
+    marked = {
+        (r["source_file"], int(r["source_row"]))
+        for r in defects.iter_rows(named=True)
+        if r["defect_class"] == "direct_identifier"
+    }
     found = set()
     for form in d.forms:
         for r in all_rows(out, form):
@@ -90,9 +95,12 @@ def test_crs_and_icans_grades_follow_components(small):
     for r in all_rows(out, "icans"):
         try:
             grade = int(r["astct_grade"])
-            doms = [grade_of(d, "icans_consciousness", r["consciousness"]), grade_of(d, "icans_seizure", r["seizure"]),
-                    grade_of(d, "icans_cerebral_edema", r["cerebral_edema"]),
-                    P.MOTOR_WEAKNESS_GRADE if r["motor_weakness"] == "Y" else 0]
+            doms = [
+                grade_of(d, "icans_consciousness", r["consciousness"]),
+                grade_of(d, "icans_seizure", r["seizure"]),
+                grade_of(d, "icans_cerebral_edema", r["cerebral_edema"]),
+                P.MOTOR_WEAKNESS_GRADE if r["motor_weakness"] == "Y" else 0,
+            ]
         except (TypeError, ValueError, KeyError):
             continue
         ice_grade = 0
@@ -110,8 +118,11 @@ def test_rows_never_report_the_future(small):
 
     defects = pl.read_csv(out / "ground_truth" / "defects.csv", infer_schema_length=0)
     bad = {(r["source_file"], int(r["source_row"])) for r in defects.iter_rows(named=True)}
-    infusion = {(r["site_code"], r["patient_id"]): r["infusion_date"] for r in all_rows(out, "product_infusion")
-                if (r["_file"], r["_row"]) not in bad and r["infusion_number"] == "1"}  # windows count from day 0
+    infusion = {
+        (r["site_code"], r["patient_id"]): r["infusion_date"]
+        for r in all_rows(out, "product_infusion")
+        if (r["_file"], r["_row"]) not in bad and r["infusion_number"] == "1"
+    }  # windows count from day 0
     for form in d.forms:
         dates = [f.name for f in d.form(form).fields if f.type == "date"]
         for r in all_rows(out, form):
@@ -142,8 +153,9 @@ def test_truth_plausible_and_recoverable(tmp_path):
     assert 0.01 < params["truth"]["overall"]["spm_cif_36mo_death_competing"] < 0.08
     # CRS any grade per product, as reported in the submissions, against the generating parameter.
     crs = pl.DataFrame(all_rows(out, "crs")).select("site_code", "patient_id").unique()
-    prod = pl.DataFrame(all_rows(out, "product_infusion")).select("site_code", "patient_id", "product_code",
-                                                                   "infusion_date")
+    prod = pl.DataFrame(all_rows(out, "product_infusion")).select(
+        "site_code", "patient_id", "product_code", "infusion_date"
+    )
     cutoff = params["data_cutoff"]
     prod = prod.filter(pl.col("infusion_date") < pl.lit(cutoff).str.to_date().dt.offset_by("-3mo").cast(pl.Utf8))
     prod = prod.join(crs.with_columns(pl.lit(1).alias("crs")), on=["site_code", "patient_id"], how="left")

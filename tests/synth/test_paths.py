@@ -44,10 +44,12 @@ def test_every_path_in_a_sample_sized_set(sample_sized):
     assert fatal & deaths, "no death with a fatal adverse event"
 
     truth = pl.read_parquet(out / "ground_truth" / "patients.parquet").filter(
-        pl.col("in_registry") & pl.col("registered_late"))
+        pl.col("in_registry") & pl.col("registered_late")
+    )
     prior = truth.filter(pl.col("progression_date") < pl.col("enrolment_date")).height
     assert prior > 0 and truth.height - prior > 0, "late registration with and without a prior progression"
 
     spm = pl.read_parquet(out / "ground_truth" / "patients.parquet").filter(
-        pl.col("in_registry") & pl.col("spm_date").is_not_null())
+        pl.col("in_registry") & pl.col("spm_date").is_not_null()
+    )
     assert set(spm["product"]) >= {"CILTA_CEL"}, "no new malignancy after a BCMA product"
