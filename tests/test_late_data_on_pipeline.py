@@ -56,3 +56,32 @@ def test_infections_carry_organism_class_and_site_to_adae(con):
     )
     assert n > 0 and with_org == n and with_site == n and graded == n and with_day == n
     assert _one(con, "select count(*) from adam.adae where AECAT <> 'INFECTION' and AEORGCL is not null") == (0,)
+
+
+def test_immune_reconstitution_labs_reach_staging(con):
+    rows = dict(
+        con.sql(
+            "select analyte, count(*) from staging.stg_lab where analyte in ('CD4', 'IGA', 'IGM') group by analyte"
+        ).fetchall()
+    )
+    assert set(rows) == {"CD4", "IGA", "IGM"} and min(rows.values()) > 0
+
+
+def test_vaccination_subsequent_therapy_and_lots_reach_the_marts(con):
+    n, dated, tested = _one(
+        con, "select count(*), count(vaccination_day), count(antibody_response) from marts.fct_vaccination"
+    )
+    assert n > 0 and dated > 0.9 * n and 0 < tested < n
+    typed, given = _one(
+        con,
+        """select count(subsequent_therapy_type), count(*) from marts.fct_followup_schedule
+           where subsequent_therapy = 'Y'""",
+    )
+    assert given > 0 and typed == given
+    missing_lot = _one(
+        con,
+        """select count(*) from marts.fct_infusion
+           where product_code in ('AXI_CEL', 'CILTA_CEL') and is_infused and lot_number is null""",
+    )
+    with_lot = _one(con, "select count(lot_number) from marts.fct_infusion")
+    assert with_lot[0] > 0 and missing_lot[0] <= 0.05 * with_lot[0]
