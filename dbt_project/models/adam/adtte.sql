@@ -4,7 +4,7 @@
 -- describes it (endpoints.md "Encoding"). Registry brief §4; CIBMTR relapse / NRM conventions; endpoint
 -- definitions: docs block adtte_endpoints (models/adam/endpoints.md), rendered as the model description.
 -- STARTDT = first infusion (day 0) for every parameter except OS_ITT (CAR-T order date) and DOR (first PR-or-better
--- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (int_endpoint_events).
+-- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (marts.fct_endpoint_events).
 --   REL = first progression / relapse after day 0, else a death from the treated disease (a non-NRM cause) when no
 --         progression was recorded (death from disease implies progression).
 --   One censoring rule: every parameter is censored at last contact (LC), so 1 - PFS = RELAPSE + NRM.
@@ -29,7 +29,7 @@ with p as (
         case when progression_date is not null then 'PROGRESSION OR RELAPSE'
              when death_date is not null and not death_is_nrm_cause then 'DEATH FROM TREATED DISEASE'
         end as rel_desc
-    from {{ ref('int_endpoint_events') }}
+    from {{ ref('fct_endpoint_events') }}
 ),
 inf as (
     select
