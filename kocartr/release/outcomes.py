@@ -115,8 +115,12 @@ def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
     table = config.analysis(kind)
     if not _table_exists(con, "analysis", table):
         return None
-    norm = _normalize(con.sql(f'SELECT * FROM analysis."{table}"').pl(), config)
-    norm = norm.rename({"total_events": "events_total"})
+    return curve_set(con.sql(f'SELECT * FROM analysis."{table}"').pl(), config, kind)
+
+
+def curve_set(df: pl.DataFrame, config: ReleaseConfig, kind: str) -> CurveSet:
+    """CurveSet of an analysis-table frame (also used by `kocartr analyze` on its own subsets)."""
+    norm = _normalize(df, config).rename({"total_events": "events_total"})
     start = 1.0 if kind == "survival" else 0.0
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     curve_parts = []
