@@ -155,7 +155,7 @@ OTHER_COLUMNS = {
     # analysis tables (analyses/outcomes.py)
     "row_type": "Kind of row: 'curve' (each observed time), 'landmark', 'median', 'risk_table', 'gray_test'",
     "time_days": "Time since day 0 in days",
-    "time_months": "Time since day 0 in months (365.25/12 days)",
+    "time_months": "Time since day 0 in months (time_days / the month length of the analysis plan)",
     "lower_95": "Lower 95% confidence limit",
     "upper_95": "Upper 95% confidence limit",
     "unit": "Unit of estimate: probability or months (median rows)",
@@ -286,7 +286,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 d = pd.read_parquet("parquet/adam/adtte.parquet").query("PARAMCD == 'OS' and PREENTFL == 'N'")
 km = KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRYT)
-print(km.survival_function_at_times([182.625, 365.25, 730.5]))
+print(km.survival_function_at_times([{km_times}]))
 ```
 
 R with survival, from the release's CSV (base R; `haven::read_xpt("xpt/adam/adtte.xpt")` reads the SAS
@@ -300,13 +300,13 @@ adtte$tstart <- ifelse(adtte$ENTRYT == 0, -0.5, adtte$ENTRYT)  # day-0 events: a
 adtte <- subset(adtte, PREENTFL == "N" & AVAL > tstart)
 os <- subset(adtte, PARAMCD == "OS")
 fit <- survfit(Surv(tstart, AVAL, CNSR == 0) ~ PRODUCT, data = os, conf.type = "log-log")
-summary(fit, times = c(182.625, 365.25, 730.5), extend = TRUE)   # extend: strata with shorter follow-up
+summary(fit, times = c({km_times}), extend = TRUE)   # extend: strata with shorter follow-up
 # cumulative incidence of NRM with relapse competing (Aalen-Johansen, delayed entry)
 nrm <- subset(adtte, PARAMCD == "NRM")
 nrm$state <- factor(ifelse(nrm$CMPEVFL == "Y", "relapse", ifelse(nrm$CNSR == 0, "nrm", "censor")),
                     levels = c("censor", "nrm", "relapse"))
 cif <- survfit(Surv(tstart, AVAL, state) ~ 1, data = nrm, id = USUBJID)
-summary(cif, times = c(182.625, 365.25), extend = TRUE)
+summary(cif, times = c({cif_times}), extend = TRUE)
 ```
 
 ## Columns
@@ -320,8 +320,14 @@ def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any
     lines = [
         f"- `{name}`: {meta['rows']} rows, {len(meta['columns'])} columns" for name, meta in sorted(table_meta.items())
     ]
+    from analyses.plan import load_plan
+
+    plan = load_plan()  # the examples' landmark times: the plan's published landmarks, in days
+    days = [f"{m * plan.days_per_month:g}" for m in plan.published_landmark_months]
     text = GUIDE.format(
         table_list="\n".join(lines) or "(none)",
+        km_times=", ".join(days),
+        cif_times=", ".join(days[:2]),
         max_hidden=context["threshold"] - 1,
         **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")},
     )
