@@ -2,7 +2,8 @@
 
 Sheets: README (cut-off, manifest hash, versions, suppression), Methods & definitions, OS_PFS (landmarks and
 medians with CIs), At risk (numbers at risk on a month grid), KM steps (step coordinates for modelling),
-CRS_ICANS (grade >= 3 rates), Cumulative incidence (NRM, SPM). Every count derived from patients goes through
+CRS_ICANS (grade >= 3 rates), Cumulative incidence (NRM, SPM), Late effects (kocartr.release.late_effects_sheet).
+Every count derived from patients goes through
 kocartr.release.suppression; a suppressed count shows the marker (default "[s]"), and every estimate derived from
 a suppressed count is shown as the marker too. Deterministic: fixed document properties -> same bytes.
 """
@@ -106,6 +107,21 @@ def rule_source_rows() -> list[tuple[str, str]]:
     ]
 
 
+def _late_effects_sheet(sheet, put, con, config: ReleaseConfig, formats: dict[str, Any]) -> int:
+    """'Late effects' sheet: landmark prevalences, infection rates, 12-month B-cell recovery / severe infection
+    cumulative incidence, pregnancy outcomes, DAOH-100 (rows and suppression: kocartr.release.late_effects_sheet)."""
+    from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+
+    ws = sheet("Late effects", HEADERS)
+    rows = late_effect_rows(con, config.threshold)
+    if not rows:
+        ws.write_string(1, 0, "analysis late-effect tables not available in this release")
+    for i, row in enumerate(rows, start=1):
+        for j, c in enumerate(row):
+            put(ws, i, j, c.value, formats.get(c.kind), c.hidden)
+    return len(rows)
+
+
 def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConfig) -> dict[str, Any]:
     """Write the workbook from the release database `con` (read-only). Returns a summary for the manifest."""
     import xlsxwriter
@@ -168,7 +184,7 @@ def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConf
             "Small-cell suppression",
             f"counts 1-{config.threshold - 1} hidden, with complementary suppression; marker {marker}",
         ),
-        ("Sheets", "Methods & definitions; OS_PFS; At risk; KM steps; CRS_ICANS; Cumulative incidence"),
+        ("Sheets", "Methods & definitions; OS_PFS; At risk; KM steps; CRS_ICANS; Cumulative incidence; Late effects"),
         ("Time unit", f"days, and months (1 month = {dpm} days)"),
     ]
     for i, (k, v) in enumerate(info):
@@ -307,5 +323,6 @@ def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConf
             for k, mth in enumerate(lms):
                 for j, v in enumerate(s.landmarks[mth]):
                     put(ws, i, 6 + 3 * k + j, v, pct, h)
+    summary["late_effect_rows"] = _late_effects_sheet(sheet, put, con, config, {"count": num, "pct": pct, "dec": dec})
     wb.close()
     return summary

@@ -34,6 +34,7 @@ def test_workbook_sheets_and_readme(published: Path):
         "KM steps",
         "CRS_ICANS",
         "Cumulative incidence",
+        "Late effects",
     ]
     readme = {r[0]: r[1] for r in sheets["README"]}
     manifest = json.loads((published / MANIFEST).read_text())
