@@ -263,3 +263,28 @@ def test_build_late_without_warehouse_inputs_gives_every_table() -> None:
     adsl = _adsl([400], [None])
     tables = le.build_late(_adtte([400.0], [False]), adsl, _adae([("p0", 5, 3)]), CUT)
     assert tuple(tables) == le.LATE_TABLES
+
+
+def test_read_inputs_skips_absent_tables() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    for schema in ("adam", "intermediate", "marts"):
+        con.execute(f"create schema {schema}")
+    con.execute("create table adam.adsl as select 'p0' as USUBJID, date '2024-01-01' as TRTSDT")
+    con.execute(
+        "create table intermediate.int_lab_daily as select 'p0' as patient_key, 'CD4' as analyte, "
+        "date '2024-04-01' as lab_date, 150.0 as value"
+    )
+    con.execute(
+        "create table marts.fct_hospitalization as select 'p0' as patient_key, -1 as admission_day, 10 as discharge_day"
+    )
+    inputs = le.read_inputs(con)
+    assert inputs.labs is not None and inputs.labs.row(0) == ("p0", "CD4", 91.0, 150.0)
+    assert inputs.hospital is not None and inputs.hospital.height == 1
+    assert inputs.pregnancy is None and inputs.followup is None and inputs.bcell is None
+    assert set(inputs.missing) == {
+        "staging.stg_followup",
+        "intermediate.int_immune_reconstitution",
+        "marts.fct_pregnancy",
+    }
