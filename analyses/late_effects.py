@@ -55,7 +55,7 @@ LANDMARK_SCHEMA = _schema(
     note=pl.Utf8,
 )
 INFECTION_SCHEMA = _schema(
-    window=pl.Utf8,
+    time_window=pl.Utf8,
     window_start_day=pl.Float64,
     window_end_day=pl.Float64,
     organism_class=pl.Utf8,
@@ -377,7 +377,7 @@ def infection_rates(adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame,
                         "stratum": level,
                         "method": RATE_METHOD,
                         "data_cutoff": data_cutoff,
-                        "window": window,
+                        "time_window": window,
                         "window_start_day": start,
                         "window_end_day": None if np.isinf(end) else end,
                         "organism_class": org,

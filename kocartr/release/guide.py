@@ -199,7 +199,7 @@ OTHER_COLUMNS = {
     "n_dead_before": "Patients who died before the landmark day",
     "n_alive_followed": "Patients alive and followed at the landmark (denominator before measurement)",
     "n_no_measurement": "Patients alive and followed with no value in the landmark window",
-    "window": "Time window after infusion (D0-30, D31-180, D181+)",
+    "time_window": "Time window after infusion (D0-30, D31-180, D181+)",
     "organism_class": "Organism class of the infection (ALL = every infection)",
     "subject": "Who was pregnant: the patient or the patient's partner",
     "outcome": "Pregnancy outcome (ALL = every pregnancy of the subject)",

@@ -109,7 +109,7 @@ def landmark_rows(con: Any, threshold: int) -> list[list[Cell]]:
 def infection_rows(con: Any, threshold: int) -> list[list[Cell]]:
     rows = _table(con, "infection_rates")
     out = []
-    for (window, org), grp in _groups(rows, ("window", "organism_class")).items():
+    for (window, org), grp in _groups(rows, ("time_window", "organism_class")).items():
         overall = next((r for r in grp if r["stratum_variable"] == "overall"), None)
         hidden: dict[int, bool] = {}
         for _, levels in _groups([r for r in grp if r["stratum_variable"] != "overall"], ("stratum_variable",)).items():

@@ -139,7 +139,7 @@ def test_infection_rates_by_window_hand_computed() -> None:
     ov = out.filter(pl.col("stratum") == "overall")
     assert ov["organism_class"].unique().to_list() == ["ALL"]
     for window, events, days in (("D0-30", 2, 110), ("D31-180", 1, 450), ("D181+", 1, 660)):
-        r = _row(ov, window=window)
+        r = _row(ov, time_window=window)
         ci = rt.poisson_rate(events, days / 365.25)
         assert (r["events"], r["person_years"]) == (events, pytest.approx(days / 365.25))
         assert (r["rate_per_100py"], r["lower_95"], r["upper_95"]) == pytest.approx(
@@ -154,10 +154,10 @@ def test_infection_rates_by_organism_and_delayed_entry() -> None:
     adtte = _adtte([400.0, 400.0], [False, False], entry=[0.0, 60.0])
     adae = _adae([("p0", 5, 3), ("p1", 10, 3), ("p1", 100, 2)], organism=["BACTERIAL", "VIRAL", "VIRAL"])
     ov = le.infection_rates(adtte, adsl, adae, CUT).filter(pl.col("stratum") == "overall")
-    assert _row(ov, window="D0-30", organism_class="VIRAL")["events"] == 0
-    assert _row(ov, window="D0-30", organism_class="BACTERIAL")["events"] == 1
-    assert _row(ov, window="D0-30", organism_class="ALL")["person_years"] == pytest.approx(30 / 365.25)
-    assert _row(ov, window="D31-180", organism_class="VIRAL")["person_years"] == pytest.approx(270 / 365.25)
+    assert _row(ov, time_window="D0-30", organism_class="VIRAL")["events"] == 0
+    assert _row(ov, time_window="D0-30", organism_class="BACTERIAL")["events"] == 1
+    assert _row(ov, time_window="D0-30", organism_class="ALL")["person_years"] == pytest.approx(30 / 365.25)
+    assert _row(ov, time_window="D31-180", organism_class="VIRAL")["person_years"] == pytest.approx(270 / 365.25)
     assert ov["note"].null_count() == ov.height
 
 

@@ -88,7 +88,7 @@ def test_late_effect_estimates_equal_r(tmp_path: Path) -> None:
     )
     rate = (
         le.infection_rates(adtte, adsl, adae, cut)
-        .filter((pl.col("stratum") == "overall") & (pl.col("window") == "D31-180"))
+        .filter((pl.col("stratum") == "overall") & (pl.col("time_window") == "D31-180"))
         .row(0, named=True)
     )
     script = tmp_path / "ref.R"
