@@ -28,7 +28,8 @@ INFECTION_WINDOWS: tuple[tuple[str, float, float], ...] = (
     ("D31-180", 30.0, 180.0),
     ("D181+", 180.0, float("inf")),
 )
-ALL_ORGANISMS = "ALL"
+ALL_ORGANISMS = "ANY"  # every organism (not the disease group ALL)
+TOTAL_OUTCOME = "ANY"  # every pregnancy of the subject
 LATE_CIF_ENDPOINTS: dict[str, str] = {"BCREC": "DEATH OR RELAPSE", "INFSEV": "DEATH"}
 
 
@@ -356,10 +357,10 @@ def window_events(ep: pl.DataFrame, fu: pl.DataFrame, start: float, end: float) 
 
 def infection_rates(adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
     """Infection episodes per 100 person-years by window after infusion (days 0-30, 31-180, > 180) and organism
-    class (ALL, then each AEORGCL class), by stratum; recurrent episodes all count; exact Poisson CIs."""
+    class (ANY, then each AEORGCL class), by stratum; recurrent episodes all count; exact Poisson CIs."""
     fu = followup_frame(adtte, adsl)
     ep = infection_episodes(adae)
-    note = None if "AEORGCL" in adae.columns else "organism class (AEORGCL) not in adam.adae yet: ALL only"
+    note = None if "AEORGCL" in adae.columns else "organism class (AEORGCL) not in adam.adae yet: ANY only"
     classes = [ALL_ORGANISMS] + (sorted(ep["ORGANISM"].unique().to_list()) if "AEORGCL" in adae.columns else [])
     rows: list[dict[str, Any]] = []
     for var, level, sub in _strata(fu):
@@ -463,7 +464,7 @@ def late_cumulative_incidence(
 
 def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_cutoff: dt.date) -> pl.DataFrame:
     """Pregnancies after infusion by subject (patient / partner) and outcome, exact counts per stratum (every
-    outcome seen in the registry on every stratum, zeros included, plus outcome 'ALL'). Published tables hide
+    outcome seen in the registry on every stratum, zeros included, plus outcome 'ANY'). Published tables hide
     small counts with the release's suppression rule (kocartr.release.suppression)."""
     base = {"endpoint": "PREGNANCY", "method": "count", "data_cutoff": data_cutoff}
     if pregnancy is None:
@@ -489,8 +490,8 @@ def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_
     for var, level, sub in _strata(preg) if preg.height else [("overall", "overall", preg)]:
         for subject in subjects:
             s = sub.filter(pl.col("SUBJECT") == subject)
-            for outcome in ["ALL", *outcomes_]:
-                k = s.height if outcome == "ALL" else int((s["OUTCOME"] == outcome).sum())
+            for outcome in [TOTAL_OUTCOME, *outcomes_]:
+                k = s.height if outcome == TOTAL_OUTCOME else int((s["OUTCOME"] == outcome).sum())
                 rows.append(
                     {
                         **base,

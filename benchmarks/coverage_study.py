@@ -352,7 +352,7 @@ def late_effect_records(con, params: dict) -> list[dict]:
     for r in _rows(
         con,
         """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
-           where time_window = 'D31-180' and organism_class = 'ALL' and stratum_variable = 'overall'""",
+           where time_window = 'D31-180' and organism_class = 'ANY' and stratum_variable = 'overall'""",
         [],
     ):
         out.append(

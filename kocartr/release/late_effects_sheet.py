@@ -167,7 +167,7 @@ def pregnancy_rows(con: Any, threshold: int) -> list[list[Cell]]:
     rows = [r for r in _table(con, "pregnancy_outcomes") if r["count"] is not None]
     out = []
     for (subject,), grp in _groups(rows, ("subject",)).items():
-        outcomes = sorted({r["outcome"] for r in grp} - {"ALL"})
+        outcomes = sorted({r["outcome"] for r in grp} - {"ANY"})
         cell = {(r["stratum_variable"], r["stratum"], r["outcome"]): r["count"] for r in grp}
         hidden: set[tuple] = set()
         for var in sorted({r["stratum_variable"] for r in grp} - {"overall"}):
@@ -175,21 +175,21 @@ def pregnancy_rows(con: Any, threshold: int) -> list[list[Cell]]:
             res = suppress_table(
                 [[cell[(var, lv, o)] for o in outcomes] for lv in levels],
                 threshold,
-                row_totals=[cell[(var, lv, "ALL")] for lv in levels],
+                row_totals=[cell[(var, lv, "ANY")] for lv in levels],
                 col_totals=[cell[("overall", "overall", o)] for o in outcomes],
-                grand_total=cell[("overall", "overall", "ALL")],
+                grand_total=cell[("overall", "overall", "ANY")],
             )
             for i, lv in enumerate(levels):
                 hidden |= {(var, lv, o) for j, o in enumerate(outcomes) if res.cells[i][j]}
-                hidden |= {(var, lv, "ALL")} if res.row_totals[i] else set()
+                hidden |= {(var, lv, "ANY")} if res.row_totals[i] else set()
             hidden |= {("overall", "overall", o) for j, o in enumerate(outcomes) if res.col_totals[j]}
-            hidden |= {("overall", "overall", "ALL")} if res.grand_total else set()
+            hidden |= {("overall", "overall", "ANY")} if res.grand_total else set()
         if not any(r["stratum_variable"] != "overall" for r in grp):
             flags, total_h = suppress_vector(
-                [cell[("overall", "overall", o)] for o in outcomes], cell[("overall", "overall", "ALL")], threshold
+                [cell[("overall", "overall", o)] for o in outcomes], cell[("overall", "overall", "ANY")], threshold
             )
             hidden |= {("overall", "overall", o) for o, f in zip(outcomes, flags) if f}
-            hidden |= {("overall", "overall", "ALL")} if total_h else set()
+            hidden |= {("overall", "overall", "ANY")} if total_h else set()
         for r in grp:
             k = (r["stratum_variable"], r["stratum"], r["outcome"])
             out.append(

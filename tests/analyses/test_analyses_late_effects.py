@@ -137,7 +137,7 @@ def test_infection_rates_by_window_hand_computed() -> None:
     adae = _adae([("p0", 5, 3), ("p0", 40, 2), ("p2", 200, 1), ("p3", 10, 5), ("p1", 450, 2)])
     out = le.infection_rates(adtte, adsl, adae, CUT)
     ov = out.filter(pl.col("stratum") == "overall")
-    assert ov["organism_class"].unique().to_list() == ["ALL"]
+    assert ov["organism_class"].unique().to_list() == ["ANY"]
     for window, events, days in (("D0-30", 2, 110), ("D31-180", 1, 450), ("D181+", 1, 660)):
         r = _row(ov, time_window=window)
         ci = rt.poisson_rate(events, days / 365.25)
@@ -156,7 +156,7 @@ def test_infection_rates_by_organism_and_delayed_entry() -> None:
     ov = le.infection_rates(adtte, adsl, adae, CUT).filter(pl.col("stratum") == "overall")
     assert _row(ov, time_window="D0-30", organism_class="VIRAL")["events"] == 0
     assert _row(ov, time_window="D0-30", organism_class="BACTERIAL")["events"] == 1
-    assert _row(ov, time_window="D0-30", organism_class="ALL")["person_years"] == pytest.approx(30 / 365.25)
+    assert _row(ov, time_window="D0-30", organism_class="ANY")["person_years"] == pytest.approx(30 / 365.25)
     assert _row(ov, time_window="D31-180", organism_class="VIRAL")["person_years"] == pytest.approx(270 / 365.25)
     assert ov["note"].null_count() == ov.height
 
@@ -214,10 +214,10 @@ def test_pregnancy_counts_with_zeros() -> None:
         }
     )
     out = le.pregnancy_outcomes(adsl, preg, CUT)
-    assert _row(out, stratum="overall", subject="PARTNER", outcome="ALL")["count"] == 3
+    assert _row(out, stratum="overall", subject="PARTNER", outcome="ANY")["count"] == 3
     assert _row(out, stratum="overall", subject="PARTNER", outcome="NOT REPORTED")["count"] == 1
     assert _row(out, stratum="A", subject="PARTNER", outcome="MISCARRIAGE")["count"] == 0
-    assert _row(out, stratum="B", subject="PATIENT", outcome="ALL")["n_pregnancies"] == 0
+    assert _row(out, stratum="B", subject="PATIENT", outcome="ANY")["n_pregnancies"] == 0
     assert le.pregnancy_outcomes(adsl, None, CUT)["note"][0] == "pregnancy table not in the warehouse"
 
 
