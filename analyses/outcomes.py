@@ -65,7 +65,8 @@ proportions (the plan's toxicities from adae: CRS, ICANS, ICAHT_EARLY, ICAHT_LAT
   toxicity in data/config/toxicity_evaluability.csv (reporting lag: a toxicity of a patient infused days before
   the cut-off is often not reported yet). n_not_evaluable = infused patients excluded by that rule, shown beside n.
   measure: 'any_grade', 'grade_ge3', 'max_grade_0' ... 'max_grade_5', 'max_grade_unknown', 'tocilizumab',
-           'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR)
+           'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR); ICAHT
+           (graded from the ANC series) has the grade measures only
   n (evaluable infused patients), n_not_evaluable, min_days_after_infusion, events (patients with the
   measure), proportion, lower_95, upper_95 (Clopper-Pearson)
   n_values, median, q1, q3, minimum, maximum (Hyndman-Fan type 7 quantiles), note
@@ -102,6 +103,7 @@ RATE_ENDPOINTS: tuple[str, ...] = _PLAN.rate_endpoints()
 AE_CATEGORIES: tuple[str, ...] = tuple(_PLAN.toxicities)
 PROSPECTIVE: str = "prospective"
 PRE_ENTRY_REASON: str = "pre-entry event (PREENTFL = 'Y', left truncation)"
+DERIVED_FROM_LABS: tuple[str, ...] = ("ICAHT_EARLY", "ICAHT_LATE")  # grade and max grade only
 MISSING: str = "(missing)"
 DAYS_PER_YEAR: float = _PLAN.days_per_year
 
@@ -707,6 +709,28 @@ def icaht_phases(adae: pl.DataFrame) -> pl.DataFrame:
     return adae.with_columns(pl.when(pl.col("AECAT") == "ICAHT").then(phase).otherwise(pl.col("AECAT")).alias("AECAT"))
 
 
+def _append_proportions(
+    rows: list[dict[str, Any]], base: dict[str, Any], counts: dict[str, int], lag: int, n_not: int
+) -> None:
+    for measure, k in counts.items():
+        p = rt.clopper_pearson(k, base["n"])
+        rows.append(
+            {
+                **base,
+                "method": CP_METHOD,
+                "measure": measure,
+                "events": k,
+                "proportion": p.proportion,
+                "lower_95": p.lower,
+                "upper_95": p.upper,
+                "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
+                f"{n_not} infused patients not evaluable yet"
+                if lag
+                else None,
+            }
+        )
+
+
 def proportions(
     adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
 ) -> pl.DataFrame:
@@ -768,26 +792,13 @@ def proportions(
             for g in range(1, 6):
                 counts[f"max_grade_{g}"] = int((maxgr == g).sum())
             counts["max_grade_unknown"] = int((has & np.isnan(maxgr)).sum())
+            if cat in DERIVED_FROM_LABS:  # graded from the lab series: no onset, duration or treatment to report
+                _append_proportions(rows, base, counts, lag, n_not)
+                continue
             counts["tocilizumab"] = int(sub["toci"].fill_null(False).sum())
             counts["steroids"] = int(sub["ster"].fill_null(False).sum())
             counts["icu"] = int(sub["icu"].fill_null(False).sum())
-            for measure, k in counts.items():
-                p = rt.clopper_pearson(k, n)
-                rows.append(
-                    {
-                        **base,
-                        "method": CP_METHOD,
-                        "measure": measure,
-                        "events": k,
-                        "proportion": p.proportion,
-                        "lower_95": p.lower,
-                        "upper_95": p.upper,
-                        "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
-                        f"{n_not} infused patients not evaluable yet"
-                        if lag
-                        else None,
-                    }
-                )
+            _append_proportions(rows, base, counts, lag, n_not)
             icu_mask = sub["icu"].fill_null(False).to_numpy()
             for measure, vals, note in (
                 ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
@@ -886,6 +897,7 @@ def build_all(
     data_cutoff: dt.date,
     min_days: dict[str, int] | None = None,
     adrs: pl.DataFrame | None = None,
+    late: Any = None,
 ) -> dict[str, pl.DataFrame]:
     """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
@@ -893,9 +905,12 @@ def build_all(
     props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
     if adrs is not None and adrs.height:
         props = pl.concat([props, response_rates(adrs, data_cutoff)], how="vertical")
+    from analyses.late_effects import build_late  # late-effect tables; ``late``: its LateInputs
+
     return {
         "survival_estimates": survival_estimates(adtte, data_cutoff),
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
         "proportions": props,
+        **build_late(adtte, adsl, adae, data_cutoff, late),
     }

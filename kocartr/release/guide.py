@@ -188,6 +188,26 @@ OTHER_COLUMNS = {
     "minimum": "Minimum",
     "maximum": "Maximum",
     "rate_per_100py": "Events per 100 person-years",
+    # late-effect tables (analyses/late_effects.py)
+    "landmark_day": "Landmark (days after the first infusion)",
+    "window_start_day": "First day of the landmark / rate window (days after the first infusion)",
+    "window_end_day": "Last day of the landmark / rate window (empty: open-ended)",
+    "analyte": "Lab analyte code of the landmark measure (IVIG: the follow-up form's IVIG item)",
+    "threshold": "Event when the value is strictly below this threshold (data/config)",
+    "n_infused": "Infused patients in the stratum",
+    "n_not_reached": "Infused patients whose landmark window had not ended by the cut-off",
+    "n_dead_before": "Patients who died before the landmark day",
+    "n_alive_followed": "Patients alive and followed at the landmark (denominator before measurement)",
+    "n_no_measurement": "Patients alive and followed with no value in the landmark window",
+    "time_window": "Time window after infusion (D0-30, D31-180, D181+)",
+    "organism_class": "Organism class of the infection (ANY = every infection)",
+    "subject": "Who was pregnant: the patient or the patient's partner",
+    "outcome": "Pregnancy outcome (ANY = every pregnancy of the subject)",
+    "count": "Number of pregnancies (exact; published tables suppress small counts)",
+    "n_pregnancies": "Pregnancies of that subject in the stratum",
+    "window_days": "Window of days alive and out of hospital (days 1 to this day after infusion)",
+    "n_died": "Evaluable patients who died within the window (scored 0)",
+    "mean": "Mean",
 }
 
 

@@ -3,7 +3,8 @@
 Sheets (SHEETS, in order): README, Methods & definitions, OS_PFS (landmarks and medians with CIs), At risk
 (numbers at risk on the published month grid), KM steps and CIF steps (step coordinates with per-step at risk,
 events, competing events and censorings), one sheet per group of published toxicity rates (the analysis plan's
-`publish.rates`, e.g. CRS_ICANS), Cumulative incidence (landmarks), Follow-up (median follow-up, reverse KM).
+`publish.rates`, e.g. CRS_ICANS), Cumulative incidence (landmarks), Follow-up (median follow-up, reverse KM),
+Late effects (rows from kocartr.release.late_effects_sheet).
 Every number is the analysis tables' own row (kocartr.release.outcomes; nothing re-derived). Every count derived
 from patients goes through kocartr.release.suppression; a suppressed count shows the marker (default "[s]"), and
 every estimate derived from a suppressed count is shown as the marker too. Deterministic: fixed document
@@ -38,6 +39,7 @@ SHEET_KM_STEPS = "KM steps KM 계단 자료"
 SHEET_CIF_STEPS = "CIF steps 누적발생 계단 자료"
 SHEET_CIF = "Cumulative incidence 누적발생률"
 SHEET_FOLLOWUP = "Follow-up 추적관찰 기간"
+SHEET_LATE = "Late effects 후기 이상반응"
 
 H_N = bi("N patients", "환자 수")
 H_EVENTS = bi("Events", "사건 수")
@@ -413,6 +415,22 @@ def _followup(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
             book.put(ws, i, 6 + j, None if r.get(c) is None else round(r[c], 2), "dec", bool(hid))
 
 
+def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """Landmark prevalences, infection rates, 12-month B-cell recovery / severe infection cumulative incidence,
+    pregnancy outcomes, DAOH-100 (rows and suppression: kocartr.release.late_effects_sheet)."""
+    from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+
+    ws = book.sheet(SHEET_LATE, HEADERS)
+    rows = late_effect_rows(con, book.config.threshold)
+    if not rows:
+        ws.write_string(1, 0, "analysis late-effect tables not available in this release")
+    kinds = {"count": "num", "pct": "pct", "dec": "dec"}
+    for i, row in enumerate(rows, start=1):
+        for j, c in enumerate(row):
+            book.put(ws, i, j, c.value, kinds.get(c.kind), c.hidden)
+    book.summary["late_effect_rows"] = len(rows)
+
+
 SheetWriter = Callable[[Book, Any, outcomes.PublishedOutcomes], None]
 # The workbook's sheets in order; a new sheet is one function and one line here.
 SHEET_WRITERS: list[SheetWriter] = [
@@ -425,6 +443,7 @@ SHEET_WRITERS: list[SheetWriter] = [
     _rates,
     _cumulative_incidence,
     _followup,
+    _late_effects,
 ]
 
 

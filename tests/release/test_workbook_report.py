@@ -20,6 +20,7 @@ from kocartr.release.workbook import (
     SHEET_FOLLOWUP,
     SHEET_KM,
     SHEET_KM_STEPS,
+    SHEET_LATE,
     SHEET_METHODS,
     SHEET_README,
     is_count_header,
@@ -51,6 +52,7 @@ def test_workbook_sheets_and_readme(published: Path):
         SHEET_RATES,
         SHEET_CIF,
         SHEET_FOLLOWUP,
+        SHEET_LATE,
     ]
     assert all(len(name) <= 31 and re.search("[가-힣]", name) for name in sheets)  # English and Korean
     for name, rows in sheets.items():
