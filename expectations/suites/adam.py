@@ -7,7 +7,16 @@ stops the analysis assets; temporal rules tolerate 2% of patients (their records
 
 from __future__ import annotations
 
-from expectations.config import ADAE, ADAE_CATEGORIES, ADAM_SITE, ADAM_SUBJECT, ADSL, ADTTE, ADTTE_PARAMCDS
+from expectations.config import (
+    ADAE,
+    ADAE_CATEGORIES,
+    ADAM_SITE,
+    ADAM_SUBJECT,
+    ADSL,
+    ADTTE,
+    ADTTE_PARAMCDS,
+    CRS_ICANS_LATE_ONSET_DAY,
+)
 from expectations.rules import Rule, ok_rule
 
 TEMPORAL_SHARE = 0.02
@@ -387,8 +396,9 @@ def rules(dictionary=None) -> list[Rule]:
         "temporal",
         "warning",
         0.05,
-        "Brief 7: CRS / ICANS onset after day 30 is flagged.",
-        f"select {', '.join(ids_ae)}, ASTDY <= 30 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        f"Brief 7: CRS / ICANS onset after day {CRS_ICANS_LATE_ONSET_DAY} is flagged.",
+        f"select {', '.join(ids_ae)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
+        "where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
         ids=ids_ae,
     )

@@ -8,7 +8,7 @@ national release; its record goes to the site queries (audit.dq_failing_records)
 
 from __future__ import annotations
 
-from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, stg
+from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, score_bands, stg
 from expectations.rules import Rule, ok_rule
 
 TEMPORAL_SHARE = 0.02
@@ -265,12 +265,12 @@ def hand_rules(dictionary) -> list[Rule]:
         cat="conformance",
         sub="computational",
     )
-    ice = (
-        "(case when x.ice_score is null then 0 when x.ice_score >= 10 then 0 when x.ice_score >= 7 then 1 "
-        "when x.ice_score >= 3 then 2 when x.ice_score >= 1 then 3 "
-        "when x.consciousness = 'UNAROUSABLE' then 4 else 3 end)"
-    )
-    capd = "(case when x.capd_score >= 9 then 3 else 0 end)"
+    # ICE and CAPD bands from the seed (data/config/icans_score_grading.csv); ICE 0 and unarousable is grade 4
+    # through the consciousness domain below
+    ice = "(case " + " ".join(f"when x.ice_score between {lo} and {hi} then {g}" for lo, hi, g in score_bands("ICE"))
+    ice += " else 0 end)"
+    capd_g3 = min(lo for lo, _, g in score_bands("CAPD") if g >= 3)  # CAPD counts here only as a grade-3 domain
+    capd = f"(case when x.capd_score >= {capd_g3} then 3 else 0 end)"
     domains = (
         f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
         f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "

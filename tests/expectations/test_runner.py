@@ -258,3 +258,13 @@ def test_raw_type_rules_agree_with_the_loader_schema():
     assert len(outs) == len(load_dictionary().forms)
     assert all(o.passed and o.error is None for o in outs), [o.describe() for o in outs if not o.passed]
 
+
+def test_clinical_values_come_from_the_seeds():
+    """The late-onset day and the ICE / CAPD bands are read from data/config, not written in the suites."""
+    from expectations.config import clinical_threshold, score_bands
+
+    late = int(clinical_threshold("crs_icans_late_onset_day"))
+    assert f"ASTDY <= {late}" in _rule("adam.adae.late_onset").query
+    assert f"<= {late}" in _rule("staging.stg_crs.late_onset").query
+    sql = _rule("staging.stg_icans.grade_matches_ice_and_domains").query
+    assert all(f"between {lo} and {hi} then {g}" in sql for lo, hi, g in score_bands("ICE"))
