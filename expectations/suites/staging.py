@@ -1,7 +1,7 @@
 """Staging-layer suite (dbt models staging.stg_<form>: the current, non-deleted version of each record).
 
-Generated from the dictionary: record key uniqueness, patient_key present, no free-text column past staging,
-per-site completeness of key variables. By hand: the cross-form temporal rules of registry brief section 7 and
+Generated from the dictionary: no free-text column past staging, per-site completeness of key variables (record
+key uniqueness and non-null keys are the dbt tests of the staging models: one rule, one place). By hand: the cross-form temporal rules of registry brief section 7 and
 the ASTCT grade consistency rules. Temporal rules allow 2% failing rows: one implausible patient must not block a
 national release; its record goes to the site queries (audit.dq_failing_records) instead.
 """
@@ -35,33 +35,6 @@ def generated_rules(dictionary) -> list[Rule]:
     for form_name, form in dictionary.forms.items():
         table = stg(form_name)
         schema, tname = table.split(".")
-        base = dict(layer="staging", table=table, id_columns=STAGING_ID_COLUMNS, source="dictionary")
-        rules.append(
-            Rule(
-                name=f"{table}.record_key_unique",
-                category="plausibility",
-                subcategory="uniqueness",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Staging holds one current version per site_code + record_id.",
-                expectation="ExpectCompoundColumnsToBeUnique",
-                kwargs={"column_list": list(STAGING_ID_COLUMNS)},
-                **base,
-            )
-        )
-        rules.append(
-            Rule(
-                name=f"{table}.patient_key.not_null",
-                category="completeness",
-                subcategory="atemporal",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
-                expectation="ExpectColumnValuesToNotBeNull",
-                kwargs={"column": "patient_key"},
-                **base,
-            )
-        )
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
             rules.append(
