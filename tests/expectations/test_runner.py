@@ -268,3 +268,22 @@ def test_clinical_values_come_from_the_seeds():
     assert f"<= {late}" in _rule("staging.stg_crs.late_onset").query
     sql = _rule("staging.stg_icans.grade_matches_ice_and_domains").query
     assert all(f"between {lo} and {hi} then {g}" in sql for lo, hi, g in score_bands("ICE"))
+
+
+def test_stacked_ok_frames_give_each_rule_its_own_outcome(con):
+    """A table's `ok` frames are validated together; each outcome equals the rule's outcome run alone."""
+    con.execute("update staging.stg_death set death_date = death_date - 500 where site_code = 'S01'")
+    rules = [r for r in rules_for_table("staging.stg_death") if r.kwargs.get("column") == "ok"]
+    assert len(rules) > 2
+    together = {o.name: o for o in run_rules(con, rules, "r")}
+    for rule in rules:
+        (alone,) = run_rules(con, [rule], "r")
+        both = together[rule.name]
+        assert (both.passed, both.rows_checked, both.rows_failing, both.by_site, both.failing_keys) == (
+            alone.passed,
+            alone.rows_checked,
+            alone.rows_failing,
+            alone.by_site,
+            alone.failing_keys,
+        ), rule.name
+    assert any(not o.passed for o in together.values())
