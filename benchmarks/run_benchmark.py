@@ -312,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-sample", action="store_true")
     ap.add_argument("--no-incremental", action="store_true")
     ap.add_argument("--output-name", default="benchmark", help="results/<name>.json and .md")
+    ap.add_argument("--combine", nargs="+", type=Path, help="merge the cases of these result JSON files instead")
     args = ap.parse_args(argv)
+    if args.combine:
+        return write_report(combine(args.combine), args.output_name)
     WORK.mkdir(parents=True, exist_ok=True)
     report: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "cases": []}
 
@@ -333,14 +336,29 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_incremental:
         print("== next month at 10k", flush=True)
         record(incremental(10_000))
+    return write_report(report, args.output_name)
+
+
+def combine(paths: list[Path]) -> dict:
+    """One report from several partial runs (e.g. sizes run in parallel): their cases, in order."""
+    reports = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    return {
+        "date": ", ".join(dict.fromkeys(r["date"] for r in reports)),
+        "machine": reports[0]["machine"],
+        "cases": [c for r in reports for c in r["cases"]],
+        "combined_from": [p.name for p in paths],
+    }
+
+
+def write_report(report: dict, name: str) -> int:
     by_n = {c["patients"]: c for c in report["cases"] if "patients" in c and not c["case"].startswith("next")}
     if 10_000 in by_n and 100_000 in by_n:
         report["exponent_10k_100k"] = round(
             math.log(by_n[100_000]["run"]["wall_s"] / by_n[10_000]["run"]["wall_s"]) / math.log(10), 3
         )
     report["verdicts"] = verdicts(report)
-    (RESULTS / f"{args.output_name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (RESULTS / f"{args.output_name}.md").write_text(to_markdown(report), encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(to_markdown(report), encoding="utf-8")
     print(to_markdown(report))
     return 0
 
