@@ -9,10 +9,13 @@ from pathlib import Path
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from kocartr.ingest import demo_requested, key_settings_from_env
     from orchestration.runner import run_pipeline
     from orchestration.summary import format_summary
 
-    if args.demo:
+    # The environment is read here, at the entry point, and handed to the pipeline as explicit configuration.
+    demo = args.demo or demo_requested()
+    if demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
     home = args.dagster_home or os.environ.get("DAGSTER_HOME")
     result = run_pipeline(
@@ -20,7 +23,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Path(args.warehouse),
         Path(args.release_dir),
         month=args.month,
-        demo=args.demo,
+        demo=demo,
+        key_settings=key_settings_from_env(),
         lock_wait=args.lock_wait,
         dagster_home=Path(home) if home else None,
         verbose=args.verbose,
