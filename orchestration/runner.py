@@ -56,13 +56,17 @@ class PipelineResult:
         return all(s.success for s in self.stages) and not self.blocking_failures and not self.stopped
 
     @property
+    def release_metadata(self) -> dict[str, str]:
+        """The release step's materialization metadata (state, path, tables_sha256), empty when it did not run."""
+        for stage in self.stages:
+            if "release/monthly_release" in stage.metadata:
+                return stage.metadata["release/monthly_release"]
+        return {}
+
+    @property
     def release_state(self) -> str:
         """What the release step did: published, or already published (reproduced or not)."""
-        for stage in self.stages:
-            state = stage.metadata.get("release/monthly_release", {}).get("state")
-            if state:
-                return state
-        return ""
+        return self.release_metadata.get("state", "")
 
     @property
     def blocking_failures(self) -> list[CheckLine]:
@@ -274,7 +278,7 @@ def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path
     from kocartr.months import month_end
     from orchestration.dbt_cli import ensure_manifest
     from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
-    from orchestration.progress import logger_config, say
+    from orchestration.progress import expected_outputs, logger_config, say
 
     ensure_manifest(env=config.dbt_env(target))  # parsed as the dbt steps will run, so each of them reuses it
     from orchestration.definitions import build_definitions
@@ -289,7 +293,7 @@ def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path
         raise_on_error=False,
         run_config={
             "ops": {"site_submissions": {"config": {"through_month": target}}},
-            **logger_config(log_file, verbose),
+            **logger_config(log_file, verbose, expected_outputs(defs.resolve_job_def(INGEST_JOB))),
         },
     )
     stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
@@ -314,7 +318,7 @@ def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path
             instance=instance,
             partition_key=target,
             raise_on_error=False,
-            run_config=logger_config(log_file, verbose),
+            run_config=logger_config(log_file, verbose, expected_outputs(defs.resolve_job_def(MONTHLY_JOB))),
         )
         stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
     # site queries after every gate, also when one stopped the run: they explain the stop to the sites

@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from kocartr.dictionary import load_dictionary
 from orchestration.partitions import batch_key, parse_batch_key
+from orchestration.progress import ProgressLog
 from orchestration.resources import RegistryConfig
 
 AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects")
@@ -73,7 +74,9 @@ def site_submissions(
     # Months after the one being built are recorded as deferred (audit.deferred_files), not silently left out.
     deferred = [b for b in available if b.ok and config.through_month and b.month > config.through_month]
     with warehouse.get_connection() as con:
-        report = ingest(con, root, key, batches, deferred, config.through_month)
+        report = ingest(
+            con, root, key, batches, deferred, config.through_month, progress=ProgressLog(context.log, "files")
+        )
     context.log.info(report.summary())
     per_form = report.by_form
     for spec in _specs():
