@@ -160,3 +160,23 @@ def test_a_run_with_the_code_locations_resources_builds_what_the_cli_built(
 
     cutoff = month_end(result.month).isoformat()
     assert fingerprint(ui / "releases" / cutoff) == fingerprint(Path(result.release_path))
+
+
+def test_the_sensor_reads_the_submissions_folder_from_its_resource(tmp_path):
+    import dagster as dg
+
+    from orchestration.jobs import submissions_sensor
+    from orchestration.resources import RegistryConfig
+
+    month = tmp_path / "submissions" / "S01" / "2024-01"
+    month.mkdir(parents=True)
+    (month / "registration.csv").write_text("site_code,patient_id\n", encoding="utf-8")
+    config = RegistryConfig(
+        warehouse=str(tmp_path / "w.duckdb"),
+        submissions_dir=str(tmp_path / "submissions"),
+        release_dir=str(tmp_path / "r"),
+        queries_dir=str(tmp_path / "q"),
+        demo=True,
+    )
+    result = submissions_sensor(dg.build_sensor_context(resources={"registry": config}))
+    assert [r.tags["kocartr/batch"] for r in result.run_requests] == ["2024-01_S01"]
