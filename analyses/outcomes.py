@@ -42,8 +42,9 @@ OS_ITT from order)
 
 cumulative_incidence (own Aalen-Johansen; NRM vs RELAPSE, RELAPSE vs NRM, SPM / SPM_TCELL / ANC_REC / PLT_REC
 vs death)
-  competing_event (str), row_type 'landmark' | 'curve' | 'gray_test'; landmarks at 6/12/24/36/60 months, for
-  ANC_REC / PLT_REC at days 28, 60, 90, 180
+  competing_event (str), row_type 'landmark' | 'risk_table' | 'curve' | 'gray_test'; landmarks at 6/12/24/36/60
+  months, for ANC_REC / PLT_REC at days 28, 60, 90, 180; risk_table: n_at_risk on the survival risk-table months
+  (delayed entry honoured: at month 0 the survival risk set, not the stratum size)
   time_days, time_months, estimate (F(t)), std_error (sqrt of the cmprsk Aalen-type variance), lower_95, upper_95
   n, events, competing_events, person_years, n_delayed_entry, n_at_risk, n_event_at_time,
   n_competing_at_time, n_censored_at_time, n_event_cum, n_competing_cum
@@ -89,6 +90,7 @@ import polars as pl
 from analyses import competing_risks as cr
 from analyses import rates as rt
 from analyses import survival as sv
+from analyses.followup import median_followup
 
 STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR", "REGISTRATION")
 SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR")
@@ -497,6 +499,18 @@ def cumulative_incidence(
                         "n_competing_cum": int(ccum[i]),
                     }
                 )
+            # numbers at risk under delayed entry (month 0 = the KM risk set, not the stratum size)
+            q_risk = np.asarray(sv.RISK_TABLE_MONTHS, dtype=float) * sv.DAYS_PER_MONTH
+            for m, q, n_r in zip(sv.RISK_TABLE_MONTHS, q_risk, sv.number_at_risk(t, e, q_risk)):
+                rows.append(
+                    {
+                        **base,
+                        "row_type": "risk_table",
+                        "time_days": float(q),
+                        "time_months": float(m),
+                        "n_at_risk": int(n_r),
+                    }
+                )
             if include_curve and ci.time.size:
                 cols = {
                     "time_days": ci.time,
@@ -880,7 +894,7 @@ def build_all(
     min_days: dict[str, int] | None = None,
     adrs: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
+    """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
     adtte = with_registration(adtte, adsl)
     props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
@@ -891,4 +905,5 @@ def build_all(
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
         "proportions": props,
+        "median_followup": median_followup(adtte, data_cutoff),
     }

@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from kocartr.months import month_end
 from orchestration.partitions import one_month_per_run, registry_months
 
-ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
+ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions", "median_followup")
 ADAM_INPUTS = (
     dg.AssetKey(["adam", "adsl"]),
     dg.AssetKey(["adam", "adtte"]),
