@@ -92,22 +92,23 @@ def test_report_is_self_contained(published: Path):
     assert html.count("data:image/png;base64,") >= 4
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<script" not in html
-    for section in ("Data quality per site", "Follow-up completeness", "CRS and ICANS", "Cumulative incidence"):
+    for section in ("Data quality per site", "Follow-up completeness", "CRS, ICANS and ICAHT", "Cumulative incidence"):
         assert section in html
     # scorecard: per site, the latest month on or before the cut-off (S02's 2026-11 row is after it)
-    dq = html[html.index("<h2>Data quality") : html.index("<h2>Follow-up completeness")]
+    dq = html[html.index('id="sec-quality"') : html.index('id="sec-completeness"')]
     assert "2026-10" in dq and "91.0%" in dq and "2026-11" not in dq and "50.0%<" not in dq
     # rates as percentages, not raw fractions; no empty CI "()" anywhere
     assert not re.search(r">0\.\d+<", dq)
     assert "()" not in html
-    # no count 1-4 in a table cell of the outcome and completeness tables (the scorecard counts checks, not
-    # patients, and is left out)
+    # no count 1-4 in a table cell or flow box of the patient tables (the scorecard counts checks, not patients,
+    # and is left out)
     patient_tables = (
-        html[html.index("<h2>Survival") : html.index("<h2>Data quality")]
-        + html[html.index("<h2>Follow-up completeness") :]
+        html[html.index('id="sec-flow"') : html.index('id="sec-quality"')] + html[html.index('id="sec-completeness"') :]
     )
-    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables):
+    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables) + re.findall(r"<b>([^<]*)</b>", patient_tables):
         assert not re.fullmatch(r"[1-4]", cell.strip()), cell
+    for count in re.findall(r"</span>: ([^<]*)<", patient_tables):  # flow boxes: "<group>: n"
+        assert not re.fullmatch(r"[1-4]", count.strip()), count
 
 
 def test_figures_are_pngs(published: Path):
