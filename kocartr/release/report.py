@@ -122,17 +122,17 @@ def survival_table(pub: outcomes.PublishedOutcomes, config: ReleaseConfig, names
     return Table(headers, rows, 3)
 
 
-def _rate_rows(props, config: ReleaseConfig, endpoint: str, measures: list[str], sizes: dict) -> list[list[Any]]:
-    """Per product: N evaluable, then 'k (p%) [CI]' per measure; counts suppressed per measure against the overall
-    row, sizes shared with the other published tables."""
+def _rate_rows(props, config: ReleaseConfig, endpoint: str, measures: list[str], sizes: dict, sv: str) -> list:
+    """Per stratum of `sv`: N evaluable, then 'k (p%) [CI]' per measure; counts suppressed per measure against
+    the overall row, sizes shared with the other published tables."""
     sub = props.filter(props["endpoint"] == endpoint)
     m = config.marker
     by_measure = {}
     for meas in measures:
-        rows = sub.filter(sub["measure"] == meas).to_dicts()
+        rows = sub.filter((sub["measure"] == meas) & sub["stratum_variable"].is_in(["overall", sv])).to_dicts()
         items = [outcomes.Rate(**{k: r[k] for k in outcomes.Rate.__dataclass_fields__ if k in r}) for r in rows]
         outcomes.suppress_summaries(items, config.threshold, sizes)
-        by_measure[meas] = {i.stratum: i for i in items if i.stratum_variable == "PRODUCT"}
+        by_measure[meas] = {i.stratum: i for i in items if i.stratum_variable == sv}
     out = []
     for stratum in sorted(by_measure[measures[0]]):
         first = by_measure[measures[0]][stratum]
@@ -149,26 +149,29 @@ def _rate_rows(props, config: ReleaseConfig, endpoint: str, measures: list[str],
 
 
 def rate_tables(con, config: ReleaseConfig, names: dict, pub, endpoints: list[str], measures: list[str]):
-    """One table per endpoint, rows by product with its disease group(s) from adam.adsl."""
+    """One table per endpoint. Rows by disease group and product where the table has them (response: the
+    criteria differ by disease), else by product with the disease group(s) of its patients (adam.adsl)."""
     props = outcomes.read_proportions(con, config)
     if props is None:
         return []
     groups = _product_groups(con)
+    labels = load_labels()
     out = []
     for ep in endpoints:
-        rows = _rate_rows(props, config, ep, measures, pub.sizes_hidden)
+        nested = not props.filter(
+            (props["endpoint"] == ep) & (props["stratum_variable"] == "DISGRP/PRODUCT")
+        ).is_empty()
+        sv = "DISGRP/PRODUCT" if nested else "PRODUCT"
+        rows = _rate_rows(props, config, ep, measures, pub.sizes_hidden, sv)
         if not rows:
             continue
         for r in rows:
-            code = r[0]
-            r[0:1] = [
-                Text(", ".join(g.en for g in groups.get(code, [])), ", ".join(g.ko for g in groups.get(code, [])))
-            ]
-            r.insert(1, names.get(code, code))
+            grp, _, code = r[0].rpartition("/") if nested else ("", "", r[0])
+            gs = [code_text(labels, "disease_group", grp)] if nested else groups.get(code, [])
+            r[0:1] = [Text(", ".join(g.en for g in gs), ", ".join(g.ko for g in gs)), names.get(code, code)]
         rows.sort(key=lambda r: (r[0].en, str(r[1])))
         headers = [_lab("disease_group"), _lab("product"), _lab("evaluable")] + [_lab(x) for x in measures]
-        t = Table(headers, rows, 2, caption=_endpoint(ep))
-        out.append(t)
+        out.append(Table(headers, rows, 2, caption=_endpoint(ep)))
     return out
 
 

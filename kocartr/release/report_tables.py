@@ -14,6 +14,8 @@ from typing import Any
 from kocartr.release.config import ReleaseConfig
 from kocartr.release.suppression import is_small, suppress_table, suppress_vector
 
+NOT_REPORTED = "(not reported)"
+
 
 @dataclass(frozen=True)
 class Text:
@@ -144,6 +146,8 @@ def patient_flow(con, config: ReleaseConfig, labels: dict, cutoff: date, min_day
 
 
 def code_text(labels: dict, code_list: str, code: str | None) -> Text:
+    if code in (None, NOT_REPORTED, "(missing)"):
+        return Text(**labels["t1_missing"])
     entry = labels.get("codes", {}).get(code_list, {}).get(code)
     return Text(**entry) if entry else Text(str(code), str(code))
 
