@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")
     sync.set_defaults(func=_cmd_dbt_sync)
     _add_rekey(sub)
+    from kocartr.release.analyze import add_analyze_parser  # subgroup questions on a release (own module)
+
+    add_analyze_parser(sub)
     return p
 
 

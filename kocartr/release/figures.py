@@ -15,15 +15,6 @@ import polars as pl
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-TITLES = {
-    "OS": "Overall survival",
-    "PFS": "Progression-free survival",
-    "NRM": "Non-relapse mortality",
-    "SPM": "Secondary malignancy",
-    "EFS": "Event-free survival",
-    "RELAPSE": "Relapse / progression",
-}
 BY = {"PRODUCT": "product", "DISGRP": "disease group"}
 
 
@@ -38,25 +29,10 @@ def _plt():
 
 
 def stratum_colors(con, config: ReleaseConfig, strata: list[str]) -> dict[str, str]:
-    """One colour per product in every figure: the palette position is the product's rank in marts.dim_product
-    (all products, published or not), so hiding a small product never shifts the others' colours. Strata that
-    are not products (e.g. disease groups) follow, in sorted order."""
-    table = config.mart("product")
-    have = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "
-        "schema_name = 'marts' AND table_name = ? AND column_name = 'product_code'",
-        [table],
-    ).fetchone()[0]
-    products = (
-        [r[0] for r in con.execute(f'SELECT product_code FROM marts."{table}" ORDER BY product_code').fetchall()]
-        if have
-        else []
-    )
-    others = sorted(s for s in set(strata) if s not in products)
-    if not set(strata) & set(products):  # e.g. disease groups: their own palette from the first colour
-        return {s: COLORS[i % len(COLORS)] for i, s in enumerate(others)}
-    order = products + others
-    return {s: COLORS[i % len(COLORS)] for i, s in enumerate(order)}
+    """One colour per product in every figure, from the analysis plan (`product_colours`), so hiding a small
+    product never shifts the others' colours; other strata (e.g. disease groups) get the plan's fallback palette.
+    `con` is unused (kept for callers)."""
+    return config.plan.colours(list(strata))
 
 
 def _save(fig, path: Path) -> None:
@@ -194,7 +170,7 @@ def _figure(con, config, context, pub, kind: str, ep: str, cs, sv: str, names: d
     ax.set_ylabel("Probability" if kind == "survival" else "Cumulative incidence")
     ax.set_xlabel("Months since infusion")
     by = BY.get(sv, sv)
-    ax.set_title(f"{TITLES.get(ep, ep)} by {by} (data cut-off {context['cutoff']})")
+    ax.set_title(f"{config.plan.label(ep).en} by {by} (data cut-off {context['cutoff']})")
     ax.grid(alpha=0.3)
     if drawn:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
@@ -239,7 +215,7 @@ def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseCon
                 out.append(
                     {
                         "file": f"figures/{name}",
-                        "title": f"{TITLES.get(ep, ep)} by {made['by']}",
+                        "title": f"{config.plan.label(ep).en} by {made['by']}",
                         "caption": caption,
                         "path": str(folder / name),
                     }

@@ -90,6 +90,13 @@ def _lab(key: str) -> Text:
 
 
 def _endpoint(ep: str) -> Text:
+    """Endpoint / toxicity names from the analysis plan, else the report's labels (response windows)."""
+    from analyses.plan import load_plan
+
+    plan = load_plan()
+    if ep in plan.endpoints or ep in plan.toxicities:
+        lbl = plan.label(ep)
+        return Text(lbl.en, lbl.ko)
     entry = load_labels().get(f"ep_{ep}")
     return Text(**entry) if entry else Text(ep, ep)
 

@@ -75,11 +75,16 @@ def test_table_per_stratum_on_the_os_analysis_set():
     assert "reverse Kaplan-Meier" in overall["method"]
 
 
-def test_build_all_writes_the_table():
+def test_build_all_writes_the_table(monkeypatch):
+    from analyses import late_effects
     from analyses.outcomes import build_all
 
+    monkeypatch.setattr(late_effects, "build_late", lambda *a, **k: {})  # late effects have their own tests
+
     adtte = _adtte()
-    adsl = pl.DataFrame({"USUBJID": ["P1"], "INFFL": ["Y"], "PRODUCT": ["AXI_CEL"]})
+    adsl = pl.DataFrame(
+        {"USUBJID": ["P1"], "INFFL": ["Y"], "PRODUCT": ["AXI_CEL"], "DISGRP": ["LBCL"], "TRTSDT": [dt.date(2026, 1, 5)]}
+    )
     adae = pl.DataFrame(
         schema={"USUBJID": pl.Utf8, "AECAT": pl.Utf8, "ATOXGR": pl.Utf8, "ASTDY": pl.Float64, "ADURN": pl.Float64}
     )
