@@ -36,7 +36,7 @@ def subset_font(text: str, source: tuple[Path, int]) -> bytes:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    font = TTFont(str(source[0]), fontNumber=source[1], lazy=False)
+    font = TTFont(str(source[0]), fontNumber=source[1], lazy=False, recalcTimestamp=False)  # same bytes each run
     options = subset.Options()
     options.name_IDs = ["*"]  # keep the licence and copyright names (OFL)
     options.notdef_outline = True
