@@ -188,6 +188,13 @@ OTHER_COLUMNS = {
     "minimum": "Minimum",
     "maximum": "Maximum",
     "rate_per_100py": "Events per 100 person-years",
+    # analysis.median_followup (analyses/followup.py)
+    "n_alive": "Patients alive at last contact (censored on OS: the events of the reverse Kaplan-Meier)",
+    "n_dead": "Patients who died (censor the reverse Kaplan-Meier)",
+    "median_months": "Median follow-up in months (reverse Kaplan-Meier)",
+    "q1_months": "First quartile of follow-up in months (reverse Kaplan-Meier)",
+    "q3_months": "Third quartile of follow-up in months (reverse Kaplan-Meier)",
+    "max_months": "Longest observed follow-up in months",
     # late-effect tables (analyses/late_effects.py)
     "landmark_day": "Landmark (days after the first infusion)",
     "window_start_day": "First day of the landmark / rate window (days after the first infusion)",
