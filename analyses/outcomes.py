@@ -331,7 +331,7 @@ def survival_estimates(
             ev = (sub["CNSR"].to_numpy() == 0).astype(np.int64)
             e = sub["ENTRYT"].to_numpy()
             curve = sv.kaplan_meier(t, ev, e)
-            base = {
+            base: dict[str, Any] = {
                 "endpoint": ep,
                 "stratum_variable": var,
                 "stratum": level,
@@ -540,7 +540,7 @@ def _gray_row(
     if note is None and len(levels) < 2:
         note = "not computed: fewer than two non-missing levels"
     elif note is None:
-        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var].to_numpy(), cause=1)
         stat, dfree, p = res.statistic, res.df, res.p_value
         if stat is None:
             note = "not computed: singular covariance"
