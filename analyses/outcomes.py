@@ -75,7 +75,8 @@ proportions (the plan's toxicities from adae: CRS, ICANS, ICAHT_EARLY, ICAHT_LAT
   duration = ADURN of that first episode; tocilizumab / steroids / ICU = 'Y' on any row of the category;
   ICU days = sum of ICUDAYS among patients with ICU admission.
   Response rates (from adam.adrs, endpoint RESPONSE_D90 / RESPONSE_D180): measures 'cr_rate', 'orr' (PR or
-  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window).
+  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window);
+  strata PRODUCT, DISGRP and DISGRP/PRODUCT (stratum 'LBCL/AXI_CEL': response criteria differ by disease).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ import polars as pl
 from analyses import competing_risks as cr
 from analyses import rates as rt
 from analyses import survival as sv
+from analyses.followup import median_followup
 from analyses.plan import load_plan
 
 # Endpoints, estimators, strata and landmarks come from the analysis plan (data/config/analysis_plan.yaml).
@@ -851,12 +853,18 @@ def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
         if w.height == 0:
             continue
         w = w.with_columns(_as_str(pl.col("PRODUCT"), w.schema["PRODUCT"]).alias("PRODUCT"))
+        by = ["PRODUCT"]
+        if "DISGRP" in w.columns:  # response criteria differ by disease: also by disease group, and product within it
+            w = w.with_columns(_as_str(pl.col("DISGRP"), w.schema["DISGRP"]).alias("DISGRP"))
+            w = w.with_columns(pl.concat_str("DISGRP", pl.lit("/"), "PRODUCT").alias("DISGRP/PRODUCT"))
+            by += ["DISGRP", "DISGRP/PRODUCT"]
         done = w.filter(pl.col("WINDCMFL") == "Y")
         strata = [("overall", "overall", done, w.height - done.height)]
-        for (level,), sub in sorted(
-            done.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
-        ):
-            strata.append(("PRODUCT", str(level), sub, int(((w["PRODUCT"] == level) & (w["WINDCMFL"] != "Y")).sum())))
+        for var in by:
+            for (level,), sub in sorted(
+                done.partition_by(var, as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
+            ):
+                strata.append((var, str(level), sub, int(((w[var] == level) & (w["WINDCMFL"] != "Y")).sum())))
         for var, level, sub, n_not in strata:
             n = sub.height
             for measure, k in (
@@ -912,7 +920,7 @@ def build_all(
     adrs: pl.DataFrame | None = None,
     late: Any = None,
 ) -> dict[str, pl.DataFrame]:
-    """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
+    """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
     adtte = with_registration(adtte, adsl)
     props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
@@ -925,5 +933,6 @@ def build_all(
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
         "proportions": props,
+        "median_followup": median_followup(adtte, data_cutoff),
         **build_late(adtte, adsl, adae, data_cutoff, late),
     }

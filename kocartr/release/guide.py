@@ -188,6 +188,13 @@ OTHER_COLUMNS = {
     "minimum": "Minimum",
     "maximum": "Maximum",
     "rate_per_100py": "Events per 100 person-years",
+    # analysis.median_followup (analyses/followup.py)
+    "n_alive": "Patients alive at last contact (censored on OS: the events of the reverse Kaplan-Meier)",
+    "n_dead": "Patients who died (censor the reverse Kaplan-Meier)",
+    "median_months": "Median follow-up in months (reverse Kaplan-Meier)",
+    "q1_months": "First quartile of follow-up in months (reverse Kaplan-Meier)",
+    "q3_months": "Third quartile of follow-up in months (reverse Kaplan-Meier)",
+    "max_months": "Longest observed follow-up in months",
     # late-effect tables (analyses/late_effects.py)
     "landmark_day": "Landmark (days after the first infusion)",
     "window_start_day": "First day of the landmark / rate window (days after the first infusion)",
@@ -244,7 +251,7 @@ or without the package: `sha256sum` each file and compare it with `manifest.json
 |---|---|
 | `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |
 | `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
-| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, methods. Small counts (1 to {max_hidden}) are suppressed. |
+| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, late effects (cytopenia, B-cell aplasia, IgG, CD4, IVIG by landmark; infection rates; B-cell recovery; pregnancy; DAOH-100), methods. Small counts (1 to {max_hidden}) are suppressed. |
 | `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
 | `report.html` | static report: figures, outcome tables, data quality per site, follow-up completeness |
 | `columns.csv` | every released column with its type and description |

@@ -15,6 +15,7 @@ ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", 
     "late_cumulative_incidence",
     "pregnancy_outcomes",
     "daoh",
+    "median_followup",  # analyses.followup
 )
 ADAM_INPUTS = (
     dg.AssetKey(["adam", "adsl"]),

@@ -118,22 +118,23 @@ def test_report_is_self_contained(published: Path):
     assert html.count("data:image/png;base64,") >= 4
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<script" not in html
-    for section in ("Data quality per site", "Follow-up completeness", "CRS and ICANS", "Cumulative incidence"):
+    for section in ("Data quality per site", "Follow-up completeness", "CRS, ICANS and ICAHT", "Cumulative incidence"):
         assert section in html
     # scorecard: per site, the latest month on or before the cut-off (S02's 2026-11 row is after it)
-    dq = html[html.index("<h2>Data quality") : html.index("<h2>Follow-up completeness")]
+    dq = html[html.index('id="sec-quality"') : html.index('id="sec-completeness"')]
     assert "2026-10" in dq and "91.0%" in dq and "2026-11" not in dq and "50.0%<" not in dq
     # rates as percentages, not raw fractions; no empty CI "()" anywhere
     assert not re.search(r">0\.\d+<", dq)
     assert "()" not in html
-    # no count 1-4 in a table cell of the outcome and completeness tables (the scorecard counts checks, not
-    # patients, and is left out)
+    # no count 1-4 in a table cell or flow box of the patient tables (the scorecard counts checks, not patients,
+    # and is left out)
     patient_tables = (
-        html[html.index("<h2>Survival") : html.index("<h2>Data quality")]
-        + html[html.index("<h2>Follow-up completeness") :]
+        html[html.index('id="sec-flow"') : html.index('id="sec-quality"')] + html[html.index('id="sec-completeness"') :]
     )
-    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables):
+    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables) + re.findall(r"<b>([^<]*)</b>", patient_tables):
         assert not re.fullmatch(r"[1-4]", cell.strip()), cell
+    for count in re.findall(r"</span>: ([^<]*)<", patient_tables):  # flow boxes: "<group>: n"
+        assert not re.fullmatch(r"[1-4]", count.strip()), count
 
 
 def test_figures_are_pngs(published: Path):
@@ -218,20 +219,13 @@ def test_estimate_without_ci_and_scorecard_cells_read_as_text():
 
 
 def test_product_colour_does_not_depend_on_which_strata_are_drawn(tmp_path: Path):
-    """One colour per product everywhere: fixed by the product's rank in dim_product, not by drawing order."""
-    import duckdb
+    """One colour per product everywhere: fixed by the analysis plan, not by drawing order."""
+    from kocartr.release.figures import stratum_colors
 
-    from kocartr.release.figures import COLORS, stratum_colors
-
-    con = duckdb.connect(str(tmp_path / "c.duckdb"))
-    con.execute(
-        "CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
-        "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)"
-    )
     cfg = load_release_config()
-    every = stratum_colors(con, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
-    fewer = stratum_colors(con, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
-    assert every["TISA_CEL"] == fewer["TISA_CEL"] == COLORS[2]
+    every = stratum_colors(None, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
+    fewer = stratum_colors(None, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
+    assert every["TISA_CEL"] == fewer["TISA_CEL"] == cfg.plan.product_colours["TISA_CEL"]
     assert len(set(every.values())) == 3
 
 
