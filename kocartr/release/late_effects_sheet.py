@@ -14,18 +14,18 @@ from typing import Any
 
 from kocartr.release.suppression import suppress_event_table, suppress_table, suppress_vector
 
-HEADERS = [
-    "Table",
-    "Endpoint",
-    "Stratified by",
-    "Stratum",
-    "Time point",
-    "Detail",
-    "N patients",
-    "Events",
-    "Estimate",
-    "95% CI lower",
-    "95% CI upper",
+HEADERS = [  # English / Korean, as every workbook sheet (kocartr.release.workbook)
+    "Table / 표",
+    "Endpoint / 평가변수",
+    "Stratified by / 층화 변수",
+    "Stratum / 층",
+    "Time point / 시점",
+    "Detail / 세부",
+    "N patients / 환자 수",
+    "Events / 사건 수",
+    "Estimate / 추정치",
+    "95% CI lower / 95% 신뢰구간 하한",
+    "95% CI upper / 95% 신뢰구간 상한",
 ]
 
 

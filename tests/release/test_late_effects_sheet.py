@@ -59,7 +59,7 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 
 def test_late_effect_rows_are_suppressed() -> None:
     rows = late_effect_rows(_warehouse(), threshold=5)
-    n_col, e_col = HEADERS.index("N patients"), HEADERS.index("Events")
+    n_col, e_col = HEADERS.index("N patients / 환자 수"), HEADERS.index("Events / 사건 수")
     assert {r[0].value for r in rows} >= {"landmark_prevalence", "infection_rates", "late_cumulative_incidence"}
     hidden = 0
     for r in rows:
