@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from kocartr.release.suppression import suppress_event_table, suppress_table, suppress_vector
+from kocartr.release.workbook import H_EVENTS, H_N, bi
 
-HEADERS = [  # English / Korean, as every workbook sheet (kocartr.release.workbook)
-    "Table / 표",
-    "Endpoint / 평가변수",
-    "Stratified by / 층화 변수",
-    "Stratum / 층",
-    "Time point / 시점",
-    "Detail / 세부",
-    "N patients / 환자 수",
-    "Events / 사건 수",
-    "Estimate / 추정치",
-    "95% CI lower / 95% 신뢰구간 하한",
-    "95% CI upper / 95% 신뢰구간 상한",
+HEADERS = [
+    bi("Table", "표"),
+    bi("Endpoint", "평가변수"),
+    bi("Stratified by", "층화 변수"),
+    bi("Stratum", "층"),
+    bi("Time point", "시점"),
+    bi("Detail", "세부"),
+    H_N,
+    H_EVENTS,
+    bi("Estimate", "추정치"),
+    bi("95% CI lower", "95% 신뢰구간 하한"),
+    bi("95% CI upper", "95% 신뢰구간 상한"),
 ]
 
 
