@@ -215,7 +215,7 @@ def daoh_rows(con: Any, threshold: int) -> list[list[Cell]]:
     rows = [r for r in _table(con, "daoh") if r["n"] is not None]
     out = []
     for r, nh, eh in _event_rows([{**r, "events": r["n_died"]} for r in rows], ("endpoint",), threshold):
-        h = nh or eh
+        h = nh  # DAOH statistics summarise days, not the death count: hidden with the group size only
         out.append(
             [
                 Cell("daoh"),
