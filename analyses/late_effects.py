@@ -303,9 +303,12 @@ def followup_frame(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
     EXIT (AVAL: death or last contact), DIED (OS event), RELDY (first relapse / progression day or null), strata."""
     os_ = oc._prepare_adtte(adtte, "OS", (0, 1)).data
     if os_.height == 0:
-        return pl.DataFrame(schema={"USUBJID": pl.Utf8, "ENTRY": pl.Float64, "EXIT": pl.Float64})
-    rel = oc._prepare_adtte(adtte, "RELAPSE", (0, 1, 2)).data
-    rel = rel.filter(pl.col("CNSR") == 0).select("USUBJID", pl.col("AVAL").alias("RELDY")) if rel.height else None
+        cols = {"USUBJID": pl.Utf8, "ENTRY": pl.Float64, "EXIT": pl.Float64, "DIED": pl.Boolean}
+        return pl.DataFrame(schema={**cols, **{c: pl.Utf8 for c in STRATA}, "RELDY": pl.Float64})
+    rel_all = oc._prepare_adtte(adtte, "RELAPSE", (0, 1, 2)).data
+    rel = (
+        rel_all.filter(pl.col("CNSR") == 0).select("USUBJID", pl.col("AVAL").alias("RELDY")) if rel_all.height else None
+    )
     strata = adsl.select(
         "USUBJID", *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns]
     )
@@ -573,7 +576,7 @@ def daoh(
                 "n_not_evaluable": sub.height - ev.height,
                 "n": ev.height,
                 "n_died": int(ev["_died"].sum()),
-                "mean": float(ev["DAOH"].mean()) if ev.height else None,
+                "mean": float(ev["DAOH"].to_numpy().mean()) if ev.height else None,
                 "median": m.median,
                 "q1": m.q1,
                 "q3": m.q3,
