@@ -405,6 +405,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_queries_release(sub)
     _add_status_sync(sub)
     _add_rekey(sub)
+    from kocartr.release.analyze import add_analyze_parser  # subgroup questions on a release (own module)
+
+    an = add_analyze_parser(sub)
+    an.formatter_class = argparse.RawDescriptionHelpFormatter
+    an.epilog = (
+        NO_ENV + "\nexample:\n  kocartr analyze --release out/releases/2026-10-31 --endpoint OS "
+        "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\" --by DISGRP\n" + EXIT_CODES
+    )
+    _examples(
+        an,
+        {
+            "--release": "--release out/releases/2026-10-31",
+            "--where": "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\"",
+            "--out": "--out /tmp/os_axicel_65",
+        },
+    )
     return p
 
 
