@@ -277,15 +277,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_analyze_parser(sub: Any) -> None:
-    """Register `kocartr analyze` on the CLI's subparsers."""
+def add_analyze_parser(sub: Any) -> Any:
+    """Register `kocartr analyze` on the CLI's subparsers; returns its parser (the CLI adds its conventions)."""
     p = sub.add_parser(
         "analyze",
         help="answer a subgroup question (KM / cumulative incidence) from a published release",
         description="Estimate an endpoint of the analysis plan for the patients a --where selects, optionally by a "
         "grouping column, with the report's estimators, landmarks and small-cell suppression.",
-        epilog="example: kocartr analyze --release out/releases/2026-10-31 --endpoint OS "
-        "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\" --by DISGRP",
     )
     p.add_argument("--release", required=True, help="a published release folder (holds kocartr_release.duckdb)")
     p.add_argument("--endpoint", required=True, help="ADTTE PARAMCD of the analysis plan, e.g. OS, PFS, NRM")
@@ -295,3 +293,4 @@ def add_analyze_parser(sub: Any) -> None:
         "--out", default="kocartr_analyze", help="folder for the CSV, markdown and PNG (default ./kocartr_analyze)"
     )
     p.set_defaults(func=run)
+    return p

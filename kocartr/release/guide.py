@@ -83,6 +83,8 @@ ADAM_COLUMNS = {
     "AESOURCE": "REPORTED (site form) or DERIVED (from the lab series: ICAHT)",
     "AESERCRT": "ICH E2A seriousness criteria reported (';'-separated)",
     "LBTOXGRN": "CTCAE grade implied by the lab nadir in the event window (cytopenias)",
+    "AEORGCL": "Infections: organism class (BACTERIAL, VIRAL, FUNGAL, OTHER, UNKNOWN)",
+    "INFSITE": "Infections: site of infection",
     "GRDSTD": "Grading standard and version",
     "ASTDT": "Onset date",
     "AENDT": "Resolution date",
@@ -251,7 +253,7 @@ or without the package: `sha256sum` each file and compare it with `manifest.json
 |---|---|
 | `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |
 | `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
-| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, methods. Small counts (1 to {max_hidden}) are suppressed. |
+| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, late effects (cytopenia, B-cell aplasia, IgG, CD4, IVIG by landmark; infection rates; B-cell recovery; pregnancy; DAOH-100), methods. Small counts (1 to {max_hidden}) are suppressed. |
 | `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
 | `report.html` | static report: figures, outcome tables, data quality per site, follow-up completeness |
 | `columns.csv` | every released column with its type and description |
