@@ -98,15 +98,20 @@ def test_median_follow_up_is_the_reverse_km_table(seen, release):
 
     fu = seen["en"]["sec-followup"]
     assert "Median follow-up, months (95% CI)" in fu and "Reverse Kaplan-Meier" in fu
-    names = {k: v["en"] for k, v in load_labels()["codes"]["disease_group"].items()}
+    names = {("DISGRP", k): v["en"] for k, v in load_labels()["codes"]["disease_group"].items()}
     lines = {tuple(line.split("\t")[:2]): line.split("\t") for line in fu.splitlines() if "\t" in line}
     with _release_db(release) as con:
+        names |= {
+            ("PRODUCT", c): lbl
+            for c, lbl in con.execute("SELECT product_code, product_label FROM marts.dim_product").fetchall()
+        }
         rows = con.execute(
-            "SELECT stratum, n, median_months FROM analysis.median_followup WHERE stratum_variable = 'DISGRP'"
+            "SELECT stratum_variable, stratum, n, median_months FROM analysis.median_followup "
+            "WHERE stratum_variable IN ('DISGRP', 'PRODUCT')"
         ).fetchall()
     shown = 0
-    for stratum, n, median in rows:
-        cells = lines.get(("Disease group", names.get(stratum, "")))
+    for sv, stratum, n, median in rows:
+        cells = lines.get(({"DISGRP": "Disease group", "PRODUCT": "Product"}[sv], names.get((sv, stratum), "")))
         if cells is None:
             continue
         assert cells[2] in (str(n), MARKER), cells
