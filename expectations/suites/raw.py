@@ -78,7 +78,7 @@ def _regex_rule(table, col, regex, suffix, category, subcategory, share, reason,
 
 def dictionary_rules(dictionary) -> list[Rule]:
     rules: list[Rule] = []
-    common_names = {f.name for f in dictionary.common_fields}
+    common_names = {f.name for f in dictionary.common_fields + dictionary.linkage_common_fields}
     for form_name, form in dictionary.forms.items():
         table = raw_table(form_name)
         base = dict(layer="raw", table=table, id_columns=RAW_ID_COLUMNS, source="dictionary")
@@ -119,6 +119,7 @@ def dictionary_rules(dictionary) -> list[Rule]:
             if f.name == "patient_id":  # never stored: replaced by patient_key (HMAC)
                 continue
             col = RAW_ACTION_COLUMN if f.name == "action" else f.name
+            col = "site_code" if f.name == "source_code" else col  # a linkage return's source lands in site_code
             where = None if f.name in common_names else ACTIVE
             if f.required:
                 rules.append(

@@ -49,19 +49,20 @@ def generated_rules(dictionary) -> list[Rule]:
                 **base,
             )
         )
-        rules.append(
-            Rule(
-                name=f"{table}.patient_key.not_null",
-                category="completeness",
-                subcategory="atemporal",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
-                expectation="ExpectColumnValuesToNotBeNull",
-                kwargs={"column": "patient_key"},
-                **base,
+        if form.patient_level:  # a linkage completeness row describes the return, not a patient
+            rules.append(
+                Rule(
+                    name=f"{table}.patient_key.not_null",
+                    category="completeness",
+                    subcategory="atemporal",
+                    severity="critical",
+                    max_failing_share=0.0,
+                    reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
+                    expectation="ExpectColumnValuesToNotBeNull",
+                    kwargs={"column": "patient_key"},
+                    **base,
+                )
             )
-        )
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
             rules.append(

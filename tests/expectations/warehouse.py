@@ -6,6 +6,7 @@ Every rule passes on it; tests then break one thing and check that the rule guar
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import duckdb
 import pandas as pd
@@ -42,6 +43,9 @@ DATES = {
     ("pregnancy", "reported_date"): 200,
     ("pregnancy", "conception_date"): 180,
     ("death", "death_date"): 400,
+    ("linkage_death", "death_date"): 400,
+    ("linkage_cancer", "diagnosis_date"): 300,
+    ("linkage_completeness", "complete_through"): 500,
 }
 VALUES = {
     "product_code": "TISA_CEL",
@@ -80,6 +84,9 @@ VALUES = {
     "capd_score": None,
     "deauville_score": 2,
     "icdo3_morphology": "9680/3",
+    "icdo3_topography": "C77.2",
+    "underlying_cause_icd10": "C83.3",
+    "contributing_causes_icd10": None,
     "infection_organism": None,
     "not_infused_reason": None,
 }
@@ -87,6 +94,9 @@ NOT_EVERYONE = {
     "death": lambda i: i % 4 == 0,
     "pregnancy": lambda i: i % 6 == 0,
     "secondary_malignancy": lambda i: i % 5 == 0,
+    "linkage_death": lambda i: i % 4 == 0,
+    "linkage_cancer": lambda i: i % 5 == 0,
+    "linkage_completeness": lambda i: i < 2,
 }
 
 
@@ -121,9 +131,12 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
         for i, (site, pk) in enumerate(patients(n)):
             if form_name in NOT_EVERYONE and not NOT_EVERYONE[form_name](i):
                 continue
+            linked = not form.is_site_form  # linkage returns: the source's folder, keys as the agency returns them
             row = {
-                "site_code": site,
-                "patient_key": pk,
+                "site_code": form.source if linked else site,
+                "patient_key": (hashlib.sha256(pk.encode()).hexdigest() if form.patient_level else None)
+                if linked
+                else pk,
                 "record_id": f"{form_name[:3]}-{i:04d}",
                 "submission_month": MONTH,
                 "record_action": "U",
@@ -131,7 +144,7 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
             row.update({f.name: _value(form_name, f, i) for f in form.fields})
             row.update(
                 {
-                    "_source_file": f"{site}/{MONTH}/{form_name}.csv",
+                    "_source_file": f"{row['site_code']}/{MONTH}/{form_name}.csv",
                     "_source_row": i + 2,
                     "_file_sha256": "0" * 64,
                     "_version": 1,
