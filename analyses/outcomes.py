@@ -91,7 +91,7 @@ from analyses import rates as rt
 from analyses import survival as sv
 
 STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR", "REGISTRATION")
-SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR")
+SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR", "OS_LC", "OS_LNK")
 PROSPECTIVE: str = "prospective"
 PRE_ENTRY_REASON: str = "pre-entry event (PREENTFL = 'Y', left truncation)"
 CIF_ENDPOINTS: dict[str, str] = {
