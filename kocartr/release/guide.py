@@ -11,6 +11,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from kocartr.censoring import methods_statement
+
 ADAM_COLUMNS = {
     "STUDYID": "Study identifier (Ko-CARTR)",
     "USUBJID": "Unique subject identifier (= patient_key, the keyed HMAC pseudonym)",
@@ -234,6 +236,10 @@ Patient-level tables carry `patient_key` / `USUBJID`, a keyed pseudonym. No dire
 is released. Counts in the workbook and report are suppressed; the patient-level tables are not: do not publish
 counts from them below {threshold} without the same suppression.
 
+## Methods: censoring of overall survival
+
+{os_censoring}
+
 ## Tables
 
 {table_list}
@@ -323,6 +329,7 @@ def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any
     text = GUIDE.format(
         table_list="\n".join(lines) or "(none)",
         max_hidden=context["threshold"] - 1,
+        os_censoring=methods_statement(),
         **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")},
     )
     (folder / "README.md").write_text(text, encoding="utf-8")
