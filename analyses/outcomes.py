@@ -89,6 +89,7 @@ import polars as pl
 from analyses import competing_risks as cr
 from analyses import rates as rt
 from analyses import survival as sv
+from analyses.sir import sir_table
 
 STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR", "REGISTRATION")
 SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR", "OS_LC", "OS_LNK")
@@ -891,4 +892,5 @@ def build_all(
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
         "proportions": props,
+        "sir": sir_table(adtte, adsl, data_cutoff),
     }

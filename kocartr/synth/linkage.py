@@ -198,3 +198,31 @@ def write_linkage(
         "date_differs": int(truth["date_differs"].sum()),
         "complete_through": {src: str(np.datetime64(int(_completeness(months, src)[-1]), "D")) for src in LAG_MONTHS},
     }
+
+
+REFERENCE_YEARS = range(2015, 2031)
+REFERENCE_SOURCE = (
+    "SYNTHETIC - not population data: made by kocartr.synth.linkage.reference_rates for the shipped sample. "
+    "Replace with Korea Central Cancer Registry incidence by sex, 5-year age group and year (KOSIS)."
+)
+
+
+def reference_rates() -> pl.DataFrame:
+    """A clearly labelled synthetic population incidence table (per 100,000 person-years) by category (ALL_SITES,
+    T_CELL_NEOPLASM), sex, 5-year age group (85 = 85+) and calendar year: incidence rising exponentially with age,
+    lower in women, +0.5% a year. Shape only; no real rate is claimed."""
+    rows = []
+    for year in REFERENCE_YEARS:
+        for sex, sex_factor in (("M", 1.0), ("F", 0.85)):
+            for age in range(0, 90, 5):
+                mid = age + 2.5
+                trend = 1.005 ** (year - 2015)
+                all_sites = 8.0 * np.exp(0.065 * mid) * sex_factor * trend
+                t_cell = (0.2 + 0.02 * mid) * sex_factor * trend
+                for category, rate in (("ALL_SITES", all_sites), ("T_CELL_NEOPLASM", t_cell)):
+                    rows.append((category, sex, age, year, round(float(rate), 3), REFERENCE_SOURCE))
+    return pl.DataFrame(
+        rows,
+        schema=["category", "sex", "age_group_start", "calendar_year", "rate_per_100k", "source"],
+        orient="row",
+    )
