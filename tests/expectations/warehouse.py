@@ -218,6 +218,10 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
                    cross join (values ('D100', 115), ('M6', 210)) t(timepoint, due_days)
                    left join staging.stg_followup f using (patient_key)
                    left join staging.stg_death d using (patient_key)""")
+    con.execute("""create table marts.fct_linkage_reconciliation as
+                   select 'CANCER:' || s.record_id as linkage_event_key, r.site_code, r.patient_key,
+                          'CANCER' as event_type, 'AGREES' as reconciliation_status
+                   from staging.stg_registration r join staging.stg_secondary_malignancy s using (patient_key)""")
     # adam
     con.execute("""create table adam.adsl as
         select 'KOCARTR' as STUDYID, r.patient_key as USUBJID, r.site_code as SITEID, 'Y' as ITTFL,
