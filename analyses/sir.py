@@ -8,6 +8,7 @@ age group and year (data/config/population_cancer_rates.csv, per 100,000 person-
 synthetic). One year = 365.25 days. CI: exact Poisson for the observed count (Garwood, Biometrika 1936;28:437):
 lower = chi2^-1(alpha/2; 2O) / 2E (0 when O = 0), upper = chi2^-1(1 - alpha/2; 2O + 2) / 2E (Breslow & Day,
 Statistical Methods in Cancer Research II, IARC 1987, ch. 2). Overall, by product and per malignancy category.
+n_excluded counts pre-entry events and patients without sex or birth year (no population rate applies).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def _intervals(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str) -> tuple[p
         pl.col("ADT").alias("end"),
         (pl.col("CNSR") == 0).fill_null(False).alias("event"),
     )
-    return out, rows.height - kept.height
+    # without sex or birth year no population rate applies: left out and counted with the pre-entry events
+    usable = out.drop_nulls(["SEX", "BIRTHYR", "start", "end"])
+    return usable, rows.height - usable.height
 
 
 def _row(ep: str, var: str, level: str, cat: str, sub: pl.DataFrame, cells: pl.DataFrame, source: str) -> dict:

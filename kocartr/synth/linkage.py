@@ -53,8 +53,8 @@ ICDO3 = {
 }
 
 
-def _site_reported(c: Cohort, frames: dict[str, pl.DataFrame], forms: dict[str, str | None]) -> np.ndarray:
-    """Per patient: some site row reports the event (form -> filter on vital_status, or None for any row)."""
+def _site_reported(c: Cohort, frames: dict[str, pl.DataFrame], forms: dict[str, tuple[str, str] | None]) -> np.ndarray:
+    """Per patient: some site row reports the event (form -> (column, value) a row must hold, or None)."""
     index = {(c.sites[s], str(p)): i for i, (s, p) in enumerate(zip(c.site, c.patient_id))}
     out = np.zeros(c.n, dtype=bool)
     for form, dead_only in forms.items():
@@ -62,7 +62,7 @@ def _site_reported(c: Cohort, frames: dict[str, pl.DataFrame], forms: dict[str, 
         if df is None or df.height == 0:
             continue
         if dead_only:
-            df = df.filter(pl.col("vital_status") == dead_only)
+            df = df.filter(pl.col(dead_only[0]) == dead_only[1])
         for s, p in df.select("site_code", "patient_id").unique().iter_rows():
             i = index.get((s, p))
             if i is not None:
@@ -160,7 +160,18 @@ def write_linkage(
     registry HMAC key the agency keys its returns with (the demo key, as the synthetic registry runs with it)."""
     first, last = month_index(first_month), month_index(last_month)
     keys = [patient_key(key, c.sites[s], str(p)) for s, p in zip(c.site, c.patient_id)]
-    death_rep = _site_reported(c, frames, {"death": None, "followup": "DEAD"})
+    # every site source of a death: death form, follow-up DEAD, fatal (grade 5) AE, CRS or ICANS
+    death_rep = _site_reported(
+        c,
+        frames,
+        {
+            "death": None,
+            "followup": ("vital_status", "DEAD"),
+            "adverse_event": ("ctcae_grade", "5"),
+            "crs": ("astct_grade", "5"),
+            "icans": ("astct_grade", "5"),
+        },
+    )
     cancer_rep = _site_reported(c, frames, {"secondary_malignancy": None})
     deaths = _events(c, rng, c.death_day, death_rep, first, last, "DEATH_STATISTICS")
     cancers = _events(c, rng, c.spm_day, cancer_rep, first, last, "CANCER_REGISTRY")

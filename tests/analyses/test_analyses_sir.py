@@ -98,3 +98,13 @@ def test_gap_in_reference_table_is_an_error() -> None:
 def test_no_patients_gives_empty_rows_not_an_error() -> None:
     got = sir_table(_adtte().clear(), _adsl().clear(), D(2024, 12, 31), _rates())
     assert got.filter(pl.col("stratum_variable") == "overall")["observed"].to_list() == [0, 0]
+
+
+def test_patient_without_birth_year_is_excluded_and_counted() -> None:
+    adsl = _adsl().with_columns(
+        pl.when(pl.col("USUBJID") == "B").then(None).otherwise(pl.col("BIRTHYR")).alias("BIRTHYR")
+    )
+    got = sir_table(_adtte(), adsl, D(2024, 12, 31), _rates())
+    row = got.filter((pl.col("endpoint") == "SPM") & (pl.col("stratum_variable") == "overall")).row(0, named=True)
+    assert (row["n"], row["n_excluded"]) == (1, 2)
+    assert row["expected"] == pytest.approx(3.65 / 365.25, rel=1e-12)
