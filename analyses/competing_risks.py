@@ -129,7 +129,7 @@ def aalen_johansen(
         z = float(norm.ppf(0.5 + conf_level / 2))
     if t.size == 0:
         empty = np.array([], dtype=float)
-        return CumulativeIncidence(*(empty,) * 10, n=0, max_time=float("nan"))  # type: ignore[arg-type]
+        return CumulativeIncidence(*(empty,) * 10, n=0, max_time=float("nan"))
 
     u, inv = np.unique(t, return_inverse=True)
     is_k = s == cause
@@ -246,7 +246,6 @@ def _gray_stratum(
         tr = h.sum(axis=1)
         tq = np.where(has, rs * (1.0 - f1m) / skmm, 0.0).sum(axis=1)
         nd1 = d1.sum(axis=1)
-        nd2 = d2.sum(axis=1)
         incr = nd1 / tr
         f = np.cumsum(incr)
         fm = f - incr

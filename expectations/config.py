@@ -156,5 +156,34 @@ KEY_VARIABLES: dict[str, tuple[tuple[str, ...], float]] = {
     "followup": (("last_disease_assessment_date",), 0.70),
 }
 
-# --- clinical windows used by plausibility rules (brief section 7) ---------------------------------------------
-CRS_ICANS_LATE_ONSET_DAY = 30  # onset after day 30 is flagged (warning), brief section 7
+# --- clinical values used by plausibility rules: read from the seeds in data/config, never written here ----------
+
+
+def clinical_threshold(rule_id: str) -> float:
+    """A value of data/config/clinical_thresholds.csv (the seed dbt reads too), by rule_id."""
+    import csv
+
+    from kocartr.paths import CONFIG_DIR
+
+    with (CONFIG_DIR / "clinical_thresholds.csv").open(encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            if r["rule_id"] == rule_id:
+                return float(r["value"])
+    raise KeyError(f"clinical_thresholds.csv: no rule_id {rule_id!r}")
+
+
+def score_bands(score_type: str) -> list[tuple[int, int, int]]:
+    """(score_min, score_max, grade) rows of data/config/icans_score_grading.csv for ICE or CAPD (ASTCT 2019)."""
+    import csv
+
+    from kocartr.paths import CONFIG_DIR
+
+    with (CONFIG_DIR / "icans_score_grading.csv").open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["score_type"] == score_type]
+    if not rows:
+        raise KeyError(f"icans_score_grading.csv: no bands for {score_type!r}")
+    return [(int(r["score_min"]), int(r["score_max"]), int(r["grade"])) for r in rows]
+
+
+# onset after this day is flagged (warning), brief section 7
+CRS_ICANS_LATE_ONSET_DAY = int(clinical_threshold("crs_icans_late_onset_day"))

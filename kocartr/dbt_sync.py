@@ -122,7 +122,7 @@ def _yaml(doc: dict[str, Any]) -> str:
 def render_sources(d: Dictionary) -> str:
     tables = []
     for name, form in d.forms.items():
-        cols = [{"name": n, "data_type": t, "description": desc} for n, t, desc in KEY_COLUMNS]
+        cols: list[dict[str, Any]] = [{"name": n, "data_type": t, "description": desc} for n, t, desc in KEY_COLUMNS]
         for f in form_fields(d, name):
             cols.append(
                 {
@@ -335,8 +335,9 @@ def render_codes_yml(d: Dictionary) -> str:
             "seeds": [
                 {
                     "name": "dictionary_codes",
-                    "description": "Every dictionary code list, one row per (code_list, code), with the code attributes "
-                    "(versioned clinical knowledge: ASTCT component grades, NRM causes, response ranks, ...).",
+                    "description": "Every dictionary code list, one row per (code_list, code), with the code "
+                    "attributes (versioned clinical knowledge: ASTCT component grades, NRM causes, "
+                    "response ranks, ...).",
                     "config": {"column_types": col_types},
                     "data_tests": [{"unique_combination": {"arguments": {"columns": ["code_list", "code"]}}}],
                     "columns": cols,

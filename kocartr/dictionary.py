@@ -68,6 +68,13 @@ class Field:
     def is_free_text(self) -> bool:
         return self.type == "text"
 
+    @property
+    def codes_from(self) -> str:
+        """The code list of a code field (load_dictionary guarantees one exists)."""
+        if self.code_list is None:
+            raise DictionaryError(f"field {self.name} is not a code field")
+        return self.code_list
+
 
 @dataclass(frozen=True)
 class Form:
@@ -151,7 +158,7 @@ class Dictionary:
         (response_criteria.responses), several codes separated by ';'. Codes without it constrain nothing.
         """
         out = {}
-        for c in self.code_lists[controlling.code_list].codes:
+        for c in self.code_lists[controlling.codes_from].codes:
             for key in (field.name, field.name + "s"):
                 if key in c.attributes:
                     out[c.code] = tuple(str(c.attributes[key]).split(";"))
@@ -214,9 +221,9 @@ def _check(d: Dictionary) -> None:
             for other in f.required_if:
                 if other not in names:
                     raise DictionaryError(f"form {form.name}: {f.name}.required_if names unknown field {other}")
-            for other in (f.allowed_by, f.range_by):
-                if other is not None and other not in names:
-                    raise DictionaryError(f"form {form.name}: {f.name} depends on unknown field {other}")
+            for dep in (f.allowed_by, f.range_by):
+                if dep is not None and dep not in names:
+                    raise DictionaryError(f"form {form.name}: {f.name} depends on unknown field {dep}")
             if f.allowed_by:
                 controlling = next(x for x in d.all_fields(form.name) if x.name == f.allowed_by)
                 if not d.allowed_codes(f, controlling):

@@ -1,14 +1,14 @@
 """Staging-layer suite (dbt models staging.stg_<form>: the current, non-deleted version of each record).
 
-Generated from the dictionary: record key uniqueness, patient_key present, no free-text column past staging,
-per-site completeness of key variables. By hand: the cross-form temporal rules of registry brief section 7 and
+Generated from the dictionary: no free-text column past staging, per-site completeness of key variables (record
+key uniqueness and non-null keys are the dbt tests of the staging models: one rule, one place). By hand: the cross-form temporal rules of registry brief section 7 and
 the ASTCT grade consistency rules. Temporal rules allow 2% failing rows: one implausible patient must not block a
 national release; its record goes to the site queries (audit.dq_failing_records) instead.
 """
 
 from __future__ import annotations
 
-from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, stg
+from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, score_bands, stg
 from expectations.rules import Rule, ok_rule
 
 TEMPORAL_SHARE = 0.02
@@ -35,34 +35,6 @@ def generated_rules(dictionary) -> list[Rule]:
     for form_name, form in dictionary.forms.items():
         table = stg(form_name)
         schema, tname = table.split(".")
-        base = dict(layer="staging", table=table, id_columns=STAGING_ID_COLUMNS, source="dictionary")
-        rules.append(
-            Rule(
-                name=f"{table}.record_key_unique",
-                category="plausibility",
-                subcategory="uniqueness",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Staging holds one current version per site_code + record_id.",
-                expectation="ExpectCompoundColumnsToBeUnique",
-                kwargs={"column_list": list(STAGING_ID_COLUMNS)},
-                **base,
-            )
-        )
-        if form.patient_level:  # a linkage completeness row describes the return, not a patient
-            rules.append(
-                Rule(
-                    name=f"{table}.patient_key.not_null",
-                    category="completeness",
-                    subcategory="atemporal",
-                    severity="critical",
-                    max_failing_share=0.0,
-                    reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
-                    expectation="ExpectColumnValuesToNotBeNull",
-                    kwargs={"column": "patient_key"},
-                    **base,
-                )
-            )
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
             rules.append(
@@ -266,12 +238,12 @@ def hand_rules(dictionary) -> list[Rule]:
         cat="conformance",
         sub="computational",
     )
-    ice = (
-        "(case when x.ice_score is null then 0 when x.ice_score >= 10 then 0 when x.ice_score >= 7 then 1 "
-        "when x.ice_score >= 3 then 2 when x.ice_score >= 1 then 3 "
-        "when x.consciousness = 'UNAROUSABLE' then 4 else 3 end)"
-    )
-    capd = "(case when x.capd_score >= 9 then 3 else 0 end)"
+    # ICE and CAPD bands from the seed (data/config/icans_score_grading.csv); ICE 0 and unarousable is grade 4
+    # through the consciousness domain below
+    ice = "(case " + " ".join(f"when x.ice_score between {lo} and {hi} then {g}" for lo, hi, g in score_bands("ICE"))
+    ice += " else 0 end)"
+    capd_g3 = min(lo for lo, _, g in score_bands("CAPD") if g >= 3)  # CAPD counts here only as a grade-3 domain
+    capd = f"(case when x.capd_score >= {capd_g3} then 3 else 0 end)"
     domains = (
         f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
         f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "

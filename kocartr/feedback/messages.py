@@ -76,7 +76,7 @@ def ingest_message_ko(
         _ASCII_NAME.sub("", template),
         field=field_ko or "",
         field_ko=field_ko or "해당",
-        expected=expected if plain else EXPECTED_COLUMN_KO,
+        expected=(expected or "") if plain else EXPECTED_COLUMN_KO,
     )
 
 

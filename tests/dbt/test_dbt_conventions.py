@@ -52,6 +52,15 @@ def test_only_staging_reads_sources_and_layers_read_downwards(models, manifest):
                     assert LAYER_ORDER.index(layer(models[d])) <= LAYER_ORDER.index(layer(node)), (node["name"], d)
 
 
+def test_adam_reads_marts_only(models):
+    """ADaM datasets are built from the published marts (and seeds), never from staging or intermediate models."""
+    for node in models.values():
+        if layer(node) == "adam":
+            for d in node["depends_on"]["nodes"]:
+                if d.startswith("model."):
+                    assert layer(models[d]) in ("marts", "adam"), (node["name"], d)
+
+
 def test_one_staging_model_per_source_table(models, manifest):
     staged = sorted(d for n in models.values() if layer(n) == "staging" for d in n["depends_on"]["nodes"])
     assert staged == sorted(manifest["sources"])

@@ -2,14 +2,11 @@
 -- response window (seed response_landmarks: day 30, 90, 180, 365), one row per infused patient and window, with
 -- the CR / responder flags (CR rate = share of CRFL = 'Y') and the response dates.
 -- Reference: CDISC ADaM BDS (ADaMIG v1.3; PARAMCD / AVALC / AVISIT / ADT); Lugano 2014, IMWG 2016, ALL CR/CRi;
--- CIBMTR 4100 best response. The best response is int_best_response, the one definition shared with the marts and
--- the HIRA view (endpoints.md "Best overall response"). No qualifying assessment: AVALC = 'NE' (not evaluable),
+-- CIBMTR 4100 best response. The best response is marts.fct_best_response (from int_best_response, the one
+-- definition shared with the marts and the HIRA view; endpoints.md "Best overall response"). No qualifying assessment: AVALC = 'NE' (not evaluable),
 -- EVALFL = 'N' - never counted as a non-response.
 with idx as (
-    select * from {{ ref('int_infusion_episodes') }} where is_index_infusion
-),
-cutoff as (
-    select data_cutoff from {{ ref('int_data_cutoff') }}
+    select * from {{ ref('fct_infusion') }} where is_index_infusion
 )
 select
     'KOCARTR' as STUDYID,
@@ -35,7 +32,6 @@ select
     i.disease_group as DISGRP,
     cast(year(i.infusion_date) as integer) as INFYEAR,
     b.source_record_id as SRCREC
-from {{ ref('int_best_response') }} as b
+from {{ ref('fct_best_response') }} as b
 join idx as i on b.infusion_key = i.infusion_key
-cross join cutoff as c
-where i.infusion_date <= c.data_cutoff
+where i.infusion_date <= b.data_cutoff

@@ -4,7 +4,7 @@
 -- describes it (endpoints.md "Encoding"). Registry brief §4; CIBMTR relapse / NRM conventions; endpoint
 -- definitions: docs block adtte_endpoints (models/adam/endpoints.md), rendered as the model description.
 -- STARTDT = first infusion (day 0) for every parameter except OS_ITT (CAR-T order date) and DOR (first PR-or-better
--- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (int_endpoint_events).
+-- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (marts.fct_endpoint_events).
 --   REL = first progression / relapse after day 0, else a death from the treated disease (a non-NRM cause) when no
 --         progression was recorded (death from disease implies progression).
 --   One censoring rule: every parameter is censored at last contact (LC), so 1 - PFS = RELAPSE + NRM.
@@ -32,7 +32,7 @@ with p as (
         case when progression_date is not null then 'PROGRESSION OR RELAPSE'
              when death_date is not null and not death_is_nrm_cause then 'DEATH FROM TREATED DISEASE'
         end as rel_desc
-    from {{ ref('int_endpoint_events') }}
+    from {{ ref('fct_endpoint_events') }}
 ),
 inf as (
     select
@@ -49,7 +49,7 @@ os_rules as (
            case when coalesce(r.uses_linkage, oc.os_uses_linkage) and oc.death_complete_through >= i.index_infusion_date
                 then oc.death_complete_through end as admin_date
     from inf as i
-    cross join {{ ref('int_os_censoring') }} as oc
+    cross join {{ ref('dim_os_censoring') }} as oc
     cross join (
         select 'OS' as paramcd, 'Overall survival from first infusion' as param,
                cast(null as boolean) as uses_linkage
@@ -59,7 +59,8 @@ os_rules as (
     -- the two explicit variants exist once a linkage return states its completeness (else both equal OS)
     where r.paramcd = 'OS' or oc.death_complete_through is not null
 ),
--- status: 'E' event, 'C' censored, 'X' competing event
+-- status: 'E' event, 'C' censored, 'X' competing event; every competing-risk parameter goes through the one
+-- macro competing_risk (macros/competing_risk.sql)
 params as (
     select patient_key, paramcd, param, index_infusion_date as startdt,
            case when admin_date is null then coalesce(death_date, last_contact_date)
@@ -82,14 +83,12 @@ params as (
     from inf
     union all
     select patient_key, 'NRM', 'Non-relapse mortality', index_infusion_date,
-           coalesce(pfs_event_date, last_contact_date),
-           case when rel_first then 'X' when death_date is not null then 'E' else 'C' end,
+           {{ competing_risk('death_date', competing_date='rel_date', tie='competing') }},
            'NON-RELAPSE DEATH', rel_desc
     from inf
     union all
     select patient_key, 'RELAPSE', 'Relapse or progression (cumulative incidence)', index_infusion_date,
-           coalesce(pfs_event_date, last_contact_date),
-           case when rel_first then 'E' when death_date is not null then 'X' else 'C' end,
+           {{ competing_risk('rel_date', competing_date='death_date') }},
            rel_desc, 'NON-RELAPSE DEATH'
     from inf
     union all
@@ -117,30 +116,18 @@ params as (
     where responder_by_d180 and first_response_date is not null
     union all
     select patient_key, 'SPM', 'Secondary (new) malignancy', index_infusion_date,
-           case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date)
-                    then first_spm_date
-                else coalesce(death_date, last_contact_date) end,
-           case when first_spm_date is not null and (death_date is null or first_spm_date <= death_date) then 'E'
-                when death_date is not null then 'X' else 'C' end,
+           {{ competing_risk('first_spm_date') }},
            'NEW MALIGNANCY', 'DEATH'
     from inf
     union all
     select patient_key, 'SPM_TCELL', 'Secondary T-cell malignancy', index_infusion_date,
-           case when first_tcell_spm_date is not null
-                     and (death_date is null or first_tcell_spm_date <= death_date) then first_tcell_spm_date
-                else coalesce(death_date, last_contact_date) end,
-           case when first_tcell_spm_date is not null
-                     and (death_date is null or first_tcell_spm_date <= death_date) then 'E'
-                when death_date is not null then 'X' else 'C' end,
+           {{ competing_risk('first_tcell_spm_date') }},
            'NEW T-CELL MALIGNANCY', 'DEATH'
     from inf
     union all
     select patient_key, x.paramcd, x.param, index_infusion_date,
-           case when x.status = 'NEVER_BELOW' then index_infusion_date
-                when x.rec_date is not null then x.rec_date
-                else coalesce(death_date, last_contact_date) end,
-           case when x.status = 'NEVER_BELOW' or x.rec_date is not null then 'E'
-                when death_date is not null then 'X' else 'C' end,
+           {{ competing_risk("case when x.status = 'NEVER_BELOW' then index_infusion_date else x.rec_date end",
+                             tie='always') }},
            case when x.status = 'NEVER_BELOW' then 'NEVER BELOW THRESHOLD' else 'RECOVERY' end,
            'DEATH'
     from inf
@@ -161,7 +148,7 @@ timed as (
         oc.os_uses_linkage
     from params as a
     join p on a.patient_key = p.patient_key
-    cross join {{ ref('int_os_censoring') }} as oc
+    cross join {{ ref('dim_os_censoring') }} as oc
 )
 select
     'KOCARTR' as STUDYID,
