@@ -35,7 +35,7 @@ def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
     both = (
         " Both analyses are in adam.adtte whenever a linkage return states its completeness: OS_LC (last contact) "
         "and OS_LNK (vital status known through the linkage completeness date), and in analysis.survival_estimates "
-        "under the same endpoint names. Deaths from every source count, ranked death form > follow-up > fatal "
-        "adverse event > national linkage."
+        "under the same endpoint names. Deaths from every source count, ranked death form > follow-up or "
+        "national linkage (the earlier date) > fatal adverse event."
     )
     return (linkage if os_censors_at_linkage(config_dir) else last_contact) + both

@@ -3,7 +3,7 @@
 -- causes, whether the primary cause is a non-relapse cause (dictionary attribute death_cause.nrm), the source used
 -- and why the death needs a site query (sources disagree on the date, or no death form).
 -- Reference: CIBMTR 4100 cause of death (one primary + contributing); endpoint spec (endpoints.md, "Death"):
--- precedence death form > follow-up > fatal AE > national linkage; cause from the death form, else the fatal AE, else UNKNOWN.
+-- precedence death form > follow-up or national linkage (earlier date) > fatal AE; cause from the death form, else the fatal AE, else UNKNOWN.
 with reports as (
     select * from {{ ref('int_death_sources') }} where not is_after_cutoff
 ),

@@ -2,7 +2,7 @@
 -- registered patient dated on or before the cut-off: whether a site reported it, the site's date when it did, and
 -- the query the site receives when it did not or when the dates differ.
 -- Reference: Ko-CARTR linkage forms linkage_death (Statistics Korea, ICD-10) and linkage_cancer (Korea Central
--- Cancer Registry, ICD-O-3); endpoints.md "Death" (precedence death form > follow-up > fatal AE > linkage) and
+-- Cancer Registry, ICD-O-3); endpoints.md "Death" (precedence death form > follow-up or linkage, the earlier date > fatal AE) and
 -- "Censoring where vital status is known". Deaths: the site's analysis-precedence report (int_death_sources, site
 -- forms); cancers: the site-reported new malignancy (int_secondary_malignancies) closest in date.
 with cutoff as (
