@@ -94,6 +94,7 @@ from analyses import rates as rt
 from analyses import survival as sv
 from analyses.followup import median_followup
 from analyses.plan import load_plan
+from analyses.sir import sir_table
 
 # Endpoints, estimators, strata and landmarks come from the analysis plan (data/config/analysis_plan.yaml).
 _PLAN = load_plan()
@@ -935,4 +936,5 @@ def build_all(
         "proportions": props,
         "median_followup": median_followup(adtte, data_cutoff),
         **build_late(adtte, adsl, adae, data_cutoff, late),
+        "sir": sir_table(adtte, adsl, data_cutoff),
     }

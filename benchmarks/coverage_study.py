@@ -273,6 +273,7 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
             ("PRODUCT",),
         )
         km("OS", 24.0, "os_24mo", "OS at 24 months (KM)", "supplementary", ("overall", "PRODUCT"))
+        km("OS_LC", 24.0, "os_24mo", "OS at 24 months, censored at last contact (KM)", "supplementary", ("overall",))
         km("PFS", 12.0, "pfs_12mo", "PFS at 12 months (KM)", "supplementary", ("overall", "PRODUCT"))
         cif(
             "NRM",

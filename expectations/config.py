@@ -109,7 +109,21 @@ ADTTE = "adam.adtte"
 ADAE = "adam.adae"
 ADAM_SITE = "SITEID"
 ADAM_SUBJECT = "USUBJID"
-ADTTE_PARAMCDS = ("OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "EFS", "DOR", "SPM", "SPM_TCELL", "ANC_REC", "PLT_REC")
+ADTTE_PARAMCDS = (
+    "OS",
+    "OS_LC",
+    "OS_LNK",
+    "OS_ITT",
+    "PFS",
+    "NRM",
+    "RELAPSE",
+    "EFS",
+    "DOR",
+    "SPM",
+    "SPM_TCELL",
+    "ANC_REC",
+    "PLT_REC",
+)
 ADAE_CATEGORIES = ("CRS", "ICANS", "ICAHT", "INFECTION", "CYTOPENIA", "OTHER")
 
 # --- audit tables written by ingest (docs/ARCHITECTURE.md) -----------------------------------------------------

@@ -69,7 +69,7 @@ LINEAGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ),
     ("_is_current", "boolean", "True for the current version of the record."),
 )
-COMMON_SKIP = {"site_code", "patient_id", "record_id", "submission_month", "action"}
+COMMON_SKIP = {"site_code", "source_code", "patient_id", "patient_key", "record_id", "submission_month", "action"}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -214,12 +214,16 @@ def render_staging_yml(d: Dictionary) -> str:
     models = []
     for name, fm in d.forms.items():
         # required fields (and the keys) are tested for NULLs in one scan per model (not_null_columns)
-        required = ["site_code", "patient_key", "record_id"]
+        required = ["site_code", "patient_key", "record_id"] if fm.patient_level else ["site_code", "record_id"]
         cols: list[dict[str, Any]] = [
             {
                 "name": "site_code",
-                "description": "Registry code of the submitting hospital.",
-                "data_tests": [{"in_code_list": {"arguments": {"code_list": "site"}}}],
+                "description": "Registry code of the submitting hospital."
+                if fm.is_site_form
+                else f"Declared source of the return ({fm.source}; code list data_source).",
+                "data_tests": [
+                    {"in_code_list": {"arguments": {"code_list": "site" if fm.is_site_form else "data_source"}}}
+                ],
             },
             {"name": "patient_key", "description": "Registry patient key (HMAC pseudonym)."},
             {

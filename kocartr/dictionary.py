@@ -14,6 +14,7 @@ from typing import Any
 from kocartr.paths import DICTIONARY_FILE
 
 FIELD_TYPES = ("string", "text", "integer", "decimal", "date", "code")
+SITE_SOURCE = "SITE"  # forms submitted by hospitals; any other `source` is a code of code list data_source
 
 
 class DictionaryError(ValueError):
@@ -85,6 +86,22 @@ class Form:
     label_ko: str | None = None
     cibmtr: str | None = None
     grade_standard: str | None = None
+    source: str = SITE_SOURCE  # SITE, or a declared data source (LINKAGE) whose returns are keyed by patient_key
+    patient_level: bool = True  # False: rows describe the return itself (no patient_key column)
+
+    @property
+    def is_site_form(self) -> bool:
+        return self.source == SITE_SOURCE
+
+    @property
+    def source_field(self) -> str:
+        """Common field naming the submitter, checked against the folder: site_code or source_code."""
+        return "site_code" if self.is_site_form else "source_code"
+
+    @property
+    def patient_field(self) -> str:
+        """Site forms carry the site's patient_id (keyed on ingest); linkage returns carry the registry key."""
+        return "patient_id" if self.is_site_form else "patient_key"
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -99,6 +116,24 @@ class Dictionary:
     common_fields: tuple[Field, ...]
     forms: dict[str, Form]
     code_lists: dict[str, CodeList]
+    linkage_common_fields: tuple[Field, ...] = ()
+
+    @property
+    def site_forms(self) -> dict[str, Form]:
+        """Forms hospitals submit (what the site template shows)."""
+        return {n: f for n, f in self.forms.items() if f.is_site_form}
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Declared non-site submission sources (folders beside the site folders)."""
+        return self.codes("data_source") if "data_source" in self.code_lists else ()
+
+    def common_for(self, form: str) -> tuple[Field, ...]:
+        """The common fields of a form: a linkage form without patient rows has no patient_key column."""
+        fm = self.form(form)
+        if fm.is_site_form:
+            return self.common_fields
+        return tuple(f for f in self.linkage_common_fields if fm.patient_level or f.name != "patient_key")
 
     def form(self, name: str) -> Form:
         try:
@@ -108,7 +143,7 @@ class Dictionary:
 
     def all_fields(self, form: str) -> tuple[Field, ...]:
         """Common fields first, then the form's own, in submission column order."""
-        return self.common_fields + self.form(form).fields
+        return self.common_for(form) + self.form(form).fields
 
     def columns(self, form: str) -> list[str]:
         return [f.name for f in self.all_fields(form)]
@@ -175,6 +210,8 @@ def _parse_code_list(name: str, raw: dict[str, Any]) -> CodeList:
 def _check(d: Dictionary) -> None:
     """Fail fast on references that do not resolve, so a typo in the YAML never becomes a silent pass."""
     for form in d.forms.values():
+        if not form.is_site_form and form.source not in d.sources:
+            raise DictionaryError(f"form {form.name}: source {form.source!r} is not a code of code list data_source")
         names = {f.name for f in d.all_fields(form.name)}
         if len(names) != len(d.all_fields(form.name)):
             raise DictionaryError(f"form {form.name}: duplicate field names")
@@ -213,9 +250,18 @@ def parse_dictionary(raw: dict[str, Any]) -> Dictionary:
             label_ko=body.get("label_ko"),
             cibmtr=body.get("cibmtr"),
             grade_standard=body.get("grade_standard"),
+            source=body.get("source", SITE_SOURCE),
+            patient_level=bool(body.get("patient_level", True)),
         )
     code_lists = {name: _parse_code_list(name, body) for name, body in raw["code_lists"].items()}
-    d = Dictionary(version=str(raw["version"]), common_fields=common, forms=forms, code_lists=code_lists)
+    linkage = tuple(_parse_field(f, "linkage_common_fields") for f in raw.get("linkage_common_fields") or ())
+    d = Dictionary(
+        version=str(raw["version"]),
+        common_fields=common,
+        forms=forms,
+        code_lists=code_lists,
+        linkage_common_fields=linkage,
+    )
     _check(d)
     return d
 

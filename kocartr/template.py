@@ -46,7 +46,7 @@ def _range(f: Field) -> str:
 
 def field_rows(d: Dictionary) -> list[list[str]]:
     rows = []
-    for form in d.forms:
+    for form in d.site_forms:
         for f in d.all_fields(form):
             rows.append(
                 [
@@ -110,7 +110,7 @@ def _readme(d: Dictionary, raw_released: str | None) -> list[str]:
         "(주민등록번호): a row with one is quarantined.",
         "- The fields sheet lists every field with its type, requirement, code list, range, unit and CIBMTR item.",
         "",
-        "Sheets: README, " + ", ".join(d.forms) + ", fields, code_lists",
+        "Sheets: README, " + ", ".join(d.site_forms) + ", fields, code_lists",
     ]
 
 
@@ -154,7 +154,7 @@ def write_template(path: Path) -> None:
             )
         spans[name] = (start, len(code_rows) + 1)
 
-    for form in d.forms:
+    for form in d.site_forms:
         ws = wb.add_worksheet(form[:31])
         for j, f in enumerate(d.all_fields(form)):
             ws.write_string(0, j, f.name, req if f.required else bold)

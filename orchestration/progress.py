@@ -38,7 +38,7 @@ def new_log_file(folder: Path, month: str) -> Path:
     return folder / f"run-{stamp}-{month}.log"
 
 
-PERIODIC_SECONDS = 30.0  # without a terminal: at most one progress line per step this often
+PERIODIC_SECONDS = 60.0  # without a terminal: at most one progress line per step this often
 PROGRESS_PREFIX = "progress: "  # a Dagster log message carrying `<done>/<total> <unit>` from a step
 
 

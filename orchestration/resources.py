@@ -75,9 +75,7 @@ def dbt_environment(warehouse: str, registry_month: str) -> dict[str, str]:
 class RegistryDbt(DbtCliResource):
     """dbt whose invocations can be given an environment of their own (`env`), on top of the process's."""
 
-    def cli(  # type: ignore[override]
-        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs: Any
-    ):
+    def cli(self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs: Any):
         if not env:
             return super().cli(args, **kwargs)
         return _cli_with_env(self, args, dict(env), **kwargs)

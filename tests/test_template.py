@@ -18,12 +18,12 @@ def workbook(tmp_path_factory):
 
 def test_sheets(workbook):
     d = load_dictionary()
-    assert workbook.sheetnames == ["README", *d.forms, "fields", "code_lists"]
+    assert workbook.sheetnames == ["README", *d.site_forms, "fields", "code_lists"]
 
 
 def test_form_headers_and_comments(workbook):
     d = load_dictionary()
-    for form in d.forms:
+    for form in d.site_forms:
         ws = workbook[form]
         header = [c.value for c in ws[1]]
         assert header == d.columns(form)
@@ -39,7 +39,7 @@ def test_fields_sheet(workbook):
     rows = list(workbook["fields"].iter_rows(values_only=True))
     assert list(rows[0]) == FIELD_SHEET_COLUMNS
     got = {(r[0], r[1]): dict(zip(FIELD_SHEET_COLUMNS, r)) for r in rows[1:]}
-    assert len(got) == sum(len(d.all_fields(f)) for f in d.forms)
+    assert len(got) == sum(len(d.all_fields(f)) for f in d.site_forms)
     f = d.form("lab").field("value")
     assert got[("lab", "value")]["range"].startswith("by analyte")
     pi = got[("product_infusion", "lot_number")]

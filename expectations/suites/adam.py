@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from expectations.config import (
     ADAE,
-    ADAE_CATEGORIES,
     ADAM_SITE,
     ADAM_SUBJECT,
     ADSL,
     ADTTE,
-    ADTTE_PARAMCDS,
     CRS_ICANS_LATE_ONSET_DAY,
 )
 from expectations.rules import Rule, ok_rule

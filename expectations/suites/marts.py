@@ -91,6 +91,21 @@ def rules(dictionary=None) -> list[Rule]:
                           from {DIM_PATIENT} where is_dead""",
         ),
         ok_rule(
+            name="marts.fct_linkage_reconciliation.site_reported_linked_cancer",
+            layer="marts",
+            table="marts.fct_linkage_reconciliation",
+            category="completeness",
+            subcategory="atemporal",
+            severity="warning",
+            max_failing_share=0.05,
+            id_columns=(MARTS_SITE, MARTS_PATIENT, "linkage_event_key"),
+            reason="A new cancer in the national cancer registry's return that the site did not report, or whose "
+            "diagnosis date differs, is queried at the patient's site (query_reason says which); deaths are "
+            "queried by dim_patient.death_sources_agree.",
+            query="""select site_code, patient_key, linkage_event_key, reconciliation_status = 'AGREES' as ok
+                     from marts.fct_linkage_reconciliation where event_type = 'CANCER'""",
+        ),
+        ok_rule(
             name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death",
             layer="marts",
             table=FCT_FOLLOWUP_SCHEDULE,

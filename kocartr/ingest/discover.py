@@ -1,5 +1,8 @@
 """Discovery: the submissions tree <root>/<SITE>/<YYYY-MM>/<form>.<csv|xlsx>, one batch per site and month.
 
+Declared non-site sources (dictionary code list data_source, e.g. LINKAGE for national linkage returns) have
+folders of the same shape beside the site folders: <root>/LINKAGE/<YYYY-MM>/<form>.csv.
+
 Nothing is skipped silently: every file under the root comes back in exactly one batch. Files that cannot be
 read as a site-month's submission come back in batches carrying a `problem` (a file_rejects reason code): folders
 not shaped SITE/YYYY-MM, files outside or nested below a site-month folder, file names differing only in case,
@@ -133,7 +136,8 @@ def _month_batches(site: str, month_dir: Path, sites: set[str]) -> list[Batch]:
 def discover_batches(root: Path) -> list[Batch]:
     """Every site-month batch under root, sorted; every other file in a batch with a problem."""
     root = Path(root)
-    sites = set(load_dictionary().codes("site"))
+    d = load_dictionary()
+    sites = set(d.codes("site")) | set(d.sources)
     check_layout(root, sites)
     batches: list[Batch] = []
     site_dirs, stray_root = _entries(root)

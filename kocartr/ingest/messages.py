@@ -135,6 +135,11 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "The site folder is not a registry site code. Expected: {expected}.",
         "기관 폴더 이름이 레지스트리 기관 코드가 아닙니다. 기대: {expected}.",
     ),
+    "form_not_for_source": (
+        "This form is not submitted from this folder (linkage returns and site forms have their own folders). "
+        "Expected: {expected}.",
+        "이 서식은 이 폴더에서 제출하지 않습니다 (연계 자료와 기관 서식은 각자의 폴더를 사용). 기대: {expected}.",
+    ),
     "bad_month_folder": (
         "The month folder is not a calendar month written YYYY-MM (e.g. 'november' or 2026-13); the file was not "
         "read. Expected: {expected}.",

@@ -196,10 +196,10 @@ def _prepare(frames: list[pl.DataFrame], d: Dictionary, form: str) -> pl.DataFra
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in cols if c not in frame.columns)
 
 
-def _wrong_folder_files(frame: pl.DataFrame) -> dict[str, tuple[str, str]]:
+def _wrong_folder_files(frame: pl.DataFrame, source_field: str = "site_code") -> dict[str, tuple[str, str]]:
     """Files whose rows ALL name another site (or month): they sit in the wrong folder and are rejected whole
     (source_file -> (reason, expected)); single mismatching rows are quarantined instead."""
-    site = pl.col("site_code").str.strip_chars().str.to_uppercase()
+    site = pl.col(source_field).str.strip_chars().str.to_uppercase()
     month = pl.col("submission_month").str.strip_chars()
     per_file = frame.group_by(SOURCE_FILE).agg(
         site_given=site.is_not_null().any(),
@@ -245,7 +245,7 @@ def _flush(
     for form in sorted(set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)):
         late_frames, unreadable = _materialize(pending.deferred.get(form, []))
         frame = _prepare(pending.frames.get(form, []) + late_frames, d, form)
-        wrong = _wrong_folder_files(frame) if frame.height else {}
+        wrong = _wrong_folder_files(frame, d.form(form).source_field) if frame.height else {}
         for path, r in sorted(unreadable.items()):
             rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
             report.files.append(FileResult(path, "rejected", form, reason=r.reason))
@@ -268,10 +268,12 @@ def _flush(
         if accepted.height:
             sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
             accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
+            if "patient_id" in accepted.columns:  # site forms; linkage returns already carry the registry key
+                accepted = accepted.join(
+                    _keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left"
+                ).drop("patient_id")
             accepted = (
-                accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left")
-                .join(sha, on=SOURCE_FILE, how="left")
-                .drop("patient_id")
+                accepted.join(sha, on=SOURCE_FILE, how="left")
                 .sort(SOURCE_FILE, ROW)
                 .with_columns(
                     pl.lit(1, dtype=pl.Int32).alias("_version"),
@@ -322,6 +324,17 @@ def _flush(
                 "source_file", "form"
             ),
         )
+
+
+def _wrong_source(d: Dictionary, form: str, folder: str) -> bool:
+    """A linkage form in a site folder, or a site form in a declared source's folder."""
+    fm = d.form(form)
+    return folder != fm.source if not fm.is_site_form else folder in d.sources
+
+
+def _expected_source(d: Dictionary, form: str) -> str:
+    fm = d.form(form)
+    return f"the {fm.source} folder" if not fm.is_site_form else "a site folder"
 
 
 def _pl_type(sql: str) -> pl.DataType:
@@ -447,6 +460,9 @@ def ingest(
                 for r in read.rejects:
                     reject(r.reason, r.detail, r.form)
                 for sheet in read.sheets:
+                    if _wrong_source(d, sheet.form, batch.site):
+                        reject("form_not_for_source", _expected_source(d, sheet.form), sheet.form)
+                        continue
                     if sheet.deferred is not None:
                         pending.deferred[sheet.form].append((rel, batch, sheet))
                         pending.rows += sheet.deferred.records - 1

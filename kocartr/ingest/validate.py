@@ -287,7 +287,8 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
     """(accepted rows with typed columns, issues, rows received per file). `frame` holds the form's dictionary
     columns as strings plus _source_file, _source_row, _column_count_bad, _folder_site, _folder_month and
     optionally KEEP_IF_BLANK (true where a row has content outside the dictionary's columns)."""
-    common = d.common_fields
+    fm = d.form(form)
+    common = d.common_for(form)
     fields = d.all_fields(form)
     by_name = {f.name: f for f in fields}
     common_names = {f.name for f in common}
@@ -345,9 +346,9 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
     )
     checks.append(
         Check(
-            "site_code",
+            fm.source_field,
             "site_mismatch",
-            (pl.col(_t("site_code")) != pl.col(FOLDER_SITE)).fill_null(False),
+            (pl.col(_t(fm.source_field)) != pl.col(FOLDER_SITE)).fill_null(False),
             pl.col(FOLDER_SITE),
         )
     )
@@ -371,7 +372,7 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
         en, ko = messages.RULE_MESSAGES[k.rule]
         if k.value is not None:
             value = k.value
-        elif k.field in (PATIENT_FIELD, RECORD_FIELD) or (fld is not None and fld.is_free_text):
+        elif k.field in (PATIENT_FIELD, "patient_key", RECORD_FIELD) or (fld is not None and fld.is_free_text):
             value = pl.lit(WITHHELD)
         else:
             value = pl.col(k.field)
@@ -391,9 +392,11 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
     issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
     any_issue = pl.any_horizontal(masks) if masks else pl.lit(False)
     accepted = frame.filter(~any_issue)
+    # raw.<form>.site_code holds the submitter: a site code, or the declared source (LINKAGE) of a linkage return.
+    patient = fm.patient_field if fm.patient_level else None
     out = [
-        pl.col(_t("site_code")).alias("site_code"),
-        pl.col(_t(PATIENT_FIELD)).alias(PATIENT_FIELD),
+        pl.col(_t(fm.source_field)).alias("site_code"),
+        pl.col(_t(patient)).alias(patient) if patient else pl.lit(None, dtype=pl.String).alias("patient_key"),
         pl.col(_t("record_id")).alias("record_id"),
         pl.col(_t("submission_month")).alias("submission_month"),
         pl.col(_t(ACTION_FIELD)).fill_null("U").alias("record_action"),

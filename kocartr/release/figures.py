@@ -126,7 +126,7 @@ def _spaced(months: list[int], gap: float) -> list[int]:
 
 
 def _short(name: str) -> str:
-    return name if len(name) <= 28 else name[:26] + ".."
+    return name if len(name) <= 36 else name[:34] + ".."
 
 
 def display_names(con, config: ReleaseConfig) -> dict[str, str]:
@@ -157,7 +157,7 @@ def _figure(con, config, context, pub, kind: str, ep: str, cs, sv: str, names: d
     rows = [r for r in pub.at_risk(cs, config, stratum_variable=sv) if (r["stratum_variable"], r["stratum"]) in drawn]
     fig = plt.figure(figsize=(8.4, 5.2 + 0.22 * len(rows)))
     gs = fig.add_gridspec(
-        2, 1, height_ratios=[5.0, 0.9 + 0.28 * len(rows)], hspace=0.28, left=0.22, right=0.70, top=0.92, bottom=0.06
+        2, 1, height_ratios=[5.0, 0.9 + 0.28 * len(rows)], hspace=0.28, left=0.27, right=0.66, top=0.92, bottom=0.06
     )
     ax = fig.add_subplot(gs[0])
     tab = fig.add_subplot(gs[1], sharex=ax)

@@ -11,6 +11,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from kocartr.censoring import methods_statement
+
 ADAM_COLUMNS = {
     "STUDYID": "Study identifier (Ko-CARTR)",
     "USUBJID": "Unique subject identifier (= patient_key, the keyed HMAC pseudonym)",
@@ -172,6 +174,11 @@ OTHER_COLUMNS = {
     "n_censored_cum": "Censorings at or before this time",
     "n_competing_cum": "Competing events at or before this time",
     "n_excluded": "Records excluded from the analysis (reasons in note)",
+    "malignancy_category": "Population reference category of the SIR (ALL_SITES, T_CELL_NEOPLASM)",
+    "observed": "Observed first new malignancies after infusion (SIR numerator)",
+    "expected": "Expected count: person-years by sex, 5-year age group and calendar year x population rate",
+    "sir": "Standardized incidence ratio (observed / expected)",
+    "reference_source": "Source of the population rates (SYNTHETIC for the shipped sample)",
     "note": "Notes on exclusions or estimates",
     "n_not_evaluable": "Infused patients not yet evaluable for the toxicity (infused too close to the cut-off)",
     "min_days_after_infusion": "Minimum days from infusion to the cut-off for a patient to count (reporting lag)",
@@ -262,6 +269,10 @@ or without the package: `sha256sum` each file and compare it with `manifest.json
 Patient-level tables carry `patient_key` / `USUBJID`, a keyed pseudonym. No direct identifier and no free text
 is released. Counts in the workbook and report are suppressed; the patient-level tables are not: do not publish
 counts from them below {threshold} without the same suppression.
+
+## Methods: censoring of overall survival
+
+{os_censoring}
 
 ## Tables
 
@@ -358,6 +369,7 @@ def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any
         km_times=", ".join(days),
         cif_times=", ".join(days[:2]),
         max_hidden=context["threshold"] - 1,
+        os_censoring=methods_statement(),
         **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")},
     )
     (folder / "README.md").write_text(text, encoding="utf-8")

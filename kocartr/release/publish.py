@@ -378,6 +378,7 @@ def _build_into(
             raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
         dst = duckdb.connect(str(db_path))
         comments: dict[tuple[str, str, str], str] = {}
+        copied: dict[tuple[str, str], int] = {}  # (schema, table) -> rows, Parquet already written
         table_labels = _table_comments(src, schemas)
         for schema in schemas:
             dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
@@ -389,6 +390,10 @@ def _build_into(
             dst.register("_src", arrow)
             dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
             dst.unregister("_src")
+            # the Parquet file from the same sorted rows: written once, never re-read and re-sorted
+            _write_parquet(arrow, tmp / "parquet" / schema / f"{table}.parquet")
+            copied[(schema, table)] = arrow.num_rows
+            del arrow
             for name, _t, comment in cols:
                 if comment:
                     comments[(schema, table, name)] = comment
@@ -418,14 +423,18 @@ def _build_into(
                         + "'"
                     )
 
-        # 4. one Parquet per table, sorted by all columns
+        # 4. one Parquet per table, sorted by all columns (the copied tables' files were written in step 1)
         table_meta: dict[str, Any] = {}
         for schema, table, _k in released:
-            arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
             rel = Path("parquet") / schema / f"{table}.parquet"
-            _write_parquet(arrow, tmp / rel)
+            if (schema, table) in copied:
+                rows = copied[(schema, table)]
+            else:
+                arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
+                _write_parquet(arrow, tmp / rel)
+                rows = arrow.num_rows
             table_meta[f"{schema}.{table}"] = {
-                "rows": arrow.num_rows,
+                "rows": rows,
                 "columns": [
                     [c, t]
                     for c, t in (

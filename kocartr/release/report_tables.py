@@ -50,7 +50,7 @@ def pct(k: int, n: int) -> str:
     return f"{k} ({100 * k / n:.1f}%)" if n else str(k)
 
 
-def quartiles(values: list[float]) -> tuple[float, float, float] | None:
+def quartiles(values: list[Any]) -> tuple[float, float, float] | None:
     """Median and quartiles (Hyndman-Fan type 7, as analyses.rates)."""
     import numpy as np
 
@@ -61,7 +61,7 @@ def quartiles(values: list[float]) -> tuple[float, float, float] | None:
     return float(q[0]), float(q[1]), float(q[2])
 
 
-def median_iqr(values: list[float], digits: int = 0) -> str:
+def median_iqr(values: list[Any], digits: int = 0) -> str:
     q = quartiles(values)
     return "" if q is None else f"{q[0]:.{digits}f} ({q[1]:.{digits}f}-{q[2]:.{digits}f})"
 
@@ -225,9 +225,7 @@ def table_one(con, config: ReleaseConfig, labels: dict, names: dict[str, str], s
             )
         )
         if is_small(len(gp), config.threshold):  # a disease group of 1-4 patients: nothing of it is shown
-            n_hidden = [True] * len(cols)
-            rows = [[L("t1_n")] + [m] * (len(cols) + 1)]
-            out.append(Table(headers, rows, 1, set(), gtext))
+            out.append(Table(headers, [[L("t1_n")] + [m] * (len(cols) + 1)], 1, set(), gtext))
             continue
         rows: list[list[Any]] = [
             [L("t1_n")] + [m if h else str(len(c)) for c, h in zip(cols, n_hidden)] + [str(len(gp))]

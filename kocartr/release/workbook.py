@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kocartr.censoring import methods_statement
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
 
@@ -144,7 +145,7 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
     return [
         ("Data cut-off", f"{context['cutoff']}: only data recorded on or before this date enter the release."),
         ("Time zero", "Day 0 = first CAR-T infusion date (ADaM TRTSDT / adtte STARTDT)."),
-        ("OS", "Overall survival: death from any cause; alive patients censored at last contact."),
+        ("OS", "Overall survival: death from any cause. " + methods_statement()),
         ("PFS", "Progression-free survival: relapse/progression or death; censored at last disease assessment."),
         ("NRM", "Non-relapse mortality: death without prior relapse/progression; relapse/progression competing."),
         (

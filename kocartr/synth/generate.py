@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
-from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, labgrades, late, truth, writer
+from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, labgrades, late, linkage, truth, writer
 from kocartr.synth import params as P
 
 
@@ -88,6 +88,7 @@ def generate(
     lap("cohort")
     frames = _frames(d, c, rng, last, seed)
     lap("forms")
+    as_reported = frames  # before injected defects: what the sites reported (linkage finds the rest)
     frames = defects.inject(d, frames, rng, defect_rate, last)
     lap("defects")
 
@@ -98,6 +99,9 @@ def generate(
         p.mkdir(parents=True)
     defect_df, variant_df, n_files = writer.write_submissions(d, frames, sub, c.sites, rng)
     lap("write")
+    # Own random stream: adding linkage changes no site file.
+    link = linkage.write_linkage(d, c, as_reported, sub, gt, first_month, last_month, np.random.default_rng([seed, 7]))
+    lap("linkage")
 
     defect_df.write_csv(gt / "defects.csv")
     variant_df.write_csv(gt / "files.csv")
@@ -173,6 +177,7 @@ def generate(
         "seed": seed,
         "months": [first_month, last_month],
         "files": n_files,
+        "linkage": link,
         "rows": rows,
         "rows_total": sum(rows.values()),
         "defects": dict(zip(counts["defect_class"].to_list(), counts["len"].to_list())),

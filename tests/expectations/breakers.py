@@ -74,6 +74,9 @@ HAND = {
         "update marts.dim_patient set is_dead = true, death_query_reason = 'death reported on followup but no "
         "death form'"
     ],
+    "marts.fct_linkage_reconciliation.site_reported_linked_cancer": [
+        "update marts.fct_linkage_reconciliation set reconciliation_status = 'NOT_REPORTED_BY_SITE'"
+    ],
     "marts.fct_followup_schedule.no_visit_after_death": [
         "update marts.fct_followup_schedule set death_date = received_date - 1"
     ],

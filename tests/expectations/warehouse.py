@@ -6,6 +6,7 @@ Every rule passes on it; tests then break one thing and check that the rule guar
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import duckdb
 import pandas as pd
@@ -46,6 +47,9 @@ DATES = {
     ("pregnancy", "reported_date"): 200,
     ("pregnancy", "conception_date"): 180,
     ("death", "death_date"): 400,
+    ("linkage_death", "death_date"): 400,
+    ("linkage_cancer", "diagnosis_date"): 300,
+    ("linkage_completeness", "complete_through"): 500,
 }
 VALUES = {
     "product_code": "TISA_CEL",
@@ -84,6 +88,9 @@ VALUES = {
     "capd_score": None,
     "deauville_score": 2,
     "icdo3_morphology": "9680/3",
+    "icdo3_topography": "C77.2",
+    "underlying_cause_icd10": "C83.3",
+    "contributing_causes_icd10": None,
     "infection_organism": None,
     "not_infused_reason": None,
 }
@@ -91,6 +98,9 @@ NOT_EVERYONE = {
     "death": lambda i: i % 4 == 0,
     "pregnancy": lambda i: i % 6 == 0,
     "secondary_malignancy": lambda i: i % 5 == 0,
+    "linkage_death": lambda i: i % 4 == 0,
+    "linkage_cancer": lambda i: i % 5 == 0,
+    "linkage_completeness": lambda i: i < 2,
 }
 
 
@@ -125,9 +135,12 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
         for i, (site, pk) in enumerate(patients(n)):
             if form_name in NOT_EVERYONE and not NOT_EVERYONE[form_name](i):
                 continue
+            linked = not form.is_site_form  # linkage returns: the source's folder, keys as the agency returns them
             row = {
-                "site_code": site,
-                "patient_key": pk,
+                "site_code": form.source if linked else site,
+                "patient_key": (hashlib.sha256(pk.encode()).hexdigest() if form.patient_level else None)
+                if linked
+                else pk,
                 "record_id": f"{form_name[:3]}-{i:04d}",
                 "submission_month": MONTH,
                 "record_action": "U",
@@ -135,7 +148,7 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
             row.update({f.name: _value(form_name, f, i) for f in form.fields})
             row.update(
                 {
-                    "_source_file": f"{site}/{MONTH}/{form_name}.csv",
+                    "_source_file": f"{row['site_code']}/{MONTH}/{form_name}.csv",
                     "_source_row": i + 2,
                     "_file_sha256": "0" * 64,
                     "_version": 1,
@@ -209,6 +222,10 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
                    cross join (values ('D100', 115), ('M6', 210)) t(timepoint, due_days)
                    left join staging.stg_followup f using (patient_key)
                    left join staging.stg_death d using (patient_key)""")
+    con.execute("""create table marts.fct_linkage_reconciliation as
+                   select 'CANCER:' || s.record_id as linkage_event_key, r.site_code, r.patient_key,
+                          'CANCER' as event_type, 'AGREES' as reconciliation_status
+                   from staging.stg_registration r join staging.stg_secondary_malignancy s using (patient_key)""")
     # adam
     con.execute("""create table adam.adsl as
         select 'KOCARTR' as STUDYID, r.patient_key as USUBJID, r.site_code as SITEID, 'Y' as ITTFL,

@@ -11,16 +11,18 @@ from kocartr.dictionary import Dictionary, Field, load_dictionary
 from kocartr.ingest.validate import _allowed_attribute
 
 KEY = b"test-key-0123456789abcdef-not-demo"
-_STRINGS = ["ABC-123", "9680/3", "CMV"]
+_STRINGS = ["ABC-123", "9680/3", "CMV", "C83.3", "C77.2", "0" * 64]
 
 
 def _value(d: Dictionary, form: str, f: Field, row: dict, i: int, site: str, month: str) -> str:
-    if f.name == "site_code":
+    if f.name in ("site_code", "source_code"):
         return site
     if f.name == "submission_month":
         return month
     if f.name == "patient_id":
         return f"P{i:05d}"
+    if f.name == "patient_key":  # linkage returns carry the registry key
+        return f"{i:064x}"
     if f.name == "record_id":
         return f"{form[:3].upper()}-{i:05d}"
     if f.name == "action":

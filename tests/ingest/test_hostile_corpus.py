@@ -175,7 +175,12 @@ def _site_identifiers(root: Path) -> pl.DataFrame:
             sheets = read_file(p.name, p.read_bytes(), d).sheets
         except FileReject:
             continue
-        frames += [s.frame.select(pl.col("patient_id", "record_id").str.strip_chars()) for s in sheets]
+        # linkage returns carry registry keys, not site identifiers
+        frames += [
+            s.frame.select(pl.col("patient_id", "record_id").str.strip_chars())
+            for s in sheets
+            if d.form(s.form).is_site_form
+        ]
     both = pl.concat(frames)
     return pl.concat([both["patient_id"], both["record_id"]]).drop_nulls().unique().to_frame("v")
 

@@ -44,8 +44,9 @@ def rules(con, source_file=None):
 
 
 def test_every_form_clean_lands_with_architecture_columns(root, run):
-    for form in D.forms:
-        write(root, f"S01/2026-05/{form}.csv", csv_text(clean_rows(form, 3)))
+    for form, fm in D.forms.items():
+        src = "S01" if fm.is_site_form else fm.source
+        write(root, f"{src}/2026-05/{form}.csv", csv_text(clean_rows(form, 3, site=src)))
     con, report = run(root)
     assert report.count("ingested") == len(D.forms) and report.rows_quarantined == 0
     for form in D.forms:

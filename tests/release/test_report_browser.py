@@ -11,7 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kocartr.release.config import load_release_config
 from kocartr.release.render_check import find_chromium
+
+MARKER = load_release_config().marker
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="Chromium not installed (apt-get install chromium)")
 
@@ -91,14 +94,31 @@ def test_table_one_by_disease_group_and_product_names(seen, release):
 
 
 def test_median_follow_up_is_the_reverse_km_table(seen, release):
+    from kocartr.release.report import load_labels
+
     fu = seen["en"]["sec-followup"]
     assert "Median follow-up, months (95% CI)" in fu and "Reverse Kaplan-Meier" in fu
+    names = {("DISGRP", k): v["en"] for k, v in load_labels()["codes"]["disease_group"].items()}
+    lines = {tuple(line.split("\t")[:2]): line.split("\t") for line in fu.splitlines() if "\t" in line}
     with _release_db(release) as con:
-        n, median = con.execute(
-            "SELECT n, median_months FROM analysis.median_followup WHERE stratum_variable = 'DISGRP' "
-            "ORDER BY n DESC LIMIT 1"
-        ).fetchone()
-    assert f"\t{n}\t" in fu and f"{median:.1f}" in fu
+        names |= {
+            ("PRODUCT", c): lbl
+            for c, lbl in con.execute("SELECT product_code, product_label FROM marts.dim_product").fetchall()
+        }
+        rows = con.execute(
+            "SELECT stratum_variable, stratum, n, median_months FROM analysis.median_followup "
+            "WHERE stratum_variable IN ('DISGRP', 'PRODUCT')"
+        ).fetchall()
+    shown = 0
+    for sv, stratum, n, median in rows:
+        cells = lines.get(({"DISGRP": "Disease group", "PRODUCT": "Product"}[sv], names.get((sv, stratum), "")))
+        if cells is None:
+            continue
+        assert cells[2] in (str(n), MARKER), cells
+        if cells[4] != MARKER:  # the reverse-KM median of the release's table, in months
+            assert cells[4].startswith("NR" if median is None else f"{median:.1f} ("), cells
+            shown += 1
+    assert shown, fu[:600]
 
 
 def test_response_table_with_exact_cis(seen):
@@ -116,3 +136,26 @@ def test_both_languages_and_the_embedded_korean_font(seen):
     assert "환자 흐름" in seen["ko"]["sec-flow"] and "Patient flow" not in seen["ko"]["sec-flow"]
     assert "추적 관찰 기간 중앙값" in seen["ko"]["sec-followup"]
     assert "KoCARTR Noto Sans KR:loaded" in seen["ko"]["_fonts"]
+
+
+def test_cif_numbers_at_risk_at_month_0_are_the_km_risk_set(release):
+    """Delayed entry: the cumulative-incidence figures' at-risk row at month 0 is the survival risk set (patients
+    registered after infusion are not yet at risk), not the stratum size."""
+    from kocartr.release import outcomes
+
+    cfg = load_release_config()
+    with _release_db(release) as con:
+        pub = outcomes.build_outcomes(con, cfg)
+        km0 = dict(
+            con.execute(
+                "SELECT stratum, n_at_risk FROM analysis.survival_estimates WHERE endpoint = 'PFS' "
+                "AND stratum_variable = 'DISGRP' AND row_type = 'risk_table' AND time_months = 0"
+            ).fetchall()
+        )
+    grid = [
+        r for r in pub.at_risk(pub.cif, cfg, "DISGRP") if r["endpoint"] == "NRM" and r["stratum_variable"] == "DISGRP"
+    ]
+    shown = {r["stratum"]: r["values"][0][0] for r in grid if not r["values"][0][1]}
+    assert shown and all(v == km0[s] for s, v in shown.items()), (shown, km0)
+    sizes = {s.stratum: s.n for s in pub.cif_summary if s.endpoint == "NRM" and s.stratum_variable == "DISGRP"}
+    assert all(v <= sizes[s] for s, v in shown.items())

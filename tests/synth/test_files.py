@@ -24,7 +24,7 @@ def test_layout_and_columns(small):
     files = [p for p in sub.rglob("*") if p.is_file()]
     assert files
     variants = _variants(out)
-    sites = set(d.codes("site"))
+    sites = set(d.codes("site")) | set(d.sources)
     for p in files:
         site, month, name = p.relative_to(sub).parts
         assert site in sites and len(month) == 7 and month <= "2026-10"
@@ -45,6 +45,7 @@ def test_ground_truth_apart(small):
         "files.csv",
         "endpoint_truth.parquet",
         "response_truth.parquet",
+        "linkage_truth.parquet",
     }
 
 

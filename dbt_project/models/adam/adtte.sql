@@ -9,6 +9,9 @@
 --         progression was recorded (death from disease implies progression).
 --   One censoring rule: every parameter is censored at last contact (LC), so 1 - PFS = RELAPSE + NRM.
 --   OS       event: death (any cause)                      censored: LC
+--   OS_LC / OS_LNK  OS censored at last contact / where vital status is known (national death linkage complete
+--            through date C: alive through C, a death after C censored at C; last contact when C is before day 0
+--            or no linkage). OS follows cfg('os_censor_at_linkage_completeness'); see os_rules below.
 --   OS_ITT   as OS, from the CAR-T order date; includes ordered-but-never-infused patients
 --   PFS      event: min(REL, death)                        censored: LC
 --   NRM      event: death with no REL on or before it      competing: REL             censored: LC
@@ -39,15 +42,33 @@ inf as (
         least(rel_date, death_date) as pfs_event_date
     from p where is_infused and index_infusion_date <= data_cutoff
 ),
+-- Censoring where vital status is known (the one place OS censoring is chosen): admin_date = the national death
+-- linkage's completeness date when the rule uses it and it is on or after day 0, else NULL (last contact).
+os_rules as (
+    select i.*, r.paramcd, r.param,
+           case when coalesce(r.uses_linkage, oc.os_uses_linkage) and oc.death_complete_through >= i.index_infusion_date
+                then oc.death_complete_through end as admin_date
+    from inf as i
+    cross join {{ ref('dim_os_censoring') }} as oc
+    cross join (
+        select 'OS' as paramcd, 'Overall survival from first infusion' as param,
+               cast(null as boolean) as uses_linkage
+        union all select 'OS_LC', 'Overall survival from first infusion, censored at last contact', false
+        union all select 'OS_LNK', 'Overall survival from first infusion, censored where vital status is known', true
+    ) as r  -- uses_linkage NULL: OS follows the configuration
+    -- the two explicit variants exist once a linkage return states its completeness (else both equal OS)
+    where r.paramcd = 'OS' or oc.death_complete_through is not null
+),
 -- status: 'E' event, 'C' censored, 'X' competing event; every competing-risk parameter goes through the one
 -- macro competing_risk (macros/competing_risk.sql)
 params as (
-    select patient_key, 'OS' as paramcd, 'Overall survival from first infusion' as param,
-           index_infusion_date as startdt,
-           coalesce(death_date, last_contact_date) as adt,
-           case when death_date is not null then 'E' else 'C' end as status,
+    select patient_key, paramcd, param, index_infusion_date as startdt,
+           case when admin_date is null then coalesce(death_date, last_contact_date)
+                when death_date <= admin_date then death_date else admin_date end as adt,
+           case when death_date is not null and (admin_date is null or death_date <= admin_date) then 'E'
+                else 'C' end as status,
            'DEATH' as evntdesc, cast(null as varchar) as cmpevdsc
-    from inf
+    from os_rules
     union all
     select patient_key, 'OS_ITT', 'Overall survival from CAR-T order (intention to treat)', itt_start_date,
            coalesce(death_date, last_contact_date),
@@ -122,9 +143,12 @@ timed as (
         a.*,
         p.*,
         cast(date_diff('day', a.startdt, a.adt) as double) as aval,
-        cast(greatest(coalesce(date_diff('day', a.startdt, p.enrolment_date), 0), 0) as double) as entryt
+        cast(greatest(coalesce(date_diff('day', a.startdt, p.enrolment_date), 0), 0) as double) as entryt,
+        oc.death_complete_through,
+        oc.os_uses_linkage
     from params as a
     join p on a.patient_key = p.patient_key
+    cross join {{ ref('dim_os_censoring') }} as oc
 )
 select
     'KOCARTR' as STUDYID,
@@ -140,7 +164,10 @@ select
     cast(case t.status when 'E' then 0 when 'C' then 1 end as integer) as CNSR,
     case when t.status = 'E' then t.evntdesc end as EVNTDESC,
     case when t.status = 'C' then
-        case when t.paramcd in ('ANC_REC', 'PLT_REC')
+        case when t.paramcd in ('OS', 'OS_LNK') and t.adt = t.death_complete_through
+                  and (t.paramcd = 'OS_LNK' or t.os_uses_linkage)
+             then 'ALIVE THROUGH LINKAGE COMPLETENESS'
+             when t.paramcd in ('ANC_REC', 'PLT_REC')
                   and (t.paramcd = 'ANC_REC' and t.anc_recovery_status = 'NO_DATA'
                        or t.paramcd = 'PLT_REC' and t.plt_recovery_status = 'NO_DATA')
              then 'LAST CONTACT (NO COUNTS)' else 'LAST CONTACT' end

@@ -3,10 +3,12 @@
 -- patient; the rest stay here so that disagreements reach the sites as queries.
 -- Reference: CIBMTR 4100 (survival status; for a dead patient the contact date is the date of death) and 4100
 -- cause of death; CTCAE v5 / ASTCT 2019 grade 5 = death related to the event; endpoint spec (endpoints.md,
--- "Death"): precedence death form (1) > follow-up (2) > fatal AE (3), the earliest report within a source.
--- A fatal AE's death date is its resolution date when given, else its onset date. Its cause is the AE itself,
--- a non-relapse cause (death_cause codes CRS, ICANS, INFECTION, IEC_HS; other AE terms: ORGAN_FAILURE, "organ
--- failure or other toxicity").
+-- "Death"): precedence death form (1) > follow-up (2) or national linkage (2), the earlier date > fatal AE (3),
+-- the earliest report within a source. A follow-up's date is the contact at which the site learnt of the death (on
+-- or after it); the national death record dates the death itself, so among the two the earlier wins. A linkage
+-- death no site reported, or one whose date differs, is queried at the patient's site (int_deaths).
+-- A linkage death (Statistics Korea, ICD-10 causes in stg_linkage_death) carries the patient's registration site
+-- and cause UNKNOWN until the site's death form gives the registry cause; patients not registered are ignored.
 with reports as (
     select patient_key, site_code, 'death' as source_form, record_id as source_record_id, 1 as precedence,
            death_date, primary_cause as cause, contributing_causes
@@ -29,6 +31,11 @@ with reports as (
     select patient_key, site_code, 'icans', record_id, 3, coalesce(resolution_date, onset_date), 'ICANS', null
     from {{ ref('stg_icans') }}
     where astct_grade = 5 and coalesce(resolution_date, onset_date) is not null
+    union all
+    select l.patient_key, r.site_code, 'linkage_death', l.record_id, 2, l.death_date, 'UNKNOWN', null
+    from {{ ref('stg_linkage_death') }} as l
+    join {{ ref('stg_registration') }} as r on l.patient_key = r.patient_key
+    where l.death_date is not null
 ),
 ranked as (
     select r.*,

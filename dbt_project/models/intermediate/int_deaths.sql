@@ -3,7 +3,7 @@
 -- causes, whether the primary cause is a non-relapse cause (dictionary attribute death_cause.nrm), the source used
 -- and why the death needs a site query (sources disagree on the date, or no death form).
 -- Reference: CIBMTR 4100 cause of death (one primary + contributing); endpoint spec (endpoints.md, "Death"):
--- precedence death form > follow-up > fatal AE; cause from the death form, else the fatal AE, else UNKNOWN.
+-- precedence death form > follow-up or national linkage (earlier date) > fatal AE; cause from the death form, else the fatal AE, else UNKNOWN.
 with reports as (
     select * from {{ ref('int_death_sources') }} where not is_after_cutoff
 ),
@@ -16,9 +16,9 @@ per_patient as (
            bool_or(source_form = 'death') as has_death_form,
            count(distinct death_date) > 1 as dates_disagree,
            string_agg(distinct source_form, ';' order by source_form) as death_source_forms,
-           -- cause: the death form's; otherwise the earliest fatal AE's (a follow-up gives no cause)
+           -- cause: the death form's; otherwise the earliest fatal AE's (a follow-up or a linkage return gives none)
            arg_min(cause, (precedence, death_date, source_form, source_record_id))
-               filter (where source_form <> 'followup') as reported_cause
+               filter (where source_form not in ('followup', 'linkage_death')) as reported_cause
     from reports
     group by patient_key
 ),
