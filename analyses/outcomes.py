@@ -315,6 +315,33 @@ def _km_method(engine: str) -> str:
     return f"Kaplan-Meier (own product-limit; lifelines {ver} refused the delayed-entry data), log(-log) CI"
 
 
+def _km_point_rows(
+    base: dict[str, Any], row_type: str, curve: sv.KMCurve, t: np.ndarray, e: np.ndarray, months: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """Landmark or risk-table rows of one KM curve: S(t), its CI, numbers at risk (delayed entry) and counts."""
+    q = np.asarray(months, dtype=float) * sv.DAYS_PER_MONTH
+    at = sv.survival_at(curve, q)
+    nrisk = sv.number_at_risk(t, e, q)
+    ncum = _cum_at(curve.time, curve.n_event, q)
+    ccum = _cum_at(curve.time, curve.n_censored, q)
+    return [
+        {
+            **base,
+            "row_type": row_type,
+            "time_days": float(q[i]),
+            "time_months": float(m),
+            "estimate": _nan_to_none(at["estimate"][i]),
+            "lower_95": _nan_to_none(at["lower"][i]),
+            "upper_95": _nan_to_none(at["upper"][i]),
+            "unit": "probability",
+            "n_at_risk": int(nrisk[i]),
+            "n_event_cum": int(ncum[i]),
+            "n_censored_cum": int(ccum[i]),
+        }
+        for i, m in enumerate(months)
+    ]
+
+
 def survival_estimates(
     adtte: pl.DataFrame,
     data_cutoff: dt.date,
@@ -333,7 +360,7 @@ def survival_estimates(
             ev = (sub["CNSR"].to_numpy() == 0).astype(np.int64)
             e = sub["ENTRYT"].to_numpy()
             curve = sv.kaplan_meier(t, ev, e)
-            base = {
+            base: dict[str, Any] = {
                 "endpoint": ep,
                 "stratum_variable": var,
                 "stratum": level,
@@ -346,29 +373,8 @@ def survival_estimates(
                 "n_excluded": prep.n_excluded,
                 "note": prep.note,
             }
-            # landmarks and risk table
             for row_type, months in (("landmark", landmark_months), ("risk_table", risk_table_months)):
-                q = np.asarray(months, dtype=float) * sv.DAYS_PER_MONTH
-                at = sv.survival_at(curve, q)
-                nrisk = sv.number_at_risk(t, e, q)
-                ncum = _cum_at(curve.time, curve.n_event, q)
-                ccum = _cum_at(curve.time, curve.n_censored, q)
-                for i, m in enumerate(months):
-                    rows.append(
-                        {
-                            **base,
-                            "row_type": row_type,
-                            "time_days": float(q[i]),
-                            "time_months": float(m),
-                            "estimate": _nan_to_none(at["estimate"][i]),
-                            "lower_95": _nan_to_none(at["lower"][i]),
-                            "upper_95": _nan_to_none(at["upper"][i]),
-                            "unit": "probability",
-                            "n_at_risk": int(nrisk[i]),
-                            "n_event_cum": int(ncum[i]),
-                            "n_censored_cum": int(ccum[i]),
-                        }
-                    )
+                rows.extend(_km_point_rows(base, row_type, curve, t, e, months))
             med = sv.median_survival(curve)
             to_m = lambda x: None if x is None else x / sv.DAYS_PER_MONTH  # noqa: E731
             rows.append(
@@ -542,7 +548,7 @@ def _gray_row(
     if note is None and len(levels) < 2:
         note = "not computed: fewer than two non-missing levels"
     elif note is None:
-        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var].to_numpy(), cause=1)
         stat, dfree, p = res.statistic, res.df, res.p_value
         if stat is None:
             note = "not computed: singular covariance"
@@ -733,6 +739,34 @@ def _append_proportions(
         )
 
 
+def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray) -> list[dict[str, Any]]:
+    """Onset day, duration and ICU days: median and IQR over the patients with the event (ICU: admitted)."""
+    icu_mask = sub["icu"].fill_null(False).to_numpy()
+    out = []
+    for measure, vals, note in (
+        ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
+        ("duration_days", sub["dur"].to_numpy()[has], "patients with the event; ADURN of the first episode"),
+        ("icu_days", sub["icudays"].to_numpy()[icu_mask], "patients admitted to ICU; sum of ICUDAYS"),
+    ):
+        m = rt.median_iqr(np.asarray(vals, dtype=float))
+        out.append(
+            {
+                **base,
+                "method": MED_METHOD,
+                "measure": measure,
+                "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
+                "n_values": m.n,
+                "median": m.median,
+                "q1": m.q1,
+                "q3": m.q3,
+                "minimum": m.minimum,
+                "maximum": m.maximum,
+                "note": note,
+            }
+        )
+    return out
+
+
 def proportions(
     adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
 ) -> pl.DataFrame:
@@ -801,28 +835,7 @@ def proportions(
             counts["steroids"] = int(sub["ster"].fill_null(False).sum())
             counts["icu"] = int(sub["icu"].fill_null(False).sum())
             _append_proportions(rows, base, counts, lag, n_not)
-            icu_mask = sub["icu"].fill_null(False).to_numpy()
-            for measure, vals, note in (
-                ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
-                ("duration_days", sub["dur"].to_numpy()[has], "patients with the event; ADURN of the first episode"),
-                ("icu_days", sub["icudays"].to_numpy()[icu_mask], "patients admitted to ICU; sum of ICUDAYS"),
-            ):
-                m = rt.median_iqr(np.asarray(vals, dtype=float))
-                rows.append(
-                    {
-                        **base,
-                        "method": MED_METHOD,
-                        "measure": measure,
-                        "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
-                        "n_values": m.n,
-                        "median": m.median,
-                        "q1": m.q1,
-                        "q3": m.q3,
-                        "minimum": m.minimum,
-                        "maximum": m.maximum,
-                        "note": note,
-                    }
-                )
+            rows.extend(_median_rows(base, sub, has))
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 

@@ -83,6 +83,8 @@ ADAM_COLUMNS = {
     "AESOURCE": "REPORTED (site form) or DERIVED (from the lab series: ICAHT)",
     "AESERCRT": "ICH E2A seriousness criteria reported (';'-separated)",
     "LBTOXGRN": "CTCAE grade implied by the lab nadir in the event window (cytopenias)",
+    "AEORGCL": "Infections: organism class (BACTERIAL, VIRAL, FUNGAL, OTHER, UNKNOWN)",
+    "INFSITE": "Infections: site of infection",
     "GRDSTD": "Grading standard and version",
     "ASTDT": "Onset date",
     "AENDT": "Resolution date",

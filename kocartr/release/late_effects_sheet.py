@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from kocartr.release.suppression import suppress_event_table, suppress_table, suppress_vector
+from kocartr.release.workbook import H_EVENTS, H_N, bi
 
 HEADERS = [
-    "Table",
-    "Endpoint",
-    "Stratified by",
-    "Stratum",
-    "Time point",
-    "Detail",
-    "N patients",
-    "Events",
-    "Estimate",
-    "95% CI lower",
-    "95% CI upper",
+    bi("Table", "표"),
+    bi("Endpoint", "평가변수"),
+    bi("Stratified by", "층화 변수"),
+    bi("Stratum", "층"),
+    bi("Time point", "시점"),
+    bi("Detail", "세부"),
+    H_N,
+    H_EVENTS,
+    bi("Estimate", "추정치"),
+    bi("95% CI lower", "95% 신뢰구간 하한"),
+    bi("95% CI upper", "95% 신뢰구간 상한"),
 ]
 
 

@@ -97,8 +97,8 @@ def _group_info(g: pl.DataFrame, curve: pl.DataFrame, dpm: float) -> dict[str, A
     n = g["n_total"].drop_nulls()
     ev = g["events_total"].drop_nulls()
     info: dict[str, Any] = {
-        "n": int(n.max()) if n.len() else int(curve["n_at_risk"][0] or 0),
-        "events": int(ev.max()) if ev.len() else int(curve["n_events"].fill_null(0).sum()),
+        "n": max(n.cast(pl.Int64).to_list()) if n.len() else int(curve["n_at_risk"][0] or 0),
+        "events": max(ev.cast(pl.Int64).to_list()) if ev.len() else sum(curve["n_events"].fill_null(0).to_list()),
         "method": curve["method"][0] or "",
     }
     rows = {rt: g.filter(pl.col("row_type") == rt) for rt in ("landmark", "median", "risk_table")}
@@ -160,11 +160,11 @@ def read_proportions(con, config: ReleaseConfig) -> pl.DataFrame | None:
     sel.append((pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"))
     sel.append((pl.col("measure").cast(pl.String) if "measure" in cols else pl.lit(None, pl.String)).alias("measure"))
     sel += [
-        pl.col(config.col(cols, "n")).cast(pl.Int64).alias("n"),
-        pl.col(config.col(cols, "numerator")).cast(pl.Int64).alias("events"),
+        pl.col(str(config.col(cols, "n"))).cast(pl.Int64).alias("n"),
+        pl.col(str(config.col(cols, "numerator"))).cast(pl.Int64).alias("events"),
     ]
-    for logical in ("estimate", "lower", "upper"):
-        sel.append(pl.col(config.col(cols, logical)).cast(pl.Float64).alias(logical))
+    for logical in ("estimate", "lower", "upper"):  # required: col() raises when absent
+        sel.append(pl.col(str(config.col(cols, logical))).cast(pl.Float64).alias(logical))
     return df.select(sel).sort(
         "endpoint", pl.col("stratum_variable") != "overall", "stratum_variable", "stratum", maintain_order=True
     )
@@ -190,7 +190,7 @@ class CurveSummary:
     method: str
     n: int
     events: int
-    landmarks: dict[int, tuple[float | None, float | None, float | None]] = field(default_factory=dict)
+    landmarks: dict[float, tuple[float | None, float | None, float | None]] = field(default_factory=dict)
     median: tuple[float | None, float | None, float | None] = (None, None, None)
     n_hidden: bool = False
     events_hidden: bool = False
@@ -364,7 +364,7 @@ def at_risk_grid(
                         "values": {m: (v[j], h[j]) for j, m in enumerate(months)},
                     }
                 )
-        if overall:
+        if overall and o_vals is not None:
             out.append(
                 {
                     "endpoint": ep,

@@ -11,6 +11,7 @@ import polars as pl
 
 from analyses import late_effects as le
 from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+from kocartr.release.workbook import H_EVENTS, H_N, is_count_header
 
 CUT = dt.date(2025, 6, 1)
 D0 = dt.date(2024, 1, 1)
@@ -59,7 +60,8 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 
 def test_late_effect_rows_are_suppressed() -> None:
     rows = late_effect_rows(_warehouse(), threshold=5)
-    n_col, e_col = HEADERS.index("N patients"), HEADERS.index("Events")
+    n_col, e_col = HEADERS.index(H_N), HEADERS.index(H_EVENTS)
+    assert is_count_header(HEADERS[n_col]) and is_count_header(HEADERS[e_col])
     assert {r[0].value for r in rows} >= {"landmark_prevalence", "infection_rates", "late_cumulative_incidence"}
     hidden = 0
     for r in rows:
