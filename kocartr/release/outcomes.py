@@ -17,7 +17,16 @@ from typing import Any
 import polars as pl
 
 from kocartr.release.config import ReleaseConfig
-from kocartr.release.suppression import suppress_event_table, suppress_vector
+from kocartr.release.suppression import (
+    NESTED,
+    OVERALL,
+    nested_key,
+    suppress_event_table,
+    suppress_strata,
+    suppress_vector,
+)
+
+MISSING = "(missing)"  # analyses.outcomes' label of a missing stratum level
 
 KEYS = ["endpoint", "stratum_variable", "stratum"]
 
@@ -202,7 +211,7 @@ class CurveSummary:
 
 
 def summarize_curves(
-    cs: CurveSet, config: ReleaseConfig, with_median: bool, sizes_hidden: dict | None = None
+    cs: CurveSet, config: ReleaseConfig, with_median: bool, sizes_hidden: dict | None = None, cells: dict | None = None
 ) -> list[CurveSummary]:
     out = []
     for key in cs.curves.select(KEYS).unique(maintain_order=True).iter_rows():
@@ -221,18 +230,24 @@ def summarize_curves(
         if with_median:
             s.median = info.get("median") or (None, None, None)
         out.append(s)
-    suppress_summaries(out, config.threshold, sizes_hidden)
+    suppress_summaries(out, config.threshold, sizes_hidden, cells)
     return out
 
 
-def suppress_summaries(items: list[Any], threshold: int, sizes_hidden: dict | None = None) -> dict:
+def suppress_summaries(
+    items: list[Any], threshold: int, sizes_hidden: dict | None = None, cells: dict | None = None
+) -> dict:
     """Set n_hidden / events_hidden on summaries (objects with endpoint, stratum_variable, stratum, n, events).
 
-    Per endpoint and stratification, strata are suppressed against the overall row (suppress_event_table).
+    Per endpoint and stratification, strata are suppressed against the overall row (suppress_event_table); then
+    the disease group and product strata of the endpoint are suppressed as one DISGRP x PRODUCT table
+    (`joint_pass`), since a group's count minus its products' counts is a hidden product's count.
     Group sizes are shared by tables published together (OS, PFS, NRM ... and the toxicity rates have the same
     patients per product), so a size hidden in one is hidden in all: the hidden sizes are collected in
-    `sizes_hidden` {(stratum_variable, stratum): True} and the passes repeat until no new size is hidden.
-    Pass the same dict to every call (and to at_risk_grid) for one release. Returns it."""
+    `sizes_hidden` {(stratum_variable, stratum): True} (event counts under ('events', endpoint, stratum_variable,
+    stratum)) and the passes repeat until no new count is hidden. `cells`: infused patients per (DISGRP, PRODUCT)
+    (read_strata_sizes), which products treat which disease. Pass the same dict to every call (and to
+    at_risk_grid) for one release. Returns it."""
     forced: dict = {} if sizes_hidden is None else sizes_hidden
     by_ep: dict[str, list[Any]] = {}
     for s in items:
@@ -240,33 +255,123 @@ def suppress_summaries(items: list[Any], threshold: int, sizes_hidden: dict | No
     for _ in range(20):
         before = dict(forced)
         for group in by_ep.values():
-            overall = [s for s in group if s.stratum_variable == "overall"]
-            o = overall[0] if overall else None
-            o_pre = forced.get(("overall", "overall"), False)
-            if o is not None:
-                _, (oh_n, oh_e) = suppress_event_table([], (o.n, o.events), threshold, overall_n_pre_hidden=o_pre)
-                o.n_hidden, o.events_hidden = oh_n, oh_e
-            for sv in sorted({s.stratum_variable for s in group} - {"overall"}):
-                strata = [s for s in group if s.stratum_variable == sv]
-                per, (oh_n, oh_e) = suppress_event_table(
-                    [(s.n, s.events) for s in strata],
-                    (o.n, o.events) if o else None,
-                    threshold,
-                    n_pre_hidden=[forced.get((sv, s.stratum), False) for s in strata],
-                    overall_n_pre_hidden=o_pre,
-                )
-                for s, (hn, he) in zip(strata, per):
-                    s.n_hidden, s.events_hidden = hn, he
-                    if hn:
-                        forced[(sv, s.stratum)] = True
-                if o is not None:  # a complementary need on the overall row hides it everywhere
-                    o.n_hidden |= oh_n
-                    o.events_hidden |= oh_e
-            if o is not None and o.n_hidden:
-                forced[("overall", "overall")] = True
+            _stratification_pass(group, threshold, forced)
+            joint_pass(group, threshold, forced, cells)
         if forced == before:
             break
     return forced
+
+
+def _ev_key(s: Any) -> tuple:
+    return ("events", s.endpoint, s.stratum_variable, s.stratum)
+
+
+def _stratification_pass(group: list[Any], threshold: int, forced: dict) -> None:
+    """Each stratification of one endpoint against its overall row, counts hidden elsewhere pre-hidden."""
+    overall = [s for s in group if s.stratum_variable == "overall"]
+    o = overall[0] if overall else None
+    o_pre = forced.get(OVERALL, False)
+    o_epre = bool(o is not None and forced.get(_ev_key(o)))
+    if o is not None:
+        _, (oh_n, oh_e) = suppress_event_table(
+            [], (o.n, o.events), threshold, overall_n_pre_hidden=o_pre, overall_e_pre_hidden=o_epre
+        )
+        o.n_hidden, o.events_hidden = oh_n, oh_e
+    for sv in sorted({s.stratum_variable for s in group} - {"overall"}):
+        strata = [s for s in group if s.stratum_variable == sv]
+        per, (oh_n, oh_e) = suppress_event_table(
+            [(s.n, s.events) for s in strata],
+            (o.n, o.events) if o else None,
+            threshold,
+            n_pre_hidden=[forced.get((sv, s.stratum), False) for s in strata],
+            overall_n_pre_hidden=o_pre,
+            e_pre_hidden=[bool(forced.get(_ev_key(s))) for s in strata],
+            overall_e_pre_hidden=o_epre,
+        )
+        for s, (hn, he) in zip(strata, per):
+            s.n_hidden, s.events_hidden = hn, he
+            if hn:
+                forced[(sv, s.stratum)] = True
+            if he:
+                forced[_ev_key(s)] = True
+        if o is not None:  # a complementary need on the overall row hides it everywhere
+            o.n_hidden |= oh_n
+            o.events_hidden |= oh_e
+    if o is not None and o.n_hidden:
+        forced[OVERALL] = True
+    if o is not None and o.events_hidden:
+        forced[_ev_key(o)] = True
+
+
+def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | None = None) -> None:
+    """Sizes and event counts of one endpoint's overall, DISGRP, PRODUCT and DISGRP/PRODUCT strata suppressed
+    as one two-way table (suppression.suppress_strata). Without DISGRP/PRODUCT rows the cell counts are not
+    published: the structure (which products treat which disease) comes from `cells`."""
+    by = {(s.stratum_variable, s.stratum): s for s in group}
+    if not any(k[0] == "DISGRP" for k in by) or not any(k[0] == "PRODUCT" for k in by):
+        return
+    nested = {tuple(k[1].split("/", 1)): s for k, s in by.items() if k[0] == NESTED and "/" in k[1]}
+    structure = set(nested) or set(cells or {})
+    if not structure:  # nothing known about the cells: only the margins' own constraint, handled above
+        return
+    margins = {k: s for k, s in by.items() if k[0] in ("DISGRP", "PRODUCT") or k == OVERALL}
+    for what in ("n", "events"):
+        if nested:
+            vals: dict = {gp: getattr(s, what) for gp, s in nested.items()}
+        elif what == "n" and cells and all(_margin_matches(by, cells, k) for k in margins):
+            vals = dict(cells)  # the endpoint's population is the infused patients: cells as Table 1 shows them
+        else:
+            vals = {gp: None for gp in structure}
+        key = (lambda k: k) if what == "n" else (lambda k, ep=group[0].endpoint: ("events", ep, *k))
+        pre = [k for k in [*margins, *(nested_key(*gp) for gp in nested)] if forced.get(key(k))]
+        pre += [k for k, s in by.items() if (s.n_hidden if what == "n" else s.events_hidden)]
+        hidden = suppress_strata(
+            vals,
+            threshold,
+            groups={k[1]: getattr(s, what) for k, s in margins.items() if k[0] == "DISGRP"},
+            products={k[1]: getattr(s, what) for k, s in margins.items() if k[0] == "PRODUCT"},
+            overall=getattr(by[OVERALL], what) if OVERALL in by else None,
+            pre_hidden=pre,
+            cells_published=bool(nested),
+        )
+        for k in hidden:
+            if k in by:
+                setattr(by[k], f"{what}_hidden", True)
+                forced[key(k)] = True
+
+
+def _margin_matches(by: dict, cells: dict, k: tuple[str, str]) -> bool:
+    s = by[k]
+    if k == OVERALL:
+        return s.n == sum(cells.values())
+    pos = 0 if k[0] == "DISGRP" else 1
+    return s.n == sum(v for gp, v in cells.items() if gp[pos] == k[1])
+
+
+def read_strata_sizes(con) -> dict[tuple[str, str], int]:
+    """Infused patients per (DISGRP, PRODUCT) from adam.adsl, labelled as the analysis tables label strata
+    ('(missing)' for a missing level); {} when the release has no adsl."""
+    if not _table_exists(con, "adam", "adsl"):
+        return {}
+    have = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'adsl'").fetchall()}
+    if not {"DISGRP", "PRODUCT", "INFFL"} <= have:
+        return {}
+    rows = con.execute(
+        f"""SELECT coalesce(CAST(DISGRP AS VARCHAR), '{MISSING}'), coalesce(CAST(PRODUCT AS VARCHAR), '{MISSING}'),
+                   count(*) FROM adam.adsl WHERE INFFL = 'Y' GROUP BY ALL"""
+    ).fetchall()
+    return {(g, p): int(n) for g, p, n in rows}
+
+
+def joint_sizes(cells: dict[tuple[str, str], int], threshold: int, sizes_hidden: dict) -> dict:
+    """The one decision on which stratum sizes are hidden across overall, DISGRP, PRODUCT and DISGRP/PRODUCT
+    (Table 1 shows the cells, the outcome tables the margins): the DISGRP x PRODUCT table of infused patients,
+    suppressed and audited as one table, sizes already hidden elsewhere pre-hidden. Updates and returns
+    `sizes_hidden`."""
+    if cells:
+        pre = [k for k, v in sizes_hidden.items() if v and len(k) == 2]
+        sizes_hidden.update({k: True for k in suppress_strata(cells, threshold, pre_hidden=pre)})
+    return sizes_hidden
 
 
 @dataclass
@@ -284,7 +389,9 @@ class Rate:
     events_hidden: bool = False
 
 
-def rates(props: pl.DataFrame, config: ReleaseConfig, sizes_hidden: dict | None = None) -> list[Rate]:
+def rates(
+    props: pl.DataFrame, config: ReleaseConfig, sizes_hidden: dict | None = None, cells: dict | None = None
+) -> list[Rate]:
     items = [
         Rate(
             **{
@@ -304,7 +411,7 @@ def rates(props: pl.DataFrame, config: ReleaseConfig, sizes_hidden: dict | None 
         )
         for r in select_rates(props, config).to_dicts()
     ]
-    suppress_summaries(items, config.threshold, sizes_hidden)
+    suppress_summaries(items, config.threshold, sizes_hidden, cells)
     return items
 
 
@@ -387,6 +494,11 @@ class PublishedOutcomes:
     cif_summary: list[CurveSummary]
     rates: list[Rate]
     sizes_hidden: dict
+    cells: dict = field(default_factory=dict)  # infused patients per (DISGRP, PRODUCT)
+
+    def size_hidden(self, stratum_variable: str, stratum: str) -> bool:
+        """The one decision on a published stratum size (joint over overall, DISGRP, PRODUCT, DISGRP/PRODUCT)."""
+        return bool(self.sizes_hidden.get((stratum_variable, stratum)))
 
     def at_risk(self, cs: CurveSet, config: ReleaseConfig, stratum_variable: str | None = None):
         return at_risk_grid(cs, config, stratum_variable, self.sizes_hidden)
@@ -400,12 +512,14 @@ def build_outcomes(con, config: ReleaseConfig) -> PublishedOutcomes:
     cif = read_curves(con, config, "cumulative_incidence")
     cif = cif.filter_endpoints(config.cif_endpoints) if cif is not None else None
     props = read_proportions(con, config)
+    cells = read_strata_sizes(con)
     sizes: dict = {}
     for _ in range(20):
         before = dict(sizes)
-        km_s = summarize_curves(km, config, True, sizes) if km is not None else []
-        cif_s = summarize_curves(cif, config, False, sizes) if cif is not None else []
-        rt = rates(props, config, sizes) if props is not None else []
+        joint_sizes(cells, config.threshold, sizes)
+        km_s = summarize_curves(km, config, True, sizes, cells) if km is not None else []
+        cif_s = summarize_curves(cif, config, False, sizes, cells) if cif is not None else []
+        rt = rates(props, config, sizes, cells) if props is not None else []
         if sizes == before:
             break
-    return PublishedOutcomes(km, km_s, cif, cif_s, rt, sizes)
+    return PublishedOutcomes(km, km_s, cif, cif_s, rt, sizes, cells)

@@ -201,6 +201,8 @@ def suppress_table(
     grand_total: int | None = None,
     rows_pre_hidden: Sequence[bool] | None = None,
     grand_pre_hidden: bool = False,
+    cells_pre_hidden: Sequence[Sequence[bool]] | None = None,
+    cols_pre_hidden: Sequence[bool] | None = None,
 ) -> TableSuppression:
     """A two-way table whose row totals, column totals and grand total are published (computed from the cells
     when not given). Returns which cells and totals to hide."""
@@ -220,6 +222,8 @@ def suppress_table(
     constraints.append([("r", i) for i in range(r)] + ["g"])
     constraints.append([("k", j) for j in range(c)] + ["g"])
     pre = [("r", i) for i, h in enumerate(rows_pre_hidden or []) if h] + (["g"] if grand_pre_hidden else [])
+    pre += [("k", j) for j, h in enumerate(cols_pre_hidden or []) if h]
+    pre += [("c", i, j) for i, row in enumerate(cells_pre_hidden or []) for j, h in enumerate(row) if h]
     hidden = suppress(entries, constraints, threshold, pre)
     return TableSuppression(
         cells=[[("c", i, j) in hidden for j in range(c)] for i in range(r)],
@@ -235,19 +239,28 @@ def suppress_event_table(
     threshold: int = DEFAULT_THRESHOLD,
     n_pre_hidden: Sequence[bool] | None = None,
     overall_n_pre_hidden: bool = False,
+    e_pre_hidden: Sequence[bool] | None = None,
+    overall_e_pre_hidden: bool = False,
 ) -> tuple[list[tuple[bool, bool]], tuple[bool, bool]]:
     """The common outcome-table shape: per stratum (N patients, n with the event), plus the overall row.
 
     Seen as a table with columns [with event, without event] (row total N) whose column totals are the overall
     row: hiding only `n` when N is shown would still disclose N - n, and hiding one stratum lets the overall row
-    reveal it. Returns ((N hidden, n hidden) per stratum, (N hidden, n hidden) overall)."""
+    reveal it. `e_pre_hidden` / `overall_e_pre_hidden`: event counts hidden already (e.g. by the joint
+    disease group x product decision). Returns ((N hidden, n hidden) per stratum, (N hidden, n hidden) overall)."""
     cells = [[n, (N - n) if N is not None and n is not None else None] for N, n in groups]
     if overall is None:
         overall = (sum(g[0] or 0 for g in groups), sum(g[1] or 0 for g in groups))
     oN, on = overall
     ct = [on, (oN - on) if oN is not None and on is not None else None]
     if not groups:
-        res = suppress_table([[ct[0], ct[1]]], threshold, row_totals=[oN], rows_pre_hidden=[overall_n_pre_hidden])
+        res = suppress_table(
+            [[ct[0], ct[1]]],
+            threshold,
+            row_totals=[oN],
+            rows_pre_hidden=[overall_n_pre_hidden],
+            cells_pre_hidden=[[overall_e_pre_hidden, False]],
+        )
         return [], (res.row_totals[0], res.cells[0][0])
     res = suppress_table(
         cells,
@@ -257,7 +270,74 @@ def suppress_event_table(
         grand_total=oN,
         rows_pre_hidden=n_pre_hidden,
         grand_pre_hidden=overall_n_pre_hidden,
+        cells_pre_hidden=[[h, False] for h in (e_pre_hidden or [False] * len(groups))],
+        cols_pre_hidden=[overall_e_pre_hidden, False],
     )
     # every constraint has 0 or >= 2 hidden entries, so a visible n is never recomputable from hidden ones
     per = [(res.row_totals[i], res.cells[i][0]) for i in range(len(groups))]
     return per, (res.grand_total, res.col_totals[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# strata published together: overall, PRODUCT, DISGRP and DISGRP/PRODUCT
+
+OVERALL = ("overall", "overall")
+NESTED = "DISGRP/PRODUCT"
+
+
+def nested_key(group: str, product: str) -> tuple[str, str]:
+    """The (stratum_variable, stratum) of one disease group x product cell, as the analysis tables name it."""
+    return (NESTED, f"{group}/{product}")
+
+
+def strata_table(
+    cells: Mapping[tuple[str, str], int | None],
+    groups: Mapping[str, int | None] | None = None,
+    products: Mapping[str, int | None] | None = None,
+    overall: int | None = None,
+) -> tuple[dict[Hashable, int | None], list[list[Hashable]]]:
+    """The DISGRP x PRODUCT two-way table as entries and constraints keyed by (stratum_variable, stratum).
+
+    `cells` {(group, product): count}: a product absent from a group is a structural zero (a reader knows which
+    products treat which disease), a None count is unknown (not published). Margins are the DISGRP and PRODUCT
+    counts and the overall count (summed from the cells when not given). Because products sit inside disease
+    groups, a group's count minus its visible products' counts is its hidden product's count: the margins must
+    be suppressed as one table, not each stratification on its own."""
+    gs = sorted({g for g, _ in cells} | set(groups or {}))
+    ps = sorted({p for _, p in cells} | set(products or {}))
+    entries: dict[Hashable, int | None] = {nested_key(g, p): cells.get((g, p), 0) for g in gs for p in ps}
+
+    def total(keys: list[tuple[str, str]]) -> int | None:
+        vals = [cells.get(k, 0) for k in keys]
+        return None if any(v is None for v in vals) else sum(v or 0 for v in vals)
+
+    for g in gs:
+        entries[("DISGRP", g)] = (groups or {}).get(g, total([(g, p) for p in ps]))
+    for p in ps:
+        entries[("PRODUCT", p)] = (products or {}).get(p, total([(g, p) for g in gs]))
+    entries[OVERALL] = overall if overall is not None else total([(g, p) for g in gs for p in ps])
+    lines: list[list[Hashable]] = [[nested_key(g, p) for p in ps] + [("DISGRP", g)] for g in gs]
+    lines += [[nested_key(g, p) for g in gs] + [("PRODUCT", p)] for p in ps]
+    lines += [[("DISGRP", g) for g in gs] + [OVERALL], [("PRODUCT", p) for p in ps] + [OVERALL]]
+    return entries, lines
+
+
+def suppress_strata(
+    cells: Mapping[tuple[str, str], int | None],
+    threshold: int = DEFAULT_THRESHOLD,
+    groups: Mapping[str, int | None] | None = None,
+    products: Mapping[str, int | None] | None = None,
+    overall: int | None = None,
+    pre_hidden: Iterable[Hashable] = (),
+    cells_published: bool = True,
+) -> set[Hashable]:
+    """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
+    jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
+    (they are hidden from the start, and the audit still checks that the margins do not narrow them)."""
+    entries, lines = strata_table(cells, groups, products, overall)
+    structural = {k for k in entries if k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
+    pre = (set(pre_hidden) & set(entries)) - structural
+    if not cells_published:
+        pre |= {nested_key(g, p) for g, p in cells}
+    # a structural zero is known to every reader: never a complement
+    return suppress(entries, lines, threshold, pre, published=structural)
