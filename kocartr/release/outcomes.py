@@ -415,73 +415,117 @@ def rates(
     return items
 
 
+def measure_rates(
+    props: pl.DataFrame, threshold: int, sizes_hidden: dict, cells: dict | None = None
+) -> dict[tuple[str, str], list[Rate]]:
+    """Every (endpoint, measure) of the proportions table with all its strata, suppressed (the report's response
+    and toxicity tables read these); event counts are keyed per measure ('endpoint/measure')."""
+    out: dict[tuple[str, str], list[Rate]] = {}
+    for (ep, meas), g in props.group_by(["endpoint", "measure"], maintain_order=True):
+        items = [Rate(**{k: r[k] for k in Rate.__dataclass_fields__ if k in r}) for r in g.to_dicts()]
+        for i in items:
+            i.endpoint = f"{ep}/{meas}"
+        suppress_summaries(items, threshold, sizes_hidden, cells)
+        out[(str(ep), str(meas))] = items
+    return out
+
+
 def at_risk_grid(
-    cs: CurveSet, config: ReleaseConfig, stratum_variable: str | None = None, sizes_hidden: dict | None = None
+    cs: CurveSet,
+    config: ReleaseConfig,
+    stratum_variable: str | None = None,
+    sizes_hidden: dict | None = None,
+    cells: dict | None = None,
 ) -> list[dict[str, Any]]:
     """Numbers at risk on the configured month grid, per endpoint and stratum, with suppression: at each time
-    the strata of one stratification sum to the overall row, so a hidden stratum gets a complement.
-    Rows: endpoint, stratum_variable, stratum, values {month: (value, hidden)}; overall rows first.
-    Strata whose size is hidden (`sizes_hidden`, from suppress_summaries) are hidden at every time."""
+    the strata of one stratification sum to the overall row, and the disease group and product strata form one
+    DISGRP x PRODUCT table (`_at_risk_hidden`). Rows: endpoint, stratum_variable, stratum, values
+    {month: (value, hidden)}; overall rows first. Strata whose size is hidden (`sizes_hidden`, the joint decision
+    of build_outcomes) are hidden at every time."""
     forced = sizes_hidden or {}
+    months = config.at_risk_months
+    out: list[dict[str, Any]] = []
+    for ep in cs.curves["endpoint"].unique(maintain_order=True).to_list():
+        keys = [k for k in cs.groups if k[0] == ep]
+        vals = {k[1:]: [_risk(cs, k, m) for m in months] for k in keys}
+        hidden = {sk: [False] * len(months) for sk in vals}
+        for j in range(len(months)):
+            at_j = _at_risk_hidden({sk: v[j] for sk, v in vals.items()}, config.threshold, forced, cells)
+            for sk in vals:
+                hidden[sk][j] = sk in at_j
+        order = sorted(vals, key=lambda sk: (sk != OVERALL, sk[0], sk[1]))
+        for sk in order:
+            if sk != OVERALL and stratum_variable is not None and sk[0] != stratum_variable:
+                continue
+            values = {m: (vals[sk][j], hidden[sk][j]) for j, m in enumerate(months)}
+            out.append({"endpoint": ep, "stratum_variable": sk[0], "stratum": sk[1], "values": values})
+    return out
+
+
+def _risk(cs: CurveSet, key: tuple, m: float) -> int | None:
+    v = (cs.groups[key].get("risk") or {}).get(round(float(m), 6))
+    return None if v is None else int(v)
+
+
+def _at_risk_hidden(vals: dict, threshold: int, forced: dict, cells: dict | None) -> set:
+    """Hidden (stratum_variable, stratum) at one time: each stratification against the overall row, then the
+    DISGRP x PRODUCT table, repeated until neither hides more."""
     from kocartr.release.suppression import is_small
 
-    months = config.at_risk_months
-    curves = cs.curves
-
-    def value(key, _rows, m) -> int | None:
-        v = (cs.groups[key].get("risk") or {}).get(round(float(m), 6))
-        return None if v is None else int(v)
-
-    out: list[dict[str, Any]] = []
-    for ep in curves["endpoint"].unique(maintain_order=True).to_list():
-        e = curves.filter(pl.col("endpoint") == ep)
-        groups = {tuple(k): g.sort("time").to_dicts() for k, g in e.group_by(KEYS, maintain_order=True)}
-        overall = [k for k in groups if k[1] == "overall"]
-        o_vals = [value(overall[0], groups[overall[0]], m) for m in months] if overall else None
-        o_hidden = [
-            bool(o_vals and (is_small(o_vals[j], config.threshold) or forced.get(("overall", "overall"), False)))
-            for j in range(len(months))
-        ]
-        rows: list[dict[str, Any]] = []
-        svs = sorted({k[1] for k in groups} - {"overall"})
-        if stratum_variable is not None:
-            svs = [s for s in svs if s == stratum_variable]
-        for sv in svs:
-            keys = [k for k in groups if k[1] == sv]
-            vals = [[value(k, groups[k], m) for m in months] for k in keys]
-            hidden = [[False] * len(months) for _ in keys]
-            for j in range(len(months)):
-                h, th = suppress_vector(
-                    [v[j] for v in vals],
-                    o_vals[j] if o_vals else None,
-                    config.threshold,
-                    total_shown=o_vals is not None,
-                    pre_hidden=[forced.get((sv, k[2]), False) for k in keys],
-                    total_pre_hidden=o_hidden[j],
-                )
-                for i in range(len(keys)):
-                    hidden[i][j] = h[i]
-                o_hidden[j] |= th
-            for k, v, h in zip(keys, vals, hidden):
-                rows.append(
-                    {
-                        "endpoint": ep,
-                        "stratum_variable": sv,
-                        "stratum": k[2],
-                        "values": {m: (v[j], h[j]) for j, m in enumerate(months)},
-                    }
-                )
-        if overall and o_vals is not None:
-            out.append(
-                {
-                    "endpoint": ep,
-                    "stratum_variable": "overall",
-                    "stratum": "overall",
-                    "values": {m: (o_vals[j], o_hidden[j]) for j, m in enumerate(months)},
-                }
+    hidden = {sk for sk in vals if forced.get(sk) or is_small(vals[sk], threshold)}
+    o = vals.get(OVERALL)
+    for _ in range(20):
+        before = set(hidden)
+        for sv in sorted({sk[0] for sk in vals} - {"overall"}):
+            strata = sorted(sk for sk in vals if sk[0] == sv)
+            h, th = suppress_vector(
+                [vals[sk] for sk in strata],
+                o,
+                threshold,
+                total_shown=o is not None,
+                pre_hidden=[sk in hidden for sk in strata],
+                total_pre_hidden=OVERALL in hidden,
             )
-        out.extend(rows)
-    return out
+            hidden |= {sk for sk, f in zip(strata, h) if f} | ({OVERALL} if th else set())
+        nested = {tuple(sk[1].split("/", 1)): v for sk, v in vals.items() if sk[0] == NESTED and "/" in sk[1]}
+        if nested or cells:
+            hidden |= suppress_strata(
+                nested or {gp: None for gp in cells or {}},
+                threshold,
+                groups={sk[1]: v for sk, v in vals.items() if sk[0] == "DISGRP"},
+                products={sk[1]: v for sk, v in vals.items() if sk[0] == "PRODUCT"},
+                overall=o,
+                pre_hidden=hidden,
+                cells_published=bool(nested),
+            ) & set(vals)
+        if hidden == before:
+            break
+    return hidden
+
+
+@dataclass
+class FollowupRow:
+    """One row of analysis.median_followup; events = patients alive (censored on OS), published beside n."""
+
+    endpoint: str
+    stratum_variable: str
+    stratum: str
+    n: int
+    events: int | None
+    row: dict[str, Any]
+    n_hidden: bool = False
+    events_hidden: bool = False
+
+
+def read_followup(con) -> list[FollowupRow]:
+    """analysis.median_followup rows (reverse Kaplan-Meier), overall first; [] when absent."""
+    if not _table_exists(con, "analysis", "median_followup"):
+        return []
+    out = []
+    for r in con.sql("SELECT * FROM analysis.median_followup").pl().to_dicts():
+        ep = f"followup:{r.get('endpoint') or 'OS'}"  # its own event keys: n_alive is not the OS death count
+        out.append(FollowupRow(ep, r["stratum_variable"], str(r["stratum"]), int(r["n"]), r.get("n_alive"), r))
+    return sorted(out, key=lambda f: f.stratum_variable != "overall")
 
 
 @dataclass
@@ -495,13 +539,15 @@ class PublishedOutcomes:
     rates: list[Rate]
     sizes_hidden: dict
     cells: dict = field(default_factory=dict)  # infused patients per (DISGRP, PRODUCT)
+    followup: list[FollowupRow] = field(default_factory=list)
+    by_measure: dict[tuple[str, str], list[Rate]] = field(default_factory=dict)  # measure_rates
 
     def size_hidden(self, stratum_variable: str, stratum: str) -> bool:
         """The one decision on a published stratum size (joint over overall, DISGRP, PRODUCT, DISGRP/PRODUCT)."""
         return bool(self.sizes_hidden.get((stratum_variable, stratum)))
 
     def at_risk(self, cs: CurveSet, config: ReleaseConfig, stratum_variable: str | None = None):
-        return at_risk_grid(cs, config, stratum_variable, self.sizes_hidden)
+        return at_risk_grid(cs, config, stratum_variable, self.sizes_hidden, self.cells)
 
 
 def build_outcomes(con, config: ReleaseConfig) -> PublishedOutcomes:
@@ -513,6 +559,7 @@ def build_outcomes(con, config: ReleaseConfig) -> PublishedOutcomes:
     cif = cif.filter_endpoints(config.cif_endpoints) if cif is not None else None
     props = read_proportions(con, config)
     cells = read_strata_sizes(con)
+    fu = read_followup(con)
     sizes: dict = {}
     for _ in range(20):
         before = dict(sizes)
@@ -520,6 +567,8 @@ def build_outcomes(con, config: ReleaseConfig) -> PublishedOutcomes:
         km_s = summarize_curves(km, config, True, sizes, cells) if km is not None else []
         cif_s = summarize_curves(cif, config, False, sizes, cells) if cif is not None else []
         rt = rates(props, config, sizes, cells) if props is not None else []
+        suppress_summaries(fu, config.threshold, sizes, cells)
+        bm = measure_rates(props, config.threshold, sizes, cells) if props is not None else {}
         if sizes == before:
             break
-    return PublishedOutcomes(km, km_s, cif, cif_s, rt, sizes, cells)
+    return PublishedOutcomes(km, km_s, cif, cif_s, rt, sizes, cells, fu, bm)

@@ -129,17 +129,13 @@ def survival_table(pub: outcomes.PublishedOutcomes, config: ReleaseConfig, names
     return Table(headers, rows, 3)
 
 
-def _rate_rows(props, config: ReleaseConfig, endpoint: str, measures: list[str], sizes: dict, sv: str) -> list:
-    """Per stratum of `sv`: N evaluable, then 'k (p%) [CI]' per measure; counts suppressed per measure against
-    the overall row, sizes shared with the other published tables."""
-    sub = props.filter(props["endpoint"] == endpoint)
-    m = config.marker
-    by_measure = {}
-    for meas in measures:
-        rows = sub.filter((sub["measure"] == meas) & sub["stratum_variable"].is_in(["overall", sv])).to_dicts()
-        items = [outcomes.Rate(**{k: r[k] for k in outcomes.Rate.__dataclass_fields__ if k in r}) for r in rows]
-        outcomes.suppress_summaries(items, config.threshold, sizes)
-        by_measure[meas] = {i.stratum: i for i in items if i.stratum_variable == sv}
+def _rate_rows(pub, endpoint: str, measures: list[str], sv: str, m: str) -> list:
+    """Per stratum of `sv`: N evaluable, then 'k (p%) [CI]' per measure; counts as suppressed by build_outcomes
+    (all strata of the measure jointly, sizes shared with the other published tables)."""
+    by_measure = {
+        meas: {i.stratum: i for i in pub.by_measure.get((endpoint, meas), []) if i.stratum_variable == sv}
+        for meas in measures
+    }
     out = []
     for stratum in sorted(by_measure[measures[0]]):
         first = by_measure[measures[0]][stratum]
@@ -169,7 +165,7 @@ def rate_tables(con, config: ReleaseConfig, names: dict, pub, endpoints: list[st
             (props["endpoint"] == ep) & (props["stratum_variable"] == "DISGRP/PRODUCT")
         ).is_empty()
         sv = "DISGRP/PRODUCT" if nested else "PRODUCT"
-        rows = _rate_rows(props, config, ep, measures, pub.sizes_hidden, sv)
+        rows = _rate_rows(pub, ep, measures, sv, config.marker)
         if not rows:
             continue
         for r in rows:
@@ -270,7 +266,7 @@ def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures:
         "flow": patient_flow(con, config, labels, date.fromisoformat(str(cut)), min_days),
         "min_days": min_days,
         "table_one": table_one(con, config, labels, names, pub.sizes_hidden),
-        "followup": median_followup(con, config, labels, names, pub.sizes_hidden),
+        "followup": median_followup(con, config, labels, names, pub),
         "survival": survival_table(pub, config, names, "km"),
         "cif": survival_table(pub, config, names, "cif"),
         "figures": _figures(figures),

@@ -12,9 +12,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from kocartr.release.config import ReleaseConfig
-from kocartr.release.suppression import is_small, suppress_table, suppress_vector
+from kocartr.release.suppression import is_small, nested_key, suppress_table, suppress_vector
 
 NOT_REPORTED = "(not reported)"
+MISSING = "(missing)"  # the analysis tables' (and outcomes.read_strata_sizes') label of a missing level
 
 
 @dataclass(frozen=True)
@@ -173,12 +174,13 @@ def _adsl(con) -> list[dict[str, Any]] | None:
 
 
 def _categorical(
-    pats: list[list[dict]], var: str, levels: list[Any], sizes_hidden: list[bool], config
+    pats: list[list[dict]], var: str, levels: list[Any], sizes_hidden: list[bool], config, group_hidden: bool = False
 ) -> list[list[str]]:
     """Rows (one per level) x columns (one per product), counts with % of the column, suppressed as a two-way
-    table whose margins (product N, level totals of the disease group) are published."""
+    table whose margins (product N, level totals of the disease group) are published. A hidden group size hides
+    the group column (its percentages would give the size back)."""
     cells = [[sum(1 for p in col if p.get(var) == lv) for lv in levels] for col in pats]
-    res = suppress_table(cells, config.threshold, rows_pre_hidden=sizes_hidden)
+    res = suppress_table(cells, config.threshold, rows_pre_hidden=sizes_hidden, grand_pre_hidden=group_hidden)
     m = config.marker
     out = []
     for j, _lv in enumerate(levels):
@@ -187,7 +189,7 @@ def _categorical(
             if i < len(pats):
                 k, h = cells[i][j], res.cells[i][j] or res.row_totals[i]
             else:
-                k, h = sum(c[j] for c in cells), res.col_totals[j]
+                k, h = sum(c[j] for c in cells), res.col_totals[j] or res.grand_total
             row.append(m if h else pct(k, len(col)))
         out.append(row)
     return out
@@ -212,12 +214,18 @@ def table_one(con, config: ReleaseConfig, labels: dict, names: dict[str, str], s
         products = sorted({p["PRODUCT"] for p in gp}, key=str)
         cols = [[p for p in gp if p["PRODUCT"] == pr] for pr in products]
         gtext = code_text(labels, "disease_group", grp)
-        n_hidden, _ = suppress_vector(
+        # the joint decision (outcomes.joint_sizes) on the product-within-group cells and the group size; the
+        # vector pass only adds hiding should the counts differ from it
+        key = grp if grp != NOT_REPORTED else MISSING
+        g_hidden = bool(sizes.get(("DISGRP", key)))
+        n_hidden, total_hidden = suppress_vector(
             [len(c) for c in cols],
             len(gp),
             config.threshold,
-            pre_hidden=[bool(sizes.get(("PRODUCT", str(pr)))) for pr in products],
+            pre_hidden=[bool(sizes.get(nested_key(key, str(pr)))) for pr in products],
+            total_pre_hidden=g_hidden,
         )
+        g_hidden |= total_hidden
         headers = [L("t1_characteristic")] + [names.get(str(pr), str(pr)) for pr in products]
         headers.append(
             Text(
@@ -228,17 +236,17 @@ def table_one(con, config: ReleaseConfig, labels: dict, names: dict[str, str], s
             out.append(Table(headers, [[L("t1_n")] + [m] * (len(cols) + 1)], 1, set(), gtext))
             continue
         rows: list[list[Any]] = [
-            [L("t1_n")] + [m if h else str(len(c)) for c, h in zip(cols, n_hidden)] + [str(len(gp))]
+            [L("t1_n")] + [m if h else str(len(c)) for c, h in zip(cols, n_hidden)] + [m if g_hidden else str(len(gp))]
         ]
         group_rows: set[int] = set()
         rows.append([L("t1_age")] + _continuous(cols, "AGE", n_hidden, m))
         for p in gp:
             p["AGE65"] = "Y" if (p.get("AGE") or 0) >= 65 else "N"
-        rows.append([L("t1_age65")] + _categorical(cols, "AGE65", ["Y"], n_hidden, config)[0])
+        rows.append([L("t1_age65")] + _categorical(cols, "AGE65", ["Y"], n_hidden, config, g_hidden)[0])
         for var, key, code_list, levels in _categorical_vars(gp):
             group_rows.add(len(rows))
             rows.append([L(key)] + [""] * (len(cols) + 1))
-            for lv, r in zip(levels, _categorical(cols, var, levels, n_hidden, config)):
+            for lv, r in zip(levels, _categorical(cols, var, levels, n_hidden, config, g_hidden)):
                 rows.append([_level_text(labels, code_list, lv)] + r)
         if "PRIORLN" in gp[0]:
             rows.append([L("t1_prior_lines")] + _continuous(cols, "PRIORLN", n_hidden, m))
@@ -287,40 +295,28 @@ def _months(v: float | None) -> str:
     return "NR" if v is None else f"{v:.1f}"
 
 
-def median_followup(con, config: ReleaseConfig, labels: dict, names: dict[str, str], sizes: dict) -> Table | None:
-    """By disease group and by product (no pooled row); the alive count is suppressed with the group size."""
+def median_followup(con, config: ReleaseConfig, labels: dict, names: dict[str, str], pub: Any) -> Table | None:
+    """By disease group and by product (no pooled row); n and the alive count as suppressed by build_outcomes
+    (one joint decision with the outcome tables)."""
     if not columns(con, "analysis", "median_followup"):
         return None
-    rows_db = con.execute(
-        """SELECT stratum_variable, stratum, n, n_alive, median_months, lower_95, upper_95, q1_months, q3_months,
-                  max_months FROM analysis.median_followup WHERE stratum_variable IN ('DISGRP', 'PRODUCT')
-           ORDER BY stratum_variable, stratum"""
-    ).fetchall()
-    total = con.execute("SELECT n, n_alive FROM analysis.median_followup WHERE stratum_variable = 'overall'").fetchone()
-    from kocartr.release.suppression import suppress_event_table
-
     m = config.marker
     rows: list[list[Any]] = []
     for sv in ("DISGRP", "PRODUCT"):
-        part = [r for r in rows_db if r[0] == sv]
-        per, _ = suppress_event_table(
-            [(r[2], r[3]) for r in part],
-            total,
-            config.threshold,
-            n_pre_hidden=[bool(sizes.get((sv, r[1]))) for r in part],
-        )
-        for r, (hn, he) in zip(part, per):
-            name = code_text(labels, "disease_group", r[1]) if sv == "DISGRP" else names.get(r[1], r[1])
+        part = sorted((f for f in pub.followup if f.stratum_variable == sv), key=lambda f: f.stratum)
+        for f in part:
+            r, hn, he = f.row, f.n_hidden, f.events_hidden
+            name = code_text(labels, "disease_group", f.stratum) if sv == "DISGRP" else names.get(f.stratum, f.stratum)
             hide = hn or he
             rows.append(
                 [
                     Text(**labels[f"by_{sv}"]),
                     name,
-                    m if hn else str(r[2]),
-                    m if he else str(r[3]),
-                    m if hide else f"{_months(r[4])} ({_months(r[5])}-{_months(r[6])})",
-                    m if hide else f"{_months(r[7])}-{_months(r[8])}",
-                    m if hide else _months(r[9]),
+                    m if hn else str(r["n"]),
+                    m if he else str(r["n_alive"]),
+                    m if hide else f"{_months(r['median_months'])} ({_months(r['lower_95'])}-{_months(r['upper_95'])})",
+                    m if hide else f"{_months(r['q1_months'])}-{_months(r['q3_months'])}",
+                    m if hide else _months(r["max_months"]),
                 ]
             )
     headers = [Text(**labels[k]) for k in ("stratified_by", "fu_group", "n", "fu_alive", "fu_median", "fu_iqr")]

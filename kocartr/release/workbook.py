@@ -394,10 +394,8 @@ def _cumulative_incidence(book: Book, con, pub: outcomes.PublishedOutcomes) -> N
 
 
 def _followup(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
-    """Median follow-up (analysis.median_followup, reverse KM) per stratum; a stratum whose size is hidden in any
-    outcome table is hidden here too."""
-    from kocartr.release.suppression import is_small
-
+    """Median follow-up (analysis.median_followup, reverse KM) per stratum, suppressed with the outcome tables
+    (build_outcomes: one joint decision on stratum sizes, so a size hidden anywhere is hidden here)."""
     headers = [*KEY_HEADERS, bi("Method", "방법"), H_N, bi("Median follow-up (months)", "추적관찰 기간 중앙값 (개월)")]
     headers += [bi("95% CI lower", "95% 신뢰구간 하한"), bi("95% CI upper", "95% 신뢰구간 상한")]
     headers += [bi("Q1 (months)", "1사분위수 (개월)"), bi("Q3 (months)", "3사분위수 (개월)")]
@@ -406,14 +404,13 @@ def _followup(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
         ws.write_string(1, 0, "analysis median_followup table not available in this release")
         return
     cols = ("median_months", "lower_95", "upper_95", "q1_months", "q3_months")
-    rows = con.sql("SELECT * FROM analysis.median_followup").pl().to_dicts()
-    for i, r in enumerate(rows, start=1):
-        hid = is_small(r["n"], book.config.threshold) or pub.sizes_hidden.get((r["stratum_variable"], r["stratum"]))
+    for i, f in enumerate(pub.followup, start=1):
+        r, hid = f.row, f.n_hidden or f.events_hidden
         book.keys(ws, i, r["endpoint"], r["stratum_variable"], r["stratum"])
         book.put(ws, i, 4, r["method"])
-        book.put(ws, i, 5, r["n"], "num", bool(hid))
+        book.put(ws, i, 5, r["n"], "num", f.n_hidden)
         for j, c in enumerate(cols):
-            book.put(ws, i, 6 + j, None if r.get(c) is None else round(r[c], 2), "dec", bool(hid))
+            book.put(ws, i, 6 + j, None if r.get(c) is None else round(r[c], 2), "dec", hid)
 
 
 def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:

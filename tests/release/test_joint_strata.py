@@ -50,3 +50,65 @@ def test_published_sizes_do_not_reveal_anbal_cel_by_subtraction():
             hidden |= {nested_key(g, p) for g, p in CELLS}
         assert ("PRODUCT", "ANBAL") in hidden
         assert audit(entries, hidden, lines) == {}, nested
+
+
+def _audit_group(items: list, what: str, cells: dict, sizes_hidden: dict) -> dict:
+    """Audit one endpoint's published DISGRP, PRODUCT and overall counts (`what`: 'n' or 'events') as the
+    DISGRP x PRODUCT table a reader can set up: the cells as published (DISGRP/PRODUCT rows, or Table 1's product
+    columns when the population is the infused patients), else unknown."""
+    by = {(s.stratum_variable, s.stratum): s for s in items}
+    nested = {tuple(k[1].split("/", 1)): s for k, s in by.items() if k[0] == "DISGRP/PRODUCT"}
+    margins = {k: s for k, s in by.items() if k[0] in ("DISGRP", "PRODUCT", "overall")}
+    if nested:
+        vals = {gp: getattr(s, what) for gp, s in nested.items()}
+        hidden_cells = {nested_key(*gp) for gp, s in nested.items() if getattr(s, f"{what}_hidden")}
+    elif what == "n" and all(
+        s.n == sum(v for gp, v in cells.items() if k == ("overall", "overall") or gp[k[0] == "PRODUCT"] == k[1])
+        for k, s in margins.items()
+    ):
+        vals = dict(cells)
+        hidden_cells = {nested_key(*gp) for gp in cells if sizes_hidden.get(nested_key(*gp))}
+    else:
+        vals = {gp: None for gp in cells}
+        hidden_cells = {nested_key(*gp) for gp in cells}
+    entries, lines = strata_table(
+        vals,
+        groups={k[1]: getattr(s, what) for k, s in margins.items() if k[0] == "DISGRP"},
+        products={k[1]: getattr(s, what) for k, s in margins.items() if k[0] == "PRODUCT"},
+        overall=getattr(by[("overall", "overall")], what) if ("overall", "overall") in by else None,
+    )
+    hidden = hidden_cells | {k for k, s in margins.items() if getattr(s, f"{what}_hidden")}
+    hidden |= {k for k, v in entries.items() if v is None}
+    return audit(entries, hidden, lines)
+
+
+def test_pipeline_release_sizes_and_events_pass_the_joint_audit(published):
+    """Every published outcome table of the pipeline-built release: no disease group's published size and its
+    products' published sizes (or event counts) let a hidden count be derived."""
+    import duckdb
+
+    from kocartr.release.config import load_release_config
+    from kocartr.release.outcomes import build_outcomes
+
+    con = duckdb.connect(str(published / "kocartr_release.duckdb"), read_only=True)
+    try:
+        pub = build_outcomes(con, load_release_config())
+    finally:
+        con.close()
+    assert pub.cells and len({g for g, _ in pub.cells}) >= 2
+    tables = [pub.km_summary, pub.cif_summary, pub.rates, pub.followup, *pub.by_measure.values()]
+    checked = 0
+    for items in tables:
+        by_ep: dict[str, list] = {}
+        for s in items:
+            by_ep.setdefault(s.endpoint, []).append(s)
+        for ep, group in by_ep.items():
+            if not {"DISGRP", "PRODUCT"} <= {s.stratum_variable for s in group}:
+                continue
+            for what in ("n", "events"):
+                assert _audit_group(group, what, pub.cells, pub.sizes_hidden) == {}, (ep, what)
+                checked += 1
+    assert checked >= 10
+    # the stratum sizes as one table (Table 1's cells with the outcome tables' margins)
+    entries, lines = strata_table(pub.cells)
+    assert audit(entries, {k for k in entries if pub.sizes_hidden.get(k)}, lines) == {}
