@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kocartr.release.suppression import suppress_event_table, suppress_table, suppress_vector
+from kocartr.release.suppression import suppress_table, suppress_vector
 from kocartr.release.workbook import H_EVENTS, H_N, bi
 
 HEADERS = [
@@ -55,26 +55,52 @@ def _groups(rows: list[dict], key: tuple[str, ...]) -> dict[tuple, list[dict]]:
     return out
 
 
-def _event_rows(rows: list[dict], key: tuple[str, ...], threshold: int) -> list[tuple[dict, bool, bool]]:
-    """(row, n hidden, events hidden): per group of `key`, each stratum variable's levels against the overall row
-    (overall first); the overall row's flags are the union over stratum variables."""
+@dataclass
+class _Item:
+    """One row's counts for outcomes.suppress_summaries."""
+
+    endpoint: str
+    stratum_variable: str
+    stratum: str
+    n: int | None
+    events: int | None
+    n_hidden: bool = False
+    events_hidden: bool = False
+
+
+def _seed(items: list[_Item], pub: Any) -> dict:
+    """The release's joint size decision for the strata whose size here is the infused patients (the same count,
+    so the same decision); other sizes (e.g. patients alive at a landmark) are decided on their own."""
+    if pub is None or not pub.cells:
+        return {}
+    cells, out = pub.cells, {}
+    for s in items:
+        k = (s.stratum_variable, s.stratum)
+        if k[0] == "overall":
+            base = sum(cells.values())
+        elif k[0] in ("DISGRP", "PRODUCT"):
+            base = sum(v for gp, v in cells.items() if gp[k[0] == "PRODUCT"] == k[1])
+        else:
+            continue
+        if s.n == base and pub.sizes_hidden.get(k):
+            out[k] = True
+    return out
+
+
+def _event_rows(
+    rows: list[dict], key: tuple[str, ...], threshold: int, pub: Any = None
+) -> list[tuple[dict, bool, bool]]:
+    """(row, n hidden, events hidden), overall first: per group of `key`, suppressed as the outcome tables are
+    (outcomes.suppress_summaries: each stratification against the overall row, DISGRP and PRODUCT jointly as one
+    DISGRP x PRODUCT table, sizes of the infused patients as the release's joint decision)."""
+    from kocartr.release.outcomes import suppress_summaries
+
     out: list[tuple[dict, bool, bool]] = []
     for grp in _groups(rows, key).values():
-        o = next((r for r in grp if r["stratum_variable"] == "overall"), None)
-        by_var = _groups([r for r in grp if r["stratum_variable"] != "overall"], ("stratum_variable",))
-        strata: list[tuple[dict, bool, bool]] = []
-        o_n = o_e = False
-        for levels in by_var.values():
-            per, oh = suppress_event_table(
-                [(r["n"], r["events"]) for r in levels], (o["n"], o["events"]) if o else None, threshold
-            )
-            strata += [(r, h[0], h[1]) for r, h in zip(levels, per)]
-            o_n, o_e = o_n or oh[0], o_e or oh[1]
-        if o is not None:
-            if not by_var:
-                o_n, o_e = suppress_event_table([], (o["n"], o["events"]), threshold)[1]
-            out.append((o, o_n, o_e))
-        out += strata
+        grp = sorted(grp, key=lambda r: r["stratum_variable"] != "overall")
+        items = [_Item("late", r["stratum_variable"], str(r["stratum"]), r["n"], r["events"]) for r in grp]
+        suppress_summaries(items, threshold, _seed(items, pub), pub.cells if pub is not None else None)
+        out += [(r, i.n_hidden, i.events_hidden) for r, i in zip(grp, items)]
     return out
 
 
@@ -86,10 +112,10 @@ def _estimate_cells(r: dict, est: str, hidden: bool, kind: str = "pct") -> list[
     ]
 
 
-def landmark_rows(con: Any, threshold: int) -> list[list[Cell]]:
+def landmark_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
     rows = _table(con, "landmark_prevalence")
     out = []
-    for r, nh, eh in _event_rows(rows, ("endpoint", "landmark_day"), threshold):
+    for r, nh, eh in _event_rows(rows, ("endpoint", "landmark_day"), threshold, pub):
         h = nh or eh
         out.append(
             [
@@ -107,23 +133,13 @@ def landmark_rows(con: Any, threshold: int) -> list[list[Cell]]:
     return out
 
 
-def infection_rows(con: Any, threshold: int) -> list[list[Cell]]:
+def infection_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
     rows = _table(con, "infection_rates")
     out = []
     for (window, org), grp in _groups(rows, ("time_window", "organism_class")).items():
-        overall = next((r for r in grp if r["stratum_variable"] == "overall"), None)
-        hidden: dict[int, bool] = {}
-        for _, levels in _groups([r for r in grp if r["stratum_variable"] != "overall"], ("stratum_variable",)).items():
-            flags, total_h = suppress_vector(
-                [r["events"] for r in levels], overall["events"] if overall else None, threshold
-            )
-            hidden.update({id(r): f for r, f in zip(levels, flags)})
-            if overall is not None:
-                hidden[id(overall)] = hidden.get(id(overall), False) or total_h
-        if overall is not None and id(overall) not in hidden:
-            hidden[id(overall)] = suppress_vector([overall["events"]], None, threshold, total_shown=False)[0][0]
-        for r in grp:
-            h = hidden.get(id(r), False)
+        # patients are not shown here (the OS group size): the event counts alone, DISGRP and PRODUCT jointly
+        flagged = _event_rows([{**r, "n": None} for r in grp], ("endpoint",), threshold, pub)
+        for r, _, h in flagged:
             out.append(
                 [
                     Cell("infection_rates"),
@@ -140,14 +156,14 @@ def infection_rows(con: Any, threshold: int) -> list[list[Cell]]:
     return out
 
 
-def cif_rows(con: Any, threshold: int, months: float = 12.0) -> list[list[Cell]]:
+def cif_rows(con: Any, threshold: int, pub: Any = None, months: float = 12.0) -> list[list[Cell]]:
     rows = [
         r
         for r in _table(con, "late_cumulative_incidence", "row_type = 'landmark'")
         if abs(r["time_months"] - months) < 1e-6
     ]
     out = []
-    for r, nh, eh in _event_rows(rows, ("endpoint",), threshold):
+    for r, nh, eh in _event_rows(rows, ("endpoint",), threshold, pub):
         out.append(
             [
                 Cell("late_cumulative_incidence"),
@@ -211,10 +227,10 @@ def pregnancy_rows(con: Any, threshold: int) -> list[list[Cell]]:
     return out
 
 
-def daoh_rows(con: Any, threshold: int) -> list[list[Cell]]:
+def daoh_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
     rows = [r for r in _table(con, "daoh") if r["n"] is not None]
     out = []
-    for r, nh, eh in _event_rows([{**r, "events": r["n_died"]} for r in rows], ("endpoint",), threshold):
+    for r, nh, eh in _event_rows([{**r, "events": r["n_died"]} for r in rows], ("endpoint",), threshold, pub):
         h = nh  # DAOH statistics summarise days, not the death count: hidden with the group size only
         out.append(
             [
@@ -234,12 +250,13 @@ def daoh_rows(con: Any, threshold: int) -> list[list[Cell]]:
     return out
 
 
-def late_effect_rows(con: Any, threshold: int) -> list[list[Cell]]:
-    """Every row of the sheet, in table order; empty when the release has no late-effect table."""
+def late_effect_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
+    """Every row of the sheet, in table order; empty when the release has no late-effect table. `pub`
+    (outcomes.PublishedOutcomes): the release's joint decision on stratum sizes and its DISGRP x PRODUCT cells."""
     return (
-        landmark_rows(con, threshold)
-        + infection_rows(con, threshold)
-        + cif_rows(con, threshold)
+        landmark_rows(con, threshold, pub)
+        + infection_rows(con, threshold, pub)
+        + cif_rows(con, threshold, pub)
         + pregnancy_rows(con, threshold)
-        + daoh_rows(con, threshold)
+        + daoh_rows(con, threshold, pub)
     )

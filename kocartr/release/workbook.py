@@ -419,7 +419,7 @@ def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
     from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
 
     ws = book.sheet(SHEET_LATE, HEADERS)
-    rows = late_effect_rows(con, book.config.threshold)
+    rows = late_effect_rows(con, book.config.threshold, pub)
     if not rows:
         ws.write_string(1, 0, "analysis late-effect tables not available in this release")
     kinds = {"count": "num", "pct": "pct", "dec": "dec"}
