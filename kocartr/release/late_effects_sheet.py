@@ -180,27 +180,60 @@ def cif_rows(con: Any, threshold: int, pub: Any = None, months: float = 12.0) ->
     return out
 
 
-def pregnancy_rows(con: Any, threshold: int) -> list[list[Cell]]:
+def _pregnancy_hidden(cell: dict, outcomes: list[str], threshold: int, structure: dict | None) -> set[tuple]:
+    """Hidden (stratum_variable, stratum, outcome): per stratum variable the strata x outcomes table with the
+    overall row and 'ANY' as margins, then per outcome the DISGRP and PRODUCT counts as one DISGRP x PRODUCT table
+    (cells unknown, `structure` = which products treat which disease), repeated until neither hides more."""
+    from kocartr.release.suppression import suppress_strata
+
+    svs = sorted({k[0] for k in cell} - {"overall"})
+    levels_of = {v: sorted({k[1] for k in cell if k[0] == v}) for v in svs}
+    o_all = ("overall", "overall")
+    hidden: set[tuple] = set()
+    for _ in range(20):
+        before = set(hidden)
+        for var in svs:
+            levels = levels_of[var]
+            res = suppress_table(
+                [[cell[(var, lv, o)] for o in outcomes] for lv in levels],
+                threshold,
+                row_totals=[cell[(var, lv, "ANY")] for lv in levels],
+                col_totals=[cell[(*o_all, o)] for o in outcomes],
+                grand_total=cell[(*o_all, "ANY")],
+                rows_pre_hidden=[(var, lv, "ANY") in hidden for lv in levels],
+                grand_pre_hidden=(*o_all, "ANY") in hidden,
+                cells_pre_hidden=[[(var, lv, o) in hidden for o in outcomes] for lv in levels],
+                cols_pre_hidden=[(*o_all, o) in hidden for o in outcomes],
+            )
+            for i, lv in enumerate(levels):
+                hidden |= {(var, lv, o) for j, o in enumerate(outcomes) if res.cells[i][j]}
+                hidden |= {(var, lv, "ANY")} if res.row_totals[i] else set()
+            hidden |= {(*o_all, o) for j, o in enumerate(outcomes) if res.col_totals[j]}
+            hidden |= {(*o_all, "ANY")} if res.grand_total else set()
+        if structure and {"DISGRP", "PRODUCT"} <= set(svs):
+            for o in [*outcomes, "ANY"]:
+                h = suppress_strata(
+                    {gp: None for gp in structure},
+                    threshold,
+                    groups={lv: cell.get(("DISGRP", lv, o)) for lv in levels_of["DISGRP"]},
+                    products={lv: cell.get(("PRODUCT", lv, o)) for lv in levels_of["PRODUCT"]},
+                    overall=cell.get((*o_all, o)),
+                    pre_hidden={k[:2] for k in hidden if k[2] == o},
+                    cells_published=False,
+                )
+                hidden |= {(*k, o) for k in h if (*k, o) in cell}
+        if hidden == before:
+            break
+    return hidden
+
+
+def pregnancy_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
     rows = [r for r in _table(con, "pregnancy_outcomes") if r["count"] is not None]
     out = []
     for (subject,), grp in _groups(rows, ("subject",)).items():
         outcomes = sorted({r["outcome"] for r in grp} - {"ANY"})
         cell = {(r["stratum_variable"], r["stratum"], r["outcome"]): r["count"] for r in grp}
-        hidden: set[tuple] = set()
-        for var in sorted({r["stratum_variable"] for r in grp} - {"overall"}):
-            levels = sorted({r["stratum"] for r in grp if r["stratum_variable"] == var})
-            res = suppress_table(
-                [[cell[(var, lv, o)] for o in outcomes] for lv in levels],
-                threshold,
-                row_totals=[cell[(var, lv, "ANY")] for lv in levels],
-                col_totals=[cell[("overall", "overall", o)] for o in outcomes],
-                grand_total=cell[("overall", "overall", "ANY")],
-            )
-            for i, lv in enumerate(levels):
-                hidden |= {(var, lv, o) for j, o in enumerate(outcomes) if res.cells[i][j]}
-                hidden |= {(var, lv, "ANY")} if res.row_totals[i] else set()
-            hidden |= {("overall", "overall", o) for j, o in enumerate(outcomes) if res.col_totals[j]}
-            hidden |= {("overall", "overall", "ANY")} if res.grand_total else set()
+        hidden = _pregnancy_hidden(cell, outcomes, threshold, pub.cells if pub is not None else None)
         if not any(r["stratum_variable"] != "overall" for r in grp):
             flags, total_h = suppress_vector(
                 [cell[("overall", "overall", o)] for o in outcomes], cell[("overall", "overall", "ANY")], threshold
@@ -257,6 +290,6 @@ def late_effect_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cel
         landmark_rows(con, threshold, pub)
         + infection_rows(con, threshold, pub)
         + cif_rows(con, threshold, pub)
-        + pregnancy_rows(con, threshold)
+        + pregnancy_rows(con, threshold, pub)
         + daoh_rows(con, threshold, pub)
     )
