@@ -255,7 +255,7 @@ def suppress_summaries(
     for _ in range(20):
         before = dict(forced)
         for group in by_ep.values():
-            _stratification_pass(group, threshold, forced)
+            _stratification_pass(group, threshold, forced, cells)
             joint_pass(group, threshold, forced, cells)
         if forced == before:
             break
@@ -266,11 +266,30 @@ def _ev_key(s: Any) -> tuple:
     return ("events", s.endpoint, s.stratum_variable, s.stratum)
 
 
-def _stratification_pass(group: list[Any], threshold: int, forced: dict) -> None:
+def _base_size(cells: dict, k: tuple[str, str]) -> int | None:
+    """Infused patients of a stratum from the DISGRP x PRODUCT cells; None for another stratum variable."""
+    if k == OVERALL:
+        return sum(cells.values())
+    if k[0] in ("DISGRP", "PRODUCT"):
+        return sum(v for gp, v in cells.items() if gp[k[0] == "PRODUCT"] == k[1])
+    if k[0] == NESTED:
+        return cells.get(tuple(k[1].split("/", 1)), 0)
+    return None
+
+
+def _size_key(s: Any, cells: dict | None) -> tuple:
+    """The shared key of a stratum size: (stratum_variable, stratum) when it counts the infused patients (the same
+    count in every table, hence one decision), else its endpoint's own (e.g. patients evaluable for response)."""
+    k = (s.stratum_variable, s.stratum)
+    base = _base_size(cells, k) if cells else None
+    return k if base is None or s.n == base else ("n", s.endpoint, *k)
+
+
+def _stratification_pass(group: list[Any], threshold: int, forced: dict, cells: dict | None = None) -> None:
     """Each stratification of one endpoint against its overall row, counts hidden elsewhere pre-hidden."""
     overall = [s for s in group if s.stratum_variable == "overall"]
     o = overall[0] if overall else None
-    o_pre = forced.get(OVERALL, False)
+    o_pre = bool(o is not None and forced.get(_size_key(o, cells)))
     o_epre = bool(o is not None and forced.get(_ev_key(o)))
     if o is not None:
         _, (oh_n, oh_e) = suppress_event_table(
@@ -283,7 +302,7 @@ def _stratification_pass(group: list[Any], threshold: int, forced: dict) -> None
             [(s.n, s.events) for s in strata],
             (o.n, o.events) if o else None,
             threshold,
-            n_pre_hidden=[forced.get((sv, s.stratum), False) for s in strata],
+            n_pre_hidden=[bool(forced.get(_size_key(s, cells))) for s in strata],
             overall_n_pre_hidden=o_pre,
             e_pre_hidden=[bool(forced.get(_ev_key(s))) for s in strata],
             overall_e_pre_hidden=o_epre,
@@ -291,14 +310,14 @@ def _stratification_pass(group: list[Any], threshold: int, forced: dict) -> None
         for s, (hn, he) in zip(strata, per):
             s.n_hidden, s.events_hidden = hn, he
             if hn:
-                forced[(sv, s.stratum)] = True
+                forced[_size_key(s, cells)] = True
             if he:
                 forced[_ev_key(s)] = True
         if o is not None:  # a complementary need on the overall row hides it everywhere
             o.n_hidden |= oh_n
             o.events_hidden |= oh_e
     if o is not None and o.n_hidden:
-        forced[OVERALL] = True
+        forced[_size_key(o, cells)] = True
     if o is not None and o.events_hidden:
         forced[_ev_key(o)] = True
 
@@ -319,10 +338,13 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
         if nested:
             vals: dict = {gp: getattr(s, what) for gp, s in nested.items()}
         elif what == "n" and cells and all(_margin_matches(by, cells, k) for k in margins):
-            vals = dict(cells)  # the endpoint's population is the infused patients: cells as Table 1 shows them
+            vals = cells  # the endpoint's population is the infused patients: cells as Table 1 shows them
         else:
             vals = {gp: None for gp in structure}
-        key = (lambda k: k) if what == "n" else (lambda k, ep=group[0].endpoint: ("events", ep, *k))
+        if what == "n":
+            key = lambda k: _size_key(by[k], cells) if k in by else k  # noqa: E731
+        else:
+            key = lambda k, ep=group[0].endpoint: ("events", ep, *k)  # noqa: E731
         pre = [k for k in [*margins, *(nested_key(*gp) for gp in nested)] if forced.get(key(k))]
         pre += [k for k, s in by.items() if (s.n_hidden if what == "n" else s.events_hidden)]
         hidden = suppress_strata(
@@ -332,7 +354,7 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
             products={k[1]: getattr(s, what) for k, s in margins.items() if k[0] == "PRODUCT"},
             overall=getattr(by[OVERALL], what) if OVERALL in by else None,
             pre_hidden=pre,
-            cells_published=bool(nested),
+            cells_published=bool(nested) or vals is cells,  # Table 1 shows the infused patients' cells
         )
         for k in hidden:
             if k in by:

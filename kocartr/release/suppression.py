@@ -109,13 +109,18 @@ def suppress(
     threshold: int = DEFAULT_THRESHOLD,
     pre_hidden: Iterable[Hashable] = (),
     published: Iterable[Hashable] = (),
+    unpublished: Iterable[Hashable] = (),
 ) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
     `pre_hidden`: keys hidden already for another reason (e.g. the same count hidden in another table, so that
     tables published together stay consistent). `published`: keys shown by another table, which hiding here
-    would not protect (never chosen as complements). Raises DisclosureError when no pattern passes the audit."""
+    would not protect (never chosen as complements). `unpublished`: keys no table shows (hidden from the start) that
+    are no secret unless small: a line whose only hidden entry is one of them needs no complement (its value
+    follows from published counts; the audit still checks every count). Raises DisclosureError when no pattern
+    passes the audit."""
     published = set(published)
+    unpublished = set(unpublished)
     constraints = [tuple(c) for c in constraints]
     lines_of: dict[Hashable, list[int]] = {}
     for n, line in enumerate(constraints):
@@ -132,6 +137,9 @@ def suppress(
         for n, line in enumerate(constraints):
             if n_hidden(n) != 1:
                 continue
+            only = next(k for k in line if k in hidden)
+            if only in unpublished and not is_small(entries.get(only), threshold):
+                continue
             visible = [k for k in line if k not in hidden and k not in published]
             cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
             pool = cells or visible
@@ -147,7 +155,11 @@ def suppress(
             hidden.add(min(pool, key=cost))
             changed = True
         if not changed:  # no single-hidden line left: audit against linear recovery, widen what it narrows
-            disclosed = audit(entries, hidden, constraints, threshold)
+            disclosed = {
+                k: b
+                for k, b in audit(entries, hidden, constraints, threshold).items()
+                if k not in unpublished or is_small(entries.get(k), threshold)
+            }
             if disclosed:
                 k = min(disclosed, key=repr)
                 # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
@@ -337,7 +349,6 @@ def suppress_strata(
     entries, lines = strata_table(cells, groups, products, overall)
     structural = {k for k in entries if k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
     pre = (set(pre_hidden) & set(entries)) - structural
-    if not cells_published:
-        pre |= {nested_key(g, p) for g, p in cells}
+    unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
-    return suppress(entries, lines, threshold, pre, published=structural)
+    return suppress(entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished)
