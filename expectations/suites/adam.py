@@ -7,8 +7,13 @@ stops the analysis assets; temporal rules tolerate 2% of patients (their records
 
 from __future__ import annotations
 
-from expectations.config import ADAE, ADAE_CATEGORIES, ADAM_SITE, ADAM_SUBJECT, ADSL, ADTTE, ADTTE_PARAMCDS
+from typing import TYPE_CHECKING
+
+from expectations.config import ADAE, ADAM_SITE, ADAM_SUBJECT, ADSL, ADTTE, ADTTE_PARAMCDS
 from expectations.rules import Rule, ok_rule
+
+if TYPE_CHECKING:
+    from kocartr.dictionary import Dictionary
 
 TEMPORAL_SHARE = 0.02
 S = dict(layer="adam", site_column=ADAM_SITE)
@@ -18,10 +23,13 @@ def _ids(*extra: str) -> tuple[str, ...]:
     return (ADAM_SITE, ADAM_SUBJECT, *extra)
 
 
-def rules(dictionary=None) -> list[Rule]:
+SUBJECT_IDS = _ids()
+
+
+def rules(dictionary: Dictionary) -> list[Rule]:
     R: list[Rule] = []
 
-    def ok(table, name, category, sub, severity, share, reason, query, ids=_ids()):
+    def ok(table, name, category, sub, severity, share, reason, query, ids=SUBJECT_IDS):
         R.append(
             ok_rule(
                 name=f"{table}.{name}",
@@ -37,7 +45,7 @@ def rules(dictionary=None) -> list[Rule]:
             )
         )
 
-    def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=_ids()):
+    def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=SUBJECT_IDS):
         R.append(
             Rule(
                 name=f"{table}.{name}",
@@ -339,9 +347,9 @@ def rules(dictionary=None) -> list[Rule]:
         "value",
         "critical",
         0.0,
-        "AECAT from the controlled list in ARCHITECTURE.md.",
+        "AECAT from the dictionary code list ae_category (the one the dbt model reads).",
         "ExpectColumnValuesToBeInSet",
-        {"column": "AECAT", "value_set": list(ADAE_CATEGORIES)},
+        {"column": "AECAT", "value_set": [c.code for c in dictionary.code_lists["ae_category"].codes]},
         ids=ids_ae,
     )
     gx(

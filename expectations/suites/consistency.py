@@ -15,13 +15,13 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
+from expectations.clinical import threshold
 from expectations.config import STAGING_ID_COLUMNS, stg
 from expectations.rules import Rule, ok_rule
 from kocartr.paths import CONFIG_DIR
 
 IDS = ", ".join(f"x.{c}" for c in STAGING_ID_COLUMNS)
 CTCAE_LAB_GRADING = CONFIG_DIR / "ctcae_lab_grading.csv"
-CLINICAL_THRESHOLDS = CONFIG_DIR / "clinical_thresholds.csv"
 
 
 @lru_cache(maxsize=1)
@@ -32,14 +32,6 @@ def ctcae_lab_cutoffs() -> tuple[tuple[str, str, str, int, float], ...]:
             (r["ae_term"], r["analyte"], r["ctcae_version"], int(r["grade"]), float(r["value_below"]))
             for r in csv.DictReader(fh)
         )
-
-
-def threshold(rule_id: str) -> float:
-    with CLINICAL_THRESHOLDS.open(encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if r["rule_id"] == rule_id:
-                return float(r["value"])
-    raise KeyError(f"{CLINICAL_THRESHOLDS.name}: no rule_id {rule_id!r}")
 
 
 def _lit(v) -> str:

@@ -8,7 +8,8 @@ national release; its record goes to the site queries (audit.dq_failing_records)
 
 from __future__ import annotations
 
-from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, stg
+from expectations.clinical import score_grade_sql, threshold
+from expectations.config import KEY_VARIABLES, STAGING_ID_COLUMNS, stg
 from expectations.rules import Rule, ok_rule
 
 TEMPORAL_SHARE = 0.02
@@ -208,7 +209,7 @@ def hand_rules(dictionary) -> list[Rule]:
             f"""select {IDS}, x.resolution_date >= x.onset_date as ok from {table} x
                      where x.resolution_date is not null and x.onset_date is not null""",
         )
-        # Blocking (issue 12 item 6): a toxicity dated from a day 0 that no infusion record gives would otherwise
+        # Blocking: a toxicity dated from a day 0 that no infusion record gives would otherwise
         # make the patient silently "not infused" and drop out of the toxicity denominators. Every failing record
         # becomes a site query; the run stops when more than 5% of the form's records lack their infusion (a
         # missing infusion form at that scale is a submission failure, not a few quarantined rows).
@@ -225,15 +226,16 @@ def hand_rules(dictionary) -> list[Rule]:
             cat="conformance",
             sub="relational",
         )
+    late_day = int(threshold("crs_icans_late_onset_day"))
     for table, form in ((crs, "CRS"), (icans, "ICANS")):
         temporal(
             "late_onset",
             table,
-            f"Brief 7: {form} onset after day {CRS_ICANS_LATE_ONSET_DAY} of the latest infusion is flagged "
+            f"Brief 7: {form} onset after day {late_day} of the latest infusion is flagged "
             "for the site to confirm (plausible but rare).",
             f"""select {IDS}, (x.onset_date - (select max(p.infusion_date) from {pi} p
                                    where p.patient_key = x.patient_key and p.infusion_date <= x.onset_date))
-                                   <= {CRS_ICANS_LATE_ONSET_DAY} as ok
+                                   <= {late_day} as ok
                      from {table} x
                      where exists (select 1 from {pi} p where p.patient_key = x.patient_key
                                    and p.infusion_date <= x.onset_date)""",
@@ -265,12 +267,10 @@ def hand_rules(dictionary) -> list[Rule]:
         cat="conformance",
         sub="computational",
     )
-    ice = (
-        "(case when x.ice_score is null then 0 when x.ice_score >= 10 then 0 when x.ice_score >= 7 then 1 "
-        "when x.ice_score >= 3 then 2 when x.ice_score >= 1 then 3 "
-        "when x.consciousness = 'UNAROUSABLE' then 4 else 3 end)"
-    )
-    capd = "(case when x.capd_score >= 9 then 3 else 0 end)"
+    # score bands from the seed icans_score_grading (what dbt's int_icans_episodes reads); ICE 0 and unarousable
+    # is grade 4 through the consciousness domain
+    ice = score_grade_sql("ICE", "x.ice_score")
+    capd = score_grade_sql("CAPD", "x.capd_score")
     domains = (
         f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
         f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "
