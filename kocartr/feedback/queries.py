@@ -24,8 +24,6 @@ import polars as pl
 from kocartr.warehouse import table_exists
 
 SITE_QUERIES = "audit.site_queries"
-SOURCES = ("quarantine", "file_reject", "quality_check", "followup")
-STATUSES = ("new", "open", "resolved")
 QUERY_COLUMNS = {
     "query_id": pl.Utf8,
     "registry_month": pl.Utf8,

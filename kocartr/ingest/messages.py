@@ -172,11 +172,6 @@ def render(template: str, field: str = "", field_ko: str | None = None, expected
     return template.format(field=field, field_ko=field_ko or field, expected=expected)
 
 
-def rule_message(rule: str, field: str = "", field_ko: str | None = None, expected: str = "") -> tuple[str, str]:
-    en, ko = RULE_MESSAGES[rule]
-    return render(en, field, field_ko, expected), render(ko, field, field_ko, expected)
-
-
 def reject_message(reason: str, expected: str = "") -> tuple[str, str]:
     en, ko = REJECT_MESSAGES[reason]
     return render(en, expected=expected), render(ko, expected=expected)
