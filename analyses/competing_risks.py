@@ -246,7 +246,6 @@ def _gray_stratum(
         tr = h.sum(axis=1)
         tq = np.where(has, rs * (1.0 - f1m) / skmm, 0.0).sum(axis=1)
         nd1 = d1.sum(axis=1)
-        nd2 = d2.sum(axis=1)
         incr = nd1 / tr
         f = np.cumsum(incr)
         fm = f - incr

@@ -110,15 +110,12 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
             e = parse_iso_date(c)  # the common case; other formats: _complete_dates
         elif f.type == "code":
             mapping = _code_map(d, f.code_list)
-            canon = lambda x: (
-                x.str.strip_chars()
-                .str.to_uppercase()
-                .replace_strict(
-                    mapping,
-                    default=None,  # noqa: E731
-                    return_dtype=pl.String,
+
+            def canon(x: pl.Expr, mapping: dict[str, str] = mapping) -> pl.Expr:
+                return (
+                    x.str.strip_chars().str.to_uppercase().replace_strict(mapping, default=None, return_dtype=pl.String)
                 )
-            )
+
             if f.multiple:
                 parts = c.str.split(";").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
                 mapped = parts.list.eval(canon(pl.element()))

@@ -138,7 +138,7 @@ def suppress(
             if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
                 continue
 
-            def cost(k: Hashable) -> tuple:
+            def cost(k: Hashable, n: int = n, line: Sequence[Hashable] = line) -> tuple:
                 # prefer non-zero cells (a hidden zero protects little), then cells whose other lines already
                 # hold a hidden entry (no cascade), then the smallest, then the first
                 opened = sum(1 for m in lines_of[k] if m != n and n_hidden(m) == 0)
