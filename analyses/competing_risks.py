@@ -129,7 +129,7 @@ def aalen_johansen(
         z = float(norm.ppf(0.5 + conf_level / 2))
     if t.size == 0:
         empty = np.array([], dtype=float)
-        return CumulativeIncidence(*(empty,) * 10, n=0, max_time=float("nan"))  # type: ignore[arg-type]
+        return CumulativeIncidence(*(empty,) * 10, n=0, max_time=float("nan"))
 
     u, inv = np.unique(t, return_inverse=True)
     is_k = s == cause

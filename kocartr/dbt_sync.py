@@ -122,7 +122,7 @@ def _yaml(doc: dict[str, Any]) -> str:
 def render_sources(d: Dictionary) -> str:
     tables = []
     for name, form in d.forms.items():
-        cols = [{"name": n, "data_type": t, "description": desc} for n, t, desc in KEY_COLUMNS]
+        cols: list[dict[str, Any]] = [{"name": n, "data_type": t, "description": desc} for n, t, desc in KEY_COLUMNS]
         for f in form_fields(d, name):
             cols.append(
                 {

@@ -115,7 +115,9 @@ class Dictionary:
         The set is the controlling code's attribute named after the field (analyte.unit) or its plural
         (response_criteria.responses), several codes separated by ';'. Codes without it constrain nothing.
         """
-        out = {}
+        out: dict[str, tuple[str, ...]] = {}
+        if controlling.code_list is None:  # a controlling field without a code list constrains nothing
+            return out
         for c in self.code_lists[controlling.code_list].codes:
             for key in (field.name, field.name + "s"):
                 if key in c.attributes:
@@ -177,9 +179,9 @@ def _check(d: Dictionary) -> None:
             for other in f.required_if:
                 if other not in names:
                     raise DictionaryError(f"form {form.name}: {f.name}.required_if names unknown field {other}")
-            for other in (f.allowed_by, f.range_by):
-                if other is not None and other not in names:
-                    raise DictionaryError(f"form {form.name}: {f.name} depends on unknown field {other}")
+            for dep in (f.allowed_by, f.range_by):
+                if dep is not None and dep not in names:
+                    raise DictionaryError(f"form {form.name}: {f.name} depends on unknown field {dep}")
             if f.allowed_by:
                 controlling = next(x for x in d.all_fields(form.name) if x.name == f.allowed_by)
                 if not d.allowed_codes(f, controlling):

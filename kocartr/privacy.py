@@ -42,7 +42,7 @@ TEXT_SUFFIXES = {".csv", ".md", ".txt", ".log", ".json", ".html", ".htm", ".yaml
 
 def looks_like_rrn(value: str | None) -> bool:
     """Strict screening of submitted text (cell, header, sheet, folder or file name)."""
-    return bool(value) and bool(RRN_RE.search(value))
+    return value is not None and bool(RRN_RE.search(value))
 
 
 def redact(value: str | None) -> str | None:

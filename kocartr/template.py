@@ -138,7 +138,8 @@ def write_template(path: Path) -> None:
         readme.write_string(r, 0, line, bold if r == 0 else None)
 
     # code_lists first in memory (drop-downs on form sheets point into it), added to the book last.
-    code_rows, spans = [], {}
+    code_rows: list[list[str]] = []
+    spans: dict[str, tuple[int, int]] = {}
     for name, cl in d.code_lists.items():
         start = len(code_rows) + 2  # spreadsheet row of the first code (header is row 1)
         for c in cl.codes:
@@ -164,7 +165,7 @@ def write_template(path: Path) -> None:
                 max(12, len(f.name) + 2),
                 date_fmt if f.type == "date" else (text_fmt if f.type in ("string", "code", "text") else None),
             )
-            if f.type == "code" and not f.multiple:
+            if f.type == "code" and not f.multiple and f.code_list is not None:
                 a, b = spans[f.code_list]
                 ws.data_validation(
                     1,

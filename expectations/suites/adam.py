@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from kocartr.dictionary import Dictionary
 
 TEMPORAL_SHARE = 0.02
-S = dict(layer="adam", site_column=ADAM_SITE)
 
 
 def _ids(*extra: str) -> tuple[str, ...]:
@@ -41,7 +40,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
                 reason=reason,
                 query=query,
                 id_columns=ids,
-                **S,
+                layer="adam",
+                site_column=ADAM_SITE,
             )
         )
 
@@ -58,7 +58,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
                 expectation=expectation,
                 kwargs=kwargs,
                 id_columns=ids,
-                **S,
+                layer="adam",
+                site_column=ADAM_SITE,
             )
         )
 

@@ -208,12 +208,12 @@ def suppress_table(
     c = len(table[0]) if r else 0
     rt = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
     ct = list(col_totals) if col_totals is not None else [sum(table[i][j] or 0 for i in range(r)) for j in range(c)]
-    gt = grand_total if grand_total is not None else sum(rt)
+    gt = grand_total if grand_total is not None else sum(v or 0 for v in rt)
     entries: dict[Hashable, int | None] = {("c", i, j): table[i][j] for i in range(r) for j in range(c)}
     entries.update({("r", i): rt[i] for i in range(r)})
     entries.update({("k", j): ct[j] for j in range(c)})
     entries["g"] = gt
-    constraints = [[("c", i, j) for j in range(c)] + [("r", i)] for i in range(r)]
+    constraints: list[list[Hashable]] = [[("c", i, j) for j in range(c)] + [("r", i)] for i in range(r)]
     constraints += [[("c", i, j) for i in range(r)] + [("k", j)] for j in range(c)]
     constraints.append([("r", i) for i in range(r)] + ["g"])
     constraints.append([("k", j) for j in range(c)] + ["g"])
