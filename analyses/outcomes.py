@@ -6,8 +6,8 @@ test), analyses.rates (Clopper-Pearson, Garwood Poisson, median/IQR). See those 
 Analysis sets and conventions
 - adtte: one row per patient and PARAMCD is analysed; when a patient has several infusions the row with the
   smallest INFNUM is used (first infusion = day 0); a row with INFNUM missing is used only when it is the only one.
-- Time = AVAL (days from STARTDT), delayed entry = ENTRYT (days; missing -> 0). month = 365.25/12 days,
-  year = 365.25 days.
+- Time = AVAL (days from STARTDT), delayed entry = ENTRYT (days; missing -> 0). Month and year lengths,
+  landmarks, numbers-at-risk times, endpoints and strata: the analysis plan (analyses/plan.py).
 - ADaM encoding (dbt_project/models/adam/endpoints.md): CNSR 0 = event of interest, 1 = censored; a competing
   event has CMPEVFL = 'Y' and CNSR NULL (never on OS, OS_ITT, PFS, EFS, DOR).
 - Delayed entry (left truncation, endpoints.md "Delayed entry"): a row flagged PREENTFL = 'Y' (event or
@@ -28,8 +28,8 @@ Common columns of every table (first five, in order)
 
 survival_estimates (KM; endpoints OS, PFS, EFS (ALL) from infusion, DOR (responders) from the first response,
 OS_ITT from order)
-  row_type       'landmark' (S at 6/12/24/36/60 months), 'median', 'risk_table' (numbers at risk at
-                 0,3,6,9,12,18,24,30,36,48,60 months), 'curve' (one row per distinct observed time)
+  row_type       'landmark' (S at the plan's landmark months), 'median', 'risk_table' (numbers at risk at the
+                 plan's risk-table months), 'curve' (one row per distinct observed time)
   time_days, time_months   the time of the row (null on 'median' rows)
   estimate, lower_95, upper_95   S(t) and its log(-log) CI; on 'median' rows the median and its CI in MONTHS
   unit           'probability' or 'months'
@@ -42,8 +42,9 @@ OS_ITT from order)
 
 cumulative_incidence (own Aalen-Johansen; NRM vs RELAPSE, RELAPSE vs NRM, SPM / SPM_TCELL / ANC_REC / PLT_REC
 vs death)
-  competing_event (str), row_type 'landmark' | 'curve' | 'gray_test'; landmarks at 6/12/24/36/60 months, for
-  ANC_REC / PLT_REC at days 28, 60, 90, 180
+  competing_event (str), row_type 'landmark' | 'risk_table' | 'curve' | 'gray_test'; landmarks at the plan's
+  months, or at the endpoint's own landmark days (ANC_REC / PLT_REC); 'risk_table' rows: numbers at risk (delayed
+  entry honoured), F(t) and cumulative counts at the plan's risk-table months
   time_days, time_months, estimate (F(t)), std_error (sqrt of the cmprsk Aalen-type variance), lower_95, upper_95
   n, events, competing_events, person_years, n_delayed_entry, n_at_risk, n_event_at_time,
   n_competing_at_time, n_censored_at_time, n_event_cum, n_competing_cum
@@ -59,12 +60,13 @@ event_rates (SPM, SPM_TCELL: first event per 100 person-years)
   n, events, competing_events, person_years (time at risk from ENTRYT to AVAL), rate_per_100py, lower_95,
   upper_95 (exact Poisson, Garwood), n_excluded, note
 
-proportions (CRS, ICANS, ICAHT_EARLY, ICAHT_LATE from adae; stratum PRODUCT). Denominator = patients EVALUABLE for the toxicity:
-  infused (adsl INFFL = 'Y') at least N days before the data cut-off, N per toxicity in
-  data/config/toxicity_evaluability.csv (reporting lag: a toxicity of a patient infused days before the cut-off
-  is often not reported yet). n_not_evaluable = infused patients excluded by that rule, shown beside n.
+proportions (the plan's toxicities from adae: CRS, ICANS, ICAHT_EARLY, ICAHT_LATE; stratum PRODUCT). Denominator =
+  patients EVALUABLE for the toxicity: infused (adsl INFFL = 'Y') at least N days before the data cut-off, N per
+  toxicity in data/config/toxicity_evaluability.csv (reporting lag: a toxicity of a patient infused days before
+  the cut-off is often not reported yet). n_not_evaluable = infused patients excluded by that rule, shown beside n.
   measure: 'any_grade', 'grade_ge3', 'max_grade_0' ... 'max_grade_5', 'max_grade_unknown', 'tocilizumab',
-           'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR)
+           'steroids', 'icu' (proportions), 'onset_day', 'duration_days', 'icu_days' (median and IQR); ICAHT
+           (graded from the ANC series) has the grade measures only
   n (evaluable infused patients), n_not_evaluable, min_days_after_infusion, events (patients with the
   measure), proportion, lower_95, upper_95 (Clopper-Pearson)
   n_values, median, q1, q3, minimum, maximum (Hyndman-Fan type 7 quantiles), note
@@ -73,7 +75,8 @@ proportions (CRS, ICANS, ICAHT_EARLY, ICAHT_LATE from adae; stratum PRODUCT). De
   duration = ADURN of that first episode; tocilizumab / steroids / ICU = 'Y' on any row of the category;
   ICU days = sum of ICUDAYS among patients with ICU admission.
   Response rates (from adam.adrs, endpoint RESPONSE_D90 / RESPONSE_D180): measures 'cr_rate', 'orr' (PR or
-  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window).
+  better), 'not_evaluable' over infused patients whose window has ended (min_days_after_infusion = the window);
+  strata PRODUCT, DISGRP and DISGRP/PRODUCT (stratum 'LBCL/AXI_CEL': response criteria differ by disease).
 """
 
 from __future__ import annotations
@@ -89,27 +92,22 @@ import polars as pl
 from analyses import competing_risks as cr
 from analyses import rates as rt
 from analyses import survival as sv
+from analyses.followup import median_followup
+from analyses.plan import load_plan
 
-STRATIFIERS: tuple[str, ...] = ("PRODUCT", "DISGRP", "SITEID", "INFYEAR", "REGISTRATION")
-SURVIVAL_ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "OS_ITT", "EFS", "DOR")
+# Endpoints, estimators, strata and landmarks come from the analysis plan (data/config/analysis_plan.yaml).
+_PLAN = load_plan()
+STRATIFIERS: tuple[str, ...] = _PLAN.stratifiers
+SURVIVAL_ENDPOINTS: tuple[str, ...] = _PLAN.km_endpoints()
+CIF_ENDPOINTS: dict[str, str] = _PLAN.cif_endpoints()
+CIF_LANDMARK_DAYS: dict[str, tuple[float, ...]] = _PLAN.cif_landmark_days()
+RATE_ENDPOINTS: tuple[str, ...] = _PLAN.rate_endpoints()
+AE_CATEGORIES: tuple[str, ...] = tuple(_PLAN.toxicities)
 PROSPECTIVE: str = "prospective"
 PRE_ENTRY_REASON: str = "pre-entry event (PREENTFL = 'Y', left truncation)"
-CIF_ENDPOINTS: dict[str, str] = {
-    "NRM": "RELAPSE",
-    "RELAPSE": "NRM",
-    "SPM": "DEATH",
-    "SPM_TCELL": "DEATH",
-    "ANC_REC": "DEATH",
-    "PLT_REC": "DEATH",
-}
-CIF_LANDMARK_DAYS: dict[str, tuple[float, ...]] = {
-    "ANC_REC": (28.0, 60.0, 90.0, 180.0),
-    "PLT_REC": (28.0, 60.0, 90.0, 180.0),
-}
-RATE_ENDPOINTS: tuple[str, ...] = ("SPM", "SPM_TCELL")
-AE_CATEGORIES: tuple[str, ...] = ("CRS", "ICANS", "ICAHT_EARLY", "ICAHT_LATE")
+DERIVED_FROM_LABS: tuple[str, ...] = ("ICAHT_EARLY", "ICAHT_LATE")  # grade and max grade only
 MISSING: str = "(missing)"
-DAYS_PER_YEAR: float = 365.25
+DAYS_PER_YEAR: float = _PLAN.days_per_year
 
 
 def _common_schema() -> dict[str, Any]:
@@ -317,6 +315,33 @@ def _km_method(engine: str) -> str:
     return f"Kaplan-Meier (own product-limit; lifelines {ver} refused the delayed-entry data), log(-log) CI"
 
 
+def _km_point_rows(
+    base: dict[str, Any], row_type: str, curve: sv.KMCurve, t: np.ndarray, e: np.ndarray, months: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """Landmark or risk-table rows of one KM curve: S(t), its CI, numbers at risk (delayed entry) and counts."""
+    q = np.asarray(months, dtype=float) * sv.DAYS_PER_MONTH
+    at = sv.survival_at(curve, q)
+    nrisk = sv.number_at_risk(t, e, q)
+    ncum = _cum_at(curve.time, curve.n_event, q)
+    ccum = _cum_at(curve.time, curve.n_censored, q)
+    return [
+        {
+            **base,
+            "row_type": row_type,
+            "time_days": float(q[i]),
+            "time_months": float(m),
+            "estimate": _nan_to_none(at["estimate"][i]),
+            "lower_95": _nan_to_none(at["lower"][i]),
+            "upper_95": _nan_to_none(at["upper"][i]),
+            "unit": "probability",
+            "n_at_risk": int(nrisk[i]),
+            "n_event_cum": int(ncum[i]),
+            "n_censored_cum": int(ccum[i]),
+        }
+        for i, m in enumerate(months)
+    ]
+
+
 def survival_estimates(
     adtte: pl.DataFrame,
     data_cutoff: dt.date,
@@ -335,7 +360,7 @@ def survival_estimates(
             ev = (sub["CNSR"].to_numpy() == 0).astype(np.int64)
             e = sub["ENTRYT"].to_numpy()
             curve = sv.kaplan_meier(t, ev, e)
-            base = {
+            base: dict[str, Any] = {
                 "endpoint": ep,
                 "stratum_variable": var,
                 "stratum": level,
@@ -348,29 +373,8 @@ def survival_estimates(
                 "n_excluded": prep.n_excluded,
                 "note": prep.note,
             }
-            # landmarks and risk table
             for row_type, months in (("landmark", landmark_months), ("risk_table", risk_table_months)):
-                q = np.asarray(months, dtype=float) * sv.DAYS_PER_MONTH
-                at = sv.survival_at(curve, q)
-                nrisk = sv.number_at_risk(t, e, q)
-                ncum = _cum_at(curve.time, curve.n_event, q)
-                ccum = _cum_at(curve.time, curve.n_censored, q)
-                for i, m in enumerate(months):
-                    rows.append(
-                        {
-                            **base,
-                            "row_type": row_type,
-                            "time_days": float(q[i]),
-                            "time_months": float(m),
-                            "estimate": _nan_to_none(at["estimate"][i]),
-                            "lower_95": _nan_to_none(at["lower"][i]),
-                            "upper_95": _nan_to_none(at["upper"][i]),
-                            "unit": "probability",
-                            "n_at_risk": int(nrisk[i]),
-                            "n_event_cum": int(ncum[i]),
-                            "n_censored_cum": int(ccum[i]),
-                        }
-                    )
+                rows.extend(_km_point_rows(base, row_type, curve, t, e, months))
             med = sv.median_survival(curve)
             to_m = lambda x: None if x is None else x / sv.DAYS_PER_MONTH  # noqa: E731
             rows.append(
@@ -445,6 +449,7 @@ def cumulative_incidence(
     endpoints: dict[str, str] = CIF_ENDPOINTS,
     landmark_months: tuple[float, ...] = sv.LANDMARK_MONTHS,
     include_curve: bool = True,
+    risk_table_months: tuple[float, ...] = sv.RISK_TABLE_MONTHS,
 ) -> pl.DataFrame:
     """Aalen-Johansen CIF (CNSR 0 event, 2 competing, 1 censored) per endpoint and stratum, with Gray's test."""
     rows: list[dict[str, Any]] = []
@@ -455,6 +460,7 @@ def cumulative_incidence(
             q_all = np.asarray(CIF_LANDMARK_DAYS[ep], dtype=float)
         else:
             q_all = np.asarray(landmark_months, dtype=float) * sv.DAYS_PER_MONTH
+        q_risk = np.asarray(risk_table_months, dtype=float) * sv.DAYS_PER_MONTH
         for var, level, sub in _sorted_strata(prep.data):
             t = sub["AVAL"].to_numpy()
             cnsr = sub["CNSR"].to_numpy()  # internal status: 0 event, 1 censored, 2 competing
@@ -476,27 +482,8 @@ def cumulative_incidence(
                 "n_excluded": prep.n_excluded,
                 "note": prep.note,
             }
-            at = cr.cif_at(ci, q_all)
-            nrisk = sv.number_at_risk(t, e, q_all)
-            ecum = _cum_at(ci.time, ci.n_event, q_all)
-            ccum = _cum_at(ci.time, ci.n_competing, q_all)
-            for i, q in enumerate(q_all):
-                var_i = at["variance"][i]
-                rows.append(
-                    {
-                        **base,
-                        "row_type": "landmark",
-                        "time_days": float(q),
-                        "time_months": float(q) / sv.DAYS_PER_MONTH,
-                        "estimate": _nan_to_none(at["estimate"][i]),
-                        "std_error": _nan_to_none(np.sqrt(var_i)) if not np.isnan(var_i) else None,
-                        "lower_95": _nan_to_none(at["lower"][i]),
-                        "upper_95": _nan_to_none(at["upper"][i]),
-                        "n_at_risk": int(nrisk[i]),
-                        "n_event_cum": int(ecum[i]),
-                        "n_competing_cum": int(ccum[i]),
-                    }
-                )
+            for row_type, q_rows in (("landmark", q_all), ("risk_table", q_risk)):
+                rows.extend(_cif_point_rows(base, row_type, ci, t, e, q_rows))
             if include_curve and ci.time.size:
                 cols = {
                     "time_days": ci.time,
@@ -517,6 +504,35 @@ def cumulative_incidence(
     return _rows_to_frame(rows, CIF_SCHEMA, parts)
 
 
+def _cif_point_rows(
+    base: dict[str, Any], row_type: str, ci: cr.CumulativeIncidence, t: np.ndarray, e: np.ndarray, q: np.ndarray
+) -> list[dict[str, Any]]:
+    """Landmark or risk-table rows of one CIF: F(t), its CI, numbers at risk (delayed entry) and counts at q."""
+    at = cr.cif_at(ci, q)
+    nrisk = sv.number_at_risk(t, e, q)
+    ecum = _cum_at(ci.time, ci.n_event, q)
+    ccum = _cum_at(ci.time, ci.n_competing, q)
+    out = []
+    for i, qi in enumerate(q):
+        var_i = at["variance"][i]
+        out.append(
+            {
+                **base,
+                "row_type": row_type,
+                "time_days": float(qi),
+                "time_months": float(qi) / sv.DAYS_PER_MONTH,
+                "estimate": _nan_to_none(at["estimate"][i]),
+                "std_error": _nan_to_none(np.sqrt(var_i)) if not np.isnan(var_i) else None,
+                "lower_95": _nan_to_none(at["lower"][i]),
+                "upper_95": _nan_to_none(at["upper"][i]),
+                "n_at_risk": int(nrisk[i]),
+                "n_event_cum": int(ecum[i]),
+                "n_competing_cum": int(ccum[i]),
+            }
+        )
+    return out
+
+
 def _gray_row(
     sub: pl.DataFrame,
     var: str,
@@ -532,7 +548,7 @@ def _gray_row(
     if note is None and len(levels) < 2:
         note = "not computed: fewer than two non-missing levels"
     elif note is None:
-        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var].to_numpy(), cause=1)
         stat, dfree, p = res.statistic, res.df, res.p_value
         if stat is None:
             note = "not computed: singular covariance"
@@ -701,11 +717,62 @@ def icaht_phases(adae: pl.DataFrame) -> pl.DataFrame:
     return adae.with_columns(pl.when(pl.col("AECAT") == "ICAHT").then(phase).otherwise(pl.col("AECAT")).alias("AECAT"))
 
 
+def _append_proportions(
+    rows: list[dict[str, Any]], base: dict[str, Any], counts: dict[str, int], lag: int, n_not: int
+) -> None:
+    for measure, k in counts.items():
+        p = rt.clopper_pearson(k, base["n"])
+        rows.append(
+            {
+                **base,
+                "method": CP_METHOD,
+                "measure": measure,
+                "events": k,
+                "proportion": p.proportion,
+                "lower_95": p.lower,
+                "upper_95": p.upper,
+                "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
+                f"{n_not} infused patients not evaluable yet"
+                if lag
+                else None,
+            }
+        )
+
+
+def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray) -> list[dict[str, Any]]:
+    """Onset day, duration and ICU days: median and IQR over the patients with the event (ICU: admitted)."""
+    icu_mask = sub["icu"].fill_null(False).to_numpy()
+    out = []
+    for measure, vals, note in (
+        ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
+        ("duration_days", sub["dur"].to_numpy()[has], "patients with the event; ADURN of the first episode"),
+        ("icu_days", sub["icudays"].to_numpy()[icu_mask], "patients admitted to ICU; sum of ICUDAYS"),
+    ):
+        m = rt.median_iqr(np.asarray(vals, dtype=float))
+        out.append(
+            {
+                **base,
+                "method": MED_METHOD,
+                "measure": measure,
+                "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
+                "n_values": m.n,
+                "median": m.median,
+                "q1": m.q1,
+                "q3": m.q3,
+                "minimum": m.minimum,
+                "maximum": m.maximum,
+                "note": note,
+            }
+        )
+    return out
+
+
 def proportions(
     adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
 ) -> pl.DataFrame:
-    """CRS / ICANS / early and late ICAHT proportions with Clopper-Pearson CIs, grade distribution, onset/duration, resource use, over
-    the patients evaluable for the toxicity (infused at least min_days[toxicity] days before the cut-off)."""
+    """CRS / ICANS / early and late ICAHT proportions with Clopper-Pearson CIs, grade distribution, onset/duration,
+    resource use, over the patients evaluable for the toxicity (infused at least min_days[toxicity] days before the
+    cut-off)."""
     min_days = min_days or {}
     infused_all = adsl.filter(pl.col("INFFL") == "Y")
     adae = icaht_phases(adae)
@@ -761,52 +828,18 @@ def proportions(
             for g in range(1, 6):
                 counts[f"max_grade_{g}"] = int((maxgr == g).sum())
             counts["max_grade_unknown"] = int((has & np.isnan(maxgr)).sum())
+            if cat in DERIVED_FROM_LABS:  # graded from the lab series: no onset, duration or treatment to report
+                _append_proportions(rows, base, counts, lag, n_not)
+                continue
             counts["tocilizumab"] = int(sub["toci"].fill_null(False).sum())
             counts["steroids"] = int(sub["ster"].fill_null(False).sum())
             counts["icu"] = int(sub["icu"].fill_null(False).sum())
-            for measure, k in counts.items():
-                p = rt.clopper_pearson(k, n)
-                rows.append(
-                    {
-                        **base,
-                        "method": CP_METHOD,
-                        "measure": measure,
-                        "events": k,
-                        "proportion": p.proportion,
-                        "lower_95": p.lower,
-                        "upper_95": p.upper,
-                        "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
-                        f"{n_not} infused patients not evaluable yet"
-                        if lag
-                        else None,
-                    }
-                )
-            icu_mask = sub["icu"].fill_null(False).to_numpy()
-            for measure, vals, note in (
-                ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
-                ("duration_days", sub["dur"].to_numpy()[has], "patients with the event; ADURN of the first episode"),
-                ("icu_days", sub["icudays"].to_numpy()[icu_mask], "patients admitted to ICU; sum of ICUDAYS"),
-            ):
-                m = rt.median_iqr(np.asarray(vals, dtype=float))
-                rows.append(
-                    {
-                        **base,
-                        "method": MED_METHOD,
-                        "measure": measure,
-                        "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
-                        "n_values": m.n,
-                        "median": m.median,
-                        "q1": m.q1,
-                        "q3": m.q3,
-                        "minimum": m.minimum,
-                        "maximum": m.maximum,
-                        "note": note,
-                    }
-                )
+            _append_proportions(rows, base, counts, lag, n_not)
+            rows.extend(_median_rows(base, sub, has))
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 
-RESPONSE_WINDOWS: tuple[str, ...] = ("D90", "D180")
+RESPONSE_WINDOWS: tuple[str, ...] = _PLAN.response_windows
 
 
 def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
@@ -820,12 +853,18 @@ def response_rates(adrs: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
         if w.height == 0:
             continue
         w = w.with_columns(_as_str(pl.col("PRODUCT"), w.schema["PRODUCT"]).alias("PRODUCT"))
+        by = ["PRODUCT"]
+        if "DISGRP" in w.columns:  # response criteria differ by disease: also by disease group, and product within it
+            w = w.with_columns(_as_str(pl.col("DISGRP"), w.schema["DISGRP"]).alias("DISGRP"))
+            w = w.with_columns(pl.concat_str("DISGRP", pl.lit("/"), "PRODUCT").alias("DISGRP/PRODUCT"))
+            by += ["DISGRP", "DISGRP/PRODUCT"]
         done = w.filter(pl.col("WINDCMFL") == "Y")
         strata = [("overall", "overall", done, w.height - done.height)]
-        for (level,), sub in sorted(
-            done.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
-        ):
-            strata.append(("PRODUCT", str(level), sub, int(((w["PRODUCT"] == level) & (w["WINDCMFL"] != "Y")).sum())))
+        for var in by:
+            for (level,), sub in sorted(
+                done.partition_by(var, as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
+            ):
+                strata.append((var, str(level), sub, int(((w[var] == level) & (w["WINDCMFL"] != "Y")).sum())))
         for var, level, sub, n_not in strata:
             n = sub.height
             for measure, k in (
@@ -879,16 +918,21 @@ def build_all(
     data_cutoff: dt.date,
     min_days: dict[str, int] | None = None,
     adrs: pl.DataFrame | None = None,
+    late: Any = None,
 ) -> dict[str, pl.DataFrame]:
-    """All four analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
+    """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
     adtte = with_registration(adtte, adsl)
     props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
     if adrs is not None and adrs.height:
         props = pl.concat([props, response_rates(adrs, data_cutoff)], how="vertical")
+    from analyses.late_effects import build_late  # late-effect tables; ``late``: its LateInputs
+
     return {
         "survival_estimates": survival_estimates(adtte, data_cutoff),
         "cumulative_incidence": cumulative_incidence(adtte, data_cutoff),
         "event_rates": event_rates(adtte, data_cutoff),
         "proportions": props,
+        "median_followup": median_followup(adtte, data_cutoff),
+        **build_late(adtte, adsl, adae, data_cutoff, late),
     }

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 DAYS_PER_YEAR: float = 365.25
+
+
+# The two definitions the registry reports (type 7 = R/numpy default, type 2 = SAS PROC UNIVARIATE default).
+QuantileMethod = Literal["linear", "averaged_inverted_cdf"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def poisson_rate(events: int, person_years: float, conf_level: float = 0.95, per
     )
 
 
-def median_iqr(values: Sequence[float] | np.ndarray, method: str = "linear") -> MedianIQR:
+def median_iqr(values: Sequence[float] | np.ndarray, method: QuantileMethod = "linear") -> MedianIQR:
     """Median, quartiles, min and max of the non-missing values (NaN dropped); None when empty."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]

@@ -23,7 +23,8 @@ Method
   band): lower limit = the same rule applied to the lower band, upper limit = applied to the upper band. The band is
   undefined (NaN) where S is 0 or 1 and those points are skipped, as R does: a limit the band never reaches below
   0.5 is None (R: NA). In particular a last step of the curve to 0 does NOT give the degenerate CI [t, t].
-- Landmarks: month = 365.25 / 12 days (= 30.4375 days). S at a landmark is the right-continuous step value.
+- Landmarks and the month length: the analysis plan (data/config/analysis_plan.yaml, analyses/plan.py).
+  S at a landmark is the right-continuous step value.
   Beyond the largest observed time (event or censoring) the estimate is missing (as R
   summary.survfit(extend = FALSE)).
 - Numbers at risk at a time t: the same risk-set rule (entry < t <= exit, or entry == t == earliest entry).
@@ -36,10 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyses._riskset import number_at_risk, validate_entry
+from analyses.plan import load_plan
 
-DAYS_PER_MONTH: float = 365.25 / 12
-LANDMARK_MONTHS: tuple[int, ...] = (6, 12, 24, 36, 60)
-RISK_TABLE_MONTHS: tuple[int, ...] = (0, 3, 6, 9, 12, 18, 24, 30, 36, 48, 60)
+# From the analysis plan, the one place they are defined (kept as names for the modules that import them).
+DAYS_PER_MONTH: float = load_plan().days_per_month
+LANDMARK_MONTHS: tuple[float, ...] = load_plan().landmark_months
+RISK_TABLE_MONTHS: tuple[float, ...] = load_plan().risk_table_months
 _QUANTILE_TOL: float = float(np.sqrt(np.finfo(float).eps))  # R: sqrt(.Machine$double.eps)
 
 

@@ -12,7 +12,10 @@ subprocess (ingest -> dbt -> quality gates -> analyses -> release), then read fr
   - SPM cumulative incidence at 36 months      analysis.cumulative_incidence (SPM vs death, landmark, 36 months;
                                                  Aalen-Johansen, delayed entry)   truth: truth.overall.spm_cif_36mo_death_competing
 and scores whether each truth lies in [lower_95, upper_95]. Supplementary quantities for which params.json also
-holds a truth (OS 24 mo, PFS 12 mo, NRM 12 mo, SPM 36 mo per product) are scored the same way and reported apart.
+holds a truth (OS 24 mo, PFS 12 mo, NRM 12 mo, SPM 36 mo per product) are scored the same way and reported apart,
+with two late-effect families whose generating values are computed here from the generator's inline constants
+(late_effect_records): B-cell aplasia at 12 months per product (analysis.landmark_prevalence, Clopper-Pearson)
+and the infection rate in days 31-180 (analysis.infection_rates, Garwood).
 
 Per quantity: replicates R, covered count, coverage with its Clopper-Pearson 95% CI (analyses.rates), mean
 estimate, mean truth, bias (mean of estimate - truth), empirical SD of the estimate - truth, mean model SE
@@ -279,6 +282,7 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
             "supplementary",
             ("overall", "PRODUCT"),
         )
+        out.extend(late_effect_records(con, params))
     finally:
         con.close()
     for o in out:
@@ -288,6 +292,95 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
             else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
         )
     return out, params
+
+
+# Late-effect generating values, mirrored from kocartr/synth/forms.py where they are typed inline (no params.py
+# knob): B-cell recovery day ~ lognormal(log 300, 0.8) for CD19-target products, CD19 B cells uniform(0, 5) while
+# aplastic else lognormal(log 120, 0.5) cells/uL, rounded; the 12-month count is drawn on day 365 +- 1. Infections:
+# 30% of infused patients have one, onset uniform on days 1-180 (constant 0.30/180 per day at risk there).
+B_REC_LOG_MEDIAN, B_REC_LOG_SD, B_NORMAL_LOG_MEDIAN, B_NORMAL_LOG_SD = math.log(300), 0.8, math.log(120), 0.5
+INFECTION_SHARE, INFECTION_LAST_DAY = 0.30, 180
+LATE_TRUTH_KEYS = ("bcell_aplasia_12mo", "infection_rate_31_180")
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def bcell_aplasia_truth(cd19_target: bool, threshold: float = 20.0) -> float:
+    """P(CD19 B cells < threshold on the 12-month count): still aplastic (recovery after the draw day, day 364-366
+    equally likely), or recovered but drawn below the threshold (rounded to an integer)."""
+    low_normal = _phi((math.log(threshold - 0.5) - B_NORMAL_LOG_MEDIAN) / B_NORMAL_LOG_SD)
+    if not cd19_target:
+        return low_normal
+    still = sum(1.0 - _phi((math.log(d) - B_REC_LOG_MEDIAN) / B_REC_LOG_SD) for d in (364, 365, 366)) / 3
+    return still + (1.0 - still) * low_normal
+
+
+def infection_rate_truth() -> float:
+    """Non-fatal infection episodes per 100 person-years in days 31-180 (constant daily hazard of onset)."""
+    return INFECTION_SHARE / INFECTION_LAST_DAY * 365.25 * 100
+
+
+def late_effect_records(con, params: dict) -> list[dict]:
+    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rate in days
+    31-180, all organisms, overall (analysis.infection_rates), with their generating values."""
+    from kocartr.dictionary import load_dictionary
+
+    tables = {
+        t
+        for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'analysis'"
+        ).fetchall()
+    }
+    if not {"landmark_prevalence", "infection_rates"} <= tables:
+        return []
+    targets = {p.code: p.attributes.get("target") for p in load_dictionary().code_lists["product"].codes}
+    out: list[dict] = []
+    for r in _rows(
+        con,
+        """select stratum, n, events, proportion, lower_95, upper_95 from analysis.landmark_prevalence
+           where endpoint = 'BCELL_APLASIA' and landmark_day = 365 and stratum_variable = 'PRODUCT'""",
+        [],
+    ):
+        t = bcell_aplasia_truth(targets.get(r["stratum"]) == "CD19")
+        out.append(
+            _late_record(
+                "B-cell aplasia at 12 months (landmark)", r["stratum"], r, r["proportion"], t, LATE_TRUTH_KEYS[0]
+            )
+        )
+    for r in _rows(
+        con,
+        """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
+           where time_window = 'D31-180' and organism_class = 'ANY' and stratum_variable = 'overall'""",
+        [],
+    ):
+        out.append(
+            _late_record(
+                "Infection rate days 31-180 per 100 PY",
+                "overall",
+                r,
+                r["rate_per_100py"],
+                infection_rate_truth(),
+                LATE_TRUTH_KEYS[1],
+            )
+        )
+    return out
+
+
+def _late_record(quantity: str, stratum: str, r: dict, estimate: float | None, truth: float, key: str) -> dict:
+    return {
+        "quantity": quantity,
+        "group": "supplementary",
+        "stratum": stratum,
+        "estimate": estimate,
+        "lower_95": r["lower_95"],
+        "upper_95": r["upper_95"],
+        "n": r["n"],
+        "events": r["events"],
+        "truth": truth,
+        "truth_key": key,
+    }
 
 
 def _km_aj(entry, exit_, cause, horizon: float, n_causes: int) -> tuple[float, list[float]]:
@@ -699,7 +792,7 @@ def main() -> None:
         matched = matched_truths(wd, params, args.mc_reps, seed)
         for r in recs:
             r["seed"] = seed
-            if r["truth_key"] in ("crs_grade3plus", "crs_any"):
+            if r["truth_key"] in ("crs_grade3plus", "crs_any", *LATE_TRUTH_KEYS):
                 r["truth_matched"] = r["truth"]  # a per-patient probability: no design dependence
             else:
                 v = matched.get((r["truth_key"], r["stratum"]))

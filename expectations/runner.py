@@ -2,12 +2,14 @@
 
 Frames come from DuckDB as pandas (pyarrow-backed strings; never GX's DuckDB SQLAlchemy route, which fails
 silently) and are validated with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an ephemeral
-GX context built once per process. An exception inside GX (exception_info.raised_exception) or a failing frame query (e.g. a table
-that does not exist yet) makes the check an ERROR (CheckOutcome.error set, passed False), never bad data.
+GX context built once per process; the `ok` frames of a table are stacked into one validation. An exception inside
+GX (exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist yet) makes the check
+an ERROR (CheckOutcome.error set, passed False), never bad data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -332,21 +334,23 @@ def _validate_frame(rules: Sequence[Rule], df, run_id: str) -> list[CheckOutcome
 
 
 def run_rules(con, rules: Iterable[Rule], run_id: str) -> list[CheckOutcome]:
-    """Run `rules` on the warehouse connection `con` (DuckDB); one frame query and one GX run per distinct frame."""
+    """Run `rules` on the warehouse connection `con` (DuckDB): one frame query per distinct frame, and one GX
+    validation per table where its frames can share one (see _merge_ok_frames), else one per frame."""
     groups: dict[tuple, list[Rule]] = {}
     for rule in rules:  # one frame per query; table rules share one frame per (table, filter)
         key = ("query", rule.frame_sql()) if rule.query is not None else ("table", rule.table, rule.where or "")
         groups.setdefault(key, []).append(rule)
     outcomes: dict[str, CheckOutcome] = {}
+    frames: list[tuple[list[Rule], Any]] = []
     for key, group in groups.items():
         sql = key[1] if key[0] == "query" else _table_frame_sql(group)
         try:
-            df = _fetch_frame(con, sql)
+            frames.append((group, _fetch_frame(con, sql)))
         except Exception as exc:  # noqa: BLE001 - a missing table or column is an error of the check
             msg = f"frame query failed on {group[0].table}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
             for rule in group:
                 outcomes[rule.name] = _error_outcome(rule, run_id, msg)
-            continue
+    for group, df in _merge_ok_frames(frames):
         try:
             for o in _validate_frame(group, df, run_id):
                 outcomes[o.name] = o
@@ -354,8 +358,49 @@ def run_rules(con, rules: Iterable[Rule], run_id: str) -> list[CheckOutcome]:
             log.exception("quality check run failed")
             for rule in group:
                 outcomes[rule.name] = _error_outcome(rule, run_id, f"{type(exc).__name__}: {exc}")
-    ordered = [outcomes[r.name] for g in groups.values() for r in g]
-    return ordered
+    return [outcomes[r.name] for g in groups.values() for r in g]
+
+
+def _is_ok_rule(rule: Rule) -> bool:
+    return (
+        rule.expectation == "ExpectColumnValuesToBeInSet"
+        and rule.kwargs.get("column") == "ok"
+        and rule.kwargs.get("value_set") == [True]
+    )
+
+
+def _merge_ok_frames(frames: list[tuple[list[Rule], Any]]) -> list[tuple[list[Rule], Any]]:
+    """Stack the `ok` frames of one table into one frame, so that its rules run in one GX validation.
+
+    Rule i of the stack reads its own column `ok__i`: its `ok` on its own rows, NULL on the others' rows, which GX
+    column-map expectations skip; so rows checked, failing rows and their keys are those of the rule run alone.
+    Only frames with the same identifier columns of the same types are stacked (a missing column would turn
+    integers into floats in the failing keys); a frame with a NULL `ok` stays alone (and errors there)."""
+    import pandas as pd
+
+    out: list[tuple[list[Rule], Any]] = []
+    stacks: dict[tuple, list[tuple[list[Rule], Any]]] = {}
+    for group, df in frames:
+        ids = tuple(
+            dict.fromkeys(c for r in group for c in (*r.id_columns, *([r.site_column] if r.site_column else [])))
+        )
+        stackable = all(_is_ok_rule(r) for r in group) and set(df.columns) == {*ids, "ok"} and not df["ok"].isna().any()
+        if not stackable:
+            out.append((group, df))
+            continue
+        key = (group[0].table, tuple(sorted((c, str(df[c].dtype)) for c in ids)))
+        stacks.setdefault(key, []).append((group, df))
+    for members in stacks.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        parts, rules = [], []
+        for i, (group, df) in enumerate(members):
+            col = f"ok__{i}"
+            parts.append(df.rename(columns={"ok": col}))
+            rules += [dataclasses.replace(r, kwargs={**r.kwargs, "column": col}) for r in group]
+        out.append((rules, pd.concat(parts, ignore_index=True)))
+    return out
 
 
 def _fetch_frame(con, sql: str):

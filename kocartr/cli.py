@@ -9,10 +9,13 @@ from pathlib import Path
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from kocartr.ingest import demo_requested, key_settings_from_env
     from orchestration.runner import run_pipeline
     from orchestration.summary import format_summary
 
-    if args.demo:
+    # The environment is read here, at the entry point, and handed to the pipeline as explicit configuration.
+    demo = args.demo or demo_requested()
+    if demo:
         print("DEMO MODE: pseudonymizing with the published demo key. Never use demo mode for real patient data.")
     home = args.dagster_home or os.environ.get("DAGSTER_HOME")
     result = run_pipeline(
@@ -20,7 +23,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Path(args.warehouse),
         Path(args.release_dir),
         month=args.month,
-        demo=args.demo,
+        demo=demo,
+        key_settings=key_settings_from_env(),
         lock_wait=args.lock_wait,
         dagster_home=Path(home) if home else None,
         verbose=args.verbose,
@@ -138,11 +142,24 @@ def _add_rekey(sub) -> None:
         "KOCARTR_HMAC_KEY_FILE, or --demo) to the key in --new-key-file, re-reading "
         "the submission files recorded in the ingest ledger. Run `kocartr run` with "
         "the new key afterwards to rebuild the dbt layers.",
+        epilog=KEY_ENV
+        + "\nexample:\n  KOCARTR_HMAC_KEY_FILE=/secure/old.key kocartr rekey --warehouse out/warehouse.duckdb "
+        "--submissions /data/submissions --new-key-file /secure/new.key\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rk.add_argument("--warehouse", required=True, help="DuckDB warehouse file")
     rk.add_argument("--submissions", required=True, help="the submissions tree the warehouse was ingested from")
     rk.add_argument("--new-key-file", required=True, help="file holding the new key (hex or text)")
     rk.add_argument("--demo", action="store_true", help="the current key is the published demo key")
+    _examples(
+        rk,
+        {
+            "--warehouse": "--warehouse out/warehouse.duckdb",
+            "--submissions": "--submissions /data/kocartr/submissions",
+            "--new-key-file": "--new-key-file /secure/registry-2027.key",
+            "--demo": "--demo (a demo warehouse moving to a real key)",
+        },
+    )
     rk.set_defaults(func=_cmd_rekey)
 
 
@@ -152,39 +169,49 @@ def _add_rekey(sub) -> None:
 EXIT_CODES = """exit codes:
   0  success
   1  the run stopped: a blocking quality gate or a step failed, or there is nothing to release (empty registry);
-     a release the warehouse's content forbids
+     a release the warehouse's content forbids; `dbt-sync --check` found stale files; `release --verify` found
+     problems
   2  refused before starting, one line on stderr: a bad argument or path, no pseudonymization key, the
      warehouse locked by another process, an existing release"""
 
-RUN_ENV = """environment:
-  KOCARTR_HMAC_KEY / KOCARTR_HMAC_KEY_FILE  the pseudonymization key (or its file), kept apart from the warehouse
-  KOCARTR_DEMO=1         same as --demo (synthetic data only)
-  KOCARTR_LOCK_WAIT      seconds to wait for the warehouse's write lock (default 10)
-  DAGSTER_HOME           the Dagster instance that records the run (default: dagster_home/ beside the warehouse)
-  GX_ANALYTICS_ENABLED   set to false (the Makefile does)
+KEY_ENV = """environment:
+  KOCARTR_HMAC_KEY       the pseudonymization key itself (hex or text), kept apart from the warehouse
+  KOCARTR_HMAC_KEY_FILE  else a file holding it (outside the warehouse)
+  KOCARTR_DEMO=1         same as --demo: the published demo key (synthetic data only)"""
+
+RUN_ENV = (
+    KEY_ENV
+    + """
+  KOCARTR_LOCK_WAIT      seconds to wait for the warehouse's write lock (default 10; --lock-wait wins)
+  DAGSTER_HOME           the Dagster instance that records the run (default: dagster_home/ beside the warehouse;
+                         --dagster-home wins)
 examples:
   kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb --demo
-  kocartr run --submissions /data/kocartr/submissions --warehouse /data/kocartr/warehouse.duckdb --month 2026-09"""
+  KOCARTR_HMAC_KEY_FILE=/secure/registry.key kocartr run --submissions /data/kocartr/submissions \
+--warehouse /data/kocartr/warehouse.duckdb --release-dir /data/kocartr/releases --month 2026-09"""
+)
+
+NO_ENV = "environment: none read"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from kocartr import __version__
+def _examples(parser: argparse.ArgumentParser, examples: dict[str, str]) -> argparse.ArgumentParser:
+    """Append an example to each option's help (`--month 2026-09`); every option of every command has one
+    (tests/orchestration/test_cli_help.py)."""
+    for action in parser._actions:  # noqa: SLF001 (argparse has no public list of a parser's options)
+        flag = next((o for o in action.option_strings if o.startswith("--")), None)
+        if flag in examples:
+            action.help = f"{action.help or ''}; e.g. {examples[flag]}".lstrip("; ")
+    return parser
 
-    p = argparse.ArgumentParser(
-        prog="kocartr",
-        description="Ko-CARTR registry data platform. `kocartr COMMAND --help` explains each command.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--version", action="version", version=f"kocartr {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
 
+def _add_run(sub) -> None:
     run = sub.add_parser(
         "run",
         help="ingest a submissions folder and build the monthly dataset",
         description="Ingest every site-month batch up to the registry month, build the warehouse "
         "as of the month's last day (dbt layers and quality gates), compute the "
-        "analyses and publish the month's immutable release.",
+        "analyses and publish the month's immutable release. The terminal shows one line per step "
+        "(with progress on long steps) and a summary; the full log goes to logs/ beside the warehouse.",
         epilog=RUN_ENV + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -215,12 +242,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the warehouse's write lock when another process holds it "
         "(default 10; env KOCARTR_LOCK_WAIT)",
     )
+    _examples(
+        run,
+        {
+            "--submissions": "--submissions data/sample/submissions",
+            "--warehouse": "--warehouse out/warehouse.duckdb",
+            "--release-dir": "--release-dir /data/kocartr/releases",
+            "--month": "--month 2026-09 (rebuilds a past month as of its own cut-off)",
+            "--demo": "--demo (synthetic data only)",
+            "--timings": "--timings out/timings.json",
+            "--dagster-home": "--dagster-home out/dagster_home",
+            "--verbose": "-v",
+            "--lock-wait": "--lock-wait 60",
+        },
+    )
     run.set_defaults(func=_cmd_run)
 
+
+def _add_synth_template(sub) -> None:
     synth = sub.add_parser(
         "synth",
         help="generate synthetic monthly site submissions with ground truth",
-        epilog="example: kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7",
+        description="Synthetic site submissions (OUT/submissions/) and the truth they were drawn from "
+        "(OUT/ground_truth/, kept apart), with the defects sites make, for tests and demos.",
+        epilog=NO_ENV + "\nexample:\n  kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synth.add_argument("--out", required=True, help="output folder: OUT/submissions/ and OUT/ground_truth/")
     synth.add_argument("--patients", type=int, default=400, help="patients to generate (default 400)")
@@ -228,23 +274,59 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=1, help="random seed: same seed, same files (default 1)")
     synth.add_argument("--first-month", default="2021-04", help="first submission month, YYYY-MM (default 2021-04)")
     synth.add_argument("--last-month", default="2026-10", help="last submission month, YYYY-MM (default 2026-10)")
+    _examples(
+        synth,
+        {
+            "--out": "--out /tmp/synth",
+            "--patients": "--patients 1000",
+            "--sites": "--sites 3",
+            "--seed": "--seed 7",
+            "--first-month": "--first-month 2023-01",
+            "--last-month": "--last-month 2024-06",
+        },
+    )
     synth.set_defaults(func=_cmd_synth)
 
     tpl = sub.add_parser(
         "template",
         help="write the site submission template (XLSX) from the dictionary",
-        epilog="example: kocartr template --out template.xlsx",
+        description="The XLSX template sites fill in: one sheet per form, columns, code lists and rules from the "
+        "data dictionary, in Korean and English.",
+        epilog=NO_ENV + "\nexample:\n  kocartr template --out template.xlsx\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
+    _examples(tpl, {"--out": "--out out/ko-cartr-template.xlsx"})
     tpl.set_defaults(func=_cmd_template)
 
-    q = sub.add_parser("queries", help="write a site's query workbook for a registry month (audit.site_queries)")
-    q.add_argument("--site", required=True)
-    q.add_argument("--out", required=True)
-    q.add_argument("--warehouse", default="out/warehouse.duckdb")
+
+def _add_queries_release(sub) -> None:
+    q = sub.add_parser(
+        "queries",
+        help="write a site's query workbook for a registry month (audit.site_queries)",
+        description="What one site must fix, from audit.site_queries (built by `kocartr run` after every gate), "
+        "as a bilingual workbook with the site's own record ids read back from its files.",
+        epilog="environment:\n  KOCARTR_SUBMISSIONS    the submissions tree when --submissions is not given\n"
+        "example:\n  kocartr queries --site S01 --out S01-queries.xlsx --warehouse out/warehouse.duckdb "
+        "--submissions data/sample/submissions\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("--site", required=True, help="the site's code")
+    q.add_argument("--out", required=True, help="the workbook to write (XLSX)")
+    q.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
     q.add_argument("--month", help="registry month (YYYY-MM); default: the latest with queries")
     q.add_argument(
         "--submissions", help="submissions tree, to show the site's own record ids (default: $KOCARTR_SUBMISSIONS)"
+    )
+    _examples(
+        q,
+        {
+            "--site": "--site S01",
+            "--out": "--out S01-queries.xlsx",
+            "--warehouse": "--warehouse out/warehouse.duckdb",
+            "--month": "--month 2026-09",
+            "--submissions": "--submissions data/sample/submissions",
+        },
     )
     q.set_defaults(func=_cmd_queries)
 
@@ -252,26 +334,93 @@ def build_parser() -> argparse.ArgumentParser:
 
     rel = add_release_arguments(
         sub.add_parser(
-            "release", help="publish an immutable release of a built warehouse (or --verify / --list releases)"
+            "release",
+            help="publish an immutable release of a built warehouse (or --verify / --list releases)",
+            description="Publish OUT/<cutoff>/ from a built warehouse (never overwrites), verify a published "
+            "release, or list the releases.",
+            epilog=NO_ENV + "\nexamples:\n  kocartr release --warehouse out/warehouse.duckdb --cutoff 2026-10-31 "
+            "--out out/releases\n  kocartr release --verify out/releases/2026-10-31\n" + EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+    )
+    _examples(
+        rel,
+        {
+            "--warehouse": "--warehouse out/warehouse.duckdb",
+            "--cutoff": "--cutoff 2026-10-31",
+            "--out": "--out out/releases",
+            "--quality-summary": "--quality-summary out/quality.json",
+            "--verify": "--verify out/releases/2026-10-31",
+            "--list": "--list out/releases",
+        },
     )
     rel.set_defaults(func=_cmd_release)
 
+
+def _add_status_sync(sub) -> None:
     status = sub.add_parser(
         "status",
         help="what a warehouse holds: last built month, last batches, queries, releases",
         description="Read-only: last ingested batch per site, last built month, open queries "
         "by site, key table sizes and the releases published.",
-        epilog="example: kocartr status --warehouse out/warehouse.duckdb",
+        epilog=NO_ENV + "\nexample:\n  kocartr status --warehouse out/warehouse.duckdb\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     status.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
     status.add_argument("--release-dir", default="out/releases", help="where releases are published")
+    _examples(
+        status, {"--warehouse": "--warehouse out/warehouse.duckdb", "--release-dir": "--release-dir out/releases"}
+    )
     status.set_defaults(func=_cmd_status)
 
-    sync = sub.add_parser("dbt-sync", help="regenerate dbt sources and code-list seeds from the dictionary")
+    sync = sub.add_parser(
+        "dbt-sync",
+        help="regenerate dbt sources and code-list seeds from the dictionary",
+        description="Regenerate the dbt sources, staging models and the code-list seed from "
+        "data/dictionary/dictionary.yaml (run it after changing the dictionary).",
+        epilog=NO_ENV + "\nexamples:\n  kocartr dbt-sync\n  kocartr dbt-sync --check\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")
+    _examples(sync, {"--check": "--check (in CI)"})
     sync.set_defaults(func=_cmd_dbt_sync)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kocartr import __version__
+
+    p = argparse.ArgumentParser(
+        prog="kocartr",
+        description="Ko-CARTR registry data platform. `kocartr COMMAND --help` explains each command, its "
+        "options with examples, the environment variables it reads and its exit codes.",
+        epilog="example:\n  kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb "
+        "--demo\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"kocartr {__version__}")
+    _examples(p, {"--version": "kocartr --version"})
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_synth_template(sub)
+    _add_queries_release(sub)
+    _add_status_sync(sub)
     _add_rekey(sub)
+    from kocartr.release.analyze import add_analyze_parser  # subgroup questions on a release (own module)
+
+    an = add_analyze_parser(sub)
+    an.formatter_class = argparse.RawDescriptionHelpFormatter
+    an.epilog = (
+        NO_ENV + "\nexample:\n  kocartr analyze --release out/releases/2026-10-31 --endpoint OS "
+        "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\" --by DISGRP\n" + EXIT_CODES
+    )
+    _examples(
+        an,
+        {
+            "--release": "--release out/releases/2026-10-31",
+            "--where": "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\"",
+            "--out": "--out /tmp/os_axicel_65",
+        },
+    )
     return p
 
 

@@ -332,8 +332,8 @@ def render_codes_yml(d: Dictionary) -> str:
                 {
                     "name": "dictionary_codes",
                     "description": "Every dictionary code list, one row per (code_list, code), with the code "
-                    "attributes (versioned clinical knowledge: ASTCT component grades, NRM causes, response ranks, "
-                    "...).",
+                    "attributes (versioned clinical knowledge: ASTCT component grades, NRM causes, "
+                    "response ranks, ...).",
                     "config": {"column_types": col_types},
                     "data_tests": [{"unique_combination": {"arguments": {"columns": ["code_list", "code"]}}}],
                     "columns": cols,

@@ -67,6 +67,13 @@ class Field:
     def is_free_text(self) -> bool:
         return self.type == "text"
 
+    @property
+    def codes_from(self) -> str:
+        """The code list of a code field (load_dictionary guarantees one exists)."""
+        if self.code_list is None:
+            raise DictionaryError(f"field {self.name} is not a code field")
+        return self.code_list
+
 
 @dataclass(frozen=True)
 class Form:
@@ -115,10 +122,8 @@ class Dictionary:
         The set is the controlling code's attribute named after the field (analyte.unit) or its plural
         (response_criteria.responses), several codes separated by ';'. Codes without it constrain nothing.
         """
-        out: dict[str, tuple[str, ...]] = {}
-        if controlling.code_list is None:  # a controlling field without a code list constrains nothing
-            return out
-        for c in self.code_lists[controlling.code_list].codes:
+        out = {}
+        for c in self.code_lists[controlling.codes_from].codes:
             for key in (field.name, field.name + "s"):
                 if key in c.attributes:
                     out[c.code] = tuple(str(c.attributes[key]).split(";"))

@@ -42,7 +42,7 @@ TEXT_SUFFIXES = {".csv", ".md", ".txt", ".log", ".json", ".html", ".htm", ".yaml
 
 def looks_like_rrn(value: str | None) -> bool:
     """Strict screening of submitted text (cell, header, sheet, folder or file name)."""
-    return value is not None and bool(RRN_RE.search(value))
+    return bool(value) and RRN_RE.search(value or "") is not None
 
 
 def redact(value: str | None) -> str | None:

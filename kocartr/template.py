@@ -165,8 +165,8 @@ def write_template(path: Path) -> None:
                 max(12, len(f.name) + 2),
                 date_fmt if f.type == "date" else (text_fmt if f.type in ("string", "code", "text") else None),
             )
-            if f.type == "code" and not f.multiple and f.code_list is not None:
-                a, b = spans[f.code_list]
+            if f.type == "code" and not f.multiple:
+                a, b = spans[f.codes_from]
                 ws.data_validation(
                     1,
                     j,

@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
-from kocartr.months import month_end
 from kocartr.paths import CONFIG_DIR, DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -32,25 +30,6 @@ def build_args() -> list[str]:
     return ["build", "--indirect-selection", "buildable"]
 
 
-@contextmanager
-def cutoff_environment(registry_month: str) -> Iterator[str]:
-    """KOCARTR_DATA_CUTOFF = the registry month's last day while dbt runs (models read it via the data_cutoff macro).
-
-    An environment variable, not `--vars`: dbt discards its partial parse whenever vars change, and a full parse
-    of this project costs ~10 s per invocation (three per monthly run).
-    """
-    cutoff = month_end(registry_month).isoformat()
-    before = os.environ.get("KOCARTR_DATA_CUTOFF")
-    os.environ["KOCARTR_DATA_CUTOFF"] = cutoff
-    try:
-        yield cutoff
-    finally:
-        if before is None:
-            os.environ.pop("KOCARTR_DATA_CUTOFF", None)
-        else:
-            os.environ["KOCARTR_DATA_CUTOFF"] = before
-
-
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     manifest = project_dir / "target" / "manifest.json"
     if not manifest.exists():
@@ -68,31 +47,38 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
 PARSE_ENV = ("KOCARTR_WAREHOUSE", "KOCARTR_DATA_CUTOFF")
 
 
-def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
-    """Run `dbt parse` (~3-10 s) only when the project files, the warehouse path or the cut-off changed."""
+def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR, env: Mapping[str, str] | None = None) -> Path:
+    """Run `dbt parse` (~3-10 s) when the project files changed or, given the environment a run's dbt invocations
+    will get (`env`), when the warehouse path or the cut-off differ from the last parse. Without `env` (loading the
+    code location) an existing, up-to-date manifest is kept whatever it was parsed with."""
     stamp = project_dir / "target" / "parsed_with.json"
-    env = {**os.environ}
+    full_env = {**os.environ, **(env or {})}
     # Parsing needs the profile to resolve; the path is not opened by `dbt parse`.
-    env.setdefault("KOCARTR_WAREHOUSE", str(project_dir / "target" / "parse-only.duckdb"))
-    parsed_with = {k: env.get(k, "") for k in PARSE_ENV}
-    if manifest_is_stale(project_dir) or not stamp.exists() or json.loads(stamp.read_text()) != parsed_with:
-        proc = subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--project-dir",
-                str(project_dir),
-                "--profiles-dir",
-                str(project_dir),
-                "--quiet",
-                "--log-level-file",
-                "none",
-            ],  # no dbt_project/logs/dbt.log growing run after run
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+    full_env.setdefault("KOCARTR_WAREHOUSE", str(project_dir / "target" / "parse-only.duckdb"))
+    parsed_with = {k: full_env.get(k, "") for k in PARSE_ENV}
+    stale = manifest_is_stale(project_dir) or not stamp.exists()
+    if stale or (env is not None and json.loads(stamp.read_text()) != parsed_with):
+        _parse(project_dir, full_env)
         stamp.write_text(json.dumps(parsed_with), encoding="utf-8")
     return project_dir / "target" / "manifest.json"
+
+
+def _parse(project_dir: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--quiet",
+            "--log-level-file",
+            "none",
+        ],  # no dbt_project/logs/dbt.log growing run after run
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")

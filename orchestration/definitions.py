@@ -1,4 +1,10 @@
-"""The Dagster code location: `dagster dev -m orchestration.definitions` (see `make ui`)."""
+"""The Dagster code location: `dagster dev -m orchestration.definitions` (see `make ui`).
+
+`build_definitions(resources)` is the one wiring of assets, checks, jobs, schedule and sensors; `kocartr run` calls
+it with the resources it built from its arguments, and `defs` below is the same wiring with the configuration read
+once from environment variables (orchestration.resources.config_from_env), which is what the UI, the schedule and
+the sensor run with.
+"""
 
 from __future__ import annotations
 
@@ -14,34 +20,43 @@ from orchestration.assets.ingest import site_submissions  # noqa: E402
 from orchestration.assets.release import monthly_release  # noqa: E402
 from orchestration.assets.warehouse import dbt_layer_assets  # noqa: E402
 from orchestration.checks import quality_gates  # noqa: E402
-from orchestration.jobs import (
+from orchestration.jobs import (  # noqa: E402
     feedback_after_failure,
     feedback_after_success,
     feedback_job,
-    ingest_job,  # noqa: E402
+    ingest_job,
     monthly_job,
     monthly_schedule,
     submissions_sensor,
-)  # noqa: E402
-from orchestration.progress import LOGGER, run_log  # noqa: E402
-from orchestration.resources import default_resources  # noqa: E402
-
-defs = dg.Definitions(
-    assets=[
-        site_submissions,
-        *dbt_layer_assets(),
-        dq_scorecard,
-        site_queries,
-        site_query_workbooks,
-        outcome_analyses,
-        monthly_release,
-    ],
-    asset_checks=quality_gates(),
-    jobs=[ingest_job, monthly_job, feedback_job],
-    schedules=[monthly_schedule],
-    sensors=[submissions_sensor, feedback_after_success, feedback_after_failure],
-    resources=default_resources(),
-    loggers={LOGGER: run_log},
-    # The multiprocess executor re-imports the code location per step (13 s vs 1.7 s for 10 assets; notes).
-    executor=dg.in_process_executor,
 )
+from orchestration.progress import LOGGER, run_log  # noqa: E402
+from orchestration.resources import RegistryConfig, config_from_env, registry_resources  # noqa: E402
+
+ASSETS = [
+    site_submissions,
+    *dbt_layer_assets(),
+    dq_scorecard,
+    site_queries,
+    site_query_workbooks,
+    outcome_analyses,
+    monthly_release,
+]
+CHECKS = quality_gates()
+
+
+def build_definitions(config: RegistryConfig) -> dg.Definitions:
+    """Assets, checks, jobs, schedule and sensors with the resources of one registry configuration."""
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=CHECKS,
+        jobs=[ingest_job, monthly_job, feedback_job],
+        schedules=[monthly_schedule],
+        sensors=[submissions_sensor, feedback_after_success, feedback_after_failure],
+        resources=registry_resources(config),
+        loggers={LOGGER: run_log},
+        # The multiprocess executor re-imports the code location per step (13 s vs 1.7 s for 10 assets; notes).
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(config_from_env())

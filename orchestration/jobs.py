@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from orchestration.partitions import BATCH_TAG, batch_key, registry_months
+from orchestration.resources import RegistryConfig
 
 INGEST_JOB = "ingest_batches"
 MONTHLY_JOB = "monthly_dataset"
@@ -91,10 +91,12 @@ def changed_batches(previous: dict[str, str], current: dict[str, str]) -> list[s
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-def submissions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    root = os.environ.get("KOCARTR_SUBMISSIONS")
-    if not root or not Path(root).is_dir():
-        return dg.SkipReason("KOCARTR_SUBMISSIONS is not set to a folder")
+def submissions_sensor(
+    context: dg.SensorEvaluationContext, registry: RegistryConfig
+) -> dg.SensorResult | dg.SkipReason:
+    root = registry.submissions_dir
+    if not Path(root).is_dir():
+        return dg.SkipReason(f"the submissions folder {root} is not a folder")
     previous = json.loads(context.cursor) if context.cursor else {}
     current = batch_fingerprints(Path(root))
     todo = changed_batches(previous, current)

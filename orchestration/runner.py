@@ -9,8 +9,13 @@ the process exits non-zero.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestration.resources import RegistryConfig
 
 
 @dataclass
@@ -51,38 +56,21 @@ class PipelineResult:
         return all(s.success for s in self.stages) and not self.blocking_failures and not self.stopped
 
     @property
+    def release_metadata(self) -> dict[str, str]:
+        """The release step's materialization metadata (state, path, tables_sha256), empty when it did not run."""
+        for stage in self.stages:
+            if "release/monthly_release" in stage.metadata:
+                return stage.metadata["release/monthly_release"]
+        return {}
+
+    @property
     def release_state(self) -> str:
         """What the release step did: published, or already published (reproduced or not)."""
-        for stage in self.stages:
-            state = stage.metadata.get("release/monthly_release", {}).get("state")
-            if state:
-                return state
-        return ""
+        return self.release_metadata.get("state", "")
 
     @property
     def blocking_failures(self) -> list[CheckLine]:
         return [c for s in self.stages for c in s.checks if not c.passed and c.blocking]
-
-
-def configure_environment(submissions: Path, warehouse: Path, release_dir: Path, demo: bool) -> None:
-    """One variable per location, read by dbt's profile and by the Dagster resources alike."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["KOCARTR_WAREHOUSE"] = str(warehouse.resolve())
-    os.environ["KOCARTR_SUBMISSIONS"] = str(submissions.resolve())
-    os.environ["KOCARTR_RELEASES"] = str(release_dir.resolve())
-    os.environ["KOCARTR_QUERIES"] = str((warehouse.parent / "queries").resolve())
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    if demo:
-        os.environ["KOCARTR_DEMO"] = "1"
-
-
-def check_submissions(submissions: Path) -> Path:
-    """The submissions root must be an existing folder (one-line error otherwise)."""
-    if not submissions.exists():
-        raise FileNotFoundError(f"submissions folder {submissions} does not exist")
-    if not submissions.is_dir():
-        raise NotADirectoryError(f"--submissions {submissions} is a file; give the folder holding <SITE>/<YYYY-MM>/")
-    return submissions
 
 
 def one_line(text: str) -> str:
@@ -212,6 +200,42 @@ def default_dagster_home(warehouse: Path) -> Path:
     return warehouse.resolve().parent / "dagster_home"
 
 
+def registry_config(
+    submissions: Path,
+    warehouse: Path,
+    release_dir: Path,
+    demo: bool = False,
+    key_settings: Mapping[str, str] | None = None,
+) -> RegistryConfig:
+    """The run's configuration, explicit: absolute paths, site query workbooks in `queries/` beside the warehouse,
+    the key as given (default: as KOCARTR_HMAC_KEY / KOCARTR_HMAC_KEY_FILE / KOCARTR_DEMO say; read, never set)."""
+    from kocartr.ingest import demo_requested, key_settings_from_env
+    from orchestration.resources import RegistryConfig
+
+    keys = dict(key_settings_from_env() if key_settings is None else key_settings)
+    return RegistryConfig(
+        warehouse=str(warehouse.resolve()),
+        submissions_dir=str(submissions.resolve()),
+        release_dir=str(release_dir.resolve()),
+        queries_dir=str(warehouse.resolve().parent / "queries"),
+        demo=demo or (key_settings is None and demo_requested()),
+        hmac_key=keys.get("hmac_key", ""),
+        hmac_key_file=keys.get("hmac_key_file", ""),
+    )
+
+
+def refuse_early(config: RegistryConfig, lock_wait: float | None) -> None:
+    """Everything that can be refused is refused before any work, each in one line (cli: exit 2)."""
+    from kocartr.ingest import check_warehouse_key
+    from kocartr.warehouse import DEFAULT_LOCK_WAIT_SECONDS, wait_for_write_lock
+
+    key = config.check()  # submissions folder, warehouse path, a pseudonymization key (or explicit demo mode)
+    if lock_wait is None:
+        lock_wait = float(os.environ.get("KOCARTR_LOCK_WAIT", DEFAULT_LOCK_WAIT_SECONDS))
+    wait_for_write_lock(Path(config.warehouse), lock_wait, releases=config.release_dir)
+    check_warehouse_key(Path(config.warehouse), key)  # not the key the warehouse was built with: refused
+
+
 def run_pipeline(
     submissions: Path,
     warehouse: Path,
@@ -221,31 +245,22 @@ def run_pipeline(
     lock_wait: float | None = None,
     dagster_home: Path | None = None,
     verbose: bool = False,
+    key_settings: Mapping[str, str] | None = None,
 ) -> PipelineResult:
-    """Both jobs in the project's Dagster instance (default: `dagster_home/` beside the warehouse). The terminal
-    gets one line per stage and step; everything else goes to `<warehouse folder>/logs/run-*.log`
-    (`PipelineResult.log_file`), or to the terminal too when verbose."""
+    """Both jobs in the project's Dagster instance (default: `dagster_home/` beside the warehouse), with resources
+    built here from the arguments (orchestration.definitions.build_definitions): what a UI run gets from its
+    environment variables, the CLI passes explicitly. The terminal gets one line per stage and step; everything
+    else goes to `<warehouse folder>/logs/run-*.log` (`PipelineResult.log_file`), or to the terminal too when
+    verbose."""
     import time
 
-    from kocartr.ingest import check_warehouse_key, discover_batches, load_key
-    from kocartr.warehouse import DEFAULT_LOCK_WAIT_SECONDS, check_warehouse_path, wait_for_write_lock
-    from orchestration.progress import logger_config, new_log_file, quiet, say
-
-    # Everything that can be refused is refused before any work, each in one line (cli: exit 2).
-    check_submissions(submissions)
-    check_warehouse_path(warehouse)
-    load_key(demo)  # refuse to start without a pseudonymization key (or explicit demo mode) before any work
-    if lock_wait is None:
-        lock_wait = float(os.environ.get("KOCARTR_LOCK_WAIT", DEFAULT_LOCK_WAIT_SECONDS))
-    wait_for_write_lock(warehouse, lock_wait, releases=str(release_dir))
-    check_warehouse_key(warehouse, load_key(demo))  # another key than the warehouse was built with: refused
-    configure_environment(submissions, warehouse, release_dir, demo)
-
-    from kocartr.months import month_end
-    from orchestration.dbt_cli import cutoff_environment, ensure_manifest
-    from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
+    from kocartr.ingest import discover_batches
     from orchestration.partitions import registry_months
+    from orchestration.progress import new_log_file, quiet, say
 
+    config = registry_config(submissions, warehouse, release_dir, demo, key_settings)
+    refuse_early(config, lock_wait)
+    Path(config.warehouse).parent.mkdir(parents=True, exist_ok=True)
     batches = discover_batches(submissions)
     batch_months = [b.month for b in batches if b.ok]  # a bad month folder moves nothing
     target = choose_month(batch_months, month, registry_months.get_last_partition_key())
@@ -253,51 +268,64 @@ def run_pipeline(
     say(f"Ko-CARTR run for registry month {target}; full log: {log_file}")
     started = time.monotonic()
     with quiet(log_file, verbose):
-        with cutoff_environment(target):
-            ensure_manifest()  # parsed as the dbt steps will run, so each of them reuses this parse
-        from orchestration.definitions import defs
-
-        instance = project_instance(dagster_home or default_dagster_home(warehouse))
-        n_batches = sum(1 for m in batch_months if m <= target)
-        say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
-        ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={
-                "ops": {"site_submissions": {"config": {"through_month": target}}},
-                **logger_config(log_file, verbose),
-            },
-        )
-        stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
-        result = PipelineResult(
-            month=target,
-            stages=stages,
-            release_path=str(release_dir.resolve() / month_end(target).isoformat()),
-            queries_path=os.path.join(os.environ["KOCARTR_QUERIES"], target),
-            log_file=str(log_file),
-            dagster_home=str(instance.root_directory),
-        )
-        if warehouse.exists() and registry_is_empty(warehouse):  # whatever the gates said: say why first
-            result.stopped = (
-                f"no release: 0 patients registered after ingesting {submissions} "
-                f"({sum(len(b.files) for b in batches)} files found); check that "
-                "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects"
-            )
-        if result.success:
-            say(f"[2/2] monthly dataset {target}: dbt layers and their gates, analyses, release")
-            monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
-                instance=instance,
-                partition_key=target,
-                raise_on_error=False,
-                run_config=logger_config(log_file, verbose),
-            )
-            stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
-        # site queries after every gate, also when one stopped the run: they explain the stop to the sites
-        say(f"site queries {target}: after every gate")
-        feedback = defs.resolve_job_def(FEEDBACK_JOB).execute_in_process(
-            instance=instance, partition_key=target, raise_on_error=False, run_config=logger_config(log_file, verbose)
-        )
-        stages.append(_stage_result(FEEDBACK_JOB, target, feedback, instance))
-        instance.dispose()
+        result = _run_jobs(config, target, batches, log_file, verbose, dagster_home or default_dagster_home(warehouse))
     say(f"done in {time.monotonic() - started:.0f} s")
+    return result
+
+
+def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path, verbose: bool, home: Path):
+    """The ingest job, then (unless it stopped) the monthly job, then the feedback job, in the project instance."""
+    from kocartr.months import month_end
+    from orchestration.dbt_cli import ensure_manifest
+    from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
+    from orchestration.progress import expected_outputs, logger_config, say
+
+    ensure_manifest(env=config.dbt_env(target))  # parsed as the dbt steps will run, so each of them reuses it
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(config)
+    instance = project_instance(home)
+    batch_months = [b.month for b in batches if b.ok]
+    n_batches = sum(1 for m in batch_months if m <= target)
+    say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
+    ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {"site_submissions": {"config": {"through_month": target}}},
+            **logger_config(log_file, verbose, expected_outputs(defs.resolve_job_def(INGEST_JOB))),
+        },
+    )
+    stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
+    result = PipelineResult(
+        month=target,
+        stages=stages,
+        release_path=str(Path(config.release_dir) / month_end(target).isoformat()),
+        queries_path=str(Path(config.queries_dir) / target),
+        log_file=str(log_file),
+        dagster_home=str(instance.root_directory),
+    )
+    warehouse = Path(config.warehouse)
+    if warehouse.exists() and registry_is_empty(warehouse):  # whatever the gates said: say why first
+        result.stopped = (
+            f"no release: 0 patients registered after ingesting {config.submissions_dir} "
+            f"({sum(len(b.files) for b in batches)} files found); check that "
+            "it holds <SITE>/<YYYY-MM>/ folders and read audit.file_rejects"
+        )
+    if result.success:
+        say(f"[2/2] monthly dataset {target}: dbt layers and their gates, analyses, release")
+        monthly = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+            instance=instance,
+            partition_key=target,
+            raise_on_error=False,
+            run_config=logger_config(log_file, verbose, expected_outputs(defs.resolve_job_def(MONTHLY_JOB))),
+        )
+        stages.append(_stage_result(MONTHLY_JOB, target, monthly, instance))
+    # site queries after every gate, also when one stopped the run: they explain the stop to the sites
+    say(f"site queries {target}: after every gate")
+    feedback = defs.resolve_job_def(FEEDBACK_JOB).execute_in_process(
+        instance=instance, partition_key=target, raise_on_error=False, run_config=logger_config(log_file, verbose)
+    )
+    stages.append(_stage_result(FEEDBACK_JOB, target, feedback, instance))
+    instance.dispose()
     return result

@@ -7,14 +7,25 @@ from pathlib import Path
 from kocartr.warehouse import table_exists
 from orchestration.runner import PipelineResult
 
-KEY_TABLES = (
-    "adam.adsl",
-    "adam.adtte",
-    "adam.adae",
-    "analysis.survival_estimates",
-    "analysis.cumulative_incidence",
-    "analysis.proportions",
+KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae")  # and every table of schema analysis (analysis_tables)
+
+# What to do about each kind of failure, said where the failure is named.
+NEXT_BLOCKING = (
+    "next: the failing records are in audit.dq_failing_records and the sites' query workbooks; rerun after the "
+    "sites correct them"
 )
+NEXT_WARNING = "next: nothing blocks; the sites see the records in their query workbooks"
+NEXT_STEP = "next: fix the cause named here, then run the same command again (nothing published is changed)"
+
+
+def analysis_tables(con) -> list[str]:
+    """Every table of schema analysis, as the analysis assets wrote them (a new analysis appears unlisted here)."""
+    return [
+        f"analysis.{t}"
+        for (t,) in con.sql(
+            "select table_name from information_schema.tables where table_schema = 'analysis' order by table_name"
+        ).fetchall()
+    ]
 
 
 def _warehouse_lines(warehouse: Path) -> list[str]:
@@ -41,9 +52,11 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
             ).fetchall()
             if rules:
                 lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
-        for table in KEY_TABLES:
+        counts = []
+        for table in [*KEY_TABLES, *analysis_tables(con)]:
             n = con.sql(f"select count(*) from {table}").fetchall()[0][0] if table_exists(con, table) else "not built"
-            lines.append(f"{table}: {n} rows")
+            counts.append(f"{table} {n}")
+        lines.append("rows: " + ", ".join(counts))
         return lines
     finally:
         con.close()
@@ -86,7 +99,7 @@ def site_failure_lines(warehouse: Path, month: str) -> list[str]:
         )
         lines.append(
             f"  - {r['check_name']} [{r['severity'][0]}], passes overall, FAILED at {sites} "
-            f"(> {r['threshold'][0]:.1%}); {effect}"
+            f"(> {r['threshold'][0]:.1%}); {effect}; next: the site's query workbook lists the records"
         )
     return lines
 
@@ -101,11 +114,16 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
         for c in sorted(failed, key=lambda c: (not c.blocking, c.asset, c.check)):
             kind = "BLOCKING" if c.blocking else c.severity.lower()
             out.append(f"  - {kind} {c.asset} :: {c.check}: {c.description}".rstrip(": "))
+        if any(c.blocking for c in failed):
+            out.append(f"    {NEXT_BLOCKING}")
+        elif failed:
+            out.append(f"    {NEXT_WARNING}")
         if stage.failed_steps:
             out.append(f"  failed steps: {', '.join(stage.failed_steps)}")
             for step in stage.failed_steps:
                 if stage.errors.get(step):
                     out.append(f"  - {step}: {stage.errors[step]}")
+            out.append(f"    {NEXT_STEP}")
         if stage.skipped_steps:
             out.append(f"  not run (stopped by a failure upstream): {', '.join(stage.skipped_steps)}")
     out.append("")
@@ -120,7 +138,11 @@ def format_summary(result: PipelineResult, warehouse: Path) -> str:
     if result.dagster_home:
         out.append(f"Dagster instance (runs, partitions, check results; `make ui`): {result.dagster_home}")
     if result.release_state:
-        out.append(f"release {Path(result.release_path).name}: {result.release_state}")
+        fingerprint = result.release_metadata.get("tables_sha256", "")
+        out.append(
+            f"release {Path(result.release_path).name}: {result.release_state}"
+            + (f"; fingerprint (tables_sha256) {fingerprint}" if fingerprint else "")
+        )
     if result.stopped:
         out.append(f"STOPPED: {result.stopped}")
     elif result.success:
@@ -178,7 +200,7 @@ def status_lines(warehouse: Path, release_dir: Path) -> list[str]:
             )
     finally:
         con.close()
-    out.extend(_warehouse_lines(warehouse)[-len(KEY_TABLES) :])
+    out.extend(_warehouse_lines(warehouse)[-1:])  # the row counts
     releases = list_releases(release_dir) if release_dir.is_dir() else []
     out.append(f"releases in {release_dir}: " + (", ".join(p.name for p in releases) or "none"))
     return out

@@ -1,7 +1,8 @@
 """ADaM-layer suite (adam.adsl / adtte / adae, docs/ARCHITECTURE.md): the last gate before the analyses.
 
-All hand-written: these datasets are derived, so the rules restate the ADaM contract (keys, controlled terms,
-censoring codes) and the temporal rules of brief section 7 on the analysis variables. A critical failure here
+All hand-written: these datasets are derived, so the rules restate the ADaM contract where no dbt test does (the keys
+and controlled terms of models/adam/_adam.yml are not repeated here) and the temporal rules of brief section 7 on
+the analysis variables. A critical failure here
 stops the analysis assets; temporal rules tolerate 2% of patients (their records go to site queries).
 """
 
@@ -9,7 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from expectations.config import ADAE, ADAM_SITE, ADAM_SUBJECT, ADSL, ADTTE, ADTTE_PARAMCDS
+from expectations.config import (
+    ADAE,
+    ADAM_SITE,
+    ADAM_SUBJECT,
+    ADSL,
+    ADTTE,
+    CRS_ICANS_LATE_ONSET_DAY,
+)
 from expectations.rules import Rule, ok_rule
 
 if TYPE_CHECKING:
@@ -66,17 +74,6 @@ def rules(dictionary: Dictionary) -> list[Rule]:
     # ---------------------------------------------------------------- ADSL: one row per patient with an order
     gx(
         ADSL,
-        "usubjid_unique",
-        "plausibility",
-        "uniqueness",
-        "critical",
-        0.0,
-        "ADSL grain: one row per patient; a duplicate double-counts every analysis denominator.",
-        "ExpectCompoundColumnsToBeUnique",
-        {"column_list": [ADAM_SUBJECT]},
-    )
-    gx(
-        ADSL,
         "siteid.not_null",
         "completeness",
         "atemporal",
@@ -85,28 +82,6 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Every patient belongs to a site (per-site analyses, scorecard, site queries).",
         "ExpectColumnValuesToNotBeNull",
         {"column": ADAM_SITE},
-    )
-    gx(
-        ADSL,
-        "ittfl_is_y",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "ADSL holds the ITT population (patients with a CAR-T order): ITTFL = 'Y' on every row.",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "ITTFL", "value_set": ["Y"]},
-    )
-    gx(
-        ADSL,
-        "inffl_yn",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "INFFL is a Y/N flag (infused population).",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "INFFL", "value_set": ["Y", "N"]},
     )
     ok(
         ADSL,
@@ -200,30 +175,6 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         {"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]},
         ids=ids_tte,
     )
-    gx(
-        ADTTE,
-        "paramcd_controlled",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "PARAMCD from the controlled list in ARCHITECTURE.md (the analyses select by it).",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "PARAMCD", "value_set": list(ADTTE_PARAMCDS)},
-        ids=ids_tte,
-    )
-    gx(
-        ADTTE,
-        "cnsr_codes",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "ADaM BDS-TTE: CNSR 0 = event, 1 = censored; NULL only on a competing-event row (CMPEVFL = 'Y').",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "CNSR", "value_set": [0, 1]},
-        ids=ids_tte,
-    )
     ok(
         ADTTE,
         "competing_iff_cnsr_null",
@@ -314,45 +265,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
            from {ADTTE} where AVAL is not null and CNSR = 1""",
         ids=ids_tte,
     )
-    gx(
-        ADTTE,
-        "avalu_days",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "AVALU = 'DAYS' (ARCHITECTURE.md).",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "AVALU", "value_set": ["DAYS"]},
-        ids=ids_tte,
-    )
 
     # ---------------------------------------------------------------- ADAE: one row per patient and event
     ids_ae = _ids("AESEQ")
-    gx(
-        ADAE,
-        "key_unique",
-        "plausibility",
-        "uniqueness",
-        "critical",
-        0.0,
-        "ADAE grain: USUBJID + AESEQ.",
-        "ExpectCompoundColumnsToBeUnique",
-        {"column_list": [ADAM_SUBJECT, "AESEQ"]},
-        ids=ids_ae,
-    )
-    gx(
-        ADAE,
-        "aecat_controlled",
-        "conformance",
-        "value",
-        "critical",
-        0.0,
-        "AECAT from the dictionary code list ae_category (the one the dbt model reads).",
-        "ExpectColumnValuesToBeInSet",
-        {"column": "AECAT", "value_set": [c.code for c in dictionary.code_lists["ae_category"].codes]},
-        ids=ids_ae,
-    )
     gx(
         ADAE,
         "atoxgr_range",
@@ -396,8 +311,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "temporal",
         "warning",
         0.05,
-        "Brief 7: CRS / ICANS onset after day 30 is flagged.",
-        f"select {', '.join(ids_ae)}, ASTDY <= 30 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        f"Brief 7: CRS / ICANS onset after day {CRS_ICANS_LATE_ONSET_DAY} is flagged.",
+        f"select {', '.join(ids_ae)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
+        "where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
         ids=ids_ae,
     )

@@ -15,8 +15,7 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
-from expectations.clinical import threshold
-from expectations.config import STAGING_ID_COLUMNS, stg
+from expectations.config import STAGING_ID_COLUMNS, clinical_threshold, stg
 from expectations.rules import Rule, ok_rule
 from kocartr.paths import CONFIG_DIR
 
@@ -43,7 +42,7 @@ def lab_grade_rule(term: str) -> Rule:
     rows = [r for r in ctcae_lab_cutoffs() if r[0] == term]
     analyte = rows[0][1]
     cut = ", ".join(f"({_lit(v)}, {g}, {b!r})" for _, _, v, g, b in rows)
-    open_days = int(threshold("ae_lab_window_open_days"))
+    open_days = int(clinical_threshold("ae_lab_window_open_days"))
     return ok_rule(
         name=f"{ae}.{term.lower()}_grade_vs_lab_nadir",
         layer="staging",

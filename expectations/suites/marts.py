@@ -1,6 +1,7 @@
 """Marts-layer suite (dbt marts: dim_ / fct_ models investigators query and ADaM is built from).
 
-Hand rules on the grain and the day-0 anchors. Column names follow dbt_project/models/marts (see config.py).
+Hand rules on the day-0 anchors and cross-table agreement (the grain keys and accepted values are dbt tests of the
+marts: one rule, one place). Column names follow dbt_project/models/marts (see config.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from expectations.config import (
     FOLLOWUP_DUE_DATE,
     FOLLOWUP_KEY,
     FOLLOWUP_RECEIVED_DATE,
-    FOLLOWUP_STATE,
-    FOLLOWUP_STATES,
     MARTS_PATIENT,
     MARTS_SITE,
 )
@@ -29,32 +28,6 @@ FU_IDS = (MARTS_SITE, MARTS_PATIENT, FOLLOWUP_KEY)
 
 def rules(dictionary=None) -> list[Rule]:
     return [
-        Rule(
-            name=f"{DIM_PATIENT}.patient_unique",
-            layer="marts",
-            table=DIM_PATIENT,
-            category="plausibility",
-            subcategory="uniqueness",
-            severity="critical",
-            max_failing_share=0.0,
-            id_columns=IDS,
-            reason="dim_patient grain: one row per patient key (ADSL is built from it).",
-            expectation="ExpectCompoundColumnsToBeUnique",
-            kwargs={"column_list": [MARTS_PATIENT]},
-        ),
-        Rule(
-            name=f"{FCT_INFUSION}.grain_unique",
-            layer="marts",
-            table=FCT_INFUSION,
-            category="plausibility",
-            subcategory="uniqueness",
-            severity="critical",
-            max_failing_share=0.0,
-            id_columns=INF_IDS,
-            reason="fct_infusion grain: one row per infusion episode (infusion_key).",
-            expectation="ExpectCompoundColumnsToBeUnique",
-            kwargs={"column_list": [FCT_INFUSION_KEY]},
-        ),
         Rule(
             name=f"{FCT_INFUSION}.infusion_date.not_null",
             layer="marts",
@@ -89,19 +62,6 @@ def rules(dictionary=None) -> list[Rule]:
                           where leukapheresis_date is not null and infusion_date is not null""",
         ),
         Rule(
-            name=f"{FCT_FOLLOWUP_SCHEDULE}.grain_unique",
-            layer="marts",
-            table=FCT_FOLLOWUP_SCHEDULE,
-            category="plausibility",
-            subcategory="uniqueness",
-            severity="critical",
-            max_failing_share=0.0,
-            id_columns=FU_IDS,
-            reason="One row per scheduled visit (visit_key): timeliness counts each once.",
-            expectation="ExpectCompoundColumnsToBeUnique",
-            kwargs={"column_list": [FOLLOWUP_KEY]},
-        ),
-        Rule(
             name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null",
             layer="marts",
             table=FCT_FOLLOWUP_SCHEDULE,
@@ -113,19 +73,6 @@ def rules(dictionary=None) -> list[Rule]:
             reason="Timeliness (scorecard) compares received with due: every scheduled form needs its due date.",
             expectation="ExpectColumnValuesToNotBeNull",
             kwargs={"column": FOLLOWUP_DUE_DATE},
-        ),
-        Rule(
-            name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_STATE}.in_set",
-            layer="marts",
-            table=FCT_FOLLOWUP_SCHEDULE,
-            category="conformance",
-            subcategory="value",
-            severity="critical",
-            max_failing_share=0.0,
-            id_columns=FU_IDS,
-            reason="The scorecard's due / received counts read these states.",
-            expectation="ExpectColumnValuesToBeInSet",
-            kwargs={"column": FOLLOWUP_STATE, "value_set": list(FOLLOWUP_STATES)},
         ),
         ok_rule(
             name=f"{DIM_PATIENT}.death_sources_agree",

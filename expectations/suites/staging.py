@@ -1,15 +1,14 @@
 """Staging-layer suite (dbt models staging.stg_<form>: the current, non-deleted version of each record).
 
-Generated from the dictionary: record key uniqueness, patient_key present, no free-text column past staging,
-per-site completeness of key variables. By hand: the cross-form temporal rules of registry brief section 7 and
-the ASTCT grade consistency rules. Temporal rules allow 2% failing rows: one implausible patient must not block a
-national release; its record goes to the site queries (audit.dq_failing_records) instead.
+Generated from the dictionary: no free-text column past staging, per-site completeness of key variables (record
+key uniqueness and non-null keys are the dbt tests of the staging models: one rule, one place). By hand: the
+cross-form temporal rules of registry brief section 7 and the ASTCT grade consistency rules. Temporal rules allow
+2% failing rows: one implausible patient must not block a national release; its record goes to the site queries (audit.dq_failing_records) instead.
 """
 
 from __future__ import annotations
 
-from expectations.clinical import score_grade_sql, threshold
-from expectations.config import KEY_VARIABLES, STAGING_ID_COLUMNS, stg
+from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, score_bands, stg
 from expectations.rules import Rule, ok_rule
 
 TEMPORAL_SHARE = 0.02
@@ -36,33 +35,6 @@ def generated_rules(dictionary) -> list[Rule]:
     for form_name, form in dictionary.forms.items():
         table = stg(form_name)
         schema, tname = table.split(".")
-        base = dict(layer="staging", table=table, id_columns=STAGING_ID_COLUMNS, source="dictionary")
-        rules.append(
-            Rule(
-                name=f"{table}.record_key_unique",
-                category="plausibility",
-                subcategory="uniqueness",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Staging holds one current version per site_code + record_id.",
-                expectation="ExpectCompoundColumnsToBeUnique",
-                kwargs={"column_list": list(STAGING_ID_COLUMNS)},
-                **base,
-            )
-        )
-        rules.append(
-            Rule(
-                name=f"{table}.patient_key.not_null",
-                category="completeness",
-                subcategory="atemporal",
-                severity="critical",
-                max_failing_share=0.0,
-                reason="Every record belongs to a pseudonymized patient; a NULL key drops it from every join.",
-                expectation="ExpectColumnValuesToNotBeNull",
-                kwargs={"column": "patient_key"},
-                **base,
-            )
-        )
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
             rules.append(
@@ -209,7 +181,7 @@ def hand_rules(dictionary) -> list[Rule]:
             f"""select {IDS}, x.resolution_date >= x.onset_date as ok from {table} x
                      where x.resolution_date is not null and x.onset_date is not null""",
         )
-        # Blocking: a toxicity dated from a day 0 that no infusion record gives would otherwise
+        # Blocking (issue 12 item 6): a toxicity dated from a day 0 that no infusion record gives would otherwise
         # make the patient silently "not infused" and drop out of the toxicity denominators. Every failing record
         # becomes a site query; the run stops when more than 5% of the form's records lack their infusion (a
         # missing infusion form at that scale is a submission failure, not a few quarantined rows).
@@ -226,16 +198,15 @@ def hand_rules(dictionary) -> list[Rule]:
             cat="conformance",
             sub="relational",
         )
-    late_day = int(threshold("crs_icans_late_onset_day"))
     for table, form in ((crs, "CRS"), (icans, "ICANS")):
         temporal(
             "late_onset",
             table,
-            f"Brief 7: {form} onset after day {late_day} of the latest infusion is flagged "
+            f"Brief 7: {form} onset after day {CRS_ICANS_LATE_ONSET_DAY} of the latest infusion is flagged "
             "for the site to confirm (plausible but rare).",
             f"""select {IDS}, (x.onset_date - (select max(p.infusion_date) from {pi} p
                                    where p.patient_key = x.patient_key and p.infusion_date <= x.onset_date))
-                                   <= {late_day} as ok
+                                   <= {CRS_ICANS_LATE_ONSET_DAY} as ok
                      from {table} x
                      where exists (select 1 from {pi} p where p.patient_key = x.patient_key
                                    and p.infusion_date <= x.onset_date)""",
@@ -267,10 +238,12 @@ def hand_rules(dictionary) -> list[Rule]:
         cat="conformance",
         sub="computational",
     )
-    # score bands from the seed icans_score_grading (what dbt's int_icans_episodes reads); ICE 0 and unarousable
-    # is grade 4 through the consciousness domain
-    ice = score_grade_sql("ICE", "x.ice_score")
-    capd = score_grade_sql("CAPD", "x.capd_score")
+    # ICE and CAPD bands from the seed (data/config/icans_score_grading.csv); ICE 0 and unarousable is grade 4
+    # through the consciousness domain below
+    ice = "(case " + " ".join(f"when x.ice_score between {lo} and {hi} then {g}" for lo, hi, g in score_bands("ICE"))
+    ice += " else 0 end)"
+    capd_g3 = min(lo for lo, _, g in score_bands("CAPD") if g >= 3)  # CAPD counts here only as a grade-3 domain
+    capd = f"(case when x.capd_score >= {capd_g3} then 3 else 0 end)"
     domains = (
         f"greatest({ice}, {capd}, {_grade_case(dictionary, 'icans_consciousness', 'x.consciousness')}, "
         f"{_grade_case(dictionary, 'icans_seizure', 'x.seizure')}, "

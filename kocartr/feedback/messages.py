@@ -71,12 +71,12 @@ def ingest_message_ko(
     if template is None:
         return None if fallback is None else _ASCII_NAME.sub("", fallback)
     # an expectation without English words (a row number, YYYY-MM) reads well inside the sentence
-    plain = expected if expected is not None and not re.search(r"[a-z]{2,}", expected) else None
+    plain = expected is not None and not re.search(r"[a-z]{2,}", expected)
     return render(
         _ASCII_NAME.sub("", template),
         field=field_ko or "",
         field_ko=field_ko or "해당",
-        expected=plain if plain is not None else EXPECTED_COLUMN_KO,
+        expected=(expected or "") if plain else EXPECTED_COLUMN_KO,
     )
 
 

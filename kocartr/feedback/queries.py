@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from kocartr.warehouse import table_exists
 
 SITE_QUERIES = "audit.site_queries"
-QUERY_COLUMNS = {
+SOURCES = ("quarantine", "file_reject", "quality_check", "followup")
+STATUSES = ("new", "open", "resolved")
+QUERY_COLUMNS: dict[str, DataTypeClass] = {
     "query_id": pl.Utf8,
     "registry_month": pl.Utf8,
     "site_code": pl.Utf8,
@@ -176,7 +179,7 @@ def _quality_checks(con, month: str) -> pl.DataFrame:
         fields = [c for c in (rule.columns if rule else ()) if form and c in {f.name for f in d.all_fields(form)}]
         field = fields[0] if fields else None
         form_ko = d.forms[form].label_ko if form in d.forms else None
-        field_ko = next((f.label_ko for f in d.all_fields(form) if f.name == field), None) if field else None
+        field_ko = next((f.label_ko for f in d.all_fields(form) if f.name == field), None) if form and field else None
         en, ko = check_message_for(rule, form_ko, field_ko)
         patient = parts.get("patient_key") or parts.get("USUBJID")
         rows.append(
@@ -324,7 +327,7 @@ def current_problems(con, month: str) -> pl.DataFrame:
     """Every problem open in registry month `month`, with its query id (one row per query id)."""
     schema = {**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8}
     frames = [
-        f.select(list(schema)).cast(schema)
+        f.select(list(schema)).cast(pl.Schema(schema))
         for f in (_quarantine(con, month), _file_rejects(con, month), _quality_checks(con, month), _followup(con))
         if not f.is_empty()
     ]
@@ -361,9 +364,9 @@ def with_status(current: pl.DataFrame, history: pl.DataFrame, month: str) -> pl.
     gone = seen.filter((pl.col("status") != "resolved") & ~pl.col("query_id").is_in(current["query_id"].implode()))
     gone = gone.with_columns(registry_month=pl.lit(month), status=pl.lit("resolved"), resolved_month=pl.lit(month))
     cols = list(QUERY_COLUMNS)
-    return pl.concat([cur.select(cols).cast(QUERY_COLUMNS), gone.select(cols).cast(QUERY_COLUMNS)]).sort(
-        "site_code", "source", "rule", "query_id"
-    )
+    return pl.concat(
+        [cur.select(cols).cast(pl.Schema(QUERY_COLUMNS)), gone.select(cols).cast(pl.Schema(QUERY_COLUMNS))]
+    ).sort("site_code", "source", "rule", "query_id")
 
 
 def build_site_queries(con, month: str) -> pl.DataFrame:

@@ -116,7 +116,7 @@ def write_site_queries(con, site: str, month: str, out: Path, submissions: Path 
     summary = wb.add_worksheet("Summary 요약")
     summary.set_column(0, 0, 70)
     summary.set_column(1, 1, 12)
-    lines = [
+    lines: list[tuple[str, int | None]] = [
         (f"Ko-CARTR data queries for site {site}, registry month {month} / 기관 {site} 데이터 문의 ({month})", None)
     ]
     lines += [(f"{SHEETS[s]}: queries / 문의 수", n) for s, n in counts.items()]

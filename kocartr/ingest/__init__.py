@@ -4,13 +4,23 @@ bilingual reason; every unreadable file lands in audit.file_rejects; audit.inges
 Public API (the CLI and Dagster wire around these):
     discover_batches(root) -> list[Batch]
     ingest(con, root, key, batches=None) -> IngestReport
-    load_key(demo=False) -> bytes
+    load_key(demo=False) -> bytes        the key as the environment names it (entry points)
+    resolve_key(hmac_key, hmac_key_file, demo) -> bytes   the key from explicit settings (the pipeline)
     check_warehouse_key(path, key)      refuses a key the warehouse was not built with
 """
 
 from kocartr.ingest.discover import Batch, SubmissionsLayoutError, discover_batches
 from kocartr.ingest.pipeline import FileResult, IngestError, IngestReport, check_warehouse_key, ingest
-from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, MissingKeyError, demo_requested, load_key, patient_key
+from kocartr.ingest.privacy import (
+    DEMO_KEY,
+    KeyMismatchError,
+    MissingKeyError,
+    demo_requested,
+    key_settings_from_env,
+    load_key,
+    patient_key,
+    resolve_key,
+)
 
 __all__ = [
     "Batch",
@@ -25,6 +35,8 @@ __all__ = [
     "demo_requested",
     "discover_batches",
     "ingest",
+    "key_settings_from_env",
     "load_key",
     "patient_key",
+    "resolve_key",
 ]

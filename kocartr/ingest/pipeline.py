@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -378,13 +379,15 @@ def ingest(
     batches: list[Batch] | None = None,
     deferred: list[Batch] | None = None,
     through_month: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Ingest the given batches (default: every batch under root) into raw.* and audit.*, in one transaction.
 
     Files already recorded with the same SHA-256 are skipped; a changed file at a recorded path first removes
     what that path contributed. `deferred` batches (months after `through_month`, the registry month being
     built) are recorded in audit.deferred_files, not read. The key must be the one the warehouse was built with
-    (KeyMismatchError). Returns per-file counts and totals."""
+    (KeyMismatchError). `progress(done, total)` is told each file's turn (files so far, files in all).
+    Returns per-file counts and totals."""
     started = time.perf_counter()
     d = load_dictionary()
     root = Path(root)
@@ -404,8 +407,12 @@ def ingest(
         touched: set[tuple[str, str]] = set()
         key_cache: dict[str, pl.DataFrame] = {}
         resolved: dict[Path, Path] = {}
+        total_files, seen = sum(len(b.files) for b in batches), 0
         for batch in batches:
             for path in batch.files:
+                seen += 1
+                if progress is not None:
+                    progress(seen, total_files)
                 rel_raw = Path(os.path.relpath(path, root)).as_posix()
                 rel = redact(rel_raw)  # a file name is stored too: it must not carry an RRN either
                 data = _read_inside_root(path, root, resolved)

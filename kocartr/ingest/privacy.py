@@ -36,23 +36,41 @@ def decode_key(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+TRUE_WORDS = {"1", "true", "yes"}
+
+
 def demo_requested() -> bool:
-    return os.environ.get("KOCARTR_DEMO", "").strip().lower() in {"1", "true", "yes"}
+    """KOCARTR_DEMO=1 (read by entry points only; the pipeline gets demo mode through its configuration)."""
+    return os.environ.get("KOCARTR_DEMO", "").strip().lower() in TRUE_WORDS
+
+
+def key_settings_from_env() -> dict[str, str]:
+    """Where the key comes from, as the environment says (entry points: the CLI, the Dagster code location)."""
+    return {
+        "hmac_key": os.environ.get("KOCARTR_HMAC_KEY", ""),
+        "hmac_key_file": os.environ.get("KOCARTR_HMAC_KEY_FILE", ""),
+    }
 
 
 def load_key(demo: bool = False) -> bytes:
-    """The registry HMAC key: KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE; the public demo key only
-    when `demo` is true or KOCARTR_DEMO=1. Raises MissingKeyError otherwise."""
-    if demo or demo_requested():
+    """The registry HMAC key from the environment: KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE; the
+    public demo key only when `demo` is true or KOCARTR_DEMO=1. Raises MissingKeyError otherwise."""
+    return resolve_key(**key_settings_from_env(), demo=demo or demo_requested())
+
+
+def resolve_key(hmac_key: str = "", hmac_key_file: str = "", demo: bool = False) -> bytes:
+    """The registry HMAC key from explicit settings: the key itself (hex or text), else a file holding it; the public
+    demo key only in demo mode. Raises MissingKeyError when none is usable."""
+    if demo:
         log.warning(
             "DEMO MODE: using the PUBLISHED demo HMAC key; registry keys are not secret. Never use on real data."
         )
         return DEMO_KEY
     key: bytes | None = None
-    if os.environ.get("KOCARTR_HMAC_KEY"):
-        key = decode_key(os.environ["KOCARTR_HMAC_KEY"])
-    elif os.environ.get("KOCARTR_HMAC_KEY_FILE"):
-        path = Path(os.environ["KOCARTR_HMAC_KEY_FILE"])
+    if hmac_key:
+        key = decode_key(hmac_key)
+    elif hmac_key_file:
+        path = Path(hmac_key_file)
         if not path.is_file():
             raise MissingKeyError(f"KOCARTR_HMAC_KEY_FILE points to {path}, which is not a readable file")
         key = decode_key(path.read_bytes().decode("utf-8", errors="strict"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -195,15 +197,15 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
     parts, bad = [], {}
     for n, i in enumerate(items):
         try:
-            frame = parse_csv(i.data.decode("utf-8"))[1]
+            part = cast(pl.DataFrame, parse_csv(i.data.decode("utf-8"))[1])  # not deferred: always parsed
         except FileReject as r:
             bad[n] = r
             continue
         parts.append(
-            frame.select(
+            part.select(
                 *[f"c{k}" for k in range(width)],
                 pl.col(ROW).cast(pl.Int64),
-                pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
+                pl.col(BAD_COLS) if BAD_COLS in part.columns else pl.lit(False).alias(BAD_COLS),
                 pl.lit(n, dtype=pl.Int64).alias(ITEM),
             )
         )
@@ -253,7 +255,7 @@ def read_xlsx_bytes(data: bytes) -> list[tuple[str, list[str] | None, pl.DataFra
         raise FileReject("unreadable_xlsx" if data.strip() else "empty")
     try:
         book = fastexcel.read_excel(data)
-        out = []
+        out: list[tuple[str, list[str] | None, pl.DataFrame | None]] = []
         for name in book.sheet_names:
             raw = book.load_sheet(name, header_row=None, dtypes="string").to_polars()
             if raw.height == 0 or raw.width == 0:
@@ -292,8 +294,7 @@ def conform(
     if rrn_columns:  # the whole file: a header is written into the ledger and messages, and may label RRNs
         raise FileReject("direct_identifier", f"column header (column {', '.join(rrn_columns)})", form)
     names = [normalize_header(h) for h in header]
-    seen: set[str] = set()
-    dups = sorted({n for n in names if n and (n in seen or seen.add(n))})
+    dups = sorted(n for n, count in Counter(n for n in names if n).items() if count > 1)
     if dups:
         raise FileReject("duplicate_columns", ", ".join(dups), form)
     expected = d.columns(form)
@@ -336,21 +337,21 @@ def read_file(name: str, data: bytes, d: Dictionary, defer: bool = False) -> Fil
         if file_form is not None:
             # One workbook per form: the sheet named after the form, else the first sheet.
             chosen = next((s for s in sheets if form_of_name(s[0], d) == file_form), sheets[0] if sheets else None)
-            if chosen is None or chosen[1] is None:
+            if chosen is None or chosen[1] is None or chosen[2] is None:
                 raise FileReject("empty", form=file_form)
             result.sheets.append(conform(chosen[1], chosen[2], file_form, d, chosen[0]))
             return result
-        for sheet, header, frame in sheets:
-            form = form_of_name(sheet, d)
-            if header is None:
+        for sheet_name, sheet_header, sheet_frame in sheets:
+            form = form_of_name(sheet_name, d)
+            if sheet_header is None or sheet_frame is None:
                 continue  # an empty sheet holds nothing to lose
             if form is None:
-                result.rejects.append(FileReject("unknown_form", f"sheet '{sheet}'; forms: {form_names}"))
+                result.rejects.append(FileReject("unknown_form", f"sheet '{sheet_name}'; forms: {form_names}"))
                 continue
             try:
-                result.sheets.append(conform(header, frame, form, d, sheet))
+                result.sheets.append(conform(sheet_header, sheet_frame, form, d, sheet_name))
             except FileReject as r:
-                r.detail = f"sheet '{sheet}': {r.detail}"
+                r.detail = f"sheet '{sheet_name}': {r.detail}"
                 result.rejects.append(r)
         if not result.sheets and not result.rejects:
             raise FileReject("empty")

@@ -77,10 +77,12 @@ def _identifier_pairs(submissions: Path, ledger: list[tuple[str, str, str]]) -> 
             continue
         try:
             sheets = read_file(path.name, data, d).sheets
-        except FileReject as r:  # pragma: no cover - an unchanged file read as it was at ingest
-            problems.append(f"{rel} (unreadable: {r.reason})")
+        except FileReject as reject:  # pragma: no cover - an unchanged file read as it was at ingest
+            problems.append(f"{rel} (unreadable: {reject.reason})")
             continue
         for sheet in sheets:
+            if sheet.frame is None:  # not deferred: read_file parsed every sheet
+                continue
             ids = sheet.frame.select(
                 pl.lit(site).alias("site_code"),
                 *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("patient_id", "record_id")],

@@ -101,6 +101,7 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
     out = []
     for f in fields:
         c = pl.col(f.name)
+        e: pl.Expr
         if f.type == "integer":
             e = pl.when(c.str.contains(_INT_RE)).then(c.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False))
         elif f.type == "decimal":
@@ -109,7 +110,7 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
         elif f.type == "date":
             e = parse_iso_date(c)  # the common case; other formats: _complete_dates
         elif f.type == "code":
-            mapping = _code_map(d, f.code_list)
+            mapping = _code_map(d, f.codes_from)
 
             def canon(x: pl.Expr, mapping: dict[str, str] = mapping) -> pl.Expr:
                 return (
@@ -136,7 +137,7 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
     if f.required:
         checks.append(Check(f.name, "required", _blank(f.name), lit(_expected_for(d, f))))
     for other, codes in f.required_if.items():
-        canon_codes = [_code_map(d, by_name[other].code_list).get(x.upper(), x) for x in codes]
+        canon_codes = [_code_map(d, by_name[other].codes_from).get(x.upper(), x) for x in codes]
         cond = pl.col(_t(other)).is_in(canon_codes)
         checks.append(
             Check(
@@ -174,16 +175,16 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
             out = out | (t > f.max)
         checks.append(Check(f.name, "out_of_range", t.is_not_null() & out, lit(_range_text(f.min, f.max, f.unit))))
     if f.range_by:
-        other = by_name[f.range_by]
-        cl = d.code_lists[other.code_list]
+        ctl = by_name[f.range_by]
+        cl = d.code_lists[ctl.codes_from]
         lo = {x.code: float(x.attributes["min"]) for x in cl.codes if "min" in x.attributes}
         hi = {x.code: float(x.attributes["max"]) for x in cl.codes if "max" in x.attributes}
         text = {
-            x.code: f"{_range_text(lo.get(x.code), hi.get(x.code), x.attributes.get('unit'))} for {other.name} {x.code}"
+            x.code: f"{_range_text(lo.get(x.code), hi.get(x.code), x.attributes.get('unit'))} for {ctl.name} {x.code}"
             for x in cl.codes
             if x.code in lo or x.code in hi
         }
-        oc = pl.col(_t(other.name))
+        oc = pl.col(_t(ctl.name))
         lo_e = oc.replace_strict(lo, default=None, return_dtype=pl.Float64)
         hi_e = oc.replace_strict(hi, default=None, return_dtype=pl.Float64)
         out = (lo_e.is_not_null() & (t < lo_e)) | (hi_e.is_not_null() & (t > hi_e))
@@ -196,9 +197,9 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
             )
         )
     if f.allowed_by:
-        other = by_name[f.allowed_by]
-        allowed = _allowed_attribute(d, f, other)
-        oc = pl.col(_t(other.name))
+        ctl = by_name[f.allowed_by]
+        allowed = _allowed_attribute(d, f, ctl)
+        oc = pl.col(_t(ctl.name))
         allowed_e = oc.replace_strict(allowed, default=None, return_dtype=pl.String)
         ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(
             pl.concat_str([lit(";"), t, lit(";")]), literal=True
@@ -208,7 +209,7 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
                 f.name,
                 "code_not_allowed",
                 t.is_not_null() & allowed_e.is_not_null() & ~ok,
-                pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "), lit(f" for {other.name} "), oc]),
+                pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "), lit(f" for {ctl.name} "), oc]),
             )
         )
     if not is_common:
@@ -219,7 +220,7 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
 
 def _expected_for(d: Dictionary, f: Field) -> str:
     if f.type == "code":
-        codes = ", ".join(d.codes(f.code_list))
+        codes = ", ".join(d.codes(f.codes_from))
         return f"one of {codes}" + (" (several separated by ';')" if f.multiple else "")
     if f.type == "date":
         return DATE_EXPECTED
@@ -248,7 +249,9 @@ def _message_expr(template: str, f: Field | None, field: str, expected: pl.Expr)
     return pl.concat_str(parts)
 
 
-def _on_subset(frame: pl.DataFrame, need: pl.Series, expr: pl.Expr, dtype: pl.DataType) -> pl.Series | None:
+def _on_subset(
+    frame: pl.DataFrame, need: pl.Series, expr: pl.Expr, dtype: pl.DataType | type[pl.DataType]
+) -> pl.Series | None:
     """Evaluate an expensive expression only on the rows that need it; null elsewhere."""
     if not need.any():
         return None
@@ -364,11 +367,11 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
         hit = frame.filter(pl.col(masks[i]))
         if hit.height == 0:
             continue
-        f = by_name.get(k.field)
+        fld = by_name.get(k.field)
         en, ko = messages.RULE_MESSAGES[k.rule]
         if k.value is not None:
             value = k.value
-        elif k.field in (PATIENT_FIELD, RECORD_FIELD) or (f is not None and f.is_free_text):
+        elif k.field in (PATIENT_FIELD, RECORD_FIELD) or (fld is not None and fld.is_free_text):
             value = pl.lit(WITHHELD)
         else:
             value = pl.col(k.field)
@@ -381,8 +384,8 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
                 pl.lit(k.rule).alias("rule"),
                 value.cast(pl.String).alias("value"),
                 k.expected.cast(pl.String).alias("expected"),
-                _message_expr(en, f, k.field, k.expected).alias("message_en"),
-                _message_expr(ko, f, k.field, k.expected).alias("message_ko"),
+                _message_expr(en, fld, k.field, k.expected).alias("message_en"),
+                _message_expr(ko, fld, k.field, k.expected).alias("message_ko"),
             )
         )
     issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)

@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kocartr.paths import CONFIG_DIR
+
+if TYPE_CHECKING:
+    from analyses.plan import AnalysisPlan
 
 RELEASE_CONFIG_FILE = CONFIG_DIR / "release.yaml"
 
@@ -47,42 +50,43 @@ class ReleaseConfig:
     def cutoff_exempt_columns(self) -> frozenset[str]:
         return frozenset(c.lower() for c in self.raw.get("cutoff_exempt_columns", []) or [])
 
-    # --- outcome presentation -----------------------------------------------------------------------------
+    # --- outcome presentation: the analysis plan's `publish` section (data/config/analysis_plan.yaml) ---------
     @property
-    def landmarks_months(self) -> tuple[int, ...]:
-        return tuple(self.raw.get("landmarks_months", (6, 12, 24)))
+    def plan(self) -> AnalysisPlan:
+        from analyses.plan import load_plan
+
+        return load_plan()
 
     @property
-    def at_risk_months(self) -> tuple[int, ...]:
-        return tuple(self.raw.get("at_risk_months", (0, 3, 6, 9, 12, 18, 24, 36)))
+    def landmarks_months(self) -> tuple[float, ...]:
+        return self.plan.published_landmark_months
+
+    @property
+    def at_risk_months(self) -> tuple[float, ...]:
+        return self.plan.published_at_risk_months
 
     @property
     def days_per_month(self) -> float:
-        return float(self.raw.get("days_per_month", 30.4375))
+        return self.plan.days_per_month
 
     @property
     def km_endpoints(self) -> tuple[str, ...]:
-        return tuple(self.raw.get("km_endpoints", ("OS", "PFS")))
+        return self.plan.km_published
 
     @property
     def cif_endpoints(self) -> tuple[str, ...]:
-        return tuple(self.raw.get("cif_endpoints", ("NRM", "SPM")))
+        return self.plan.cif_published
 
     @property
     def rates(self) -> list[dict[str, str]]:
-        return list(
-            self.raw.get(
-                "rates",
-                [
-                    {"endpoint": "CRS", "measure": "grade_ge3", "label": "CRS grade >= 3"},
-                    {"endpoint": "ICANS", "measure": "grade_ge3", "label": "ICANS grade >= 3"},
-                ],
-            )
-        )
+        return [
+            {"endpoint": r.endpoint, "measure": r.measure, "label": r.label.en, "sheet": r.sheet}
+            for r in self.plan.published_rates
+        ]
 
     @property
     def figure_stratum_variable(self) -> str:
-        return str(self.raw.get("figure_stratum_variable", "PRODUCT"))
+        return self.plan.figure_stratum_variable
 
     @property
     def regulatory(self) -> dict[str, Any]:

@@ -83,6 +83,8 @@ ADAM_COLUMNS = {
     "AESOURCE": "REPORTED (site form) or DERIVED (from the lab series: ICAHT)",
     "AESERCRT": "ICH E2A seriousness criteria reported (';'-separated)",
     "LBTOXGRN": "CTCAE grade implied by the lab nadir in the event window (cytopenias)",
+    "AEORGCL": "Infections: organism class (BACTERIAL, VIRAL, FUNGAL, OTHER, UNKNOWN)",
+    "INFSITE": "Infections: site of infection",
     "GRDSTD": "Grading standard and version",
     "ASTDT": "Onset date",
     "AENDT": "Resolution date",
@@ -130,9 +132,7 @@ OTHER_COLUMNS = {
     "reporting_period": "CIBMTR reporting period: BASELINE, 100_DAYS, 6_MONTHS, ANNUAL",
     "source_table": "Release table the item is read from",
     "source_column": "Column of that table holding the item",
-    "reporting_period_from": (
-        "How the reporting period is assigned (schedule period or the event date's day since infusion)"
-    ),
+    "reporting_period_from": "How the reporting period is assigned (schedule period or the event date's day since infusion)",
     "seed": "Configuration file (data/config) holding the rule",
     "kind": "Kind of rule (follow-up window, grading, threshold)",
     "rule": "The rule with its values",
@@ -157,7 +157,7 @@ OTHER_COLUMNS = {
     # analysis tables (analyses/outcomes.py)
     "row_type": "Kind of row: 'curve' (each observed time), 'landmark', 'median', 'risk_table', 'gray_test'",
     "time_days": "Time since day 0 in days",
-    "time_months": "Time since day 0 in months (365.25/12 days)",
+    "time_months": "Time since day 0 in months (time_days / the month length of the analysis plan)",
     "lower_95": "Lower 95% confidence limit",
     "upper_95": "Upper 95% confidence limit",
     "unit": "Unit of estimate: probability or months (median rows)",
@@ -190,6 +190,33 @@ OTHER_COLUMNS = {
     "minimum": "Minimum",
     "maximum": "Maximum",
     "rate_per_100py": "Events per 100 person-years",
+    # analysis.median_followup (analyses/followup.py)
+    "n_alive": "Patients alive at last contact (censored on OS: the events of the reverse Kaplan-Meier)",
+    "n_dead": "Patients who died (censor the reverse Kaplan-Meier)",
+    "median_months": "Median follow-up in months (reverse Kaplan-Meier)",
+    "q1_months": "First quartile of follow-up in months (reverse Kaplan-Meier)",
+    "q3_months": "Third quartile of follow-up in months (reverse Kaplan-Meier)",
+    "max_months": "Longest observed follow-up in months",
+    # late-effect tables (analyses/late_effects.py)
+    "landmark_day": "Landmark (days after the first infusion)",
+    "window_start_day": "First day of the landmark / rate window (days after the first infusion)",
+    "window_end_day": "Last day of the landmark / rate window (empty: open-ended)",
+    "analyte": "Lab analyte code of the landmark measure (IVIG: the follow-up form's IVIG item)",
+    "threshold": "Event when the value is strictly below this threshold (data/config)",
+    "n_infused": "Infused patients in the stratum",
+    "n_not_reached": "Infused patients whose landmark window had not ended by the cut-off",
+    "n_dead_before": "Patients who died before the landmark day",
+    "n_alive_followed": "Patients alive and followed at the landmark (denominator before measurement)",
+    "n_no_measurement": "Patients alive and followed with no value in the landmark window",
+    "time_window": "Time window after infusion (D0-30, D31-180, D181+)",
+    "organism_class": "Organism class of the infection (ANY = every infection)",
+    "subject": "Who was pregnant: the patient or the patient's partner",
+    "outcome": "Pregnancy outcome (ANY = every pregnancy of the subject)",
+    "count": "Number of pregnancies (exact; published tables suppress small counts)",
+    "n_pregnancies": "Pregnancies of that subject in the stratum",
+    "window_days": "Window of days alive and out of hospital (days 1 to this day after infusion)",
+    "n_died": "Evaluable patients who died within the window (scored 0)",
+    "mean": "Mean",
 }
 
 
@@ -207,8 +234,7 @@ def describe_column(name: str, dictionary=None) -> str | None:
     return None
 
 
-GUIDE = (
-    """# Ko-CARTR release {cutoff}
+GUIDE = """# Ko-CARTR release {cutoff}
 
 Data cut-off **{cutoff}** (only data on or before it), data dictionary **{dictionary_version}**,
 release data fingerprint (SHA-256 of the tables, also printed in the workbook and the report):
@@ -225,15 +251,10 @@ or without the package: `sha256sum` each file and compare it with `manifest.json
 
 | file | content |
 |---|---|
-"""
-    "| `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome "
-    "estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |\n"
-    """| `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
-"""
-    "| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step "
-    "coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, methods. Small counts (1 to {max_hidden}) are "
-    "suppressed. |\n"
-    """| `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
+| `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |
+| `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
+| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, late effects (cytopenia, B-cell aplasia, IgG, CD4, IVIG by landmark; infection rates; B-cell recovery; pregnancy; DAOH-100), methods. Small counts (1 to {max_hidden}) are suppressed. |
+| `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
 | `report.html` | static report: figures, outcome tables, data quality per site, follow-up completeness |
 | `columns.csv` | every released column with its type and description |
 | `manifest.json` | cut-off, versions, row counts, SHA-256 of every file, quality-gate summary |
@@ -294,7 +315,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 d = pd.read_parquet("parquet/adam/adtte.parquet").query("PARAMCD == 'OS' and PREENTFL == 'N'")
 km = KaplanMeierFitter().fit(d.AVAL, event_observed=(d.CNSR == 0), entry=d.ENTRYT)
-print(km.survival_function_at_times([182.625, 365.25, 730.5]))
+print(km.survival_function_at_times([{km_times}]))
 ```
 
 R with survival, from the release's CSV (base R; `haven::read_xpt("xpt/adam/adtte.xpt")` reads the SAS
@@ -308,13 +329,13 @@ adtte$tstart <- ifelse(adtte$ENTRYT == 0, -0.5, adtte$ENTRYT)  # day-0 events: a
 adtte <- subset(adtte, PREENTFL == "N" & AVAL > tstart)
 os <- subset(adtte, PARAMCD == "OS")
 fit <- survfit(Surv(tstart, AVAL, CNSR == 0) ~ PRODUCT, data = os, conf.type = "log-log")
-summary(fit, times = c(182.625, 365.25, 730.5), extend = TRUE)   # extend: strata with shorter follow-up
+summary(fit, times = c({km_times}), extend = TRUE)   # extend: strata with shorter follow-up
 # cumulative incidence of NRM with relapse competing (Aalen-Johansen, delayed entry)
 nrm <- subset(adtte, PARAMCD == "NRM")
 nrm$state <- factor(ifelse(nrm$CMPEVFL == "Y", "relapse", ifelse(nrm$CNSR == 0, "nrm", "censor")),
                     levels = c("censor", "nrm", "relapse"))
 cif <- survfit(Surv(tstart, AVAL, state) ~ 1, data = nrm, id = USUBJID)
-summary(cif, times = c(182.625, 365.25), extend = TRUE)
+summary(cif, times = c({cif_times}), extend = TRUE)
 ```
 
 ## Columns
@@ -322,15 +343,20 @@ summary(cif, times = c(182.625, 365.25), extend = TRUE)
 See `columns.csv` (schema, table, column, type, description) or in DuckDB
 `SELECT * FROM duckdb_columns() WHERE comment IS NOT NULL`.
 """
-)
 
 
 def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any], col_docs: list[dict]) -> None:
     lines = [
         f"- `{name}`: {meta['rows']} rows, {len(meta['columns'])} columns" for name, meta in sorted(table_meta.items())
     ]
+    from analyses.plan import load_plan
+
+    plan = load_plan()  # the examples' landmark times: the plan's published landmarks, in days
+    days = [f"{m * plan.days_per_month:g}" for m in plan.published_landmark_months]
     text = GUIDE.format(
         table_list="\n".join(lines) or "(none)",
+        km_times=", ".join(days),
+        cif_times=", ".join(days[:2]),
         max_hidden=context["threshold"] - 1,
         **{k: context[k] for k in ("cutoff", "dictionary_version", "tables_sha256", "threshold")},
     )

@@ -3,16 +3,10 @@
 Shared by the workbook, the figures and the report, so that all three show the same (suppressed) numbers.
 Column names of the analysis tables are resolved through ReleaseConfig aliases (release.yaml `names`).
 
-Derivations from the step coordinates (KM / Aalen-Johansen rows at each distinct time, with time 0):
-- landmark estimate at t = the row with the largest time <= t (step function), None when follow-up ends before t;
-- KM median and its 95% CI (Brookmeyer-Crowley, from the lower / upper limits) by R survfit's rule
-  (analyses.survival.quantile_r: first time 1 - S reaches 0.5, the midpoint of an exact 0.5 plateau; a limit whose
-  band never reaches 0.5 - e.g. undefined where S = 0 - is None = not reached, never [t, t]);
-- N = number at risk at time 0 (first row), events = sum of events;
-- number at risk at t = n_at_risk of the first row with time >= t, 0 after the last row.
-When the table is the project's own (analyses.outcomes: `row_type` 'curve' / 'landmark' / 'median' /
-'risk_table', with `n` and `events` per group), its landmark, median and risk-table rows are used as they are
-and only the curve rows are drawn; the derivations above are the fallback for other shapes.
+Nothing is re-derived here: landmark estimates, medians and numbers at risk are the analysis tables' own rows
+(analyses.outcomes: `row_type` 'landmark', 'median', 'risk_table'), on the months the analysis plan publishes
+(data/config/analysis_plan.yaml `publish`); the 'curve' rows are the step data drawn and given to modellers. A
+table without those rows (another shape) leaves the cells blank rather than computing them a second way.
 """
 
 from __future__ import annotations
@@ -42,9 +36,10 @@ def _table_exists(con, schema: str, table: str) -> bool:
 @dataclass
 class CurveSet:
     """Curves of one analysis table, normalized. `curves`: endpoint, stratum_variable, stratum, method, time,
-    n_at_risk, n_events (at that time), estimate, lower, upper, one row per step with a time-0 row per group.
-    `groups[key]`: n, events, method, and when the table provides them (analyses.outcomes `row_type` rows):
-    landmarks {month: (estimate, lower, upper)}, median (days: estimate, lower, upper), risk {month: n}."""
+    n_at_risk, n_events, n_censored, n_competing (at that time), estimate, lower, upper: the table's 'curve' rows,
+    with a time-0 row per group when the first step is later (S = 1 / F = 0 there by definition).
+    `groups[key]`: n, events, method, and the table's own rows: landmarks {month: (estimate, lower, upper)},
+    median (days: estimate, lower, upper), risk {month: n at risk}."""
 
     curves: pl.DataFrame
     groups: dict[tuple[str, str, str], dict[str, Any]]
@@ -60,46 +55,73 @@ class CurveSet:
         return not self.groups
 
 
+STEP_COLUMNS = (  # logical name, required, dtype
+    ("time", True, pl.Float64),
+    ("estimate", True, pl.Float64),
+    ("lower", True, pl.Float64),
+    ("upper", True, pl.Float64),
+    ("n_at_risk", False, pl.Int64),
+    ("step_events", False, pl.Int64),
+    ("step_censored", False, pl.Int64),
+    ("step_competing", False, pl.Int64),
+    ("n", False, pl.Int64),
+    ("total_events", False, pl.Int64),
+    ("time_months", False, pl.Float64),
+)
+_OUT = {"step_events": "n_events", "step_censored": "n_censored", "step_competing": "n_competing", "n": "n_total"}
+
+
+def _normalize(df: pl.DataFrame, config: ReleaseConfig) -> pl.DataFrame:
+    cols = df.columns
+    has_rt = "row_type" in cols
+    sel = [pl.col(k).cast(pl.String) for k in KEYS]
+    sel.append((pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"))
+    sel.append((pl.col("row_type").cast(pl.String) if has_rt else pl.lit("curve")).alias("row_type"))
+    for logical, required, dtype in STEP_COLUMNS:
+        name = config.col(cols, logical, required=required)
+        if logical == "total_events" and not has_rt:
+            name = None  # without row types, the events column is the per-step count
+        sel.append((pl.col(name).cast(dtype) if name else pl.lit(None, dtype)).alias(_OUT.get(logical, logical)))
+    return df.select(sel)
+
+
+def _by_month(rows: pl.DataFrame, dpm: float, value) -> dict[float, Any]:
+    return {
+        round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6): value(r)
+        for r in rows.to_dicts()
+    }
+
+
+def _group_info(g: pl.DataFrame, curve: pl.DataFrame, dpm: float) -> dict[str, Any]:
+    """n, events, method and the table's landmark / median / risk-table rows of one group."""
+    n = g["n_total"].drop_nulls()
+    ev = g["events_total"].drop_nulls()
+    info: dict[str, Any] = {
+        "n": max(n.cast(pl.Int64).to_list()) if n.len() else int(curve["n_at_risk"][0] or 0),
+        "events": max(ev.cast(pl.Int64).to_list()) if ev.len() else sum(curve["n_events"].fill_null(0).to_list()),
+        "method": curve["method"][0] or "",
+    }
+    rows = {rt: g.filter(pl.col("row_type") == rt) for rt in ("landmark", "median", "risk_table")}
+    info["landmarks"] = _by_month(rows["landmark"], dpm, lambda r: (r["estimate"], r["lower"], r["upper"]))
+    info["risk"] = _by_month(rows["risk_table"], dpm, lambda r: r["n_at_risk"])
+    if rows["median"].height:  # months in the table -> days here
+        r = rows["median"].row(0, named=True)
+        info["median"] = tuple(None if r[k] is None else r[k] * dpm for k in ("estimate", "lower", "upper"))
+    return info
+
+
 def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
     """kind: 'survival' or 'cumulative_incidence'. None if the table is absent."""
     table = config.analysis(kind)
     if not _table_exists(con, "analysis", table):
         return None
-    df = con.sql(f'SELECT * FROM analysis."{table}"').pl()
-    cols = df.columns
-    c = {
-        lg: config.col(cols, lg, required=req)
-        for lg, req in (
-            ("time", True),
-            ("estimate", True),
-            ("lower", True),
-            ("upper", True),
-            ("n_at_risk", False),
-            ("step_events", False),
-            ("n", False),
-            ("total_events", False),
-            ("time_months", False),
-        )
-    }
-    has_rt = "row_type" in cols
-    norm = df.select(
-        *[pl.col(k).cast(pl.String) for k in KEYS],
-        (pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"),
-        (pl.col("row_type").cast(pl.String) if has_rt else pl.lit("curve")).alias("row_type"),
-        pl.col(c["time"]).cast(pl.Float64).alias("time"),
-        (pl.col(c["time_months"]).cast(pl.Float64) if c["time_months"] else pl.lit(None, pl.Float64)).alias(
-            "time_months"
-        ),
-        *[pl.col(c[k]).cast(pl.Float64).alias(k) for k in ("estimate", "lower", "upper")],
-        (pl.col(c["n_at_risk"]).cast(pl.Int64) if c["n_at_risk"] else pl.lit(None, pl.Int64)).alias("n_at_risk"),
-        (pl.col(c["step_events"]).cast(pl.Int64) if c["step_events"] else pl.lit(0, pl.Int64)).alias("n_events"),
-        (pl.col(c["n"]).cast(pl.Int64) if c["n"] else pl.lit(None, pl.Int64)).alias("n_total"),
-        (pl.col(c["total_events"]).cast(pl.Int64) if c["total_events"] and has_rt else pl.lit(None, pl.Int64)).alias(
-            "events_total"
-        ),
-    )
+    return curve_set(con.sql(f'SELECT * FROM analysis."{table}"').pl(), config, kind)
+
+
+def curve_set(df: pl.DataFrame, config: ReleaseConfig, kind: str) -> CurveSet:
+    """CurveSet of an analysis-table frame (also used by `kocartr analyze` on its own subsets)."""
+    norm = _normalize(df, config).rename({"total_events": "events_total"})
     start = 1.0 if kind == "survival" else 0.0
-    dpm = config.days_per_month
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     curve_parts = []
     for key, g in norm.group_by(KEYS, maintain_order=True):
@@ -107,31 +129,7 @@ def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
         curve = g.filter(pl.col("row_type") == "curve").sort("time")
         if curve.is_empty():
             continue  # e.g. Gray's-test rows
-        n = g["n_total"].drop_nulls()
-        n = int(n.max()) if n.len() else int(curve["n_at_risk"][0] or 0)
-        ev = g["events_total"].drop_nulls()
-        ev = int(ev.max()) if ev.len() else int(curve["n_events"].fill_null(0).sum())
-        info: dict[str, Any] = {"n": n, "events": ev, "method": curve["method"][0] or ""}
-        if has_rt:
-            lm = g.filter(pl.col("row_type") == "landmark")
-            info["landmarks"] = {
-                round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6): (
-                    r["estimate"],
-                    r["lower"],
-                    r["upper"],
-                )
-                for r in lm.to_dicts()
-            }
-            md = g.filter(pl.col("row_type") == "median")
-            if md.height:  # months in the table -> days here
-                r = md.row(0, named=True)
-                info["median"] = tuple(None if r[k] is None else r[k] * dpm for k in ("estimate", "lower", "upper"))
-            rk = g.filter(pl.col("row_type") == "risk_table")
-            info["risk"] = {
-                round(r["time_months"] if r["time_months"] is not None else r["time"] / dpm, 6): r["n_at_risk"]
-                for r in rk.to_dicts()
-            }
-        groups[key] = info
+        info = groups[key] = _group_info(g, curve, config.days_per_month)
         if curve["time"][0] > 0:
             first = curve.head(1).with_columns(
                 time=pl.lit(0.0),
@@ -139,13 +137,14 @@ def read_curves(con, config: ReleaseConfig, kind: str) -> CurveSet | None:
                 lower=pl.lit(start),
                 upper=pl.lit(start),
                 n_events=pl.lit(0, pl.Int64),
-                n_at_risk=pl.lit(n, pl.Int64),
+                n_censored=pl.lit(0, pl.Int64),
+                n_competing=pl.lit(0, pl.Int64),
+                n_at_risk=pl.lit(info["risk"].get(0.0), pl.Int64),  # the table's own number at month 0
             )
             curve = pl.concat([first, curve])
         curve_parts.append(curve)
-    curves = (pl.concat(curve_parts) if curve_parts else norm.head(0)).select(
-        *KEYS, "method", "time", "n_at_risk", "n_events", "estimate", "lower", "upper"
-    )
+    cols = [*KEYS, "method", "time", "n_at_risk", "n_events", "n_censored", "n_competing", "estimate", "lower", "upper"]
+    curves = (pl.concat(curve_parts) if curve_parts else norm.head(0)).select(cols)
     order = pl.col("stratum_variable") != "overall"
     return CurveSet(curves.sort("endpoint", order, "stratum_variable", "stratum", "time", maintain_order=True), groups)
 
@@ -161,11 +160,11 @@ def read_proportions(con, config: ReleaseConfig) -> pl.DataFrame | None:
     sel.append((pl.col("method").cast(pl.String) if "method" in cols else pl.lit("")).alias("method"))
     sel.append((pl.col("measure").cast(pl.String) if "measure" in cols else pl.lit(None, pl.String)).alias("measure"))
     sel += [
-        pl.col(config.col(cols, "n")).cast(pl.Int64).alias("n"),
-        pl.col(config.col(cols, "numerator")).cast(pl.Int64).alias("events"),
+        pl.col(str(config.col(cols, "n"))).cast(pl.Int64).alias("n"),
+        pl.col(str(config.col(cols, "numerator"))).cast(pl.Int64).alias("events"),
     ]
-    for logical in ("estimate", "lower", "upper"):
-        sel.append(pl.col(config.col(cols, logical)).cast(pl.Float64).alias(logical))
+    for logical in ("estimate", "lower", "upper"):  # required: col() raises when absent
+        sel.append(pl.col(str(config.col(cols, logical))).cast(pl.Float64).alias(logical))
     return df.select(sel).sort(
         "endpoint", pl.col("stratum_variable") != "overall", "stratum_variable", "stratum", maintain_order=True
     )
@@ -183,37 +182,6 @@ def select_rates(props: pl.DataFrame, config: ReleaseConfig) -> pl.DataFrame:
     return pl.concat(parts) if parts else props.head(0)
 
 
-def _step_at(rows: list[dict], t: float) -> dict | None:
-    if not rows or rows[-1]["time"] < t:
-        return None
-    best = None
-    for r in rows:
-        if r["time"] <= t:
-            best = r
-        else:
-            break
-    return best
-
-
-def _median_r(rows: list[dict], key: str) -> float | None:
-    import numpy as np
-
-    from analyses.survival import quantile_r
-
-    if not rows:
-        return None
-    t = np.array([r["time"] for r in rows], dtype=float)
-    v = np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
-    return quantile_r(t, v, xmax=float(t.max()))
-
-
-def at_risk_at(rows: list[dict], t: float) -> int:
-    for r in rows:
-        if r["time"] >= t:
-            return int(r["n_at_risk"] or 0)
-    return 0
-
-
 @dataclass
 class CurveSummary:
     endpoint: str
@@ -222,7 +190,7 @@ class CurveSummary:
     method: str
     n: int
     events: int
-    landmarks: dict[int, tuple[float | None, float | None, float | None]] = field(default_factory=dict)
+    landmarks: dict[float, tuple[float | None, float | None, float | None]] = field(default_factory=dict)
     median: tuple[float | None, float | None, float | None] = (None, None, None)
     n_hidden: bool = False
     events_hidden: bool = False
@@ -237,11 +205,8 @@ def summarize_curves(
     cs: CurveSet, config: ReleaseConfig, with_median: bool, sizes_hidden: dict | None = None
 ) -> list[CurveSummary]:
     out = []
-    dpm = config.days_per_month
-    for key, g in cs.curves.group_by(KEYS, maintain_order=True):
-        key = tuple(key)
+    for key in cs.curves.select(KEYS).unique(maintain_order=True).iter_rows():
         info = cs.groups[key]
-        rows = g.sort("time").to_dicts()
         s = CurveSummary(
             endpoint=key[0],
             stratum_variable=key[1],
@@ -252,17 +217,9 @@ def summarize_curves(
         )
         given = info.get("landmarks") or {}
         for m in config.landmarks_months:
-            if round(float(m), 6) in given:
-                s.landmarks[m] = given[round(float(m), 6)]
-            else:
-                r = _step_at(rows, m * dpm)
-                s.landmarks[m] = (r["estimate"], r["lower"], r["upper"]) if r else (None, None, None)
+            s.landmarks[m] = given.get(round(float(m), 6), (None, None, None))
         if with_median:
-            s.median = info.get("median") or (
-                _median_r(rows, "estimate"),
-                _median_r(rows, "lower"),
-                _median_r(rows, "upper"),
-            )
+            s.median = info.get("median") or (None, None, None)
         out.append(s)
     suppress_summaries(out, config.threshold, sizes_hidden)
     return out
@@ -282,7 +239,7 @@ def suppress_summaries(items: list[Any], threshold: int, sizes_hidden: dict | No
         by_ep.setdefault(s.endpoint, []).append(s)
     for _ in range(20):
         before = dict(forced)
-        for ep, group in by_ep.items():
+        for group in by_ep.values():
             overall = [s for s in group if s.stratum_variable == "overall"]
             o = overall[0] if overall else None
             o_pre = forced.get(("overall", "overall"), False)
@@ -361,14 +318,12 @@ def at_risk_grid(
     forced = sizes_hidden or {}
     from kocartr.release.suppression import is_small
 
-    dpm = config.days_per_month
     months = config.at_risk_months
     curves = cs.curves
 
-    def value(key, rows, m):
-        given = cs.groups[key].get("risk") or {}
-        v = given.get(round(float(m), 6))
-        return int(v) if v is not None else (cs.groups[key]["n"] if m == 0 else at_risk_at(rows, m * dpm))
+    def value(key, _rows, m) -> int | None:
+        v = (cs.groups[key].get("risk") or {}).get(round(float(m), 6))
+        return None if v is None else int(v)
 
     out: list[dict[str, Any]] = []
     for ep in curves["endpoint"].unique(maintain_order=True).to_list():
@@ -409,7 +364,7 @@ def at_risk_grid(
                         "values": {m: (v[j], h[j]) for j, m in enumerate(months)},
                     }
                 )
-        if overall:
+        if overall and o_vals is not None:
             out.append(
                 {
                     "endpoint": ep,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 from datetime import date
 
+from kocartr.dictionary import Dictionary, Field
 from kocartr.paths import CONFIG_DIR
 from kocartr.release.config import ReleaseConfig
 from kocartr.release.publish import ReleaseError
@@ -270,7 +271,7 @@ def _period_bounds() -> tuple[int, int]:
     return target["D100"], target["M6"]
 
 
-def cibmtr_items(dictionary) -> list[tuple[str, object]]:
+def cibmtr_items(dictionary: Dictionary) -> list[tuple[str, Field]]:
     """(form, field) of every dictionary field with a CIBMTR item (free text never leaves the registry)."""
     return [
         (form_name, f)
@@ -280,7 +281,7 @@ def cibmtr_items(dictionary) -> list[tuple[str, object]]:
     ]
 
 
-def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
+def build_cibmtr_export(con, config: ReleaseConfig, dictionary: Dictionary) -> str:
     view = "cibmtr_export"
     d100, m6 = _period_bounds()
     patient_t = config.mart("patient")
@@ -320,7 +321,7 @@ def build_cibmtr_export(con, config: ReleaseConfig, dictionary) -> str:
         where = config.cibmtr_filters.get(form_name)
         inf = "s.infusion_number" if "infusion_number" in have else "NULL::INTEGER"
         site = "s.site_code" if "site_code" in have else "NULL::VARCHAR"
-        item_form = f.cibmtr.split()[0]
+        item_form = (f.cibmtr or "").split()[0]  # cibmtr_items yields only fields with a CIBMTR item
         rows.append(
             (
                 form_name,

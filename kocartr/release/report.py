@@ -1,46 +1,39 @@
-"""The static HTML report of a release: one self-contained file (figures embedded as data: URIs, inline CSS, no
-script, no network), with the outcome tables (suppressed like the workbook), the data-quality scorecard per site
-(from the quality-gate summary) and follow-up completeness per site (suppressed).
+"""The HTML report of a release: one self-contained file (figures and a Korean font subset embedded as data: URIs,
+inline CSS, no script, no network), in English and Korean.
+
+Rendered with Jinja2 templates (kocartr/release/templates/report.html.j2, labels.yaml). Jinja2 rather than
+great-tables: the report is mostly structure (flow diagram, bilingual headings, figures, notes) around plain tables
+with suppressed cells, which a template expresses directly with autoescaping; Jinja2 is already installed (a
+Dagster dependency), whereas great-tables would add a package (and its pandas/polars styling layer) for tables we
+style with a few lines of CSS. The language switch is CSS only (`#ko` / `#en` in the address; both by default).
+
+Sections: patient flow, Table 1, median follow-up, survival and cumulative incidence (tables by disease group and
+product, figures), response rates, CRS/ICANS/ICAHT, methods, data quality per site, follow-up completeness.
+Products are shown by their names (marts.dim_product); every patient count is suppressed (marker from release.yaml).
 """
 
 from __future__ import annotations
 
 import base64
-import html
-from collections.abc import Iterable
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
+from kocartr.release.report_tables import Table, Text, code_text, columns, median_followup, patient_flow, table_one
 from kocartr.release.suppression import suppress_event_table
 
-CSS = """
-body{font-family:"Noto Sans CJK KR","Noto Sans",Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.6em;border-bottom:2px solid #1f4e79}h2{font-size:1.25em;color:#1f4e79;margin-top:1.6em}
-table{border-collapse:collapse;margin:0.6em 0;font-size:0.86em}
-th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}th{background:#ddebf7}
-td.l,th.l{text-align:left}.meta td{text-align:left}.note{color:#555;font-size:0.85em}
-figure{margin:1em 0}figcaption{font-size:0.85em;color:#444}img{max-width:100%;border:1px solid #ddd}
-code{font-size:0.9em}
-"""
+TEMPLATES = Path(__file__).parent / "templates"
+SHOWN_STRATA = ("DISGRP", "PRODUCT")  # no pooled row across disease groups
 
 
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
+@lru_cache(maxsize=1)
+def load_labels() -> dict[str, Any]:
+    import yaml
 
-
-def _table(headers: list[str], rows: Iterable[list[Any]], left: int = 1) -> str:
-    out = ["<table><thead><tr>"]
-    out += [f'<th class="{"l" if j < left else ""}">{_e(h)}</th>' for j, h in enumerate(headers)]
-    out.append("</tr></thead><tbody>")
-    for r in rows:
-        out.append(
-            "<tr>" + "".join(f'<td class="{"l" if j < left else ""}">{_e(v)}</td>' for j, v in enumerate(r)) + "</tr>"
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
+    return yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
 
 
 def _pct(v: float | None) -> str:
@@ -74,16 +67,135 @@ def _months(v: float | None, dpm: float) -> str:
     return "NR" if v is None else f"{v / dpm:.1f}"
 
 
+def product_names(con, config: ReleaseConfig) -> dict[str, str]:
+    """product_code -> display name from marts.dim_product (product_label), the code where no label."""
+    table = config.mart("product")
+    if "product_label" not in columns(con, "marts", table):
+        return {}
+    return {
+        c: (lbl or c) for c, lbl in con.execute(f'SELECT product_code, product_label FROM marts."{table}"').fetchall()
+    }
+
+
+def stratum_name(sv: str, stratum: str, names: dict[str, str]) -> Any:
+    if sv == "DISGRP":
+        return code_text(load_labels(), "disease_group", stratum)
+    if sv == "PRODUCT":
+        return names.get(stratum, stratum)
+    return stratum
+
+
+def _lab(key: str) -> Text:
+    return Text(**load_labels()[key])
+
+
+def _endpoint(ep: str) -> Text:
+    """Endpoint / toxicity names from the analysis plan, else the report's labels (response windows)."""
+    from analyses.plan import load_plan
+
+    plan = load_plan()
+    if ep in plan.endpoints or ep in plan.toxicities:
+        lbl = plan.label(ep)
+        return Text(lbl.en, lbl.ko)
+    entry = load_labels().get(f"ep_{ep}")
+    return Text(**entry) if entry else Text(ep, ep)
+
+
+def survival_table(pub: outcomes.PublishedOutcomes, config: ReleaseConfig, names: dict, kind: str) -> Table | None:
+    summaries = pub.km_summary if kind == "km" else pub.cif_summary
+    if (pub.km if kind == "km" else pub.cif) is None:
+        return None
+    m, dpm = config.marker, config.days_per_month
+    rows = []
+    for s in summaries:
+        if s.stratum_variable not in SHOWN_STRATA:
+            continue
+        h = s.estimates_hidden
+        row = [
+            _endpoint(s.endpoint),
+            _lab(f"by_{s.stratum_variable}"),
+            stratum_name(s.stratum_variable, s.stratum, names),
+            m if s.n_hidden else str(s.n),
+            m if s.events_hidden else str(s.events),
+        ]
+        if kind == "km":
+            md = s.median
+            row.append(m if h else f"{_months(md[0], dpm)} ({_months(md[1], dpm)} - {_months(md[2], dpm)})")
+        row += [m if h else _est_ci(*s.landmarks[x]) for x in config.landmarks_months]
+        rows.append(row)
+    headers = [_lab(k) for k in ("endpoint", "stratified_by", "stratum", "n", "events")]
+    headers += [_lab("median_months")] if kind == "km" else []
+    headers += [_lab("at_months").format(m=x) for x in config.landmarks_months]
+    return Table(headers, rows, 3)
+
+
+def _rate_rows(props, config: ReleaseConfig, endpoint: str, measures: list[str], sizes: dict, sv: str) -> list:
+    """Per stratum of `sv`: N evaluable, then 'k (p%) [CI]' per measure; counts suppressed per measure against
+    the overall row, sizes shared with the other published tables."""
+    sub = props.filter(props["endpoint"] == endpoint)
+    m = config.marker
+    by_measure = {}
+    for meas in measures:
+        rows = sub.filter((sub["measure"] == meas) & sub["stratum_variable"].is_in(["overall", sv])).to_dicts()
+        items = [outcomes.Rate(**{k: r[k] for k in outcomes.Rate.__dataclass_fields__ if k in r}) for r in rows]
+        outcomes.suppress_summaries(items, config.threshold, sizes)
+        by_measure[meas] = {i.stratum: i for i in items if i.stratum_variable == sv}
+    out = []
+    for stratum in sorted(by_measure[measures[0]]):
+        first = by_measure[measures[0]][stratum]
+        cells: list[Any] = [stratum, m if first.n_hidden else str(first.n)]
+        for meas in measures:
+            r = by_measure[meas].get(stratum)
+            if r is None or r.n_hidden or r.events_hidden:
+                cells.append(m)
+            else:
+                ci = f" [{_ci(r.lower, r.upper)}]" if r.lower is not None else ""
+                cells.append(f"{r.events} ({_pct(r.estimate)}){ci}")
+        out.append(cells)
+    return out
+
+
+def rate_tables(con, config: ReleaseConfig, names: dict, pub, endpoints: list[str], measures: list[str]):
+    """One table per endpoint. Rows by disease group and product where the table has them (response: the
+    criteria differ by disease), else by product with the disease group(s) of its patients (adam.adsl)."""
+    props = outcomes.read_proportions(con, config)
+    if props is None:
+        return []
+    groups = _product_groups(con)
+    labels = load_labels()
+    out = []
+    for ep in endpoints:
+        nested = not props.filter(
+            (props["endpoint"] == ep) & (props["stratum_variable"] == "DISGRP/PRODUCT")
+        ).is_empty()
+        sv = "DISGRP/PRODUCT" if nested else "PRODUCT"
+        rows = _rate_rows(props, config, ep, measures, pub.sizes_hidden, sv)
+        if not rows:
+            continue
+        for r in rows:
+            grp, _, code = r[0].rpartition("/") if nested else ("", "", r[0])
+            gs = [code_text(labels, "disease_group", grp)] if nested else groups.get(code, [])
+            r[0:1] = [Text(", ".join(g.en for g in gs), ", ".join(g.ko for g in gs)), names.get(code, code)]
+        rows.sort(key=lambda r: (r[0].en, str(r[1])))
+        headers = [_lab("disease_group"), _lab("product"), _lab("evaluable")] + [_lab(x) for x in measures]
+        out.append(Table(headers, rows, 2, caption=_endpoint(ep)))
+    return out
+
+
+def _product_groups(con) -> dict[str, list[Text]]:
+    if not {"PRODUCT", "DISGRP", "INFFL"} <= columns(con, "adam", "adsl"):
+        return {}
+    out: dict[str, list[Text]] = {}
+    for prod, grp in con.execute(
+        "SELECT DISTINCT PRODUCT, DISGRP FROM adam.adsl WHERE INFFL = 'Y' AND PRODUCT IS NOT NULL ORDER BY ALL"
+    ).fetchall():
+        out.setdefault(prod, []).append(code_text(load_labels(), "disease_group", grp or "(not reported)"))
+    return out
+
+
 def followup_completeness(con, config: ReleaseConfig, cutoff: str) -> tuple[list[str], list[list[Any]]] | None:
     table = config.mart("followup_schedule")
-    have = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = "
-            "'marts' AND table_name = ?",
-            [table],
-        ).fetchall()
-    ]
+    have = columns(con, "marts", table)
     ws, cd = config.col(have, "window_start", required=False), config.col(have, "contact_date", required=False)
     if "site_code" not in have or ws is None or cd is None:
         return None
@@ -110,148 +222,88 @@ def followup_completeness(con, config: ReleaseConfig, cutoff: str) -> tuple[list
     return ["Site", "Visits due", "Visits with a contact", "Completeness"], out
 
 
+def quality_tables(context: dict[str, Any]) -> tuple[Table | None, Table | None]:
+    qs = context.get("quality_summary") or {}
+    sites = context.get("scorecard") or qs.get("sites") or qs.get("scorecard")
+    score = None
+    if sites:
+        cols = list(sites[0].keys())
+        score = Table(cols, [[_scorecard_cell(c, s.get(c)) for c in cols] for s in sites])
+    other = {k: v for k, v in qs.items() if k not in ("sites", "scorecard")}
+    gate = Table(["Quality gate", "Value"], [[k, str(v)] for k, v in sorted(other.items())]) if other else None
+    return score, gate
+
+
+def _figures(figures: list[dict[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for f in figures:
+        data = base64.b64encode(Path(f["path"]).read_bytes()).decode()
+        out.append({**f, "src": f"data:image/png;base64,{data}"})
+    return out
+
+
+def _min_days() -> int:
+    from analyses.outcomes import load_evaluability
+
+    ev = load_evaluability()
+    return max(ev.get("CRS", 0), ev.get("ICANS", 0))
+
+
+def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures: list[dict[str, str]]) -> dict:
+    """Everything the template shows, suppressed."""
+    from datetime import date
+
+    cut = context["cutoff"]
+    names = product_names(con, config)
+    pub = outcomes.build_outcomes(con, config)
+    labels = load_labels()
+    fc = followup_completeness(con, config, cut)
+    score, gate = quality_tables(context)
+    min_days = _min_days()
+    return {
+        "L": {k: Text(**v) for k, v in labels.items() if isinstance(v, dict) and set(v) == {"en", "ko"}},
+        "methods": [Text(**x).format(max=config.threshold - 1, marker=config.marker) for x in labels["methods_items"]],
+        "cutoff": cut,
+        "meta": context,
+        "config": config,
+        "max_hidden": config.threshold - 1,
+        "flow": patient_flow(con, config, labels, date.fromisoformat(str(cut)), min_days),
+        "min_days": min_days,
+        "table_one": table_one(con, config, labels, names, pub.sizes_hidden),
+        "followup": median_followup(con, config, labels, names, pub.sizes_hidden),
+        "survival": survival_table(pub, config, names, "km"),
+        "cif": survival_table(pub, config, names, "cif"),
+        "figures": _figures(figures),
+        "response": rate_tables(con, config, names, pub, ["RESPONSE_D90", "RESPONSE_D180"], ["cr_rate", "orr"]),
+        "toxicity": rate_tables(
+            con, config, names, pub, ["CRS", "ICANS", "ICAHT_EARLY", "ICAHT_LATE"], ["any_grade", "grade_ge3"]
+        ),
+        "scorecard": score,
+        "gate": gate,
+        "completeness": Table(fc[0], fc[1]) if fc else None,
+    }
+
+
+def render(ctx: dict[str, Any]) -> str:
+    import jinja2
+
+    from kocartr.release.fonts import FONT_FAMILY, font_face_css
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.tests["text"] = lambda v: isinstance(v, Text)
+    template = env.get_template("report.html.j2")
+    body = template.render(**ctx, font_css="", font_family=FONT_FAMILY, font_embedded=False)
+    css, embedded = font_face_css(body)  # subset to the characters the page uses
+    return template.render(**ctx, font_css=css, font_family=FONT_FAMILY, font_embedded=embedded)
+
+
 def write_report(
     con, path: Path, context: dict[str, Any], config: ReleaseConfig, figures: list[dict[str, str]]
 ) -> None:
-    cut = context["cutoff"]
-    dpm = config.days_per_month
-    m = config.marker
-    parts = [
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Ko-CARTR release {cut}</title><style>{CSS}</style></head><body>",
-        f"<h1>Ko-CARTR release report &mdash; data cut-off {cut}</h1>",
-        _table(
-            ["Item", "Value"],
-            [
-                ["Data cut-off", cut],
-                ["Manifest hash (tables_sha256)", context["tables_sha256"]],
-                ["Data dictionary version", context["dictionary_version"]],
-                ["Code version (kocartr)", context.get("package_version", "")],
-                [
-                    "Small-cell suppression",
-                    f"counts 1-{config.threshold - 1} hidden with complementary suppression"
-                    f" ({m}), audited by linear programming: no hidden count can be narrowed"
-                    f" to fewer than {config.threshold} values from published totals and zeros",
-                ],
-            ],
-            left=2,
-        ).replace("<table>", '<table class="meta">'),
-    ]
-    # figures
-    parts.append("<h2>Figures</h2>")
-    if not figures:
-        parts.append('<p class="note">No analysis curves in this release.</p>')
-    for f in figures:
-        data = base64.b64encode(Path(f["path"]).read_bytes()).decode()
-        parts.append(
-            f'<figure><img alt="{_e(f["title"])}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_e(f['title'])}. {_e(f['caption'])}</figcaption></figure>"
-        )
-    # outcome tables
-    parts.append("<h2>Survival (Kaplan-Meier)</h2>")
-    pub = outcomes.build_outcomes(con, config)
-    if pub.km is not None:
-        rows = []
-        for s in pub.km_summary:
-            h = s.estimates_hidden
-            row = [
-                s.endpoint,
-                s.stratum_variable,
-                s.stratum,
-                m if s.n_hidden else s.n,
-                m if s.events_hidden else s.events,
-                m if h else f"{_months(s.median[0], dpm)} ({_months(s.median[1], dpm)} - {_months(s.median[2], dpm)})",
-            ]
-            for mth in config.landmarks_months:
-                e, lo, hi = s.landmarks[mth]
-                row.append(m if h else _est_ci(e, lo, hi))
-            rows.append(row)
-        parts.append(
-            _table(
-                ["Endpoint", "Stratified by", "Stratum", "N", "Events", "Median, months (95% CI)"]
-                + [f"{x} months (95% CI)" for x in config.landmarks_months],
-                rows,
-                left=3,
-            )
-        )
-    else:
-        parts.append('<p class="note">Not available.</p>')
-    parts.append("<h2>CRS and ICANS grade &ge; 3</h2>")
-    if pub.rates:
-        rows = []
-        for r in pub.rates:
-            h = r.n_hidden or r.events_hidden
-            rows.append(
-                [
-                    r.endpoint,
-                    r.stratum_variable,
-                    r.stratum,
-                    m if r.n_hidden else r.n,
-                    m if r.events_hidden else r.events,
-                    m if h else _pct(r.estimate),
-                    m if h else _ci(r.lower, r.upper),
-                ]
-            )
-        parts.append(
-            _table(["Endpoint", "Stratified by", "Stratum", "N", "Events", "Proportion", "95% CI"], rows, left=3)
-        )
-    parts.append("<h2>Cumulative incidence (NRM, secondary malignancy)</h2>")
-    if pub.cif is not None:
-        rows = []
-        for s in pub.cif_summary:
-            h = s.estimates_hidden
-            row = [
-                s.endpoint,
-                s.stratum_variable,
-                s.stratum,
-                m if s.n_hidden else s.n,
-                m if s.events_hidden else s.events,
-            ]
-            for mth in config.landmarks_months:
-                e, lo, hi = s.landmarks[mth]
-                row.append(m if h else _est_ci(e, lo, hi))
-            rows.append(row)
-        parts.append(
-            _table(
-                ["Endpoint", "Stratified by", "Stratum", "N", "Events"]
-                + [f"{x} months (95% CI)" for x in config.landmarks_months],
-                rows,
-                left=3,
-            )
-        )
-    # data quality
-    parts.append("<h2>Data quality per site (scorecard)</h2>")
-    qs = context.get("quality_summary") or {}
-    sites = context.get("scorecard") or qs.get("sites") or qs.get("scorecard")
-    if sites:
-        cols = list(sites[0].keys())
-        parts.append(_table(cols, [[_scorecard_cell(c, s.get(c)) for c in cols] for s in sites]))
-        parts.append(
-            '<p class="note">Latest month on or before the cut-off per site (audit.dq_scorecard, '
-            "expectations/scorecard.py): completeness of key variables, follow-up timeliness, quarantine "
-            "rate, plausibility checks (rates as percentages), and the checks failing at the site (its own failing share over the "
-            "rule's threshold, even when the check passes for all sites together).</p>"
-        )
-    else:
-        parts.append(
-            '<p class="note">No per-site scorecard: neither audit.dq_scorecard in the warehouse nor '
-            'quality_summary["sites"].</p>'
-        )
-    other = {k: v for k, v in qs.items() if k not in ("sites", "scorecard")}
-    if other:
-        parts.append(_table(["Quality gate", "Value"], [[k, v] for k, v in sorted(other.items())]))
-    parts.append("<h2>Follow-up completeness per site</h2>")
-    fc = followup_completeness(con, config, cut)
-    if fc is None:
-        parts.append('<p class="note">Follow-up schedule not available.</p>')
-    else:
-        parts.append(_table(fc[0], fc[1]))
-        parts.append(
-            '<p class="note">Scheduled visits (day 100, month 6, then yearly) whose window opened by the '
-            "cut-off, and how many have a reported contact.</p>"
-        )
-    parts.append(
-        f'<p class="note">Ko-CARTR &middot; release {cut} &middot; see README.md and manifest.json '
-        "in this folder.</p></body></html>\n"
-    )
-    path.write_text("".join(parts), encoding="utf-8")
+    path.write_text(render(report_context(con, context, config, figures)), encoding="utf-8")

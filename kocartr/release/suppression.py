@@ -206,8 +206,10 @@ def suppress_table(
     when not given). Returns which cells and totals to hide."""
     r = len(table)
     c = len(table[0]) if r else 0
-    rt = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
-    ct = list(col_totals) if col_totals is not None else [sum(table[i][j] or 0 for i in range(r)) for j in range(c)]
+    rt: list[int | None] = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
+    ct: list[int | None] = (
+        list(col_totals) if col_totals is not None else [sum(table[i][j] or 0 for i in range(r)) for j in range(c)]
+    )
     gt = grand_total if grand_total is not None else sum(v or 0 for v in rt)
     entries: dict[Hashable, int | None] = {("c", i, j): table[i][j] for i in range(r) for j in range(c)}
     entries.update({("r", i): rt[i] for i in range(r)})

@@ -1,14 +1,22 @@
-"""The HTA outcome workbook (XLSX, xlsxwriter) of a release.
+"""The HTA outcome workbook (XLSX, xlsxwriter) of a release, with sheet names and headers in English and Korean.
 
-Sheets: README (cut-off, manifest hash, versions, suppression), Methods & definitions, OS_PFS (landmarks and
-medians with CIs), At risk (numbers at risk on a month grid), KM steps (step coordinates for modelling),
-CRS_ICANS (grade >= 3 rates), Cumulative incidence (NRM, SPM). Every count derived from patients goes through
-kocartr.release.suppression; a suppressed count shows the marker (default "[s]"), and every estimate derived from
-a suppressed count is shown as the marker too. Deterministic: fixed document properties -> same bytes.
+Sheets (SHEETS, in order): README, Methods & definitions, OS_PFS (landmarks and medians with CIs), At risk
+(numbers at risk on the published month grid), KM steps and CIF steps (step coordinates with per-step at risk,
+events, competing events and censorings), one sheet per group of published toxicity rates (the analysis plan's
+`publish.rates`, e.g. CRS_ICANS), Cumulative incidence (landmarks), Follow-up (median follow-up, reverse KM),
+Late effects (rows from kocartr.release.late_effects_sheet).
+Every number is the analysis tables' own row (kocartr.release.outcomes; nothing re-derived). Every count derived
+from patients goes through kocartr.release.suppression; a suppressed count shows the marker (default "[s]"), and
+every estimate derived from a suppressed count is shown as the marker too. Deterministic: fixed document
+properties -> same bytes.
+
+To add a sheet: write a function `(book, con, pub) -> None` and append it to SHEET_WRITERS.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +24,119 @@ from typing import Any
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
 
-COUNT_HEADERS = ("N patients", "Events")  # column headers that hold patient counts (tests read these)
+
+def bi(en: str, ko: str) -> str:
+    """A bilingual header or sheet name: 'English / 한국어'."""
+    return f"{en} / {ko}"
+
+
+# Sheet names (Excel: at most 31 characters, no / \\ ? * [ ] :), English then Korean.
+SHEET_README = "README 안내"
+SHEET_METHODS = "Methods 방법 및 정의"
+SHEET_KM = "OS_PFS 생존"
+SHEET_AT_RISK = "At risk 위험군 수"
+SHEET_KM_STEPS = "KM steps KM 계단 자료"
+SHEET_CIF_STEPS = "CIF steps 누적발생 계단 자료"
+SHEET_CIF = "Cumulative incidence 누적발생률"
+SHEET_FOLLOWUP = "Follow-up 추적관찰 기간"
+SHEET_LATE = "Late effects 후기 이상반응"
+
+H_N = bi("N patients", "환자 수")
+H_EVENTS = bi("Events", "사건 수")
+H_AT_RISK = "At risk"  # prefix of the at-risk grid headers: "At risk 6 mo / 위험군 6개월"
+COUNT_HEADERS = (H_N, H_EVENTS)  # column headers that hold suppressed patient counts (tests read these)
+# Per-step counts of the step sheets: recoverable from the published curve and numbers at risk (methods sheet)
+STEP_HEADERS = (
+    bi("At risk at step", "해당 시점 위험군"),
+    bi("Events at step", "해당 시점 사건"),
+    bi("Competing events at step", "해당 시점 경쟁 사건"),
+    bi("Censored at step", "해당 시점 중도절단"),
+)
+KEY_HEADERS = [
+    bi("Endpoint", "평가변수"),
+    bi("Endpoint name", "평가변수명"),
+    bi("Stratified by", "층화 변수"),
+    bi("Stratum", "층"),
+]
+
+
+def is_count_header(h: object) -> bool:
+    """A header whose cells are suppressed patient counts (N, events, numbers at risk on the month grid)."""
+    import re
+
+    return isinstance(h, str) and (h in COUNT_HEADERS or re.match(rf"{H_AT_RISK} [\d.]+ mo", h) is not None)
 
 
 def _fmt_days(d: float | None, dpm: float) -> float | None:
     return None if d is None else round(d / dpm, 2)
+
+
+@dataclass
+class Book:
+    """The open workbook, its formats and the manifest summary; `sheet` and `put` write with the conventions."""
+
+    wb: Any
+    config: ReleaseConfig
+    context: dict[str, Any]
+    fmt: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=lambda: {"sheets": []})
+    readme: Any = None  # the README sheet: its list of sheets is written once all sheets exist
+
+    def sheet(self, name: str, headers: list[str], widths: list[int] | None = None):
+        ws = self.wb.add_worksheet(name)
+        self.summary["sheets"].append(name)
+        for j, h in enumerate(headers):
+            ws.write(0, j, h, self.fmt["head"])
+            ws.set_column(j, j, (widths[j] if widths else max(12, min(len(h) + 2, 30))))
+        ws.freeze_panes(1, 0)
+        return ws
+
+    def put(self, ws, i: int, j: int, value: Any, fmt: str | None = None, hidden: bool = False) -> None:
+        if hidden:
+            ws.write_string(i, j, self.config.marker, self.fmt["hidden"])
+        elif value is None:
+            ws.write_blank(i, j, None)
+        elif isinstance(value, str):
+            ws.write_string(i, j, value)
+        elif fmt:
+            ws.write_number(i, j, value, self.fmt[fmt])
+        else:
+            ws.write_number(i, j, value)
+
+    def keys(self, ws, i: int, endpoint: str, stratum_variable: str, stratum: str) -> None:
+        """The four key columns: endpoint code, its English / Korean name, stratifier (ADaM name) and stratum."""
+        self.put(ws, i, 0, endpoint)
+        self.put(ws, i, 1, self.config.plan.label(endpoint).both())
+        self.put(ws, i, 2, stratum_variable)
+        self.put(ws, i, 3, stratum)
+
+
+def _open(path: Path, context: dict[str, Any], config: ReleaseConfig) -> Book:
+    import xlsxwriter
+
+    cut = context["cutoff"]
+    wb = xlsxwriter.Workbook(
+        str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    y, m, d = (int(x) for x in cut.split("-"))
+    wb.set_properties(
+        {
+            "title": f"Ko-CARTR HTA outcomes, data cut-off {cut}",
+            "author": "Ko-CARTR",
+            "company": "Korean Society of Hematology - Ko-CARTR",
+            "created": datetime(y, m, d),
+        }
+    )
+    fmt = {
+        "bold": wb.add_format({"bold": True}),
+        "head": wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
+        "pct": wb.add_format({"num_format": "0.0%"}),
+        "num": wb.add_format({"num_format": "0"}),
+        "dec": wb.add_format({"num_format": "0.0"}),
+        "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
+        "hidden": wb.add_format({"align": "right", "font_color": "#7F7F7F"}),
+    }
+    return Book(wb, config, context, fmt)
 
 
 def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[str, str]]:
@@ -51,8 +167,9 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
         ("Cumulative incidence", "Aalen-Johansen estimator with the competing event named above; never 1 - KM."),
         (
             "Landmarks",
-            "Estimate at 6/12/24 months = the step function at that time (1 month = "
-            f"{config.days_per_month} days); blank when follow-up ends earlier.",
+            f"Estimate at {'/'.join(str(m) for m in config.landmarks_months)} months = the analysis table's landmark "
+            f"row: the step function at that time (1 month = {config.days_per_month} days; analysis plan "
+            "data/config/analysis_plan.yaml); blank when follow-up ends earlier.",
         ),
         (
             "Median and CI",
@@ -61,10 +178,18 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
         ),
         ("Numbers at risk", "Patients still under observation and event-free just before the time shown."),
         (
-            "KM step coordinates",
-            "Time (days and months), estimate and CI at every distinct event/censoring time, "
-            "for fitting parametric / mixture-cure models. Strata whose size is suppressed "
-            "are omitted; per-step event counts are not published.",
+            "KM / CIF step coordinates",
+            "Time (days and months), estimate and CI at every distinct event/censoring time, with the number at "
+            "risk, events, competing events (CIF) and censorings at that time, for fitting parametric / "
+            "mixture-cure models or reconstructing patient-level data (Guyot et al., BMC Med Res Methodol "
+            "2012;12:9). Only strata whose size and event count are published appear; their per-step counts "
+            "follow from the published curve and numbers at risk (d = n x (1 - S(t) / S(t-))), so they are "
+            "not suppressed.",
+        ),
+        (
+            "Median follow-up",
+            "Reverse Kaplan-Meier (Schemper & Smith, Control Clin Trials 1996;17:343): death censors, being "
+            "alive at last contact is the event; median with Brookmeyer-Crowley 95% CI and IQR, in months.",
         ),
         (
             "Small-cell suppression",
@@ -106,206 +231,230 @@ def rule_source_rows() -> list[tuple[str, str]]:
     ]
 
 
-def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConfig) -> dict[str, Any]:
-    """Write the workbook from the release database `con` (read-only). Returns a summary for the manifest."""
-    import xlsxwriter
-
-    marker = config.marker
-    dpm = config.days_per_month
-    cut = context["cutoff"]
-    wb = xlsxwriter.Workbook(
-        str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
-    )
-    y, m, d = (int(x) for x in cut.split("-"))
-    wb.set_properties(
-        {
-            "title": f"Ko-CARTR HTA outcomes, data cut-off {cut}",
-            "author": "Ko-CARTR",
-            "company": "Korean Society of Hematology - Ko-CARTR",
-            "created": datetime(y, m, d),
-        }
-    )
-    bold = wb.add_format({"bold": True})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
-    pct = wb.add_format({"num_format": "0.0%"})
-    num = wb.add_format({"num_format": "0"})
-    dec = wb.add_format({"num_format": "0.0"})
-    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-    hidden_fmt = wb.add_format({"align": "right", "font_color": "#7F7F7F"})
-    summary: dict[str, Any] = {"sheets": []}
-
-    def sheet(name: str, headers: list[str], widths: list[int] | None = None):
-        ws = wb.add_worksheet(name)
-        summary["sheets"].append(name)
-        for j, h in enumerate(headers):
-            ws.write(0, j, h, head)
-            ws.set_column(j, j, (widths[j] if widths else max(12, len(h) + 2)))
-        ws.freeze_panes(1, 0)
-        return ws
-
-    def put(ws, i, j, value, fmt=None, hidden=False):
-        if hidden:
-            ws.write_string(i, j, marker, hidden_fmt)
-        elif value is None:
-            ws.write_blank(i, j, None)
-        elif isinstance(value, str):
-            ws.write_string(i, j, value)
-        else:
-            ws.write_number(i, j, value, fmt) if fmt else ws.write_number(i, j, value)
-
-    # README
-    ws = wb.add_worksheet("README")
-    summary["sheets"].append("README")
-    ws.set_column(0, 0, 34)
-    ws.set_column(1, 1, 90)
+def _readme(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    config, ctx = book.config, book.context
+    ws = book.wb.add_worksheet(SHEET_README)
+    book.summary["sheets"].append(SHEET_README)
+    ws.set_column(0, 0, 44)
+    ws.set_column(1, 1, 100)
     info = [
-        ("Ko-CARTR HTA outcome workbook", ""),
-        ("Data cut-off", cut),
-        ("Manifest hash (tables_sha256)", context["tables_sha256"]),
-        ("Data dictionary version", context["dictionary_version"]),
-        ("Code version (kocartr)", context.get("package_version", "")),
+        (bi("Ko-CARTR HTA outcome workbook", "Ko-CARTR 보건의료기술평가 결과 통합문서"), ""),
+        ("Data cut-off", ctx["cutoff"]),
+        ("Manifest hash (tables_sha256)", ctx["tables_sha256"]),
+        ("Data dictionary version", ctx["dictionary_version"]),
+        ("Code version (kocartr)", ctx.get("package_version", "")),
         (
             "Small-cell suppression",
-            f"counts 1-{config.threshold - 1} hidden, with complementary suppression; marker {marker}",
+            f"counts 1-{config.threshold - 1} hidden, with complementary suppression; marker {config.marker}",
         ),
-        ("Sheets", "Methods & definitions; OS_PFS; At risk; KM steps; CRS_ICANS; Cumulative incidence"),
-        ("Time unit", f"days, and months (1 month = {dpm} days)"),
+        ("Sheets", ""),  # filled in by write_workbook
+        ("Time unit", f"days, and months (1 month = {config.days_per_month} days)"),
+        ("Analysis plan", "data/config/analysis_plan.yaml: endpoints, estimators, landmarks, CI methods"),
     ]
     for i, (k, v) in enumerate(info):
-        ws.write_string(i, 0, k, bold)
+        ws.write_string(i, 0, k, book.fmt["bold"])
         ws.write_string(i, 1, v)
+    book.readme = (ws, [k for k, _ in info].index("Sheets"))
 
-    ws = sheet("Methods & definitions", ["Term", "Definition"], [28, 110])
-    for i, (k, v) in enumerate(methods_rows(config, context), start=1):
-        ws.write_string(i, 0, k, bold)
-        ws.write_string(i, 1, v, wrap)
 
-    # OS / PFS
-    pub = outcomes.build_outcomes(con, config)
-    km = pub.km
-    lms = config.landmarks_months
-    headers = ["Endpoint", "Stratified by", "Stratum", "Method", "N patients", "Events"]
-    headers += ["Median (months)", "Median 95% CI lower", "Median 95% CI upper"]
-    for mth in lms:
-        headers += [f"{mth}-month estimate", f"{mth}-month 95% CI lower", f"{mth}-month 95% CI upper"]
-    ws = sheet("OS_PFS", headers)
-    if km is None:
-        ws.write_string(1, 0, "analysis survival table not available in this release")
-        km_sum = []
-    else:
-        km_sum = pub.km_summary
-        for i, s in enumerate(km_sum, start=1):
-            h = s.estimates_hidden
-            put(ws, i, 0, s.endpoint)
-            put(ws, i, 1, s.stratum_variable)
-            put(ws, i, 2, s.stratum)
-            put(ws, i, 3, s.method)
-            put(ws, i, 4, s.n, num, s.n_hidden)
-            put(ws, i, 5, s.events, num, s.events_hidden)
+def _methods(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    ws = book.sheet(SHEET_METHODS, [bi("Term", "용어"), bi("Definition", "정의")], [30, 110])
+    for i, (k, v) in enumerate(methods_rows(book.config, book.context), start=1):
+        ws.write_string(i, 0, k, book.fmt["bold"])
+        ws.write_string(i, 1, v, book.fmt["wrap"])
+
+
+def _landmark_headers(config: ReleaseConfig, what: tuple[str, str]) -> list[str]:
+    out = []
+    for m in config.landmarks_months:
+        out += [
+            bi(f"{m}-month {what[0]}", f"{m}개월 {what[1]}"),
+            bi(f"{m}-month 95% CI lower", f"{m}개월 95% 신뢰구간 하한"),
+            bi(f"{m}-month 95% CI upper", f"{m}개월 95% 신뢰구간 상한"),
+        ]
+    return out
+
+
+def _summary_rows(book: Book, ws, items: list[outcomes.CurveSummary], with_median: bool) -> None:
+    dpm = book.config.days_per_month
+    for i, s in enumerate(items, start=1):
+        h = s.estimates_hidden
+        book.keys(ws, i, s.endpoint, s.stratum_variable, s.stratum)
+        book.put(ws, i, 4, s.method)
+        book.put(ws, i, 5, s.n, "num", s.n_hidden)
+        book.put(ws, i, 6, s.events, "num", s.events_hidden)
+        col = 7
+        if with_median:
             for j, v in enumerate(s.median):
-                put(ws, i, 6 + j, _fmt_days(v, dpm), dec, h)
-            for k, mth in enumerate(lms):
-                for j, v in enumerate(s.landmarks[mth]):
-                    put(ws, i, 9 + 3 * k + j, v, pct, h)
-    summary["km_groups"] = len(km_sum)
+                book.put(ws, i, col + j, _fmt_days(v, dpm), "dec", h)
+            col += 3
+        for k, mth in enumerate(book.config.landmarks_months):
+            for j, v in enumerate(s.landmarks[mth]):
+                book.put(ws, i, col + 3 * k + j, v, "pct", h)
 
-    # numbers at risk
-    months = config.at_risk_months
-    ws = sheet("At risk", ["Endpoint", "Stratified by", "Stratum"] + [f"At risk {m} mo" for m in months])
-    if km is not None:
-        for i, r in enumerate(pub.at_risk(km, config), start=1):
-            put(ws, i, 0, r["endpoint"])
-            put(ws, i, 1, r["stratum_variable"])
-            put(ws, i, 2, r["stratum"])
+
+def _os_pfs(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    headers = [*KEY_HEADERS, bi("Method", "방법"), H_N, H_EVENTS]
+    headers += [bi("Median (months)", "중앙값 (개월)"), bi("Median 95% CI lower", "중앙값 95% 신뢰구간 하한")]
+    headers += [bi("Median 95% CI upper", "중앙값 95% 신뢰구간 상한")]
+    ws = book.sheet(SHEET_KM, headers + _landmark_headers(book.config, ("estimate", "추정치")))
+    if pub.km is None:
+        ws.write_string(1, 0, "analysis survival table not available in this release")
+    _summary_rows(book, ws, pub.km_summary, with_median=True)
+    book.summary["km_groups"] = len(pub.km_summary)
+
+
+def _at_risk(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    months = book.config.at_risk_months
+    ws = book.sheet(SHEET_AT_RISK, KEY_HEADERS + [f"{H_AT_RISK} {m} mo / 위험군 {m}개월" for m in months])
+    i = 1
+    for cs in (pub.km, pub.cif):
+        if cs is None:
+            continue
+        for r in pub.at_risk(cs, book.config):
+            book.keys(ws, i, r["endpoint"], r["stratum_variable"], r["stratum"])
             for j, mth in enumerate(months):
                 v, hid = r["values"][mth]
-                put(ws, i, 3 + j, v, num, hid)
-
-    # KM step coordinates
-    ws = sheet(
-        "KM steps",
-        [
-            "Endpoint",
-            "Stratified by",
-            "Stratum",
-            "Time (days)",
-            "Time (months)",
-            "Estimate",
-            "95% CI lower",
-            "95% CI upper",
-        ],
-    )
-    if km is not None:
-        shown = {(s.endpoint, s.stratum_variable, s.stratum) for s in km_sum if not s.estimates_hidden}
-        i = 1
-        for r in km.curves.to_dicts():
-            if (r["endpoint"], r["stratum_variable"], r["stratum"]) not in shown:
-                continue
-            for j, v in enumerate(
-                [
-                    r["endpoint"],
-                    r["stratum_variable"],
-                    r["stratum"],
-                    r["time"],
-                    _fmt_days(r["time"], dpm),
-                    r["estimate"],
-                    r["lower"],
-                    r["upper"],
-                ]
-            ):
-                put(ws, i, j, v)
+                book.put(ws, i, 4 + j, v, "num", hid)
             i += 1
-        summary["km_step_rows"] = i - 1
 
-    # CRS / ICANS
-    ws = sheet(
-        "CRS_ICANS",
-        [
-            "Endpoint",
-            "Stratified by",
-            "Stratum",
-            "Method",
-            "N patients",
-            "Events",
-            "Proportion",
-            "95% CI lower",
-            "95% CI upper",
-        ],
-    )
-    if not pub.rates:
-        ws.write_string(1, 0, "analysis proportions table not available in this release")
-    else:
-        for i, r in enumerate(pub.rates, start=1):
+
+def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outcomes.CurveSummary], cif: bool) -> None:
+    """Step coordinates with per-step counts, for the strata whose size and events are published."""
+    headers = KEY_HEADERS + [bi("Time (days)", "시간 (일)"), bi("Time (months)", "시간 (개월)")]
+    headers += [
+        bi("Estimate", "추정치"),
+        bi("95% CI lower", "95% 신뢰구간 하한"),
+        bi("95% CI upper", "95% 신뢰구간 상한"),
+    ]
+    counts = ["n_at_risk", "n_events"] + (["n_competing"] if cif else []) + ["n_censored"]
+    steps = [h for h in STEP_HEADERS if cif or "Competing" not in h]
+    ws = book.sheet(name, headers + steps)
+    if cs is None:
+        return
+    shown = {(s.endpoint, s.stratum_variable, s.stratum) for s in items if not s.estimates_hidden}
+    dpm = book.config.days_per_month
+    i = 1
+    for r in cs.curves.to_dicts():
+        if (r["endpoint"], r["stratum_variable"], r["stratum"]) not in shown:
+            continue
+        book.keys(ws, i, r["endpoint"], r["stratum_variable"], r["stratum"])
+        values = [r["time"], _fmt_days(r["time"], dpm), r["estimate"], r["lower"], r["upper"]]
+        for j, v in enumerate(values + [r[c] for c in counts]):
+            book.put(ws, i, 4 + j, v)
+        i += 1
+    book.summary[f"{'cif' if cif else 'km'}_step_rows"] = i - 1
+
+
+def _km_steps(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    _steps(book, SHEET_KM_STEPS, pub.km, pub.km_summary, cif=False)
+
+
+def _cif_steps(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    _steps(book, SHEET_CIF_STEPS, pub.cif, pub.cif_summary, cif=True)
+
+
+def _rates(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """One sheet per `sheet` of the plan's published rates: each sheet lists only its own rates."""
+    headers = [*KEY_HEADERS, bi("Method", "방법"), H_N, H_EVENTS, bi("Proportion", "비율")]
+    headers += [bi("95% CI lower", "95% 신뢰구간 하한"), bi("95% CI upper", "95% 신뢰구간 상한")]
+    by_sheet: dict[str, list[str]] = {}
+    for item in book.config.rates:
+        by_sheet.setdefault(item["sheet"], []).append(item["label"])
+    for name, labels in by_sheet.items():
+        ws = book.sheet(name, headers)
+        rows = [r for r in pub.rates if r.endpoint in labels]
+        if not rows:
+            ws.write_string(1, 0, "analysis proportions table not available in this release")
+        for i, r in enumerate(rows, start=1):
             h = r.n_hidden or r.events_hidden
-            put(ws, i, 0, r.endpoint)
-            put(ws, i, 1, r.stratum_variable)
-            put(ws, i, 2, r.stratum)
-            put(ws, i, 3, r.method)
-            put(ws, i, 4, r.n, num, r.n_hidden)
-            put(ws, i, 5, r.events, num, r.events_hidden)
-            put(ws, i, 6, r.estimate, pct, h)
-            put(ws, i, 7, r.lower, pct, h)
-            put(ws, i, 8, r.upper, pct, h)
+            book.keys(ws, i, r.endpoint, r.stratum_variable, r.stratum)
+            book.put(ws, i, 1, _rate_name(book.config, r.endpoint))
+            book.put(ws, i, 4, r.method)
+            book.put(ws, i, 5, r.n, "num", r.n_hidden)
+            book.put(ws, i, 6, r.events, "num", r.events_hidden)
+            for j, v in enumerate((r.estimate, r.lower, r.upper)):
+                book.put(ws, i, 7 + j, v, "pct", h)
 
-    # cumulative incidence
-    headers = ["Endpoint", "Stratified by", "Stratum", "Method", "N patients", "Events"]
-    for mth in lms:
-        headers += [f"{mth}-month cumulative incidence", f"{mth}-month 95% CI lower", f"{mth}-month 95% CI upper"]
-    ws = sheet("Cumulative incidence", headers)
-    cif = pub.cif
-    if cif is None:
+
+def _rate_name(config: ReleaseConfig, label: str) -> str:
+    for r in config.plan.published_rates:
+        if r.label.en == label:
+            return r.label.both()
+    return label
+
+
+def _cumulative_incidence(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    headers = [*KEY_HEADERS, bi("Method", "방법"), H_N, H_EVENTS]
+    ws = book.sheet(SHEET_CIF, headers + _landmark_headers(book.config, ("cumulative incidence", "누적발생률")))
+    if pub.cif is None:
         ws.write_string(1, 0, "analysis cumulative_incidence table not available in this release")
-    else:
-        for i, s in enumerate(pub.cif_summary, start=1):
-            h = s.estimates_hidden
-            put(ws, i, 0, s.endpoint)
-            put(ws, i, 1, s.stratum_variable)
-            put(ws, i, 2, s.stratum)
-            put(ws, i, 3, s.method)
-            put(ws, i, 4, s.n, num, s.n_hidden)
-            put(ws, i, 5, s.events, num, s.events_hidden)
-            for k, mth in enumerate(lms):
-                for j, v in enumerate(s.landmarks[mth]):
-                    put(ws, i, 6 + 3 * k + j, v, pct, h)
-    wb.close()
-    return summary
+    _summary_rows(book, ws, pub.cif_summary, with_median=False)
+
+
+def _followup(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """Median follow-up (analysis.median_followup, reverse KM) per stratum; a stratum whose size is hidden in any
+    outcome table is hidden here too."""
+    from kocartr.release.suppression import is_small
+
+    headers = [*KEY_HEADERS, bi("Method", "방법"), H_N, bi("Median follow-up (months)", "추적관찰 기간 중앙값 (개월)")]
+    headers += [bi("95% CI lower", "95% 신뢰구간 하한"), bi("95% CI upper", "95% 신뢰구간 상한")]
+    headers += [bi("Q1 (months)", "1사분위수 (개월)"), bi("Q3 (months)", "3사분위수 (개월)")]
+    ws = book.sheet(SHEET_FOLLOWUP, headers)
+    if not outcomes._table_exists(con, "analysis", "median_followup"):
+        ws.write_string(1, 0, "analysis median_followup table not available in this release")
+        return
+    cols = ("median_months", "lower_95", "upper_95", "q1_months", "q3_months")
+    rows = con.sql("SELECT * FROM analysis.median_followup").pl().to_dicts()
+    for i, r in enumerate(rows, start=1):
+        hid = is_small(r["n"], book.config.threshold) or pub.sizes_hidden.get((r["stratum_variable"], r["stratum"]))
+        book.keys(ws, i, r["endpoint"], r["stratum_variable"], r["stratum"])
+        book.put(ws, i, 4, r["method"])
+        book.put(ws, i, 5, r["n"], "num", bool(hid))
+        for j, c in enumerate(cols):
+            book.put(ws, i, 6 + j, None if r.get(c) is None else round(r[c], 2), "dec", bool(hid))
+
+
+def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """Landmark prevalences, infection rates, 12-month B-cell recovery / severe infection cumulative incidence,
+    pregnancy outcomes, DAOH-100 (rows and suppression: kocartr.release.late_effects_sheet)."""
+    from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+
+    ws = book.sheet(SHEET_LATE, HEADERS)
+    rows = late_effect_rows(con, book.config.threshold)
+    if not rows:
+        ws.write_string(1, 0, "analysis late-effect tables not available in this release")
+    kinds = {"count": "num", "pct": "pct", "dec": "dec"}
+    for i, row in enumerate(rows, start=1):
+        for j, c in enumerate(row):
+            book.put(ws, i, j, c.value, kinds.get(c.kind), c.hidden)
+    book.summary["late_effect_rows"] = len(rows)
+
+
+SheetWriter = Callable[[Book, Any, outcomes.PublishedOutcomes], None]
+# The workbook's sheets in order; a new sheet is one function and one line here.
+SHEET_WRITERS: list[SheetWriter] = [
+    _readme,
+    _methods,
+    _os_pfs,
+    _at_risk,
+    _km_steps,
+    _cif_steps,
+    _rates,
+    _cumulative_incidence,
+    _followup,
+    _late_effects,
+]
+
+
+def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConfig) -> dict[str, Any]:
+    """Write the workbook from the release database `con` (read-only). Returns a summary for the manifest."""
+    book = _open(path, context, config)
+    pub = outcomes.build_outcomes(con, config)
+    for writer in SHEET_WRITERS:
+        writer(book, con, pub)
+    if book.readme is not None:
+        ws, row = book.readme
+        ws.write_string(row, 1, "; ".join(book.summary["sheets"][1:]))
+    book.wb.close()
+    return book.summary

@@ -491,6 +491,12 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
     )
     parts = []
 
+    def _car_tail(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The persistence phase after the expansion (latent from kocartr.synth.late; none without it)."""
+        if "car_tail_level" not in labs:
+            return np.zeros(len(p))
+        return labs["car_tail_level"][p] * np.exp(-np.maximum(t, 0) / labs["car_tail_tau"][p])
+
     def series(analyte: str, days: tuple[int, ...], value_fn, decimals: int, specimen: bool = False) -> None:
         pidx = np.repeat(base, len(days))
         day = np.tile(np.array(days), len(base))
@@ -555,7 +561,9 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
     series(
         "CAR_PCR",
         P.CAR_DAYS,
-        lambda p, t: np.where((v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0)) < 20, 0.0, v),
+        lambda p, t: np.where(
+            (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0) + _car_tail(p, t)) < 20, 0.0, v
+        ),
         0,
         True,
     )
@@ -657,6 +665,8 @@ def response(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
 
 
 def followup(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
+    from kocartr.synth.late import subsequent_therapy_type  # late imports this module
+
     windows = P.followup_windows()
     tps = [t for t in d.codes("followup_timepoint") if t in windows]
     lo = np.array([windows[t][0] for t in tps])
@@ -709,6 +719,7 @@ def followup(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
             "progression_date": np.where(progressed, prog, NEVER),
             "subsequent_therapy": np.where(ther, "Y", "N").astype(OBJ),
             "subsequent_therapy_date": np.where(ther, ther_start, NEVER),
+            "subsequent_therapy_type": subsequent_therapy_type(pidx, c.disease_group[pidx], ther),
             "subsequent_hct": np.where(has_hct, "ALLO", "NONE").astype(OBJ),
             "subsequent_hct_date": np.where(has_hct, hct_day, NEVER),
             "ivig": np.where(rng.random(n) < 0.1, "", np.where(hypo | (rng.random(n) < 0.2), "Y", "N")).astype(OBJ),

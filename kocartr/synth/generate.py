@@ -11,12 +11,14 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary, load_dictionary
-from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, truth, writer
+from kocartr.synth import assemble, cohort, defects, endpoint_truth, forms, labgrades, late, truth, writer
 from kocartr.synth import params as P
 
 
-def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int) -> dict[str, pl.DataFrame]:
+def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int, seed: int) -> dict[str, pl.DataFrame]:
     labs = forms.latent_labs(c, rng)
+    lrng = late.late_rng(seed)  # late-effect data draw apart: the main stream stays as it was
+    labs.update(late.latent_labs(c, lrng, labs["b_rec"]))
     reg, upd = forms.registration(c, rng)
     built = {
         "baseline": forms.concat(forms.baseline(c, rng, labs), forms.baseline(c, rng, labs, second=True)),
@@ -33,6 +35,11 @@ def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int
         "pregnancy": forms.pregnancy(c, rng),
         "death": forms.death(c, rng),
     }
+    built["lab"] = forms.concat(built["lab"], late.immune_labs(d, c, lrng, labs))
+    built["adverse_event"] = forms.concat(built["adverse_event"], late.neuro_events(c, lrng))
+    built["adverse_event"] = labgrades.grade_from_labs(built["adverse_event"], built["lab"])
+    built["hospitalization"] = late.hospitalization(c, lrng, built["adverse_event"], labs)
+    built["vaccination"] = late.vaccination(c, lrng, labs)
     frames = {}
     reg_month = assemble.submission_month(c, reg, rng)
     reg_df = assemble.to_frame(d, "registration", c, reg, reg_month, last)
@@ -79,7 +86,7 @@ def generate(
 
     c = cohort.build_cohort(d, rng, patients, sites, first_month, last_month)
     lap("cohort")
-    frames = _frames(d, c, rng, last)
+    frames = _frames(d, c, rng, last, seed)
     lap("forms")
     frames = defects.inject(d, frames, rng, defect_rate, last)
     lap("defects")
@@ -134,6 +141,11 @@ def generate(
                 "CRS_AFTER_REINFUSION",
                 "ICANS_RECURRENT",
                 "ANC_COURSE",
+                "HOSPITALIZATION",
+                "IMMUNE",
+                "NEURO",
+                "SUBSEQUENT_THERAPY",
+                "VACCINATION",
                 "NOT_INFUSED",
                 "NOT_INFUSED_REASONS",
                 "REGISTERED_LATE",

@@ -137,6 +137,120 @@ CRS_AFTER_REINFUSION = 0.5
 # A recurrent, mild ICANS episode a few days after the first resolved (share of patients with ICANS).
 ICANS_RECURRENT = 0.04
 
+# Seed salt of the late-effect generator (kocartr.synth.late): its draws never move the main stream's.
+LATE_STREAM = 0x1A7E
+
+# Hospital admissions (kocartr.synth.late). Korean centres admit CAR-T patients for lymphodepletion or infusion
+# and monitoring; US real-world axi-cel: median stay about 14 days from infusion (Nastoupil et al., J Clin
+# Oncol 2020;38:3119; verify), longer with grade >= 3 CRS / ICANS. Tisagenlecleucel may be given as an outpatient
+# (JULIET allowed it; share here an assumption). Readmission shares are synthetic assumptions (about one in
+# three patients readmitted in the first 90 days, mostly for infection, as US claims studies report).
+HOSPITALIZATION = {
+    "inpatient_share": {"TISA_CEL": 0.85, "AXI_CEL": 1.0, "CILTA_CEL": 1.0, "ANBAL_CEL": 1.0, "TRIAL": 0.95},
+    "admitted_for_lymphodepletion": 0.6,  # else admitted the day before infusion
+    "post_infusion_days_median": 13,
+    "extra_days_per_grade": 4,  # per CRS / ICANS grade above 1
+    "icu_given_grade3": 0.8,
+    "infection_grade2_admitted": 0.25,
+    "late_cytopenia_admitted": 0.3,
+    "progression_admitted": 0.4,
+    "other_per_year": 0.12,
+}
+
+# Immune reconstitution (kocartr.synth.late). CD4 T cells fall after fludarabine/cyclophosphamide and recover over
+# months: about half of patients still below 200 cells/uL at 6-12 months after CD19 CAR-T (Baird et al., Blood Adv
+# 2021;5:143; verify): median nadir 50, plateau 350, recovery time constant 300 days give median ~210 at day 180.
+# IgA / IgM: share of baseline kept during B-cell aplasia (CD19) or plasma-cell aplasia (BCMA, first year): IgM
+# falls most (short half-life, made by new B cells), as IgG falls less (long-lived plasma cells spared by CD19
+# CAR-T, not by BCMA CAR-T: hypogammaglobulinaemia in most BCMA patients, Wang et al., Blood Adv 2021; verify).
+# CAR persistence after the expansion: a slowly decaying tail (qPCR detectable for years in many tisa-cel patients,
+# Melenhorst et al., Nature 2022;602:503), in CD19 patients with lasting B-cell aplasia and some others.
+IMMUNE = {
+    "cd4_base": 300.0,
+    "cd4_nadir": 50.0,
+    "cd4_plateau": 350.0,
+    "cd4_recovery_days": 300.0,
+    "iga_base": 150.0,
+    "iga_base_mm": 40.0,  # uninvolved immunoglobulins are suppressed in myeloma
+    "igm_base": 60.0,
+    "igm_base_mm": 20.0,
+    "low_share": {"IGA": 0.5, "IGM": 0.2},
+    "car_tail_copies": 300.0,
+    "car_tail_days": 500.0,
+    "car_persistence_bcma": 0.3,
+    "cd4_days": (-5, 28, 90, 180, 365),
+    "late_years_days": (730, 1095, 1460, 1825),
+}
+
+# BCMA-related neurological events as adverse_event rows (kocartr.synth.late), per patient, by product target.
+# Cilta-cel: parkinsonism / movement and neurocognitive TEAEs in 5% in CARTITUDE-1 (median onset ~27 days), fewer
+# (<1%) once the mitigation strategies of CARTITUDE-4 were used; cranial nerve palsies (mostly facial, median onset
+# ~3 weeks, most resolving) in about 7-9% (Carvykti prescribing information; verify). CD19 products: rare.
+NEURO = {
+    "PARKINSONISM": {
+        "rate": {"BCMA": 0.02, "CD19": 0.001},
+        "onset_median_day": 30,
+        "grades": [1, 2, 2, 3, 3, 4],
+        "duration_median_days": 120,
+        "unresolved": 0.5,
+    },
+    "CRANIAL_NERVE_PALSY": {
+        "rate": {"BCMA": 0.07, "CD19": 0.005},
+        "onset_median_day": 21,
+        "grades": [1, 2, 2, 2, 3],
+        "duration_median_days": 60,
+        "unresolved": 0.1,
+    },
+}
+
+# Subsequent therapy class after relapse / progression, per disease group (synthetic assumption reflecting current
+# practice: bispecifics and chemo-immunotherapy after CD19 CAR-T in LBCL, IMiD/PI-based and bispecific regimens after
+# BCMA CAR-T in myeloma, HCT and blinatumomab/inotuzumab in ALL).
+SUBSEQUENT_THERAPY = {
+    "LBCL": {
+        "BISPECIFIC": 0.30,
+        "CHEMOTHERAPY": 0.22,
+        "ANTIBODY": 0.15,
+        "RADIOTHERAPY": 0.15,
+        "TARGETED": 0.05,
+        "CLINICAL_TRIAL": 0.06,
+        "HCT": 0.04,
+        "CAR_T": 0.03,
+    },
+    "MM": {
+        "IMID_PI": 0.35,
+        "BISPECIFIC": 0.25,
+        "ANTIBODY": 0.15,
+        "CHEMOTHERAPY": 0.10,
+        "RADIOTHERAPY": 0.10,
+        "CLINICAL_TRIAL": 0.05,
+    },
+    "ALL": {"BISPECIFIC": 0.30, "CHEMOTHERAPY": 0.25, "HCT": 0.20, "ANTIBODY": 0.10, "CAR_T": 0.10, "TARGETED": 0.05},
+    "OTHER": {"CHEMOTHERAPY": 0.35, "BISPECIFIC": 0.2, "TARGETED": 0.2, "RADIOTHERAPY": 0.15, "OTHER": 0.1},
+}
+
+# Revaccination after CAR-T (EBMT/EHA, Hayden et al., Ann Oncol 2022;33:259): inactivated vaccines (influenza,
+# COVID-19) from about 3 months, pneumococcal conjugate and the other inactivated series from about 6-12 months,
+# live vaccines (MMR) not before 1 year off immunosuppression (24 months here). Antibody responses are poor during
+# B-cell aplasia (Walti et al., JCI Insight 2021;6:e146743; verify). Shares are synthetic assumptions.
+VACCINATION = {
+    "schedule": {
+        "INFLUENZA": (100, 465, 830),
+        "SARS_COV_2": (100, 130, 280),
+        "PCV": (180, 210, 240),
+        "PPSV23": (420,),
+        "DTAP_TDAP": (365, 425, 545),
+        "HEPATITIS_B": (365, 395, 545),
+        "RZV": (365, 425),
+        "MMR": (730,),
+    },
+    "revaccinated": 0.55,
+    "dose_given": 0.85,
+    "response_tested": 0.3,
+    "protective_aplastic": 0.2,
+    "protective_recovered": 0.65,
+}
+
 
 # Follow-up windows (days after infusion) per timepoint: data/config/followup_schedule.csv, the registry's
 # configuration, when present; else the same values (CIBMTR forms manual for D100, M6, Y1; year 2 onward the

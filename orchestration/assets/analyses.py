@@ -9,7 +9,14 @@ from dagster_duckdb import DuckDBResource
 from kocartr.months import month_end
 from orchestration.partitions import one_month_per_run, registry_months
 
-ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions")
+ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", "proportions") + (
+    "landmark_prevalence",  # late effects: analyses.late_effects.LATE_TABLES
+    "infection_rates",
+    "late_cumulative_incidence",
+    "pregnancy_outcomes",
+    "daoh",
+    "median_followup",  # analyses.followup
+)
 ADAM_INPUTS = (
     dg.AssetKey(["adam", "adsl"]),
     dg.AssetKey(["adam", "adtte"]),
@@ -20,9 +27,10 @@ ADAM_INPUTS = (
 
 def table_description(table: str) -> str:
     """The analysis table's description, from its builder's docstring in analyses.outcomes (written once there)."""
-    from analyses import outcomes
+    from analyses import late_effects, outcomes
 
-    return f"analysis.{table}: " + (getattr(outcomes, table).__doc__ or "").strip().splitlines()[0]
+    builder = getattr(outcomes, table, None) or getattr(late_effects, table)
+    return f"analysis.{table}: " + (builder.__doc__ or "").strip().splitlines()[0]
 
 
 def write_tables(con, schema: str, tables: dict) -> None:
@@ -57,6 +65,7 @@ def write_tables(con, schema: str, tables: dict) -> None:
     can_subset=False,
 )
 def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+    from analyses.late_effects import read_inputs
     from analyses.outcomes import build_all
 
     cutoff = month_end(context.partition_key)
@@ -65,7 +74,7 @@ def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
         adtte = con.sql("select * from adam.adtte").pl()
         adae = con.sql("select * from adam.adae").pl()
         adrs = con.sql("select * from adam.adrs").pl()
-        tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs)
+        tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs, late=read_inputs(con))
         write_tables(con, "analysis", tables)
     for name in ANALYSIS_TABLES:
         yield dg.MaterializeResult(

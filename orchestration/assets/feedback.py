@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 from kocartr.months import month_end
 from orchestration.assets.ingest import AUDIT_TABLES
 from orchestration.partitions import one_month_per_run, registry_months
-from orchestration.resources import RegistryPaths
+from orchestration.resources import RegistryConfig
 
 ADAM_KEYS = [dg.AssetKey(["adam", t]) for t in ("adsl", "adtte", "adae")]  # the last layer and its gate
 
@@ -70,15 +70,15 @@ def site_queries(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -
     "own record ids read back from its files. `kocartr queries` writes the same on demand.",
 )
 def site_query_workbooks(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RegistryPaths
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, registry: RegistryConfig
 ) -> dg.MaterializeResult:
     from kocartr.feedback import query_sites, write_site_queries
 
-    out_dir = Path(paths.queries_dir) / context.partition_key
+    out_dir = Path(registry.queries_dir) / context.partition_key
     counts = {}
     with warehouse.get_connection() as con:
         for site in query_sites(con):
             counts[site] = write_site_queries(
-                con, site, context.partition_key, out_dir / f"{site}-queries.xlsx", Path(paths.submissions_dir)
+                con, site, context.partition_key, out_dir / f"{site}-queries.xlsx", Path(registry.submissions_dir)
             )
     return dg.MaterializeResult(metadata={"folder": dg.MetadataValue.path(str(out_dir)), "queries": counts})

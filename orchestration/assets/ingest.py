@@ -12,7 +12,8 @@ from dagster_duckdb import DuckDBResource
 
 from kocartr.dictionary import load_dictionary
 from orchestration.partitions import batch_key, parse_batch_key
-from orchestration.resources import RegistryPaths
+from orchestration.progress import ProgressLog
+from orchestration.resources import RegistryConfig
 
 AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects")
 
@@ -59,21 +60,23 @@ def select_batches(available: list, wanted: list[str], through_month: str) -> li
 
 @dg.multi_asset(name="site_submissions", specs=_specs(), can_subset=False)
 def site_submissions(
-    context: dg.AssetExecutionContext, config: IngestConfig, warehouse: DuckDBResource, paths: RegistryPaths
+    context: dg.AssetExecutionContext, config: IngestConfig, warehouse: DuckDBResource, registry: RegistryConfig
 ):
-    from kocartr.ingest import discover_batches, ingest, load_key
+    from kocartr.ingest import discover_batches, ingest
 
-    root = Path(paths.submissions_dir)
+    root = Path(registry.submissions_dir)
     try:
         available = discover_batches(root)
         batches = select_batches(available, config.batches, config.through_month)
     except ValueError as exc:
         raise dg.Failure(f"{exc} under {root}") from None
-    key = load_key()
+    key = registry.key()
     # Months after the one being built are recorded as deferred (audit.deferred_files), not silently left out.
     deferred = [b for b in available if b.ok and config.through_month and b.month > config.through_month]
     with warehouse.get_connection() as con:
-        report = ingest(con, root, key, batches, deferred, config.through_month)
+        report = ingest(
+            con, root, key, batches, deferred, config.through_month, progress=ProgressLog(context.log, "files")
+        )
     context.log.info(report.summary())
     per_form = report.by_form
     for spec in _specs():

@@ -13,7 +13,7 @@ from kocartr.months import month_end, next_month
 from kocartr.warehouse import table_exists
 from orchestration.assets.analyses import ANALYSIS_TABLES
 from orchestration.partitions import one_month_per_run, registry_months
-from orchestration.resources import RegistryPaths
+from orchestration.resources import RegistryConfig
 
 
 def quality_summary(warehouse: Path) -> dict | None:
@@ -84,16 +84,14 @@ def published_state(published: str, rebuilt: str, cutoff, next_cutoff) -> str:
     "Never rebuilt: a rerun of a published month verifies it and says whether the warehouse still "
     "reproduces it; an empty registry is never released.",
 )
-def monthly_release(context: dg.AssetExecutionContext, paths: RegistryPaths) -> dg.MaterializeResult:
-    import os
-
+def monthly_release(context: dg.AssetExecutionContext, registry: RegistryConfig) -> dg.MaterializeResult:
     from kocartr.release import ReleaseError, ReleaseExistsError, publish_release, verify_release
     from kocartr.release.publish import MANIFEST
     from kocartr.warehouse import empty_registry_message, registry_patients
 
-    warehouse = Path(os.environ["KOCARTR_WAREHOUSE"])
+    warehouse = Path(registry.warehouse)
     cutoff = month_end(context.partition_key)
-    out_dir = Path(paths.release_dir)
+    out_dir = Path(registry.release_dir)
     if registry_patients(warehouse) == 0:
         raise dg.Failure(empty_registry_message(warehouse))
     try:

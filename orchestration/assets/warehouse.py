@@ -2,7 +2,7 @@
 
 Staging (with seeds), then intermediate + marts ("core"), then the ADaM analysis datasets. Each op is a
 `dbt build` (models and their dbt tests) for one registry month, whose cut-off reaches the models as
-KOCARTR_DATA_CUTOFF (staging reads the registry as of that month).
+KOCARTR_DATA_CUTOFF in the dbt subprocess's own environment (staging reads the registry as of that month).
 Three dbt invocations cost ~6 s of start-up in all; the gates between layers are worth it.
 """
 
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from orchestration.dbt_cli import MANIFEST, build_args, cutoff_environment
+from orchestration.dbt_cli import MANIFEST, build_args
 from orchestration.partitions import one_month_per_run, registry_months
+from orchestration.resources import RegistryConfig, RegistryDbt
 
 # Selected by schema, not by path: Dagster resolves `path:` against its working directory, not the dbt project.
 LAYERS: dict[str, str] = {
@@ -75,15 +76,13 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         backfill_policy=one_month_per_run,
         dagster_dbt_translator=TRANSLATOR,
     )
-    def _assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    def _assets(context: dg.AssetExecutionContext, dbt: RegistryDbt, registry: RegistryConfig):
         # Each invocation's artifacts (~8 MB: manifest copy, run results, compiled SQL, dbt.log) go to a temporary
         # folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
         # Dagster's log (the run's log file) while dbt streams them.
-        with (
-            cutoff_environment(context.partition_key),
-            tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target,
-        ):
-            yield from dbt.cli(build_args(), context=context, target_path=Path(target)).stream()
+        env = registry.dbt_env(context.partition_key)
+        with tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
+            yield from dbt.cli(build_args(), context=context, target_path=Path(target), env=env).stream()
 
     return _assets
 

@@ -31,18 +31,21 @@ def test_month_end_handles_leap_years_and_december():
         month_end("2025-13")
 
 
-def test_dbt_gets_the_month_cutoff_through_the_environment_only_while_it_runs(monkeypatch):
+def test_dbt_gets_the_month_cutoff_in_its_own_environment_not_the_process_one(monkeypatch, tmp_path):
     import os
 
-    from orchestration.dbt_cli import cutoff_environment
+    from orchestration.resources import RegistryConfig
 
     monkeypatch.delenv("KOCARTR_DATA_CUTOFF", raising=False)
     args = build_args()
     assert args[0] == "build" and "--vars" not in args  # vars would defeat dbt's partial parsing
     assert args[args.index("--indirect-selection") + 1] == "buildable"
-    with cutoff_environment("2024-02") as cutoff:
-        assert cutoff == os.environ["KOCARTR_DATA_CUTOFF"] == "2024-02-29"
-    assert "KOCARTR_DATA_CUTOFF" not in os.environ
+    config = RegistryConfig(
+        warehouse=str(tmp_path / "w.duckdb"), submissions_dir=".", release_dir=".", queries_dir=".", demo=True
+    )
+    env = config.dbt_env("2024-02")
+    assert env == {"KOCARTR_WAREHOUSE": str(tmp_path / "w.duckdb"), "KOCARTR_DATA_CUTOFF": "2024-02-29"}
+    assert "KOCARTR_DATA_CUTOFF" not in os.environ and os.environ.get("KOCARTR_WAREHOUSE") != env["KOCARTR_WAREHOUSE"]
 
 
 def test_choose_month():

@@ -225,8 +225,10 @@ def test_release_methods_cite_every_window_and_grading_rule(published):
     import openpyxl
     from conftest import CUTOFF
 
+    from kocartr.release.workbook import SHEET_METHODS
+
     wb = openpyxl.load_workbook(published / f"hta_outcomes_{CUTOFF}.xlsx", read_only=True)
-    methods = " ".join(str(r[1]) for r in wb["Methods & definitions"].iter_rows(values_only=True))
+    methods = " ".join(str(r[1]) for r in wb[SHEET_METHODS].iter_rows(values_only=True))
     sources = rule_sources()
     assert len(sources) >= 17 + 10 + 12  # windows, ICAHT grades, CTCAE lab grades, ...
     for _seed, _kind, rule, citation, status in sources:

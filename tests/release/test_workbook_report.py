@@ -11,6 +11,22 @@ from conftest import CUTOFF
 from kocartr.release.config import load_release_config
 from kocartr.release.publish import MANIFEST
 from kocartr.release.render_check import find_chromium, render_html
+from kocartr.release.workbook import (
+    H_EVENTS,
+    H_N,
+    SHEET_AT_RISK,
+    SHEET_CIF,
+    SHEET_CIF_STEPS,
+    SHEET_FOLLOWUP,
+    SHEET_KM,
+    SHEET_KM_STEPS,
+    SHEET_LATE,
+    SHEET_METHODS,
+    SHEET_README,
+    is_count_header,
+)
+
+SHEET_RATES = "CRS_ICANS 독성"
 
 MARKER = load_release_config().marker
 
@@ -21,32 +37,40 @@ def _sheets(published: Path):
 
 
 def _is_count_header(h) -> bool:
-    return isinstance(h, str) and (h in ("N patients", "Events") or h.startswith("At risk"))
+    return is_count_header(h)
 
 
 def test_workbook_sheets_and_readme(published: Path):
     sheets = _sheets(published)
     assert list(sheets) == [
-        "README",
-        "Methods & definitions",
-        "OS_PFS",
-        "At risk",
-        "KM steps",
-        "CRS_ICANS",
-        "Cumulative incidence",
+        SHEET_README,
+        SHEET_METHODS,
+        SHEET_KM,
+        SHEET_AT_RISK,
+        SHEET_KM_STEPS,
+        SHEET_CIF_STEPS,
+        SHEET_RATES,
+        SHEET_CIF,
+        SHEET_FOLLOWUP,
+        SHEET_LATE,
     ]
-    readme = {r[0]: r[1] for r in sheets["README"]}
+    assert all(len(name) <= 31 and re.search("[가-힣]", name) for name in sheets)  # English and Korean
+    for name, rows in sheets.items():
+        if name != SHEET_README:
+            assert all(re.search("[가-힣]", h) for h in rows[0] if h), name
+    readme = {r[0]: r[1] for r in sheets[SHEET_README]}
     manifest = json.loads((published / MANIFEST).read_text())
     assert readme["Data cut-off"] == "2026-10-31"
     assert readme["Manifest hash (tables_sha256)"] == manifest["tables_sha256"]
     assert readme["Data dictionary version"] == "1.0.0"
-    methods = " ".join(str(r[1]) for r in sheets["Methods & definitions"])
-    for word in ("Aalen-Johansen", "Kaplan-Meier", "complementary", "ASTCT"):
+    assert readme["Sheets"].split("; ") == list(sheets)[1:]
+    methods = " ".join(str(r[1]) for r in sheets[SHEET_METHODS])
+    for word in ("Aalen-Johansen", "Kaplan-Meier", "complementary", "ASTCT", "Reverse Kaplan-Meier"):
         assert word in methods
-    assert {r[0] for r in sheets["OS_PFS"][1:]} == {"OS", "PFS"}
-    assert {r[0] for r in sheets["Cumulative incidence"][1:]} == {"NRM", "SPM"}
-    assert {r[0] for r in sheets["CRS_ICANS"][1:]} == {"CRS grade >= 3", "ICANS grade >= 3"}
-    assert len(sheets["KM steps"]) > 20
+    assert {r[0] for r in sheets[SHEET_KM][1:]} == {"OS", "PFS"}
+    assert {r[1] for r in sheets[SHEET_KM][1:] if r[0] == "OS"} == {"Overall survival / 전체 생존"}
+    assert {r[0] for r in sheets[SHEET_CIF][1:]} == {"NRM", "SPM"}
+    assert len(sheets[SHEET_KM_STEPS]) > 20 and len(sheets[SHEET_CIF_STEPS]) > 20
 
 
 def test_no_visible_count_between_1_and_4(published: Path):
@@ -71,9 +95,9 @@ def test_no_visible_count_between_1_and_4(published: Path):
 
 def test_estimates_of_suppressed_rows_are_hidden(published: Path):
     sheets = _sheets(published)
-    for name in ("OS_PFS", "CRS_ICANS", "Cumulative incidence"):
+    for name in (SHEET_KM, SHEET_RATES, SHEET_CIF):
         header, *rows = sheets[name]
-        n_col, e_col = header.index("N patients"), header.index("Events")
+        n_col, e_col = header.index(H_N), header.index(H_EVENTS)
         for r in rows:
             if MARKER in (r[n_col], r[e_col]):
                 assert all(v in (MARKER, None) for v in r[e_col + 1 :]), (name, r)
@@ -81,8 +105,10 @@ def test_estimates_of_suppressed_rows_are_hidden(published: Path):
 
 def test_km_steps_only_for_published_strata(published: Path):
     sheets = _sheets(published)
-    shown = {(r[0], r[1], r[2]) for r in sheets["OS_PFS"][1:] if r[4] != MARKER and r[5] != MARKER}
-    assert {(r[0], r[1], r[2]) for r in sheets["KM steps"][1:]} <= shown
+    shown = {(r[0], r[2], r[3]) for r in sheets[SHEET_KM][1:] if MARKER not in (r[5], r[6])}
+    assert {(r[0], r[2], r[3]) for r in sheets[SHEET_KM_STEPS][1:]} <= shown
+    shown = {(r[0], r[2], r[3]) for r in sheets[SHEET_CIF][1:] if MARKER not in (r[5], r[6])}
+    assert {(r[0], r[2], r[3]) for r in sheets[SHEET_CIF_STEPS][1:]} <= shown
 
 
 def test_report_is_self_contained(published: Path):
@@ -92,22 +118,23 @@ def test_report_is_self_contained(published: Path):
     assert html.count("data:image/png;base64,") >= 4
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<script" not in html
-    for section in ("Data quality per site", "Follow-up completeness", "CRS and ICANS", "Cumulative incidence"):
+    for section in ("Data quality per site", "Follow-up completeness", "CRS, ICANS and ICAHT", "Cumulative incidence"):
         assert section in html
     # scorecard: per site, the latest month on or before the cut-off (S02's 2026-11 row is after it)
-    dq = html[html.index("<h2>Data quality") : html.index("<h2>Follow-up completeness")]
+    dq = html[html.index('id="sec-quality"') : html.index('id="sec-completeness"')]
     assert "2026-10" in dq and "91.0%" in dq and "2026-11" not in dq and "50.0%<" not in dq
     # rates as percentages, not raw fractions; no empty CI "()" anywhere
     assert not re.search(r">0\.\d+<", dq)
     assert "()" not in html
-    # no count 1-4 in a table cell of the outcome and completeness tables (the scorecard counts checks, not
-    # patients, and is left out)
+    # no count 1-4 in a table cell or flow box of the patient tables (the scorecard counts checks, not patients,
+    # and is left out)
     patient_tables = (
-        html[html.index("<h2>Survival") : html.index("<h2>Data quality")]
-        + html[html.index("<h2>Follow-up completeness") :]
+        html[html.index('id="sec-flow"') : html.index('id="sec-quality"')] + html[html.index('id="sec-completeness"') :]
     )
-    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables):
+    for cell in re.findall(r"<td[^>]*>([^<]*)</td>", patient_tables) + re.findall(r"<b>([^<]*)</b>", patient_tables):
         assert not re.fullmatch(r"[1-4]", cell.strip()), cell
+    for count in re.findall(r"</span>: ([^<]*)<", patient_tables):  # flow boxes: "<group>: n"
+        assert not re.fullmatch(r"[1-4]", count.strip()), count
 
 
 def test_figures_are_pngs(published: Path):
@@ -142,14 +169,16 @@ def test_hidden_group_sizes_are_consistent_across_sheets(published: Path):
     """A product size hidden in one sheet is hidden in every sheet (else sheets combined would reveal it)."""
     sheets = _sheets(published)
     hidden_by_sheet = {}
-    for name in ("OS_PFS", "CRS_ICANS", "Cumulative incidence"):
+    for name in (SHEET_KM, SHEET_RATES, SHEET_CIF, SHEET_FOLLOWUP):
         header, *rows = sheets[name]
-        n_col = header.index("N patients")
-        hidden_by_sheet[name] = {(r[1], r[2]) for r in rows if r[n_col] == MARKER}
-    header, *rows = sheets["At risk"]
-    hidden_by_sheet["At risk (0 mo)"] = {(r[1], r[2]) for r in rows if r[header.index("At risk 0 mo")] == MARKER}
+        n_col = header.index(H_N)
+        if any(len(r) > n_col and r[n_col] is not None for r in rows):  # follow-up: once analysis has the table
+            hidden_by_sheet[name] = {(r[2], r[3]) for r in rows if r[n_col] == MARKER}
+    header, *rows = sheets[SHEET_AT_RISK]
+    zero = header.index("At risk 0 mo / 위험군 0개월")
+    hidden_by_sheet["At risk (0 mo)"] = {(r[2], r[3]) for r in rows if r[zero] == MARKER}
     product = {name: {k for k in v if k[0] == "PRODUCT"} for name, v in hidden_by_sheet.items()}
-    first = product["OS_PFS"]
+    first = product[SHEET_KM]
     assert first and len(first) >= 2  # a small product and its complement
     assert all(v == first for v in product.values()), product
 
@@ -165,7 +194,7 @@ def test_other_analysis_table_shapes_resolve_through_aliases(tmp_path: Path):
     rel = publish_release(wh, CUTOFF, tmp_path / "out")
     assert verify_release(rel) == []
     sheets = _sheets(rel)
-    assert len(sheets["OS_PFS"]) > 3 and len(sheets["KM steps"]) > 20 and len(sheets["CRS_ICANS"]) > 2
+    assert len(sheets[SHEET_KM]) > 3 and len(sheets[SHEET_KM_STEPS]) > 20 and len(sheets[SHEET_RATES]) > 2
     for name, rows in sheets.items():
         header = rows[0] if rows else []
         for j, h in enumerate(header):
@@ -190,18 +219,123 @@ def test_estimate_without_ci_and_scorecard_cells_read_as_text():
 
 
 def test_product_colour_does_not_depend_on_which_strata_are_drawn(tmp_path: Path):
-    """One colour per product everywhere: fixed by the product's rank in dim_product, not by drawing order."""
+    """One colour per product everywhere: fixed by the analysis plan, not by drawing order."""
+    from kocartr.release.figures import stratum_colors
+
+    cfg = load_release_config()
+    every = stratum_colors(None, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
+    fewer = stratum_colors(None, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
+    assert every["TISA_CEL"] == fewer["TISA_CEL"] == cfg.plan.product_colours["TISA_CEL"]
+    assert len(set(every.values())) == 3
+
+
+def _analysis(published: Path, table: str):
     import duckdb
 
-    from kocartr.release.figures import COLORS, stratum_colors
+    con = duckdb.connect(str(published / "kocartr_release.duckdb"), read_only=True)
+    try:
+        return con.sql(f"SELECT * FROM analysis.{table}").pl()
+    finally:
+        con.close()
 
-    con = duckdb.connect(str(tmp_path / "c.duckdb"))
-    con.execute(
-        "CREATE SCHEMA marts; CREATE TABLE marts.dim_product AS "
-        "SELECT * FROM (VALUES ('AXI_CEL'), ('CILTA_CEL'), ('TISA_CEL')) t(product_code)"
-    )
-    cfg = load_release_config()
-    every = stratum_colors(con, cfg, ["AXI_CEL", "CILTA_CEL", "TISA_CEL"])
-    fewer = stratum_colors(con, cfg, ["TISA_CEL"])  # AXI_CEL and CILTA_CEL suppressed in this figure
-    assert every["TISA_CEL"] == fewer["TISA_CEL"] == COLORS[2]
-    assert len(set(every.values())) == 3
+
+def _rows(df, row_type: str) -> dict:
+    """{(endpoint, stratum_variable, stratum, time_months): row} of one row type."""
+    out = {}
+    for r in df.filter(df["row_type"] == row_type).to_dicts():
+        t = None if r["time_months"] is None else round(r["time_months"], 6)
+        out[(r["endpoint"], r["stratum_variable"], r["stratum"], t)] = r
+    return out
+
+
+def test_workbook_numbers_are_the_analysis_tables_own_rows(published: Path):
+    """Nothing re-derived: every landmark, median, number at risk and step count in the workbook equals the
+    analysis table's row (a release number that differed from analysis.* fails here)."""
+    from analyses.plan import load_plan
+
+    plan, sheets = load_plan(), _sheets(published)
+    checked = 0
+    for sheet, table in ((SHEET_KM, "survival_estimates"), (SHEET_CIF, "cumulative_incidence")):
+        df = _analysis(published, table)
+        landmarks, medians = _rows(df, "landmark"), _rows(df, "median")
+        header, *rows = sheets[sheet]
+        for r in rows:
+            if MARKER in r:
+                continue
+            key = (r[0], r[2], r[3])
+            for m in plan.published_landmark_months:
+                col = next(j for j, h in enumerate(header) if h.startswith(f"{m}-month ") and "CI" not in h)
+                lm = landmarks[(*key, float(m))]
+                for j, k in enumerate(("estimate", "lower_95", "upper_95")):
+                    assert (
+                        r[col + j] == pytest.approx(lm[k], rel=1e-14, abs=0)
+                        if lm[k] is not None
+                        else r[col + j] is None
+                    )
+                    checked += 1
+            if sheet == SHEET_KM:
+                med = medians[(*key, None)]["estimate"]
+                assert r[header.index("Median (months) / 중앙값 (개월)")] == (None if med is None else round(med, 2))
+    header, *rows = sheets[SHEET_AT_RISK]
+    risk = {**_rows(_analysis(published, "survival_estimates"), "risk_table")}
+    risk.update(_rows(_analysis(published, "cumulative_incidence"), "risk_table"))
+    for r in rows:
+        for m in plan.published_at_risk_months:
+            v = r[header.index(f"At risk {m} mo / 위험군 {m}개월")]
+            if v != MARKER:
+                assert v == risk[(r[0], r[2], r[3], float(m))]["n_at_risk"], (r[:4], m)
+                checked += 1
+    assert checked > 100
+
+
+def test_step_sheets_carry_the_curve_rows_with_their_counts(published: Path):
+    sheets = _sheets(published)
+    for sheet, table, counts in (
+        (SHEET_KM_STEPS, "survival_estimates", ("n_at_risk", "n_event_at_time", "n_censored_at_time")),
+        (SHEET_CIF_STEPS, "cumulative_incidence", ("n_at_risk", "n_event_at_time", "n_competing_at_time")),
+    ):
+        df = _analysis(published, table)
+        curve = {
+            (r["endpoint"], r["stratum_variable"], r["stratum"], r["time_days"]): r
+            for r in df.filter(df["row_type"] == "curve").to_dicts()
+        }
+        header, *rows = sheets[sheet]
+        steps = [r for r in rows if r[4] in [k[3] for k in curve] and (r[0], r[2], r[3], r[4]) in curve]
+        assert len(steps) > 20
+        for r in steps:
+            c = curve[(r[0], r[2], r[3], r[4])]
+            assert r[6] == pytest.approx(c["estimate"], rel=1e-14)
+            assert [r[header.index(h)] for h in header[9:12]] == [c[k] for k in counts], (sheet, r)
+
+
+def test_rate_sheets_list_only_their_own_rates(tmp_path: Path):
+    """Each sheet of published rates holds the rates the plan puts on it (ICAHT never on the CRS/ICANS sheet)."""
+    import xlsxwriter  # noqa: F401
+
+    from kocartr.release import workbook as wbk
+    from kocartr.release.config import ReleaseConfig
+    from kocartr.release.outcomes import PublishedOutcomes, Rate
+
+    class Config(ReleaseConfig):
+        @property
+        def rates(self):
+            return [
+                {"endpoint": "CRS", "measure": "grade_ge3", "label": "CRS grade >= 3", "sheet": "CRS_ICANS 독성"},
+                {
+                    "endpoint": "ICAHT_LATE",
+                    "measure": "grade_ge3",
+                    "label": "Late ICAHT >= 3",
+                    "sheet": "ICAHT 혈액독성",
+                },
+            ]
+
+    def rate(label: str, n: int) -> Rate:
+        return Rate(label, "overall", "overall", "Clopper-Pearson", n, 5, 5 / n, 0.1, 0.9)
+
+    pub = PublishedOutcomes(None, [], None, [], [rate("CRS grade >= 3", 20), rate("Late ICAHT >= 3", 30)], {})
+    book = wbk._open(tmp_path / "w.xlsx", {"cutoff": "2026-10-31"}, Config(load_release_config().raw))
+    wbk._rates(book, None, pub)
+    book.wb.close()
+    wb = openpyxl.load_workbook(tmp_path / "w.xlsx", read_only=True)
+    got = {ws.title: [r[0] for r in list(ws.iter_rows(values_only=True))[1:]] for ws in wb.worksheets}
+    assert got == {"CRS_ICANS 독성": ["CRS grade >= 3"], "ICAHT 혈액독성": ["Late ICAHT >= 3"]}

@@ -8,6 +8,8 @@
 -- derive_var_atoxgr). AESOURCE tells site-reported events (REPORTED: CRS, ICANS, CTCAE forms) from events derived
 -- from the lab series (DERIVED: ICAHT), so a neutropenia is never counted twice unknowingly. AESER follows ICH E2A
 -- (fct_adverse_event.serious: reported, an E2A criterion, or grade 4-5); AESERCRT lists the reported criteria.
+-- Infections carry their organism class (AEORGCL) and site (INFSITE) as CIBMTR 4100 collects them; severity is
+-- ATOXGRN and onset day ASTDY, as for every event.
 select
     'KOCARTR' as STUDYID,
     e.patient_key as USUBJID,
@@ -29,6 +31,8 @@ select
     e.serious as AESER,
     e.seriousness_criteria as AESERCRT,
     e.lab_ctcae_grade as LBTOXGRN,
+    e.infection_organism_type as AEORGCL,
+    e.infection_site as INFSITE,
     e.tocilizumab as AETOCI,
     e.steroids as AESTER,
     e.icu_admission as AEICU,

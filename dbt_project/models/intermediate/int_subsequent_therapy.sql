@@ -1,7 +1,8 @@
 -- Concept: subsequent anticancer therapy and haematopoietic cell transplantation after the first CAR-T infusion,
 -- one row per infused patient (the first reported start date of each).
 -- Reference: CIBMTR 4100 subsequent therapy / subsequent HCT. A second CAR-T infusion is an infusion episode
--- (int_infusion_episodes), not a subsequent therapy here.
+-- (int_infusion_episodes), not a subsequent therapy here. subsequent_therapy_type: the kind reported with the
+-- first start date (dictionary code list subsequent_therapy_type).
 with idx as (
     select patient_key, infusion_date as index_infusion_date
     from {{ ref('int_infusion_episodes') }}
@@ -15,7 +16,9 @@ fu as (
 therapy as (
     select patient_key,
            min(subsequent_therapy_date) as subsequent_therapy_date,
-           arg_min(record_id, (subsequent_therapy_date, record_id)) filter (where subsequent_therapy_date is not null) as subsequent_therapy_record_id
+           arg_min(record_id, (subsequent_therapy_date, record_id)) filter (where subsequent_therapy_date is not null) as subsequent_therapy_record_id,
+           arg_min(subsequent_therapy_type, (subsequent_therapy_date, record_id))
+               filter (where subsequent_therapy_date is not null) as subsequent_therapy_type
     from fu
     where subsequent_therapy = 'Y' and subsequent_therapy_date >= index_infusion_date
     group by patient_key
@@ -34,6 +37,7 @@ select
     i.index_infusion_date,
     t.subsequent_therapy_date,
     t.subsequent_therapy_record_id,
+    t.subsequent_therapy_type,
     h.subsequent_hct_date,
     h.subsequent_hct_type,
     h.subsequent_hct_record_id,

@@ -38,6 +38,7 @@ select
     f.progression_date,
     f.subsequent_therapy,
     f.subsequent_therapy_date,
+    f.subsequent_therapy_type,
     f.subsequent_hct,
     f.subsequent_hct_date,
     f.ivig,

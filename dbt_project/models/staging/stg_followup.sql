@@ -18,6 +18,7 @@ select
     cast(progression_date as date) as progression_date,
     nullif(upper(trim(cast(subsequent_therapy as varchar))), '') as subsequent_therapy,
     cast(subsequent_therapy_date as date) as subsequent_therapy_date,
+    nullif(upper(replace(trim(cast(subsequent_therapy_type as varchar)), ' ', '')), '') as subsequent_therapy_type,
     nullif(upper(trim(cast(subsequent_hct as varchar))), '') as subsequent_hct,
     cast(subsequent_hct_date as date) as subsequent_hct_date,
     nullif(upper(trim(cast(ivig as varchar))), '') as ivig,

@@ -1,0 +1,83 @@
+"""The workbook's "Late effects" rows: every count 1-4 hidden, complements hidden against the overall row, and
+estimates of a hidden count hidden."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from analyses import late_effects as le
+from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+from kocartr.release.workbook import H_EVENTS, H_N, is_count_header
+
+CUT = dt.date(2025, 6, 1)
+D0 = dt.date(2024, 1, 1)
+
+
+def _warehouse() -> duckdb.DuckDBPyConnection:
+    rng = np.random.default_rng(5)
+    n = 40
+    ids = [f"p{i}" for i in range(n)]
+    product = ["BIG"] * 37 + ["SMALL"] * 3  # a product of 3 patients: its counts must be hidden
+    adsl = pl.DataFrame(
+        {
+            "USUBJID": ids,
+            "INFFL": ["Y"] * n,
+            "TRTSDT": [D0] * n,
+            "PRODUCT": product,
+            "DISGRP": ["LBCL"] * n,
+            "LSTCNTDT": [D0 + dt.timedelta(days=500)] * n,
+            "DTHDT": [None] * n,
+        }
+    )
+    adtte = pl.DataFrame(
+        {"USUBJID": ids, "PARAMCD": ["OS"] * n, "INFNUM": [1] * n, "AVAL": [500.0] * n, "CNSR": [1] * n}
+    )
+    adae = pl.DataFrame(
+        {
+            "USUBJID": ids[:20] + ["p38"],
+            "AECAT": ["INFECTION"] * 21,
+            "ASTDY": list(rng.integers(0, 400, 20)) + [40],
+            "ATOXGRN": [3] * 21,
+        }
+    )
+    labs = pl.DataFrame(
+        {"USUBJID": ids, "ANALYTE": ["CD19_B_CELLS"] * n, "ADY": [365.0] * n, "AVAL": [5.0] * 30 + [100.0] * 10}
+    )
+    preg = pl.DataFrame({"USUBJID": ["p1", "p2", "p39"], "SUBJECT": ["PARTNER"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
+    tables = le.build_late(adtte, adsl, adae, CUT, le.LateInputs(labs=labs, pregnancy=preg))
+    con = duckdb.connect()
+    con.execute("create schema analysis")
+    for name, frame in tables.items():
+        con.register("_f", frame.to_arrow())
+        con.execute(f"create table analysis.{name} as select * from _f")
+        con.unregister("_f")
+    return con
+
+
+def test_late_effect_rows_are_suppressed() -> None:
+    rows = late_effect_rows(_warehouse(), threshold=5)
+    n_col, e_col = HEADERS.index(H_N), HEADERS.index(H_EVENTS)
+    assert is_count_header(HEADERS[n_col]) and is_count_header(HEADERS[e_col])
+    assert {r[0].value for r in rows} >= {"landmark_prevalence", "infection_rates", "late_cumulative_incidence"}
+    hidden = 0
+    for r in rows:
+        for c in (r[n_col], r[e_col]):
+            if c.hidden:
+                hidden += 1
+            elif c.value is not None:
+                assert not 1 <= c.value <= 4, [x.value for x in r]
+        if r[n_col].hidden or r[e_col].hidden:
+            assert all(c.hidden or c.value is None for c in r[e_col + 1 :])
+    assert hidden > 0
+    small = [r for r in rows if r[3].value == "SMALL" and r[1].value == "BCELL_APLASIA" and r[4].value == "day 365"]
+    assert small and small[0][n_col].hidden
+    big = [r for r in rows if r[3].value == "BIG" and r[1].value == "BCELL_APLASIA" and r[4].value == "day 365"]
+    assert big[0][n_col].hidden  # its complement: overall - BIG would reveal SMALL
+
+
+def test_no_late_tables_gives_no_rows() -> None:
+    assert late_effect_rows(duckdb.connect(), threshold=5) == []

@@ -1,0 +1,118 @@
+"""The published report of a release built by the real pipeline (the session's run on a generated set), read in
+headless Chromium as a reader sees it: the patient flow, Table 1, median follow-up, the response table, both
+languages (the CSS switch: #en / #ko) and the embedded Korean font. A screenshot of each section and language is
+saved in the test's tmp folder and its path printed (pytest -s, or the captured output of a failure)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kocartr.release.render_check import find_chromium
+
+pytestmark = pytest.mark.skipif(find_chromium() is None, reason="Chromium not installed (apt-get install chromium)")
+
+SECTIONS = ("sec-flow", "sec-table1", "sec-followup", "sec-response", "sec-toxicity", "sec-survival", "sec-methods")
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@pytest.fixture(scope="module")
+def release(pipeline_run) -> Path:
+    result, _warehouse, _work = pipeline_run
+    path = Path(result.release_path)
+    assert (path / "report.html").is_file(), "the pipeline run published no report"
+    return path
+
+
+@pytest.fixture(scope="module")
+def seen(release: Path, tmp_path_factory) -> dict[str, dict[str, str]]:
+    """{lang: {section id: visible text}} for 'en', 'ko' and both (''), with a screenshot of each."""
+    pytest.importorskip("websockets", reason="websockets (a dagster-webserver dependency) drives Chromium")
+    from kocartr.release.render_check import Browser
+
+    shots = tmp_path_factory.mktemp("report-sections")
+    out: dict[str, dict[str, str]] = {}
+    with Browser(width=1200, height=1400) as b:
+        for lang in ("en", "ko", ""):
+            b.open((release / "report.html").resolve().as_uri() + (f"#{lang}" if lang else ""))
+            out[lang] = {s: b.text(f"#{s}") for s in SECTIONS}
+            out[lang]["_fonts"] = b.evaluate("[...document.fonts].map(f => f.family + ':' + f.status).join(',')")
+            for s in SECTIONS:
+                png = b.screenshot(f"#{s}", shots / f"{s}-{lang or 'both'}.png")
+                assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+                print(f"screenshot: {png}")
+    return out
+
+
+def _release_db(release: Path):
+    return duckdb.connect(str(release / "kocartr_release.duckdb"), read_only=True)
+
+
+def test_flow_diagram_counts_registration_to_evaluable(seen, release):
+    en = seen["en"]["sec-flow"]
+    for step in ("Registered", "CAR-T ordered", "Apheresis / leukapheresis", "Infused (day 0)", "Evaluable for CRS"):
+        assert step in en, step
+    with _release_db(release) as con:
+        registered, infused = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_infused) FROM marts.dim_patient"
+        ).fetchone()
+    # the boxes carry the counts of the release's own tables (large enough never to be suppressed here)
+    assert re.search(rf"\b{registered}\s*Registered", en) and re.search(rf"\b{infused}\s*Infused", en)
+    assert "Not infused" in en and "Infused fewer than 45 days" in en
+
+
+def test_table_one_by_disease_group_and_product_names(seen, release):
+    t1 = seen["en"]["sec-table1"]
+    for row in (
+        "Age, years, median (IQR)",
+        "Sex, n (%)",
+        "ECOG performance status",
+        "Prior lines of therapy",
+        "Prior HCT",
+        "Bridging therapy",
+        "CAR-HEMATOTOX",
+    ):
+        assert row in t1, row
+    with _release_db(release) as con:
+        labels = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT p.product_label FROM adam.adsl a JOIN marts.dim_product p "
+                "ON a.PRODUCT = p.product_code WHERE a.INFFL = 'Y'"
+            ).fetchall()
+        ]
+        codes = [r[0] for r in con.execute("SELECT DISTINCT PRODUCT FROM adam.adsl WHERE INFFL = 'Y'").fetchall()]
+    assert any(lbl in t1 for lbl in labels)  # product names, not codes
+    assert not any(re.search(rf"\b{c}\b", t1) for c in codes if c and "_" in c)
+    assert "All patients" not in t1 and "Large B-cell lymphoma" in t1
+
+
+def test_median_follow_up_is_the_reverse_km_table(seen, release):
+    fu = seen["en"]["sec-followup"]
+    assert "Median follow-up, months (95% CI)" in fu and "Reverse Kaplan-Meier" in fu
+    with _release_db(release) as con:
+        n, median = con.execute(
+            "SELECT n, median_months FROM analysis.median_followup WHERE stratum_variable = 'DISGRP' "
+            "ORDER BY n DESC LIMIT 1"
+        ).fetchone()
+    assert f"\t{n}\t" in fu and f"{median:.1f}" in fu
+
+
+def test_response_table_with_exact_cis(seen):
+    rs = seen["en"]["sec-response"]
+    assert "Best response by day 90" in rs and "Complete response" in rs and "Clopper-Pearson" in rs
+    assert re.search(r"\d+ \(\d+\.\d%\) \[\d+\.\d% - \d+\.\d%\]", rs), rs[:500]
+
+
+def test_both_languages_and_the_embedded_korean_font(seen):
+    for s in SECTIONS:
+        en, ko, both = seen["en"][s], seen["ko"][s], seen[""][s]
+        assert not HANGUL.search(en), (s, en[:200])  # #en hides the Korean text
+        assert HANGUL.search(ko), (s, ko[:200])
+        assert HANGUL.search(both) and len(both) > len(en)
+    assert "환자 흐름" in seen["ko"]["sec-flow"] and "Patient flow" not in seen["ko"]["sec-flow"]
+    assert "추적 관찰 기간 중앙값" in seen["ko"]["sec-followup"]
+    assert "KoCARTR Noto Sans KR:loaded" in seen["ko"]["_fonts"]

@@ -1,0 +1,24 @@
+"""The Korean font embedded in the report: a subset of Noto Sans CJK KR holding the page's characters, the same
+bytes on every build (a release rebuild must not change the report for a time stamp)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kocartr.release.fonts import find_korean_font, font_face_css, subset_font
+
+pytestmark = pytest.mark.skipif(find_korean_font() is None, reason="fonts-noto-cjk not installed")
+
+
+def test_subset_holds_the_page_characters_and_is_deterministic():
+    from io import BytesIO
+
+    from fontTools.ttLib import TTFont
+
+    src = find_korean_font()
+    a, b = subset_font("환자 흐름 등록", src), subset_font("환자 흐름 등록", src)
+    assert a == b
+    cmap = TTFont(BytesIO(a)).getBestCmap()
+    assert all(ord(ch) in cmap for ch in "환자흐름등록") and ord("값") not in cmap
+    css, embedded = font_face_css("보고서")
+    assert embedded and css.startswith("@font-face") and "data:font/otf;base64," in css
