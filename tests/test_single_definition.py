@@ -154,8 +154,8 @@ def test_no_code_set_the_dictionary_classifies_is_retyped_in_python(dictionary):
 
 
 def test_no_python_constant_restates_a_clinical_threshold():
-    """A threshold of clinical_thresholds.csv is read with expectations.clinical.threshold (or dbt's cfg), never
-    copied into a constant of the same name."""
+    """A threshold of clinical_thresholds.csv is read with expectations.config.clinical_threshold (or dbt's
+    cfg), never copied into a literal constant of the same name."""
     with (CONFIG_DIR / "clinical_thresholds.csv").open(encoding="utf-8") as fh:
         names = {r["rule_id"].upper() for r in csv.DictReader(fh)}
     found = []
@@ -195,23 +195,29 @@ def test_the_timeline_event_mapping_names_dictionary_forms_and_date_fields(dicti
 
 def test_the_gates_follow_the_seeds(tmp_path, monkeypatch, dictionary):
     """Change the late-onset day and an ICE band in copies of the seeds: the staging rules change with them."""
-    from expectations import clinical
+    import importlib
+    import shutil
+
+    import kocartr.paths
+    from expectations import config
     from expectations.suites import staging
 
+    for seed in CONFIG_DIR.glob("*.csv"):
+        shutil.copy(seed, tmp_path / seed.name)
     thresholds = tmp_path / "clinical_thresholds.csv"
-    text = clinical.CLINICAL_THRESHOLDS.read_text(encoding="utf-8")
+    text = thresholds.read_text(encoding="utf-8")
     thresholds.write_text(re.sub(r"^crs_icans_late_onset_day,30,", "crs_icans_late_onset_day,45,", text, flags=re.M))
     bands = tmp_path / "icans_score_grading.csv"
-    bands.write_text(clinical.ICANS_SCORE_GRADING.read_text(encoding="utf-8").replace("ICE,7,9,1", "ICE,8,9,1"))
-    monkeypatch.setattr(clinical, "CLINICAL_THRESHOLDS", thresholds)
-    monkeypatch.setattr(clinical, "ICANS_SCORE_GRADING", bands)
-    clinical._thresholds.cache_clear()
-    clinical.score_bands.cache_clear()
+    bands.write_text(bands.read_text(encoding="utf-8").replace("ICE,7,9,1", "ICE,8,9,1"))
+    monkeypatch.setattr(kocartr.paths, "CONFIG_DIR", tmp_path)
     try:
+        importlib.reload(config)
+        importlib.reload(staging)
         rules = {r.name: r for r in staging.rules(dictionary)}
     finally:
-        clinical._thresholds.cache_clear()
-        clinical.score_bands.cache_clear()
+        monkeypatch.undo()
+        importlib.reload(config)
+        importlib.reload(staging)
     late = rules["staging.stg_crs.late_onset"]
     assert "<= 45" in late.query and "day 45" in late.reason
     ice = rules["staging.stg_icans.grade_matches_ice_and_domains"]
