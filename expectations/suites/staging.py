@@ -3,7 +3,8 @@
 Generated from the dictionary: no free-text column past staging, per-site completeness of key variables (record
 key uniqueness and non-null keys are the dbt tests of the staging models: one rule, one place). By hand: the
 cross-form temporal rules of registry brief section 7 and the ASTCT grade consistency rules. Temporal rules allow
-2% failing rows: one implausible patient must not block a national release; its record goes to the site queries (audit.dq_failing_records) instead.
+2% failing rows: one implausible patient must not block a national release; its record goes to the site queries
+(audit.dq_failing_records) instead.
 """
 
 from __future__ import annotations
