@@ -123,7 +123,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _make_writable(path: Path) -> None:
-    for root, _dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
         os.chmod(root, 0o755)
         for f in files:
             try:
@@ -163,7 +163,7 @@ def list_releases(out_dir: Path | str, verified: bool = False) -> list[Path]:
 
 
 def _fsync_tree(path: Path) -> None:
-    for root, _dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
         for f in files:
             fd = os.open(os.path.join(root, f), os.O_RDONLY)
             try:
@@ -182,7 +182,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _set_read_only(path: Path) -> None:
-    for root, _dirs, files in os.walk(path, topdown=False):
+    for root, dirs, files in os.walk(path, topdown=False):
         for f in files:
             os.chmod(os.path.join(root, f), 0o444)
         os.chmod(root, 0o555)
@@ -360,20 +360,82 @@ def _build_into(
     dictionary,
     extras: bool,
 ) -> dict[str, Any]:
-    from kocartr.release import regulatory
+    import duckdb
 
+    from kocartr.release import guide, regulatory
+
+    cut = cutoff.isoformat()
     forbidden = forbidden_columns(config, dictionary)
     db_path = tmp / RELEASE_DB
+
     # 1. read the warehouse read-only (never a writer), check, copy into a new DuckDB file
-    dst, comments, table_labels, scorecard = _copy_warehouse(warehouse, db_path, cutoff, schemas, config, forbidden)
+    src = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = _source_tables(src, schemas)
+        problems = check_source(src, tables, cutoff, config, forbidden)
+        scorecard = read_scorecard(src, cutoff)
+        if problems:
+            raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
+        dst = duckdb.connect(str(db_path))
+        comments: dict[tuple[str, str, str], str] = {}
+        table_labels = _table_comments(src, schemas)
+        for schema in schemas:
+            dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
+        for schema, table, _kind in tables:
+            cols = _columns(src, schema, table)
+            # sorted by all columns: the physical order never depends on how the warehouse was written
+            rel = _relation(src, schema, table, config)
+            arrow = src.sql(f"SELECT * FROM {rel} ORDER BY ALL").to_arrow_table()
+            dst.register("_src", arrow)
+            dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
+            dst.unregister("_src")
+            for name, _t, comment in cols:
+                if comment:
+                    comments[(schema, table, name)] = comment
+            _stage(f"copied {schema}.{table}")
+    finally:
+        src.close()
+
     try:
         # 2. regulatory views, built from the copied marts/adam inside the release database
         notes = regulatory.build_regulatory_views(dst, cutoff, config, dictionary)
         _stage("regulatory")
+
+        # 3. column descriptions (warehouse comments, else the dictionary / ADaM definitions)
         released = _source_tables(dst, schemas + ("regulatory",))
-        # 3. column descriptions; 4. one Parquet per table
-        col_docs = _describe_columns(dst, released, comments, dictionary)
-        table_meta = _write_table_parquets(dst, tmp, released, col_docs)
+        col_docs = []
+        for schema, table, _k in released:
+            for name, dtype, _c in _columns(dst, schema, table):
+                desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
+                col_docs.append(
+                    {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
+                )
+                if desc:
+                    dst.execute(
+                        f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS "
+                        + "'"
+                        + desc.replace("'", "''")
+                        + "'"
+                    )
+
+        # 4. one Parquet per table, sorted by all columns
+        table_meta: dict[str, Any] = {}
+        for schema, table, _k in released:
+            arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
+            rel = Path("parquet") / schema / f"{table}.parquet"
+            _write_parquet(arrow, tmp / rel)
+            table_meta[f"{schema}.{table}"] = {
+                "rows": arrow.num_rows,
+                "columns": [
+                    [c, t]
+                    for c, t in (
+                        (d["column"], d["type"]) for d in col_docs if d["schema"] == schema and d["table"] == table
+                    )
+                ],
+                "parquet": rel.as_posix(),
+                "parquet_sha256": sha256_file(tmp / rel),
+            }
+            _stage(f"parquet {schema}.{table}")
     finally:
         dst.execute("CHECKPOINT")
         dst.close()
@@ -381,11 +443,11 @@ def _build_into(
     if wal.exists():  # pragma: no cover - a clean close leaves none
         raise ReleaseError("release database left a WAL file after close")
 
-    cut = cutoff.isoformat()
-    fingerprint = tables_fingerprint(cut, dictionary.version, table_meta)
+    dictionary_version = dictionary.version
+    fingerprint = tables_fingerprint(cut, dictionary_version, table_meta)
     context = {
         "cutoff": cut,
-        "dictionary_version": dictionary.version,
+        "dictionary_version": dictionary_version,
         "tables_sha256": fingerprint,
         "threshold": config.threshold,
         "quality_summary": quality_summary or {},
@@ -393,14 +455,35 @@ def _build_into(
         "regulatory_notes": notes,
         "scorecard": (quality_summary or {}).get("sites") or scorecard,
     }
+
     # 5. investigator-facing outputs, read from the finished release database (read-only)
-    _write_investigator_outputs(tmp, db_path, context, table_meta, col_docs, table_labels, cutoff, config, extras)
+    guide.write_guide(tmp, context, table_meta, col_docs)
+    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, dictionary_version)
+    if extras:
+        from kocartr.release import figures, report, workbook
+
+        ro = duckdb.connect(str(db_path), read_only=True)
+        try:
+            workbook.write_workbook(ro, tmp / f"hta_outcomes_{cut}.xlsx", context, config)
+            _stage("workbook")
+            figs = figures.write_figures(ro, tmp / "figures", context, config)
+            _stage("figures")
+            report.write_report(ro, tmp / "report.html", context, config, figs)
+            _stage("report")
+        finally:
+            ro.close()
+
     # 6. manifest: every file's SHA-256
+    files = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file():
+            rel = p.relative_to(tmp).as_posix()
+            files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     manifest = {
         "manifest_format": MANIFEST_FORMAT,
         "release": cut,
         "cutoff": cut,
-        "dictionary_version": dictionary.version,
+        "dictionary_version": dictionary_version,
         "code_version": code_version(),
         "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "tables_sha256": fingerprint,
@@ -408,7 +491,7 @@ def _build_into(
         "schemas": list(schemas) + ["regulatory"],
         "tables": table_meta,
         "row_counts": {k: v["rows"] for k, v in table_meta.items()},
-        "files": _file_hashes(tmp),
+        "files": files,
         "quality_summary": quality_summary or {},
         "site_scorecard": context["scorecard"],
         "excluded_column_names": sorted(forbidden),
@@ -419,133 +502,6 @@ def _build_into(
         fh.write("\n")
     _stage("manifest")
     return manifest
-
-
-def _copy_warehouse(
-    warehouse: Path,
-    db_path: Path,
-    cutoff: date,
-    schemas: tuple[str, ...],
-    config: ReleaseConfig,
-    forbidden: dict[str, str],
-) -> tuple[Any, dict[tuple[str, str, str], str], dict[str, str], list[dict[str, Any]]]:
-    """Check the warehouse and copy its released tables into a new DuckDB file, each sorted by all columns (the
-    physical order never depends on how the warehouse was written). Returns the open release connection, the
-    column comments, the table labels and the site scorecard; ReleaseError (nothing copied) when the check fails."""
-    import duckdb
-
-    src = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        tables = _source_tables(src, schemas)
-        problems = check_source(src, tables, cutoff, config, forbidden)
-        scorecard = read_scorecard(src, cutoff)
-        if problems:
-            raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
-        dst = duckdb.connect(str(db_path))
-        try:
-            comments: dict[tuple[str, str, str], str] = {}
-            table_labels = _table_comments(src, schemas)
-            for schema in schemas:
-                dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
-            for schema, table, _kind in tables:
-                rel = _relation(src, schema, table, config)
-                arrow = src.sql(f"SELECT * FROM {rel} ORDER BY ALL").to_arrow_table()
-                dst.register("_src", arrow)
-                dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
-                dst.unregister("_src")
-                for name, _t, comment in _columns(src, schema, table):
-                    if comment:
-                        comments[(schema, table, name)] = comment
-                _stage(f"copied {schema}.{table}")
-        except BaseException:
-            dst.close()
-            raise
-    finally:
-        src.close()
-    return dst, comments, table_labels, scorecard
-
-
-def _describe_columns(
-    dst, released: list[tuple[str, str, str]], comments: dict[tuple[str, str, str], str], dictionary
-) -> list[dict[str, str]]:
-    """Every released column's description (the warehouse comment, else the dictionary / ADaM definition), also
-    written back as a comment of the release database."""
-    from kocartr.release import guide
-
-    col_docs = []
-    for schema, table, _k in released:
-        for name, dtype, _c in _columns(dst, schema, table):
-            desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
-            col_docs.append(
-                {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
-            )
-            if desc:
-                dst.execute(
-                    f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS '" + desc.replace("'", "''") + "'"
-                )
-    return col_docs
-
-
-def _write_table_parquets(
-    dst, tmp: Path, released: list[tuple[str, str, str]], col_docs: list[dict[str, str]]
-) -> dict[str, Any]:
-    """One Parquet per table, sorted by all columns; returns the manifest's per-table entries."""
-    table_meta: dict[str, Any] = {}
-    for schema, table, _k in released:
-        arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
-        rel = Path("parquet") / schema / f"{table}.parquet"
-        _write_parquet(arrow, tmp / rel)
-        table_meta[f"{schema}.{table}"] = {
-            "rows": arrow.num_rows,
-            "columns": [[d["column"], d["type"]] for d in col_docs if d["schema"] == schema and d["table"] == table],
-            "parquet": rel.as_posix(),
-            "parquet_sha256": sha256_file(tmp / rel),
-        }
-        _stage(f"parquet {schema}.{table}")
-    return table_meta
-
-
-def _write_investigator_outputs(
-    tmp: Path,
-    db_path: Path,
-    context: dict[str, Any],
-    table_meta: dict[str, Any],
-    col_docs: list[dict[str, str]],
-    table_labels: dict[str, str],
-    cutoff: date,
-    config: ReleaseConfig,
-    extras: bool,
-) -> None:
-    """Guide, exports (CSV, XPT, define.xml) and, with `extras`, the workbook, figures and report."""
-    import duckdb
-
-    from kocartr.release import guide
-
-    guide.write_guide(tmp, context, table_meta, col_docs)
-    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, context["dictionary_version"])
-    if not extras:
-        return
-    from kocartr.release import figures, report, workbook
-
-    ro = duckdb.connect(str(db_path), read_only=True)
-    try:
-        workbook.write_workbook(ro, tmp / f"hta_outcomes_{context['cutoff']}.xlsx", context, config)
-        _stage("workbook")
-        figs = figures.write_figures(ro, tmp / "figures", context, config)
-        _stage("figures")
-        report.write_report(ro, tmp / "report.html", context, config, figs)
-        _stage("report")
-    finally:
-        ro.close()
-
-
-def _file_hashes(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every file under the folder: SHA-256 and size, by relative path."""
-    return {
-        p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _table_comments(con, schemas: Iterable[str]) -> dict[str, str]:
