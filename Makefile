@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 # and `make ui` reads them. Not exported: tests keep their runs in their own temporary folders.
 DAGSTER_HOME := $(CURDIR)/$(OUT)/dagster_home
 
-.PHONY: setup run test test-fast ui docs bench clean
+.PHONY: setup run test test-fast lint ui docs bench clean
 
 # Re-install only when pyproject.toml changes: a second `make` call does not reinstall.
 $(STAMP): pyproject.toml
@@ -28,6 +28,12 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Format, lint and type check (configuration in pyproject.toml); CI runs it before the tests.
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The unit tier for development (about a minute on 2 cores): no test that builds a warehouse (marker `slow`,
 # tests/conftest.py). `make test` stays the whole suite, as CI runs it.

@@ -5,12 +5,14 @@
 For each seed: `kocartr synth` (truth in ground_truth/params.json), `kocartr run --demo` end to end in a
 subprocess (ingest -> dbt -> quality gates -> analyses -> release), then read from the warehouse
   - CRS grade >= 3 proportion per product      analysis.proportions (endpoint CRS, measure grade_ge3, PRODUCT)
-                                                 truth: params.model TOXICITY[p].crs_g3 = truth.per_product[p].crs_grade3plus
+                                                 truth: params.model TOXICITY[p].crs_g3
+                                                        = truth.per_product[p].crs_grade3plus
   - OS at 12 months, overall and per product   analysis.survival_estimates (OS, landmark, 12 months; KM, log-log CI,
                                                  from first infusion, delayed entry for late registrants)
                                                  truth: truth.{overall,per_product[p]}.os_12mo
   - SPM cumulative incidence at 36 months      analysis.cumulative_incidence (SPM vs death, landmark, 36 months;
-                                                 Aalen-Johansen, delayed entry)   truth: truth.overall.spm_cif_36mo_death_competing
+                                                 Aalen-Johansen, delayed entry)
+                                                 truth: truth.overall.spm_cif_36mo_death_competing
 and scores whether each truth lies in [lower_95, upper_95]. Supplementary quantities for which params.json also
 holds a truth (OS 24 mo, PFS 12 mo, NRM 12 mo, SPM 36 mo per product) are scored the same way and reported apart,
 with two late-effect families whose generating values are computed here from the generator's inline constants
@@ -645,7 +647,8 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
             )
             t.append(
                 f"| {r['quantity']} | {r['stratum']} | {int(mn) if float(mn).is_integer() else mn} "
-                f"| {r['replicates']} | {r['covered']} | {cov} | {fmt(r['mean_estimate'], 4)} | {fmt(r['mean_truth'], 4)} "
+                f"| {r['replicates']} | {r['covered']} | {cov} | {fmt(r['mean_estimate'], 4)} "
+                f"| {fmt(r['mean_truth'], 4)} "
                 f"| {fmt(r['bias'], 4)} (+/- {fmt(r['bias_se'], 4)}) | {fmt(r['empirical_sd'], 4)} "
                 f"| {fmt(r['mean_model_se'], 4)} | {r['misses_truth_below_ci']}/{r['misses_truth_above_ci']} |"
             )

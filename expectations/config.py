@@ -124,7 +124,6 @@ ADTTE_PARAMCDS = (
     "ANC_REC",
     "PLT_REC",
 )
-ADAE_CATEGORIES = ("CRS", "ICANS", "ICAHT", "INFECTION", "CYTOPENIA", "OTHER")
 
 # --- audit tables written by ingest (docs/ARCHITECTURE.md) -----------------------------------------------------
 INGEST_LEDGER = "audit.ingest_ledger"

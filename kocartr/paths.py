@@ -6,5 +6,4 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data"
 DICTIONARY_FILE = DATA_DIR / "dictionary" / "dictionary.yaml"
 CONFIG_DIR = DATA_DIR / "config"
-SAMPLE_SUBMISSIONS = DATA_DIR / "sample" / "submissions"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"

@@ -1,4 +1,4 @@
-"""adam.adtte reconciled row by row with the generator's per-patient endpoint truth (issue 12, "Done when").
+"""adam.adtte reconciled row by row with the generator's per-patient endpoint truth.
 
 The truth (kocartr.synth.endpoint_truth) re-derives every endpoint from the records as reported by the cut-off,
 independently of dbt; kocartr.synth.reconcile maps it to the ADaM encoding in one place. Patients with an

@@ -51,29 +51,3 @@ def rules_for_table(table: str) -> list[Rule]:
 def tables(layer: str | None = None) -> list[str]:
     """Tables (assets) that have checks, in suite order."""
     return list(dict.fromkeys(r.table for r in all_rules() if layer is None or r.layer == layer))
-
-
-def catalogue(layer: str | None = None):
-    """The rules as a polars frame (documentation, Dagster check descriptions, review)."""
-    import polars as pl
-
-    return pl.DataFrame(
-        [
-            dict(
-                name=r.name,
-                check_name=r.check_name,
-                layer=r.layer,
-                table=r.table,
-                category=r.category,
-                subcategory=r.subcategory,
-                severity=r.severity,
-                max_failing_share=r.max_failing_share,
-                per_site=r.per_site,
-                source=r.source,
-                expectation=r.expectation,
-                reason=r.reason,
-            )
-            for r in all_rules()
-            if layer is None or r.layer == layer
-        ]
-    )

@@ -8,6 +8,8 @@ stops the analysis assets; temporal rules tolerate 2% of patients (their records
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from expectations.config import (
     ADAE,
     ADAM_SITE,
@@ -18,18 +20,23 @@ from expectations.config import (
 )
 from expectations.rules import Rule, ok_rule
 
+if TYPE_CHECKING:
+    from kocartr.dictionary import Dictionary
+
 TEMPORAL_SHARE = 0.02
-S = dict(layer="adam", site_column=ADAM_SITE)
 
 
 def _ids(*extra: str) -> tuple[str, ...]:
     return (ADAM_SITE, ADAM_SUBJECT, *extra)
 
 
-def rules(dictionary=None) -> list[Rule]:
+SUBJECT_IDS = _ids()
+
+
+def rules(dictionary: Dictionary) -> list[Rule]:
     R: list[Rule] = []
 
-    def ok(table, name, category, sub, severity, share, reason, query, ids=_ids()):
+    def ok(table, name, category, sub, severity, share, reason, query, ids=SUBJECT_IDS):
         R.append(
             ok_rule(
                 name=f"{table}.{name}",
@@ -41,11 +48,12 @@ def rules(dictionary=None) -> list[Rule]:
                 reason=reason,
                 query=query,
                 id_columns=ids,
-                **S,
+                layer="adam",
+                site_column=ADAM_SITE,
             )
         )
 
-    def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=_ids()):
+    def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=SUBJECT_IDS):
         R.append(
             Rule(
                 name=f"{table}.{name}",
@@ -58,7 +66,8 @@ def rules(dictionary=None) -> list[Rule]:
                 expectation=expectation,
                 kwargs=kwargs,
                 id_columns=ids,
-                **S,
+                layer="adam",
+                site_column=ADAM_SITE,
             )
         )
 

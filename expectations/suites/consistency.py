@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
-from expectations.config import STAGING_ID_COLUMNS, stg
+from expectations.config import STAGING_ID_COLUMNS, clinical_threshold, stg
 from expectations.rules import Rule, ok_rule
 from kocartr.paths import CONFIG_DIR
 
 IDS = ", ".join(f"x.{c}" for c in STAGING_ID_COLUMNS)
 CTCAE_LAB_GRADING = CONFIG_DIR / "ctcae_lab_grading.csv"
-CLINICAL_THRESHOLDS = CONFIG_DIR / "clinical_thresholds.csv"
 
 
 @lru_cache(maxsize=1)
@@ -34,14 +33,6 @@ def ctcae_lab_cutoffs() -> tuple[tuple[str, str, str, int, float], ...]:
         )
 
 
-def threshold(rule_id: str) -> float:
-    with CLINICAL_THRESHOLDS.open(encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if r["rule_id"] == rule_id:
-                return float(r["value"])
-    raise KeyError(f"{CLINICAL_THRESHOLDS.name}: no rule_id {rule_id!r}")
-
-
 def _lit(v) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
@@ -51,7 +42,7 @@ def lab_grade_rule(term: str) -> Rule:
     rows = [r for r in ctcae_lab_cutoffs() if r[0] == term]
     analyte = rows[0][1]
     cut = ", ".join(f"({_lit(v)}, {g}, {b!r})" for _, _, v, g, b in rows)
-    open_days = int(threshold("ae_lab_window_open_days"))
+    open_days = int(clinical_threshold("ae_lab_window_open_days"))
     return ok_rule(
         name=f"{ae}.{term.lower()}_grade_vs_lab_nadir",
         layer="staging",

@@ -12,7 +12,8 @@ RULE_MESSAGES: dict[str, tuple[str, str]] = {
     "direct_identifier": (
         "Field '{field}' holds a value shaped like a resident registration number (direct identifier). "
         "Remove it and resend the row; the registry never stores RRNs.",
-        "'{field_ko}' ({field}) 항목에 주민등록번호 형태의 값(직접 식별자)이 있습니다. 해당 값을 삭제하고 다시 제출하십시오. "
+        "'{field_ko}' ({field}) 항목에 주민등록번호 형태의 값(직접 식별자)이 있습니다. "
+        "해당 값을 삭제하고 다시 제출하십시오. "
         "레지스트리는 주민등록번호를 저장하지 않습니다.",
     ),
     "required": (
@@ -143,7 +144,8 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
     "bad_month_folder": (
         "The month folder is not a calendar month written YYYY-MM (e.g. 'november' or 2026-13); the file was not "
         "read. Expected: {expected}.",
-        "월 폴더 이름이 YYYY-MM 형식의 달이 아니므로 (예: 'november', 2026-13) 파일을 읽지 않았습니다. 기대: {expected}.",
+        "월 폴더 이름이 YYYY-MM 형식의 달이 아니므로 (예: 'november', 2026-13) 파일을 읽지 않았습니다. "
+        "기대: {expected}.",
     ),
     "unexpected_location": (
         "The file is not inside a <SITE>/<YYYY-MM>/ folder. Expected: {expected}.",
@@ -156,8 +158,8 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
     "direct_identifier": (
         "The {expected} holds a value shaped like a resident registration number; the file was not read and the "
         "value is not stored. Rename it and resend.",
-        "{expected}에 주민등록번호 형태의 값이 있어 파일을 읽지 않았으며 그 값은 저장하지 않았습니다. 이름을 바꾸어 다시 "
-        "제출하십시오.",
+        "{expected}에 주민등록번호 형태의 값이 있어 파일을 읽지 않았으며 그 값은 저장하지 않았습니다. "
+        "이름을 바꾸어 다시 제출하십시오.",
     ),
     "case_collision": (
         "Another file in the same folder has the same name apart from upper/lower case ({expected}); neither was "
@@ -175,11 +177,6 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
 
 def render(template: str, field: str = "", field_ko: str | None = None, expected: str = "") -> str:
     return template.format(field=field, field_ko=field_ko or field, expected=expected)
-
-
-def rule_message(rule: str, field: str = "", field_ko: str | None = None, expected: str = "") -> tuple[str, str]:
-    en, ko = RULE_MESSAGES[rule]
-    return render(en, field, field_ko, expected), render(ko, field, field_ko, expected)
 
 
 def reject_message(reason: str, expected: str = "") -> tuple[str, str]:

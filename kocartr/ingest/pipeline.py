@@ -438,7 +438,9 @@ def ingest(
                     touched.update((form, batch.site) for form in d.forms)
                 done.setdefault(rel, set()).add(sha)
 
-                def reject(reason: str, detail: str = "", form: str | None = None) -> None:
+                def reject(
+                    reason: str, detail: str = "", form: str | None = None, rel: str = rel, sha: str = sha, batch=batch
+                ) -> None:
                     rejects.append(_reject_row(rel, sha, batch, reason, detail, form))
                     report.files.append(FileResult(rel, "rejected", form, reason=reason))
                     log.info("rejected %s: %s", rel, reason)

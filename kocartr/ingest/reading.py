@@ -172,14 +172,6 @@ def _polars_csv(text: str, sep: str, width: int, records: int) -> tuple[list[str
     return header, frame.slice(1)  # BAD_COLS absent means every record has the header's width
 
 
-def _positional(frame: pl.DataFrame, width: int) -> pl.DataFrame:
-    return frame.select(
-        *[f"c{i}" for i in range(width)],
-        pl.col(ROW).cast(pl.Int64),
-        pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
-    )
-
-
 def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, FileReject]]:
     """Parse many deferred CSVs of the same width and separator in one polars call. Returns one frame (c0..cN,
     ROW, BAD_COLS, ITEM = index of the file in `items`) and the files that turned out unreadable. Falls back to

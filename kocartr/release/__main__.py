@@ -1,9 +1,10 @@
-"""`python -m kocartr.release`: build, verify or list releases (the lead wires the same into `kocartr release`).
+"""The release command line, `kocartr release` (also reachable as `python -m kocartr.release`, the same command):
+build, verify or list releases.
 
-    python -m kocartr.release --warehouse out/warehouse.duckdb --cutoff 2026-10-31 --out out/releases \
+    kocartr release --warehouse out/warehouse.duckdb --cutoff 2026-10-31 --out out/releases \
         [--quality-summary gate.json]
-    python -m kocartr.release --verify out/releases/2026-10-31
-    python -m kocartr.release --list out/releases
+    kocartr release --verify out/releases/2026-10-31
+    kocartr release --list out/releases
 """
 
 from __future__ import annotations
@@ -72,22 +73,10 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_release_arguments(
-        argparse.ArgumentParser(
-            prog="kocartr release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-    )
-    from kocartr.release import ReleaseError
-    from kocartr.warehouse import WarehouseError
+    """`python -m kocartr.release ARGS` is `kocartr release ARGS`: one command line, one set of exit codes."""
+    from kocartr.cli import main as kocartr_main
 
-    try:
-        return run_release(parser.parse_args(argv))
-    except (ValueError, OSError, WarehouseError, ReleaseError) as exc:
-        print(
-            "kocartr release: error: " + "; ".join(x.strip() for x in str(exc).splitlines() if x.strip()),
-            file=sys.stderr,
-        )
-        return 1 if isinstance(exc, ReleaseError) and not isinstance(exc, OSError) else 2
+    return kocartr_main(["release", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

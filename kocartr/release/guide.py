@@ -134,7 +134,9 @@ OTHER_COLUMNS = {
     "reporting_period": "CIBMTR reporting period: BASELINE, 100_DAYS, 6_MONTHS, ANNUAL",
     "source_table": "Release table the item is read from",
     "source_column": "Column of that table holding the item",
-    "reporting_period_from": "How the reporting period is assigned (schedule period or the event date's day since infusion)",
+    "reporting_period_from": (
+        "How the reporting period is assigned (schedule period or the event date's day since infusion)"
+    ),
     "seed": "Configuration file (data/config) holding the rule",
     "kind": "Kind of rule (follow-up window, grading, threshold)",
     "rule": "The rule with its values",
@@ -241,7 +243,8 @@ def describe_column(name: str, dictionary=None) -> str | None:
     return None
 
 
-GUIDE = """# Ko-CARTR release {cutoff}
+GUIDE = (
+    """# Ko-CARTR release {cutoff}
 
 Data cut-off **{cutoff}** (only data on or before it), data dictionary **{dictionary_version}**,
 release data fingerprint (SHA-256 of the tables, also printed in the workbook and the report):
@@ -258,10 +261,16 @@ or without the package: `sha256sum` each file and compare it with `manifest.json
 
 | file | content |
 |---|---|
-| `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |
-| `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
-| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, late effects (cytopenia, B-cell aplasia, IgG, CD4, IVIG by landmark; infection rates; B-cell recovery; pregnancy; DAOH-100), methods. Small counts (1 to {max_hidden}) are suppressed. |
-| `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
+"""
+    "| `kocartr_release.duckdb` | DuckDB database, schemas `marts`, `adam` (CDISC ADaM-shaped), `analysis` (outcome"
+    " estimates), `regulatory` (MFDS LTFU, HIRA snapshots, CIBMTR export). Open it **read-only**. |\n"
+    """| `parquet/<schema>/<table>.parquet` | the same tables, one Parquet file each (sorted by all columns) |
+"""
+    "| `hta_outcomes_{cutoff}.xlsx` | HTA workbook: OS/PFS landmarks and medians, numbers at risk, KM step "
+    "coordinates, CRS/ICANS grade >= 3, NRM/SPM cumulative incidence, late effects (cytopenia, B-cell aplasia, IgG,"
+    " CD4, IVIG by landmark; infection rates; B-cell recovery; pregnancy; DAOH-100), methods. Small counts (1 to "
+    "{max_hidden}) are suppressed. |\n"
+    """| `figures/*.png` | KM curves with numbers at risk, cumulative-incidence curves, by product |
 | `report.html` | static report: figures, outcome tables, data quality per site, follow-up completeness |
 | `columns.csv` | every released column with its type and description |
 | `manifest.json` | cut-off, versions, row counts, SHA-256 of every file, quality-gate summary |
@@ -354,6 +363,7 @@ summary(cif, times = c({cif_times}), extend = TRUE)
 See `columns.csv` (schema, table, column, type, description) or in DuckDB
 `SELECT * FROM duckdb_columns() WHERE comment IS NOT NULL`.
 """
+)
 
 
 def write_guide(folder: Path, context: dict[str, Any], table_meta: dict[str, Any], col_docs: list[dict]) -> None:

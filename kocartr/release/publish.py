@@ -123,7 +123,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _make_writable(path: Path) -> None:
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chmod(root, 0o755)
         for f in files:
             try:
@@ -163,7 +163,7 @@ def list_releases(out_dir: Path | str, verified: bool = False) -> list[Path]:
 
 
 def _fsync_tree(path: Path) -> None:
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for f in files:
             fd = os.open(os.path.join(root, f), os.O_RDONLY)
             try:
@@ -182,7 +182,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _set_read_only(path: Path) -> None:
-    for root, dirs, files in os.walk(path, topdown=False):
+    for root, _dirs, files in os.walk(path, topdown=False):
         for f in files:
             os.chmod(os.path.join(root, f), 0o444)
         os.chmod(root, 0o555)

@@ -140,7 +140,7 @@ def inject(
         replaced: dict[int, dict] = {}
         month_col = df["_month"].to_numpy()
 
-        def free_rows(k: int, mask: np.ndarray | None = None) -> np.ndarray:
+        def free_rows(k: int, mask: np.ndarray | None = None, used: np.ndarray = used) -> np.ndarray:
             ok = ~used if mask is None else (~used & mask)
             cand = np.flatnonzero(ok)
             if len(cand) == 0 or k <= 0:
@@ -157,7 +157,7 @@ def inject(
         # Deletions: a record entered in error (new record_id, same content) and deleted a few months later.
         if form in DELETABLE:
             picked = free_rows(int(round(deletion_rate * n)), month_col < last_month)
-            for i, row in zip(picked, df[picked].to_dicts()):
+            for row in df[picked].to_dicts():
                 m2 = later(row["_month"])
                 spurious = dict(row, record_id=row["record_id"] + "E", _ord=BIG_ORD + len(extra))
                 delete = dict(

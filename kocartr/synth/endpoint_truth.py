@@ -86,6 +86,7 @@ class Rules:
     rank: dict[str, int]
     complete: frozenset[str]
     responder: frozenset[str]
+    progression: frozenset[str]
     nrm_cause: dict[str, bool]
     windows: dict[str, int]
     recovery: dict[str, tuple[float, int]]  # analyte -> (threshold, consecutive values)
@@ -105,6 +106,7 @@ def load_rules(d: Dictionary) -> Rules:
         rank={c.code: int(c.attributes["rank"]) for c in resp},
         complete=frozenset(c.code for c in resp if c.attributes.get("complete")),
         responder=frozenset(c.code for c in resp if c.attributes.get("responder")),
+        progression=frozenset(c.code for c in resp if c.attributes.get("progression")),
         nrm_cause={c.code: bool(c.attributes.get("nrm", True)) for c in d.code_lists["death_cause"].codes},
         windows=windows,
         recovery=recovery,
@@ -231,12 +233,13 @@ def last_alive(p: Patient) -> int | None:
     return max(days) if days else None
 
 
-def progression(p: Patient, index_day: int) -> int | None:
-    """First progression / relapse after day 0: a response of PD / RELAPSE or a follow-up progression date."""
+def progression(p: Patient, rules: Rules, index_day: int) -> int | None:
+    """First progression / relapse after day 0: a progression response (PD / RELAPSE) or a follow-up progression
+    date."""
     days = [
         r["assessment_date"]
         for r in p.rows("response")
-        if r["response"] in ("PD", "RELAPSE") and r["assessment_date"] is not None
+        if r["response"] in rules.progression and r["assessment_date"] is not None
     ]
     days += [r["progression_date"] for r in p.rows("followup") if r["progression_date"] is not None]
     days = [x for x in days if x > index_day]
@@ -398,7 +401,7 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
         return rows, None
     index_day, index_num = inf[0]
     next_inf = inf[1][0] if len(inf) > 1 else None
-    pd_day = progression(p, index_day)
+    pd_day = progression(p, rules, index_day)
     rel = pd_day if pd_day is not None else (death_day if death_day is not None and not death_nrm else None)
     rows.append(_competing("OS", index_day, death_day, None, lc, enrol))
     pfs_ev = min((x for x in (rel, death_day) if x is not None), default=None)

@@ -644,7 +644,7 @@ def response(d: Dictionary, c: Cohort, rng: np.random.Generator) -> FormRows:
         criteria == "LUGANO_2014",
         "",
         np.where(
-            np.isin(want, ["CR", "SCR", "CRI"]) & cured,
+            np.isin(want, [r.code for r in d.code_lists["response"].codes if r.attributes.get("complete")]) & cured,
             "NEGATIVE",
             np.where(rng.random(n) < 0.3, "NOT_DONE", "POSITIVE"),
         ),

@@ -1,4 +1,4 @@
-"""The registry month's cut-off reaches every dbt model (issue 11, item 5): two months built on one warehouse, the
+"""The registry month's cut-off reaches every dbt model: two months built on one warehouse, the
 earlier one sees none of the later data, a published month rebuilt later reproduces its release's tables_sha256,
 and a correction submitted after a release leaves the release unchanged and says where the correction goes."""
 

@@ -26,7 +26,7 @@ def test_layers_depend_on_each_other_in_flow_order():
 
 
 def test_every_asset_and_check_has_a_description():
-    """What `make ui` shows next to each asset and check (issue 16): from dbt docs, the dbt test, the rule
+    """What `make ui` shows next to each asset and check: from dbt docs, the dbt test, the rule
     configuration or the analysis builder, never blank."""
     from orchestration.definitions import defs
 

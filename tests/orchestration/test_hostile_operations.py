@@ -1,4 +1,4 @@
-"""An unlucky operator's mistakes (issue 11, operations half): each is refused at once, in one line on stderr, with
+"""An unlucky operator's mistakes: each is refused at once, in one line on stderr, with
 exit 2 (a bad argument) or 1 (nothing to publish); never a traceback, never a half-written output."""
 
 from __future__ import annotations

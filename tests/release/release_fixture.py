@@ -1,7 +1,7 @@
-"""A small, deterministic fixture warehouse with plausible marts, ADaM and analysis tables.
-
-Stands in for the dbt marts / ADaM / analysis tables until they exist; column names follow
-docs/ARCHITECTURE.md and data/config/release.yaml (names). Deterministic: same arguments -> same tables.
+"""A small synthetic warehouse for the two release tests the pipeline-built one cannot serve: kill-safety (two
+releases of different cut-offs in one folder, rebuilt dozens of times) and analysis tables in another column
+shape (release.yaml `names.column_aliases`). Every other release test runs on the session's pipeline warehouse
+(tests/release/conftest.py). Deterministic: same arguments -> same tables.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def build_fixture_warehouse(
             INFYEAR=inf.year,
         )
 
-        def flags(aval: float, status: int) -> dict:
+        def flags(aval: float, status: int, entryt: float = entryt) -> dict:
             """ADaM encoding (endpoints.md): CNSR 0 / 1, competing = CMPEVFL 'Y' with CNSR NULL; PREENTFL."""
             pre = entryt > 0 and aval <= entryt and status != 1
             return dict(
@@ -360,7 +360,6 @@ def build_fixture_warehouse(
     # analysis tables
     adtte_df = pl.DataFrame(adtte)
     surv, cif, props = [], [], []
-    label = dict(data_cutoff=cut)
     for ep in ("OS", "PFS", "NRM", "SPM"):
         d = adtte_df.filter(pl.col("PARAMCD") == ep)
         groups = [("overall", "overall", d)] + [

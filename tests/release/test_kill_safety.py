@@ -76,7 +76,7 @@ def _assert_consistent(setup) -> bool:
 def _remove_new(setup):
     new = setup["out"] / CUTOFF.isoformat()
     if new.exists():
-        for root, dirs, files in os.walk(new):
+        for root, _dirs, _files in os.walk(new):
             os.chmod(root, 0o755)
         shutil.rmtree(new)
 

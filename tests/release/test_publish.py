@@ -8,8 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from conftest import CUTOFF
-from release_fixture import build_fixture_warehouse
+from release_helpers import CUTOFF, warehouse_variant
 
 from kocartr.release import (
     ReleaseError,
@@ -22,11 +21,11 @@ from kocartr.release import (
 from kocartr.release.publish import MANIFEST, RELEASE_DB
 
 
-def test_release_layout_and_manifest(published: Path):
+def test_release_layout_and_manifest(published: Path, warehouse: Path):
     assert published.name == CUTOFF.isoformat()
     assert verify_release(published) == []
     m = json.loads((published / MANIFEST).read_text())
-    assert m["cutoff"] == "2026-10-31" and m["dictionary_version"] == "1.0.0"
+    assert m["cutoff"] == CUTOFF.isoformat() and m["dictionary_version"] == "1.0.0"
     assert m["code_version"]["package"]
     assert m["quality_summary"]["gate"] == "passed"
     for name in (
@@ -40,8 +39,11 @@ def test_release_layout_and_manifest(published: Path):
     ):
         assert name in m["tables"], name
         assert (published / m["tables"][name]["parquet"]).is_file()
-    assert m["row_counts"]["adam.adsl"] == 120
-    assert "marts.v_infused" in m["tables"]  # views are materialized
+    src = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert m["row_counts"]["adam.adsl"] == src.sql("SELECT count(*) FROM adam.adsl").fetchall()[0][0]
+    finally:
+        src.close()
     assert not any(k.startswith("raw.") for k in m["tables"])  # raw never released
     for rel in ("README.md", "columns.csv", "report.html", f"hta_outcomes_{CUTOFF}.xlsx", RELEASE_DB):
         assert rel in m["files"], rel
@@ -127,9 +129,13 @@ def test_verify_detects_tampering(tmp_path: Path, warehouse: Path):
         ("ALTER TABLE marts.fct_adverse_event ADD COLUMN description VARCHAR", "free text"),
         ("ALTER TABLE marts.dim_patient ADD COLUMN patient_id VARCHAR", "direct identifier"),
         ("CREATE TABLE adam.leak AS SELECT '850101-1234567' AS note", "resident registration number"),
-        ("INSERT INTO marts.fct_response VALUES ('k', 'S01', DATE '2026-11-15', 'CR')", "after the cut-off"),
         (
-            "UPDATE analysis.proportions SET data_cutoff = DATE '2026-09-30' WHERE stratum = 'overall'",
+            "INSERT INTO marts.fct_response BY NAME SELECT 'k' AS response_key, 'S01' AS site_code, "
+            "DATE '2025-07-15' AS assessment_date, 'CR' AS response",
+            "after the cut-off",
+        ),
+        (
+            "UPDATE analysis.proportions SET data_cutoff = DATE '2025-05-31' WHERE stratum = 'overall'",
             "data_cutoff other than",
         ),
         # not in any cell: a column comment reaches README.md and columns.csv; only the final scan sees it
@@ -139,8 +145,8 @@ def test_verify_detects_tampering(tmp_path: Path, warehouse: Path):
         ),
     ],
 )
-def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, sql: str, message: str):
-    wh = build_fixture_warehouse(tmp_path / "wh.duckdb", CUTOFF, n_patients=20, extra_sql=[sql])
+def test_refuses_unsafe_content_and_leaves_nothing(tmp_path: Path, warehouse: Path, sql: str, message: str):
+    wh = warehouse_variant(warehouse, tmp_path / "wh.duckdb", [sql])
     out = tmp_path / "releases"
     with pytest.raises(ReleaseError, match=message):
         publish_release(wh, CUTOFF, out)
@@ -171,16 +177,26 @@ def test_rrn_check_ignores_hex_pseudonyms_but_finds_rrns():
 def test_future_dated_schedule_columns_are_allowed(published: Path):
     con = duckdb.connect(str(published / RELEASE_DB), read_only=True)
     try:
-        n = con.sql(
-            "SELECT count(*) FROM marts.fct_followup_schedule WHERE target_date > DATE '2026-10-31'"
-        ).fetchall()[0][0]
+        n = con.sql(f"SELECT count(*) FROM marts.fct_followup_schedule WHERE target_date > DATE '{CUTOFF}'").fetchall()[
+            0
+        ][0]
     finally:
         con.close()
     assert n > 0
 
 
-def test_rows_flagged_after_the_cutoff_are_left_out(published: Path, warehouse: Path):
-    src = duckdb.connect(str(warehouse), read_only=True)
+def test_rows_flagged_after_the_cutoff_are_left_out(warehouse: Path, tmp_path: Path):
+    late = "2025-08-01"
+    wh = warehouse_variant(
+        warehouse,
+        tmp_path / "wh.duckdb",
+        [
+            "INSERT INTO marts.fct_patient_timeline BY NAME SELECT 'late-event' AS event_key, patient_key, site_code, "
+            f"'FOLLOWUP_CONTACT' AS event_type, DATE '{late}' AS event_date, true AS is_after_cutoff "
+            "FROM marts.dim_patient LIMIT 1"
+        ],
+    )
+    src = duckdb.connect(str(wh), read_only=True)
     try:
         total, after = src.sql(
             "SELECT count(*), count(*) FILTER (WHERE is_after_cutoff) FROM marts.fct_patient_timeline"
@@ -188,20 +204,39 @@ def test_rows_flagged_after_the_cutoff_are_left_out(published: Path, warehouse: 
     finally:
         src.close()
     assert after == 1
-    con = duckdb.connect(str(published / RELEASE_DB), read_only=True)
+    rel = publish_release(wh, CUTOFF, tmp_path / "out", extras=False)
+    con = duckdb.connect(str(rel / RELEASE_DB), read_only=True)
     try:
-        n, late = con.sql(
-            "SELECT count(*), count(*) FILTER (WHERE contact_date > DATE '2026-10-31') FROM marts.fct_patient_timeline"
+        n, late_rows = con.sql(
+            f"SELECT count(*), count(*) FILTER (WHERE event_date > DATE '{CUTOFF}') FROM marts.fct_patient_timeline"
         ).fetchall()[0]
     finally:
         con.close()
-    assert (n, late) == (total - 1, 0)
+    assert (n, late_rows) == (total - 1, 0)
 
 
-def test_rebuild_is_byte_identical(tmp_path: Path):
+def _reshuffle(con, seed: float) -> None:
+    """Rewrite every released table's rows in another physical order (same content, comments kept)."""
+    con.execute(f"SELECT setseed({seed})").fetchall()
+    for schema, table in con.sql(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('marts', 'adam', 'analysis')"
+    ).fetchall():
+        con.execute(f'CREATE TEMP TABLE _rows AS SELECT * FROM "{schema}"."{table}" ORDER BY random()')
+        con.execute(f'DELETE FROM "{schema}"."{table}"')
+        con.execute(f'INSERT INTO "{schema}"."{table}" SELECT * FROM _rows')
+        con.execute("DROP TABLE _rows")
+
+
+def test_rebuild_is_byte_identical(tmp_path: Path, warehouse: Path):
     # same submissions, different physical row order in the warehouse, built twice into different folders
-    a = build_fixture_warehouse(tmp_path / "a.duckdb", CUTOFF, n_patients=60, shuffle_seed=1)
-    b = build_fixture_warehouse(tmp_path / "b.duckdb", CUTOFF, n_patients=60, shuffle_seed=2)
+    a = warehouse_variant(warehouse, tmp_path / "a.duckdb")
+    b = warehouse_variant(warehouse, tmp_path / "b.duckdb")
+    for path, seed in ((a, 0.1), (b, 0.7)):
+        con = duckdb.connect(str(path))
+        try:
+            _reshuffle(con, seed)
+        finally:
+            con.close()
     ra = publish_release(a, CUTOFF, tmp_path / "ra")
     rb = publish_release(b, CUTOFF, tmp_path / "rb")
     ma = json.loads((ra / MANIFEST).read_text())
@@ -217,5 +252,5 @@ def test_rebuild_is_byte_identical(tmp_path: Path):
 def test_cutoff_as_string_and_missing_warehouse(tmp_path: Path, warehouse: Path):
     with pytest.raises(FileNotFoundError):
         publish_release(tmp_path / "nope.duckdb", CUTOFF, tmp_path)
-    rel = publish_release(warehouse, "2026-10-31", tmp_path / "r", extras=False)
-    assert rel.name == "2026-10-31" and verify_release(rel) == []
+    rel = publish_release(warehouse, CUTOFF.isoformat(), tmp_path / "r", extras=False)
+    assert rel.name == CUTOFF.isoformat() and verify_release(rel) == []

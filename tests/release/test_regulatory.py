@@ -1,10 +1,11 @@
-"""Regulatory views against a hand-built warehouse (cut-off 2026-10-31); expected values computed by hand."""
+"""Regulatory views on hand-written rows (cut-off 2026-10-31; expected values computed by hand) in tables with exactly
+the columns and types the pipeline builds (copied empty from the session's pipeline warehouse), so a view that needs
+a column the marts or ADaM do not have fails here."""
 
 from datetime import date
 
 import duckdb
 import pytest
-from release_fixture import add_missing_cibmtr_columns
 
 from kocartr.dictionary import load_dictionary
 from kocartr.release.config import load_release_config
@@ -13,11 +14,27 @@ from kocartr.release.regulatory import RegulatoryViewError, build_regulatory_vie
 CUT = date(2026, 10, 31)
 
 
+TABLES = (
+    "adam.adsl",
+    "adam.adtte",
+    "adam.adrs",
+    "marts.fct_followup_schedule",
+    "marts.fct_adverse_event",
+    "marts.fct_secondary_malignancy",
+    "marts.dim_patient",
+    "marts.fct_infusion",
+)
+
+
 @pytest.fixture()
-def con():
+def con(warehouse):
     c = duckdb.connect()
     c.execute("CREATE SCHEMA adam; CREATE SCHEMA marts")
-    c.execute("""CREATE TABLE adam.adsl AS SELECT * FROM (VALUES
+    c.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse)])
+    for name in TABLES:
+        c.execute(f"CREATE TABLE {name} AS SELECT * FROM wh.{name} LIMIT 0")
+    c.execute("DETACH wh")
+    c.execute("""INSERT INTO adam.adsl BY NAME SELECT * FROM (VALUES
         ('P1', 'S01', 'TISA_CEL', 'LBCL', DATE '2025-01-01', 'Y', NULL::DATE, 'N', DATE '2026-09-01'),
         ('P2', 'S01', 'TISA_CEL', 'LBCL', DATE '2025-06-01', 'Y', DATE '2025-09-01', 'N', DATE '2025-09-01'),
         ('P3', 'S02', 'AXI_CEL', 'LBCL', DATE '2026-08-01', 'Y', NULL, 'N', DATE '2026-10-01'),
@@ -25,16 +42,16 @@ def con():
         ('P5', 'S02', 'AXI_CEL', 'LBCL', NULL, 'N', NULL, 'N', NULL),
         ('P6', 'S01', 'AXI_CEL', 'LBCL', DATE '2024-03-01', 'Y', NULL, 'Y', DATE '2025-06-01'))
         t(USUBJID, SITEID, PRODUCT, DISGRP, TRTSDT, INFFL, DTHDT, LTFUFL, LSTCNTDT)""")
-    c.execute("""CREATE TABLE adam.adtte AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO adam.adtte BY NAME SELECT * FROM (VALUES
         ('P1', 'OS', 600.0, 1), ('P1', 'PFS', 250.0, 0), ('P2', 'OS', 92.0, 0), ('P2', 'PFS', 92.0, 0),
         ('P3', 'OS', 80.0, 1), ('P3', 'PFS', 80.0, 1), ('P4', 'OS', 6000.0, 1), ('P4', 'PFS', 6000.0, 1))
         t(USUBJID, PARAMCD, AVAL, CNSR)""")
-    c.execute("""CREATE TABLE adam.adrs AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO adam.adrs BY NAME SELECT * FROM (VALUES
         ('P1', 'BOR', 'D90', 90, 'PR'), ('P1', 'BOR', 'D180', 180, 'CR'), ('P1', 'BOR', 'D365', 365, 'CR'),
         ('P2', 'BOR', 'D180', 180, 'NE'), ('P3', 'BOR', 'D90', 90, 'SD'), ('P3', 'BOR', 'D180', 180, 'SD'),
         ('P3', 'BOR', 'D365', 365, 'SD')) t(USUBJID, PARAMCD, AVISIT, AVISITN, AVALC)""")
     # visit states as dbt's int_followup_visits sets them at the cut-off
-    c.execute("""CREATE TABLE marts.fct_followup_schedule AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO marts.fct_followup_schedule BY NAME SELECT * FROM (VALUES
         ('P1', 'D100', 1, DATE '2025-03-27', 'RECEIVED', '100_DAYS', DATE '2025-04-10', 'ALIVE'),
         ('P1', 'M6', 1, DATE '2025-05-31', 'MISSED', '6_MONTHS', NULL, NULL),
         ('P1', 'Y1', 1, DATE '2026-01-01', 'RECEIVED', 'ANNUAL', DATE '2026-01-20', 'ALIVE'),
@@ -45,21 +62,21 @@ def con():
         t(patient_key, timepoint, followup_year, window_start_date, visit_state, reporting_period, contact_date,
           vital_status)""")
     # serious = ICH E2A as fct_adverse_event derives it; P1's second SAE in year 2 (day 400)
-    c.execute("""CREATE TABLE marts.fct_adverse_event AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO marts.fct_adverse_event BY NAME SELECT * FROM (VALUES
         ('P1', 'Y', DATE '2025-01-05', 'CRS'), ('P1', 'Y', DATE '2026-02-05', 'OTHER'),
         ('P2', 'N', DATE '2025-06-10', 'CRS'), ('P3', 'Y', DATE '2026-08-09', 'ICANS'),
         ('P3', NULL, DATE '2026-08-09', 'ICAHT')) t(patient_key, serious, onset_date, ae_category)""")
-    c.execute("""CREATE TABLE marts.fct_secondary_malignancy AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO marts.fct_secondary_malignancy BY NAME SELECT * FROM (VALUES
         ('S01:M1', 'P1', 'S01', DATE '2026-03-15', 'T_CELL_NEOPLASM', 'Y', 'MEDICALLY_IMPORTANT', true, true, 'U'),
         ('S01:M2', 'P1', 'S01', DATE '2026-05-15', 'SOLID', 'Y', 'MEDICALLY_IMPORTANT', false, false, 'N'))
         t(spm_key, patient_key, site_code, diagnosis_date, category, serious, seriousness_criteria, is_unexpected,
           is_t_cell, car_transgene_detected)""")
-    c.execute("""CREATE TABLE marts.dim_patient AS SELECT * FROM (VALUES ('P1', 'S01', 'M', 1970, DATE '2025-01-01'),
-        ('P2', 'S01', 'F', NULL, DATE '2025-06-01')) t(patient_key, site_code, sex, birth_year, first_infusion_date)""")
-    c.execute("""CREATE TABLE marts.fct_infusion AS SELECT * FROM (VALUES
+    c.execute("""INSERT INTO marts.dim_patient BY NAME SELECT * FROM (VALUES
+        ('P1', 'S01', 'M', 1970, DATE '2025-01-01'), ('P2', 'S01', 'F', NULL, DATE '2025-06-01'))
+        t(patient_key, site_code, sex, birth_year, first_infusion_date)""")
+    c.execute("""INSERT INTO marts.fct_infusion BY NAME SELECT * FROM (VALUES
         ('P1', 'S01', 1, 'TISA_CEL', DATE '2025-01-01', 2.5, 'CELLS_1E8', 'BATCH-1'))
         t(patient_key, site_code, infusion_number, product_code, infusion_date, dose_value, dose_unit, batch_number)""")
-    add_missing_cibmtr_columns(c)
     yield c
     c.close()
 
@@ -223,7 +240,7 @@ def test_release_methods_cite_every_window_and_grading_rule(published):
     """The workbook's methods sheet and the release's regulatory.rule_sources carry, for every follow-up window and
     grading rule of data/config, its source and verification status (registry choices say so)."""
     import openpyxl
-    from conftest import CUTOFF
+    from release_helpers import CUTOFF
 
     from kocartr.release.workbook import SHEET_METHODS
 
@@ -242,18 +259,14 @@ def test_release_methods_cite_every_window_and_grading_rule(published):
         rel.close()
 
 
-def test_publish_refuses_a_release_whose_regulatory_view_cannot_be_built(tmp_path):
+def test_publish_refuses_a_release_whose_regulatory_view_cannot_be_built(tmp_path, warehouse):
     """A broken contract stops the release with a one-line cause, and nothing is published."""
-    from conftest import CUTOFF
-    from release_fixture import build_fixture_warehouse
+    from release_helpers import CUTOFF, warehouse_variant
 
     from kocartr.release import ReleaseError, publish_release
 
-    wh = build_fixture_warehouse(
-        tmp_path / "wh.duckdb",
-        CUTOFF,
-        n_patients=20,
-        extra_sql=["ALTER TABLE marts.fct_followup_schedule DROP COLUMN followup_year"],
+    wh = warehouse_variant(
+        warehouse, tmp_path / "wh.duckdb", ["ALTER TABLE marts.fct_followup_schedule DROP COLUMN followup_year"]
     )
     with pytest.raises(
         ReleaseError,

@@ -28,7 +28,7 @@ def _digest(root: Path) -> dict[str, str]:
 def test_deterministic_by_seed(tmp_path):
     a = generate(tmp_path / "a", patients=150, sites=3, seed=11)
     b = generate(tmp_path / "b", patients=150, sites=3, seed=11)
-    c = generate(tmp_path / "c", patients=150, sites=3, seed=12)
+    generate(tmp_path / "c", patients=150, sites=3, seed=12)
     assert a["files"] == b["files"]
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")

@@ -1,5 +1,5 @@
-"""A sample-sized registry (400 patients, 5 sites, the sample's seed) exercises every path the pipeline must handle
-(issue 12 item 9), read back from the submitted files: re-infusion, several CRS / ICANS episodes, pregnancies,
+"""A sample-sized registry (400 patients, 5 sites, the sample's seed) exercises every path the pipeline must handle,
+read back from the submitted files: re-infusion, several CRS / ICANS episodes, pregnancies,
 late registration with and without a progression before it, a death reported on a follow-up form only, a death
 with a fatal (grade 5) adverse event, new malignancies after a BCMA product."""
 

@@ -1,5 +1,6 @@
 -- Concept: other adverse events after infusion (cytopenias, infections, IEC-HS, hypogammaglobulinaemia, TLS,
--- others), CTCAE-graded with the CTCAE version each grade follows, attached to an infusion, with an ADaM category,
+-- others), CTCAE-graded with the CTCAE version each grade follows, attached to an infusion, with an ADaM category
+-- (dictionary attribute ae_term.ae_category),
 -- their seriousness (ICH E2A) and, for the lab-defined cytopenias, the grade the lowest count in the event's
 -- window implies.
 -- Reference: CTCAE v5.0 / v6.0 (version per record; lab cut-offs in seed ctcae_lab_grading); ICH E2A (1994)
@@ -10,6 +11,10 @@ with ae as (
 ),
 attached as (
     {{ attach_infusion('ae', 'onset_date') }}
+),
+categories as (
+    -- ADaM category of each term: dictionary attribute ae_term.ae_category
+    select code, ae_category from {{ ref('dictionary_codes') }} where code_list = 'ae_term'
 ),
 cutoffs as (
     select ae_term, analyte, ctcae_version, grade, value_below from {{ ref('ctcae_lab_grading') }}
@@ -52,11 +57,7 @@ select
     a.infusion_number,
     a.infusion_date,
     a.ae_term,
-    case
-        when a.ae_term = 'INFECTION' then 'INFECTION'
-        when a.ae_term in ('NEUTROPENIA', 'THROMBOCYTOPENIA', 'ANEMIA') then 'CYTOPENIA'
-        else 'OTHER'
-    end as ae_category,
+    k.ae_category,
     a.onset_date,
     a.resolution_date,
     {{ onset_day_and_duration() }},
@@ -72,3 +73,4 @@ select
     coalesce(g.lab_ctcae_grade > a.ctcae_grade, false) as lab_grade_mismatch_flag
 from attached as a
 left join lab_graded as g on a.site_code = g.site_code and a.record_id = g.record_id
+left join categories as k on a.ae_term = k.code

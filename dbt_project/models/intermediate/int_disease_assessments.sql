@@ -1,7 +1,8 @@
 -- Concept: dated disease assessments and progression / relapse reports after the first infusion, one row per
 -- source record and kind (ASSESSMENT or PROGRESSION): the evidence behind PFS, relapse and their censoring.
 -- Reference: Lugano 2014, IMWG 2016, ALL (response form); CIBMTR 4100 relapse / progression date and last
--- disease assessment. Progression = a response of PD or RELAPSE, or a follow-up progression_date (reported with
+-- disease assessment. Progression = a response the dictionary marks
+-- as progression (response.progression: PD, RELAPSE), or a follow-up progression_date (reported with
 -- disease status PROGRESSION / RELAPSE). Only dates after the first infusion count.
 with idx as (
     select patient_key, infusion_date as index_infusion_date
@@ -16,7 +17,9 @@ evidence as (
     union all
     select patient_key, site_code, assessment_date, 'PROGRESSION', response, 'response', record_id
     from {{ ref('stg_response') }}
-    where response in ('PD', 'RELAPSE')
+    where response in (
+        select code from {{ ref('dictionary_codes') }} where code_list = 'response' and progression
+    )
     union all
     select patient_key, site_code, last_disease_assessment_date, 'ASSESSMENT', disease_status, 'followup', record_id
     from {{ ref('stg_followup') }}

@@ -8,7 +8,8 @@ attached as (
     {{ attach_infusion('assessments', 'assessment_date') }}
 ),
 ranks as (
-    select code, rank, complete, responder from {{ ref('dictionary_codes') }} where code_list = 'response'
+    select code, rank, complete, responder, progression from {{ ref('dictionary_codes') }}
+    where code_list = 'response'
 ),
 best as (
     select patient_key, source_record_id, string_agg(landmark, ';' order by landmark_day) as best_for_landmarks
@@ -30,7 +31,7 @@ select
     cast(k.rank as integer) as response_rank,
     coalesce(k.complete, false) as is_complete_response,
     coalesce(k.responder, false) as is_responder,
-    a.response in ('PD', 'RELAPSE') as is_progression,
+    coalesce(k.progression, false) as is_progression,
     a.method,
     cast(a.deauville_score as integer) as deauville_score,
     a.mrd_status,
