@@ -342,10 +342,15 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
         else:
             vals = {gp: None for gp in structure}
         if what == "n":
-            key = lambda k: _size_key(by[k], cells) if k in by else k  # noqa: E731
+            # a cell absent from this table is Table 1's (shared key) only when the cells are the infused patients
+            own = vals is cells
+
+            def key(k: tuple, own: bool = own, ep: str = group[0].endpoint) -> tuple:
+                return _size_key(by[k], cells) if k in by else (k if own else ("n", ep, *k))
+
         else:
             key = lambda k, ep=group[0].endpoint: ("events", ep, *k)  # noqa: E731
-        pre = [k for k in [*margins, *(nested_key(*gp) for gp in nested)] if forced.get(key(k))]
+        pre = [k for k in [*margins, *(nested_key(*gp) for gp in structure)] if forced.get(key(k))]
         pre += [k for k, s in by.items() if (s.n_hidden if what == "n" else s.events_hidden)]
         hidden = suppress_strata(
             vals,
@@ -356,10 +361,10 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
             pre_hidden=pre,
             cells_published=bool(nested) or vals is cells,  # Table 1 shows the infused patients' cells
         )
-        for k in hidden:
+        for k in hidden:  # cells too: Table 1 shows the infused patients' cells and reads the same flags
+            forced[key(k)] = True
             if k in by:
                 setattr(by[k], f"{what}_hidden", True)
-                forced[key(k)] = True
 
 
 def _margin_matches(by: dict, cells: dict, k: tuple[str, str]) -> bool:
