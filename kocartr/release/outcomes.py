@@ -266,23 +266,10 @@ def _ev_key(s: Any) -> tuple:
     return ("events", s.endpoint, s.stratum_variable, s.stratum)
 
 
-def _base_size(cells: dict, k: tuple[str, str]) -> int | None:
-    """Infused patients of a stratum from the DISGRP x PRODUCT cells; None for another stratum variable."""
-    if k == OVERALL:
-        return sum(cells.values())
-    if k[0] in ("DISGRP", "PRODUCT"):
-        return sum(v for gp, v in cells.items() if gp[k[0] == "PRODUCT"] == k[1])
-    if k[0] == NESTED:
-        return cells.get(tuple(k[1].split("/", 1)), 0)
-    return None
-
-
 def _size_key(s: Any, cells: dict | None) -> tuple:
-    """The shared key of a stratum size: (stratum_variable, stratum) when it counts the infused patients (the same
-    count in every table, hence one decision), else its endpoint's own (e.g. patients evaluable for response)."""
-    k = (s.stratum_variable, s.stratum)
-    base = _base_size(cells, k) if cells else None
-    return k if base is None or s.n == base else ("n", s.endpoint, *k)
+    """The shared key of a stratum size: (stratum_variable, stratum) in every table (one decision per stratum)."""
+    # shared for every table: a size hidden in one (even of another population) is hidden in all, so sheets agree
+    return (s.stratum_variable, s.stratum)
 
 
 def _stratification_pass(group: list[Any], threshold: int, forced: dict, cells: dict | None = None) -> None:
