@@ -121,7 +121,7 @@ def survival_table(pub: outcomes.PublishedOutcomes, config: ReleaseConfig, names
         if kind == "km":
             md = s.median
             row.append(m if h else f"{_months(md[0], dpm)} ({_months(md[1], dpm)} - {_months(md[2], dpm)})")
-        row += [m if h else _est_ci(*s.landmarks[x]) for x in config.landmarks_months]  # type: ignore[index]
+        row += [m if h else _est_ci(*s.landmarks[x]) for x in config.landmarks_months]
         rows.append(row)
     headers = [_lab(k) for k in ("endpoint", "stratified_by", "stratum", "n", "events")]
     headers += [_lab("median_months")] if kind == "km" else []
