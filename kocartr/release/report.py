@@ -275,7 +275,8 @@ def _keys_text(row: list, names: dict[str, str]) -> list[Any]:
     sv, stratum = row[2].value, row[3].value
     by = Text(**labels[f"by_{sv}"]) if f"by_{sv}" in labels else sv
     shown = Text(**labels["by_overall"]) if sv == "overall" else stratum_name(sv, stratum, names)
-    return [_endpoint(row[1].value), by, shown]
+    ep = _endpoint(row[1].value)
+    return [ep.en if ep.en == ep.ko else ep, by, shown]  # an unlabelled code once, not 'X / X'
 
 
 def late_effects_tables(con, config: ReleaseConfig, names: dict[str, str]) -> list[Table]:
