@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from kocartr.paths import CONFIG_DIR
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 DAYS_PER_YEAR: float = 365.25
 RATES_FILE: Path = CONFIG_DIR / "population_cancer_rates.csv"
@@ -26,7 +30,7 @@ METHOD: str = "SIR vs population rates by sex, 5-year age group, calendar year; 
 # adtte parameter -> reference category of the population table
 CATEGORIES: dict[str, str] = {"SPM": "ALL_SITES", "SPM_TCELL": "T_CELL_NEOPLASM"}
 ADTTE_NEEDS = {"USUBJID", "PARAMCD", "STARTDT", "ADT", "CNSR", "PREENTFL", "ENTRYT", "PRODUCT"}
-SCHEMA: dict[str, pl.DataType] = {
+SCHEMA: dict[str, PolarsDataType] = {
     "endpoint": pl.String,
     "stratum_variable": pl.String,
     "stratum": pl.String,

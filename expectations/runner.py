@@ -251,7 +251,7 @@ def _outcome(rule: Rule, run_id: str, df, result) -> CheckOutcome:
     by_site: list[SiteCount] = []
     if rule.site_column:
         site_failing = Counter(_site(row.get(rule.site_column)) for row in index_list)
-        site_checked = Counter()
+        site_checked: Counter[str] = Counter()
         for site, n in checked_df[rule.site_column].value_counts(dropna=False).items():
             site_checked[_site(site)] += int(n)
         for site in sorted(site_checked):

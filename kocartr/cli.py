@@ -119,8 +119,8 @@ def _cmd_dbt_sync(args: argparse.Namespace) -> int:
         for p in stale:
             print(f"stale: {p}")
         return 1 if stale else 0
-    for p in sync():
-        print(f"wrote {p}")
+    for written in sync():
+        print(f"wrote {written}")
     return 0
 
 

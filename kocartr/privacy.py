@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
@@ -45,6 +46,12 @@ def looks_like_rrn(value: str | None) -> bool:
     return bool(value) and RRN_RE.search(value or "") is not None
 
 
+@overload
+def redact(value: str) -> str: ...
+@overload
+def redact(value: None) -> None: ...
+@overload
+def redact(value: str | None) -> str | None: ...
 def redact(value: str | None) -> str | None:
     """Replace every RRN-shaped run by a fixed mask (the digits are never kept)."""
     if value is None:

@@ -263,7 +263,10 @@ def run_pipeline(
     Path(config.warehouse).parent.mkdir(parents=True, exist_ok=True)
     batches = discover_batches(submissions)
     batch_months = [b.month for b in batches if b.ok]  # a bad month folder moves nothing
-    target = choose_month(batch_months, month, registry_months.get_last_partition_key())
+    last_complete = registry_months.get_last_partition_key()
+    if last_complete is None:  # only before the first registry month has ended
+        raise ValueError("no registry month is complete yet")
+    target = choose_month(batch_months, month, last_complete)
     log_file = new_log_file(warehouse.resolve().parent / "logs", target)
     say(f"Ko-CARTR run for registry month {target}; full log: {log_file}")
     started = time.monotonic()

@@ -6,14 +6,24 @@ are written by hand with their reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from expectations import volume
 from expectations.config import LAYERS
 from expectations.rules import Rule
 from expectations.suites import adam, marts, raw, staging
 
-SUITES = {"raw": raw.rules, "staging": staging.rules, "marts": marts.rules, "adam": adam.rules}
+if TYPE_CHECKING:
+    from kocartr.dictionary import Dictionary
+
+SUITES: dict[str, Callable[[Dictionary], list[Rule]]] = {
+    "raw": raw.rules,
+    "staging": staging.rules,
+    "marts": marts.rules,
+    "adam": adam.rules,
+}
 
 
 @lru_cache(maxsize=4)

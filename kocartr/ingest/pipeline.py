@@ -18,7 +18,17 @@ from kocartr.dictionary import Dictionary, load_dictionary
 from kocartr.ingest import messages, warehouse
 from kocartr.ingest.discover import Batch, discover_batches
 from kocartr.ingest.privacy import DEMO_KEY, KeyMismatchError, check_fingerprint, patient_keys, record_keys
-from kocartr.ingest.reading import BAD_COLS, ITEM, ROW, FileRead, FileReject, SheetData, read_deferred, read_file
+from kocartr.ingest.reading import (
+    BAD_COLS,
+    ITEM,
+    ROW,
+    DeferredCsv,
+    FileRead,
+    FileReject,
+    SheetData,
+    read_deferred,
+    read_file,
+)
 from kocartr.ingest.validate import (
     FOLDER_MONTH,
     FOLDER_SITE,
@@ -161,16 +171,22 @@ def _ledger_entry(rel: str, sha: str, batch: Batch, sheet: SheetData, read: File
     }
 
 
+def _deferred_csv(s: SheetData) -> DeferredCsv:
+    """The deferred CSV of a sheet queued as deferred (only such sheets reach `_materialize`)."""
+    assert s.deferred is not None, "a deferred sheet without its DeferredCsv"
+    return s.deferred
+
+
 def _materialize(items: list[tuple[str, Batch, SheetData]]) -> tuple[list[pl.DataFrame], dict[str, FileReject]]:
     """Deferred CSVs of one form, parsed in as few polars calls as possible (grouped by separator and column
     layout), with the same columns the per-file path produces; plus files that turned out unreadable."""
     groups: dict[tuple, list[tuple[str, Batch, SheetData]]] = defaultdict(list)
     for item in items:
         s = item[2]
-        groups[(s.deferred.sep, tuple(s.names))].append(item)
+        groups[(_deferred_csv(s).sep, tuple(s.names))].append(item)
     out, bad = [], {}
     for (_, names), group in groups.items():
-        parsed, unreadable = read_deferred([s.deferred for _, _, s in group])
+        parsed, unreadable = read_deferred([_deferred_csv(s) for _, _, s in group])
         bad.update({group[n][0]: r for n, r in unreadable.items()})
         meta = pl.DataFrame(
             {
@@ -337,7 +353,7 @@ def _expected_source(d: Dictionary, form: str) -> str:
     return f"the {fm.source} folder" if not fm.is_site_form else "a site folder"
 
 
-def _pl_type(sql: str) -> pl.DataType:
+def _pl_type(sql: str) -> type[pl.DataType]:
     return pl.Int64 if sql.startswith("BIGINT") else pl.String
 
 
@@ -456,8 +472,8 @@ def ingest(
                     continue
                 try:
                     read = read_file(path.name, data, d, defer=True)
-                except FileReject as r:
-                    reject(r.reason, r.detail, r.form)
+                except FileReject as exc:
+                    reject(exc.reason, exc.detail, exc.form)
                     continue
                 for r in read.rejects:
                     reject(r.reason, r.detail, r.form)
@@ -471,6 +487,7 @@ def ingest(
                         file_sha[rel], file_batch[rel] = sha, batch
                         pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
                         continue
+                    assert sheet.frame is not None, "a sheet is either deferred or read into a frame"
                     known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
                     unknown = {
                         c: h

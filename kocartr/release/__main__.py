@@ -54,8 +54,8 @@ def run_release(args: argparse.Namespace) -> int:
         print("OK" if not problems else f"{len(problems)} problem(s)")
         return 0 if not problems else 1
     if args.list:
-        for p in list_releases(args.list):
-            print(p)
+        for release in list_releases(args.list):
+            print(release)
         return 0
     if not (args.warehouse and args.cutoff and args.out):
         raise ValueError("--warehouse, --cutoff and --out are required (or --verify RELEASE / --list OUT)")

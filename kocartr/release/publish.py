@@ -134,7 +134,7 @@ def _make_writable(path: Path) -> None:
 
 def cleanup_stale_builds(out_dir: Path) -> list[Path]:
     """Remove `.building-*` folders left by killed builds (their process is gone). Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     if not out_dir.is_dir():
         return removed
     for d in sorted(out_dir.glob(BUILDING_PREFIX + "*")):
@@ -426,12 +426,12 @@ def _build_into(
         # 4. one Parquet per table, sorted by all columns (the copied tables' files were written in step 1)
         table_meta: dict[str, Any] = {}
         for schema, table, _k in released:
-            rel = Path("parquet") / schema / f"{table}.parquet"
+            parquet_rel = Path("parquet") / schema / f"{table}.parquet"
             if (schema, table) in copied:
                 rows = copied[(schema, table)]
             else:
                 arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
-                _write_parquet(arrow, tmp / rel)
+                _write_parquet(arrow, tmp / parquet_rel)
                 rows = arrow.num_rows
             table_meta[f"{schema}.{table}"] = {
                 "rows": rows,
@@ -441,8 +441,8 @@ def _build_into(
                         (d["column"], d["type"]) for d in col_docs if d["schema"] == schema and d["table"] == table
                     )
                 ],
-                "parquet": rel.as_posix(),
-                "parquet_sha256": sha256_file(tmp / rel),
+                "parquet": parquet_rel.as_posix(),
+                "parquet_sha256": sha256_file(tmp / parquet_rel),
             }
             _stage(f"parquet {schema}.{table}")
     finally:

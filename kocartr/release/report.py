@@ -8,7 +8,8 @@ Dagster dependency), whereas great-tables would add a package (and its pandas/po
 style with a few lines of CSS. The language switch is CSS only (`#ko` / `#en` in the address; both by default).
 
 Sections: patient flow, Table 1, median follow-up, survival and cumulative incidence (tables by disease group and
-product, figures), response rates, CRS/ICANS/ICAHT, methods, data quality per site, follow-up completeness.
+product, figures), response rates, CRS/ICANS/ICAHT, late effects, secondary malignancy SIR, methods, data
+quality per site, follow-up completeness.
 Products are shown by their names (marts.dim_product); every patient count is suppressed (marker from release.yaml).
 """
 
@@ -121,7 +122,7 @@ def survival_table(pub: outcomes.PublishedOutcomes, config: ReleaseConfig, names
         if kind == "km":
             md = s.median
             row.append(m if h else f"{_months(md[0], dpm)} ({_months(md[1], dpm)} - {_months(md[2], dpm)})")
-        row += [m if h else _est_ci(*s.landmarks[x]) for x in config.landmarks_months]  # type: ignore[index]
+        row += [m if h else _est_ci(*s.landmarks[x]) for x in config.landmarks_months]
         rows.append(row)
     headers = [_lab(k) for k in ("endpoint", "stratified_by", "stratum", "n", "events")]
     headers += [_lab("median_months")] if kind == "km" else []
@@ -245,6 +246,68 @@ def _min_days() -> int:
     return max(ev.get("CRS", 0), ev.get("ICANS", 0))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# late effects and secondary-malignancy SIR: the workbook's rows and suppression (late_effects_sheet, sir_sheet)
+
+
+def _cell_text(c: Any, marker: str) -> str:
+    """A workbook Cell as report text: the marker when hidden, counts as integers, estimates rounded."""
+    if c.hidden:
+        return marker
+    if c.value is None:
+        return ""
+    fmt = {"count": lambda v: str(int(v)), "pct": _pct, "dec": lambda v: f"{v:.1f}", "dec2": lambda v: f"{v:.2f}"}
+    return fmt.get(c.kind, str)(c.value)
+
+
+def _bi_header(h: str) -> Text:
+    en, _, ko = h.partition(" / ")
+    return Text(en, ko or en)
+
+
+def _keys_text(row: list, names: dict[str, str]) -> list[Any]:
+    """Endpoint, stratified by, stratum (cells 1-3 of a workbook row) as the report names them."""
+    labels = load_labels()
+    sv, stratum = row[2].value, row[3].value
+    by = Text(**labels[f"by_{sv}"]) if f"by_{sv}" in labels else sv
+    shown = Text(**labels["by_overall"]) if sv == "overall" else stratum_name(sv, stratum, names)
+    ep = _endpoint(row[1].value)
+    return [ep.en if ep.en == ep.ko else ep, by, shown]  # an unlabelled code once, not 'X / X'
+
+
+def late_effects_tables(con, config: ReleaseConfig, names: dict[str, str]) -> list[Table]:
+    """One table per late-effect analysis table, overall and by product, from the HTA workbook's Late effects rows
+    (kocartr.release.late_effects_sheet: the same rows and the same suppression; no second suppression here)."""
+    from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
+
+    by_table: dict[str, list[list[Any]]] = {}
+    for row in late_effect_rows(con, config.threshold):
+        if row[2].value not in ("overall", "PRODUCT"):
+            continue
+        cells = _keys_text(row, names) + [_cell_text(c, config.marker) for c in row[4:]]
+        by_table.setdefault(row[0].value, []).append(cells)
+    headers = [_bi_header(h) for h in HEADERS[1:]]
+    return [Table(headers, rows, 5, caption=_lab(f"late_{name}")) for name, rows in by_table.items()]
+
+
+def sir_report_table(con, config: ReleaseConfig, names: dict[str, str]) -> dict[str, Any] | None:
+    """analysis.sir overall and by product (kocartr.release.sir_sheet rows and suppression), with the reference
+    rates' source and whether they are synthetic."""
+    from kocartr.release.sir_sheet import HEADERS, is_synthetic, sir_rows
+
+    rows = sir_rows(con, config.threshold)
+    if not rows:
+        return None
+    sources = sorted({str(r[-1].value) for r in rows if r[-1].value})
+    body = [_keys_text(r, names) + [_cell_text(c, config.marker) for c in r[4:-1]] for r in rows]
+    source = "; ".join(sources)
+    return {
+        "table": Table([_bi_header(h) for h in HEADERS[1:-1]], body, 3),
+        "synthetic": any(is_synthetic(x) for x in sources),
+        "note": _lab("sir_note").format(max=config.threshold - 1, marker=config.marker, source=source),
+    }
+
+
 def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures: list[dict[str, str]]) -> dict:
     """Everything the template shows, suppressed."""
     from datetime import date
@@ -277,6 +340,8 @@ def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures:
         "scorecard": score,
         "gate": gate,
         "completeness": Table(fc[0], fc[1]) if fc else None,
+        "late_effects": late_effects_tables(con, config, names),
+        "sir": sir_report_table(con, config, names),
     }
 
 

@@ -4,7 +4,7 @@ Sheets (SHEETS, in order): README, Methods & definitions, OS_PFS (landmarks and 
 (numbers at risk on the published month grid), KM steps and CIF steps (step coordinates with per-step at risk,
 events, competing events and censorings), one sheet per group of published toxicity rates (the analysis plan's
 `publish.rates`, e.g. CRS_ICANS), Cumulative incidence (landmarks), Follow-up (median follow-up, reverse KM),
-Late effects (rows from kocartr.release.late_effects_sheet).
+Late effects (rows from kocartr.release.late_effects_sheet), SIR (secondary malignancies, kocartr.release.sir_sheet).
 Every number is the analysis tables' own row (kocartr.release.outcomes; nothing re-derived). Every count derived
 from patients goes through kocartr.release.suppression; a suppressed count shows the marker (default "[s]"), and
 every estimate derived from a suppressed count is shown as the marker too. Deterministic: fixed document
@@ -41,6 +41,7 @@ SHEET_CIF_STEPS = "CIF steps 누적발생 계단 자료"
 SHEET_CIF = "Cumulative incidence 누적발생률"
 SHEET_FOLLOWUP = "Follow-up 추적관찰 기간"
 SHEET_LATE = "Late effects 후기 이상반응"
+SHEET_SIR = "SIR 이차 악성종양 표준화발생비"
 
 H_N = bi("N patients", "환자 수")
 H_EVENTS = bi("Events", "사건 수")
@@ -429,6 +430,27 @@ def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
     book.summary["late_effect_rows"] = len(rows)
 
 
+def _sir(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """Secondary-malignancy SIR overall and by product (rows and suppression: kocartr.release.sir_sheet); the
+    reference rates' source on every row, and a warning above the table when they are synthetic."""
+    from kocartr.release.sir_sheet import HEADERS, SYNTHETIC_WARNING, is_synthetic, sir_rows
+
+    ws = book.sheet(SHEET_SIR, HEADERS)
+    book.fmt.setdefault("dec2", book.wb.add_format({"num_format": "0.00"}))
+    rows = sir_rows(con, book.config.threshold)
+    first = 1
+    if not rows:
+        ws.write_string(first, 0, "analysis.sir not available in this release")
+    elif any(is_synthetic(r[-1].value) for r in rows):
+        ws.write_string(first, 0, SYNTHETIC_WARNING, book.fmt["bold"])
+        first += 1
+    kinds = {"count": "num", "pct": "pct", "dec": "dec", "dec2": "dec2"}
+    for i, row in enumerate(rows, start=first):
+        for j, c in enumerate(row):
+            book.put(ws, i, j, c.value, kinds.get(c.kind), c.hidden)
+    book.summary["sir_rows"] = len(rows)
+
+
 SheetWriter = Callable[[Book, Any, outcomes.PublishedOutcomes], None]
 # The workbook's sheets in order; a new sheet is one function and one line here.
 SHEET_WRITERS: list[SheetWriter] = [
@@ -442,6 +464,7 @@ SHEET_WRITERS: list[SheetWriter] = [
     _cumulative_incidence,
     _followup,
     _late_effects,
+    _sir,
 ]
 
 

@@ -28,19 +28,19 @@ def submission_month(c: Cohort, rows: FormRows, rng: np.random.Generator) -> np.
     return np.maximum(m, day_to_month(c.enrol_day[rows.pidx]))
 
 
-def _as_strings(d: Dictionary, form: str, name: str, arr: np.ndarray, decimals) -> pl.Series:
+def _as_strings(d: Dictionary, form: str, name: str, arr: np.ndarray | pl.Series, decimals) -> pl.Series:
     f = next(x for x in d.all_fields(form) if x.name == name)
     if f.type == "date":
         a = pl.Series(name, np.asarray(arr, dtype=np.int64))
         return pl.select(pl.when(a < NEVER).then(a.cast(pl.Int32).cast(pl.Date).cast(pl.Utf8)).alias(name)).to_series()
     if f.type in ("integer", "decimal"):
-        a = np.asarray(arr, dtype=float)
+        vals = np.asarray(arr, dtype=float)
         if f.type == "integer":
-            return pl.Series(name, a).fill_nan(None).cast(pl.Int64).cast(pl.Utf8)
-        dec = np.broadcast_to(np.asarray(decimals if decimals is not None else 2), a.shape)
-        out = pl.Series(name, np.round(a, 2)).fill_nan(None)
-        as_int = pl.Series(name, np.round(a)).fill_nan(None).cast(pl.Int64).cast(pl.Utf8)
-        one = pl.Series(name, np.round(a, 1)).fill_nan(None).cast(pl.Utf8)
+            return pl.Series(name, vals).fill_nan(None).cast(pl.Int64).cast(pl.Utf8)
+        dec = np.broadcast_to(np.asarray(decimals if decimals is not None else 2), vals.shape)
+        out = pl.Series(name, np.round(vals, 2)).fill_nan(None)
+        as_int = pl.Series(name, np.round(vals)).fill_nan(None).cast(pl.Int64).cast(pl.Utf8)
+        one = pl.Series(name, np.round(vals, 1)).fill_nan(None).cast(pl.Utf8)
         return pl.select(
             pl.when(pl.Series(dec) == 0)
             .then(as_int)

@@ -61,11 +61,11 @@ def _mutate(d: Dictionary, form: str, row: dict, cls: str, rng: np.random.Genera
         r[name] = None
         return r, name
     if cls == "unknown_code":
-        cands = [f for f in fields if f.type == "code" and f.name not in ctrl and r.get(f.name)]
-        if not cands:
+        code_fields = [f for f in fields if f.type == "code" and f.name not in ctrl and r.get(f.name)]
+        if not code_fields:
             return None
-        f = cands[int(rng.integers(len(cands)))]
-        bad = [x for x in UNKNOWN_CODES if x not in d.codes(f.code_list)]
+        f = code_fields[int(rng.integers(len(code_fields)))]
+        bad = [x for x in UNKNOWN_CODES if x not in d.codes(f.codes_from)]
         r[f.name] = bad[int(rng.integers(len(bad)))]
         return r, f.name
     if cls == "date_order":
@@ -96,7 +96,7 @@ def _wrong_value(d: Dictionary, form: str, name: str, value: str, rng: np.random
     if f.type == "text":
         return value + " (수정 전)"
     if f.type == "code":
-        others = [x for x in d.codes(f.code_list) if x != value]
+        others = [x for x in d.codes(f.codes_from) if x != value]
         return others[int(rng.integers(len(others)))]
     x = float(value)
     lo = f.min if f.min is not None else 0.0
@@ -109,8 +109,8 @@ def _wrong_value(d: Dictionary, form: str, name: str, value: str, rng: np.random
     if name == "max_temperature_c":
         return f"{min(hi, max(38.0, x + 0.3 if x < 40 else x - 0.3)):.1f}"
     decimals = len(value.split(".")[1]) if "." in value else 0
-    y = round(x * 1.1 + (10**-decimals if decimals else 1), decimals)
-    return (str(int(y)) if decimals == 0 else f"{y:.{decimals}f}") if y != x else None
+    z = round(x * 1.1 + (10**-decimals if decimals else 1), decimals)
+    return (str(int(z)) if decimals == 0 else f"{z:.{decimals}f}") if z != x else None
 
 
 def inject(
@@ -159,6 +159,7 @@ def inject(
             picked = free_rows(int(round(deletion_rate * n)), month_col < last_month)
             for row in df[picked].to_dicts():
                 m2 = later(row["_month"])
+                assert m2 is not None, "picked rows are all before the last month"
                 spurious = dict(row, record_id=row["record_id"] + "E", _ord=BIG_ORD + len(extra))
                 delete = dict(
                     spurious,
@@ -180,6 +181,7 @@ def inject(
                 if wrong is None:
                     continue
                 m2 = later(row["_month"])
+                assert m2 is not None, "picked rows are all before the last month"
                 replaced[int(i)] = dict(row, **{name: wrong})
                 extra.append(
                     dict(
@@ -221,9 +223,9 @@ def inject(
                 done += 1
         if replaced:  # overwrite in place (cheaper than filter + concat on the multi-million-row lab frame)
             at = pl.Series(list(replaced), dtype=pl.Int64)
-            new = pl.DataFrame(list(replaced.values()), schema=df.schema)
-            changed = [c for c in df.columns if not new[c].equals(df[c].gather(at), null_equal=True)]
-            df = df.with_columns([df[c].clone().scatter(at, new[c]) for c in changed])
+            new_df = pl.DataFrame(list(replaced.values()), schema=df.schema)
+            changed = [c for c in df.columns if not new_df[c].equals(df[c].gather(at), null_equal=True)]
+            df = df.with_columns([df[c].clone().scatter(at, new_df[c]) for c in changed])
         if extra:
             df = pl.concat([df, pl.DataFrame(extra, schema=df.schema)])
         out[form] = df

@@ -400,6 +400,7 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
     if not inf or inf[0][0] > cutoff_day:
         return rows, None
     index_day, index_num = inf[0]
+    assert lc is not None, "an infused patient has a contact date (the infusion)"
     next_inf = inf[1][0] if len(inf) > 1 else None
     pd_day = progression(p, rules, index_day)
     rel = pd_day if pd_day is not None else (death_day if death_day is not None and not death_nrm else None)

@@ -8,6 +8,7 @@ text as object arrays with "" for blank). `to_frame` then types them as submissi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from kocartr.synth import params as P
 from kocartr.synth.cohort import NEVER, Cohort, day_to_month, lookup
 from kocartr.synth.rules import codes_by_grade, grade_of
 
+if TYPE_CHECKING:
+    import polars as pl
+
 OBJ = object
 
 
@@ -23,7 +27,7 @@ OBJ = object
 class FormRows:
     pidx: np.ndarray  # patient index per row
     report_day: np.ndarray  # the row can be sent once this day has passed
-    cols: dict[str, np.ndarray] = field(default_factory=dict)
+    cols: dict[str, np.ndarray | pl.Series] = field(default_factory=dict)  # numpy, or polars for string columns
     decimals: dict[str, np.ndarray | int] = field(default_factory=dict)  # decimal places per decimal column
 
 
@@ -185,7 +189,7 @@ def product_infusion(d: Dictionary, c: Cohort, rng: np.random.Generator, second:
     n = len(idx)
     prod = c.product[idx]
     inf = (c.reinfusion_day if second else c.infusion_day)[idx]
-    cols: dict[str, np.ndarray] = {
+    cols: dict[str, np.ndarray | pl.Series] = {
         "infusion_number": np.full(n, 2.0 if second else 1.0),
         "product_code": prod,
         "product_setting": np.array([P.PRODUCTS[p]["setting"] for p in prod], dtype=OBJ),
@@ -370,12 +374,12 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
     pidx = np.concatenate([x[0] for x in parts])
     onset = np.concatenate([x[1] for x in parts])
     res = np.concatenate([x[2] for x in parts])
-    term = np.concatenate([x[3] for x in parts])
+    terms = np.concatenate([x[3] for x in parts])
     grade = np.concatenate([x[4] for x in parts]).astype(float)
     order = np.lexsort((onset, pidx))
-    pidx, onset, res, term, grade = pidx[order], onset[order], res[order], term[order], grade[order]
+    pidx, onset, res, terms, grade = pidx[order], onset[order], res[order], terms[order], grade[order]
     n = len(pidx)
-    inf = term == "INFECTION"
+    inf = terms == "INFECTION"
     org_type = _pick(rng, ["BACTERIAL", "VIRAL", "FUNGAL", "UNKNOWN"], n, [0.45, 0.35, 0.1, 0.1])
     organism = np.where(
         org_type == "BACTERIAL",
@@ -393,7 +397,7 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
         pidx,
         report,
         {
-            "ae_term": term,
+            "ae_term": terms,
             "onset_date": onset,
             "resolution_date": res,
             "ctcae_grade": grade,
@@ -456,7 +460,7 @@ def concat(a: FormRows, b: FormRows) -> FormRows:
 
     dec = {
         k: v
-        if np.isscalar(v) and v == b.decimals.get(k)
+        if not isinstance(v, np.ndarray) and v == b.decimals.get(k)
         else cat(np.broadcast_to(v, a.pidx.shape), np.broadcast_to(b.decimals[k], b.pidx.shape))
         for k, v in a.decimals.items()
     }

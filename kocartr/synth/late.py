@@ -227,17 +227,17 @@ def immune_labs(d, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarr
     day = np.concatenate([x[1] for x in parts])
     order = np.lexsort((day, pidx))
     order = order[_observed(c, pidx[order], day[order])]
-    analyte = np.concatenate([x[2] for x in parts])[order]
+    analytes = np.concatenate([x[2] for x in parts])[order]
     units = {a: analyte_list.attribute(a, "unit") for a in plan}
     return FormRows(
         pidx[order],
         day[order],
         {
             "lab_date": day[order],
-            "analyte": pl.Series(analyte.tolist(), dtype=pl.Utf8),
+            "analyte": pl.Series(analytes.tolist(), dtype=pl.Utf8),
             "value": np.concatenate([x[3] for x in parts])[order],
-            "unit": pl.Series([units[a] for a in analyte], dtype=pl.Utf8),
-            "specimen": pl.Series(np.where(analyte == "CAR_PCR", "PERIPHERAL_BLOOD", None).tolist(), dtype=pl.Utf8),
+            "unit": pl.Series([units[a] for a in analytes], dtype=pl.Utf8),
+            "specimen": pl.Series(["PERIPHERAL_BLOOD" if a == "CAR_PCR" else None for a in analytes], dtype=pl.Utf8),
         },
         {"value": np.zeros(len(order), dtype=np.int64)},
     )
@@ -263,17 +263,17 @@ def neuro_events(c: Cohort, rng: np.random.Generator) -> FormRows:
     pidx = np.concatenate([x[0] for x in parts])
     onset = np.concatenate([x[1] for x in parts])
     res = np.concatenate([x[2] for x in parts])
-    term = np.concatenate([x[3] for x in parts])
+    terms = np.concatenate([x[3] for x in parts])
     grade = np.concatenate([x[4] for x in parts]).astype(float)
     order = np.lexsort((onset, pidx))
-    pidx, onset, res, term, grade = pidx[order], onset[order], res[order], term[order], grade[order]
+    pidx, onset, res, terms, grade = pidx[order], onset[order], res[order], terms[order], grade[order]
     n = len(pidx)
     blank = np.full(n, "", dtype=OBJ)
     rows = FormRows(
         pidx,
         np.where(res < NEVER, res, onset),
         {
-            "ae_term": term,
+            "ae_term": terms,
             "onset_date": onset,
             "resolution_date": res,
             "ctcae_grade": grade,

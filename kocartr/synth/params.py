@@ -145,7 +145,7 @@ LATE_STREAM = 0x1A7E
 # Oncol 2020;38:3119; verify), longer with grade >= 3 CRS / ICANS. Tisagenlecleucel may be given as an outpatient
 # (JULIET allowed it; share here an assumption). Readmission shares are synthetic assumptions (about one in
 # three patients readmitted in the first 90 days, mostly for infection, as US claims studies report).
-HOSPITALIZATION = {
+HOSPITALIZATION: dict[str, Any] = {
     "inpatient_share": {"TISA_CEL": 0.85, "AXI_CEL": 1.0, "CILTA_CEL": 1.0, "ANBAL_CEL": 1.0, "TRIAL": 0.95},
     "admitted_for_lymphodepletion": 0.6,  # else admitted the day before infusion
     "post_infusion_days_median": 13,
@@ -165,7 +165,7 @@ HOSPITALIZATION = {
 # CAR-T, not by BCMA CAR-T: hypogammaglobulinaemia in most BCMA patients, Wang et al., Blood Adv 2021; verify).
 # CAR persistence after the expansion: a slowly decaying tail (qPCR detectable for years in many tisa-cel patients,
 # Melenhorst et al., Nature 2022;602:503), in CD19 patients with lasting B-cell aplasia and some others.
-IMMUNE = {
+IMMUNE: dict[str, Any] = {
     "cd4_base": 300.0,
     "cd4_nadir": 50.0,
     "cd4_plateau": 350.0,
@@ -186,7 +186,7 @@ IMMUNE = {
 # Cilta-cel: parkinsonism / movement and neurocognitive TEAEs in 5% in CARTITUDE-1 (median onset ~27 days), fewer
 # (<1%) once the mitigation strategies of CARTITUDE-4 were used; cranial nerve palsies (mostly facial, median onset
 # ~3 weeks, most resolving) in about 7-9% (Carvykti prescribing information; verify). CD19 products: rare.
-NEURO = {
+NEURO: dict[str, Any] = {
     "PARKINSONISM": {
         "rate": {"BCMA": 0.02, "CD19": 0.001},
         "onset_median_day": 30,
@@ -206,7 +206,7 @@ NEURO = {
 # Subsequent therapy class after relapse / progression, per disease group (synthetic assumption reflecting current
 # practice: bispecifics and chemo-immunotherapy after CD19 CAR-T in LBCL, IMiD/PI-based and bispecific regimens after
 # BCMA CAR-T in myeloma, HCT and blinatumomab/inotuzumab in ALL).
-SUBSEQUENT_THERAPY = {
+SUBSEQUENT_THERAPY: dict[str, dict[str, float]] = {
     "LBCL": {
         "BISPECIFIC": 0.30,
         "CHEMOTHERAPY": 0.22,
@@ -233,7 +233,7 @@ SUBSEQUENT_THERAPY = {
 # COVID-19) from about 3 months, pneumococcal conjugate and the other inactivated series from about 6-12 months,
 # live vaccines (MMR) not before 1 year off immunosuppression (24 months here). Antibody responses are poor during
 # B-cell aplasia (Walti et al., JCI Insight 2021;6:e146743; verify). Shares are synthetic assumptions.
-VACCINATION = {
+VACCINATION: dict[str, Any] = {
     "schedule": {
         "INFLUENZA": (100, 465, 830),
         "SARS_COV_2": (100, 130, 280),

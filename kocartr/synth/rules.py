@@ -32,7 +32,7 @@ def range_of(d: Dictionary, form: str, field: Field, controlling_code: str) -> t
     """min/max for a `range_by` field: from the controlling code's attributes, else the field's own."""
     if field.range_by is None:
         return field.min, field.max
-    clist = d.code_lists[_field_of(d, form, field.range_by).code_list]
+    clist = d.code_lists[_field_of(d, form, field.range_by).codes_from]
     return (clist.attribute(controlling_code, "min", field.min), clist.attribute(controlling_code, "max", field.max))
 
 

@@ -16,6 +16,7 @@ ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", 
     "pregnancy_outcomes",
     "daoh",
     "median_followup",  # analyses.followup
+    "sir",  # analyses.sir (secondary malignancies)
 )
 ADAM_INPUTS = (
     dg.AssetKey(["adam", "adsl"]),
@@ -29,8 +30,10 @@ def table_description(table: str) -> str:
     """The analysis table's description, from its builder's docstring in analyses.outcomes (written once there)."""
     from analyses import late_effects, outcomes
 
-    builder = getattr(outcomes, table, None) or getattr(late_effects, table)
-    return f"analysis.{table}: " + (builder.__doc__ or "").strip().splitlines()[0]
+    builder = (
+        getattr(outcomes, table, None) or getattr(outcomes, f"{table}_table", None) or getattr(late_effects, table)
+    )
+    return f"analysis.{table}: " + (builder.__doc__ or "").strip().splitlines()[0].removeprefix(f"analysis.{table}: ")
 
 
 def write_tables(con, schema: str, tables: dict) -> None:

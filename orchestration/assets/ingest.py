@@ -6,6 +6,7 @@ one batch per run, so a late batch is ingested alone); empty means every batch i
 """
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -82,7 +83,7 @@ def site_submissions(
     for spec in _specs():
         schema, table = spec.key.path
         ok = [b for b in batches if b.ok]  # problem batches may carry a redacted folder name, not a batch key
-        meta = {
+        meta: dict[str, Any] = {
             "batches": len(ok),
             "first_batch": batch_key(ok[0].site, ok[0].month) if ok else "",
             "last_batch": batch_key(ok[-1].site, ok[-1].month) if ok else "",

@@ -23,6 +23,7 @@ from kocartr.release.workbook import (
     SHEET_LATE,
     SHEET_METHODS,
     SHEET_README,
+    SHEET_SIR,
     is_count_header,
 )
 
@@ -53,6 +54,7 @@ def test_workbook_sheets_and_readme(published: Path):
         SHEET_CIF,
         SHEET_FOLLOWUP,
         SHEET_LATE,
+        SHEET_SIR,
     ]
     assert all(len(name) <= 31 and re.search("[가-힣]", name) for name in sheets)  # English and Korean
     for name, rows in sheets.items():
@@ -340,3 +342,62 @@ def test_rate_sheets_list_only_their_own_rates(tmp_path: Path):
     wb = openpyxl.load_workbook(tmp_path / "w.xlsx", read_only=True)
     got = {ws.title: [r[0] for r in list(ws.iter_rows(values_only=True))[1:]] for ws in wb.worksheets}
     assert got == {"CRS_ICANS 독성": ["CRS grade >= 3"], "ICAHT 혈액독성": ["Late ICAHT >= 3"]}
+
+
+def _section(html: str, sec: str) -> str:
+    start = html.index(f'id="{sec}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_report_late_effects_and_sir_sections(published: Path):
+    """Both sections in English and Korean; no visible count 1-4 in their cells; the SIR's synthetic reference
+    rates said so visibly; the sheet's rows are the report's rows (one suppression)."""
+    from kocartr.release.report import load_labels
+
+    html = (published / "report.html").read_text(encoding="utf-8")
+    labels = load_labels()
+    for sec, key in (("sec-late", "sec_late"), ("sec-sir", "sec_sir")):
+        part = _section(html, sec)
+        assert labels[key]["en"] in part and labels[key]["ko"] in part
+        assert "<table" in part  # the pipeline-built release has the tables
+        for cell in re.findall(r"<td[^>]*>([^<]*)</td>", part):
+            assert not re.fullmatch(r"[1-4]", cell.strip()), (sec, cell)
+    sir = _section(html, "sec-sir")
+    assert labels["sir_synthetic"]["en"] in sir and labels["sir_synthetic"]["ko"] in sir
+    assert "SYNTHETIC" in sir
+    sheets = _sheets(published)
+    header, *rows = sheets[SHEET_SIR]
+    assert "SYNTHETIC" in str(rows[0][0])  # warning above the table
+    data = [r for r in rows[1:] if r[1]]
+    assert {r[1] for r in data} == {"SPM", "SPM_TCELL"} and {r[2] for r in data} == {"overall", "PRODUCT"}
+    assert all("SYNTHETIC" in r[-1] for r in data)
+    obs = header.index(H_EVENTS)
+    for r in data:
+        assert r[obs] == MARKER or not (1 <= r[obs] <= 4), r
+        if r[obs] == MARKER:
+            assert r[obs + 3 : obs + 6] == [MARKER] * 3, r  # SIR and CI derive from the observed count
+    shown = re.findall(r'<td class="[^"]*supp[^"]*"', sir)
+    assert len(shown) == sum(r.count(MARKER) for r in data)
+
+
+def test_sir_rows_suppress_observed_counts_against_the_overall_row():
+    import duckdb
+
+    from kocartr.release.sir_sheet import sir_rows
+
+    con = duckdb.connect()
+    con.execute("create schema analysis")
+    con.execute(
+        """create table analysis.sir as select * from (values
+        ('SPM', 'overall', 'overall', 'ALL_SITES', 10, 5.0, 100.0, 2.0, 1.0, 3.7, 'SYNTHETIC x'),
+        ('SPM', 'PRODUCT', 'A', 'ALL_SITES', 8, 3.0, 60.0, 2.7, 1.1, 5.2, 'SYNTHETIC x'),
+        ('SPM', 'PRODUCT', 'B', 'ALL_SITES', 2, 2.0, 40.0, 1.0, 0.1, 3.6, 'SYNTHETIC x'),
+        ('SPM_TCELL', 'overall', 'overall', 'T_CELL', 0, 0.1, 100.0, 0.0, 0.0, 36.9, 'SYNTHETIC x')
+        ) t(endpoint, stratum_variable, stratum, malignancy_category, observed, expected, person_years, sir,
+            lower_95, upper_95, reference_source)"""
+    )
+    rows = {(r[1].value, r[3].value): r for r in sir_rows(con, 5)}
+    assert [c.hidden for c in rows[("SPM", "B")][4:]] == [True, False, False, True, True, True, False]
+    assert rows[("SPM", "A")][4].hidden  # complement: A = overall - B
+    assert not rows[("SPM", "overall")][4].hidden and not rows[("SPM_TCELL", "overall")][4].hidden
+    assert sir_rows(duckdb.connect(), 5) == []
