@@ -69,7 +69,7 @@ def test_workbook_sheets_and_readme(published: Path):
     methods = " ".join(str(r[1]) for r in sheets[SHEET_METHODS])
     for word in ("Aalen-Johansen", "Kaplan-Meier", "complementary", "ASTCT", "Reverse Kaplan-Meier"):
         assert word in methods
-    assert {r[0] for r in sheets[SHEET_KM][1:]} == {"OS", "PFS"}
+    assert {r[0] for r in sheets[SHEET_KM][1:]} == {"OS", "PFS", "EFS"}  # the plan's publish.km_endpoints
     assert {r[1] for r in sheets[SHEET_KM][1:] if r[0] == "OS"} == {"Overall survival / 전체 생존"}
     assert {r[0] for r in sheets[SHEET_CIF][1:]} == {"NRM", "SPM"}
     assert len(sheets[SHEET_KM_STEPS]) > 20 and len(sheets[SHEET_CIF_STEPS]) > 20
