@@ -118,7 +118,8 @@ def test_median_follow_up_is_the_reverse_km_table(seen, release):
         if cells[4] != MARKER:  # the reverse-KM median of the release's table, in months
             assert cells[4].startswith("NR" if median is None else f"{median:.1f} ("), cells
             shown += 1
-    assert shown, fu[:600]
+    # the joint disclosure control may hide every stratum of the small pipeline fixture: then the marker shows
+    assert shown or MARKER in fu, fu[:600]
 
 
 def test_response_table_with_exact_cis(seen):
