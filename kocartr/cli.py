@@ -142,9 +142,11 @@ def _add_rekey(sub) -> None:
         "KOCARTR_HMAC_KEY_FILE, or --demo) to the key in --new-key-file, re-reading "
         "the submission files recorded in the ingest ledger. Run `kocartr run` with "
         "the new key afterwards to rebuild the dbt layers.",
-        epilog=KEY_ENV
-        + "\nexample:\n  KOCARTR_HMAC_KEY_FILE=/secure/old.key kocartr rekey --warehouse out/warehouse.duckdb "
-        "--submissions /data/submissions --new-key-file /secure/new.key\n" + EXIT_CODES,
+        epilog=_epilog(
+            KEY_ENV,
+            "KOCARTR_HMAC_KEY_FILE=/secure/old.key kocartr rekey --warehouse out/warehouse.duckdb "
+            "--submissions /data/submissions --new-key-file /secure/new.key",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rk.add_argument("--warehouse", required=True, help="DuckDB warehouse file")
@@ -194,6 +196,14 @@ examples:
 NO_ENV = "environment: none read"
 
 
+def _epilog(environment: str | None, *examples: str) -> str:
+    """A command's help epilog: the environment it reads, its examples, the exit codes (one layout everywhere)."""
+    head = f"{environment}\n" if environment else ""
+    label = "example" if len(examples) == 1 else "examples"
+    body = f"{label}:\n" + "".join(f"  {e}\n" for e in examples) if examples else ""
+    return head + body + EXIT_CODES
+
+
 def _examples(parser: argparse.ArgumentParser, examples: dict[str, str]) -> argparse.ArgumentParser:
     """Append an example to each option's help (`--month 2026-09`); every option of every command has one
     (tests/orchestration/test_cli_help.py)."""
@@ -212,7 +222,7 @@ def _add_run(sub) -> None:
         "as of the month's last day (dbt layers and quality gates), compute the "
         "analyses and publish the month's immutable release. The terminal shows one line per step "
         "(with progress on long steps) and a summary; the full log goes to logs/ beside the warehouse.",
-        epilog=RUN_ENV + "\n" + EXIT_CODES,
+        epilog=_epilog(RUN_ENV),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--submissions", required=True, help="submissions tree: <SITE>/<YYYY-MM>/<form>.csv|xlsx")
@@ -265,7 +275,7 @@ def _add_synth_template(sub) -> None:
         help="generate synthetic monthly site submissions with ground truth",
         description="Synthetic site submissions (OUT/submissions/) and the truth they were drawn from "
         "(OUT/ground_truth/, kept apart), with the defects sites make, for tests and demos.",
-        epilog=NO_ENV + "\nexample:\n  kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7\n" + EXIT_CODES,
+        epilog=_epilog(NO_ENV, "kocartr synth --out /tmp/synth --patients 200 --sites 3 --seed 7"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synth.add_argument("--out", required=True, help="output folder: OUT/submissions/ and OUT/ground_truth/")
@@ -292,7 +302,7 @@ def _add_synth_template(sub) -> None:
         help="write the site submission template (XLSX) from the dictionary",
         description="The XLSX template sites fill in: one sheet per form, columns, code lists and rules from the "
         "data dictionary, in Korean and English.",
-        epilog=NO_ENV + "\nexample:\n  kocartr template --out template.xlsx\n" + EXIT_CODES,
+        epilog=_epilog(NO_ENV, "kocartr template --out template.xlsx"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tpl.add_argument("--out", required=True, help="the XLSX file to write (one sheet per form)")
@@ -306,9 +316,11 @@ def _add_queries_release(sub) -> None:
         help="write a site's query workbook for a registry month (audit.site_queries)",
         description="What one site must fix, from audit.site_queries (built by `kocartr run` after every gate), "
         "as a bilingual workbook with the site's own record ids read back from its files.",
-        epilog="environment:\n  KOCARTR_SUBMISSIONS    the submissions tree when --submissions is not given\n"
-        "example:\n  kocartr queries --site S01 --out S01-queries.xlsx --warehouse out/warehouse.duckdb "
-        "--submissions data/sample/submissions\n" + EXIT_CODES,
+        epilog=_epilog(
+            "environment:\n  KOCARTR_SUBMISSIONS    the submissions tree when --submissions is not given",
+            "kocartr queries --site S01 --out S01-queries.xlsx --warehouse out/warehouse.duckdb "
+            "--submissions data/sample/submissions",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     q.add_argument("--site", required=True, help="the site's code")
@@ -338,8 +350,11 @@ def _add_queries_release(sub) -> None:
             help="publish an immutable release of a built warehouse (or --verify / --list releases)",
             description="Publish OUT/<cutoff>/ from a built warehouse (never overwrites), verify a published "
             "release, or list the releases.",
-            epilog=NO_ENV + "\nexamples:\n  kocartr release --warehouse out/warehouse.duckdb --cutoff 2026-10-31 "
-            "--out out/releases\n  kocartr release --verify out/releases/2026-10-31\n" + EXIT_CODES,
+            epilog=_epilog(
+                NO_ENV,
+                "kocartr release --warehouse out/warehouse.duckdb --cutoff 2026-10-31 --out out/releases",
+                "kocartr release --verify out/releases/2026-10-31",
+            ),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
@@ -363,7 +378,7 @@ def _add_status_sync(sub) -> None:
         help="what a warehouse holds: last built month, last batches, queries, releases",
         description="Read-only: last ingested batch per site, last built month, open queries "
         "by site, key table sizes and the releases published.",
-        epilog=NO_ENV + "\nexample:\n  kocartr status --warehouse out/warehouse.duckdb\n" + EXIT_CODES,
+        epilog=_epilog(NO_ENV, "kocartr status --warehouse out/warehouse.duckdb"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     status.add_argument("--warehouse", default="out/warehouse.duckdb", help="DuckDB warehouse file (read-only)")
@@ -378,7 +393,7 @@ def _add_status_sync(sub) -> None:
         help="regenerate dbt sources and code-list seeds from the dictionary",
         description="Regenerate the dbt sources, staging models and the code-list seed from "
         "data/dictionary/dictionary.yaml (run it after changing the dictionary).",
-        epilog=NO_ENV + "\nexamples:\n  kocartr dbt-sync\n  kocartr dbt-sync --check\n" + EXIT_CODES,
+        epilog=_epilog(NO_ENV, "kocartr dbt-sync", "kocartr dbt-sync --check"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sync.add_argument("--check", action="store_true", help="only report stale generated files (exit 1 if any)")
@@ -393,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kocartr",
         description="Ko-CARTR registry data platform. `kocartr COMMAND --help` explains each command, its "
         "options with examples, the environment variables it reads and its exit codes.",
-        epilog="example:\n  kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb "
-        "--demo\n" + EXIT_CODES,
+        epilog=_epilog(
+            None, "kocartr run --submissions data/sample/submissions --warehouse out/warehouse.duckdb --demo"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"kocartr {__version__}")
@@ -409,9 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = add_analyze_parser(sub)
     an.formatter_class = argparse.RawDescriptionHelpFormatter
-    an.epilog = (
-        NO_ENV + "\nexample:\n  kocartr analyze --release out/releases/2026-10-31 --endpoint OS "
-        "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\" --by DISGRP\n" + EXIT_CODES
+    an.epilog = _epilog(
+        NO_ENV,
+        "kocartr analyze --release out/releases/2026-10-31 --endpoint OS "
+        "--where \"PRODUCT = 'AXI_CEL' AND AGE >= 65\" --by DISGRP",
     )
     _examples(
         an,
