@@ -328,15 +328,14 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
             vals = cells  # the endpoint's population is the infused patients: cells as Table 1 shows them
         else:
             vals = {gp: None for gp in structure}
-        if what == "n":
-            # a cell absent from this table is Table 1's (shared key) only when the cells are the infused patients
-            own = vals is cells
+        # a cell absent from this table is Table 1's (shared key) only when the cells are the infused patients
+        own = vals is cells
 
-            def key(k: tuple, own: bool = own, ep: str = group[0].endpoint) -> tuple:
-                return _size_key(by[k], cells) if k in by else (k if own else ("n", ep, *k))
+        def key(k: tuple, what: str = what, own: bool = own, ep: str = group[0].endpoint) -> tuple:
+            if what != "n":
+                return ("events", ep, *k)
+            return _size_key(by[k], cells) if k in by else (k if own else ("n", ep, *k))
 
-        else:
-            key = lambda k, ep=group[0].endpoint: ("events", ep, *k)  # noqa: E731
         pre = [k for k in [*margins, *(nested_key(*gp) for gp in structure)] if forced.get(key(k))]
         pre += [k for k, s in by.items() if (s.n_hidden if what == "n" else s.events_hidden)]
         hidden = suppress_strata(

@@ -233,7 +233,8 @@ def suppress_table(
     constraints += [[("c", i, j) for i in range(r)] + [("k", j)] for j in range(c)]
     constraints.append([("r", i) for i in range(r)] + ["g"])
     constraints.append([("k", j) for j in range(c)] + ["g"])
-    pre = [("r", i) for i, h in enumerate(rows_pre_hidden or []) if h] + (["g"] if grand_pre_hidden else [])
+    pre: list[Hashable] = [*(("r", i) for i, h in enumerate(rows_pre_hidden or []) if h)]
+    pre += ["g"] if grand_pre_hidden else []
     pre += [("k", j) for j, h in enumerate(cols_pre_hidden or []) if h]
     pre += [("c", i, j) for i, row in enumerate(cells_pre_hidden or []) for j, h in enumerate(row) if h]
     hidden = suppress(entries, constraints, threshold, pre)
@@ -328,9 +329,10 @@ def strata_table(
     for p in ps:
         entries[("PRODUCT", p)] = (products or {}).get(p, total([(g, p) for g in gs]))
     entries[OVERALL] = overall if overall is not None else total([(g, p) for g in gs for p in ps])
-    lines: list[list[Hashable]] = [[nested_key(g, p) for p in ps] + [("DISGRP", g)] for g in gs]
-    lines += [[nested_key(g, p) for g in gs] + [("PRODUCT", p)] for p in ps]
-    lines += [[("DISGRP", g) for g in gs] + [OVERALL], [("PRODUCT", p) for p in ps] + [OVERALL]]
+    lines: list[list[Hashable]] = [[*(nested_key(g, p) for p in ps), ("DISGRP", g)] for g in gs]
+    lines.extend([*(nested_key(g, p) for g in gs), ("PRODUCT", p)] for p in ps)
+    lines.append([*(("DISGRP", g) for g in gs), OVERALL])
+    lines.append([*(("PRODUCT", p) for p in ps), OVERALL])
     return entries, lines
 
 
@@ -342,13 +344,14 @@ def suppress_strata(
     overall: int | None = None,
     pre_hidden: Iterable[Hashable] = (),
     cells_published: bool = True,
-) -> set[Hashable]:
+) -> set[tuple]:
     """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
     jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
     (they are hidden from the start, and the audit still checks that the margins do not narrow them)."""
     entries, lines = strata_table(cells, groups, products, overall)
-    structural = {k for k in entries if k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
+    structural = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
     pre = (set(pre_hidden) & set(entries)) - structural
     unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
-    return suppress(entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished)
+    hidden = suppress(entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished)
+    return {k for k in hidden if isinstance(k, tuple)}  # every key of strata_table is a tuple
