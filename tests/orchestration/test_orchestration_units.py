@@ -148,3 +148,17 @@ def test_linkage_tables_have_their_own_gate():
     } <= by_gate["linkage"]
     assert all(".linkage_" not in n for n in by_gate["raw"])
     assert all(r.blocking for r in gate_rules("linkage"))
+
+
+def test_run_counts_site_batches_and_linkage_returns_apart():
+    from kocartr.ingest import Batch
+    from orchestration.runner import ingest_counts
+
+    tree = [
+        Batch("S01", "2024-01", ()),
+        Batch("S02", "2024-02", ()),
+        Batch("LINKAGE", "2024-02", ()),
+        Batch("LINKAGE", "2024-03", ()),  # after the registry month: deferred, not counted
+        Batch("S01", "november", (), "bad_month_folder"),
+    ]
+    assert ingest_counts(tree, "2024-02") == (2, 1)
