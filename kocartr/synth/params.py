@@ -124,7 +124,7 @@ REGISTERED_LATE = 0.13
 MISSED_VISIT = 0.08
 DEATH_VISIT = 0.7  # share of deaths also reported on the follow-up form of the period
 # Share of deaths reported on the follow-up form only (no death form): the pipeline must still count them
-# (issue 12; CIBMTR 4100: a dead patient's contact date is the date of death).
+# (CIBMTR 4100: a dead patient's contact date is the date of death).
 DEATH_FORM_MISSING = 0.05
 # Share of infection deaths (non-relapse) also reported as a grade-5 INFECTION adverse event (CTCAE grade 5 =
 # death related to the AE), resolution date = date of death.
