@@ -282,13 +282,11 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
     return out, params
 
 
-# Late-effect generating values, mirrored from kocartr/synth/forms.py where they are typed inline (no params.py
-# knob): B-cell recovery day ~ lognormal(log 300, 0.8) for CD19-target products, CD19 B cells uniform(0, 5) while
-# aplastic else lognormal(log 120, 0.5) cells/uL, rounded; the 12-month count is drawn on day 365 +- 1. Infections:
-# 30% of infused patients have one, onset uniform on days 1-180 (constant 0.30/180 per day at risk there).
-B_REC_LOG_MEDIAN, B_REC_LOG_SD, B_NORMAL_LOG_MEDIAN, B_NORMAL_LOG_SD = math.log(300), 0.8, math.log(120), 0.5
-INFECTION_SHARE, INFECTION_LAST_DAY = 0.30, 180
-LATE_TRUTH_KEYS = ("bcell_aplasia_12mo", "infection_rate_31_180")
+# Late-effect generating values (kocartr/synth/params.py B_CELL_RECOVERY, INFECTION): B-cell recovery day
+# lognormal for CD19-target products, CD19 B cells uniform while aplastic else lognormal, rounded; the 12-month count
+# is drawn on day 365 +- 1. Infections: a share of infused patients has one early episode, onset uniform on days
+# 1-180 (constant hazard there); after day 180 episodes arrive at a constant rate per person-year.
+LATE_TRUTH_KEYS = ("bcell_aplasia_12mo", "infection_rate_31_180", "infection_rate_gt180")
 
 
 def _phi(x: float) -> float:
@@ -298,21 +296,28 @@ def _phi(x: float) -> float:
 def bcell_aplasia_truth(cd19_target: bool, threshold: float = 20.0) -> float:
     """P(CD19 B cells < threshold on the 12-month count): still aplastic (recovery after the draw day, day 364-366
     equally likely), or recovered but drawn below the threshold (rounded to an integer)."""
-    low_normal = _phi((math.log(threshold - 0.5) - B_NORMAL_LOG_MEDIAN) / B_NORMAL_LOG_SD)
+    from kocartr.synth.params import B_CELL_RECOVERY as B
+
+    low_normal = _phi((math.log(threshold - 0.5) - math.log(B["normal_median"])) / B["normal_log_sd"])
     if not cd19_target:
         return low_normal
-    still = sum(1.0 - _phi((math.log(d) - B_REC_LOG_MEDIAN) / B_REC_LOG_SD) for d in (364, 365, 366)) / 3
+    still = sum(1.0 - _phi((math.log(d) - math.log(B["median_day"])) / B["log_sd"]) for d in (364, 365, 366)) / 3
     return still + (1.0 - still) * low_normal
 
 
-def infection_rate_truth() -> float:
-    """Non-fatal infection episodes per 100 person-years in days 31-180 (constant daily hazard of onset)."""
-    return INFECTION_SHARE / INFECTION_LAST_DAY * 365.25 * 100
+def infection_rate_truth(window: str) -> float:
+    """Non-fatal infection episodes per 100 person-years in days 31-180 (constant daily hazard of onset) or after
+    day 180 (the late rate)."""
+    from kocartr.synth.params import INFECTION
+
+    if window == "D181+":
+        return INFECTION["late_per_year"] * 100
+    return INFECTION["early_share"] / INFECTION["early_days"][1] * 365.25 * 100
 
 
 def late_effect_records(con, params: dict) -> list[dict]:
-    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rate in days
-    31-180, all organisms, overall (analysis.infection_rates), with their generating values."""
+    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rates in days
+    31-180 and after day 180, all organisms, overall (analysis.infection_rates), with their generating values."""
     from kocartr.dictionary import load_dictionary
 
     tables = {
@@ -337,22 +342,17 @@ def late_effect_records(con, params: dict) -> list[dict]:
                 "B-cell aplasia at 12 months (landmark)", r["stratum"], r, r["proportion"], t, LATE_TRUTH_KEYS[0]
             )
         )
-    for r in _rows(
-        con,
-        """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
-           where time_window = 'D31-180' and organism_class = 'ANY' and stratum_variable = 'overall'""",
-        [],
+    for window, label, key in (
+        ("D31-180", "Infection rate days 31-180 per 100 PY", LATE_TRUTH_KEYS[1]),
+        ("D181+", "Infection rate after day 180 per 100 PY", LATE_TRUTH_KEYS[2]),
     ):
-        out.append(
-            _late_record(
-                "Infection rate days 31-180 per 100 PY",
-                "overall",
-                r,
-                r["rate_per_100py"],
-                infection_rate_truth(),
-                LATE_TRUTH_KEYS[1],
-            )
-        )
+        for r in _rows(
+            con,
+            """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
+               where time_window = ? and organism_class = 'ANY' and stratum_variable = 'overall'""",
+            [window],
+        ):
+            out.append(_late_record(label, "overall", r, r["rate_per_100py"], infection_rate_truth(window), key))
     return out
 
 

@@ -75,7 +75,7 @@ def latent_labs(c: Cohort, rng: np.random.Generator) -> dict[str, np.ndarray]:
         "crp": np.clip(rng.lognormal(np.log(1.0), 1.0, n), 0.01, 40),
         "ferritin": np.clip(rng.lognormal(np.log(600), 0.9, n), 10, 20000),
         "igg_base": np.clip(rng.lognormal(np.log(700), 0.35, n), 150, 2500),
-        "b_rec": rng.lognormal(np.log(300), 0.8, n),
+        "b_rec": rng.lognormal(np.log(P.B_CELL_RECOVERY["median_day"]), P.B_CELL_RECOVERY["log_sd"], n),
         "car_peak": np.clip(rng.lognormal(np.log(2e4), 1.0, n), 50, 5e6),
     }
 
@@ -349,7 +349,13 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
         ("NEUTROPENIA", 0.70, (0, 5), [3, 4], (5, 40)),
         ("THROMBOCYTOPENIA", 0.40, (0, 10), [2, 3, 4], (7, 60)),
         ("ANEMIA", 0.30, (0, 14), [2, 3], (7, 60)),
-        ("INFECTION", 0.30, (1, 180), [2, 3, 4, 5], (5, 30)),
+        (
+            "INFECTION",
+            P.INFECTION["early_share"],
+            P.INFECTION["early_days"],
+            [2, 3, 4, 5],
+            P.INFECTION["duration_days"],
+        ),
         ("IEC_HS", 0.02, (5, 20), [2, 3, 4], (7, 30)),
         ("HYPOGAMMAGLOBULINEMIA", 0.20, (60, 200), [2, 3], (60, 400)),
         ("TLS", 0.01, (0, 5), [3, 4], (2, 10)),
@@ -380,17 +386,8 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
     pidx, onset, res, terms, grade = pidx[order], onset[order], res[order], terms[order], grade[order]
     n = len(pidx)
     inf = terms == "INFECTION"
-    org_type = _pick(rng, ["BACTERIAL", "VIRAL", "FUNGAL", "UNKNOWN"], n, [0.45, 0.35, 0.1, 0.1])
-    organism = np.where(
-        org_type == "BACTERIAL",
-        _pick(rng, ["E. coli", "Klebsiella pneumoniae", "S. aureus"], n),
-        np.where(
-            org_type == "VIRAL",
-            _pick(rng, ["CMV", "HSV", "VZV", "SARS-CoV-2", "RSV"], n),
-            np.where(org_type == "FUNGAL", _pick(rng, ["Aspergillus", "Candida"], n), ""),
-        ),
-    )
-    version = np.where(onset >= np.datetime64("2026-01-01").astype(np.int64), _pick(rng, ["V5_0", "V6_0"], n), "V5_0")
+    org_type, organism = infection_organisms(rng, n, P.INFECTION["organism_types"])
+    version = ctcae_version(rng, onset)
     keep = _alive_observed(c, pidx, onset)
     report = np.where(res < NEVER, res, onset)
     rows = FormRows(
@@ -404,18 +401,25 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
             "ctcae_version": version.astype(OBJ),
             "infection_organism_type": np.where(inf, org_type, "").astype(OBJ),
             "infection_organism": np.where(inf, organism, "").astype(OBJ),
-            "infection_site": np.where(
-                inf,
-                _pick(
-                    rng, ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY", "SKIN_SOFT_TISSUE", "OTHER"], n
-                ),
-                "",
-            ).astype(OBJ),
+            "infection_site": np.where(inf, _pick(rng, P.INFECTION["sites"], n), "").astype(OBJ),
             **_seriousness(np.where(inf, "INFECTION", "OTHER"), grade, 3),
             "description": np.where(inf, _hangul_pick(rng, P.KO_INFECTION, n, 0.5), "").astype(OBJ),
         },
     )
     return select(rows, keep)
+
+
+def infection_organisms(rng: np.random.Generator, n: int, type_shares: dict[str, float]) -> tuple[np.ndarray, ...]:
+    """Organism class (params.INFECTION shares) and a named organism of that class per infection row."""
+    org_type = _pick(rng, list(type_shares), n, list(type_shares.values()))
+    named = {kind: _pick(rng, names, n) for kind, names in P.INFECTION["organisms"].items()}
+    return org_type, np.select([org_type == kind for kind in named], list(named.values()), "").astype(OBJ)
+
+
+def ctcae_version(rng: np.random.Generator, onset: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0, or v5.0 / v6.0 at random for onsets from 2026 (the v6.0 transition)."""
+    recent = onset >= np.datetime64("2026-01-01").astype(np.int64)
+    return np.where(recent, _pick(rng, ["V5_0", "V6_0"], len(onset)), "V5_0")
 
 
 # Share of events reported serious (ICH E2A) by grade, per kind of event; grade 4-5 are always serious (E2A:
@@ -485,6 +489,7 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
     import polars as pl
 
     base = np.flatnonzero(c.in_registry & c.infused)
+    B = P.B_CELL_RECOVERY
     analyte_list = d.code_lists["analyte"]
     names = list(analyte_list.values)
     cd19 = (
@@ -558,7 +563,9 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
         "CD19_B_CELLS",
         P.CD19_DAYS,
         lambda p, t: np.where(
-            cd19[p] & (t < labs["b_rec"][p]), rng.uniform(0, 5, len(t)), rng.lognormal(np.log(120), 0.5, len(t))
+            cd19[p] & (t < labs["b_rec"][p]),
+            rng.uniform(B["aplastic_range"][0], B["aplastic_range"][1], len(t)),
+            rng.lognormal(np.log(B["normal_median"]), B["normal_log_sd"], len(t)),
         ),
         0,
     )

@@ -37,6 +37,7 @@ def _frames(d: Dictionary, c: cohort.Cohort, rng: np.random.Generator, last: int
     }
     built["lab"] = forms.concat(built["lab"], late.immune_labs(d, c, lrng, labs))
     built["adverse_event"] = forms.concat(built["adverse_event"], late.neuro_events(c, lrng))
+    built["adverse_event"] = forms.concat(built["adverse_event"], late.late_infections(c, late.late_rng(seed, part=1)))
     built["adverse_event"] = labgrades.grade_from_labs(built["adverse_event"], built["lab"])
     built["hospitalization"] = late.hospitalization(c, lrng, built["adverse_event"], labs)
     built["vaccination"] = late.vaccination(c, lrng, labs)
