@@ -7,6 +7,7 @@ text as object arrays with "" for blank). `to_frame` then types them as submissi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -485,11 +486,84 @@ def select(rows: FormRows, keep: np.ndarray) -> FormRows:
     )
 
 
-def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
-    import polars as pl
+LabSeries = tuple[str, tuple[int, ...], Callable[[np.ndarray, np.ndarray], np.ndarray], int, bool]
 
-    base = np.flatnonzero(c.in_registry & c.infused)
+
+def _lab_series(labs: dict[str, np.ndarray], cd19: np.ndarray, rng: np.random.Generator) -> list[LabSeries]:
+    """(analyte, scheduled days, value at (patient, day), decimals, specimen recorded) per analyte, in draw order."""
     B = P.B_CELL_RECOVERY
+
+    def _car_tail(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The persistence phase after the expansion (latent from kocartr.synth.late; none without it)."""
+        if "car_tail_level" not in labs:
+            return np.zeros(len(p))
+        return labs["car_tail_level"][p] * np.exp(-np.maximum(t, 0) / labs["car_tail_tau"][p])
+
+    def anc(p, t):
+        v = _count_curve(labs["anc_base"][p], labs["anc_nadir"][p], labs["anc_rec"][p], t, 0.5, rng)
+        dip = labs["anc_dip"][p] & (t >= 42) & (t <= 90)  # biphasic late neutropenia (ICAHT late)
+        return np.where(dip, rng.uniform(0.2, 0.9, len(t)), v)
+
+    return [
+        ("ANC", P.COUNT_DAYS, anc, 2, False),
+        (
+            "PLT",
+            P.COUNT_DAYS,
+            lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p], labs["plt_rec"][p], t, 20.0, rng),
+            0,
+            False,
+        ),
+        (
+            "HGB",
+            P.COUNT_DAYS,
+            lambda p, t: np.where(
+                t < 0,
+                labs["hgb_base"][p],
+                np.clip(
+                    labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0
+                ),
+            ),
+            1,
+            False,
+        ),
+        ("CRP", (-5,), lambda p, t: labs["crp"][p], 2, False),
+        ("FERRITIN", (-5,), lambda p, t: labs["ferritin"][p], 0, False),
+        (
+            "IGG",
+            P.IGG_DAYS,
+            lambda p, t: np.where(
+                t < 0,
+                labs["igg_base"][p],
+                labs["igg_base"][p] * np.where(cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t)),
+            ),
+            0,
+            False,
+        ),
+        (
+            "CD19_B_CELLS",
+            P.CD19_DAYS,
+            lambda p, t: np.where(
+                cd19[p] & (t < labs["b_rec"][p]),
+                rng.uniform(B["aplastic_range"][0], B["aplastic_range"][1], len(t)),
+                rng.lognormal(np.log(B["normal_median"]), B["normal_log_sd"], len(t)),
+            ),
+            0,
+            False,
+        ),
+        (
+            "CAR_PCR",
+            P.CAR_DAYS,
+            lambda p, t: np.where(
+                (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0) + _car_tail(p, t)) < 20, 0.0, v
+            ),
+            0,
+            True,
+        ),
+    ]
+
+
+def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
+    base = np.flatnonzero(c.in_registry & c.infused)
     analyte_list = d.code_lists["analyte"]
     names = list(analyte_list.values)
     cd19 = (
@@ -499,14 +573,7 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
         > 0
     )
     parts = []
-
-    def _car_tail(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """The persistence phase after the expansion (latent from kocartr.synth.late; none without it)."""
-        if "car_tail_level" not in labs:
-            return np.zeros(len(p))
-        return labs["car_tail_level"][p] * np.exp(-np.maximum(t, 0) / labs["car_tail_tau"][p])
-
-    def series(analyte: str, days: tuple[int, ...], value_fn, decimals: int, specimen: bool = False) -> None:
+    for analyte, days, value_fn, decimals, specimen in _lab_series(labs, cd19, rng):
         pidx = np.repeat(base, len(days))
         day = np.tile(np.array(days), len(base))
         day = day + np.where(day >= 7, rng.integers(-1, 2, len(day)), 0)
@@ -522,62 +589,12 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
                 np.full(len(pidx), specimen),
             )
         )
+    return _lab_rows(c, analyte_list, names, parts)
 
-    def anc(p, t):
-        v = _count_curve(labs["anc_base"][p], labs["anc_nadir"][p], labs["anc_rec"][p], t, 0.5, rng)
-        dip = labs["anc_dip"][p] & (t >= 42) & (t <= 90)  # biphasic late neutropenia (ICAHT late)
-        return np.where(dip, rng.uniform(0.2, 0.9, len(t)), v)
 
-    series("ANC", P.COUNT_DAYS, anc, 2)
-    series(
-        "PLT",
-        P.COUNT_DAYS,
-        lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p], labs["plt_rec"][p], t, 20.0, rng),
-        0,
-    )
-    series(
-        "HGB",
-        P.COUNT_DAYS,
-        lambda p, t: np.where(
-            t < 0,
-            labs["hgb_base"][p],
-            np.clip(
-                labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0
-            ),
-        ),
-        1,
-    )
-    series("CRP", (-5,), lambda p, t: labs["crp"][p], 2)
-    series("FERRITIN", (-5,), lambda p, t: labs["ferritin"][p], 0)
-    series(
-        "IGG",
-        P.IGG_DAYS,
-        lambda p, t: np.where(
-            t < 0,
-            labs["igg_base"][p],
-            labs["igg_base"][p] * np.where(cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t)),
-        ),
-        0,
-    )
-    series(
-        "CD19_B_CELLS",
-        P.CD19_DAYS,
-        lambda p, t: np.where(
-            cd19[p] & (t < labs["b_rec"][p]),
-            rng.uniform(B["aplastic_range"][0], B["aplastic_range"][1], len(t)),
-            rng.lognormal(np.log(B["normal_median"]), B["normal_log_sd"], len(t)),
-        ),
-        0,
-    )
-    series(
-        "CAR_PCR",
-        P.CAR_DAYS,
-        lambda p, t: np.where(
-            (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0) + _car_tail(p, t)) < 20, 0.0, v
-        ),
-        0,
-        True,
-    )
+def _lab_rows(c: Cohort, analyte_list, names: list[str], parts: list[tuple]) -> FormRows:
+    """The lab form's rows from the drawn series: observed only (alive, followed, before the cut-off), in order."""
+    import polars as pl
 
     pidx = np.concatenate([x[0] for x in parts])
     day = np.concatenate([x[1] for x in parts])
