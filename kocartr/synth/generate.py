@@ -193,8 +193,10 @@ def generate(
     defect_df.write_csv(gt / "defects.csv")
     variant_df.write_csv(gt / "files.csv")
     cohort.patients_frame(c).write_parquet(gt / "patients.parquet", statistics=False)
-    # What a correct pipeline must derive from the records as reported: never read by the pipeline.
-    ep_truth, resp_truth = endpoint_truth.endpoint_truth(d, frames, c.sites, last, int(c.cutoff_day))
+    # What a correct pipeline must derive from the records as reported, never read by the pipeline,
+    # and from the national linkage returns as written to disk (deaths no site reported, completeness).
+    returned = endpoint_truth.read_linkage(sub, last, int(c.cutoff_day))
+    ep_truth, resp_truth = endpoint_truth.endpoint_truth(d, frames, c.sites, last, int(c.cutoff_day), returned)
     ep_truth.write_parquet(gt / "endpoint_truth.parquet", statistics=False)
     resp_truth.write_parquet(gt / "response_truth.parquet", statistics=False)
     lap("endpoint_truth")
