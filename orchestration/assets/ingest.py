@@ -21,10 +21,6 @@ from orchestration.resources import RegistryConfig
 AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects")
 
 
-def raw_asset_keys() -> list[dg.AssetKey]:
-    return [dg.AssetKey(["raw", form]) for form in load_dictionary().forms]
-
-
 def raw_specs(site_forms: bool, deps: tuple[dg.AssetKey, ...] = ()) -> list[dg.AssetSpec]:
     """raw/<form> of the site forms, or of the declared sources' forms (linkage returns)."""
     return [
