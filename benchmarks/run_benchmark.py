@@ -95,7 +95,9 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
 
 STAGE_OF = (  # step name prefix -> stage (first match wins)
     ("site_submissions", "ingest"),
+    ("linkage_returns", "ingest"),
     ("raw_quality_gate", "raw gate"),
+    ("linkage_quality_gate", "raw gate"),
     ("dbt_staging", "dbt staging"),
     ("staging_quality_gate", "staging gate"),
     ("dbt_core", "dbt core"),
