@@ -85,3 +85,33 @@ def test_deaths_before_infusion_stop_the_run_before_the_analyses(small_submissio
     rows = list(sheet.iter_rows(values_only=True))
     rule = rows[0].index("Rule / 규칙")
     assert any(CHECK in str(r[rule]) for r in rows[1:])
+
+
+def test_a_linkage_return_complete_past_its_month_stops_the_run_at_the_linkage_gate(small_submissions, tmp_path):
+    """The linkage returns have their own blocking gate in the ingest job: a completeness date after the end of its
+    return's month (so after the cut-off of a month that reads it) stops the run before the monthly dataset."""
+    from orchestration.runner import run_pipeline
+    from orchestration.summary import format_summary
+
+    submissions = tmp_path / "submissions"
+    shutil.copytree(small_submissions / "submissions", submissions)
+    last = sorted((submissions / "LINKAGE").iterdir())[-1]
+    comp = pl.read_csv(last / "linkage_completeness.csv", infer_schema=False)
+    comp = comp.with_columns(pl.lit("2099-12-31").alias("complete_through"))
+    comp.write_csv(last / "linkage_completeness.csv")
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = run_pipeline(submissions, warehouse, tmp_path / "releases", demo=True)
+
+    assert not result.success and [s.job for s in result.stages] == ["ingest_batches", "site_feedback"]
+    failed = {(c.asset, c.check) for c in result.blocking_failures}
+    assert failed == {("raw/linkage_completeness", "complete_through_by_return_month")}
+    summary = format_summary(result, warehouse)
+    assert "BLOCKING raw/linkage_completeness :: complete_through_by_return_month" in summary
+    assert "linkage: " in summary and "2099-12-31" in summary  # the summary's linkage line shows the date
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        schemas = {r[0] for r in con.sql("select distinct table_schema from information_schema.tables").fetchall()}
+    finally:
+        con.close()
+    assert "staging" not in schemas and "adam" not in schemas  # stopped before the dbt layers
