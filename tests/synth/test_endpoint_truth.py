@@ -204,6 +204,12 @@ def test_linkage_and_follow_up_deaths_the_earlier_wins_and_the_death_form_over_b
     p = _patient(crs=[{"onset_date": 3, "resolution_date": 9, "astct_grade": "5"}])
     p.linkage_deaths = [D0 + 12]
     assert T.death(p, rules) == (D0 + 12, True)  # linkage over the fatal AE; its cause stays non-relapse
+    # the ranks are data (data/config/death_source_precedence.csv, the seed dbt reads): ranking linkage below the
+    # fatal CRS moves the death to the CRS
+    assert T.death(p, dataclasses.replace(rules, death_precedence=rules.death_precedence | {"linkage_death": 4})) == (
+        D0 + 9,
+        True,
+    )
 
 
 def test_os_censored_where_vital_status_is_known(rules):
