@@ -415,3 +415,22 @@ def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> p
                 )
             )
     return pl.concat(out) if out else pl.DataFrame(schema=ISSUE_SCHEMA)
+
+
+def unregistered_patient_issues(accepted: pl.DataFrame, registered: pl.Series) -> pl.DataFrame:
+    """Linkage rows keyed to a patient the registry never registered: quarantined (the agency links only the
+    patients the registry sends it, so such a row is a linkage error, never a patient to add)."""
+    hit = accepted.filter(~pl.col("patient_key").is_in(registered.implode()))
+    en, ko = messages.RULE_MESSAGES["unregistered_patient"]
+    expected = "a patient key of raw.registration"
+    return hit.select(
+        pl.col(SOURCE_FILE),
+        pl.col(ROW).cast(pl.Int64),
+        pl.col("record_id"),
+        pl.lit("patient_key").alias("field"),
+        pl.lit("unregistered_patient").alias("rule"),
+        pl.lit(WITHHELD).alias("value"),
+        pl.lit(expected).alias("expected"),
+        pl.lit(messages.render(en, "patient_key", None, expected)).alias("message_en"),
+        pl.lit(messages.render(ko, "patient_key", None, expected)).alias("message_ko"),
+    )

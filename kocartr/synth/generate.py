@@ -177,6 +177,10 @@ def generate(
     lap("forms")
     as_reported = frames  # before injected defects: what the sites reported (linkage finds the rest)
     frames = defects.inject(d, frames, rng, defect_rate, last)
+    # Deaths no site is told of (own stream, drawn after the defects): their reports leave both sets of frames.
+    never_told = linkage.unreported_deaths(c, as_reported, np.random.default_rng([seed, 8]))
+    as_reported = linkage.drop_death_reports(c, as_reported, never_told)
+    frames = linkage.drop_death_reports(c, frames, never_told)
     lap("defects")
 
     sub, gt = out_dir / "submissions", out_dir / "ground_truth"
@@ -187,7 +191,9 @@ def generate(
     defect_df, variant_df, n_files = writer.write_submissions(d, frames, sub, c.sites, rng)
     lap("write")
     # Own random stream: adding linkage changes no site file.
-    link = linkage.write_linkage(d, c, as_reported, sub, gt, first_month, last_month, np.random.default_rng([seed, 7]))
+    link = linkage.write_linkage(
+        d, c, as_reported, sub, gt, first_month, last_month, np.random.default_rng([seed, 7]), never_told=never_told
+    )
     lap("linkage")
 
     defect_df.write_csv(gt / "defects.csv")
