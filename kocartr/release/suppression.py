@@ -5,21 +5,24 @@ Rule (threshold from data/config/release.yaml, default 5; see the citation there
    Totals are counts too: a total in that range is hidden as well.
 2. Complementary suppression: a table is a set of linear constraints "cells of a line sum to its total"
    (each row with its row total, each column with its column total). A constraint with exactly one hidden entry
-   lets a reader recompute it, so another entry of the same constraint is hidden: a non-zero visible cell in
-   preference to a zero, then the cell whose hiding opens the fewest other constraints (fewer cascades), then
-   the smallest, then the first in order; the total only when no cell is left. Repeated until no constraint has
-   exactly one hidden entry (a hidden complement can open another constraint, hence the loop).
+   lets a reader recompute it, so another entry of the same constraint is hidden, chosen by least information loss
+   (Hundepool et al., Statistical Disclosure Control, Wiley 2012: secondary cell suppression minimizing a cost
+   function, as tau-ARGUS does): a non-zero entry in preference to a zero, then the pattern (the entry with the
+   complements it forces in turn) that hides the fewest margins and then the least total count, a cell before
+   its line's total. Two greedy orders are tried (with and without that look-ahead); in each, complements the final
+   pattern does not need are shown again (largest first, each removal re-audited: the classical clean-up of
+   redundant suppressions), and the cheaper pattern is kept.
 3. Disclosure audit (`audit`): "two hidden per line" is not enough when totals and zeros are published (total 19,
    visible 7 + 5 + 5, two hidden cells that a reader knows are >= 1 because zeros are shown: both must be 1).
    For every hidden entry the audit computes the smallest and largest value consistent with everything published
    (the table's linear constraints, the visible entries, non-negativity, and >= 1 for a hidden non-zero count,
    since zeros are shown), by linear programming (scipy.optimize.linprog). An entry is disclosed when that
    interval holds fewer than `threshold` integers (the reader must not be able to narrow a hidden count to fewer
-   possible values than the threshold). While the audit fails, one more visible entry on a
-   line of a disclosed entry is hidden (same preference as in 2) and the audit is repeated; `suppress` never
-   returns a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide).
-   This is the interval (linear-programming) attack of statistical disclosure control (Hundepool et al.,
-   Statistical Disclosure Control, Wiley 2012, ch. 7: "audit" of a suppression pattern). Tables published together
+   possible values than the threshold). While the audit fails, one more visible entry on a line of a disclosed
+   entry is hidden (the cheapest that resolves it, as in 2) and the audit is repeated; `suppress` never returns
+   a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide). This is
+   the interval (linear-programming) attack of statistical disclosure control (Hundepool et al., Statistical
+   Disclosure Control, Wiley 2012: "audit" of a suppression pattern). Tables published together
    share hidden group sizes (kocartr.release.outcomes), so a size hidden in one is not shown by another.
 All functions are pure and deterministic.
 """
@@ -38,9 +41,13 @@ class DisclosureError(ValueError):
 
 
 def _bounds(
-    entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
+    entries: Mapping[Hashable, int | None],
+    hidden: set[Hashable],
+    constraints: Sequence[Sequence[Hashable]],
+    le: Sequence[tuple[Hashable, Hashable]] = (),
 ) -> dict[Hashable, tuple[float, float]]:
-    """(min, max) of each hidden entry over every table consistent with what is published (linprog)."""
+    """(min, max) of each hidden entry over every table consistent with what is published (linprog). `le`: pairs
+    (a, b) a reader knows satisfy a <= b (a sub-population's count within its population's)."""
     import numpy as np
     from scipy.optimize import linprog
 
@@ -60,16 +67,29 @@ def _bounds(
                 b -= sign * (entries[k] or 0)
         rows.append(a)
         rhs.append(b)
+    ub_rows, ub_rhs = [], []
+    for small, big in le:  # small - big <= 0
+        if small not in hidden and big not in hidden:
+            continue
+        a = np.zeros(len(keys))
+        b = 0.0
+        for k, sign in ((small, 1.0), (big, -1.0)):
+            if k in hidden:
+                a[index[k]] += sign
+            else:
+                b -= sign * (entries[k] or 0)
+        ub_rows.append(a)
+        ub_rhs.append(b)
     # a reader knows a hidden count is >= 1 when zeros are shown (a zero is never hidden for being small)
     bounds = [(1.0 if (entries.get(k) or 0) >= 1 else 0.0, None) for k in keys]
     out: dict[Hashable, tuple[float, float]] = {}
-    a_eq = np.array(rows) if rows else None
-    b_eq = np.array(rhs) if rows else None
+    eq = {"A_eq": np.array(rows), "b_eq": np.array(rhs)} if rows else {}
+    eq |= {"A_ub": np.array(ub_rows), "b_ub": np.array(ub_rhs)} if ub_rows else {}
     for k in keys:
         c = np.zeros(len(keys))
         c[index[k]] = 1.0
-        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        lo = linprog(c, bounds=bounds, method="highs", **eq)
+        hi = linprog(-c, bounds=bounds, method="highs", **eq)
         low = lo.fun if lo.status == 0 else 0.0
         high = -hi.fun if hi.status == 0 else float("inf")  # status 3: unbounded, fully protected
         out[k] = (low, high)
@@ -81,21 +101,26 @@ def audit(
     hidden: Iterable[Hashable],
     constraints: Iterable[Sequence[Hashable]],
     threshold: int = DEFAULT_THRESHOLD,
+    le: Iterable[tuple[Hashable, Hashable]] = (),
 ) -> dict[Hashable, tuple]:
     """The hidden entries a reader can recover or narrow down: {key: (min, max)} for every hidden entry whose
     feasible interval holds fewer than `threshold` integers (empty = the pattern passes). Single differences (a line
-    with one hidden entry) are the special case min == max."""
+    with one hidden entry) are the special case min == max. `le`: known inequalities a <= b between entries."""
     hidden = frozenset(hidden)
     if not hidden:
         return {}
-    bounds = _bounds_cached(tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints))
+    bounds = _bounds_cached(
+        tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints), tuple(le)
+    )
     return {k: b for k, b in bounds.items() if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
 
 
 @lru_cache(maxsize=4096)
-def _bounds_cached(entries: tuple, hidden: frozenset, constraints: tuple) -> dict[Hashable, tuple[float, float]]:
+def _bounds_cached(
+    entries: tuple, hidden: frozenset, constraints: tuple, le: tuple = ()
+) -> dict[Hashable, tuple[float, float]]:
     """_bounds memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
-    return _bounds(dict(entries), set(hidden), constraints)
+    return _bounds(dict(entries), set(hidden), constraints, le)
 
 
 def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
@@ -119,62 +144,118 @@ def suppress(
     are no secret unless small: a line whose only hidden entry is one of them needs no complement (its value
     follows from published counts; the audit still checks every count). Raises DisclosureError when no pattern
     passes the audit."""
-    published = set(published)
-    unpublished = set(unpublished)
-    constraints = [tuple(c) for c in constraints]
-    lines_of: dict[Hashable, list[int]] = {}
-    for n, line in enumerate(constraints):
-        for k in line:
-            lines_of.setdefault(k, []).append(n)
-    hidden = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
+    t = _Table(entries, [tuple(c) for c in constraints], threshold, set(published), set(unpublished))
+    fixed = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
+    patterns = []
+    for lookahead in (True, False):  # two greedy orders, each pruned; the cheaper pattern is published
+        hidden = t.close(set(fixed), lookahead)
+        while disclosed := t.disclosed(hidden):
+            k = min(disclosed, key=repr)
+            hidden = t.widen(hidden, k, disclosed[k])
+        hidden = t.prune(hidden, fixed)
+        patterns.append((t.loss(hidden - fixed), sorted(map(repr, hidden)), hidden))
+    return min(patterns, key=lambda p: (p[0], p[1]))[2]
 
-    def n_hidden(n: int) -> int:
-        return sum(1 for k in constraints[n] if k in hidden)
 
-    changed = True
-    while changed:
-        changed = False
-        for n, line in enumerate(constraints):
-            if n_hidden(n) != 1:
-                continue
-            only = next(k for k in line if k in hidden)
-            if only in unpublished and not is_small(entries.get(only), threshold):
-                continue
-            visible = [k for k in line if k not in hidden and k not in published]
-            cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
-            pool = cells or visible
-            if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
-                continue
+@dataclass
+class _Table:
+    """One table's constraints and the secondary-suppression steps (closure, audit widening, pruning).
 
-            def cost(k: Hashable, n: int = n, line: Sequence[Hashable] = line) -> tuple:
-                # prefer non-zero cells (a hidden zero protects little), then cells whose other lines already
-                # hold a hidden entry (no cascade), then the smallest, then the first
-                opened = sum(1 for m in lines_of[k] if m != n and n_hidden(m) == 0)
-                return ((entries[k] or 0) == 0, opened, entries[k] or 0, line.index(k))
+    Complements are chosen by least information loss (the cost of a pattern: margins hidden, then total count
+    hidden): each candidate is scored by the counts it hides together with the
+    further complements it forces (a one-step look-ahead), so a large cell is hidden only when every cheaper
+    pattern would hide more. A final pass restores every complement the pattern does not need (the classical
+    removal of redundant suppressions), checked by the same audit."""
 
-            hidden.add(min(pool, key=cost))
-            changed = True
-        if not changed:  # no single-hidden line left: audit against linear recovery, widen what it narrows
-            disclosed = {
-                k: b
-                for k, b in audit(entries, hidden, constraints, threshold).items()
-                if k not in unpublished or is_small(entries.get(k), threshold)
-            }
-            if disclosed:
-                k = min(disclosed, key=repr)
-                # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
-                free = hidden | published
-                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or [
-                    x for line in constraints if any(y in hidden for y in line) for x in line if x not in free
-                ]
-                if not pool:
-                    raise DisclosureError(
-                        f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is left to hide on its lines"
-                    )
-                cells = [x for x in pool if all(constraints[n][-1] != x for n in lines_of[x])] or pool
-                hidden.add(min(cells, key=lambda x: ((entries[x] or 0) == 0, entries[x] or 0, repr(x))))
-                changed = True
-    return hidden
+    entries: Mapping[Hashable, int | None]
+    constraints: list[tuple[Hashable, ...]]
+    threshold: int
+    published: set[Hashable]
+    unpublished: set[Hashable]
+
+    def __post_init__(self) -> None:
+        self.totals = {line[-1] for line in self.constraints}
+        self.big = 1 + sum(self.value(k) for k in self.entries)
+        self.lines_of: dict[Hashable, list[int]] = {}
+        for n, line in enumerate(self.constraints):
+            for k in line:
+                self.lines_of.setdefault(k, []).append(n)
+
+    def value(self, k: Hashable) -> int:
+        return self.entries.get(k) or 0
+
+    def loss(self, keys: Iterable[Hashable]) -> int:
+        """Information lost by hiding `keys`: their counts, a margin (a line's total: a group's or product's size,
+        the headline a reader looks for) above any number of cells."""
+        return sum(self.value(k) + (self.big if k in self.totals else 0) for k in keys)
+
+    def secret(self, k: Hashable) -> bool:
+        """A hidden count a reader must not recover (an unpublished count is no secret unless small)."""
+        return k not in self.unpublished or is_small(self.entries.get(k), self.threshold)
+
+    def single(self, hidden: set[Hashable]) -> list[int]:
+        """Lines whose only hidden entry is a secret: a reader recomputes it from the line's other entries."""
+        out = []
+        for n, line in enumerate(self.constraints):
+            inside = [k for k in line if k in hidden]
+            if len(inside) == 1 and self.secret(inside[0]):
+                out.append(n)
+        return out
+
+    def open_line(self, hidden: set[Hashable]) -> int | None:
+        """The first single-hidden line that has an entry left to hide (the others are the audit's to refuse)."""
+        return next((n for n in self.single(hidden) if self.candidates(n, hidden)), None)
+
+    def candidates(self, n: int, hidden: set[Hashable]) -> list[Hashable]:
+        return [k for k in self.constraints[n] if k not in hidden and k not in self.published]
+
+    def close(self, hidden: set[Hashable], lookahead: bool) -> set[Hashable]:
+        """Add complements until no line has exactly one (secret) hidden entry."""
+        hidden = set(hidden)
+        while (n := self.open_line(hidden)) is not None:
+            pool = self.candidates(n, hidden)
+            hidden.add(min(pool, key=lambda k: self.cost(k, n, hidden, lookahead)))
+        return hidden
+
+    def cost(self, k: Hashable, n: int, hidden: set[Hashable], lookahead: bool) -> tuple:
+        """Non-zero entries first (a hidden zero protects little), then the least value hidden with the complements
+        it forces (look-ahead), then cells before a line's total, fewer newly opened lines, smaller, first."""
+        total = k == self.constraints[n][-1]
+        opened = sum(1 for m in self.lines_of[k] if m != n and not any(x in hidden for x in self.constraints[m]))
+        loss = self.loss(self.close(hidden | {k}, False) - hidden) if lookahead else 0
+        return (self.value(k) == 0, loss, total, opened, self.value(k), self.constraints[n].index(k))
+
+    def disclosed(self, hidden: set[Hashable]) -> dict[Hashable, tuple]:
+        found = audit(self.entries, hidden, self.constraints, self.threshold)
+        return {k: b for k, b in found.items() if self.secret(k)}
+
+    def widen(self, hidden: set[Hashable], k: Hashable, interval: tuple) -> set[Hashable]:
+        """Hide one more entry so that `k` is no longer narrowed: an entry on a line of `k` (else on any line that
+        holds a hidden entry), the cheapest pattern (with its forced complements) that resolves it."""
+        free = hidden | self.published
+        pool = [x for n in self.lines_of.get(k, []) for x in self.constraints[n] if x not in free] or [
+            x for line in self.constraints if any(y in hidden for y in line) for x in line if x not in free
+        ]
+        if not pool:
+            raise DisclosureError(
+                f"hidden count {k!r} can be narrowed to {interval} and nothing is left to hide on its lines"
+            )
+        options = []
+        for x in dict.fromkeys(pool):
+            h2 = self.close(hidden | {x}, True)
+            resolved = k not in self.disclosed(h2)
+            loss = self.loss(h2 - hidden)
+            options.append(((not resolved, self.value(x) == 0, loss, repr(x)), h2))
+        return min(options, key=lambda o: o[0])[1]
+
+    def prune(self, hidden: set[Hashable], fixed: set[Hashable]) -> set[Hashable]:
+        """Show again each complement (largest first) whose hiding the pattern does not need: no line left with a
+        single hidden secret and the audit still passes."""
+        for x in sorted(hidden - fixed, key=lambda y: (-self.loss([y]), repr(y))):
+            trial = hidden - {x}
+            if not self.single(trial) and not self.disclosed(trial):
+                hidden = trial
+        return hidden
 
 
 def suppress_vector(
