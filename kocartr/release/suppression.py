@@ -135,6 +135,7 @@ def suppress(
     pre_hidden: Iterable[Hashable] = (),
     published: Iterable[Hashable] = (),
     unpublished: Iterable[Hashable] = (),
+    costly: Iterable[Hashable] | None = None,
 ) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
@@ -142,9 +143,12 @@ def suppress(
     tables published together stay consistent). `published`: keys shown by another table, which hiding here
     would not protect (never chosen as complements). `unpublished`: keys no table shows (hidden from the start) that
     are no secret unless small: a line whose only hidden entry is one of them needs no complement (its value
-    follows from published counts; the audit still checks every count). Raises DisclosureError when no pattern
-    passes the audit."""
-    t = _Table(entries, [tuple(c) for c in constraints], threshold, set(published), set(unpublished))
+    follows from published counts; the audit still checks every count). `costly`: the entries a reader needs most,
+    hidden only when no pattern without them passes (default: every line's total, the margins). Raises
+    DisclosureError when no pattern passes the audit."""
+    lines = [tuple(c) for c in constraints]
+    heavy = {line[-1] for line in lines} if costly is None else set(costly)
+    t = _Table(entries, lines, threshold, set(published), set(unpublished), heavy)
     fixed = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
     patterns = []
     for lookahead in (True, False):  # two greedy orders, each pruned; the cheaper pattern is published
@@ -172,9 +176,9 @@ class _Table:
     threshold: int
     published: set[Hashable]
     unpublished: set[Hashable]
+    heavy: set[Hashable]
 
     def __post_init__(self) -> None:
-        self.totals = {line[-1] for line in self.constraints}
         self.big = 1 + sum(self.value(k) for k in self.entries)
         self.lines_of: dict[Hashable, list[int]] = {}
         for n, line in enumerate(self.constraints):
@@ -185,9 +189,9 @@ class _Table:
         return self.entries.get(k) or 0
 
     def loss(self, keys: Iterable[Hashable]) -> int:
-        """Information lost by hiding `keys`: their counts, a margin (a line's total: a group's or product's size,
-        the headline a reader looks for) above any number of cells."""
-        return sum(self.value(k) + (self.big if k in self.totals else 0) for k in keys)
+        """Information lost by hiding `keys`: their counts, a costly entry (by default a margin: a group's or
+        product's size, the headline a reader looks for) above any number of others."""
+        return sum(self.value(k) + (self.big if k in self.heavy else 0) for k in keys)
 
     def secret(self, k: Hashable) -> bool:
         """A hidden count a reader must not recover (an unpublished count is no secret unless small)."""
@@ -425,14 +429,20 @@ def suppress_strata(
     overall: int | None = None,
     pre_hidden: Iterable[Hashable] = (),
     cells_published: bool = True,
+    cells_first: bool = False,
 ) -> set[tuple]:
     """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
     jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
-    (they are hidden from the start, and the audit still checks that the margins do not narrow them)."""
+    (they are hidden from the start, and the audit still checks that the margins do not narrow them).
+    `cells_first`: the DISGRP/PRODUCT cells are the headline (response rates, reported per disease group and
+    product since the criteria differ by disease): a margin is hidden rather than a cell where either would do."""
     entries, lines = strata_table(cells, groups, products, overall)
     structural = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
     pre = (set(pre_hidden) & set(entries)) - structural
     unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
-    hidden = suppress(entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished)
+    costly = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - structural if cells_first else None
+    hidden = suppress(
+        entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished, costly=costly
+    )
     return {k for k in hidden if isinstance(k, tuple)}  # every key of strata_table is a tuple

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kocartr.release.outcomes import Rate, suppress_summaries
-from kocartr.release.suppression import audit, nested_key, strata_table, suppress_strata
+from kocartr.release.suppression import OVERALL, audit, nested_key, strata_table, suppress_strata
 
 # large B-cell lymphoma 96 = axi-cel 70 + tisa-cel 24 + anbal-cel 2; myeloma 54 = cilta-cel 30 + ide-cel 24
 CELLS = {("LBCL", "AXI"): 70, ("LBCL", "TISA"): 24, ("LBCL", "ANBAL"): 2, ("MM", "CILTA"): 30, ("MM", "IDE"): 24}
@@ -113,3 +113,40 @@ def test_pipeline_release_sizes_and_events_pass_the_joint_audit(published):
     # the stratum sizes as one table (Table 1's cells with the outcome tables' margins)
     entries, lines = strata_table(pub.cells)
     assert audit(entries, {k for k in entries if pub.sizes_hidden.get(k)}, lines) == {}
+
+
+# the pipeline fixture's infused patients: small trial-product cells in four disease groups beside large LBCL cells
+SMALL = {
+    ("ALL", "TISA"): 11,
+    ("ALL", "TRIAL"): 1,
+    ("INDOLENT", "TRIAL"): 2,
+    ("LBCL", "AXI"): 47,
+    ("LBCL", "TISA"): 37,
+    ("MCL", "TRIAL"): 3,
+    ("MM", "CILTA"): 18,
+    ("MM", "TRIAL"): 1,
+}
+SMALL_CELLS = {k for k, v in SMALL.items() if v < 5}
+
+
+def test_least_loss_complements_publish_the_large_cells_and_the_attack_still_fails():
+    """The first-found complement rule hid axi-cel's 47 LBCL patients and the axi-cel total (a product that needs
+    no protection: no small cell in its column); complements by least loss with redundant ones shown again keep
+    both, and still no hidden count can be recovered or narrowed below the threshold."""
+    entries, lines = strata_table(SMALL)
+    hidden = suppress_strata(SMALL)
+    assert audit(entries, hidden, lines) == {}
+    assert {nested_key(*k) for k in SMALL_CELLS} <= hidden
+    assert not hidden & {("DISGRP/PRODUCT", "LBCL/AXI"), ("PRODUCT", "AXI"), ("PRODUCT", "TISA"), OVERALL}
+    # the subtraction attack on the result: every line holds zero or at least two hidden entries
+    assert all(sum(k in hidden for k in line) != 1 for line in lines)
+
+
+def test_response_cells_first_hides_margins_instead_of_large_cells():
+    """Response rates are reported per disease group and product: there the cells are kept and margins hidden
+    instead (the same protection: the audit passes for both choices)."""
+    entries, lines = strata_table(SMALL)
+    default, first = suppress_strata(SMALL), suppress_strata(SMALL, cells_first=True)
+    assert audit(entries, first, lines) == {} and {nested_key(*k) for k in SMALL_CELLS} <= first
+    large = {nested_key(*k) for k, v in SMALL.items() if v >= 5}
+    assert large & default and not large & first
