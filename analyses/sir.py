@@ -14,6 +14,7 @@ n_excluded counts pre-entry events and patients without sex or birth year (no po
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,7 +101,9 @@ def _intervals(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str) -> tuple[p
 
 def _row(ep: str, var: str, level: str, cat: str, sub: pl.DataFrame, cells: pl.DataFrame, source: str) -> dict:
     mine = cells.filter(pl.col("USUBJID").is_in(sub["USUBJID"].implode()))
-    expected = float((mine["days"] * mine["rate_per_100k"]).sum()) / DAYS_PER_YEAR / 100_000
+    # fsum: exactly rounded whatever the row order (ADTTE is read unordered; a plain sum changed in the last
+    # digits from run to run, and with it the release fingerprint)
+    expected = math.fsum((mine["days"] * mine["rate_per_100k"]).to_list()) / DAYS_PER_YEAR / 100_000
     observed = int(sub["event"].sum())
     lo, hi = garwood(observed, expected)
     return {

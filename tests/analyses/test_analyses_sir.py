@@ -108,3 +108,36 @@ def test_patient_without_birth_year_is_excluded_and_counted() -> None:
     row = got.filter((pl.col("endpoint") == "SPM") & (pl.col("stratum_variable") == "overall")).row(0, named=True)
     assert (row["n"], row["n_excluded"]) == (1, 2)
     assert row["expected"] == pytest.approx(3.65 / 365.25, rel=1e-12)
+
+
+def test_expected_count_does_not_depend_on_row_order() -> None:
+    """ADTTE is read unordered: one large and two small person-time products, where a plain float sum keeps the
+    small ones only when they come first (each is under half a unit in the last place of the large one)."""
+    cells = {"A": ("M", 1960, D(2024, 1, 1), 1e16), "B": ("F", 1970, D(2023, 1, 2), 200.0)}
+    cells["C"] = ("M", 1950, D(2023, 1, 2), 200.0)
+    adtte = pl.DataFrame(
+        {
+            "USUBJID": list(cells),
+            "PARAMCD": ["SPM"] * 3,
+            "STARTDT": [D(2023, 1, 1)] * 3,
+            "ENTRYT": [0.0] * 3,
+            "ADT": [c[2] for c in cells.values()],
+            "CNSR": [1] * 3,
+            "PREENTFL": ["N"] * 3,
+            "PRODUCT": ["AXI_CEL"] * 3,
+        }
+    )
+    adsl = pl.DataFrame({"USUBJID": list(cells), "SEX": [c[0] for c in cells.values()]})
+    adsl = adsl.with_columns(BIRTHYR=pl.Series([c[1] for c in cells.values()]))
+    rates = pl.DataFrame(
+        [("ALL_SITES", sex, (2023 - born) // 5 * 5, 2023, rate, "hand") for sex, born, _, rate in cells.values()],
+        schema=["category", "sex", "age_group_start", "calendar_year", "rate_per_100k", "source"],
+        orient="row",
+    )
+
+    def expected(frame: pl.DataFrame) -> float:
+        got = sir_table(frame, adsl, D(2024, 12, 31), rates)
+        return got.filter((pl.col("endpoint") == "SPM") & (pl.col("stratum_variable") == "overall"))["expected"][0]
+
+    exact = (365 * 1e16 + 400.0) / 365.25 / 100_000  # 365e16 + 400, rounded once
+    assert expected(adtte) == expected(adtte.reverse()) == exact
