@@ -355,6 +355,7 @@ def joint_pass(
             pre_hidden=pre,
             cells_published=bool(nested) or vals is cells,  # Table 1 shows the infused patients' cells
             cells_first=cells_first and bool(nested),
+            lost=[k for k, s in by.items() if (s.events_hidden if what == "n" else s.n_hidden)],
         )
         for k in hidden:  # cells too: Table 1 shows the infused patients' cells and reads the same flags
             forced[key(k)] = True

@@ -136,6 +136,7 @@ def suppress(
     published: Iterable[Hashable] = (),
     unpublished: Iterable[Hashable] = (),
     costly: Iterable[Hashable] | None = None,
+    strata: Mapping[Hashable, tuple[Hashable, float]] | None = None,
 ) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
@@ -144,11 +145,13 @@ def suppress(
     would not protect (never chosen as complements). `unpublished`: keys no table shows (hidden from the start) that
     are no secret unless small: a line whose only hidden entry is one of them needs no complement (its value
     follows from published counts; the audit still checks every count). `costly`: the entries a reader needs most,
-    hidden only when no pattern without them passes (default: every line's total, the margins). Raises
-    DisclosureError when no pattern passes the audit."""
+    hidden only when no pattern without them passes (default: every line's total, the margins). `strata`: key ->
+    (stratum, weight) for counts that belong to one published result (a stratum's N and events: hiding either
+    hides its estimates), so a pattern is charged the weight of each stratum it newly hides and nothing more for
+    another count of a stratum already hidden. Raises DisclosureError when no pattern passes the audit."""
     lines = [tuple(c) for c in constraints]
     heavy = {line[-1] for line in lines} if costly is None else set(costly)
-    t = _Table(entries, lines, threshold, set(published), set(unpublished), heavy)
+    t = _Table(entries, lines, threshold, set(published), set(unpublished), heavy, dict(strata or {}))
     fixed = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
     patterns = []
     for lookahead in (True, False):  # two greedy orders, each pruned; the cheaper pattern is published
@@ -157,7 +160,7 @@ def suppress(
             k = min(disclosed, key=repr)
             hidden = t.widen(hidden, k, disclosed[k])
         hidden = t.prune(hidden, fixed)
-        patterns.append((t.loss(hidden - fixed), sorted(map(repr, hidden)), hidden))
+        patterns.append((t.loss(hidden - fixed, fixed), sorted(map(repr, hidden)), hidden))
     return min(patterns, key=lambda p: (p[0], p[1]))[2]
 
 
@@ -177,9 +180,10 @@ class _Table:
     published: set[Hashable]
     unpublished: set[Hashable]
     heavy: set[Hashable]
+    strata: dict[Hashable, tuple[Hashable, float]]
 
     def __post_init__(self) -> None:
-        self.big = 1 + sum(self.value(k) for k in self.entries)
+        self.big = 1 + 2 * sum(self.value(k) for k in self.entries)
         self.lines_of: dict[Hashable, list[int]] = {}
         for n, line in enumerate(self.constraints):
             for k in line:
@@ -188,10 +192,17 @@ class _Table:
     def value(self, k: Hashable) -> int:
         return self.entries.get(k) or 0
 
-    def loss(self, keys: Iterable[Hashable]) -> int:
-        """Information lost by hiding `keys`: their counts, a costly entry (by default a margin: a group's or
-        product's size, the headline a reader looks for) above any number of others."""
-        return sum(self.value(k) + (self.big if k in self.heavy else 0) for k in keys)
+    def loss(self, keys: Iterable[Hashable], hidden: Iterable[Hashable] = ()) -> float:
+        """Information lost by hiding `keys` besides `hidden`: their counts, a costly entry (by default a margin: a
+        group's or product's size, the headline a reader looks for) above any number of others; with `strata`, each
+        stratum newly hidden (its weight) above all counts."""
+        keys = set(keys)
+        counts = sum(self.value(k) + (self.big if k in self.heavy else 0) for k in keys)
+        if not self.strata:
+            return counts
+        gone = {self.strata[k][0] for k in hidden if k in self.strata}
+        new = {self.strata[k] for k in keys if k in self.strata and self.strata[k][0] not in gone}
+        return sum(w for _, w in new) * self.big * self.big + counts
 
     def secret(self, k: Hashable) -> bool:
         """A hidden count a reader must not recover (an unpublished count is no secret unless small)."""
@@ -226,7 +237,7 @@ class _Table:
         it forces (look-ahead), then cells before a line's total, fewer newly opened lines, smaller, first."""
         total = k == self.constraints[n][-1]
         opened = sum(1 for m in self.lines_of[k] if m != n and not any(x in hidden for x in self.constraints[m]))
-        loss = self.loss(self.close(hidden | {k}, False) - hidden) if lookahead else 0
+        loss = self.loss(self.close(hidden | {k}, False) - hidden, hidden) if lookahead else 0
         return (self.value(k) == 0, loss, total, opened, self.value(k), self.constraints[n].index(k))
 
     def disclosed(self, hidden: set[Hashable]) -> dict[Hashable, tuple]:
@@ -248,14 +259,14 @@ class _Table:
         for x in dict.fromkeys(pool):
             h2 = self.close(hidden | {x}, True)
             resolved = k not in self.disclosed(h2)
-            loss = self.loss(h2 - hidden)
+            loss = self.loss(h2 - hidden, hidden)
             options.append(((not resolved, self.value(x) == 0, loss, repr(x)), h2))
         return min(options, key=lambda o: o[0])[1]
 
     def prune(self, hidden: set[Hashable], fixed: set[Hashable]) -> set[Hashable]:
         """Show again each complement (largest first) whose hiding the pattern does not need: no line left with a
         single hidden secret and the audit still passes."""
-        for x in sorted(hidden - fixed, key=lambda y: (-self.loss([y]), repr(y))):
+        for x in sorted(hidden - fixed, key=lambda y: (-self.loss([y], hidden - {y}), repr(y))):
             trial = hidden - {x}
             if not self.single(trial) and not self.disclosed(trial):
                 hidden = trial
@@ -300,9 +311,12 @@ def suppress_table(
     grand_pre_hidden: bool = False,
     cells_pre_hidden: Sequence[Sequence[bool]] | None = None,
     cols_pre_hidden: Sequence[bool] | None = None,
+    by_row: bool = False,
 ) -> TableSuppression:
     """A two-way table whose row totals, column totals and grand total are published (computed from the cells
-    when not given). Returns which cells and totals to hide."""
+    when not given). Returns which cells and totals to hide. `by_row`: each row is one published result (a
+    stratum: N with its events) and the column totals with the grand total the overall one; complements are then
+    chosen to hide as few results as possible, the smallest first, the overall last (suppress's `strata`)."""
     r = len(table)
     c = len(table[0]) if r else 0
     rt: list[int | None] = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
@@ -322,7 +336,12 @@ def suppress_table(
     pre += ["g"] if grand_pre_hidden else []
     pre += [("k", j) for j, h in enumerate(cols_pre_hidden or []) if h]
     pre += [("c", i, j) for i, row in enumerate(cells_pre_hidden or []) for j, h in enumerate(row) if h]
-    hidden = suppress(entries, constraints, threshold, pre)
+    strata: dict[Hashable, tuple[Hashable, float]] = {}
+    if by_row:
+        strata = {("c", i, j): (("row", i), rt[i] or 0) for i in range(r) for j in range(c)}
+        strata |= {("r", i): (("row", i), rt[i] or 0) for i in range(r)}
+        strata |= {k: ("overall", 1 + 2 * (gt or 0)) for k in [*(("k", j) for j in range(c)), "g"]}
+    hidden = suppress(entries, constraints, threshold, pre, strata=strata)
     return TableSuppression(
         cells=[[("c", i, j) in hidden for j in range(c)] for i in range(r)],
         row_totals=[("r", i) in hidden for i in range(r)],
@@ -358,6 +377,7 @@ def suppress_event_table(
             row_totals=[oN],
             rows_pre_hidden=[overall_n_pre_hidden],
             cells_pre_hidden=[[overall_e_pre_hidden, False]],
+            by_row=True,
         )
         return [], (res.row_totals[0], res.cells[0][0])
     res = suppress_table(
@@ -370,6 +390,7 @@ def suppress_event_table(
         grand_pre_hidden=overall_n_pre_hidden,
         cells_pre_hidden=[[h, False] for h in (e_pre_hidden or [False] * len(groups))],
         cols_pre_hidden=[overall_e_pre_hidden, False],
+        by_row=True,
     )
     # every constraint has 0 or >= 2 hidden entries, so a visible n is never recomputable from hidden ones
     per = [(res.row_totals[i], res.cells[i][0]) for i in range(len(groups))]
@@ -430,19 +451,35 @@ def suppress_strata(
     pre_hidden: Iterable[Hashable] = (),
     cells_published: bool = True,
     cells_first: bool = False,
+    lost: Iterable[Hashable] | None = None,
 ) -> set[tuple]:
     """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
     jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
     (they are hidden from the start, and the audit still checks that the margins do not narrow them).
     `cells_first`: the DISGRP/PRODUCT cells are the headline (response rates, reported per disease group and
-    product since the criteria differ by disease): a margin is hidden rather than a cell where either would do."""
+    product since the criteria differ by disease): a margin is hidden rather than a cell where either would do.
+    `lost`: strata whose result (estimates) another table hides already: complements are taken there first (each
+    stratum is charged once, by its count, a headline entry above the rest); None: count by count."""
     entries, lines = strata_table(cells, groups, products, overall)
     structural = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
     pre = (set(pre_hidden) & set(entries)) - structural
     unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
-    costly = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - structural if cells_first else None
+    nested: set[Hashable] = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED and k not in structural}
+    costly = nested if cells_first else {line[-1] for line in lines}
+    strata: dict[Hashable, tuple[Hashable, float]] = {}
+    if lost is not None:
+        big = 1 + sum(v or 0 for v in entries.values())
+        gone = set(lost)
+        strata = {k: (k, 0 if k in gone else (v or 0) + (big if k in costly else 0)) for k, v in entries.items()}
     hidden = suppress(
-        entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished, costly=costly
+        entries,
+        lines,
+        threshold,
+        pre | unpublished,
+        published=structural,
+        unpublished=unpublished,
+        costly=costly,
+        strata=strata,
     )
     return {k for k in hidden if isinstance(k, tuple)}  # every key of strata_table is a tuple
