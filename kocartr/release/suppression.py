@@ -456,8 +456,9 @@ def suppress_strata(
     """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
     jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
     (they are hidden from the start, and the audit still checks that the margins do not narrow them).
-    `cells_first`: the DISGRP/PRODUCT cells are the headline (response rates, reported per disease group and
-    product since the criteria differ by disease): a margin is hidden rather than a cell where either would do.
+    Complements are chosen keeping margins first and, separately, keeping cells first; the pattern hiding the
+    least total count is published. `cells_first`: the DISGRP/PRODUCT cells are the headline (response rates,
+    reported per disease group and product since the criteria differ by disease): only the cells-first order.
     `lost`: strata whose result (estimates) another table hides already: complements are taken there first (each
     stratum is charged once, by its count, a headline entry above the rest); None: count by count."""
     entries, lines = strata_table(cells, groups, products, overall)
@@ -466,20 +467,26 @@ def suppress_strata(
     unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
     nested: set[Hashable] = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED and k not in structural}
-    costly = nested if cells_first else {line[-1] for line in lines}
-    strata: dict[Hashable, tuple[Hashable, float]] = {}
-    if lost is not None:
-        big = 1 + sum(v or 0 for v in entries.values())
-        gone = set(lost)
-        strata = {k: (k, 0 if k in gone else (v or 0) + (big if k in costly else 0)) for k, v in entries.items()}
-    hidden = suppress(
-        entries,
-        lines,
-        threshold,
-        pre | unpublished,
-        published=structural,
-        unpublished=unpublished,
-        costly=costly,
-        strata=strata,
-    )
-    return {k for k in hidden if isinstance(k, tuple)}  # every key of strata_table is a tuple
+    # two cost orders (margins kept first, cells kept first; the overall always last); unless the cells are the
+    # table's headline, the pattern hiding the least total count is published (Hundepool et al.: cell value cost)
+    margins = {line[-1] for line in lines}
+    orders = [nested | {OVERALL}] if cells_first else [margins, nested | {OVERALL}]
+    patterns: list[tuple[int, int, set[Hashable]]] = []
+    for costly in orders:
+        strata: dict[Hashable, tuple[Hashable, float]] = {}
+        if lost is not None:
+            big = 1 + sum(v or 0 for v in entries.values())
+            gone = set(lost)
+            strata = {k: (k, 0 if k in gone else (v or 0) + (big if k in costly else 0)) for k, v in entries.items()}
+        hidden = suppress(
+            entries,
+            lines,
+            threshold,
+            pre | unpublished,
+            published=structural,
+            unpublished=unpublished,
+            costly=costly,
+            strata=strata,
+        )
+        patterns.append((sum(entries.get(k) or 0 for k in hidden - pre), len(patterns), hidden))
+    return {k for k in min(patterns)[2] if isinstance(k, tuple)}  # every key of strata_table is a tuple
