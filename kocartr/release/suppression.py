@@ -8,10 +8,14 @@ Rule (threshold from data/config/release.yaml, default 5; see the citation there
    lets a reader recompute it, so another entry of the same constraint is hidden, chosen by least information loss
    (Hundepool et al., Statistical Disclosure Control, Wiley 2012: secondary cell suppression minimizing a cost
    function, as tau-ARGUS does): a non-zero entry in preference to a zero, then the pattern (the entry with the
-   complements it forces in turn) that hides the fewest margins and then the least total count, a cell before
-   its line's total. Two greedy orders are tried (with and without that look-ahead); in each, complements the final
-   pattern does not need are shown again (largest first, each removal re-audited: the classical clean-up of
-   redundant suppressions), and the cheaper pattern is kept.
+   complements it forces in turn) that hides the fewest costly entries (by default the margins) and then the least
+   total count, a cell before its line's total. Where counts belong to one published result (a stratum's N and
+   events: hiding either hides its estimates), each result newly hidden is charged once, so complements go to
+   strata already hidden, the smallest first. Two greedy orders are tried (with and without the look-ahead); in
+   each, complements the final pattern does not need are shown again (largest first, each removal re-audited: the
+   classical clean-up of redundant suppressions), and the cheaper pattern is kept. The DISGRP x PRODUCT table
+   (`suppress_strata`) is solved keeping margins first and keeping cells first, and the pattern hiding the least
+   total count is published.
 3. Disclosure audit (`audit`): "two hidden per line" is not enough when totals and zeros are published (total 19,
    visible 7 + 5 + 5, two hidden cells that a reader knows are >= 1 because zeros are shown: both must be 1).
    For every hidden entry the audit computes the smallest and largest value consistent with everything published
@@ -41,13 +45,9 @@ class DisclosureError(ValueError):
 
 
 def _bounds(
-    entries: Mapping[Hashable, int | None],
-    hidden: set[Hashable],
-    constraints: Sequence[Sequence[Hashable]],
-    le: Sequence[tuple[Hashable, Hashable]] = (),
+    entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
 ) -> dict[Hashable, tuple[float, float]]:
-    """(min, max) of each hidden entry over every table consistent with what is published (linprog). `le`: pairs
-    (a, b) a reader knows satisfy a <= b (a sub-population's count within its population's)."""
+    """(min, max) of each hidden entry over every table consistent with what is published (linprog)."""
     import numpy as np
     from scipy.optimize import linprog
 
@@ -67,29 +67,16 @@ def _bounds(
                 b -= sign * (entries[k] or 0)
         rows.append(a)
         rhs.append(b)
-    ub_rows, ub_rhs = [], []
-    for small, big in le:  # small - big <= 0
-        if small not in hidden and big not in hidden:
-            continue
-        a = np.zeros(len(keys))
-        b = 0.0
-        for k, sign in ((small, 1.0), (big, -1.0)):
-            if k in hidden:
-                a[index[k]] += sign
-            else:
-                b -= sign * (entries[k] or 0)
-        ub_rows.append(a)
-        ub_rhs.append(b)
     # a reader knows a hidden count is >= 1 when zeros are shown (a zero is never hidden for being small)
     bounds = [(1.0 if (entries.get(k) or 0) >= 1 else 0.0, None) for k in keys]
     out: dict[Hashable, tuple[float, float]] = {}
-    eq = {"A_eq": np.array(rows), "b_eq": np.array(rhs)} if rows else {}
-    eq |= {"A_ub": np.array(ub_rows), "b_ub": np.array(ub_rhs)} if ub_rows else {}
+    a_eq = np.array(rows) if rows else None
+    b_eq = np.array(rhs) if rows else None
     for k in keys:
         c = np.zeros(len(keys))
         c[index[k]] = 1.0
-        lo = linprog(c, bounds=bounds, method="highs", **eq)
-        hi = linprog(-c, bounds=bounds, method="highs", **eq)
+        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
         low = lo.fun if lo.status == 0 else 0.0
         high = -hi.fun if hi.status == 0 else float("inf")  # status 3: unbounded, fully protected
         out[k] = (low, high)
@@ -101,26 +88,21 @@ def audit(
     hidden: Iterable[Hashable],
     constraints: Iterable[Sequence[Hashable]],
     threshold: int = DEFAULT_THRESHOLD,
-    le: Iterable[tuple[Hashable, Hashable]] = (),
 ) -> dict[Hashable, tuple]:
     """The hidden entries a reader can recover or narrow down: {key: (min, max)} for every hidden entry whose
     feasible interval holds fewer than `threshold` integers (empty = the pattern passes). Single differences (a line
-    with one hidden entry) are the special case min == max. `le`: known inequalities a <= b between entries."""
+    with one hidden entry) are the special case min == max."""
     hidden = frozenset(hidden)
     if not hidden:
         return {}
-    bounds = _bounds_cached(
-        tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints), tuple(le)
-    )
+    bounds = _bounds_cached(tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints))
     return {k: b for k, b in bounds.items() if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
 
 
 @lru_cache(maxsize=4096)
-def _bounds_cached(
-    entries: tuple, hidden: frozenset, constraints: tuple, le: tuple = ()
-) -> dict[Hashable, tuple[float, float]]:
+def _bounds_cached(entries: tuple, hidden: frozenset, constraints: tuple) -> dict[Hashable, tuple[float, float]]:
     """_bounds memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
-    return _bounds(dict(entries), set(hidden), constraints, le)
+    return _bounds(dict(entries), set(hidden), constraints)
 
 
 def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
