@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/reconcile_truth.py --patients 3000 --sites 8 --seed 5
 
-The suite's tests/test_truth_reconciliation.py does the same on the 150-patient session run; a several-thousand
-patient run takes minutes on a shared 2-core machine, so it lives here. Generates the set, runs the whole pipeline
+The suite's tests/test_truth_reconciliation.py does the same on the 150-patient session run (`--patients 150
+--sites 3 --seed 11 --first-month 2022-01 --last-month 2025-06`); a several-thousand patient run takes minutes on a
+shared 2-core machine, so it lives here. The truth includes the national linkage returns (linkage deaths, OS
+censored per os_censor_at_linkage_completeness, OS_LC / OS_LNK). Generates the set, runs the whole pipeline
 in-process (demo key), compares row by row for every patient without an injected defect (kocartr.synth.reconcile)
 and writes benchmarks/results/reconcile-truth.{json,md}: rows compared, rows differing by parameter, kind and CNSR
 transition (truth -> ADTTE), and up to 20 example rows per parameter. Exit status 1 when any row differs.
@@ -36,6 +38,8 @@ def main() -> int:
     ap.add_argument("--patients", type=int, default=3000)
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--first-month", default="2021-04", help="first submission month (YYYY-MM), as kocartr synth")
+    ap.add_argument("--last-month", default="2026-10", help="last submission month = the cut-off (YYYY-MM)")
     ap.add_argument("--work", type=Path, default=RESULTS / "work" / "reconcile")
     args = ap.parse_args()
 
@@ -43,7 +47,14 @@ def main() -> int:
     shutil.rmtree(wd, ignore_errors=True)
     wd.mkdir(parents=True)
     t0 = time.perf_counter()
-    generate(wd / "gen", patients=args.patients, sites=args.sites, seed=args.seed)
+    generate(
+        wd / "gen",
+        patients=args.patients,
+        sites=args.sites,
+        seed=args.seed,
+        first_month=args.first_month,
+        last_month=args.last_month,
+    )
     t_gen = time.perf_counter() - t0
     run_pipeline(wd / "gen" / "submissions", wd / "warehouse.duckdb", wd / "releases", demo=True)
     t_run = time.perf_counter() - t0 - t_gen

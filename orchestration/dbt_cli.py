@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kocartr.paths import CONFIG_DIR, DBT_PROJECT_DIR
 
@@ -42,43 +41,83 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
     return any(p.exists() and p.stat().st_mtime > built for p in watched)
 
 
-# What dbt's partial parse depends on beyond the project files: the profile (the warehouse path) and the env var the
-# models read. Parsing with the values a run will use lets all three layer invocations reuse one parse.
-PARSE_ENV = ("KOCARTR_WAREHOUSE", "KOCARTR_DATA_CUTOFF")
+# The one parse of the project, shared by every run and invocation. Its profile path is never opened (`dbt parse`
+# does not connect); its file name names the DuckDB catalog of every node, so only a warehouse of the same name
+# ("warehouse.duckdb", the default) reuses it, and any other name gets a full parse of its own (correct, slower).
+PARSE_WAREHOUSE = "warehouse.duckdb"
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR, env: Mapping[str, str] | None = None) -> Path:
-    """Run `dbt parse` (~3-10 s) when the project files changed or, given the environment a run's dbt invocations
-    will get (`env`), when the warehouse path or the cut-off differ from the last parse. Without `env` (loading the
-    code location) an existing, up-to-date manifest is kept whatever it was parsed with."""
-    stamp = project_dir / "target" / "parsed_with.json"
-    full_env = {**os.environ, **(env or {})}
-    # Parsing needs the profile to resolve; the path is not opened by `dbt parse`.
-    full_env.setdefault("KOCARTR_WAREHOUSE", str(project_dir / "target" / "parse-only.duckdb"))
-    parsed_with = {k: full_env.get(k, "") for k in PARSE_ENV}
-    stale = manifest_is_stale(project_dir) or not stamp.exists()
-    if stale or (env is not None and json.loads(stamp.read_text()) != parsed_with):
-        _parse(project_dir, full_env)
-        stamp.write_text(json.dumps(parsed_with), encoding="utf-8")
-    return project_dir / "target" / "manifest.json"
+def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
+    """Run `dbt parse` (~6 s CPU) only when the project files changed. The warehouse path and the cut-off are not
+    parse inputs: each invocation gets the parse stamped with its own profile (`reuse_parse`), and the cut-off
+    macro reads its environment variable only when dbt executes a node."""
+    manifest = project_dir / "target" / "manifest.json"
+    if manifest_is_stale(project_dir) or not (project_dir / "target" / PARTIAL_PARSE).exists():
+        _parse(project_dir)
+    return manifest
 
 
-def _parse(project_dir: Path, env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--project-dir",
-            str(project_dir),
-            "--profiles-dir",
-            str(project_dir),
-            "--quiet",
-            "--log-level-file",
-            "none",
-        ],  # no dbt_project/logs/dbt.log growing run after run
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+def _parse(project_dir: Path) -> None:
+    """Parse into a private folder, then move the results into target/ (manifest last, the staleness marker):
+    two runs starting together never read a half-written manifest, and each writes complete files."""
+    import tempfile
+
+    target = project_dir / "target"
+    target.mkdir(exist_ok=True)
+    env = {**os.environ, "KOCARTR_WAREHOUSE": str(target / PARSE_WAREHOUSE)}
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as scratch:
+        proc = subprocess.run(
+            [dbt_executable(), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+            + ["--target-path", scratch, "--quiet", "--log-level-file", "none"],  # no dbt.log growing run after run
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+        for name in (PARTIAL_PARSE, "manifest.json"):
+            os.replace(Path(scratch) / name, target / name)
+
+
+def profile_hash(warehouse: str) -> str:
+    """The checksum dbt (dbt-duckdb 1.11) keeps of this project's profile in its partial parse: sha256 of the
+    pretty-printed, sorted connection keys of the profile in profiles.yml for that warehouse path. A mismatch only
+    costs a full parse (dbt checks it), and a test compares it with dbt's own computation."""
+    import hashlib
+    import pprint
+
+    database = Path(warehouse).name.lstrip(".").split(".")[0]  # DuckDB names the catalog after the file name
+    keys: dict[str, Any] = {
+        "attach": None,
+        "config_options": None,
+        "database": database,
+        "disable_transactions": False,
+        "extensions": None,
+        "external_root": ".",
+        "filesystems": None,
+        "path": warehouse,
+        "plugins": None,
+        "remote": None,
+        "schema": "main",
+        "settings": {},
+        "use_credential_provider": None,
+    }
+    return hashlib.sha256(pprint.pformat(sorted(keys.items())).encode("utf-8")).hexdigest()
+
+
+def reuse_parse(warehouse: str, target_path: Path, project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Give a dbt invocation writing to `target_path` the project's parse, stamped with the profile of `warehouse`,
+    so that dbt re-reads only changed files instead of parsing the project again (it compares the profile's
+    checksum, and the path is part of the profile). dagster-dbt copies the parse only when none is there yet.
+    False (dbt then parses in full) when there is no parse or the warehouse file has another name."""
+    import msgpack
+
+    source = project_dir / "target" / PARTIAL_PARSE
+    if Path(warehouse).name != PARSE_WAREHOUSE or not source.exists():
+        return False
+    state = msgpack.unpackb(source.read_bytes(), raw=False, strict_map_key=False)
+    state["state_check"]["profile_hash"] = {"name": "sha256", "checksum": profile_hash(warehouse)}
+    target_path.mkdir(parents=True, exist_ok=True)
+    (target_path / PARTIAL_PARSE).write_bytes(msgpack.packb(state))
+    return True

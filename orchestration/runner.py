@@ -279,12 +279,9 @@ def run_pipeline(
 def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path, verbose: bool, home: Path):
     """The ingest job, then (unless it stopped) the monthly job, then the feedback job, in the project instance."""
     from kocartr.months import month_end
-    from orchestration.dbt_cli import ensure_manifest
+    from orchestration.definitions import build_definitions  # parses the dbt project if it changed
     from orchestration.jobs import FEEDBACK_JOB, INGEST_JOB, MONTHLY_JOB
     from orchestration.progress import expected_outputs, logger_config, say
-
-    ensure_manifest(env=config.dbt_env(target))  # parsed as the dbt steps will run, so each of them reuses it
-    from orchestration.definitions import build_definitions
 
     defs = build_definitions(config)
     instance = project_instance(home)

@@ -51,6 +51,12 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory) -> None:
+    """Caches kept between runs (the report's subset font) go to a tmp folder, never the user's."""
+    os.environ["KOCARTR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def small_submissions(tmp_path_factory) -> Path:
     from kocartr.synth import generate

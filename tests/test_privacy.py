@@ -85,8 +85,8 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
     (root / "clean" / "fine.txt").write_text("S01-P00011-AE1 2026-05-01\n", encoding="utf-8")
     con = duckdb.connect(str(root / "clean" / "w.duckdb"))
     con.execute(
-        "create schema marts; create table marts.t (a varchar, b integer); "
-        f"insert into marts.t values ('{RRN}', 1), ('ok', 2), ('x 8501012234567', 3)"
+        "create schema marts; create table marts.t (a varchar, b integer, c varchar); "
+        f"insert into marts.t values ('{RRN}', 1, 'ok'), ('ok', 2, null), ('x 8501012234567', 3, '{RRN}')"
     )
     con.execute(f"comment on column marts.t.b is 'see {RRN}'")
     con.execute(f"copy marts.t to '{root / 'clean' / 't.parquet'}' (format parquet)")
@@ -100,8 +100,10 @@ def test_scan_path_covers_names_cells_sheets_and_text(tmp_path):
         ("******-*******", "a folder name", 1),
         ("clean/notes.md", "lines of text", 1),
         ("clean/w.duckdb", "marts.t.a", 2),
+        ("clean/w.duckdb", "marts.t.c", 1),  # counted per column though scanned per table
         ("clean/w.duckdb", "the comment of marts.t.b", 1),
         ("clean/t.parquet", "main.t.a", 2),
+        ("clean/t.parquet", "main.t.c", 1),
         ("clean/q.xlsx", "a sheet name", 1),
         ("clean/q.xlsx", "cells", 1),
     }

@@ -3,9 +3,12 @@
 -- unlike a var, keeps dbt's partial parsing). There is no fallback (not today, not the latest submitted month): a
 -- build without a cut-off would silently mix months, so it fails at compile time with this message.
 -- dbt_project.yml must not declare `vars: data_cutoff`: a project var wins over var()'s default and hid the env var.
+-- Read only when dbt executes a node: an env_var() read while parsing is recorded in the parse, and a new month
+-- would make every run re-parse the models using it (the parsed SQL needs no value).
 {% macro data_cutoff() -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set cutoff = (var('data_cutoff', none) or env_var('KOCARTR_DATA_CUTOFF', '')) | string | trim -%}
-    {%- if execute and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', cutoff) -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', cutoff) -%}
         {{- exceptions.raise_compiler_error(
             "No valid data cut-off (got '" ~ cutoff ~ "'). Every build needs one: set KOCARTR_DATA_CUTOFF=YYYY-MM-DD "
             ~ "or pass --vars '{data_cutoff: YYYY-MM-DD}' (kocartr run sets it to the registry month's last day).") -}}

@@ -83,10 +83,11 @@ def rules(dictionary=None) -> list[Rule]:
             severity="warning",
             max_failing_share=0.05,
             id_columns=IDS,
-            reason="One death per patient from every source (death form > follow-up DEAD > fatal AE; "
-            "endpoints.md): a death reported without a death form, or with dates that differ between "
-            "the sources, is analysed by the precedence rule and queried at the site "
-            "(death_query_reason says which).",
+            reason="One death per patient from every source (death form > follow-up DEAD or national linkage > "
+            "fatal AE; endpoints.md), queried only where the site can act: a death no site reported, a death form "
+            "date off the national record by more than death_date_tolerance_days (clinical_thresholds.csv), a "
+            "follow-up DEAD contact before the death (it dates when the site learnt of it), a fatal event ending "
+            "after it, or a fatal event with neither death form nor follow-up (death_query_reason says which).",
             query=f"""select {", ".join(IDS)}, death_query_reason is null as ok
                           from {DIM_PATIENT} where is_dead""",
         ),

@@ -6,7 +6,9 @@ without Korean fonts and needs no network. fontTools comes with matplotlib.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import os
 from pathlib import Path
 
 FONT_FAMILY = "KoCARTR Noto Sans KR"
@@ -48,6 +50,38 @@ def subset_font(text: str, source: tuple[Path, int]) -> bytes:
     return buf.getvalue()
 
 
+def font_cache_dir() -> Path:
+    """Where subset fonts are kept between releases: $KOCARTR_CACHE_DIR, else the user's cache folder."""
+    root = os.environ.get("KOCARTR_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(root) / "kocartr" / "fonts"
+
+
+def cached_subset_font(chars: str, source: tuple[Path, int], cache: Path | None = None) -> bytes:
+    """`subset_font`, kept on disk: subsetting the CJK face costs ~3 s CPU per release, and a month's report
+    usually holds the same characters as the last one. Keyed by the characters, the font file's bytes, its face
+    and the fontTools version, so a hit returns exactly the bytes a fresh subset would (the report stays
+    deterministic). An unwritable cache only costs the subsetting."""
+    import fontTools
+
+    cache = font_cache_dir() if cache is None else cache
+    key = hashlib.sha256()
+    with open(source[0], "rb") as fh:
+        key.update(hashlib.file_digest(fh, "sha256").digest())
+    key.update(f"{source[1]}|{fontTools.version}|{chars}".encode())
+    path = cache / f"{key.hexdigest()}.otf"
+    if path.is_file():
+        return path.read_bytes()
+    data = subset_font(chars, source)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # whole files only: two releases at once may both write it
+    except OSError:
+        pass
+    return data
+
+
 def font_face_css(text: str) -> tuple[str, bool]:
     """An @font-face rule embedding the subset font for `text`, and whether a font was embedded (the CSS falls
     back to system fonts when fonts-noto-cjk is absent)."""
@@ -55,6 +89,6 @@ def font_face_css(text: str) -> tuple[str, bool]:
     if source is None:
         return "", False
     chars = "".join(sorted(set(text) | set(" 0123456789")))
-    data = base64.b64encode(subset_font(chars, source)).decode()
+    data = base64.b64encode(cached_subset_font(chars, source)).decode()
     css = f'@font-face{{font-family:"{FONT_FAMILY}";src:url(data:font/otf;base64,{data}) format("opentype")}}'
     return css, True

@@ -100,6 +100,7 @@ class Rules:
     windows: dict[str, int]
     recovery: dict[str, tuple[float, int]]  # analyte -> (threshold, consecutive values)
     os_at_linkage: bool  # OS censored at the death linkage's completeness date (else at last contact)
+    death_precedence: dict[str, int]  # source form -> rank (lower wins; the earlier date within a rank)
 
 
 def load_rules(d: Dictionary) -> Rules:
@@ -113,6 +114,8 @@ def load_rules(d: Dictionary) -> Rules:
         windows = {r["landmark"]: int(r["landmark_day"]) for r in csv.DictReader(fh)}
     with open(CONFIG_DIR / "recovery_rules.csv", encoding="utf-8") as fh:
         recovery = {r["analyte"]: (float(r["min_value"]), int(r["consecutive_values"])) for r in csv.DictReader(fh)}
+    with open(CONFIG_DIR / "death_source_precedence.csv", encoding="utf-8") as fh:
+        precedence = {r["source_form"]: int(r["precedence"]) for r in csv.DictReader(fh)}
     return Rules(
         rank={c.code: int(c.attributes["rank"]) for c in resp},
         complete=frozenset(c.code for c in resp if c.attributes.get("complete")),
@@ -122,6 +125,7 @@ def load_rules(d: Dictionary) -> Rules:
         windows=windows,
         recovery=recovery,
         os_at_linkage=os_censors_at_linkage(CONFIG_DIR),
+        death_precedence=precedence,
     )
 
 
@@ -254,42 +258,52 @@ def registration(p: Patient) -> dict | None:
     return max(rows, key=lambda r: r["record_id"]) if rows else None
 
 
-def fatal_ae_deaths(p: Patient) -> list[tuple[int, str]]:
-    """(death day, AE term) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the onset."""
+def fatal_ae_deaths(p: Patient) -> list[tuple[int, str, str]]:
+    """(death day, form, record_id) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the
+    onset."""
     out = []
-    for form, grade_col, term in (
-        ("adverse_event", "ctcae_grade", None),
-        ("crs", "astct_grade", "CRS"),
-        ("icans", "astct_grade", "ICANS"),
-    ):
+    for form, grade_col in (("adverse_event", "ctcae_grade"), ("crs", "astct_grade"), ("icans", "astct_grade")):
         for r in p.rows(form):
             if r[grade_col] is not None and float(r[grade_col]) == 5:
                 day = r["resolution_date"] if r["resolution_date"] is not None else r["onset_date"]
                 if day is not None:
-                    out.append((day, term or r["ae_term"]))
+                    out.append((day, form, r["record_id"]))
     return sorted(out)
 
 
-def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
-    """(death day, is non-relapse cause) by the precedence death form > follow-up DEAD or national linkage (the
-    earlier: a follow-up is dated when the site learnt of the death) > fatal AE, the earliest of each; a linkage
-    death counts for a registered patient only (the registration gives its site). Cause from the death form, else
-    the fatal AE (non-relapse), else UNKNOWN (linkage causes are ICD-10, not registry causes)."""
-    forms = sorted((r["death_date"], r["primary_cause"]) for r in p.rows("death") if r["death_date"] is not None)
-    fu = sorted(
-        r["contact_date"] for r in p.rows("followup") if r["vital_status"] == "DEAD" and r["contact_date"] is not None
-    )
+def death_reports(p: Patient) -> list[tuple[int, str, str, str | None]]:
+    """(day, source form, record_id, registry cause) of every report of the death: death form, follow-up DEAD,
+    national linkage (registered patients only: the registration gives the site), fatal AE / CRS / ICANS (cause
+    None: a non-relapse cause whatever the term). Follow-up and linkage give no cause (UNKNOWN)."""
+    out: list[tuple[int, str, str, str | None]] = [
+        (r["death_date"], "death", r["record_id"], r["primary_cause"] or "UNKNOWN")
+        for r in p.rows("death")
+        if r["death_date"] is not None
+    ]
+    out += [
+        (r["contact_date"], "followup", r["record_id"], "UNKNOWN")
+        for r in p.rows("followup")
+        if r["vital_status"] == "DEAD" and r["contact_date"] is not None
+    ]
     if registration(p) is not None:
-        fu = sorted(fu + p.linkage_deaths)
-    ae = fatal_ae_deaths(p)
-    if forms:
-        day, cause = forms[0]
-        return day, rules.nrm_cause.get(cause or "UNKNOWN", True)
-    if fu:
-        return fu[0], True if ae else rules.nrm_cause["UNKNOWN"]
-    if ae:
-        return ae[0][0], True
-    return None
+        out += [(day, "linkage_death", f"L{i}", "UNKNOWN") for i, day in enumerate(p.linkage_deaths)]
+    out += [(day, form, rid, None) for day, form, rid in fatal_ae_deaths(p)]
+    return out
+
+
+def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
+    """(death day, is non-relapse cause): the report of lowest precedence (data/config/death_source_precedence.csv:
+    death form > follow-up DEAD or national linkage, the earlier date > fatal AE), the earliest within a rank. Cause
+    from the best-ranked report that gives one (death form, else fatal AE: non-relapse), else UNKNOWN (follow-up and
+    linkage give none: linkage causes are ICD-10, not registry causes)."""
+    reports = sorted(death_reports(p), key=lambda r: (rules.death_precedence[r[1]], r[0], r[1], r[2]))
+    if not reports:
+        return None
+    causes = [r for r in reports if r[1] not in ("followup", "linkage_death")]
+    if not causes:
+        return reports[0][0], rules.nrm_cause["UNKNOWN"]
+    cause = causes[0][3]
+    return reports[0][0], True if cause is None else rules.nrm_cause.get(cause, True)
 
 
 def last_alive(p: Patient) -> int | None:

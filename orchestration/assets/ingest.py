@@ -19,10 +19,6 @@ from orchestration.resources import RegistryConfig
 AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects")
 
 
-def raw_asset_keys() -> list[dg.AssetKey]:
-    return [dg.AssetKey(["raw", form]) for form in load_dictionary().forms]
-
-
 def _specs() -> list[dg.AssetSpec]:
     d = load_dictionary()
     specs = [

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from orchestration.dbt_cli import MANIFEST, build_args
+from orchestration.dbt_cli import MANIFEST, build_args, reuse_parse
 from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryConfig, RegistryDbt
 
@@ -81,7 +81,9 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         # folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
         # Dagster's log (the run's log file) while dbt streams them.
         env = registry.dbt_env(context.partition_key)
+        # Each gets the project's parse stamped for this warehouse, so dbt does not parse the project again.
         with tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
+            reuse_parse(registry.warehouse, Path(target))
             yield from dbt.cli(build_args(), context=context, target_path=Path(target), env=env).stream()
 
     return _assets

@@ -45,10 +45,11 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
             out = [d for d in out if (d > after if strict else d >= after)]
         return sorted(out)
 
-    # one death: death form > follow-up or national linkage (the earlier) > fatal AE, the earliest within a source;
-    # cause from the death form, else from the fatal AE, else UNKNOWN (a follow-up or a linkage return gives none)
-    rank = {"death": 1, "followup": 2, "linkage_death": 2}
-    deaths = sorted((rank.get(src, 3), d, detail, src) for t, d, detail, _, src in rows if t == "DEATH")
+    # one death: death form > follow-up or national linkage (the earlier) > fatal AE (the seed dbt reads), the
+    # earliest within a source; cause from the death form, else from the fatal AE, else UNKNOWN (a follow-up or a
+    # linkage return gives none)
+    rank = dict(con.sql("select source_form, precedence from seeds.death_source_precedence").fetchall())
+    deaths = sorted((rank[src], d, detail, src) for t, d, detail, _, src in rows if t == "DEATH")
     death = deaths[0][1] if deaths else None
     causes = [detail for _, _, detail, src in deaths if src not in ("followup", "linkage_death")]
     cause = causes[0] if causes else ("UNKNOWN" if death else None)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import duckdb
+import msgpack
 import polars as pl
 import pytest
 
@@ -39,9 +40,9 @@ def _previous(month: str) -> str:
     return f"{year - (mon == 1):04d}-{(mon - 2) % 12 + 1:02d}"
 
 
-def _dbt(args: list[str], work, cutoff: str | None) -> subprocess.CompletedProcess:
+def _dbt(args: list[str], work, cutoff: str | None, warehouse: str = "unused.duckdb") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KOCARTR_DATA_CUTOFF"}
-    env["KOCARTR_WAREHOUSE"] = str(work / "unused.duckdb")  # compile opens the profile, not the tables
+    env["KOCARTR_WAREHOUSE"] = str(work / warehouse)  # compile opens the profile, not the tables
     if cutoff:
         env["KOCARTR_DATA_CUTOFF"] = cutoff
     exe = os.path.join(os.path.dirname(sys.executable), "dbt")
@@ -78,6 +79,33 @@ def test_compiled_models_carry_the_cutoff_and_a_build_without_one_fails(tmp_path
     missing = _dbt(["compile", "--select", "stg_lab"], tmp_path, None)
     assert missing.returncode != 0
     assert "No valid data cut-off" in missing.stdout and "KOCARTR_DATA_CUTOFF" in missing.stdout
+
+
+def test_a_new_warehouse_and_month_reuse_the_projects_one_parse(tmp_path):
+    """Neither the warehouse path nor the cut-off is a parse input: an invocation given the project's parse,
+    stamped for a warehouse it was never parsed with, re-parses no file, and still compiles that month's cut-off."""
+    from orchestration.dbt_cli import PARSE_WAREHOUSE, PARTIAL_PARSE, ensure_manifest, profile_hash, reuse_parse
+
+    ensure_manifest()
+    warehouse = tmp_path / "elsewhere" / PARSE_WAREHOUSE
+    warehouse.parent.mkdir()
+    assert reuse_parse(str(warehouse), tmp_path / "target")
+    res = _dbt(
+        ["--debug", "compile", "--select", "int_data_cutoff"], tmp_path, "2023-07-31", f"elsewhere/{PARSE_WAREHOUSE}"
+    )
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "Nothing changed, skipping partial parsing" in res.stdout
+    assert "Unable to do partial parsing" not in res.stdout
+    compiled = tmp_path / "target" / "compiled" / "kocartr" / "models" / "intermediate" / "int_data_cutoff.sql"
+    assert "cast('2023-07-31' as date)" in compiled.read_text()
+
+    # the stamp is the checksum dbt itself computes for that profile (read back from a parse it wrote)
+    other = tmp_path / "other"
+    res = _dbt(["parse"], other, None, "w.duckdb")
+    assert res.returncode == 0, res.stdout[-3000:]
+    state = msgpack.unpackb((other / "target" / PARTIAL_PARSE).read_bytes(), strict_map_key=False)
+    assert state["state_check"]["profile_hash"]["checksum"] == profile_hash(str(other / "w.duckdb"))
+    assert state["env_vars"] == {}  # no file records the cut-off
 
 
 def _staging_months(con) -> dict[str, str | None]:
