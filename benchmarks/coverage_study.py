@@ -254,6 +254,17 @@ def _landmark_records(con, truth: dict, spec: tuple) -> list[dict]:
     return out
 
 
+def _scored(records: list[dict]) -> list[dict]:
+    """Each record with `covered`: whether its CI holds the truth (None when either is missing)."""
+    for o in records:
+        o["covered"] = (
+            None
+            if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
+            else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
+        )
+    return records
+
+
 def read_estimates(wd: Path) -> tuple[list[dict], dict]:
     """One record per (quantity, stratum) with estimate, CI, n and the matched truth."""
     import duckdb
@@ -273,13 +284,75 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
         out += late_effect_records(con, params)
     finally:
         con.close()
-    for o in out:
-        o["covered"] = (
-            None
-            if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
-            else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
-        )
-    return out, params
+    return _scored(out), params
+
+
+def generate_truth_only(seed: int, patients: int, sites: int, reuse: bool) -> tuple[Path, dict]:
+    """`--from-truth`: generate one seed without injected row defects and keep only its ground truth (endpoint truth,
+    patients, params); no pipeline run."""
+    from kocartr.synth.generate import generate
+
+    wd = WORK / f"truth_seed{seed}_n{patients}_s{sites}"
+    kept = ("params.json", "patients.parquet", "endpoint_truth.parquet")
+    if reuse and all((wd / f).exists() for f in kept):
+        return wd, {"reused": True}
+    if wd.exists():
+        shutil.rmtree(wd)
+    t0 = time.perf_counter()
+    generate(wd / "gen", patients=patients, sites=sites, seed=seed, defect_rate=0.0)
+    for f in kept:
+        shutil.copy(wd / "gen" / "ground_truth" / f, wd / f)
+    shutil.rmtree(wd / "gen")
+    return wd, {"synth_s": round(time.perf_counter() - t0, 1)}
+
+
+def truth_adtte(wd: Path):
+    """The generator's endpoint truth encoded as ADTTE (PARAMCD, AVAL, CNSR, CMPEVFL, ENTRYT, PREENTFL, PRODUCT,
+    DISGRP): the rows the pipeline derives from the same submissions (tests/test_truth_reconciliation.py checks
+    they are equal, row for row, for every patient without an injected defect)."""
+    import polars as pl
+
+    pts = pl.read_parquet(wd / "patients.parquet").select("patient_id", "product", "disease_group")
+    ep = pl.read_parquet(wd / "endpoint_truth.parquet").join(pts, on="patient_id", how="left")
+    status = pl.col("status")
+    return ep.select(
+        pl.col("patient_id").alias("USUBJID"),
+        pl.col("paramcd").alias("PARAMCD"),
+        pl.col("aval_days").cast(pl.Float64).alias("AVAL"),
+        pl.when(status == "event").then(0).when(status == "censored").then(1).otherwise(None).alias("CNSR"),
+        pl.when(status == "competing").then(pl.lit("Y")).otherwise(pl.lit("N")).alias("CMPEVFL"),
+        pl.col("entry_days").cast(pl.Float64).alias("ENTRYT"),
+        pl.when(pl.col("pre_entry")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("PREENTFL"),
+        pl.col("product").alias("PRODUCT"),
+        pl.col("disease_group").alias("DISGRP"),
+    )
+
+
+def estimates_from_truth(wd: Path) -> tuple[list[dict], dict]:
+    """The pipeline's own estimators (analyses.outcomes) on the truth's ADTTE rows, read through the same landmark
+    queries as a warehouse: the time-to-event rows of read_estimates, without CRS or late-effect rows."""
+    import duckdb
+
+    from analyses.outcomes import CIF_ENDPOINTS, cumulative_incidence, survival_estimates
+
+    params = json.loads((wd / "params.json").read_text(encoding="utf-8"))
+    cutoff = dt.date.fromisoformat(params["data_cutoff"])
+    adtte = truth_adtte(wd)
+    km = {q[1] for q in LANDMARK_QUANTITIES if q[0] == KM}
+    aj = {q[1] for q in LANDMARK_QUANTITIES if q[0] == AJ}
+    surv = survival_estimates(adtte, cutoff, endpoints=tuple(sorted(km)), include_curve=False)
+    cif = cumulative_incidence(adtte, cutoff, {e: c for e, c in CIF_ENDPOINTS.items() if e in aj}, include_curve=False)
+    con = duckdb.connect()
+    try:
+        con.execute("create schema analysis")
+        for name, frame in ((KM, surv), (AJ, cif)):
+            con.register("frame", frame.to_arrow())
+            con.execute(f"create table {name} as select * from frame")
+            con.unregister("frame")
+        out = [r for spec in LANDMARK_QUANTITIES for r in _landmark_records(con, params["truth"], spec)]
+    finally:
+        con.close()
+    return _scored(out), params
 
 
 # Late-effect generating values (kocartr/synth/params.py B_CELL_RECOVERY, INFECTION): B-cell recovery day
@@ -578,9 +651,16 @@ def _md_method(meta: dict) -> list[str]:
         "",
         "## Method",
         "",
-        "Each seed: `kocartr synth` -> `kocartr run --demo` (ingest, dbt, quality gates, analyses, release) in a "
-        "subprocess; the 95% CI of each quantity is read from the warehouse and scored as covering when "
-        "lower_95 <= truth <= upper_95.",
+        (
+            "Each seed (`--from-truth`): `kocartr.synth.generate` without injected row defects, then the "
+            "pipeline's estimators (analyses.outcomes) on the generator's endpoint truth encoded as ADTTE; no "
+            "pipeline run. The truth reconciliation tests show that truth equals the pipeline's ADTTE row for row, "
+            "so the estimates are the pipeline's; CRS and late-effect rows need the warehouse and are absent. "
+            if meta.get("mode") == "from-truth"
+            else "Each seed: `kocartr synth` -> `kocartr run --demo` (ingest, dbt, quality gates, analyses, release) "
+            "in a subprocess; "
+        )
+        + "the 95% CI of each quantity is scored as covering when lower_95 <= truth <= upper_95.",
         "",
         "- CRS grade >= 3 per product: `analysis.proportions` (CRS, grade_ge3, PRODUCT; denominator infused "
         "patients; Clopper-Pearson). Truth `truth.per_product[p].crs_grade3plus` = `TOXICITY[p].crs_g3`, the "
@@ -803,13 +883,16 @@ def _run_seeds(args: argparse.Namespace) -> tuple[list[dict], list[dict], list[s
     records, per_seed, cutoffs = [], [], []
     for seed in args.seeds:
         ts = time.perf_counter()
-        wd, timing = generate_and_run(seed, args.patients, args.sites, args.keep, args.reuse)
+        if args.from_truth:
+            wd, timing = generate_truth_only(seed, args.patients, args.sites, args.reuse)
+        else:
+            wd, timing = generate_and_run(seed, args.patients, args.sites, args.keep, args.reuse)
         if timing.get("reused"):
             if (wd / "timing.json").exists():
                 timing = {**json.loads((wd / "timing.json").read_text()), "reused": True}
         else:
             (wd / "timing.json").write_text(json.dumps(timing))
-        recs, params = read_estimates(wd)
+        recs, params = estimates_from_truth(wd) if args.from_truth else read_estimates(wd)
         matched = matched_truths(wd, params, args.mc_reps, seed)
         for r in recs:
             r["seed"] = seed
@@ -844,6 +927,12 @@ def main() -> None:
     ap.add_argument("--mc-reps", type=int, default=300, help="design-matched truth: draws per design patient")
     ap.add_argument("--keep", action="store_true", help="keep submissions and release folders")
     ap.add_argument("--reuse", action="store_true", help="reuse a seed's warehouse when it exists")
+    ap.add_argument(
+        "--from-truth",
+        action="store_true",
+        help="no pipeline run: the pipeline's estimators on each seed's endpoint truth (generated without row "
+        "defects), which the truth reconciliation tests show equals the pipeline's ADTTE; time-to-event rows only",
+    )
     ap.add_argument("--interpretation-file", help="markdown paragraph(s) to put under Interpretation")
     ap.add_argument(
         "--from-json",
@@ -869,6 +958,7 @@ def main() -> None:
     pool = {src: pooled(rows) for src, rows in summ.items()}
     meta = {
         "command": "python benchmarks/coverage_study.py " + " ".join(sys.argv[1:]),
+        "mode": "from-truth" if args.from_truth else "pipeline",
         "seeds": args.seeds,
         "replicates": len(args.seeds),
         "patients": args.patients,
