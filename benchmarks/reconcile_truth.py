@@ -26,6 +26,27 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(ROOT))
 
 
+def linkage_exercised(truth_dir: Path) -> dict[str, int]:
+    """How much of the comparison the national linkage drives: deaths the returns hold that no site reported
+    (generator's linkage truth), OS_LNK rows, and clean patients whose OS differs from OS_LC (censored at the
+    linkage completeness date, or a death after it censored there)."""
+    import polars as pl
+
+    truth = pl.read_parquet(truth_dir / "endpoint_truth.parquet").filter(~pl.col("has_defect"))
+    linked = pl.read_parquet(truth_dir / "linkage_truth.parquet")
+    keys = ["site_code", "patient_id"]
+    os = truth.filter(pl.col("paramcd") == "OS").join(truth.filter(pl.col("paramcd") == "OS_LC"), on=keys, suffix="_lc")
+    return {
+        "linkage_deaths_no_site_reported": linked.filter(
+            (pl.col("event") == "death") & ~pl.col("site_reported")
+        ).height,
+        "os_lnk_rows": truth.filter(pl.col("paramcd") == "OS_LNK").height,
+        "os_differs_from_os_lc": os.filter(
+            (pl.col("aval_days") != pl.col("aval_days_lc")) | (pl.col("status") != pl.col("status_lc"))
+        ).height,
+    }
+
+
 def main() -> int:
     import polars as pl
 
@@ -73,6 +94,7 @@ def main() -> int:
         "adtte_rows_differing": mism.height,
         "by_parameter": counts.to_dicts(),
         "adrs": None if adrs is None else {"rows_compared": adrs[1], "rows_differing": adrs[0].height},
+        "linkage": linkage_exercised(wd / "gen" / "ground_truth"),
         "seconds": {"generate": round(t_gen, 1), "pipeline": round(t_run, 1)},
         "examples": {
             p: mism.filter(pl.col("PARAMCD") == p)
@@ -91,6 +113,10 @@ def main() -> int:
         f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
         f"row defect left out); {compared} ADTTE rows compared, {mism.height} differ; generation "
         f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.",
+        "",
+        "National linkage in the comparison: {linkage_deaths_no_site_reported} deaths in the returns that no site "
+        "reported (all patients); {os_lnk_rows} OS_LNK rows; {os_differs_from_os_lc} patients whose OS (configured "
+        "rule) differs from OS_LC.".format(**result["linkage"]),
         "",
         "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
         "|---|---|---|---:|",

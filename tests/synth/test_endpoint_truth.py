@@ -184,8 +184,8 @@ def test_a_death_only_national_linkage_found_is_a_death(rules):
     p.linkage_deaths = [D0 + 300]
     got = _by_param(T.patient_truth(p, rules, CUTOFF)[0])
     assert got["OS"] == (300, "event", False) and got["OS_ITT"] == (360, "event", False)
-    assert got["NRM"] == (300, "event", False)  # cause UNKNOWN: a non-relapse cause (dictionary)
-    assert got["RELAPSE"] == got["SPM"] == got["ANC_REC"] == (300, "competing", False)
+    assert got["NRM"] == got["PFS"] == (300, "event", False)  # cause UNKNOWN: a non-relapse cause (dictionary)
+    assert got["RELAPSE"] == got["SPM"] == got["SPM_TCELL"] == got["ANC_REC"] == (300, "competing", False)
     assert T.last_alive(p) == D0 + 100  # a linkage death is not a contact
     # the returns link a patient through the registration: without one the linkage death does not count
     p.records.pop("registration")
@@ -204,6 +204,12 @@ def test_linkage_and_follow_up_deaths_the_earlier_wins_and_the_death_form_over_b
     p = _patient(crs=[{"onset_date": 3, "resolution_date": 9, "astct_grade": "5"}])
     p.linkage_deaths = [D0 + 12]
     assert T.death(p, rules) == (D0 + 12, True)  # linkage over the fatal AE; its cause stays non-relapse
+    # the ranks are data (data/config/death_source_precedence.csv, the seed dbt reads): ranking linkage below the
+    # fatal CRS moves the death to the CRS
+    assert T.death(p, dataclasses.replace(rules, death_precedence=rules.death_precedence | {"linkage_death": 4})) == (
+        D0 + 9,
+        True,
+    )
 
 
 def test_os_censored_where_vital_status_is_known(rules):
