@@ -1,4 +1,4 @@
-"""Coverage study (issue 6): do the pipeline's 95% CIs contain the true generating values at about 95%?
+"""Coverage study: do the pipeline's 95% CIs contain the true generating values at about 95%?
 
     .venv/bin/python benchmarks/coverage_study.py --seeds 1 2 3 ... --patients 1500 --sites 8
 
@@ -58,7 +58,7 @@ from analyses.rates import clopper_pearson  # noqa: E402
 
 TOL = 1e-9  # months compared with a tolerance (time_months is days / (365.25/12))
 
-# Why a quantity is off nominal with the pipeline as it is, and what fixes it (issue 12): written beside every row
+# Why a quantity is off nominal with the pipeline as it is, and what fixes it: written beside every row
 # outside the range consistent with 95% coverage or biased by more than 2 Monte Carlo SE.
 KNOWN_CAUSES = {
     "OS at 24 months (KM)": (
@@ -67,28 +67,28 @@ KNOWN_CAUSES = {
         "are censored at their last visit, months before the cut-off, while their peers who die in the same "
         "months are events, so KM is biased low and the bias grows with time (small at 12 months). Not fixable by "
         "the generator without making it unrealistic; the fix is knowing vital status at the cut-off for everyone: "
-        "national death-registry linkage (issue 20), or censoring the alive at the end of death ascertainment."
+        "national death-registry linkage, or censoring the alive at the end of death ascertainment."
     ),
     "PFS at 12 months (KM)": (
         "the same informative censoring (progression and death ascertained beyond the last contact), plus, on a "
-        "pipeline predating issue 12, censoring at the last disease assessment (the one censoring rule of the "
-        "issue-12 endpoint spec moves it to last contact)."
+        "pipeline predating the endpoint specification, censoring at the last disease assessment (that "
+        "specification's one censoring rule moves it to last contact)."
     ),
     "SPM cumulative incidence at 36 months (AJ)": (
         "new malignancies are reported on their own form whatever the visits, so the same informative censoring "
-        "biases the cumulative incidence up; fixed by the same vital-status linkage (issue 20)."
+        "biases the cumulative incidence up; fixed by the same vital-status linkage."
     ),
     "CRS grade>=3 proportion": (
         "reporting lag: a CRS row is sent after resolution plus 3-45 days, the infusion earlier, so patients "
         "infused shortly before the cut-off count in the denominator without their CRS; material for a product "
         "launched recently (few patients, many of them recent). Fixed by toxicity proportions over patients "
-        "evaluable for the toxicity (infused >= N days before the cut-off, issue 12 item 7, `endpoints` branch)."
+        "evaluable for the toxicity (infused >= N days before the cut-off; data/config/toxicity_evaluability.csv)."
     ),
 }
 KNOWN_CAUSES["CRS any grade proportion"] = KNOWN_CAUSES["CRS grade>=3 proportion"]
 KNOWN_CAUSES["OS at 12 months (KM)"] = (
-    "on a pipeline predating issue 12, deaths reported on a follow-up form only (no death form; 5% of deaths in the "
-    "generator since issue 12) are ignored, which biases OS up; the issue-12 death rule (every source) fixes it. "
+    "on a pipeline predating the endpoint specification, deaths reported on a follow-up form only (no death form; "
+    "5% of deaths in the generator) are ignored, which biases OS up; the death rule (every source) fixes it. "
     "With few replicates a flag may also be chance (the bias SE rests on the replicates' spread)."
 )
 
@@ -163,6 +163,108 @@ def _rows(con, sql: str, args: list) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+# (estimator table, endpoint, landmark months, params.json truth key, label, group, strata), in report order;
+# "primary" rows are the study's scored quantities.
+KM, AJ = "analysis.survival_estimates", "analysis.cumulative_incidence"
+SPM_36 = ("SPM", 36.0, "spm_cif_36mo_death_competing", "SPM cumulative incidence at 36 months (AJ)")
+LANDMARK_QUANTITIES = (
+    (KM, "OS", 12.0, "os_12mo", "OS at 12 months (KM)", "primary", ("overall", "PRODUCT")),
+    (AJ, *SPM_36, "primary", ("overall",)),
+    (AJ, *SPM_36, "supplementary", ("PRODUCT",)),  # params.json holds a truth for these too
+    (KM, "OS", 24.0, "os_24mo", "OS at 24 months (KM)", "supplementary", ("overall", "PRODUCT")),
+    (KM, "OS_LC", 24.0, "os_24mo", "OS at 24 months, censored at last contact (KM)", "supplementary", ("overall",)),
+    (KM, "PFS", 12.0, "pfs_12mo", "PFS at 12 months (KM)", "supplementary", ("overall", "PRODUCT")),
+    (
+        AJ,
+        "NRM",
+        12.0,
+        "nrm_12mo",
+        "NRM cumulative incidence at 12 months (AJ)",
+        "supplementary",
+        ("overall", "PRODUCT"),
+    ),
+)
+
+
+def _crs_records(con, truth: dict, latent) -> list[dict]:
+    """CRS grade >= 3 and any grade per product (any grade: the reporting-lag check of recent products)."""
+    import polars as pl
+
+    out: list[dict] = []
+    for measure, key, min_grade, quantity in (
+        ("grade_ge3", "crs_grade3plus", 3, "CRS grade>=3 proportion"),
+        ("any_grade", "crs_any", 1, "CRS any grade proportion"),
+    ):
+        for r in _rows(
+            con,
+            """select stratum, n, events, proportion, lower_95, upper_95 from analysis.proportions
+               where endpoint = 'CRS' and measure = ? and stratum_variable = 'PRODUCT'""",
+            [measure],
+        ):
+            p = r["stratum"]
+            lat = latent.filter(pl.col("product") == p)
+            out.append(
+                {
+                    "quantity": quantity,
+                    "group": "primary",
+                    "stratum": p,
+                    "estimate": r["proportion"],
+                    "lower_95": r["lower_95"],
+                    "upper_95": r["upper_95"],
+                    "n": r["n"],
+                    "events": r["events"],
+                    "truth": truth["per_product"].get(p, {}).get(key),
+                    "truth_key": key,
+                    "latent_n": lat.height,
+                    "latent_events": int((lat["crs_grade"] >= min_grade).sum()),
+                }
+            )
+    return out
+
+
+def _landmark_records(con, truth: dict, spec: tuple) -> list[dict]:
+    """One record per stratum of one landmark quantity (`spec`: a row of LANDMARK_QUANTITIES)."""
+    table, endpoint, months, key, quantity, group, strata = spec
+    out: list[dict] = []
+    for r in _rows(
+        con,
+        f"""select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry, estimate, lower_95, upper_95
+            from {table} where endpoint = ? and row_type = 'landmark' and abs(time_months - ?) < 1e-6""",
+        [endpoint, months],
+    ):
+        sv = r["stratum_variable"]
+        if sv not in strata:
+            continue
+        if sv == "overall":
+            t, label = truth["overall"].get(key), "overall"
+        else:
+            t, label = truth["per_product"].get(r["stratum"], {}).get(key), r["stratum"]
+        out.append(
+            {
+                "quantity": quantity,
+                "group": group,
+                "stratum": label,
+                **{
+                    c: r[c] for c in ("estimate", "lower_95", "upper_95", "n", "events", "n_at_risk", "n_delayed_entry")
+                },
+                "truth": t,
+                "truth_key": key,
+            }
+        )
+    return out
+
+
+def _scored(records: list[dict]) -> list[dict]:
+    """Each record with `covered`: whether its CI holds the truth (None when either is missing)."""
+    for o in records:
+        o["covered"] = (
+            None
+            if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
+            else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
+        )
+    return records
+
+
 def read_estimates(wd: Path) -> tuple[list[dict], dict]:
     """One record per (quantity, stratum) with estimate, CI, n and the matched truth."""
     import duckdb
@@ -171,139 +273,93 @@ def read_estimates(wd: Path) -> tuple[list[dict], dict]:
     params = json.loads((wd / "params.json").read_text(encoding="utf-8"))
     truth = params["truth"]
     cutoff = dt.date.fromisoformat(params["data_cutoff"])
-    out: list[dict] = []
+    latent = pl.read_parquet(wd / "patients.parquet").filter(
+        pl.col("in_registry") & pl.col("infused") & (pl.col("infusion_date") <= cutoff)
+    )
     con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
     try:
-        # CRS grade >= 3 and any grade per product (any grade: the reporting-lag check of recent products)
-        latent = pl.read_parquet(wd / "patients.parquet").filter(
-            pl.col("in_registry") & pl.col("infused") & (pl.col("infusion_date") <= cutoff)
-        )
-        for measure, key, min_grade, quantity in (
-            ("grade_ge3", "crs_grade3plus", 3, "CRS grade>=3 proportion"),
-            ("any_grade", "crs_any", 1, "CRS any grade proportion"),
-        ):
-            for r in _rows(
-                con,
-                """select stratum, n, events, proportion, lower_95, upper_95 from analysis.proportions
-                                   where endpoint = 'CRS' and measure = ? and stratum_variable = 'PRODUCT'""",
-                [measure],
-            ):
-                p = r["stratum"]
-                t = truth["per_product"].get(p, {}).get(key)
-                lat = latent.filter(pl.col("product") == p)
-                out.append(
-                    {
-                        "quantity": quantity,
-                        "group": "primary",
-                        "stratum": p,
-                        "estimate": r["proportion"],
-                        "lower_95": r["lower_95"],
-                        "upper_95": r["upper_95"],
-                        "n": r["n"],
-                        "events": r["events"],
-                        "truth": t,
-                        "truth_key": key,
-                        "latent_n": lat.height,
-                        "latent_events": int((lat["crs_grade"] >= min_grade).sum()),
-                    }
-                )
-
-        def km(endpoint: str, months: float, key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
-            rows = _rows(
-                con,
-                """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
-                                        estimate, lower_95, upper_95
-                                 from analysis.survival_estimates
-                                 where endpoint = ? and row_type = 'landmark' and abs(time_months - ?) < 1e-6""",
-                [endpoint, months],
-            )
-            _add(rows, key, quantity, group, strata)
-
-        def cif(endpoint: str, months: float, key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
-            rows = _rows(
-                con,
-                """select stratum_variable, stratum, n, events, n_at_risk, n_delayed_entry,
-                                        estimate, lower_95, upper_95, competing_event
-                                 from analysis.cumulative_incidence
-                                 where endpoint = ? and row_type = 'landmark' and abs(time_months - ?) < 1e-6""",
-                [endpoint, months],
-            )
-            _add(rows, key, quantity, group, strata)
-
-        def _add(rows: list[dict], key: str, quantity: str, group: str, strata: tuple[str, ...]) -> None:
-            for r in rows:
-                sv = r["stratum_variable"]
-                if sv not in strata:
-                    continue
-                if sv == "overall":
-                    t, label = truth["overall"].get(key), "overall"
-                else:
-                    t, label = truth["per_product"].get(r["stratum"], {}).get(key), r["stratum"]
-                out.append(
-                    {
-                        "quantity": quantity,
-                        "group": group,
-                        "stratum": label,
-                        "estimate": r["estimate"],
-                        "lower_95": r["lower_95"],
-                        "upper_95": r["upper_95"],
-                        "n": r["n"],
-                        "events": r["events"],
-                        "n_at_risk": r["n_at_risk"],
-                        "n_delayed_entry": r["n_delayed_entry"],
-                        "truth": t,
-                        "truth_key": key,
-                    }
-                )
-
-        km("OS", 12.0, "os_12mo", "OS at 12 months (KM)", "primary", ("overall", "PRODUCT"))
-        cif(
-            "SPM",
-            36.0,
-            "spm_cif_36mo_death_competing",
-            "SPM cumulative incidence at 36 months (AJ)",
-            "primary",
-            ("overall",),
-        )
-        # supplementary: params.json holds a truth for these too
-        cif(
-            "SPM",
-            36.0,
-            "spm_cif_36mo_death_competing",
-            "SPM cumulative incidence at 36 months (AJ)",
-            "supplementary",
-            ("PRODUCT",),
-        )
-        km("OS", 24.0, "os_24mo", "OS at 24 months (KM)", "supplementary", ("overall", "PRODUCT"))
-        km("OS_LC", 24.0, "os_24mo", "OS at 24 months, censored at last contact (KM)", "supplementary", ("overall",))
-        km("PFS", 12.0, "pfs_12mo", "PFS at 12 months (KM)", "supplementary", ("overall", "PRODUCT"))
-        cif(
-            "NRM",
-            12.0,
-            "nrm_12mo",
-            "NRM cumulative incidence at 12 months (AJ)",
-            "supplementary",
-            ("overall", "PRODUCT"),
-        )
-        out.extend(late_effect_records(con, params))
+        out = _crs_records(con, truth, latent)
+        for spec in LANDMARK_QUANTITIES:
+            out += _landmark_records(con, truth, spec)
+        out += late_effect_records(con, params)
     finally:
         con.close()
-    for o in out:
-        o["covered"] = (
-            None
-            if o["truth"] is None or o["lower_95"] is None or o["upper_95"] is None
-            else bool(o["lower_95"] <= o["truth"] <= o["upper_95"])
-        )
-    return out, params
+    return _scored(out), params
 
 
-# Late-effect generating values, mirrored from kocartr/synth/forms.py where they are typed inline (no params.py
-# knob): B-cell recovery day ~ lognormal(log 300, 0.8) for CD19-target products, CD19 B cells uniform(0, 5) while
-# aplastic else lognormal(log 120, 0.5) cells/uL, rounded; the 12-month count is drawn on day 365 +- 1. Infections:
-# 30% of infused patients have one, onset uniform on days 1-180 (constant 0.30/180 per day at risk there).
-B_REC_LOG_MEDIAN, B_REC_LOG_SD, B_NORMAL_LOG_MEDIAN, B_NORMAL_LOG_SD = math.log(300), 0.8, math.log(120), 0.5
-INFECTION_SHARE, INFECTION_LAST_DAY = 0.30, 180
-LATE_TRUTH_KEYS = ("bcell_aplasia_12mo", "infection_rate_31_180")
+def generate_truth_only(seed: int, patients: int, sites: int, reuse: bool) -> tuple[Path, dict]:
+    """`--from-truth`: generate one seed without injected row defects and keep only its ground truth (endpoint truth,
+    patients, params); no pipeline run."""
+    from kocartr.synth.generate import generate
+
+    wd = WORK / f"truth_seed{seed}_n{patients}_s{sites}"
+    kept = ("params.json", "patients.parquet", "endpoint_truth.parquet")
+    if reuse and all((wd / f).exists() for f in kept):
+        return wd, {"reused": True}
+    if wd.exists():
+        shutil.rmtree(wd)
+    t0 = time.perf_counter()
+    generate(wd / "gen", patients=patients, sites=sites, seed=seed, defect_rate=0.0)
+    for f in kept:
+        shutil.copy(wd / "gen" / "ground_truth" / f, wd / f)
+    shutil.rmtree(wd / "gen")
+    return wd, {"synth_s": round(time.perf_counter() - t0, 1)}
+
+
+def truth_adtte(wd: Path):
+    """The generator's endpoint truth encoded as ADTTE (PARAMCD, AVAL, CNSR, CMPEVFL, ENTRYT, PREENTFL, PRODUCT,
+    DISGRP): the rows the pipeline derives from the same submissions (tests/test_truth_reconciliation.py checks
+    they are equal, row for row, for every patient without an injected defect)."""
+    import polars as pl
+
+    pts = pl.read_parquet(wd / "patients.parquet").select("patient_id", "product", "disease_group")
+    ep = pl.read_parquet(wd / "endpoint_truth.parquet").join(pts, on="patient_id", how="left")
+    status = pl.col("status")
+    return ep.select(
+        pl.col("patient_id").alias("USUBJID"),
+        pl.col("paramcd").alias("PARAMCD"),
+        pl.col("aval_days").cast(pl.Float64).alias("AVAL"),
+        pl.when(status == "event").then(0).when(status == "censored").then(1).otherwise(None).alias("CNSR"),
+        pl.when(status == "competing").then(pl.lit("Y")).otherwise(pl.lit("N")).alias("CMPEVFL"),
+        pl.col("entry_days").cast(pl.Float64).alias("ENTRYT"),
+        pl.when(pl.col("pre_entry")).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("PREENTFL"),
+        pl.col("product").alias("PRODUCT"),
+        pl.col("disease_group").alias("DISGRP"),
+    )
+
+
+def estimates_from_truth(wd: Path) -> tuple[list[dict], dict]:
+    """The pipeline's own estimators (analyses.outcomes) on the truth's ADTTE rows, read through the same landmark
+    queries as a warehouse: the time-to-event rows of read_estimates, without CRS or late-effect rows."""
+    import duckdb
+
+    from analyses.outcomes import CIF_ENDPOINTS, cumulative_incidence, survival_estimates
+
+    params = json.loads((wd / "params.json").read_text(encoding="utf-8"))
+    cutoff = dt.date.fromisoformat(params["data_cutoff"])
+    adtte = truth_adtte(wd)
+    km = {q[1] for q in LANDMARK_QUANTITIES if q[0] == KM}
+    aj = {q[1] for q in LANDMARK_QUANTITIES if q[0] == AJ}
+    surv = survival_estimates(adtte, cutoff, endpoints=tuple(sorted(km)), include_curve=False)
+    cif = cumulative_incidence(adtte, cutoff, {e: c for e, c in CIF_ENDPOINTS.items() if e in aj}, include_curve=False)
+    con = duckdb.connect()
+    try:
+        con.execute("create schema analysis")
+        for name, frame in ((KM, surv), (AJ, cif)):
+            con.register("frame", frame.to_arrow())
+            con.execute(f"create table {name} as select * from frame")
+            con.unregister("frame")
+        out = [r for spec in LANDMARK_QUANTITIES for r in _landmark_records(con, params["truth"], spec)]
+    finally:
+        con.close()
+    return _scored(out), params
+
+
+# Late-effect generating values (kocartr/synth/params.py B_CELL_RECOVERY, INFECTION): B-cell recovery day
+# lognormal for CD19-target products, CD19 B cells uniform while aplastic else lognormal, rounded; the 12-month count
+# is drawn on day 365 +- 1. Infections: a share of infused patients has one early episode, onset uniform on days
+# 1-180 (constant hazard there); after day 180 episodes arrive at a constant rate per person-year.
+LATE_TRUTH_KEYS = ("bcell_aplasia_12mo", "infection_rate_31_180", "infection_rate_gt180")
 
 
 def _phi(x: float) -> float:
@@ -313,21 +369,28 @@ def _phi(x: float) -> float:
 def bcell_aplasia_truth(cd19_target: bool, threshold: float = 20.0) -> float:
     """P(CD19 B cells < threshold on the 12-month count): still aplastic (recovery after the draw day, day 364-366
     equally likely), or recovered but drawn below the threshold (rounded to an integer)."""
-    low_normal = _phi((math.log(threshold - 0.5) - B_NORMAL_LOG_MEDIAN) / B_NORMAL_LOG_SD)
+    from kocartr.synth.params import B_CELL_RECOVERY as B
+
+    low_normal = _phi((math.log(threshold - 0.5) - math.log(B["normal_median"])) / B["normal_log_sd"])
     if not cd19_target:
         return low_normal
-    still = sum(1.0 - _phi((math.log(d) - B_REC_LOG_MEDIAN) / B_REC_LOG_SD) for d in (364, 365, 366)) / 3
+    still = sum(1.0 - _phi((math.log(d) - math.log(B["median_day"])) / B["log_sd"]) for d in (364, 365, 366)) / 3
     return still + (1.0 - still) * low_normal
 
 
-def infection_rate_truth() -> float:
-    """Non-fatal infection episodes per 100 person-years in days 31-180 (constant daily hazard of onset)."""
-    return INFECTION_SHARE / INFECTION_LAST_DAY * 365.25 * 100
+def infection_rate_truth(window: str) -> float:
+    """Non-fatal infection episodes per 100 person-years in days 31-180 (constant daily hazard of onset) or after
+    day 180 (the late rate)."""
+    from kocartr.synth.params import INFECTION
+
+    if window == "D181+":
+        return INFECTION["late_per_year"] * 100
+    return INFECTION["early_share"] / INFECTION["early_days"][1] * 365.25 * 100
 
 
 def late_effect_records(con, params: dict) -> list[dict]:
-    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rate in days
-    31-180, all organisms, overall (analysis.infection_rates), with their generating values."""
+    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rates in days
+    31-180 and after day 180, all organisms, overall (analysis.infection_rates), with their generating values."""
     from kocartr.dictionary import load_dictionary
 
     tables = {
@@ -352,22 +415,17 @@ def late_effect_records(con, params: dict) -> list[dict]:
                 "B-cell aplasia at 12 months (landmark)", r["stratum"], r, r["proportion"], t, LATE_TRUTH_KEYS[0]
             )
         )
-    for r in _rows(
-        con,
-        """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
-           where time_window = 'D31-180' and organism_class = 'ANY' and stratum_variable = 'overall'""",
-        [],
+    for window, label, key in (
+        ("D31-180", "Infection rate days 31-180 per 100 PY", LATE_TRUTH_KEYS[1]),
+        ("D181+", "Infection rate after day 180 per 100 PY", LATE_TRUTH_KEYS[2]),
     ):
-        out.append(
-            _late_record(
-                "Infection rate days 31-180 per 100 PY",
-                "overall",
-                r,
-                r["rate_per_100py"],
-                infection_rate_truth(),
-                LATE_TRUTH_KEYS[1],
-            )
-        )
+        for r in _rows(
+            con,
+            """select stratum, n, events, rate_per_100py, lower_95, upper_95 from analysis.infection_rates
+               where time_window = ? and organism_class = 'ANY' and stratum_variable = 'overall'""",
+            [window],
+        ):
+            out.append(_late_record(label, "overall", r, r["rate_per_100py"], infection_rate_truth(window), key))
     return out
 
 
@@ -578,11 +636,12 @@ def fmt(x, nd=3) -> str:
     return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
 
-def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str, dict]) -> None:
+def _md_method(meta: dict) -> list[str]:
+    """Title, command and method: what was run and how coverage is scored."""
     R = meta["replicates"]
     lo, hi = binom_range(R)
-    lines = [
-        "# Coverage study: 95% CIs against the true generating values (issue 6)",
+    return [
+        "# Coverage study: 95% CIs against the true generating values",
         "",
         f"Command: `{meta['command']}`  ",
         f"Seeds ({R}): {', '.join(map(str, meta['seeds']))}; {meta['patients']} patients, {meta['sites']} sites "
@@ -592,9 +651,16 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
         "",
         "## Method",
         "",
-        "Each seed: `kocartr synth` -> `kocartr run --demo` (ingest, dbt, quality gates, analyses, release) in a "
-        "subprocess; the 95% CI of each quantity is read from the warehouse and scored as covering when "
-        "lower_95 <= truth <= upper_95.",
+        (
+            "Each seed (`--from-truth`): `kocartr.synth.generate` without injected row defects, then the "
+            "pipeline's estimators (analyses.outcomes) on the generator's endpoint truth encoded as ADTTE; no "
+            "pipeline run. The truth reconciliation tests show that truth equals the pipeline's ADTTE row for row, "
+            "so the estimates are the pipeline's; CRS and late-effect rows need the warehouse and are absent. "
+            if meta.get("mode") == "from-truth"
+            else "Each seed: `kocartr synth` -> `kocartr run --demo` (ingest, dbt, quality gates, analyses, release) "
+            "in a subprocess; "
+        )
+        + "the 95% CI of each quantity is scored as covering when lower_95 <= truth <= upper_95.",
         "",
         "- CRS grade >= 3 per product: `analysis.proportions` (CRS, grade_ge3, PRODUCT; denominator infused "
         "patients; Clopper-Pearson). Truth `truth.per_product[p].crs_grade3plus` = `TOXICITY[p].crs_g3`, the "
@@ -632,36 +698,42 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
         "",
     ]
 
-    def table(rows: list[dict]) -> list[str]:
-        t = [
-            "| quantity | stratum | median n | R | covered | coverage (95% CI) | mean est. | mean truth "
-            "| bias (+/- MC SE) | emp. SD | model SE | misses low/high |",
-            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in rows:
-            mn = r["median_n"]
-            cov = (
-                "- (no scored replicate)"
-                if r["coverage"] is None
-                else f"{r['coverage']:.2f} ({r['coverage_lower_95']:.2f}-{r['coverage_upper_95']:.2f})"
-            )
-            t.append(
-                f"| {r['quantity']} | {r['stratum']} | {int(mn) if float(mn).is_integer() else mn} "
-                f"| {r['replicates']} | {r['covered']} | {cov} | {fmt(r['mean_estimate'], 4)} "
-                f"| {fmt(r['mean_truth'], 4)} "
-                f"| {fmt(r['bias'], 4)} (+/- {fmt(r['bias_se'], 4)}) | {fmt(r['empirical_sd'], 4)} "
-                f"| {fmt(r['mean_model_se'], 4)} | {r['misses_truth_below_ci']}/{r['misses_truth_above_ci']} |"
-            )
-        return t
 
-    def pick(src: str, group: str, small: bool) -> list[dict]:
-        return [r for r in summ[src] if r["group"] == group and r["small_stratum"] == small]
+def _md_table(rows: list[dict]) -> list[str]:
+    t = [
+        "| quantity | stratum | median n | R | covered | coverage (95% CI) | mean est. | mean truth "
+        "| bias (+/- MC SE) | emp. SD | model SE | misses low/high |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        mn = r["median_n"]
+        cov = (
+            "- (no scored replicate)"
+            if r["coverage"] is None
+            else f"{r['coverage']:.2f} ({r['coverage_lower_95']:.2f}-{r['coverage_upper_95']:.2f})"
+        )
+        t.append(
+            f"| {r['quantity']} | {r['stratum']} | {int(mn) if float(mn).is_integer() else mn} "
+            f"| {r['replicates']} | {r['covered']} | {cov} | {fmt(r['mean_estimate'], 4)} "
+            f"| {fmt(r['mean_truth'], 4)} "
+            f"| {fmt(r['bias'], 4)} (+/- {fmt(r['bias_se'], 4)}) | {fmt(r['empirical_sd'], 4)} "
+            f"| {fmt(r['mean_model_se'], 4)} | {r['misses_truth_below_ci']}/{r['misses_truth_above_ci']} |"
+        )
+    return t
 
+
+def _pick(summ: dict[str, list[dict]], src: str, group: str, small: bool) -> list[dict]:
+    return [r for r in summ[src] if r["group"] == group and r["small_stratum"] == small]
+
+
+def _md_primary(summ: dict[str, list[dict]], pool: dict[str, dict]) -> list[str]:
+    """Primary quantities against each truth, with the pooled coverage."""
+    lines: list[str] = []
     for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
         p = pool[src]
         lines += (
             [f"## Primary quantities vs {title}", ""]
-            + table(pick(src, "primary", False))
+            + _md_table(_pick(summ, src, "primary", False))
             + [
                 "",
                 f"Pooled over these {p['rows']} rows: {p['covered']} / {p['scored']} covered = {p['coverage']:.3f} "
@@ -670,8 +742,13 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
                 "",
             ]
         )
+    return lines
+
+
+def _md_gap(summ: dict[str, list[dict]]) -> list[str]:
+    """Estimand gap: params.json truth vs the design-matched truth (primary, time-to-event)."""
     gap = {(r["quantity"], r["stratum"]): r for r in summ["truth_matched"]}
-    lines += [
+    lines = [
         "## Estimand gap (mean over seeds)",
         "",
         "| quantity | stratum | params.json truth | design-matched truth | matched - params |",
@@ -686,11 +763,17 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
             f"| {g['mean_truth'] - r['mean_truth']:+.4f} |"
         )
     lines.append("")
-    small = pick("truth", "primary", True) + pick("truth", "supplementary", True)
+    return lines
+
+
+def _md_small_and_supplementary(summ: dict[str, list[dict]], min_n: int) -> list[str]:
+    """Small strata apart, then the supplementary quantities."""
+    lines: list[str] = []
+    small = _pick(summ, "truth", "primary", True) + _pick(summ, "truth", "supplementary", True)
     if small:
         lines += (
-            [f"## Small strata (median n < {meta['min_n']}; params.json truth; reported apart)", ""]
-            + table(small)
+            [f"## Small strata (median n < {min_n}; params.json truth; reported apart)", ""]
+            + _md_table(small)
             + [
                 "",
                 "A product approved late in the window: few infused patients, few or no patients followed "
@@ -700,7 +783,15 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
             ]
         )
     for src, title in (("truth_matched", "design-matched truth"), ("truth", "params.json truth")):
-        lines += [f"## Supplementary quantities vs {title}", ""] + table(pick(src, "supplementary", False)) + [""]
+        lines += (
+            [f"## Supplementary quantities vs {title}", ""] + _md_table(_pick(summ, src, "supplementary", False)) + [""]
+        )
+    return lines
+
+
+def _md_crs_fidelity(summ: dict[str, list[dict]]) -> list[str]:
+    """CRS: pipeline counts vs the latent patients (data-path fidelity)."""
+    lines: list[str] = []
     crs = [r for r in summ["truth"] if r["quantity"].startswith("CRS")]
     if crs:
         lines += [
@@ -718,6 +809,12 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
                 f"{r['pipeline_events_total']} | {r['latent_events_total']} |"
             )
         lines.append("")
+    return lines
+
+
+def _md_interpretation(meta: dict, summ: dict[str, list[dict]]) -> list[str]:
+    """Computed flags (coverage off range, bias) and the causes known to the study."""
+    lines: list[str] = []
     auto, flagged = [], set()
     for src, title in (("truth", "params.json truth"), ("truth_matched", "design-matched truth")):
         rows = [r for r in summ[src] if r["replicates"]]
@@ -749,8 +846,76 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
         + ["", "Why not nominal (causes known to the study):", ""]
         + (why or ["- none flagged"])
     )
-    lines += ["", meta.get("interpretation", ""), ""]
+    return lines
+
+
+def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str, dict]) -> None:
+    lines = (
+        _md_method(meta)
+        + _md_primary(summ, pool)
+        + _md_gap(summ)
+        + _md_small_and_supplementary(summ, meta["min_n"])
+        + _md_crs_fidelity(summ)
+        + _md_interpretation(meta, summ)
+        + ["", meta.get("interpretation", ""), ""]
+    )
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _score_matched(recs: list[dict], matched: dict[tuple[str, str], float]) -> None:
+    """Attach the design-matched truth and whether the CI covers it to each record."""
+    for r in recs:
+        if r["truth_key"] in ("crs_grade3plus", "crs_any", *LATE_TRUTH_KEYS):
+            r["truth_matched"] = r["truth"]  # a per-patient probability: no design dependence
+        else:
+            v = matched.get((r["truth_key"], r["stratum"]))
+            r["truth_matched"] = None if v is None or math.isnan(v) else v
+        r["covered_matched"] = (
+            None
+            if r["truth_matched"] is None or r["lower_95"] is None
+            else bool(r["lower_95"] <= r["truth_matched"] <= r["upper_95"])
+        )
+
+
+def _run_seeds(args: argparse.Namespace) -> tuple[list[dict], list[dict], list[str]]:
+    """Generate, run and score every seed: (records, per-seed timings, cut-offs)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    records, per_seed, cutoffs = [], [], []
+    for seed in args.seeds:
+        ts = time.perf_counter()
+        if args.from_truth:
+            wd, timing = generate_truth_only(seed, args.patients, args.sites, args.reuse)
+        else:
+            wd, timing = generate_and_run(seed, args.patients, args.sites, args.keep, args.reuse)
+        if timing.get("reused"):
+            if (wd / "timing.json").exists():
+                timing = {**json.loads((wd / "timing.json").read_text()), "reused": True}
+        else:
+            (wd / "timing.json").write_text(json.dumps(timing))
+        recs, params = estimates_from_truth(wd) if args.from_truth else read_estimates(wd)
+        matched = matched_truths(wd, params, args.mc_reps, seed)
+        for r in recs:
+            r["seed"] = seed
+        _score_matched(recs, matched)
+        records += recs
+        cutoffs.append(params["data_cutoff"])
+        per_seed.append(
+            {
+                "seed": seed,
+                "work_dir": str(wd.relative_to(ROOT)),
+                **timing,
+                "wall_s_this_invocation": round(time.perf_counter() - ts, 1),
+            }
+        )
+        prim = [r for r in recs if r["group"] == "primary" and r["covered"] is not None]
+        print(
+            f"seed {seed}: {sum(r['covered'] for r in prim)}/{len(prim)} primary covered (params truth), "
+            f"{sum(bool(r['covered_matched']) for r in prim)} (matched), "
+            f"{per_seed[-1]['wall_s_this_invocation']} s",
+            flush=True,
+        )
+
+    return records, per_seed, cutoffs
 
 
 def main() -> None:
@@ -762,6 +927,12 @@ def main() -> None:
     ap.add_argument("--mc-reps", type=int, default=300, help="design-matched truth: draws per design patient")
     ap.add_argument("--keep", action="store_true", help="keep submissions and release folders")
     ap.add_argument("--reuse", action="store_true", help="reuse a seed's warehouse when it exists")
+    ap.add_argument(
+        "--from-truth",
+        action="store_true",
+        help="no pipeline run: the pipeline's estimators on each seed's endpoint truth (generated without row "
+        "defects), which the truth reconciliation tests show equals the pipeline's ADTTE; time-to-event rows only",
+    )
     ap.add_argument("--interpretation-file", help="markdown paragraph(s) to put under Interpretation")
     ap.add_argument(
         "--from-json",
@@ -781,53 +952,13 @@ def main() -> None:
         write_md(RESULTS / f"{args.out_name}.md", old["meta"], summ, {src: pooled(r) for src, r in summ.items()})
         print(f"re-rendered {RESULTS / args.out_name}.md from {args.from_json}")
         return
-    WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    records, per_seed, cutoffs = [], [], []
-    for seed in args.seeds:
-        ts = time.perf_counter()
-        wd, timing = generate_and_run(seed, args.patients, args.sites, args.keep, args.reuse)
-        if timing.get("reused"):
-            if (wd / "timing.json").exists():
-                timing = {**json.loads((wd / "timing.json").read_text()), "reused": True}
-        else:
-            (wd / "timing.json").write_text(json.dumps(timing))
-        recs, params = read_estimates(wd)
-        matched = matched_truths(wd, params, args.mc_reps, seed)
-        for r in recs:
-            r["seed"] = seed
-            if r["truth_key"] in ("crs_grade3plus", "crs_any", *LATE_TRUTH_KEYS):
-                r["truth_matched"] = r["truth"]  # a per-patient probability: no design dependence
-            else:
-                v = matched.get((r["truth_key"], r["stratum"]))
-                r["truth_matched"] = None if v is None or math.isnan(v) else v
-            r["covered_matched"] = (
-                None
-                if r["truth_matched"] is None or r["lower_95"] is None
-                else bool(r["lower_95"] <= r["truth_matched"] <= r["upper_95"])
-            )
-        records += recs
-        cutoffs.append(params["data_cutoff"])
-        per_seed.append(
-            {
-                "seed": seed,
-                "work_dir": str(wd.relative_to(ROOT)),
-                **timing,
-                "wall_s_this_invocation": round(time.perf_counter() - ts, 1),
-            }
-        )
-        prim = [r for r in recs if r["group"] == "primary" and r["covered"] is not None]
-        print(
-            f"seed {seed}: {sum(r['covered'] for r in prim)}/{len(prim)} primary covered (params truth), "
-            f"{sum(bool(r['covered_matched']) for r in prim)} (matched), "
-            f"{per_seed[-1]['wall_s_this_invocation']} s",
-            flush=True,
-        )
-
+    records, per_seed, cutoffs = _run_seeds(args)
     summ = {src: summarise(records, args.min_n, src) for src in ("truth", "truth_matched")}
     pool = {src: pooled(rows) for src, rows in summ.items()}
     meta = {
         "command": "python benchmarks/coverage_study.py " + " ".join(sys.argv[1:]),
+        "mode": "from-truth" if args.from_truth else "pipeline",
         "seeds": args.seeds,
         "replicates": len(args.seeds),
         "patients": args.patients,

@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/reconcile_truth.py --patients 3000 --sites 8 --seed 5
 
-The suite's tests/test_truth_reconciliation.py does the same on the 150-patient session run; a several-thousand
-patient run takes minutes on a shared 2-core machine, so it lives here. Generates the set, runs the whole pipeline
+The suite's tests/test_truth_reconciliation.py does the same on the 150-patient session run (`--patients 150
+--sites 3 --seed 11 --first-month 2022-01 --last-month 2025-06`); a several-thousand patient run takes minutes on a
+shared 2-core machine, so it lives here. The truth includes the national linkage returns (linkage deaths, OS
+censored per os_censor_at_linkage_completeness, OS_LC / OS_LNK). Generates the set, runs the whole pipeline
 in-process (demo key), compares row by row for every patient without an injected defect (kocartr.synth.reconcile)
 and writes benchmarks/results/reconcile-truth.{json,md}: rows compared, rows differing by parameter, kind and CNSR
 transition (truth -> ADTTE), and up to 20 example rows per parameter. Exit status 1 when any row differs.
@@ -24,6 +26,27 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(ROOT))
 
 
+def linkage_exercised(truth_dir: Path) -> dict[str, int]:
+    """How much of the comparison the national linkage drives: deaths the returns hold that no site reported
+    (generator's linkage truth), OS_LNK rows, and clean patients whose OS differs from OS_LC (censored at the
+    linkage completeness date, or a death after it censored there)."""
+    import polars as pl
+
+    truth = pl.read_parquet(truth_dir / "endpoint_truth.parquet").filter(~pl.col("has_defect"))
+    linked = pl.read_parquet(truth_dir / "linkage_truth.parquet")
+    keys = ["site_code", "patient_id"]
+    os = truth.filter(pl.col("paramcd") == "OS").join(truth.filter(pl.col("paramcd") == "OS_LC"), on=keys, suffix="_lc")
+    return {
+        "linkage_deaths_no_site_reported": linked.filter(
+            (pl.col("event") == "death") & ~pl.col("site_reported")
+        ).height,
+        "os_lnk_rows": truth.filter(pl.col("paramcd") == "OS_LNK").height,
+        "os_differs_from_os_lc": os.filter(
+            (pl.col("aval_days") != pl.col("aval_days_lc")) | (pl.col("status") != pl.col("status_lc"))
+        ).height,
+    }
+
+
 def main() -> int:
     import polars as pl
 
@@ -36,6 +59,8 @@ def main() -> int:
     ap.add_argument("--patients", type=int, default=3000)
     ap.add_argument("--sites", type=int, default=8)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--first-month", default="2021-04", help="first submission month (YYYY-MM), as kocartr synth")
+    ap.add_argument("--last-month", default="2026-10", help="last submission month = the cut-off (YYYY-MM)")
     ap.add_argument("--work", type=Path, default=RESULTS / "work" / "reconcile")
     args = ap.parse_args()
 
@@ -43,7 +68,14 @@ def main() -> int:
     shutil.rmtree(wd, ignore_errors=True)
     wd.mkdir(parents=True)
     t0 = time.perf_counter()
-    generate(wd / "gen", patients=args.patients, sites=args.sites, seed=args.seed)
+    generate(
+        wd / "gen",
+        patients=args.patients,
+        sites=args.sites,
+        seed=args.seed,
+        first_month=args.first_month,
+        last_month=args.last_month,
+    )
     t_gen = time.perf_counter() - t0
     run_pipeline(wd / "gen" / "submissions", wd / "warehouse.duckdb", wd / "releases", demo=True)
     t_run = time.perf_counter() - t0 - t_gen
@@ -62,6 +94,7 @@ def main() -> int:
         "adtte_rows_differing": mism.height,
         "by_parameter": counts.to_dicts(),
         "adrs": None if adrs is None else {"rows_compared": adrs[1], "rows_differing": adrs[0].height},
+        "linkage": linkage_exercised(wd / "gen" / "ground_truth"),
         "seconds": {"generate": round(t_gen, 1), "pipeline": round(t_run, 1)},
         "examples": {
             p: mism.filter(pl.col("PARAMCD") == p)
@@ -80,6 +113,10 @@ def main() -> int:
         f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
         f"row defect left out); {compared} ADTTE rows compared, {mism.height} differ; generation "
         f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.",
+        "",
+        "National linkage in the comparison: {linkage_deaths_no_site_reported} deaths in the returns that no site "
+        "reported (all patients); {os_lnk_rows} OS_LNK rows; {os_differs_from_os_lc} patients whose OS (configured "
+        "rule) differs from OS_LC.".format(**result["linkage"]),
         "",
         "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
         "|---|---|---|---:|",

@@ -64,13 +64,8 @@ def _columns(con, table: str) -> set[str]:
     }
 
 
-def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], list[str]]:
-    """SQL of each component (site_code, month, metrics...) and the sources that were missing."""
-    as_of = as_of or dt.date.today()
-    parts: dict[str, str] = {}
-    missing: list[str] = []
-
-    # completeness of key variables
+def _completeness_sql(con, missing: list[str]) -> str | None:
+    """Completeness of the key variables (config KEY_VARIABLES) per site and month."""
     selects = []
     for form, (fields, _) in C.KEY_VARIABLES.items():
         table = C.stg(form)
@@ -86,49 +81,54 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
                 f"select site_code, submission_month as month, count(*) as cells, "
                 f"count({f}) as filled from {table} group by all"
             )
-    if selects:
-        parts["completeness"] = (
-            "select site_code, month, cast(sum(cells) as bigint) as key_cells, "
-            "cast(sum(filled) as bigint) as key_cells_filled, "
-            "sum(filled) / nullif(sum(cells), 0) as completeness from ("
-            + " union all ".join(selects)
-            + ") group by all"
-        )
+    if not selects:
+        return None
+    return (
+        "select site_code, month, cast(sum(cells) as bigint) as key_cells, "
+        "cast(sum(filled) as bigint) as key_cells_filled, "
+        "sum(filled) / nullif(sum(cells), 0) as completeness from (" + " union all ".join(selects) + ") group by all"
+    )
 
-    # timeliness of follow-up: forms whose window ended by as_of, not ended by death
+
+def _timeliness_sql(con, as_of: dt.date, missing: list[str]) -> str | None:
+    """Timeliness of follow-up: forms whose window ended by as_of, not ended by death."""
     t = C.FCT_FOLLOWUP_SCHEDULE
-    if table_exists(con, t) and {C.MARTS_SITE, C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE} <= _columns(con, t):
-        due, rec = C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE
-        not_due = ""
-        if C.FOLLOWUP_STATE in _columns(con, t):
-            states = ", ".join(f"'{x}'" for x in C.FOLLOWUP_NOT_DUE_STATES)
-            not_due = f" and coalesce({C.FOLLOWUP_STATE} not in ({states}), true)"
-        parts["timeliness"] = (
-            f"select {C.MARTS_SITE} as site_code, strftime({due}, '%Y-%m') as month, count(*) as followup_due, "
-            f"count({rec}) as followup_received, count(*) filter (where {rec} <= {due}) as followup_on_time, "
-            f"count({rec}) / count(*) as followup_timeliness from {t} "
-            f"where {due} <= date '{as_of.isoformat()}'{not_due} group by all"
-        )
-    else:
+    if not (table_exists(con, t) and {C.MARTS_SITE, C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE} <= _columns(con, t)):
         missing.append(t)
+        return None
+    due, rec = C.FOLLOWUP_DUE_DATE, C.FOLLOWUP_RECEIVED_DATE
+    not_due = ""
+    if C.FOLLOWUP_STATE in _columns(con, t):
+        states = ", ".join(f"'{x}'" for x in C.FOLLOWUP_NOT_DUE_STATES)
+        not_due = f" and coalesce({C.FOLLOWUP_STATE} not in ({states}), true)"
+    return (
+        f"select {C.MARTS_SITE} as site_code, strftime({due}, '%Y-%m') as month, count(*) as followup_due, "
+        f"count({rec}) as followup_received, count(*) filter (where {rec} <= {due}) as followup_on_time, "
+        f"count({rec}) / count(*) as followup_timeliness from {t} "
+        f"where {due} <= date '{as_of.isoformat()}'{not_due} group by all"
+    )
 
-    # quarantine rate
+
+def _quarantine_sql(con, missing: list[str]) -> str | None:
+    """Quarantine rate per site and month (the ingest ledger)."""
     t = C.INGEST_LEDGER
-    if table_exists(con, t) and {C.LEDGER_ROWS_RECEIVED, C.LEDGER_ROWS_QUARANTINED} <= _columns(con, t):
-        parts["quarantine"] = (
-            f"select {C.LEDGER_SITE} as site_code, {C.LEDGER_MONTH} as month, "
-            f"cast(sum({C.LEDGER_ROWS_RECEIVED}) as bigint) as rows_received, "
-            f"cast(sum({C.LEDGER_ROWS_QUARANTINED}) as bigint) as rows_quarantined, "
-            f"sum({C.LEDGER_ROWS_QUARANTINED}) / nullif(sum({C.LEDGER_ROWS_RECEIVED}), 0) as quarantine_rate "
-            f"from {t} where {C.LEDGER_SITE} is not null group by all"
-        )
-    else:
+    if not (table_exists(con, t) and {C.LEDGER_ROWS_RECEIVED, C.LEDGER_ROWS_QUARANTINED} <= _columns(con, t)):
         missing.append(t)
+        return None
+    return (
+        f"select {C.LEDGER_SITE} as site_code, {C.LEDGER_MONTH} as month, "
+        f"cast(sum({C.LEDGER_ROWS_RECEIVED}) as bigint) as rows_received, "
+        f"cast(sum({C.LEDGER_ROWS_QUARANTINED}) as bigint) as rows_quarantined, "
+        f"sum({C.LEDGER_ROWS_QUARANTINED}) / nullif(sum({C.LEDGER_ROWS_RECEIVED}), 0) as quarantine_rate "
+        f"from {t} where {C.LEDGER_SITE} is not null group by all"
+    )
 
-    # plausibility failures (latest run per data month)
-    t = C.DQ_RESULTS
-    if table_exists(con, t):
-        parts["plausibility"] = f"""
+
+def _dq_sql(t: str) -> dict[str, str]:
+    """Plausibility failures (latest run per data month) and per-site verdicts: checks whose threshold this site's
+    own share exceeds (latest run of each check and month)."""
+    return {
+        "plausibility": f"""
             with r as (select *, coalesce(data_month, strftime(run_at, '%Y-%m')) as month from {t}),
             latest as (select month, arg_max(run_id, run_at) as run_id from r group by month)
             select site_code, month, count(*) as plausibility_checks,
@@ -137,13 +137,8 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
                    cast(sum(rows_failing) as bigint) as plausibility_rows_failing,
                    sum(rows_failing) / nullif(sum(rows_checked), 0) as plausibility_failure_rate
             from r join latest using (month, run_id)
-            where category = 'plausibility' and site_code <> '{C.ALL_SITES}' group by all"""
-    else:
-        missing.append(t)
-
-    # per-site verdicts: checks whose threshold this site's own share exceeds (latest run of each check and month)
-    if table_exists(con, t):
-        parts["site_verdicts"] = f"""
+            where category = 'plausibility' and site_code <> '{C.ALL_SITES}' group by all""",
+        "site_verdicts": f"""
             with r as (select *, coalesce(data_month, strftime(run_at, '%Y-%m')) as month from {t}),
             latest as (select month, table_name, check_name, arg_max(run_id, run_at) as run_id from r
                        where site_code = '{C.ALL_SITES}' group by all)
@@ -151,7 +146,23 @@ def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], 
                    string_agg(check_name, ', ' order by check_name) filter (where not passed)
                        as checks_failed_at_site_names
             from r join latest using (month, table_name, check_name, run_id)
-            where site_code <> '{C.ALL_SITES}' and error is null group by all"""
+            where site_code <> '{C.ALL_SITES}' and error is null group by all""",
+    }
+
+
+def scorecard_parts(con, as_of: dt.date | None = None) -> tuple[dict[str, str], list[str]]:
+    """SQL of each component (site_code, month, metrics...) and the sources that were missing."""
+    missing: list[str] = []
+    found = {
+        "completeness": _completeness_sql(con, missing),
+        "timeliness": _timeliness_sql(con, as_of or dt.date.today(), missing),
+        "quarantine": _quarantine_sql(con, missing),
+    }
+    parts = {k: v for k, v in found.items() if v is not None}
+    if table_exists(con, C.DQ_RESULTS):
+        parts |= _dq_sql(C.DQ_RESULTS)
+    else:
+        missing.append(C.DQ_RESULTS)
     return parts, missing
 
 

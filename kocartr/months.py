@@ -6,7 +6,12 @@ import calendar
 import re
 from datetime import date
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# A registry month: YYYY-MM in this century (submission folders and every --month argument).
+_MONTH = re.compile(r"^(20\d{2})-(0[1-9]|1[0-2])$")
+
+
+def is_month(text: str) -> bool:
+    return _MONTH.match(text) is not None
 
 
 def parse_month(month: str) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Quality gates: the Great Expectations suites of expectations/ as Dagster asset checks, one check op per layer.
+"""Quality gates: the Great Expectations suites of expectations/ as Dagster asset checks, one check op per gate:
+one per layer, and the linkage gate (the raw tables of the national linkage returns, asset `linkage_returns`).
 
 Each rule is an asset check on the table it guards. Critical rules are blocking: when one fails (more failing rows
 than its threshold allows), nothing downstream of that table is materialized. Warnings never block. A rule whose
@@ -6,20 +7,37 @@ GX run raised is reported as an error of the check and fails the step, never as 
 persisted to audit.dq_results (and failing record keys to audit.dq_failing_records, for the site queries).
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-LAYERS = ("raw", "staging", "marts", "adam")
+if TYPE_CHECKING:
+    from expectations.rules import Rule
+
+GATES = ("raw", "linkage", "staging", "marts", "adam")
 
 
 def asset_key_of(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-def _layer_checks(layer: str) -> dg.AssetChecksDefinition:
-    from expectations import rules_for_layer
+def gate_of(layer: str, table: str, linkage_tables: set[str]) -> str:
+    """The gate a rule belongs to: its layer's, except the linkage returns' raw tables, which have their own."""
+    return "linkage" if table in linkage_tables else layer
 
-    rules = {(asset_key_of(r.table), r.check_name): r for r in rules_for_layer(layer)}
+
+def gate_rules(gate: str) -> list["Rule"]:
+    from expectations import all_rules
+    from expectations.suites.raw import linkage_tables
+    from kocartr.dictionary import load_dictionary
+
+    linkage = linkage_tables(load_dictionary())
+    return [r for r in all_rules() if gate_of(r.layer, r.table, linkage) == gate]
+
+
+def _layer_checks(layer: str) -> dg.AssetChecksDefinition:  # layer: one of GATES
+    rules = {(asset_key_of(r.table), r.check_name): r for r in gate_rules(layer)}
     specs = [
         dg.AssetCheckSpec(
             name=name,
@@ -66,4 +84,4 @@ def _layer_checks(layer: str) -> dg.AssetChecksDefinition:
 
 
 def quality_gates() -> list[dg.AssetChecksDefinition]:
-    return [_layer_checks(layer) for layer in LAYERS]
+    return [_layer_checks(gate) for gate in GATES]

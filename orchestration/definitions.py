@@ -17,6 +17,7 @@ ensure_manifest()  # dbt parse only when the project changed; the dbt assets bel
 from orchestration.assets.analyses import outcome_analyses  # noqa: E402
 from orchestration.assets.feedback import dq_scorecard, site_queries, site_query_workbooks  # noqa: E402
 from orchestration.assets.ingest import site_submissions  # noqa: E402
+from orchestration.assets.linkage import linkage_returns  # noqa: E402
 from orchestration.assets.release import monthly_release  # noqa: E402
 from orchestration.assets.warehouse import dbt_layer_assets  # noqa: E402
 from orchestration.checks import quality_gates  # noqa: E402
@@ -34,6 +35,7 @@ from orchestration.resources import RegistryConfig, config_from_env, registry_re
 
 ASSETS = [
     site_submissions,
+    linkage_returns,
     *dbt_layer_assets(),
     dq_scorecard,
     site_queries,

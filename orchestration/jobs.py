@@ -1,6 +1,7 @@
 """Jobs, the monthly schedule and the submissions sensor.
 
-- ingest_batches: the site-month batches named in its run config (the sensor: one per run), or all of them.
+- ingest_batches: the site-month batches and linkage returns named in its run config (the sensor: one per run),
+  or all of them: site submissions and the raw gate, then the linkage returns and their gate.
 - monthly_dataset: everything downstream of raw for one registry month: dbt layers, analyses, release.
 - site_feedback: the month's site queries and workbooks, after monthly_dataset whatever its outcome.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.partitions import BATCH_TAG, batch_key, registry_months
+from orchestration.partitions import BATCH_TAG, batch_key, parse_batch_key, registry_months
 from orchestration.resources import RegistryConfig
 
 INGEST_JOB = "ingest_batches"
@@ -109,9 +110,17 @@ def submissions_sensor(
 
 
 def ingest_request(key: str, fingerprint: str) -> dg.RunRequest:
-    """One run per batch version: the run key makes a re-evaluation of the same batch state a no-op."""
+    """One run per batch version: the run key makes a re-evaluation of the same batch state a no-op. A site batch
+    runs the site ingest and the raw gate, a linkage return (a declared source's folder) the linkage ingest and
+    its gate: only the asset that reads the batch."""
+    from kocartr.dictionary import load_dictionary
+    from orchestration.assets.ingest import site_asset_keys
+    from orchestration.assets.linkage import linkage_asset_keys
+
+    declared = parse_batch_key(key)[0] in load_dictionary().sources
     return dg.RunRequest(
         run_key=f"{key}:{fingerprint}",
-        run_config={"ops": {"site_submissions": {"config": {"batches": [key]}}}},
+        run_config={"ops": {"linkage_returns" if declared else "site_submissions": {"config": {"batches": [key]}}}},
         tags={BATCH_TAG: key},
+        asset_selection=linkage_asset_keys() if declared else site_asset_keys(),
     )

@@ -1,6 +1,7 @@
 """Run the whole pipeline in-process on one submissions tree: what `kocartr run` and `make run` do.
 
-1. ingest every site-month batch up to the registry month in one run (raw gate included);
+1. ingest every site-month batch up to the registry month in one run: site submissions and the raw gate, then the
+   national linkage returns and their own gate;
 2. materialize the monthly dataset for the registry month (dbt layers and their gates, analyses, release).
 A blocking check that fails stops what is downstream of it; the summary says which check, where to look, and
 the process exits non-zero.
@@ -156,6 +157,15 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
                 )
             )
     return stage
+
+
+def ingest_counts(batches: list, through: str) -> tuple[int, int]:
+    """(site-month batches, linkage returns: declared-source month folders) up to the registry month."""
+    from kocartr.dictionary import load_dictionary
+
+    sources = set(load_dictionary().sources)
+    months = [(b.site in sources, b.month) for b in batches if b.ok and b.month <= through]
+    return sum(not s for s, _ in months), sum(s for s, _ in months)
 
 
 def registry_is_empty(warehouse: Path) -> bool:
@@ -317,18 +327,18 @@ def _run_jobs(config: RegistryConfig, target: str, batches: list, log_file: Path
 
     defs = build_definitions(config)
     instance = project_instance(home)
-    batch_months = [b.month for b in batches if b.ok]
-    n_batches = sum(1 for m in batch_months if m <= target)
-    say(f"[1/2] ingest: {n_batches} site-month batches through {target} (raw quality gate)")
+    n_batches, n_returns = ingest_counts(batches, target)
+    scope = f"{n_batches} site-month batches and {n_returns} linkage returns through {target}"
+    say(f"[1/2] ingest: {scope} (raw and linkage quality gates)")
     ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={
-            "ops": {"site_submissions": {"config": {"through_month": target}}},
+            "ops": {op: {"config": {"through_month": target}} for op in ("site_submissions", "linkage_returns")},
             **logger_config(log_file, verbose, expected_outputs(defs.resolve_job_def(INGEST_JOB))),
         },
     )
-    stages = [_stage_result(INGEST_JOB, f"{n_batches} site-month batches through {target}", ingest, instance)]
+    stages = [_stage_result(INGEST_JOB, scope, ingest, instance)]
     result = PipelineResult(
         month=target,
         stages=stages,

@@ -28,6 +28,35 @@ def analysis_tables(con) -> list[str]:
     ]
 
 
+def linkage_line(con) -> str:
+    """What the national linkage returns hold (current records per form, rows quarantined, each source's latest
+    completeness date), or that none arrived."""
+    from kocartr.dictionary import load_dictionary
+
+    d = load_dictionary()
+    forms = [n for n, f in d.forms.items() if not f.is_site_form and table_exists(con, f"raw.{n}")]
+    counts = {
+        n: con.sql(f"select count(*) from raw.{n} where _is_current and record_action = 'U'").fetchall()[0][0]
+        for n in forms
+    }
+    if not any(counts.values()):
+        return "linkage: no national linkage returns"
+    quarantined = con.sql(
+        "select count(distinct (source_file, source_row)) from audit.quarantine where list_contains(?, site_code)",
+        params=[sorted(d.sources)],
+    ).fetchall()[0][0]
+    complete = con.sql(
+        "select linkage_source, max(complete_through) from raw.linkage_completeness "
+        "where _is_current and record_action = 'U' group by 1 order by 1"
+    ).fetchall()
+    return (
+        "linkage: "
+        + ", ".join(f"{n} {c}" for n, c in counts.items() if n != "linkage_completeness")
+        + f" records; {quarantined} rows quarantined; complete through "
+        + (", ".join(f"{src} {day}" for src, day in complete) or "no date")
+    )
+
+
 def _warehouse_lines(warehouse: Path) -> list[str]:
     import duckdb
 
@@ -52,6 +81,7 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
             ).fetchall()
             if rules:
                 lines.append("quarantine by rule: " + ", ".join(f"{r} {n}" for r, n in rules))
+            lines.append(linkage_line(con))
         counts = []
         for table in [*KEY_TABLES, *analysis_tables(con)]:
             n = con.sql(f"select count(*) from {table}").fetchall()[0][0] if table_exists(con, table) else "not built"

@@ -34,6 +34,7 @@ SLOW_TESTS = {
     "test_truth_frames_of_a_generated_set",
     "test_every_row_defect_quarantined_and_no_clean_row",
     "test_every_path_in_a_sample_sized_set",
+    "test_deaths_no_site_was_told_of_leave_no_site_report",
 }
 
 

@@ -29,6 +29,7 @@ def test_every_site_missed_linkage_event_is_found_and_queried(pipeline_run, smal
             "select distinct patient_key, rule from audit.site_queries where patient_key is not null"
         ).pl()
         dtsrc = dict(con.sql("select patient_key, death_source_form from marts.dim_patient where is_dead").fetchall())
+        form_dates = con.sql("select patient_key, death_date as form_date from staging.stg_death").pl()
     finally:
         con.close()
     missed = truth.filter(~pl.col("site_reported") & pl.col("patient_key").is_in(list(registered)))
@@ -44,3 +45,9 @@ def test_every_site_missed_linkage_event_is_found_and_queried(pipeline_run, smal
     # a death only the linkage knows is analysed, and ADSL / dim_patient name its source
     for key in missed.filter(pl.col("event") == "death")["patient_key"]:
         assert dtsrc.get(key) == "linkage_death"
+    # a death form whose date the national record contradicts (the generator misdates a known share) is queried
+    misdated = truth.filter((pl.col("event") == "death") & pl.col("date_differs")).join(form_dates, on="patient_key")
+    misdated = misdated.filter(pl.col("form_date") != pl.col("linkage_date"))
+    assert misdated.height > 0
+    asked = set(queried.filter(pl.col("rule").str.ends_with("death_sources_agree"))["patient_key"])
+    assert set(misdated["patient_key"]) <= asked

@@ -25,11 +25,6 @@ def sample_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the generator's endpoint truth (kocartr/synth/endpoint_truth.py) does not yet model the national linkage "
-    "returns: ADTTE now takes linkage deaths and censors OS at the linkage completeness date, the truth does not",
-    strict=False,
-)
 def test_sample_run_publishes_and_every_row_equals_the_truth(sample_run):
     from kocartr.ingest.privacy import DEMO_KEY
     from kocartr.synth.reconcile import adrs_mismatches, adtte_mismatches, summary

@@ -181,6 +181,16 @@ def test_the_rrn_pattern_is_written_only_in_the_privacy_module():
     assert not found, f"RRN-like patterns outside kocartr/privacy.py: {found}"
 
 
+def test_the_registry_month_pattern_is_written_only_in_the_months_module():
+    month = re.compile(re.escape("(0[1-9]|1[0-2])"))
+    found = [
+        str(p.relative_to(ROOT))
+        for p in _python_files()
+        if month.search(p.read_text(encoding="utf-8")) and p != ROOT / "kocartr" / "months.py"
+    ]
+    assert not found, f"registry-month patterns outside kocartr/months.py: {found}"
+
+
 def test_the_timeline_event_mapping_names_dictionary_forms_and_date_fields(dictionary):
     text = (DBT_PROJECT_DIR / "macros" / "patient_events.sql").read_text(encoding="utf-8")
     mapping = yaml.safe_load(text.split("{%- set mapping -%}", 1)[1].split("{%- endset -%}", 1)[0])

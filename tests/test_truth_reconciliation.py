@@ -15,11 +15,20 @@ import pytest
 from kocartr.ingest.privacy import DEMO_KEY
 from kocartr.synth.reconcile import adrs_mismatches, adtte_mismatches
 
-PARAMS = ("OS", "OS_ITT", "PFS", "NRM", "RELAPSE", "SPM", "SPM_TCELL", "ANC_REC", "PLT_REC", "EFS", "DOR")
-LINKAGE_GAP = pytest.mark.xfail(
-    reason="the generator's endpoint truth (kocartr/synth/endpoint_truth.py) does not yet model the national linkage "
-    "returns: ADTTE now takes linkage deaths and censors OS at the linkage completeness date, the truth does not",
-    strict=False,
+PARAMS = (
+    "OS",
+    "OS_LC",
+    "OS_LNK",
+    "OS_ITT",
+    "PFS",
+    "NRM",
+    "RELAPSE",
+    "SPM",
+    "SPM_TCELL",
+    "ANC_REC",
+    "PLT_REC",
+    "EFS",
+    "DOR",
 )
 
 
@@ -29,7 +38,6 @@ def reconciled(pipeline_run, small_submissions):
     return adtte_mismatches(warehouse, small_submissions / "ground_truth", DEMO_KEY)
 
 
-@LINKAGE_GAP
 def test_truth_covers_the_reported_patients(reconciled, small_submissions):
     mismatches, compared = reconciled
     truth = pl.read_parquet(small_submissions / "ground_truth" / "endpoint_truth.parquet")
@@ -39,7 +47,6 @@ def test_truth_covers_the_reported_patients(reconciled, small_submissions):
     assert mismatches.filter(pl.col("kind") == "missing_in_truth").height == 0
 
 
-@LINKAGE_GAP
 @pytest.mark.parametrize("param", PARAMS)
 def test_adtte_equals_truth(reconciled, param):
     mismatches, _ = reconciled

@@ -31,48 +31,48 @@ def _ids(*extra: str) -> tuple[str, ...]:
 
 
 SUBJECT_IDS = _ids()
+IDS_TTE = _ids("INFNUM", "PARAMCD")
+IDS_AE = _ids("AESEQ")
 
 
-def rules(dictionary: Dictionary) -> list[Rule]:
-    R: list[Rule] = []
+def _ok(table, name, category, sub, severity, share, reason, query, ids=SUBJECT_IDS) -> Rule:
+    """A SQL rule: `query` returns one row per record with a boolean `ok`."""
+    return ok_rule(
+        name=f"{table}.{name}",
+        table=table,
+        category=category,
+        subcategory=sub,
+        severity=severity,
+        max_failing_share=share,
+        reason=reason,
+        query=query,
+        id_columns=ids,
+        layer="adam",
+        site_column=ADAM_SITE,
+    )
 
-    def ok(table, name, category, sub, severity, share, reason, query, ids=SUBJECT_IDS):
-        R.append(
-            ok_rule(
-                name=f"{table}.{name}",
-                table=table,
-                category=category,
-                subcategory=sub,
-                severity=severity,
-                max_failing_share=share,
-                reason=reason,
-                query=query,
-                id_columns=ids,
-                layer="adam",
-                site_column=ADAM_SITE,
-            )
-        )
 
-    def gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=SUBJECT_IDS):
-        R.append(
-            Rule(
-                name=f"{table}.{name}",
-                table=table,
-                category=category,
-                subcategory=sub,
-                severity=severity,
-                max_failing_share=share,
-                reason=reason,
-                expectation=expectation,
-                kwargs=kwargs,
-                id_columns=ids,
-                layer="adam",
-                site_column=ADAM_SITE,
-            )
-        )
+def _gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=SUBJECT_IDS) -> Rule:
+    """A rule that is one GX expectation on the table itself."""
+    return Rule(
+        name=f"{table}.{name}",
+        table=table,
+        category=category,
+        subcategory=sub,
+        severity=severity,
+        max_failing_share=share,
+        reason=reason,
+        expectation=expectation,
+        kwargs=kwargs,
+        id_columns=ids,
+        layer="adam",
+        site_column=ADAM_SITE,
+    )
 
-    # ---------------------------------------------------------------- ADSL: one row per patient with an order
-    gx(
+
+# ADSL: one row per patient with an order.
+ADSL_RULES: tuple[Rule, ...] = (
+    _gx(
         ADSL,
         "siteid.not_null",
         "completeness",
@@ -82,8 +82,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Every patient belongs to a site (per-site analyses, scorecard, site queries).",
         "ExpectColumnValuesToNotBeNull",
         {"column": ADAM_SITE},
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "trtsdt_iff_infused",
         "conformance",
@@ -93,8 +93,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "TRTSDT (day 0) is set exactly for infused patients (INFFL = 'Y'): every time-to-event starts there.",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(INFFL, 'N') = 'Y') = (TRTSDT is not null) as ok
            from {ADSL}""",
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "dthfl_iff_dthdt",
         "conformance",
@@ -104,8 +104,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "DTHFL = 'Y' exactly when DTHDT is set (OS events and censoring depend on both).",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(DTHFL, 'N') = 'Y') = (DTHDT is not null) as ok
            from {ADSL}""",
-    )
-    gx(
+    ),
+    _gx(
         ADSL,
         "age_range",
         "plausibility",
@@ -115,8 +115,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "AGE in years at first infusion (else order) within 0-110; CAR-T is approved from childhood.",
         "ExpectColumnValuesToBeBetween",
         {"column": "AGE", "min_value": 0, "max_value": 110},
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "leukapheresis_le_infusion",
         "plausibility",
@@ -126,8 +126,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Brief 7: leukapheresis (LEUKDT) <= infusion (TRTSDT).",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LEUKDT <= TRTSDT as ok from {ADSL}
            where LEUKDT is not null and TRTSDT is not null""",
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "order_le_infusion",
         "plausibility",
@@ -137,8 +137,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "ITT anchor: the CAR-T order (ORDERDT) precedes day 0 (TRTSDT); OS_ITT and OS share the cohort.",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, ORDERDT <= TRTSDT as ok from {ADSL}
            where ORDERDT is not null and TRTSDT is not null""",
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "death_on_or_after_infusion",
         "plausibility",
@@ -148,8 +148,8 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "An infused patient cannot die before day 0: OS time would be negative and the KM estimate wrong.",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, DTHDT >= TRTSDT as ok from {ADSL}
            where INFFL = 'Y' and DTHDT is not null and TRTSDT is not null""",
-    )
-    ok(
+    ),
+    _ok(
         ADSL,
         "death_on_or_after_last_contact",
         "plausibility",
@@ -159,11 +159,13 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Brief 7: death >= last contact (LSTCNTDT is the last date known alive, so it cannot follow death).",
         f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LSTCNTDT <= DTHDT as ok from {ADSL}
            where DTHDT is not null and LSTCNTDT is not null""",
-    )
+    ),
+)
 
-    # ---------------------------------------------------------------- ADTTE: one row per patient, infusion, param
-    ids_tte = _ids("INFNUM", "PARAMCD")
-    gx(
+
+# ADTTE: one row per patient, infusion and parameter.
+ADTTE_RULES: tuple[Rule, ...] = (
+    _gx(
         ADTTE,
         "key_unique",
         "plausibility",
@@ -173,9 +175,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "ADTTE grain: one row per patient, infusion and parameter.",
         "ExpectCompoundColumnsToBeUnique",
         {"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]},
-        ids=ids_tte,
-    )
-    ok(
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "competing_iff_cnsr_null",
         "conformance",
@@ -184,10 +186,10 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         0.0,
         "A competing event is carried by CMPEVFL = 'Y' with CNSR NULL (so a naive Kaplan-Meier fails on it instead "
         "of treating it as a censoring); every other row has CNSR 0 or 1.",
-        f"""select {", ".join(ids_tte)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
-        ids=ids_tte,
-    )
-    ok(
+        f"""select {", ".join(IDS_TTE)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "no_competing_event_for_os_pfs",
         "conformance",
@@ -195,11 +197,11 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "critical",
         0.0,
         "OS, OS_ITT, PFS, EFS and DOR have no competing risk (death is an event of each): CMPEVFL is never 'Y'.",
-        f"""select {", ".join(ids_tte)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
+        f"""select {", ".join(IDS_TTE)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
            where PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR')""",
-        ids=ids_tte,
-    )
-    gx(
+        ids=IDS_TTE,
+    ),
+    _gx(
         ADTTE,
         "aval.not_null",
         "completeness",
@@ -209,9 +211,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Every time-to-event row has a time (AVAL).",
         "ExpectColumnValuesToNotBeNull",
         {"column": "AVAL"},
-        ids=ids_tte,
-    )
-    ok(
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "aval_nonnegative",
         "plausibility",
@@ -220,10 +222,10 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         TEMPORAL_SHARE,
         "Brief 7 applied to analysis times: ADT >= STARTDT, so AVAL >= 0 (a negative time means an event "
         "before day 0, e.g. a death date before the infusion).",
-        f"select {', '.join(ids_tte)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null",
-        ids=ids_tte,
-    )
-    ok(
+        f"select {', '.join(IDS_TTE)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null",
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "entry_nonnegative",
         "conformance",
@@ -232,10 +234,10 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         0.0,
         "ENTRYT (delayed entry, days from STARTDT to enrolment) is 0 or positive: enrolment before day 0 is "
         "entry at 0 (ARCHITECTURE.md).",
-        f"select {', '.join(ids_tte)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}",
-        ids=ids_tte,
-    )
-    ok(
+        f"select {', '.join(IDS_TTE)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}",
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "pre_entry_flagged",
         "conformance",
@@ -246,13 +248,13 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "(ENTRYT > 0 and AVAL <= ENTRYT) is kept and flagged PREENTFL = 'Y' so that every estimator excludes it; "
         "such rows are legitimate (registration after an early progression or count recovery), not data errors. "
         "This rule checks the flag is set exactly on them.",
-        f"""select {", ".join(ids_tte)},
+        f"""select {", ".join(IDS_TTE)},
                   (coalesce(PREENTFL, 'N') = 'Y') = coalesce(ENTRYT > 0 and AVAL <= ENTRYT
                                                              and (CNSR = 0 or CMPEVFL = 'Y'), false) as ok
            from {ADTTE} where AVAL is not null""",
-        ids=ids_tte,
-    )
-    ok(
+        ids=IDS_TTE,
+    ),
+    _ok(
         ADTTE,
         "censoring_not_before_entry",
         "plausibility",
@@ -261,14 +263,16 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         0.05,
         "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
         "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
-        f"""select {", ".join(ids_tte)}, coalesce(ENTRYT, 0) <= AVAL as ok
+        f"""select {", ".join(IDS_TTE)}, coalesce(ENTRYT, 0) <= AVAL as ok
            from {ADTTE} where AVAL is not null and CNSR = 1""",
-        ids=ids_tte,
-    )
+        ids=IDS_TTE,
+    ),
+)
 
-    # ---------------------------------------------------------------- ADAE: one row per patient and event
-    ids_ae = _ids("AESEQ")
-    gx(
+
+# ADAE: one row per patient and event.
+ADAE_RULES: tuple[Rule, ...] = (
+    _gx(
         ADAE,
         "atoxgr_range",
         "plausibility",
@@ -278,9 +282,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "Grades (ASTCT, CTCAE, ICAHT) are 1-5 (ATOXGRN, numeric twin of the character ATOXGR).",
         "ExpectColumnValuesToBeBetween",
         {"column": "ATOXGRN", "min_value": 1, "max_value": 5},
-        ids=ids_ae,
-    )
-    gx(
+        ids=IDS_AE,
+    ),
+    _gx(
         ADAE,
         "grdstd.not_null",
         "completeness",
@@ -290,9 +294,9 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "A grade is meaningless without its grading standard and version (CTCAE v5 vs v6 differ).",
         "ExpectColumnValuesToNotBeNull",
         {"column": "GRDSTD"},
-        ids=ids_ae,
-    )
-    ok(
+        ids=IDS_AE,
+    ),
+    _ok(
         ADAE,
         "onset_on_or_after_day0",
         "plausibility",
@@ -300,11 +304,11 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: CRS / ICANS onset >= day 0 (ASTDY >= 0).",
-        f"select {', '.join(ids_ae)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        f"select {', '.join(IDS_AE)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
-        ids=ids_ae,
-    )
-    ok(
+        ids=IDS_AE,
+    ),
+    _ok(
         ADAE,
         "late_onset",
         "plausibility",
@@ -312,12 +316,12 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "warning",
         0.05,
         f"Brief 7: CRS / ICANS onset after day {CRS_ICANS_LATE_ONSET_DAY} is flagged.",
-        f"select {', '.join(ids_ae)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
+        f"select {', '.join(IDS_AE)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
         "where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
-        ids=ids_ae,
-    )
-    ok(
+        ids=IDS_AE,
+    ),
+    _ok(
         ADAE,
         "resolution_on_or_after_onset",
         "plausibility",
@@ -325,7 +329,11 @@ def rules(dictionary: Dictionary) -> list[Rule]:
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: resolution >= onset (AENDT >= ASTDT; ADURN would be negative).",
-        f"select {', '.join(ids_ae)}, AENDT >= ASTDT as ok from {ADAE} where AENDT is not null and ASTDT is not null",
-        ids=ids_ae,
-    )
-    return R
+        f"select {', '.join(IDS_AE)}, AENDT >= ASTDT as ok from {ADAE} where AENDT is not null and ASTDT is not null",
+        ids=IDS_AE,
+    ),
+)
+
+
+def rules(dictionary: Dictionary) -> list[Rule]:
+    return [*ADSL_RULES, *ADTTE_RULES, *ADAE_RULES]

@@ -26,98 +26,102 @@ INF_IDS = (MARTS_SITE, MARTS_PATIENT, FCT_INFUSION_KEY)
 FU_IDS = (MARTS_SITE, MARTS_PATIENT, FOLLOWUP_KEY)
 
 
-def rules(dictionary=None) -> list[Rule]:
-    return [
-        Rule(
-            name=f"{FCT_INFUSION}.infusion_date.not_null",
-            layer="marts",
-            table=FCT_INFUSION,
-            category="completeness",
-            subcategory="atemporal",
-            severity="critical",
-            max_failing_share=0.0,
-            id_columns=INF_IDS,
-            where=f"{FCT_INFUSION_INFUSED}",
-            reason="Day 0 of every time-to-event analysis: an infused episode has its infusion date.",
-            expectation="ExpectColumnValuesToNotBeNull",
-            kwargs={"column": "infusion_date"},
-        ),
-        ok_rule(
-            name=f"{FCT_INFUSION}.leukapheresis_le_lymphodepletion_le_infusion",
-            layer="marts",
-            table=FCT_INFUSION,
-            category="plausibility",
-            subcategory="temporal",
-            severity="critical",
-            max_failing_share=0.02,
-            id_columns=INF_IDS,
-            reason="Brief 7: leukapheresis <= lymphodepletion <= infusion, on the mart the analyses read "
-            "(lymphodepletion checked when reported).",
-            query=f"""select {", ".join(INF_IDS)},
+RULES: tuple[Rule, ...] = (
+    Rule(
+        name=f"{FCT_INFUSION}.infusion_date.not_null",
+        layer="marts",
+        table=FCT_INFUSION,
+        category="completeness",
+        subcategory="atemporal",
+        severity="critical",
+        max_failing_share=0.0,
+        id_columns=INF_IDS,
+        where=f"{FCT_INFUSION_INFUSED}",
+        reason="Day 0 of every time-to-event analysis: an infused episode has its infusion date.",
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "infusion_date"},
+    ),
+    ok_rule(
+        name=f"{FCT_INFUSION}.leukapheresis_le_lymphodepletion_le_infusion",
+        layer="marts",
+        table=FCT_INFUSION,
+        category="plausibility",
+        subcategory="temporal",
+        severity="critical",
+        max_failing_share=0.02,
+        id_columns=INF_IDS,
+        reason="Brief 7: leukapheresis <= lymphodepletion <= infusion, on the mart the analyses read "
+        "(lymphodepletion checked when reported).",
+        query=f"""select {", ".join(INF_IDS)},
                                  coalesce(leukapheresis_date <= infusion_date
                                           and (ld_start_date is null or (leukapheresis_date <= ld_start_date
                                                                          and ld_start_date <= infusion_date)),
                                           false) as ok
                           from {FCT_INFUSION}
                           where leukapheresis_date is not null and infusion_date is not null""",
-        ),
-        Rule(
-            name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null",
-            layer="marts",
-            table=FCT_FOLLOWUP_SCHEDULE,
-            category="completeness",
-            subcategory="atemporal",
-            severity="warning",
-            max_failing_share=0.0,
-            id_columns=FU_IDS,
-            reason="Timeliness (scorecard) compares received with due: every scheduled form needs its due date.",
-            expectation="ExpectColumnValuesToNotBeNull",
-            kwargs={"column": FOLLOWUP_DUE_DATE},
-        ),
-        ok_rule(
-            name=f"{DIM_PATIENT}.death_sources_agree",
-            layer="marts",
-            table=DIM_PATIENT,
-            category="conformance",
-            subcategory="relational",
-            severity="warning",
-            max_failing_share=0.05,
-            id_columns=IDS,
-            reason="One death per patient from every source (death form > follow-up DEAD > fatal AE; "
-            "endpoints.md): a death reported without a death form, or with dates that differ between "
-            "the sources, is analysed by the precedence rule and queried at the site "
-            "(death_query_reason says which).",
-            query=f"""select {", ".join(IDS)}, death_query_reason is null as ok
+    ),
+    Rule(
+        name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null",
+        layer="marts",
+        table=FCT_FOLLOWUP_SCHEDULE,
+        category="completeness",
+        subcategory="atemporal",
+        severity="warning",
+        max_failing_share=0.0,
+        id_columns=FU_IDS,
+        reason="Timeliness (scorecard) compares received with due: every scheduled form needs its due date.",
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": FOLLOWUP_DUE_DATE},
+    ),
+    ok_rule(
+        name=f"{DIM_PATIENT}.death_sources_agree",
+        layer="marts",
+        table=DIM_PATIENT,
+        category="conformance",
+        subcategory="relational",
+        severity="warning",
+        max_failing_share=0.05,
+        id_columns=IDS,
+        reason="One death per patient from every source (death form > follow-up DEAD or national linkage > "
+        "fatal AE; endpoints.md), queried only where the site can act: a death no site reported, a death form "
+        "date off the national record by more than death_date_tolerance_days (clinical_thresholds.csv), a "
+        "follow-up DEAD contact before the death (it dates when the site learnt of it), a fatal event ending "
+        "after it, or a fatal event with neither death form nor follow-up (death_query_reason says which).",
+        query=f"""select {", ".join(IDS)}, death_query_reason is null as ok
                           from {DIM_PATIENT} where is_dead""",
-        ),
-        ok_rule(
-            name="marts.fct_linkage_reconciliation.site_reported_linked_cancer",
-            layer="marts",
-            table="marts.fct_linkage_reconciliation",
-            category="completeness",
-            subcategory="atemporal",
-            severity="warning",
-            max_failing_share=0.05,
-            id_columns=(MARTS_SITE, MARTS_PATIENT, "linkage_event_key"),
-            reason="A new cancer in the national cancer registry's return that the site did not report, or whose "
-            "diagnosis date differs, is queried at the patient's site (query_reason says which); deaths are "
-            "queried by dim_patient.death_sources_agree.",
-            query="""select site_code, patient_key, linkage_event_key, reconciliation_status = 'AGREES' as ok
+    ),
+    ok_rule(
+        name="marts.fct_linkage_reconciliation.site_reported_linked_cancer",
+        layer="marts",
+        table="marts.fct_linkage_reconciliation",
+        category="completeness",
+        subcategory="atemporal",
+        severity="warning",
+        max_failing_share=0.05,
+        id_columns=(MARTS_SITE, MARTS_PATIENT, "linkage_event_key"),
+        reason="A new cancer in the national cancer registry's return that the site did not report, or whose "
+        "diagnosis date differs, is queried at the patient's site (query_reason says which); deaths are "
+        "queried by dim_patient.death_sources_agree.",
+        query="""select site_code, patient_key, linkage_event_key, reconciliation_status = 'AGREES' as ok
                      from marts.fct_linkage_reconciliation where event_type = 'CANCER'""",
-        ),
-        ok_rule(
-            name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death",
-            layer="marts",
-            table=FCT_FOLLOWUP_SCHEDULE,
-            category="plausibility",
-            subcategory="temporal",
-            severity="warning",
-            max_failing_share=0.05,
-            id_columns=FU_IDS,
-            reason="Brief 7: no visit after death. A follow-up that reports the death may be dated later "
-            "(the day the site learnt of it), hence a warning.",
-            query=f"""select {", ".join(FU_IDS)}, {FOLLOWUP_RECEIVED_DATE} <= {FOLLOWUP_DEATH_DATE} as ok
+    ),
+    ok_rule(
+        name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death",
+        layer="marts",
+        table=FCT_FOLLOWUP_SCHEDULE,
+        category="plausibility",
+        subcategory="temporal",
+        severity="warning",
+        max_failing_share=0.05,
+        id_columns=FU_IDS,
+        reason="Brief 7: no visit after death. A follow-up that reports the death may be dated later "
+        "(the day the site learnt of it), hence a warning.",
+        query=f"""select {", ".join(FU_IDS)}, {FOLLOWUP_RECEIVED_DATE} <= {FOLLOWUP_DEATH_DATE} as ok
                           from {FCT_FOLLOWUP_SCHEDULE}
                           where {FOLLOWUP_RECEIVED_DATE} is not null and {FOLLOWUP_DEATH_DATE} is not null""",
-        ),
-    ]
+    ),
+)
+
+
+def rules(dictionary=None) -> list[Rule]:
+    return list(RULES)

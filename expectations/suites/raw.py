@@ -7,6 +7,11 @@ them. It checks what no single row can show: the table's schema (the contract do
 type-2 version history ingest keeps (ARCHITECTURE.md raw.<form> contract). A failure here is a loader bug, not a
 site's bad data, so none is allowed.
 
+The raw tables of the declared sources' forms (national linkage returns) are checked by their own gate
+(`linkage_tables`; orchestration/checks.py), with the linkage rules below: what the pipeline relies on when it
+reads a return (a completeness date per national source, never after the return's month; every row keyed to a
+registered patient; one current version per record, i.e. no duplicate record ID).
+
 All four rules of a table share one SQL frame (rules with the same frame are validated in one GX run), each rule
 on its own boolean column, NULL on the rows it does not check: GX column-map expectations skip NULLs.
 """
@@ -14,7 +19,7 @@ on its own boolean column, NULL on the rows it does not check: GX column-map exp
 from __future__ import annotations
 
 from expectations.config import RAW_COMMON_TYPES, RAW_ID_COLUMNS, RAW_LINEAGE_COLUMNS, RAW_TYPE_MAP, raw_table
-from expectations.rules import Rule
+from expectations.rules import Rule, ok_rule
 
 _IDS = ", ".join(RAW_ID_COLUMNS)
 
@@ -73,8 +78,89 @@ def _rule(table: str, frame: str, name: str, subcategory: str, reason: str, **kw
     )
 
 
-def rules(dictionary) -> list[Rule]:
+def linkage_tables(dictionary) -> set[str]:
+    """raw tables of the declared sources' forms (linkage returns): checked by the linkage gate."""
+    return {raw_table(n) for n, f in dictionary.forms.items() if not f.is_site_form}
+
+
+def _linkage_rule(table: str, name: str, category: str, subcategory: str, reason: str, query: str, **kw) -> Rule:
+    return ok_rule(
+        name=f"{table}.{name}",
+        layer="raw",
+        table=table,
+        category=category,
+        subcategory=subcategory,
+        severity="critical",
+        max_failing_share=0.0,
+        reason=reason,
+        query=query,
+        **kw,
+    )
+
+
+def linkage_rules(dictionary) -> list[Rule]:
+    """The linkage gate's own rules (the schema and version rules of `rules` apply to these tables too)."""
     out: list[Rule] = []
+    completeness = [n for n, f in dictionary.forms.items() if not f.is_site_form and not f.patient_level]
+    event_forms = [n for n, f in dictionary.forms.items() if not f.is_site_form and f.patient_level]
+    for form in completeness:
+        table = raw_table(form)
+        source = dictionary.forms[form].source
+        codes = ", ".join(f"({_lit(c)})" for c in dictionary.codes("linkage_source"))
+        any_return = " or ".join(f"exists (select 1 from {raw_table(f)})" for f in completeness + event_forms)
+        out += [
+            _linkage_rule(
+                table,
+                "complete_through_per_source",
+                "completeness",
+                "atemporal",
+                "Every national source (code list linkage_source) has a date through which it is complete once "
+                "linkage returns arrive: OS is censored at it (os_censor_at_linkage_completeness), so a source "
+                "without one would silently fall back to last contact.",
+                f"""select {_lit(source)} as site_code, s.linkage_source,
+                           exists (select 1 from {table} c
+                                   where c.linkage_source = s.linkage_source and c._is_current
+                                     and c.record_action = 'U' and c.complete_through is not null) as ok
+                    from (values {codes}) as s(linkage_source)
+                    where {any_return}""",
+                id_columns=("site_code", "linkage_source"),
+            ),
+            _linkage_rule(
+                table,
+                "complete_through_by_return_month",
+                "plausibility",
+                "temporal",
+                "A return cannot be complete past the end of its own month, so no completeness date passes the "
+                "data cut-off of any registry month that reads the return (that month or a later one).",
+                f"""select site_code, record_id, _version,
+                           complete_through <= last_day(strptime(submission_month || '-01', '%Y-%m-%d')) as ok
+                    from {table}
+                    where _is_current and record_action = 'U' and complete_through is not null""",
+                id_columns=RAW_ID_COLUMNS,
+            ),
+        ]
+    for form in event_forms:
+        table = raw_table(form)
+        out.append(
+            _linkage_rule(
+                table,
+                "patient_key_registered",
+                "conformance",
+                "relational",
+                "Every linkage row is keyed to a patient the registry registered (the agency links only the "
+                "patients it is sent); ingest quarantines any other (rule unregistered_patient), so a failure here "
+                "is a loader bug.",
+                f"""select site_code, record_id, _version,
+                           coalesce(patient_key in (select patient_key from {raw_table("registration")}), false) as ok
+                    from {table}""",
+                id_columns=RAW_ID_COLUMNS,
+            )
+        )
+    return out
+
+
+def rules(dictionary) -> list[Rule]:
+    out: list[Rule] = linkage_rules(dictionary)
     for form_name in dictionary.forms:
         table = raw_table(form_name)
         frame = _frame_sql(dictionary, form_name)

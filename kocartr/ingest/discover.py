@@ -11,15 +11,13 @@ folder names shaped like a resident registration number (stored redacted, never 
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from kocartr.dictionary import load_dictionary
+from kocartr.months import is_month
 from kocartr.privacy import looks_like_rrn, redact
-
-MONTH_RE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
 
 
 class SubmissionsLayoutError(ValueError):
@@ -57,10 +55,7 @@ def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
 def _looks_like_root(folder: Path, sites: set[str]) -> bool:
     """A submissions root holds at least one <SITE>/<YYYY-MM>/ folder."""
     return any(
-        m.is_dir() and MONTH_RE.fullmatch(m.name)
-        for s in folder.iterdir()
-        if s.is_dir() and s.name in sites
-        for m in s.iterdir()
+        m.is_dir() and is_month(m.name) for s in folder.iterdir() if s.is_dir() and s.name in sites for m in s.iterdir()
     )
 
 
@@ -114,7 +109,7 @@ def _month_batches(site: str, month_dir: Path, sites: set[str]) -> list[Batch]:
                 "a site code, e.g. " + ", ".join(sorted(sites)[:3]),
             )
         ]
-    if not MONTH_RE.fullmatch(month):
+    if not is_month(month):
         return [Batch(site, month, tuple(direct) + nested, "bad_month_folder", "YYYY-MM")]
     clash = _case_collisions(direct)
     out.append(Batch(site, month, tuple(f for f in direct if f not in clash)))

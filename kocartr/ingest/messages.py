@@ -58,6 +58,12 @@ RULE_MESSAGES: dict[str, tuple[str, str]] = {
         "Field '{field}' does not have the expected format. Expected: {expected}.",
         "'{field_ko}' ({field}) 항목의 형식이 올바르지 않습니다. 기대값: {expected}.",
     ),
+    "unregistered_patient": (
+        "Field '{field}' holds a patient key that is not registered in the registry (the agency returned a record "
+        "for a patient the registry did not send). Expected: {expected}.",
+        "'{field_ko}' ({field}) 항목의 환자 키가 레지스트리에 등록되어 있지 않습니다 "
+        "(레지스트리가 보내지 않은 환자의 레코드가 반환됨). 기대값: {expected}.",
+    ),
     "date_order": (
         "Dates are in the wrong order: expected {expected}.",
         "날짜 순서가 올바르지 않습니다. 기대: {expected}.",

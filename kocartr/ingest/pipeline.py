@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from kocartr.ingest.validate import (
     KEEP_IF_BLANK,
     SOURCE_FILE,
     unknown_column_rrn_issues,
+    unregistered_patient_issues,
     validate_form,
 )
 from kocartr.privacy import redact, redact_expr
@@ -258,7 +259,9 @@ def _flush(
     key_cache: dict[str, pl.DataFrame],
 ) -> None:
     ledger = []
-    for form in sorted(set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)):
+    # site forms first: a linkage row is checked against the registrations written before it (same transaction)
+    forms = set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)
+    for form in sorted(forms, key=lambda f: (not d.form(f).is_site_form, f)):
         late_frames, unreadable = _materialize(pending.deferred.get(form, []))
         frame = _prepare(pending.frames.get(form, []) + late_frames, d, form)
         wrong = _wrong_folder_files(frame, d.form(form).source_field) if frame.height else {}
@@ -274,8 +277,10 @@ def _flush(
                 rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form))
                 report.files.append(FileResult(path, "rejected", form, reason=reason))
         accepted, issues, received_df = validate_form(frame, d, form)
+        if _keyed_by_agency(d, form):
+            extra = [*extra, unregistered_patient_issues(accepted, _registered_keys(con))]
         issues = pl.concat([issues] + extra)
-        if extra:  # rows with an RRN in a column outside the dictionary
+        if extra:  # rows with an RRN in a column outside the dictionary, linkage rows of unregistered patients
             accepted = accepted.join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW], how="anti")
         received = dict(received_df.iter_rows())
         # Rows quarantined per file (a row failing several rules counts once).
@@ -342,6 +347,17 @@ def _flush(
         )
 
 
+def _keyed_by_agency(d: Dictionary, form: str) -> bool:
+    """A declared source's patient rows: they carry the registry patient key as the agency returned it."""
+    fm = d.form(form)
+    return not fm.is_site_form and fm.patient_level
+
+
+def _registered_keys(con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """Every patient key ever registered (any version): linkage matches the registry's own patient list."""
+    return con.sql(f"select distinct patient_key from {warehouse.RAW}.registration").pl()["patient_key"]
+
+
 def _wrong_source(d: Dictionary, form: str, folder: str) -> bool:
     """A linkage form in a site folder, or a site form in a declared source's folder."""
     fm = d.form(form)
@@ -358,9 +374,15 @@ def _pl_type(sql: str) -> type[pl.DataType]:
 
 
 def _record_deferred(
-    con: duckdb.DuckDBPyConnection, root: Path, deferred: list[Batch], through_month: str, report: IngestReport
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    deferred: list[Batch],
+    through_month: str,
+    report: IngestReport,
+    submitters: Collection[str] | None,
 ) -> None:
-    """Files of months after the registry month being built: recorded (not read) until that month is built."""
+    """Files of months after the registry month being built: recorded (not read) until that month is built.
+    `submitters`: the site / source folders whose list this call replaces (None: all)."""
     rows = []
     en, ko = messages.reject_message("deferred_later_month", through_month)
     for batch in deferred:
@@ -377,8 +399,13 @@ def _record_deferred(
                 }
             )
             report.files.append(FileResult(rel, "deferred"))
-    # Deferral is a state as of this build: the current list replaces the last one.
-    con.execute(f"DELETE FROM {warehouse.AUDIT}.deferred_files")
+    # Deferral is a state as of this build: the current list replaces the last one (of the same submitters).
+    if submitters is None:
+        con.execute(f"DELETE FROM {warehouse.AUDIT}.deferred_files")
+    else:
+        con.execute(
+            f"DELETE FROM {warehouse.AUDIT}.deferred_files WHERE list_contains(?, site_code)", [list(submitters)]
+        )
     warehouse.insert(
         con,
         f"{warehouse.AUDIT}.deferred_files",
@@ -409,13 +436,17 @@ def ingest(
     deferred: list[Batch] | None = None,
     through_month: str = "",
     progress: Callable[[int, int], None] | None = None,
+    submitters: Collection[str] | None = None,
 ) -> IngestReport:
     """Ingest the given batches (default: every batch under root) into raw.* and audit.*, in one transaction.
 
     Files already recorded with the same SHA-256 are skipped; a changed file at a recorded path first removes
     what that path contributed. `deferred` batches (months after `through_month`, the registry month being
-    built) are recorded in audit.deferred_files, not read. The key must be the one the warehouse was built with
-    (KeyMismatchError). `progress(done, total)` is told each file's turn (files so far, files in all).
+    built) are recorded in audit.deferred_files, not read; they replace the deferrals of `submitters` (site codes
+    and declared sources; default all), so site submissions and linkage returns can be ingested apart. Linkage
+    rows of a patient no registration names are quarantined (unregistered_patient). The key must be the one the
+    warehouse was built with (KeyMismatchError). `progress(done, total)` is told each file's turn (files so far,
+    files in all).
     Returns per-file counts and totals."""
     started = time.perf_counter()
     d = load_dictionary()
@@ -520,7 +551,7 @@ def ingest(
                     pending = _Pending()
         _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
         if through_month:
-            _record_deferred(con, root, deferred or [], through_month, report)
+            _record_deferred(con, root, deferred or [], through_month, report, submitters)
         if rejects:
             warehouse.insert(
                 con,

@@ -129,51 +129,41 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
     return out
 
 
-def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: bool) -> list[Check]:
+def _type_checks(d: Dictionary, f: Field) -> list[Check]:
+    """A present value that did not parse as the field's type (or match its pattern)."""
     c, t = pl.col(f.name), pl.col(_t(f.name))
     present = c.is_not_null()
-    lit = pl.lit
-    checks: list[Check] = []
-    if f.required:
-        checks.append(Check(f.name, "required", _blank(f.name), lit(_expected_for(d, f))))
-    for other, codes in f.required_if.items():
-        canon_codes = [_code_map(d, by_name[other].codes_from).get(x.upper(), x) for x in codes]
-        cond = pl.col(_t(other)).is_in(canon_codes)
-        checks.append(
-            Check(
-                f.name,
-                "required_if",
-                _blank(f.name) & cond,
-                lit(f"required when {other} is {' or '.join(canon_codes)}"),
-            )
-        )
     bad = present & t.is_null()
+    expected = pl.lit(_expected_for(d, f))
     if f.type == "integer":
-        checks.append(Check(f.name, "invalid_integer", bad, lit(_expected_for(d, f))))
-    elif f.type == "decimal":
-        checks.append(Check(f.name, "invalid_decimal", bad, lit(_expected_for(d, f))))
-    elif f.type == "date":
+        return [Check(f.name, "invalid_integer", bad, expected)]
+    if f.type == "decimal":
+        return [Check(f.name, "invalid_decimal", bad, expected)]
+    if f.type == "date":
         amb = is_ambiguous_date(c)
-        checks.append(Check(f.name, "ambiguous_date", bad & amb, lit(DATE_EXPECTED)))
-        checks.append(Check(f.name, "invalid_date", bad & ~amb, lit(DATE_EXPECTED)))
-    elif f.type == "code":
-        checks.append(Check(f.name, "unknown_code", bad, lit(_expected_for(d, f))))
-    elif f.type == "string" and f.pattern:
-        checks.append(
-            Check(
-                f.name,
-                "pattern",
-                present & ~c.str.contains(f"^(?:{f.pattern})$"),
-                lit(f"text matching the pattern {f.pattern}"),
-            )
-        )
+        return [
+            Check(f.name, "ambiguous_date", bad & amb, pl.lit(DATE_EXPECTED)),
+            Check(f.name, "invalid_date", bad & ~amb, pl.lit(DATE_EXPECTED)),
+        ]
+    if f.type == "code":
+        return [Check(f.name, "unknown_code", bad, expected)]
+    if f.type == "string" and f.pattern:
+        matches = c.str.contains(f"^(?:{f.pattern})$")
+        return [Check(f.name, "pattern", present & ~matches, pl.lit(f"text matching the pattern {f.pattern}"))]
+    return []
+
+
+def _range_checks(d: Dictionary, f: Field, by_name: dict[str, Field]) -> list[Check]:
+    """Numeric limits: the field's own min/max, and limits that depend on another field's code (range_by)."""
+    t = pl.col(_t(f.name))
+    checks: list[Check] = []
     if f.type in ("integer", "decimal") and (f.min is not None or f.max is not None):
-        out = lit(False)
+        out = pl.lit(False)
         if f.min is not None:
             out = out | (t < f.min)
         if f.max is not None:
             out = out | (t > f.max)
-        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out, lit(_range_text(f.min, f.max, f.unit))))
+        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out, pl.lit(_range_text(f.min, f.max, f.unit))))
     if f.range_by:
         ctl = by_name[f.range_by]
         cl = d.code_lists[ctl.codes_from]
@@ -188,30 +178,36 @@ def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: 
         lo_e = oc.replace_strict(lo, default=None, return_dtype=pl.Float64)
         hi_e = oc.replace_strict(hi, default=None, return_dtype=pl.Float64)
         out = (lo_e.is_not_null() & (t < lo_e)) | (hi_e.is_not_null() & (t > hi_e))
-        checks.append(
-            Check(
-                f.name,
-                "out_of_range",
-                t.is_not_null() & out.fill_null(False),
-                oc.replace_strict(text, default=None, return_dtype=pl.String),
-            )
-        )
-    if f.allowed_by:
-        ctl = by_name[f.allowed_by]
-        allowed = _allowed_attribute(d, f, ctl)
-        oc = pl.col(_t(ctl.name))
-        allowed_e = oc.replace_strict(allowed, default=None, return_dtype=pl.String)
-        ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(
-            pl.concat_str([lit(";"), t, lit(";")]), literal=True
-        )
-        checks.append(
-            Check(
-                f.name,
-                "code_not_allowed",
-                t.is_not_null() & allowed_e.is_not_null() & ~ok,
-                pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "), lit(f" for {ctl.name} "), oc]),
-            )
-        )
+        expected = oc.replace_strict(text, default=None, return_dtype=pl.String)
+        checks.append(Check(f.name, "out_of_range", t.is_not_null() & out.fill_null(False), expected))
+    return checks
+
+
+def _allowed_by_check(d: Dictionary, f: Field, by_name: dict[str, Field]) -> list[Check]:
+    """A code allowed only for some codes of another field (allowed_by)."""
+    if not f.allowed_by:
+        return []
+    t, lit = pl.col(_t(f.name)), pl.lit
+    ctl = by_name[f.allowed_by]
+    oc = pl.col(_t(ctl.name))
+    allowed_e = oc.replace_strict(_allowed_attribute(d, f, ctl), default=None, return_dtype=pl.String)
+    ok = pl.concat_str([lit(";"), allowed_e, lit(";")]).str.contains(
+        pl.concat_str([lit(";"), t, lit(";")]), literal=True
+    )
+    expected = pl.concat_str([lit("one of "), allowed_e.str.replace_all(";", ", "), lit(f" for {ctl.name} "), oc])
+    return [Check(f.name, "code_not_allowed", t.is_not_null() & allowed_e.is_not_null() & ~ok, expected)]
+
+
+def field_checks(d: Dictionary, f: Field, by_name: dict[str, Field], is_common: bool) -> list[Check]:
+    checks: list[Check] = []
+    if f.required:
+        checks.append(Check(f.name, "required", _blank(f.name), pl.lit(_expected_for(d, f))))
+    for other, codes in f.required_if.items():
+        canon_codes = [_code_map(d, by_name[other].codes_from).get(x.upper(), x) for x in codes]
+        cond = pl.col(_t(other)).is_in(canon_codes)
+        expected = pl.lit(f"required when {other} is {' or '.join(canon_codes)}")
+        checks.append(Check(f.name, "required_if", _blank(f.name) & cond, expected))
+    checks += _type_checks(d, f) + _range_checks(d, f, by_name) + _allowed_by_check(d, f, by_name)
     if not is_common:
         # A delete (action D) needs only the common fields.
         checks = [Check(k.field, k.rule, k.mask & ~pl.col("_is_delete"), k.expected, k.value) for k in checks]
@@ -283,17 +279,11 @@ def _first_rows(frame: pl.DataFrame) -> pl.Series:
     return first if first is not None else pl.Series(values=[None] * frame.height, dtype=pl.Int64)
 
 
-def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(accepted rows with typed columns, issues, rows received per file). `frame` holds the form's dictionary
-    columns as strings plus _source_file, _source_row, _column_count_bad, _folder_site, _folder_month and
-    optionally KEEP_IF_BLANK (true where a row has content outside the dictionary's columns)."""
-    fm = d.form(form)
-    common = d.common_for(form)
+def _prepare(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows with typed columns, rows received per file). All-blank rows (spreadsheet exports trail them) hold
+    nothing to lose: not counted, not checked."""
     fields = d.all_fields(form)
-    by_name = {f.name: f for f in fields}
-    common_names = {f.name for f in common}
     frame = clean(frame, fields)
-    # All-blank rows (spreadsheet exports trail them) hold nothing to lose: not counted, not checked.
     blank = pl.all_horizontal(pl.col(f.name).is_null() for f in fields)
     if KEEP_IF_BLANK in frame.columns:
         blank = blank & ~pl.col(KEEP_IF_BLANK)
@@ -302,28 +292,26 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
     # Typed / canonical values (null where blank or invalid); RRN screening runs on the text of every field.
     frame = _complete_dates(frame.with_columns(typed_exprs(d, fields)), fields)
     frame = frame.with_columns((pl.col(_t(ACTION_FIELD)).fill_null("U") == "D").alias("_is_delete"))
-    checks: list[Check] = []
-    for f in fields:
-        checks.append(
-            Check(
-                f.name,
-                "direct_identifier",
-                rrn_expr(pl.col(f.name)).fill_null(False),
-                pl.lit("no resident registration number in any field"),
-            )
-        )
+    # Duplicates: the first occurrence in the file is kept (computed before filtering, as a column).
+    return frame.with_columns(_first_rows(frame).alias("_first_row")), received
+
+
+def _row_checks(d: Dictionary, form: str) -> list[Check]:
+    """Every check of a form's rows, in the order their issues are listed."""
+    fm = d.form(form)
+    fields = d.all_fields(form)
+    by_name = {f.name: f for f in fields}
+    common_names = {f.name for f in d.common_for(form)}
+    no_rrn = pl.lit("no resident registration number in any field")
+    checks = [Check(f.name, "direct_identifier", rrn_expr(pl.col(f.name)).fill_null(False), no_rrn) for f in fields]
     checks.append(
         Check(
-            "(row)",
-            "column_count",
-            pl.col(BAD_COLS),
-            pl.lit("as many columns as the header"),
-            pl.lit(None, dtype=pl.String),
+            "(row)", "column_count", pl.col(BAD_COLS), pl.lit("as many columns as the header"), pl.lit(None, pl.String)
         )
     )
     for f in fields:
         checks.extend(field_checks(d, f, by_name, f.name in common_names))
-    for a, b in d.form(form).date_order:
+    for a, b in fm.date_order:
         ta, tb = pl.col(_t(a)), pl.col(_t(b))
         checks.append(
             Check(
@@ -334,65 +322,46 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
                 pl.concat_str([pl.lit(f"{a}="), pl.col(a), pl.lit(f"; {b}="), pl.col(b)]),
             )
         )
-    # Duplicates: the first occurrence in the file is kept (computed before filtering, as a column).
-    frame = frame.with_columns(_first_rows(frame).alias("_first_row"))
-    checks.append(
-        Check(
-            "record_id",
-            "duplicate_record",
-            (pl.col(ROW) > pl.col("_first_row")).fill_null(False),
-            pl.col("_first_row").cast(pl.String),
-        )
-    )
-    checks.append(
-        Check(
-            fm.source_field,
-            "site_mismatch",
-            (pl.col(_t(fm.source_field)) != pl.col(FOLDER_SITE)).fill_null(False),
-            pl.col(FOLDER_SITE),
-        )
-    )
-    checks.append(
+    first = pl.col("_first_row")
+    source = pl.col(_t(fm.source_field))
+    return checks + [
+        Check("record_id", "duplicate_record", (pl.col(ROW) > first).fill_null(False), first.cast(pl.String)),
+        Check(fm.source_field, "site_mismatch", (source != pl.col(FOLDER_SITE)).fill_null(False), pl.col(FOLDER_SITE)),
         Check(
             "submission_month",
             "month_mismatch",
             (pl.col("submission_month") != pl.col(FOLDER_MONTH)).fill_null(False),
             pl.col(FOLDER_MONTH),
-        )
+        ),
+    ]
+
+
+def _issue_rows(hit: pl.DataFrame, k: Check, fld: Field | None) -> pl.DataFrame:
+    """One issue per failing row: the value is withheld for identifiers and free text."""
+    en, ko = messages.RULE_MESSAGES[k.rule]
+    if k.value is not None:
+        value = k.value
+    elif k.field in (PATIENT_FIELD, "patient_key", RECORD_FIELD) or (fld is not None and fld.is_free_text):
+        value = pl.lit(WITHHELD)
+    else:
+        value = pl.col(k.field)
+    return hit.select(
+        pl.col(SOURCE_FILE),
+        pl.col(ROW),
+        pl.col("record_id"),
+        pl.lit(k.field).alias("field"),
+        pl.lit(k.rule).alias("rule"),
+        value.cast(pl.String).alias("value"),
+        k.expected.cast(pl.String).alias("expected"),
+        _message_expr(en, fld, k.field, k.expected).alias("message_en"),
+        _message_expr(ko, fld, k.field, k.expected).alias("message_ko"),
     )
 
-    frame = frame.with_columns(k.mask.fill_null(False).alias(f"_m{i}") for i, k in enumerate(checks))
-    masks = [f"_m{i}" for i in range(len(checks))]
-    issues = []
-    for i, k in enumerate(checks):
-        hit = frame.filter(pl.col(masks[i]))
-        if hit.height == 0:
-            continue
-        fld = by_name.get(k.field)
-        en, ko = messages.RULE_MESSAGES[k.rule]
-        if k.value is not None:
-            value = k.value
-        elif k.field in (PATIENT_FIELD, "patient_key", RECORD_FIELD) or (fld is not None and fld.is_free_text):
-            value = pl.lit(WITHHELD)
-        else:
-            value = pl.col(k.field)
-        issues.append(
-            hit.select(
-                pl.col(SOURCE_FILE),
-                pl.col(ROW),
-                pl.col("record_id"),
-                pl.lit(k.field).alias("field"),
-                pl.lit(k.rule).alias("rule"),
-                value.cast(pl.String).alias("value"),
-                k.expected.cast(pl.String).alias("expected"),
-                _message_expr(en, fld, k.field, k.expected).alias("message_en"),
-                _message_expr(ko, fld, k.field, k.expected).alias("message_ko"),
-            )
-        )
-    issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
-    any_issue = pl.any_horizontal(masks) if masks else pl.lit(False)
-    accepted = frame.filter(~any_issue)
-    # raw.<form>.site_code holds the submitter: a site code, or the declared source (LINKAGE) of a linkage return.
+
+def _accepted_columns(d: Dictionary, form: str) -> list[pl.Expr]:
+    """raw.<form> columns: site_code holds the submitter (a site code, or the declared source of a linkage return);
+    a delete keeps only the common fields."""
+    fm = d.form(form)
     patient = fm.patient_field if fm.patient_level else None
     out = [
         pl.col(_t(fm.source_field)).alias("site_code"),
@@ -401,10 +370,27 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
         pl.col(_t("submission_month")).alias("submission_month"),
         pl.col(_t(ACTION_FIELD)).fill_null("U").alias("record_action"),
     ]
-    for f in d.form(form).fields:
-        out.append(pl.when(~pl.col("_is_delete")).then(pl.col(_t(f.name))).alias(f.name))
-    out += [pl.col(SOURCE_FILE), pl.col(ROW)]
-    return accepted.select(out), issues_df, received
+    out += [pl.when(~pl.col("_is_delete")).then(pl.col(_t(f.name))).alias(f.name) for f in fm.fields]
+    return out + [pl.col(SOURCE_FILE), pl.col(ROW)]
+
+
+def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(accepted rows with typed columns, issues, rows received per file). `frame` holds the form's dictionary
+    columns as strings plus _source_file, _source_row, _column_count_bad, _folder_site, _folder_month and
+    optionally KEEP_IF_BLANK (true where a row has content outside the dictionary's columns)."""
+    by_name = {f.name: f for f in d.all_fields(form)}
+    frame, received = _prepare(frame, d, form)
+    checks = _row_checks(d, form)
+    frame = frame.with_columns(k.mask.fill_null(False).alias(f"_m{i}") for i, k in enumerate(checks))
+    masks = [f"_m{i}" for i in range(len(checks))]
+    issues = []
+    for mask, k in zip(masks, checks):
+        hit = frame.filter(pl.col(mask))
+        if hit.height:
+            issues.append(_issue_rows(hit, k, by_name.get(k.field)))
+    issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
+    accepted = frame.filter(~pl.any_horizontal(masks))
+    return accepted.select(_accepted_columns(d, form)), issues_df, received
 
 
 def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> pl.DataFrame:
@@ -429,3 +415,22 @@ def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> p
                 )
             )
     return pl.concat(out) if out else pl.DataFrame(schema=ISSUE_SCHEMA)
+
+
+def unregistered_patient_issues(accepted: pl.DataFrame, registered: pl.Series) -> pl.DataFrame:
+    """Linkage rows keyed to a patient the registry never registered: quarantined (the agency links only the
+    patients the registry sends it, so such a row is a linkage error, never a patient to add)."""
+    hit = accepted.filter(~pl.col("patient_key").is_in(registered.implode()))
+    en, ko = messages.RULE_MESSAGES["unregistered_patient"]
+    expected = "a patient key of raw.registration"
+    return hit.select(
+        pl.col(SOURCE_FILE),
+        pl.col(ROW).cast(pl.Int64),
+        pl.col("record_id"),
+        pl.lit("patient_key").alias("field"),
+        pl.lit("unregistered_patient").alias("rule"),
+        pl.lit(WITHHELD).alias("value"),
+        pl.lit(expected).alias("expected"),
+        pl.lit(messages.render(en, "patient_key", None, expected)).alias("message_en"),
+        pl.lit(messages.render(ko, "patient_key", None, expected)).alias("message_ko"),
+    )

@@ -235,7 +235,11 @@ def summarize_curves(
 
 
 def suppress_summaries(
-    items: list[Any], threshold: int, sizes_hidden: dict | None = None, cells: dict | None = None
+    items: list[Any],
+    threshold: int,
+    sizes_hidden: dict | None = None,
+    cells: dict | None = None,
+    cells_first: bool = False,
 ) -> dict:
     """Set n_hidden / events_hidden on summaries (objects with endpoint, stratum_variable, stratum, n, events).
 
@@ -247,7 +251,9 @@ def suppress_summaries(
     `sizes_hidden` {(stratum_variable, stratum): True} (event counts under ('events', endpoint, stratum_variable,
     stratum)) and the passes repeat until no new count is hidden. `cells`: infused patients per (DISGRP, PRODUCT)
     (read_strata_sizes), which products treat which disease. Pass the same dict to every call (and to
-    at_risk_grid) for one release. Returns it."""
+    at_risk_grid) for one release. `cells_first`: the DISGRP/PRODUCT rows are the table's headline (response rates):
+    where hiding either a margin or a cell would protect, the margin goes (suppression.suppress_strata). Returns
+    it."""
     forced: dict = {} if sizes_hidden is None else sizes_hidden
     by_ep: dict[str, list[Any]] = {}
     for s in items:
@@ -256,7 +262,7 @@ def suppress_summaries(
         before = dict(forced)
         for group in by_ep.values():
             _stratification_pass(group, threshold, forced, cells)
-            joint_pass(group, threshold, forced, cells)
+            joint_pass(group, threshold, forced, cells, cells_first)
         if forced == before:
             break
     return forced
@@ -309,7 +315,9 @@ def _stratification_pass(group: list[Any], threshold: int, forced: dict, cells: 
         forced[_ev_key(o)] = True
 
 
-def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | None = None) -> None:
+def joint_pass(
+    group: list[Any], threshold: int, forced: dict, cells: dict | None = None, cells_first: bool = False
+) -> None:
     """Sizes and event counts of one endpoint's overall, DISGRP, PRODUCT and DISGRP/PRODUCT strata suppressed
     as one two-way table (suppression.suppress_strata). Without DISGRP/PRODUCT rows the cell counts are not
     published: the structure (which products treat which disease) comes from `cells`."""
@@ -346,6 +354,8 @@ def joint_pass(group: list[Any], threshold: int, forced: dict, cells: dict | Non
             overall=getattr(by[OVERALL], what) if OVERALL in by else None,
             pre_hidden=pre,
             cells_published=bool(nested) or vals is cells,  # Table 1 shows the infused patients' cells
+            cells_first=cells_first and bool(nested),
+            lost=[k for k, s in by.items() if (s.events_hidden if what == "n" else s.n_hidden)],
         )
         for k in hidden:  # cells too: Table 1 shows the infused patients' cells and reads the same flags
             forced[key(k)] = True
@@ -438,7 +448,7 @@ def measure_rates(
         items = [Rate(**{k: r[k] for k in Rate.__dataclass_fields__ if k in r}) for r in g.to_dicts()]
         for i in items:
             i.endpoint = f"{ep}/{meas}"
-        suppress_summaries(items, threshold, sizes_hidden, cells)
+        suppress_summaries(items, threshold, sizes_hidden, cells, cells_first=True)  # reported per group x product
         out[(str(ep), str(meas))] = items
     return out
 

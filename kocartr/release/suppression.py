@@ -5,21 +5,28 @@ Rule (threshold from data/config/release.yaml, default 5; see the citation there
    Totals are counts too: a total in that range is hidden as well.
 2. Complementary suppression: a table is a set of linear constraints "cells of a line sum to its total"
    (each row with its row total, each column with its column total). A constraint with exactly one hidden entry
-   lets a reader recompute it, so another entry of the same constraint is hidden: a non-zero visible cell in
-   preference to a zero, then the cell whose hiding opens the fewest other constraints (fewer cascades), then
-   the smallest, then the first in order; the total only when no cell is left. Repeated until no constraint has
-   exactly one hidden entry (a hidden complement can open another constraint, hence the loop).
+   lets a reader recompute it, so another entry of the same constraint is hidden, chosen by least information loss
+   (Hundepool et al., Statistical Disclosure Control, Wiley 2012: secondary cell suppression minimizing a cost
+   function, as tau-ARGUS does): a non-zero entry in preference to a zero, then the pattern (the entry with the
+   complements it forces in turn) that hides the fewest costly entries (by default the margins) and then the least
+   total count, a cell before its line's total. Where counts belong to one published result (a stratum's N and
+   events: hiding either hides its estimates), each result newly hidden is charged once, so complements go to
+   strata already hidden, the smallest first. Two greedy orders are tried (with and without the look-ahead); in
+   each, complements the final pattern does not need are shown again (largest first, each removal re-audited: the
+   classical clean-up of redundant suppressions), and the cheaper pattern is kept. The DISGRP x PRODUCT table
+   (`suppress_strata`) is solved keeping margins first and keeping cells first, and the pattern hiding the least
+   total count is published.
 3. Disclosure audit (`audit`): "two hidden per line" is not enough when totals and zeros are published (total 19,
    visible 7 + 5 + 5, two hidden cells that a reader knows are >= 1 because zeros are shown: both must be 1).
    For every hidden entry the audit computes the smallest and largest value consistent with everything published
    (the table's linear constraints, the visible entries, non-negativity, and >= 1 for a hidden non-zero count,
    since zeros are shown), by linear programming (scipy.optimize.linprog). An entry is disclosed when that
    interval holds fewer than `threshold` integers (the reader must not be able to narrow a hidden count to fewer
-   possible values than the threshold). While the audit fails, one more visible entry on a
-   line of a disclosed entry is hidden (same preference as in 2) and the audit is repeated; `suppress` never
-   returns a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide).
-   This is the interval (linear-programming) attack of statistical disclosure control (Hundepool et al.,
-   Statistical Disclosure Control, Wiley 2012, ch. 7: "audit" of a suppression pattern). Tables published together
+   possible values than the threshold). While the audit fails, one more visible entry on a line of a disclosed
+   entry is hidden (the cheapest that resolves it, as in 2) and the audit is repeated; `suppress` never returns
+   a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide). This is
+   the interval (linear-programming) attack of statistical disclosure control (Hundepool et al., Statistical
+   Disclosure Control, Wiley 2012: "audit" of a suppression pattern). Tables published together
    share hidden group sizes (kocartr.release.outcomes), so a size hidden in one is not shown by another.
 All functions are pure and deterministic.
 """
@@ -110,6 +117,8 @@ def suppress(
     pre_hidden: Iterable[Hashable] = (),
     published: Iterable[Hashable] = (),
     unpublished: Iterable[Hashable] = (),
+    costly: Iterable[Hashable] | None = None,
+    strata: Mapping[Hashable, tuple[Hashable, float]] | None = None,
 ) -> set[Hashable]:
     """The keys to hide. `entries` maps a key (cell or total) to its count (None = not shown anyway, treated as
     hidden); each constraint lists keys that are linked by one additive equation, cells first, total last.
@@ -117,64 +126,133 @@ def suppress(
     tables published together stay consistent). `published`: keys shown by another table, which hiding here
     would not protect (never chosen as complements). `unpublished`: keys no table shows (hidden from the start) that
     are no secret unless small: a line whose only hidden entry is one of them needs no complement (its value
-    follows from published counts; the audit still checks every count). Raises DisclosureError when no pattern
-    passes the audit."""
-    published = set(published)
-    unpublished = set(unpublished)
-    constraints = [tuple(c) for c in constraints]
-    lines_of: dict[Hashable, list[int]] = {}
-    for n, line in enumerate(constraints):
-        for k in line:
-            lines_of.setdefault(k, []).append(n)
-    hidden = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
+    follows from published counts; the audit still checks every count). `costly`: the entries a reader needs most,
+    hidden only when no pattern without them passes (default: every line's total, the margins). `strata`: key ->
+    (stratum, weight) for counts that belong to one published result (a stratum's N and events: hiding either
+    hides its estimates), so a pattern is charged the weight of each stratum it newly hides and nothing more for
+    another count of a stratum already hidden. Raises DisclosureError when no pattern passes the audit."""
+    lines = [tuple(c) for c in constraints]
+    heavy = {line[-1] for line in lines} if costly is None else set(costly)
+    t = _Table(entries, lines, threshold, set(published), set(unpublished), heavy, dict(strata or {}))
+    fixed = {k for k, v in entries.items() if v is None or is_small(v, threshold)} | set(pre_hidden)
+    patterns = []
+    for lookahead in (True, False):  # two greedy orders, each pruned; the cheaper pattern is published
+        hidden = t.close(set(fixed), lookahead)
+        while disclosed := t.disclosed(hidden):
+            k = min(disclosed, key=repr)
+            hidden = t.widen(hidden, k, disclosed[k])
+        hidden = t.prune(hidden, fixed)
+        patterns.append((t.loss(hidden - fixed, fixed), sorted(map(repr, hidden)), hidden))
+    return min(patterns, key=lambda p: (p[0], p[1]))[2]
 
-    def n_hidden(n: int) -> int:
-        return sum(1 for k in constraints[n] if k in hidden)
 
-    changed = True
-    while changed:
-        changed = False
-        for n, line in enumerate(constraints):
-            if n_hidden(n) != 1:
-                continue
-            only = next(k for k in line if k in hidden)
-            if only in unpublished and not is_small(entries.get(only), threshold):
-                continue
-            visible = [k for k in line if k not in hidden and k not in published]
-            cells = [k for k in visible if k != line[-1]]  # prefer a cell over the line's total
-            pool = cells or visible
-            if not pool:  # pragma: no cover - a one-entry constraint with that entry hidden
-                continue
+@dataclass
+class _Table:
+    """One table's constraints and the secondary-suppression steps (closure, audit widening, pruning).
 
-            def cost(k: Hashable, n: int = n, line: Sequence[Hashable] = line) -> tuple:
-                # prefer non-zero cells (a hidden zero protects little), then cells whose other lines already
-                # hold a hidden entry (no cascade), then the smallest, then the first
-                opened = sum(1 for m in lines_of[k] if m != n and n_hidden(m) == 0)
-                return ((entries[k] or 0) == 0, opened, entries[k] or 0, line.index(k))
+    Complements are chosen by least information loss (the cost of a pattern: margins hidden, then total count
+    hidden): each candidate is scored by the counts it hides together with the
+    further complements it forces (a one-step look-ahead), so a large cell is hidden only when every cheaper
+    pattern would hide more. A final pass restores every complement the pattern does not need (the classical
+    removal of redundant suppressions), checked by the same audit."""
 
-            hidden.add(min(pool, key=cost))
-            changed = True
-        if not changed:  # no single-hidden line left: audit against linear recovery, widen what it narrows
-            disclosed = {
-                k: b
-                for k, b in audit(entries, hidden, constraints, threshold).items()
-                if k not in unpublished or is_small(entries.get(k), threshold)
-            }
-            if disclosed:
-                k = min(disclosed, key=repr)
-                # a visible entry on a line of the disclosed count, else on any line that holds a hidden entry
-                free = hidden | published
-                pool = [x for n in lines_of.get(k, []) for x in constraints[n] if x not in free] or [
-                    x for line in constraints if any(y in hidden for y in line) for x in line if x not in free
-                ]
-                if not pool:
-                    raise DisclosureError(
-                        f"hidden count {k!r} can be narrowed to {disclosed[k]} and nothing is left to hide on its lines"
-                    )
-                cells = [x for x in pool if all(constraints[n][-1] != x for n in lines_of[x])] or pool
-                hidden.add(min(cells, key=lambda x: ((entries[x] or 0) == 0, entries[x] or 0, repr(x))))
-                changed = True
-    return hidden
+    entries: Mapping[Hashable, int | None]
+    constraints: list[tuple[Hashable, ...]]
+    threshold: int
+    published: set[Hashable]
+    unpublished: set[Hashable]
+    heavy: set[Hashable]
+    strata: dict[Hashable, tuple[Hashable, float]]
+
+    def __post_init__(self) -> None:
+        self.big = 1 + 2 * sum(self.value(k) for k in self.entries)
+        self.lines_of: dict[Hashable, list[int]] = {}
+        for n, line in enumerate(self.constraints):
+            for k in line:
+                self.lines_of.setdefault(k, []).append(n)
+
+    def value(self, k: Hashable) -> int:
+        return self.entries.get(k) or 0
+
+    def loss(self, keys: Iterable[Hashable], hidden: Iterable[Hashable] = ()) -> float:
+        """Information lost by hiding `keys` besides `hidden`: their counts, a costly entry (by default a margin: a
+        group's or product's size, the headline a reader looks for) above any number of others; with `strata`, each
+        stratum newly hidden (its weight) above all counts."""
+        keys = set(keys)
+        counts = sum(self.value(k) + (self.big if k in self.heavy else 0) for k in keys)
+        if not self.strata:
+            return counts
+        gone = {self.strata[k][0] for k in hidden if k in self.strata}
+        new = {self.strata[k] for k in keys if k in self.strata and self.strata[k][0] not in gone}
+        return sum(w for _, w in new) * self.big * self.big + counts
+
+    def secret(self, k: Hashable) -> bool:
+        """A hidden count a reader must not recover (an unpublished count is no secret unless small)."""
+        return k not in self.unpublished or is_small(self.entries.get(k), self.threshold)
+
+    def single(self, hidden: set[Hashable]) -> list[int]:
+        """Lines whose only hidden entry is a secret: a reader recomputes it from the line's other entries."""
+        out = []
+        for n, line in enumerate(self.constraints):
+            inside = [k for k in line if k in hidden]
+            if len(inside) == 1 and self.secret(inside[0]):
+                out.append(n)
+        return out
+
+    def open_line(self, hidden: set[Hashable]) -> int | None:
+        """The first single-hidden line that has an entry left to hide (the others are the audit's to refuse)."""
+        return next((n for n in self.single(hidden) if self.candidates(n, hidden)), None)
+
+    def candidates(self, n: int, hidden: set[Hashable]) -> list[Hashable]:
+        return [k for k in self.constraints[n] if k not in hidden and k not in self.published]
+
+    def close(self, hidden: set[Hashable], lookahead: bool) -> set[Hashable]:
+        """Add complements until no line has exactly one (secret) hidden entry."""
+        hidden = set(hidden)
+        while (n := self.open_line(hidden)) is not None:
+            pool = self.candidates(n, hidden)
+            hidden.add(min(pool, key=lambda k: self.cost(k, n, hidden, lookahead)))
+        return hidden
+
+    def cost(self, k: Hashable, n: int, hidden: set[Hashable], lookahead: bool) -> tuple:
+        """Non-zero entries first (a hidden zero protects little), then the least value hidden with the complements
+        it forces (look-ahead), then cells before a line's total, fewer newly opened lines, smaller, first."""
+        total = k == self.constraints[n][-1]
+        opened = sum(1 for m in self.lines_of[k] if m != n and not any(x in hidden for x in self.constraints[m]))
+        loss = self.loss(self.close(hidden | {k}, False) - hidden, hidden) if lookahead else 0
+        return (self.value(k) == 0, loss, total, opened, self.value(k), self.constraints[n].index(k))
+
+    def disclosed(self, hidden: set[Hashable]) -> dict[Hashable, tuple]:
+        found = audit(self.entries, hidden, self.constraints, self.threshold)
+        return {k: b for k, b in found.items() if self.secret(k)}
+
+    def widen(self, hidden: set[Hashable], k: Hashable, interval: tuple) -> set[Hashable]:
+        """Hide one more entry so that `k` is no longer narrowed: an entry on a line of `k` (else on any line that
+        holds a hidden entry), the cheapest pattern (with its forced complements) that resolves it."""
+        free = hidden | self.published
+        pool = [x for n in self.lines_of.get(k, []) for x in self.constraints[n] if x not in free] or [
+            x for line in self.constraints if any(y in hidden for y in line) for x in line if x not in free
+        ]
+        if not pool:
+            raise DisclosureError(
+                f"hidden count {k!r} can be narrowed to {interval} and nothing is left to hide on its lines"
+            )
+        options = []
+        for x in dict.fromkeys(pool):
+            h2 = self.close(hidden | {x}, True)
+            resolved = k not in self.disclosed(h2)
+            loss = self.loss(h2 - hidden, hidden)
+            options.append(((not resolved, self.value(x) == 0, loss, repr(x)), h2))
+        return min(options, key=lambda o: o[0])[1]
+
+    def prune(self, hidden: set[Hashable], fixed: set[Hashable]) -> set[Hashable]:
+        """Show again each complement (largest first) whose hiding the pattern does not need: no line left with a
+        single hidden secret and the audit still passes."""
+        for x in sorted(hidden - fixed, key=lambda y: (-self.loss([y], hidden - {y}), repr(y))):
+            trial = hidden - {x}
+            if not self.single(trial) and not self.disclosed(trial):
+                hidden = trial
+        return hidden
 
 
 def suppress_vector(
@@ -215,9 +293,12 @@ def suppress_table(
     grand_pre_hidden: bool = False,
     cells_pre_hidden: Sequence[Sequence[bool]] | None = None,
     cols_pre_hidden: Sequence[bool] | None = None,
+    by_row: bool = False,
 ) -> TableSuppression:
     """A two-way table whose row totals, column totals and grand total are published (computed from the cells
-    when not given). Returns which cells and totals to hide."""
+    when not given). Returns which cells and totals to hide. `by_row`: each row is one published result (a
+    stratum: N with its events) and the column totals with the grand total the overall one; complements are then
+    chosen to hide as few results as possible, the smallest first, the overall last (suppress's `strata`)."""
     r = len(table)
     c = len(table[0]) if r else 0
     rt: list[int | None] = list(row_totals) if row_totals is not None else [sum(v or 0 for v in row) for row in table]
@@ -237,7 +318,12 @@ def suppress_table(
     pre += ["g"] if grand_pre_hidden else []
     pre += [("k", j) for j, h in enumerate(cols_pre_hidden or []) if h]
     pre += [("c", i, j) for i, row in enumerate(cells_pre_hidden or []) for j, h in enumerate(row) if h]
-    hidden = suppress(entries, constraints, threshold, pre)
+    strata: dict[Hashable, tuple[Hashable, float]] = {}
+    if by_row:
+        strata = {("c", i, j): (("row", i), rt[i] or 0) for i in range(r) for j in range(c)}
+        strata |= {("r", i): (("row", i), rt[i] or 0) for i in range(r)}
+        strata |= {k: ("overall", 1 + 2 * (gt or 0)) for k in [*(("k", j) for j in range(c)), "g"]}
+    hidden = suppress(entries, constraints, threshold, pre, strata=strata)
     return TableSuppression(
         cells=[[("c", i, j) in hidden for j in range(c)] for i in range(r)],
         row_totals=[("r", i) in hidden for i in range(r)],
@@ -273,6 +359,7 @@ def suppress_event_table(
             row_totals=[oN],
             rows_pre_hidden=[overall_n_pre_hidden],
             cells_pre_hidden=[[overall_e_pre_hidden, False]],
+            by_row=True,
         )
         return [], (res.row_totals[0], res.cells[0][0])
     res = suppress_table(
@@ -285,6 +372,7 @@ def suppress_event_table(
         grand_pre_hidden=overall_n_pre_hidden,
         cells_pre_hidden=[[h, False] for h in (e_pre_hidden or [False] * len(groups))],
         cols_pre_hidden=[overall_e_pre_hidden, False],
+        by_row=True,
     )
     # every constraint has 0 or >= 2 hidden entries, so a visible n is never recomputable from hidden ones
     per = [(res.row_totals[i], res.cells[i][0]) for i in range(len(groups))]
@@ -344,14 +432,43 @@ def suppress_strata(
     overall: int | None = None,
     pre_hidden: Iterable[Hashable] = (),
     cells_published: bool = True,
+    cells_first: bool = False,
+    lost: Iterable[Hashable] | None = None,
 ) -> set[tuple]:
     """The (stratum_variable, stratum) keys to hide among overall, PRODUCT, DISGRP and DISGRP/PRODUCT, decided
     jointly (strata_table, suppress + audit). `cells_published=False`: the DISGRP/PRODUCT counts are not shown
-    (they are hidden from the start, and the audit still checks that the margins do not narrow them)."""
+    (they are hidden from the start, and the audit still checks that the margins do not narrow them).
+    Complements are chosen keeping margins first and, separately, keeping cells first; the pattern hiding the
+    least total count is published. `cells_first`: the DISGRP/PRODUCT cells are the headline (response rates,
+    reported per disease group and product since the criteria differ by disease): only the cells-first order.
+    `lost`: strata whose result (estimates) another table hides already: complements are taken there first (each
+    stratum is charged once, by its count, a headline entry above the rest); None: count by count."""
     entries, lines = strata_table(cells, groups, products, overall)
     structural = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED} - {nested_key(g, p) for g, p in cells}
     pre = (set(pre_hidden) & set(entries)) - structural
     unpublished = {nested_key(g, p) for g, p in cells} if not cells_published else set()
     # a structural zero is known to every reader: never a complement
-    hidden = suppress(entries, lines, threshold, pre | unpublished, published=structural, unpublished=unpublished)
-    return {k for k in hidden if isinstance(k, tuple)}  # every key of strata_table is a tuple
+    nested: set[Hashable] = {k for k in entries if isinstance(k, tuple) and k[0] == NESTED and k not in structural}
+    # two cost orders (margins kept first, cells kept first; the overall always last); unless the cells are the
+    # table's headline, the pattern hiding the least total count is published (Hundepool et al.: cell value cost)
+    margins = {line[-1] for line in lines}
+    orders = [nested | {OVERALL}] if cells_first else [margins, nested | {OVERALL}]
+    patterns: list[tuple[int, int, set[Hashable]]] = []
+    for costly in orders:
+        strata: dict[Hashable, tuple[Hashable, float]] = {}
+        if lost is not None:
+            big = 1 + sum(v or 0 for v in entries.values())
+            gone = set(lost)
+            strata = {k: (k, 0 if k in gone else (v or 0) + (big if k in costly else 0)) for k, v in entries.items()}
+        hidden = suppress(
+            entries,
+            lines,
+            threshold,
+            pre | unpublished,
+            published=structural,
+            unpublished=unpublished,
+            costly=costly,
+            strata=strata,
+        )
+        patterns.append((sum(entries.get(k) or 0 for k in hidden - pre), len(patterns), hidden))
+    return {k for k in min(patterns)[2] if isinstance(k, tuple)}  # every key of strata_table is a tuple

@@ -178,76 +178,98 @@ def outcomes(
     return {"cured": cured, "t_prog": t_prog, "t_death": death, "nrm": nrm, "tox_cause": tox_cause, "t_spm": t_spm}
 
 
-def build_cohort(
-    d: Dictionary, rng: np.random.Generator, patients: int, sites: int, first_month: str, last_month: str
-) -> Cohort:
-    n = patients
-    site_codes = list(d.codes("site"))[:sites]
-    if len(site_codes) < sites:
-        raise ValueError(f"the dictionary lists only {len(site_codes)} sites")
-    m0, m1 = month_index(first_month), month_index(last_month)
-    months = np.arange(m0, m1 + 1)
-    cutoff = int(month_start_day(m1 + 1)) - 1
+Arrays = dict[str, np.ndarray]
 
-    # Orders grow over time (reimbursement, new centres): linear ramp of monthly volume.
+
+def _orders(rng: np.random.Generator, n: int, m0: int, m1: int) -> Arrays:
+    """Order dates: monthly volume grows over time (reimbursement, new centres), a linear ramp."""
+    months = np.arange(m0, m1 + 1)
     w = 1.0 + 2.0 * (months - m0) / max(1, m1 - m0)
     order_month = rng.choice(months, size=n, p=w / w.sum())
     start = month_start_day(order_month)
     length = month_start_day(order_month + 1) - start
     order_day = start + (rng.random(n) * length).astype(np.int64)
-    order_rank = np.argsort(order_day, kind="stable")
+    return {"order_month": order_month, "order_day": order_day}
 
-    # Product by what is available in the order month.
+
+def _products(d: Dictionary, rng: np.random.Generator, order_month: np.ndarray, m0: int) -> np.ndarray:
+    """Product by what is available in the order month."""
     prods = list(P.PRODUCTS)
     starts = np.array([product_start_month(d, p) if product_start_month(d, p) is not None else m0 for p in prods])
     weights = np.array([P.PRODUCTS[p]["weight"] for p in prods])
     avail = (order_month[:, None] >= starts[None, :]) * weights[None, :]
     cum = np.cumsum(avail, axis=1) / avail.sum(axis=1, keepdims=True)
-    product = np.array(prods, dtype=object)[(rng.random(n)[:, None] > cum).sum(axis=1)]
+    return np.array(prods, dtype=object)[(rng.random(len(order_month))[:, None] > cum).sum(axis=1)]
 
-    # Antigen target from the product code list; trial products by disease (myeloma trials target BCMA).
+
+def _disease(d: Dictionary, rng: np.random.Generator, product: np.ndarray) -> Arrays:
+    """Diagnosis by product; antigen target from the product code list, trial products by disease (myeloma trials
+    target BCMA)."""
     target_of = {c.code: c.attributes.get("target", "") for c in d.code_lists["product"].codes}
-    diagnosis = np.empty(n, dtype=object)
-    for p in prods:
+    diagnosis = np.empty(len(product), dtype=object)
+    for p in P.PRODUCTS:
         idx = np.flatnonzero(product == p)
         diagnosis[idx] = _choice(rng, P.PRODUCTS[p]["diseases"], len(idx))
-    dx_list = d.code_lists["diagnosis"]
-    group_of = {c.code: c.attributes.get("disease_group", "OTHER") for c in dx_list.codes}
+    group_of = {c.code: c.attributes.get("disease_group", "OTHER") for c in d.code_lists["diagnosis"].codes}
     disease_group = lookup(diagnosis, group_of, "OTHER")
     target = lookup(product, target_of, "").astype(object)
     target = np.where(target != "", target, np.where(disease_group == "MM", "BCMA", "CD19")).astype(object)
+    return {"diagnosis": diagnosis, "disease_group": disease_group, "target": target}
 
+
+def _demographics(rng: np.random.Generator, diagnosis: np.ndarray, group: np.ndarray, order_day: np.ndarray) -> Arrays:
+    n = len(diagnosis)
     age = np.where(
         diagnosis == "B_ALL",
         rng.integers(3, 26, n),
-        np.where(disease_group == "MM", np.clip(rng.normal(61, 8, n), 35, 82), np.clip(rng.normal(58, 13, n), 19, 84)),
+        np.where(group == "MM", np.clip(rng.normal(61, 8, n), 35, 82), np.clip(rng.normal(58, 13, n), 19, 84)),
     ).astype(np.int64)
-    order_year = day_to_month(order_day) // 12
-    birth_year = order_year - age - (rng.random(n) < 0.5)
+    birth_year = day_to_month(order_day) // 12 - age - (rng.random(n) < 0.5)
     sex = np.where(rng.random(n) < 0.58, "M", "F").astype(object)
+    return {"age": age, "birth_year": birth_year, "sex": sex}
 
-    # Sites differ in size (a few large centres).
+
+def _site_ids(rng: np.random.Generator, site_codes: list[str], order_day: np.ndarray) -> Arrays:
+    """Sites differ in size (a few large centres); the site-issued id numbers patients in order of CAR-T order."""
+    sites, n = len(site_codes), len(order_day)
+    order_rank = np.argsort(order_day, kind="stable")
     sw = 1.0 / np.arange(1, sites + 1) ** 0.7
     site = rng.choice(sites, size=n, p=sw / sw.sum())
     seq = np.empty(n, dtype=np.int64)
-    for s in range(sites):  # site-issued sequence in order of CAR-T order
+    for s in range(sites):
         members = order_rank[site[order_rank] == s]
         seq[members] = np.arange(1, len(members) + 1)
     patient_id = np.array([f"{site_codes[s]}-P{q:05d}" for s, q in zip(site, seq)], dtype=object)
+    return {"site": site, "patient_id": patient_id}
 
+
+def _pathway(rng: np.random.Generator, order_day: np.ndarray) -> Arrays:
+    """Leukapheresis, infusion (or the reason there was none) and registry enrolment, prospective or late."""
+    n = len(order_day)
     leuk = order_day + rng.integers(5, 26, n)
     infused = rng.random(n) >= P.NOT_INFUSED
     infusion = np.where(infused, leuk + rng.integers(28, 61, n), NEVER)
     reason = np.where(infused, "", _choice(rng, P.NOT_INFUSED_REASONS, n)).astype(object)
     reason_day = np.where(infused, NEVER, leuk + rng.integers(14, 61, n))
-
     late = infused & (rng.random(n) < P.REGISTERED_LATE / (1 - P.NOT_INFUSED))
     consent_pro = order_day + rng.integers(0, 8, n)
     enrol_pro = consent_pro + rng.integers(0, 6, n)
     enrol_late = infusion + rng.integers(20, 500, n)
-    enrol = np.where(late, enrol_late, enrol_pro)
-    consent = np.where(late, enrol_late - rng.integers(0, 8, n), consent_pro)
+    return {
+        "leuk_day": leuk,
+        "infused": infused,
+        "infusion_day": infusion,
+        "not_infused_reason": reason,
+        "reason_day": reason_day,
+        "registered_late": late,
+        "enrol_day": np.where(late, enrol_late, enrol_pro),
+        "consent_day": np.where(late, enrol_late - rng.integers(0, 8, n), consent_pro),
+    }
 
+
+def _toxicity(rng: np.random.Generator, product: np.ndarray, infused: np.ndarray) -> Arrays:
+    """Latent maximum CRS / ICANS grade and onset day per infused patient (params.TOXICITY)."""
+    n = len(product)
     crs = np.where(infused, toxicity_grades(rng, product, "crs"), 0)
     icans = np.where(infused, toxicity_grades(rng, product, "icans"), 0)
     crs_med = lookup(product, {p: float(t["crs_onset"]) for p, t in P.TOXICITY.items()})
@@ -256,18 +278,13 @@ def build_cohort(
     icans_onset = np.clip(np.rint(icans_med * np.exp(rng.normal(0, P.ONSET_LOG_SD["icans"], n))), 1, 30).astype(
         np.int64
     )
+    return {"crs_grade": crs, "crs_onset": crs_onset, "icans_grade": icans, "icans_onset": icans_onset}
 
-    o = outcomes(rng, product, disease_group, target, crs, crs_onset, icans, icans_onset)
 
-    def absolute(t: np.ndarray) -> np.ndarray:
-        return np.where(
-            infused & np.isfinite(t), infusion + np.floor(np.nan_to_num(t, posinf=0)).astype(np.int64), NEVER
-        )
-
-    prog_day = absolute(o["t_prog"])
-    death_day = absolute(o["t_death"])
-    spm_day = absolute(o["t_spm"])
-    # Death cause: progression -> primary disease; NRM -> grade 5 toxicity or the dictionary's NRM causes.
+def _deaths(d: Dictionary, rng: np.random.Generator, v: Arrays, o: Arrays, death_day: np.ndarray) -> Arrays:
+    """Death cause: progression -> primary disease; NRM -> grade 5 toxicity or the dictionary's NRM causes; not
+    infused because of death: death before infusion from the disease."""
+    n = len(death_day)
     nrm_codes = [
         c.code
         for c in d.code_lists["death_cause"].codes
@@ -277,70 +294,74 @@ def build_cohort(
     disease_causes = [c.code for c in d.code_lists["death_cause"].codes if c.attributes.get("nrm") is False]
     cause = np.where(o["nrm"], _choice(rng, nrm_w, n), disease_causes[0]).astype(object)
     cause = np.where(o["tox_cause"] != "", o["tox_cause"], cause)
-    cause = np.where(o["nrm"] & (spm_day < death_day) & (rng.random(n) < 0.5), "SECONDARY_MALIGNANCY", cause)
-    # Not infused because of death: death before infusion from the disease.
-    died_before = ~infused & (reason == "DEATH")
-    death_day = np.where(died_before, reason_day, death_day)
+    cause = np.where(o["nrm"] & (v["spm_day"] < death_day) & (rng.random(n) < 0.5), "SECONDARY_MALIGNANCY", cause)
+    died_before = ~v["infused"] & (v["not_infused_reason"] == "DEATH")
+    death_day = np.where(died_before, v["reason_day"], death_day)
     cause = np.where(died_before, disease_causes[0], np.where(death_day < NEVER, cause, "")).astype(object)
+    return {"death_day": death_day, "death_cause": cause}
 
-    spm_cat = np.where(spm_day < NEVER, _choice(rng, P.SPM_CATEGORIES, n), "").astype(object)
-    myeloid_bcma = (target == "BCMA") & (rng.random(n) < P.SPM_MYELOID_BCMA)
-    spm_cat = np.where((spm_day < NEVER) & myeloid_bcma, "MDS_AML", spm_cat).astype(object)
-    ltfu_from = np.maximum(enrol, np.where(infused, infusion, enrol))
+
+def _late_course(rng: np.random.Generator, v: Arrays) -> Arrays:
+    """New-malignancy category, loss to follow-up, pregnancies, re-infusion and a missing death form."""
+    n, infused, infusion, death_day = len(v["sex"]), v["infused"], v["infusion_day"], v["death_day"]
+    spm_cat = np.where(v["spm_day"] < NEVER, _choice(rng, P.SPM_CATEGORIES, n), "").astype(object)
+    myeloid_bcma = (v["target"] == "BCMA") & (rng.random(n) < P.SPM_MYELOID_BCMA)
+    spm_cat = np.where((v["spm_day"] < NEVER) & myeloid_bcma, "MDS_AML", spm_cat).astype(object)
+    ltfu_from = np.maximum(v["enrol_day"], np.where(infused, infusion, v["enrol_day"]))
     ltfu = ltfu_from + rng.exponential(365.0 / P.LTFU_PER_YEAR, n).astype(np.int64)
-    lo = lookup(sex, {s: float(a[0]) for s, a in P.FERTILE_AGES.items()})
-    hi = lookup(sex, {s: float(a[1]) for s, a in P.FERTILE_AGES.items()})
-    subject = np.where(sex == "F", "PATIENT", "PARTNER").astype(object)
-    fertile = infused & (age >= lo) & (age <= hi)
-    rate = lookup(subject, P.PREGNANCY_PER_YEAR)
-    preg = infusion + 120 + rng.exponential(365.0 / rate).astype(np.int64)
+    lo = lookup(v["sex"], {s: float(a[0]) for s, a in P.FERTILE_AGES.items()})
+    hi = lookup(v["sex"], {s: float(a[1]) for s, a in P.FERTILE_AGES.items()})
+    subject = np.where(v["sex"] == "F", "PATIENT", "PARTNER").astype(object)
+    fertile = infused & (v["age"] >= lo) & (v["age"] <= hi)
+    preg = infusion + 120 + rng.exponential(365.0 / lookup(subject, P.PREGNANCY_PER_YEAR)).astype(np.int64)
     preg = np.where(fertile & (preg < death_day), preg, NEVER)
-    subject = np.where(preg < NEVER, subject, "").astype(object)
     # Re-infusion after progression (same product), while the patient still has >= 45 days to live.
+    prog_day = v["prog_day"]
     reinf = prog_day + rng.integers(14, 46, n)
     reinf_ok = (prog_day < NEVER) & (death_day - prog_day >= 45) & (rng.random(n) < P.REINFUSION_AFTER_PROGRESSION)
-    reinfusion = np.where(reinf_ok & (reinf < death_day), reinf, NEVER)
-    death_form = ~(infused & (death_day < NEVER) & (rng.random(n) < P.DEATH_FORM_MISSING))
+    return {
+        "spm_category": spm_cat,
+        "ltfu_day": ltfu,
+        "preg_day": preg,
+        "preg_subject": np.where(preg < NEVER, subject, "").astype(object),
+        "reinfusion_day": np.where(reinf_ok & (reinf < death_day), reinf, NEVER),
+        "death_form": ~(infused & (death_day < NEVER) & (rng.random(n) < P.DEATH_FORM_MISSING)),
+    }
 
-    in_registry = ~(late & (death_day < enrol)) & (day_to_month(enrol) <= m1)
-    return Cohort(
-        site=site,
-        sites=site_codes,
-        patient_id=patient_id,
-        product=product,
-        target=target,
-        diagnosis=diagnosis,
-        reinfusion_day=reinfusion,
-        death_form=death_form,
-        preg_subject=subject,
-        disease_group=disease_group,
-        sex=sex,
-        age=age,
-        birth_year=birth_year,
-        order_day=order_day,
-        consent_day=consent,
-        enrol_day=enrol,
-        leuk_day=leuk,
-        infusion_day=infusion,
-        infused=infused,
-        not_infused_reason=reason,
-        reason_day=reason_day,
-        registered_late=late,
-        in_registry=in_registry,
-        crs_grade=crs,
-        crs_onset=crs_onset,
-        icans_grade=icans,
-        icans_onset=icans_onset,
-        cured=o["cured"],
-        prog_day=prog_day,
-        death_day=death_day,
-        death_cause=cause,
-        spm_day=spm_day,
-        spm_category=spm_cat,
-        ltfu_day=ltfu,
-        preg_day=preg,
-        cutoff_day=cutoff,
+
+def build_cohort(
+    d: Dictionary, rng: np.random.Generator, patients: int, sites: int, first_month: str, last_month: str
+) -> Cohort:
+    site_codes = list(d.codes("site"))[:sites]
+    if len(site_codes) < sites:
+        raise ValueError(f"the dictionary lists only {len(site_codes)} sites")
+    m0, m1 = month_index(first_month), month_index(last_month)
+    # Stages in a fixed order: each draws from the one stream, so the order is part of the seed's meaning.
+    v: Arrays = _orders(rng, patients, m0, m1)
+    v["product"] = _products(d, rng, v["order_month"], m0)
+    v |= _disease(d, rng, v["product"])
+    v |= _demographics(rng, v["diagnosis"], v["disease_group"], v["order_day"])
+    v |= _site_ids(rng, site_codes, v["order_day"])
+    v |= _pathway(rng, v["order_day"])
+    v |= _toxicity(rng, v["product"], v["infused"])
+    tox = [v[k] for k in ("crs_grade", "crs_onset", "icans_grade", "icans_onset")]
+    o = outcomes(rng, v["product"], v["disease_group"], v["target"], *tox)
+
+    def absolute(t: np.ndarray) -> np.ndarray:
+        return np.where(
+            v["infused"] & np.isfinite(t),
+            v["infusion_day"] + np.floor(np.nan_to_num(t, posinf=0)).astype(np.int64),
+            NEVER,
+        )
+
+    v["prog_day"], v["spm_day"], v["cured"] = absolute(o["t_prog"]), absolute(o["t_spm"]), o["cured"]
+    v |= _deaths(d, rng, v, o, absolute(o["t_death"]))
+    v |= _late_course(rng, v)
+    v["in_registry"] = ~(v["registered_late"] & (v["death_day"] < v["enrol_day"])) & (
+        day_to_month(v["enrol_day"]) <= m1
     )
+    del v["order_month"]
+    return Cohort(sites=site_codes, cutoff_day=int(month_start_day(m1 + 1)) - 1, **v)
 
 
 def patients_frame(c: Cohort):

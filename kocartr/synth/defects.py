@@ -113,6 +113,120 @@ def _wrong_value(d: Dictionary, form: str, name: str, value: str, rng: np.random
     return (str(int(z)) if decimals == 0 else f"{z:.{decimals}f}") if z != x else None
 
 
+class _Rows:
+    """Row picking for one form's frame: each row is changed at most once; `extra` rows are appended and
+    `replaced` rows overwritten at the end."""
+
+    def __init__(self, df: pl.DataFrame, rng: np.random.Generator, last_month: int) -> None:
+        self.rng, self.last_month, n = rng, last_month, df.height
+        self.used = np.zeros(n, bool)
+        # Rows already marked (the registration updates) and the rows whose record_id they repeat stay as they are.
+        if df["_defect"].null_count() < n:
+            repeated = df.filter(pl.col("_defect").is_not_null())["record_id"]
+            self.used |= df["record_id"].is_in(repeated.implode()).to_numpy()
+        self.extra: list[dict] = []
+        self.replaced: dict[int, dict] = {}
+
+    def free(self, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+        ok = ~self.used if mask is None else (~self.used & mask)
+        cand = np.flatnonzero(ok)
+        if len(cand) == 0 or k <= 0:
+            return np.zeros(0, np.int64)
+        pick = self.rng.choice(cand, size=min(k, len(cand)), replace=False)
+        self.used[pick] = True
+        return np.sort(pick)
+
+    def later(self, m: int) -> int:
+        """A submission month 1-3 months after m, within the window (picked rows are all before the last month)."""
+        assert m < self.last_month, "picked rows are all before the last month"
+        return int(min(self.last_month, m + int(self.rng.integers(1, 4))))
+
+
+def _deletions(df: pl.DataFrame, rows: _Rows, rate: float) -> None:
+    """A record entered in error (new record_id, same content) and deleted a few months later."""
+    picked = rows.free(int(round(rate * df.height)), df["_month"].to_numpy() < rows.last_month)
+    for row in df[picked].to_dicts():
+        m2 = rows.later(row["_month"])
+        spurious = dict(row, record_id=row["record_id"] + "E", _ord=BIG_ORD + len(rows.extra))
+        delete = dict(
+            spurious,
+            action="D",
+            submission_month=month_label(m2),
+            _month=m2,
+            _ord=BIG_ORD + len(rows.extra) + 1,
+            _defect="deletion",
+            _dfield=None,
+        )
+        rows.extra += [spurious, delete]
+
+
+def _corrections(d: Dictionary, form: str, df: pl.DataFrame, rows: _Rows, rate: float) -> None:
+    """The earlier row carried a wrong value, a later month's row the right one."""
+    month_col = df["_month"].to_numpy()
+    for name in CORRECTABLE.get(form, ()):
+        k = int(round(rate * df.height / len(CORRECTABLE[form])))
+        picked = rows.free(k, (month_col < rows.last_month) & df[name].is_not_null().to_numpy())
+        for i, row in zip(picked, df[picked].to_dicts()):
+            wrong = _wrong_value(d, form, name, row[name], rows.rng)
+            if wrong is None:
+                continue
+            m2 = rows.later(row["_month"])
+            rows.replaced[int(i)] = dict(row, **{name: wrong})
+            rows.extra.append(
+                dict(
+                    row,
+                    submission_month=month_label(m2),
+                    _month=m2,
+                    _ord=BIG_ORD + len(rows.extra),
+                    _defect="correction",
+                    _dfield=name,
+                )
+            )
+
+
+def _row_defects(d: Dictionary, form: str, df: pl.DataFrame, rows: _Rows, rate: float, sites: list[str]) -> None:
+    """Exactly one defect per row, of each class in params.DEFECT_MIX, verified against the dictionary."""
+    n = df.height
+    for cls, share in P.DEFECT_MIX.items():
+        k = int(round(rate * share * n))
+        if k == 0:
+            continue
+        done = 0
+        tries = rows.free(min(n, k * 3))
+        for i, row in zip(tries, df[tries].to_dicts()):
+            if done >= k:
+                rows.used[i] = False
+                continue
+            if cls == "duplicate_row":
+                rows.extra.append(dict(row, _ord=BIG_ORD + len(rows.extra), _defect="duplicate_row", _dfield=None))
+                done += 1
+                continue
+            got = _mutate(d, form, dict(row), cls, rows.rng)
+            if got is None or _found(d, form, got[0], sites[row["_site"]], row["_month"]) != [cls]:
+                rows.used[i] = False  # the mutation did not make exactly this defect: leave the row alone
+                continue
+            new, name = got
+            new["_defect"], new["_dfield"] = cls, name
+            rows.replaced[int(i)] = new
+            done += 1
+
+
+def _found(d: Dictionary, form: str, row: dict, site: str, month: int) -> list[str]:
+    """The defect classes ingest's row check finds in a mutated row."""
+    return [x[0] for x in check_row(d, form, {c: row[c] for c in d.columns(form)}, site, month_label(month))]
+
+
+def _apply(df: pl.DataFrame, rows: _Rows) -> pl.DataFrame:
+    if rows.replaced:  # overwrite in place (cheaper than filter + concat on the multi-million-row lab frame)
+        at = pl.Series(list(rows.replaced), dtype=pl.Int64)
+        new_df = pl.DataFrame(list(rows.replaced.values()), schema=df.schema)
+        changed = [c for c in df.columns if not new_df[c].equals(df[c].gather(at), null_equal=True)]
+        df = df.with_columns([df[c].clone().scatter(at, new_df[c]) for c in changed])
+    if rows.extra:
+        df = pl.concat([df, pl.DataFrame(rows.extra, schema=df.schema)])
+    return df
+
+
 def inject(
     d: Dictionary,
     frames: dict[str, pl.DataFrame],
@@ -122,6 +236,7 @@ def inject(
     correction_rate: float = P.CORRECTION_RATE,
     deletion_rate: float = P.DELETION_RATE,
 ) -> dict[str, pl.DataFrame]:
+    """Deletions, corrections and row defects per form, in that order (the order is part of the seed's meaning)."""
     out = {}
     sites = list(d.codes("site"))
     for form in d.forms:
@@ -130,105 +245,12 @@ def inject(
             continue
         if "_defect" not in df.columns:
             df = df.with_columns(pl.lit(None, pl.Utf8).alias("_defect"), pl.lit(None, pl.Utf8).alias("_dfield"))
-        n = df.height
-        used = np.zeros(n, bool)
-        # Rows already marked (the registration updates) and the rows whose record_id they repeat stay as they are.
-        if df["_defect"].null_count() < n:
-            repeated = df.filter(pl.col("_defect").is_not_null())["record_id"]
-            used |= df["record_id"].is_in(repeated.implode()).to_numpy()
-        extra: list[dict] = []
-        replaced: dict[int, dict] = {}
-        month_col = df["_month"].to_numpy()
-
-        def free_rows(k: int, mask: np.ndarray | None = None, used: np.ndarray = used) -> np.ndarray:
-            ok = ~used if mask is None else (~used & mask)
-            cand = np.flatnonzero(ok)
-            if len(cand) == 0 or k <= 0:
-                return np.zeros(0, np.int64)
-            pick = rng.choice(cand, size=min(k, len(cand)), replace=False)
-            used[pick] = True
-            return np.sort(pick)
-
-        def later(m: int) -> int | None:
-            if m >= last_month:
-                return None
-            return int(min(last_month, m + int(rng.integers(1, 4))))
-
-        # Deletions: a record entered in error (new record_id, same content) and deleted a few months later.
+        rows = _Rows(df, rng, last_month)
         if form in DELETABLE:
-            picked = free_rows(int(round(deletion_rate * n)), month_col < last_month)
-            for row in df[picked].to_dicts():
-                m2 = later(row["_month"])
-                assert m2 is not None, "picked rows are all before the last month"
-                spurious = dict(row, record_id=row["record_id"] + "E", _ord=BIG_ORD + len(extra))
-                delete = dict(
-                    spurious,
-                    action="D",
-                    submission_month=month_label(m2),
-                    _month=m2,
-                    _ord=BIG_ORD + len(extra) + 1,
-                    _defect="deletion",
-                    _dfield=None,
-                )
-                extra += [spurious, delete]
-        # Corrections: the earlier row carried a wrong value, a later month's row the right one.
-        for name in CORRECTABLE.get(form, ()):
-            k = int(round(correction_rate * n / len(CORRECTABLE[form])))
-            mask = (month_col < last_month) & df[name].is_not_null().to_numpy()
-            picked = free_rows(k, mask)
-            for i, row in zip(picked, df[picked].to_dicts()):
-                wrong = _wrong_value(d, form, name, row[name], rng)
-                if wrong is None:
-                    continue
-                m2 = later(row["_month"])
-                assert m2 is not None, "picked rows are all before the last month"
-                replaced[int(i)] = dict(row, **{name: wrong})
-                extra.append(
-                    dict(
-                        row,
-                        submission_month=month_label(m2),
-                        _month=m2,
-                        _ord=BIG_ORD + len(extra),
-                        _defect="correction",
-                        _dfield=name,
-                    )
-                )
-        # Row defects: exactly one per row, verified against the dictionary.
-        for cls, share in P.DEFECT_MIX.items():
-            k = int(round(defect_rate * share * n))
-            if k == 0:
-                continue
-            tries = free_rows(min(n, k * 3))
-            done = 0
-            for i, row in zip(tries, df[tries].to_dicts()):
-                if done >= k:
-                    used[i] = False
-                    continue
-                site, month = sites[row["_site"]], month_label(row["_month"])
-                if cls == "duplicate_row":
-                    extra.append(dict(row, _ord=BIG_ORD + len(extra), _defect="duplicate_row", _dfield=None))
-                    done += 1
-                    continue
-                got = _mutate(d, form, {k2: v for k2, v in row.items()}, cls, rng)
-                if got is None:
-                    used[i] = False
-                    continue
-                new, name = got
-                found = check_row(d, form, {c: new[c] for c in d.columns(form)}, site, month)
-                if [x[0] for x in found] != [cls]:
-                    used[i] = False
-                    continue
-                new["_defect"], new["_dfield"] = cls, name
-                replaced[int(i)] = new
-                done += 1
-        if replaced:  # overwrite in place (cheaper than filter + concat on the multi-million-row lab frame)
-            at = pl.Series(list(replaced), dtype=pl.Int64)
-            new_df = pl.DataFrame(list(replaced.values()), schema=df.schema)
-            changed = [c for c in df.columns if not new_df[c].equals(df[c].gather(at), null_equal=True)]
-            df = df.with_columns([df[c].clone().scatter(at, new_df[c]) for c in changed])
-        if extra:
-            df = pl.concat([df, pl.DataFrame(extra, schema=df.schema)])
-        out[form] = df
+            _deletions(df, rows, deletion_rate)
+        _corrections(d, form, df, rows, correction_rate)
+        _row_defects(d, form, df, rows, defect_rate, sites)
+        out[form] = _apply(df, rows)
     return out
 
 

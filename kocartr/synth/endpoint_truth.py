@@ -2,9 +2,11 @@
 
 Not the latent dates (ground_truth/patients.parquet): a death never reported is not a death here, a visit missed
 is not a contact. Computed from the generator's own form frames (after corrections, deletions and defects were
-injected), with the rules of the endpoint specification agreed for issue 12 (dbt_project/models/adam/
-endpoints.md): one death per patient from every source, last contact, one censoring rule (last contact), REL /
-NRM, SPM, CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for responders, delayed entry.
+injected) and the national linkage returns it wrote (<submissions>/LINKAGE/<YYYY-MM>/linkage_*.csv), with the
+rules of the endpoint specification (dbt_project/models/adam/endpoints.md): one death per patient from every
+source (site forms and national linkage), last contact, OS censored at last contact or where vital status is
+known (the linkage's completeness date, as configured), every other endpoint censored at last contact, REL / NRM,
+SPM, CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for responders, delayed entry.
 
 An independent re-implementation: it reads neither the warehouse nor dbt / analyses code, so a reconciliation
 test comparing adam.adtte with it checks the pipeline. Patients carrying an injected row defect (defects.csv) are
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -31,6 +34,12 @@ ALL_GROUP = "ALL"
 EFS_WINDOW = "D90"  # ALL remission window (ELIANA: CR/CRi within 3 months; Maude et al., NEJM 2018;378:439)
 DOR_WINDOW = "D180"
 RESPONSE_WINDOWS = ("D90", "D180")
+# The national source whose completeness date makes vital status known (linkage_source code list; dim_os_censoring).
+DEATH_LINKAGE_SOURCE = "DEATH_STATISTICS"
+# OS parameters: None follows the configuration (os_censor_at_linkage_completeness); the two explicit variants
+# exist once a linkage return states its completeness (adam.adtte, endpoints.md "Censoring where vital status is
+# known").
+OS_RULES: dict[str, bool | None] = {"OS": None, "OS_LC": False, "OS_LNK": True}
 
 # Date and value columns per form that the endpoint rules read (everything else is irrelevant here).
 _DATES = {
@@ -90,11 +99,14 @@ class Rules:
     nrm_cause: dict[str, bool]
     windows: dict[str, int]
     recovery: dict[str, tuple[float, int]]  # analyte -> (threshold, consecutive values)
+    os_at_linkage: bool  # OS censored at the death linkage's completeness date (else at last contact)
+    death_precedence: dict[str, int]  # source form -> rank (lower wins; the earlier date within a rank)
 
 
 def load_rules(d: Dictionary) -> Rules:
     import csv
 
+    from kocartr.censoring import os_censors_at_linkage
     from kocartr.paths import CONFIG_DIR
 
     resp = d.code_lists["response"].codes
@@ -102,6 +114,8 @@ def load_rules(d: Dictionary) -> Rules:
         windows = {r["landmark"]: int(r["landmark_day"]) for r in csv.DictReader(fh)}
     with open(CONFIG_DIR / "recovery_rules.csv", encoding="utf-8") as fh:
         recovery = {r["analyte"]: (float(r["min_value"]), int(r["consecutive_values"])) for r in csv.DictReader(fh)}
+    with open(CONFIG_DIR / "death_source_precedence.csv", encoding="utf-8") as fh:
+        precedence = {r["source_form"]: int(r["precedence"]) for r in csv.DictReader(fh)}
     return Rules(
         rank={c.code: int(c.attributes["rank"]) for c in resp},
         complete=frozenset(c.code for c in resp if c.attributes.get("complete")),
@@ -110,6 +124,8 @@ def load_rules(d: Dictionary) -> Rules:
         nrm_cause={c.code: bool(c.attributes.get("nrm", True)) for c in d.code_lists["death_cause"].codes},
         windows=windows,
         recovery=recovery,
+        os_at_linkage=os_censors_at_linkage(CONFIG_DIR),
+        death_precedence=precedence,
     )
 
 
@@ -161,6 +177,60 @@ def _by_patient(df: pl.DataFrame) -> dict[str, list[dict]]:
     return out
 
 
+# --- the national linkage returns ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """What the linkage returns received by the cut-off say: death days (on or before the cut-off) per registry
+    patient key, and the date through which the death source is complete (None without a completeness return)."""
+
+    deaths: dict[str, list[int]] = field(default_factory=dict)
+    death_complete_through: int | None = None
+
+
+def _epoch_days(col: str) -> pl.Expr:
+    return pl.col(col).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
+
+
+def _linkage_form(root: Path, form: str, cutoff_month: int) -> pl.DataFrame | None:
+    """Current version of each record of one linkage form over the returns submitted by the cut-off month."""
+    from kocartr.synth.cohort import month_index
+    from kocartr.synth.linkage import SOURCE
+
+    parts = [
+        pl.read_csv(path, infer_schema=False).with_columns(pl.lit(month_index(path.parent.name)).alias("_month"))
+        for path in sorted((root / SOURCE).glob(f"*/{form}.csv"))
+        if month_index(path.parent.name) <= cutoff_month
+    ]
+    if not parts:
+        return None
+    return (
+        pl.concat(parts, how="diagonal")
+        .sort("_month", maintain_order=True)
+        .group_by("record_id", maintain_order=True)
+        .last()
+        .filter(pl.col("action").fill_null("U").str.to_uppercase() != "D")
+    )
+
+
+def read_linkage(root: Path, cutoff_month: int, cutoff_day: int) -> Linkage:
+    """The linkage returns as the generator wrote them under `root` (the submissions folder)."""
+    deaths: dict[str, list[int]] = defaultdict(list)
+    df = _linkage_form(root, "linkage_death", cutoff_month)
+    if df is not None:
+        dated = df.select("patient_key", _epoch_days("death_date").alias("day")).filter(pl.col("day") <= cutoff_day)
+        for key, day in dated.sort("day").iter_rows():
+            deaths[key].append(day)
+    comp = _linkage_form(root, "linkage_completeness", cutoff_month)
+    through = None
+    if comp is not None:
+        days = comp.filter(pl.col("linkage_source") == DEATH_LINKAGE_SOURCE).select(_epoch_days("complete_through"))
+        stated = days.to_series().drop_nulls().to_list()
+        through = min(max(stated), cutoff_day) if stated else None
+    return Linkage(deaths=dict(deaths), death_complete_through=through)
+
+
 # --- pure rules on one patient's records ---------------------------------------------------------------------
 
 
@@ -168,6 +238,7 @@ def _by_patient(df: pl.DataFrame) -> dict[str, list[dict]]:
 class Patient:
     records: dict[str, list[dict]] = field(default_factory=dict)  # lab: the count analytes of recovery only
     last_lab: int | None = None  # latest dated lab value of any analyte (a contact)
+    linkage_deaths: list[int] = field(default_factory=list)  # national linkage death days (not a contact)
 
     def rows(self, form: str) -> list[dict]:
         return self.records.get(form, [])
@@ -187,38 +258,52 @@ def registration(p: Patient) -> dict | None:
     return max(rows, key=lambda r: r["record_id"]) if rows else None
 
 
-def fatal_ae_deaths(p: Patient) -> list[tuple[int, str]]:
-    """(death day, AE term) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the onset."""
+def fatal_ae_deaths(p: Patient) -> list[tuple[int, str, str]]:
+    """(death day, form, record_id) of every grade-5 AE / CRS / ICANS: the resolution date when given, else the
+    onset."""
     out = []
-    for form, grade_col, term in (
-        ("adverse_event", "ctcae_grade", None),
-        ("crs", "astct_grade", "CRS"),
-        ("icans", "astct_grade", "ICANS"),
-    ):
+    for form, grade_col in (("adverse_event", "ctcae_grade"), ("crs", "astct_grade"), ("icans", "astct_grade")):
         for r in p.rows(form):
             if r[grade_col] is not None and float(r[grade_col]) == 5:
                 day = r["resolution_date"] if r["resolution_date"] is not None else r["onset_date"]
                 if day is not None:
-                    out.append((day, term or r["ae_term"]))
+                    out.append((day, form, r["record_id"]))
     return sorted(out)
 
 
+def death_reports(p: Patient) -> list[tuple[int, str, str, str | None]]:
+    """(day, source form, record_id, registry cause) of every report of the death: death form, follow-up DEAD,
+    national linkage (registered patients only: the registration gives the site), fatal AE / CRS / ICANS (cause
+    None: a non-relapse cause whatever the term). Follow-up and linkage give no cause (UNKNOWN)."""
+    out: list[tuple[int, str, str, str | None]] = [
+        (r["death_date"], "death", r["record_id"], r["primary_cause"] or "UNKNOWN")
+        for r in p.rows("death")
+        if r["death_date"] is not None
+    ]
+    out += [
+        (r["contact_date"], "followup", r["record_id"], "UNKNOWN")
+        for r in p.rows("followup")
+        if r["vital_status"] == "DEAD" and r["contact_date"] is not None
+    ]
+    if registration(p) is not None:
+        out += [(day, "linkage_death", f"L{i}", "UNKNOWN") for i, day in enumerate(p.linkage_deaths)]
+    out += [(day, form, rid, None) for day, form, rid in fatal_ae_deaths(p)]
+    return out
+
+
 def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
-    """(death day, is non-relapse cause) by the precedence death form > follow-up DEAD > fatal AE (earliest of
-    each); cause from the death form, else the fatal AE (non-relapse), else UNKNOWN."""
-    forms = sorted((r["death_date"], r["primary_cause"]) for r in p.rows("death") if r["death_date"] is not None)
-    fu = sorted(
-        r["contact_date"] for r in p.rows("followup") if r["vital_status"] == "DEAD" and r["contact_date"] is not None
-    )
-    ae = fatal_ae_deaths(p)
-    if forms:
-        day, cause = forms[0]
-        return day, rules.nrm_cause.get(cause or "UNKNOWN", True)
-    if fu:
-        return fu[0], True if ae else rules.nrm_cause["UNKNOWN"]
-    if ae:
-        return ae[0][0], True
-    return None
+    """(death day, is non-relapse cause): the report of lowest precedence (data/config/death_source_precedence.csv:
+    death form > follow-up DEAD or national linkage, the earlier date > fatal AE), the earliest within a rank. Cause
+    from the best-ranked report that gives one (death form, else fatal AE: non-relapse), else UNKNOWN (follow-up and
+    linkage give none: linkage causes are ICD-10, not registry causes)."""
+    reports = sorted(death_reports(p), key=lambda r: (rules.death_precedence[r[1]], r[0], r[1], r[2]))
+    if not reports:
+        return None
+    causes = [r for r in reports if r[1] not in ("followup", "linkage_death")]
+    if not causes:
+        return reports[0][0], rules.nrm_cause["UNKNOWN"]
+    cause = causes[0][3]
+    return reports[0][0], True if cause is None else rules.nrm_cause.get(cause, True)
 
 
 def last_alive(p: Patient) -> int | None:
@@ -340,6 +425,26 @@ def _competing(param: str, start: int, ev: int | None, comp: int | None, lc: int
     return _row(param, start, lc, CENSORED, enrol)
 
 
+def overall_survival(
+    rules: Rules, index_day: int, death_day: int | None, lc: int, enrol, complete_through: int | None
+) -> list[dict]:
+    """OS, and OS_LC / OS_LNK once a completeness date C exists. Where vital status is known (C on or after day 0):
+    a death by C is the event, anyone else is alive through C and censored there; otherwise death or last contact."""
+    rows = []
+    for param, uses_linkage in OS_RULES.items():
+        if param != "OS" and complete_through is None:
+            continue
+        linked = rules.os_at_linkage if uses_linkage is None else uses_linkage
+        admin = complete_through if linked and complete_through is not None and complete_through >= index_day else None
+        if admin is None:
+            rows.append(_competing(param, index_day, death_day, None, lc, enrol))
+        elif death_day is not None and death_day <= admin:
+            rows.append(_row(param, index_day, death_day, EVENT, enrol))
+        else:
+            rows.append(_row(param, index_day, admin, CENSORED, enrol))
+    return rows
+
+
 def efs(rules: Rules, best: str | None, index_day: int, pfs_ev: int | None, lc: int, enrol, cutoff_day: int) -> dict:
     """EFS (ALL): treatment failure - no CR/CRi by the remission window - is an event at day 0 once the window is
     closed (ended by the cut-off, or a REL / death inside it made remission impossible); else REL or death, censored
@@ -358,7 +463,9 @@ def first_response(rules: Rules, assess: list[tuple[int, str, str]], best: str |
     return min(a[0] for a in assess if a[1] in rules.responder and a[0] <= index_day + rules.windows[DOR_WINDOW])
 
 
-def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict], dict | None]:
+def patient_truth(
+    p: Patient, rules: Rules, cutoff_day: int, complete_through: int | None = None
+) -> tuple[list[dict], dict | None]:
     """ADTTE-equivalent rows (encoding-free) and the response summary of one patient."""
     reg = registration(p)
     inf = infusions(p)
@@ -404,7 +511,7 @@ def patient_truth(p: Patient, rules: Rules, cutoff_day: int) -> tuple[list[dict]
     next_inf = inf[1][0] if len(inf) > 1 else None
     pd_day = progression(p, rules, index_day)
     rel = pd_day if pd_day is not None else (death_day if death_day is not None and not death_nrm else None)
-    rows.append(_competing("OS", index_day, death_day, None, lc, enrol))
+    rows += overall_survival(rules, index_day, death_day, lc, enrol, complete_through)
     pfs_ev = min((x for x in (rel, death_day) if x is not None), default=None)
     rows.append(_competing("PFS", index_day, pfs_ev, None, lc, enrol))
     rel_first = rel is not None and (death_day is None or rel <= death_day)  # REL on the day of death is REL
@@ -484,15 +591,26 @@ def reported_patients(
 
 
 def endpoint_truth(
-    d: Dictionary, frames: dict[str, pl.DataFrame], sites: list[str], cutoff_month: int, cutoff_day: int
+    d: Dictionary,
+    frames: dict[str, pl.DataFrame],
+    sites: list[str],
+    cutoff_month: int,
+    cutoff_day: int,
+    linkage: Linkage | None = None,
+    hmac_key: bytes | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(endpoint truth, response truth) for every reported patient; dates as ISO dates."""
+    """(endpoint truth, response truth) for every reported patient; dates as ISO dates. `linkage` holds the
+    national linkage returns (keyed by the registry patient key made with `hmac_key`, the demo key by default)."""
+    from kocartr.ingest.privacy import DEMO_KEY, patient_key
+
     rules = load_rules(d)
+    link = linkage or Linkage()
     bad = defect_patients(frames, sites)
     ep, rs = [], []
     for pid, p in sorted(reported_patients(frames, rules, sites, cutoff_month, cutoff_day).items()):
         site, patient_id = pid.split(":", 1)
-        rows, resp = patient_truth(p, rules, cutoff_day)
+        p.linkage_deaths = link.deaths.get(patient_key(hmac_key or DEMO_KEY, site, patient_id), [])
+        rows, resp = patient_truth(p, rules, cutoff_day, link.death_complete_through)
         key = {"site_code": site, "patient_id": patient_id, "has_defect": pid in bad}
         ep += [{**key, **r} for r in rows]
         if resp is not None:

@@ -7,6 +7,7 @@ text as object arrays with "" for blank). `to_frame` then types them as submissi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ def latent_labs(c: Cohort, rng: np.random.Generator) -> dict[str, np.ndarray]:
         "crp": np.clip(rng.lognormal(np.log(1.0), 1.0, n), 0.01, 40),
         "ferritin": np.clip(rng.lognormal(np.log(600), 0.9, n), 10, 20000),
         "igg_base": np.clip(rng.lognormal(np.log(700), 0.35, n), 150, 2500),
-        "b_rec": rng.lognormal(np.log(300), 0.8, n),
+        "b_rec": rng.lognormal(np.log(P.B_CELL_RECOVERY["median_day"]), P.B_CELL_RECOVERY["log_sd"], n),
         "car_peak": np.clip(rng.lognormal(np.log(2e4), 1.0, n), 50, 5e6),
     }
 
@@ -349,7 +350,13 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
         ("NEUTROPENIA", 0.70, (0, 5), [3, 4], (5, 40)),
         ("THROMBOCYTOPENIA", 0.40, (0, 10), [2, 3, 4], (7, 60)),
         ("ANEMIA", 0.30, (0, 14), [2, 3], (7, 60)),
-        ("INFECTION", 0.30, (1, 180), [2, 3, 4, 5], (5, 30)),
+        (
+            "INFECTION",
+            P.INFECTION["early_share"],
+            P.INFECTION["early_days"],
+            [2, 3, 4, 5],
+            P.INFECTION["duration_days"],
+        ),
         ("IEC_HS", 0.02, (5, 20), [2, 3, 4], (7, 30)),
         ("HYPOGAMMAGLOBULINEMIA", 0.20, (60, 200), [2, 3], (60, 400)),
         ("TLS", 0.01, (0, 5), [3, 4], (2, 10)),
@@ -380,17 +387,8 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
     pidx, onset, res, terms, grade = pidx[order], onset[order], res[order], terms[order], grade[order]
     n = len(pidx)
     inf = terms == "INFECTION"
-    org_type = _pick(rng, ["BACTERIAL", "VIRAL", "FUNGAL", "UNKNOWN"], n, [0.45, 0.35, 0.1, 0.1])
-    organism = np.where(
-        org_type == "BACTERIAL",
-        _pick(rng, ["E. coli", "Klebsiella pneumoniae", "S. aureus"], n),
-        np.where(
-            org_type == "VIRAL",
-            _pick(rng, ["CMV", "HSV", "VZV", "SARS-CoV-2", "RSV"], n),
-            np.where(org_type == "FUNGAL", _pick(rng, ["Aspergillus", "Candida"], n), ""),
-        ),
-    )
-    version = np.where(onset >= np.datetime64("2026-01-01").astype(np.int64), _pick(rng, ["V5_0", "V6_0"], n), "V5_0")
+    org_type, organism = infection_organisms(rng, n, P.INFECTION["organism_types"])
+    version = ctcae_version(rng, onset)
     keep = _alive_observed(c, pidx, onset)
     report = np.where(res < NEVER, res, onset)
     rows = FormRows(
@@ -404,18 +402,25 @@ def adverse_event(c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarra
             "ctcae_version": version.astype(OBJ),
             "infection_organism_type": np.where(inf, org_type, "").astype(OBJ),
             "infection_organism": np.where(inf, organism, "").astype(OBJ),
-            "infection_site": np.where(
-                inf,
-                _pick(
-                    rng, ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY", "SKIN_SOFT_TISSUE", "OTHER"], n
-                ),
-                "",
-            ).astype(OBJ),
+            "infection_site": np.where(inf, _pick(rng, P.INFECTION["sites"], n), "").astype(OBJ),
             **_seriousness(np.where(inf, "INFECTION", "OTHER"), grade, 3),
             "description": np.where(inf, _hangul_pick(rng, P.KO_INFECTION, n, 0.5), "").astype(OBJ),
         },
     )
     return select(rows, keep)
+
+
+def infection_organisms(rng: np.random.Generator, n: int, type_shares: dict[str, float]) -> tuple[np.ndarray, ...]:
+    """Organism class (params.INFECTION shares) and a named organism of that class per infection row."""
+    org_type = _pick(rng, list(type_shares), n, list(type_shares.values()))
+    named = {kind: _pick(rng, names, n) for kind, names in P.INFECTION["organisms"].items()}
+    return org_type, np.select([org_type == kind for kind in named], list(named.values()), "").astype(OBJ)
+
+
+def ctcae_version(rng: np.random.Generator, onset: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0, or v5.0 / v6.0 at random for onsets from 2026 (the v6.0 transition)."""
+    recent = onset >= np.datetime64("2026-01-01").astype(np.int64)
+    return np.where(recent, _pick(rng, ["V5_0", "V6_0"], len(onset)), "V5_0")
 
 
 # Share of events reported serious (ICH E2A) by grade, per kind of event; grade 4-5 are always serious (E2A:
@@ -481,9 +486,83 @@ def select(rows: FormRows, keep: np.ndarray) -> FormRows:
     )
 
 
-def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
-    import polars as pl
+LabSeries = tuple[str, tuple[int, ...], Callable[[np.ndarray, np.ndarray], np.ndarray], int, bool]
 
+
+def _lab_series(labs: dict[str, np.ndarray], cd19: np.ndarray, rng: np.random.Generator) -> list[LabSeries]:
+    """(analyte, scheduled days, value at (patient, day), decimals, specimen recorded) per analyte, in draw order."""
+    B = P.B_CELL_RECOVERY
+
+    def _car_tail(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The persistence phase after the expansion (latent from kocartr.synth.late; none without it)."""
+        if "car_tail_level" not in labs:
+            return np.zeros(len(p))
+        return labs["car_tail_level"][p] * np.exp(-np.maximum(t, 0) / labs["car_tail_tau"][p])
+
+    def anc(p, t):
+        v = _count_curve(labs["anc_base"][p], labs["anc_nadir"][p], labs["anc_rec"][p], t, 0.5, rng)
+        dip = labs["anc_dip"][p] & (t >= 42) & (t <= 90)  # biphasic late neutropenia (ICAHT late)
+        return np.where(dip, rng.uniform(0.2, 0.9, len(t)), v)
+
+    return [
+        ("ANC", P.COUNT_DAYS, anc, 2, False),
+        (
+            "PLT",
+            P.COUNT_DAYS,
+            lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p], labs["plt_rec"][p], t, 20.0, rng),
+            0,
+            False,
+        ),
+        (
+            "HGB",
+            P.COUNT_DAYS,
+            lambda p, t: np.where(
+                t < 0,
+                labs["hgb_base"][p],
+                np.clip(
+                    labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0
+                ),
+            ),
+            1,
+            False,
+        ),
+        ("CRP", (-5,), lambda p, t: labs["crp"][p], 2, False),
+        ("FERRITIN", (-5,), lambda p, t: labs["ferritin"][p], 0, False),
+        (
+            "IGG",
+            P.IGG_DAYS,
+            lambda p, t: np.where(
+                t < 0,
+                labs["igg_base"][p],
+                labs["igg_base"][p] * np.where(cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t)),
+            ),
+            0,
+            False,
+        ),
+        (
+            "CD19_B_CELLS",
+            P.CD19_DAYS,
+            lambda p, t: np.where(
+                cd19[p] & (t < labs["b_rec"][p]),
+                rng.uniform(B["aplastic_range"][0], B["aplastic_range"][1], len(t)),
+                rng.lognormal(np.log(B["normal_median"]), B["normal_log_sd"], len(t)),
+            ),
+            0,
+            False,
+        ),
+        (
+            "CAR_PCR",
+            P.CAR_DAYS,
+            lambda p, t: np.where(
+                (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0) + _car_tail(p, t)) < 20, 0.0, v
+            ),
+            0,
+            True,
+        ),
+    ]
+
+
+def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.ndarray]) -> FormRows:
     base = np.flatnonzero(c.in_registry & c.infused)
     analyte_list = d.code_lists["analyte"]
     names = list(analyte_list.values)
@@ -494,14 +573,7 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
         > 0
     )
     parts = []
-
-    def _car_tail(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """The persistence phase after the expansion (latent from kocartr.synth.late; none without it)."""
-        if "car_tail_level" not in labs:
-            return np.zeros(len(p))
-        return labs["car_tail_level"][p] * np.exp(-np.maximum(t, 0) / labs["car_tail_tau"][p])
-
-    def series(analyte: str, days: tuple[int, ...], value_fn, decimals: int, specimen: bool = False) -> None:
+    for analyte, days, value_fn, decimals, specimen in _lab_series(labs, cd19, rng):
         pidx = np.repeat(base, len(days))
         day = np.tile(np.array(days), len(base))
         day = day + np.where(day >= 7, rng.integers(-1, 2, len(day)), 0)
@@ -517,60 +589,12 @@ def lab(d: Dictionary, c: Cohort, rng: np.random.Generator, labs: dict[str, np.n
                 np.full(len(pidx), specimen),
             )
         )
+    return _lab_rows(c, analyte_list, names, parts)
 
-    def anc(p, t):
-        v = _count_curve(labs["anc_base"][p], labs["anc_nadir"][p], labs["anc_rec"][p], t, 0.5, rng)
-        dip = labs["anc_dip"][p] & (t >= 42) & (t <= 90)  # biphasic late neutropenia (ICAHT late)
-        return np.where(dip, rng.uniform(0.2, 0.9, len(t)), v)
 
-    series("ANC", P.COUNT_DAYS, anc, 2)
-    series(
-        "PLT",
-        P.COUNT_DAYS,
-        lambda p, t: _count_curve(labs["plt_base"][p], labs["plt_nadir"][p], labs["plt_rec"][p], t, 20.0, rng),
-        0,
-    )
-    series(
-        "HGB",
-        P.COUNT_DAYS,
-        lambda p, t: np.where(
-            t < 0,
-            labs["hgb_base"][p],
-            np.clip(
-                labs["hgb_base"][p] - 2.0 * np.exp(-np.maximum(t, 0) / 40.0) + rng.normal(0, 0.5, len(t)), 6.0, 16.0
-            ),
-        ),
-        1,
-    )
-    series("CRP", (-5,), lambda p, t: labs["crp"][p], 2)
-    series("FERRITIN", (-5,), lambda p, t: labs["ferritin"][p], 0)
-    series(
-        "IGG",
-        P.IGG_DAYS,
-        lambda p, t: np.where(
-            t < 0,
-            labs["igg_base"][p],
-            labs["igg_base"][p] * np.where(cd19[p], 0.65, 0.45) * rng.lognormal(0, 0.15, len(t)),
-        ),
-        0,
-    )
-    series(
-        "CD19_B_CELLS",
-        P.CD19_DAYS,
-        lambda p, t: np.where(
-            cd19[p] & (t < labs["b_rec"][p]), rng.uniform(0, 5, len(t)), rng.lognormal(np.log(120), 0.5, len(t))
-        ),
-        0,
-    )
-    series(
-        "CAR_PCR",
-        P.CAR_DAYS,
-        lambda p, t: np.where(
-            (v := labs["car_peak"][p] * np.exp(-np.maximum(t - 10, 0) / 40.0) + _car_tail(p, t)) < 20, 0.0, v
-        ),
-        0,
-        True,
-    )
+def _lab_rows(c: Cohort, analyte_list, names: list[str], parts: list[tuple]) -> FormRows:
+    """The lab form's rows from the drawn series: observed only (alive, followed, before the cut-off), in order."""
+    import polars as pl
 
     pidx = np.concatenate([x[0] for x in parts])
     day = np.concatenate([x[1] for x in parts])

@@ -1,4 +1,5 @@
-"""Late-effect data: hospital admissions, vaccinations, immune-reconstitution labs, BCMA neurological events.
+"""Late-effect data: hospital admissions, vaccinations, immune-reconstitution labs, BCMA neurological events and
+infections after day 180.
 
 Every draw here comes from its own generator (`late_rng`, seeded from the run's seed), so adding these forms left
 the main random stream, and every value the other builders draw, as it was.
@@ -10,14 +11,24 @@ import numpy as np
 
 from kocartr.synth import params as P
 from kocartr.synth.cohort import NEVER, Cohort, lookup
-from kocartr.synth.forms import OBJ, FormRows, _seriousness, select
+from kocartr.synth.forms import (
+    OBJ,
+    FormRows,
+    _hangul_pick,
+    _pick,
+    _seriousness,
+    ctcae_version,
+    infection_organisms,
+    select,
+)
 
 # Admission kinds in the order they are built: (reason, patient index, admission day, length of stay, ICU flag).
 Admissions = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def late_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, P.LATE_STREAM])
+def late_rng(seed: int, part: int = 0) -> np.random.Generator:
+    """The late-effect stream; `part` > 0 gives a builder its own stream so that it moves no other builder's draws."""
+    return np.random.default_rng([seed, P.LATE_STREAM, part] if part else [seed, P.LATE_STREAM])
 
 
 def _observed(c: Cohort, pidx: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -283,6 +294,41 @@ def neuro_events(c: Cohort, rng: np.random.Generator) -> FormRows:
             "infection_site": blank,
             **_seriousness(np.full(n, "OTHER"), grade, 5),
             "description": blank,
+        },
+    )
+    return select(rows, _observed(c, pidx, onset))
+
+
+def late_infections(c: Cohort, rng: np.random.Generator) -> FormRows:
+    """Infection episodes after day 180 (params.INFECTION): a Poisson process at a constant rate per person-year
+    from `late_from_day` while alive, followed and before the cut-off; rows of the adverse_event form."""
+    inf = P.INFECTION
+    base = np.flatnonzero(c.in_registry & c.infused)
+    start = c.infusion_day[base] + inf["late_from_day"]
+    end = np.minimum(np.minimum(c.death_day[base], c.ltfu_day[base]), c.cutoff_day)
+    span = np.maximum(end - start, 0)
+    counts = rng.poisson(inf["late_per_year"] * span / 365.25)
+    pidx = np.repeat(base, counts)
+    n = len(pidx)
+    onset = np.repeat(start, counts) + (rng.random(n) * np.repeat(span, counts)).astype(np.int64)
+    grade = np.array(inf["late_grades"])[rng.integers(0, len(inf["late_grades"]), n)].astype(float)
+    res = onset + rng.integers(inf["duration_days"][0], inf["duration_days"][1] + 1, n)
+    res = np.where((res > c.death_day[pidx]) | (rng.random(n) < 0.1), NEVER, res)
+    org_type, organism = infection_organisms(rng, n, inf["late_organism_types"])
+    rows = FormRows(
+        pidx,
+        np.where(res < NEVER, res, onset),
+        {
+            "ae_term": np.full(n, "INFECTION", dtype=OBJ),
+            "onset_date": onset,
+            "resolution_date": res,
+            "ctcae_grade": grade,
+            "ctcae_version": ctcae_version(rng, onset).astype(OBJ),
+            "infection_organism_type": org_type.astype(OBJ),
+            "infection_organism": organism,
+            "infection_site": _pick(rng, inf["sites"], n),
+            **_seriousness(np.full(n, "INFECTION"), grade, 7),
+            "description": _hangul_pick(rng, P.KO_INFECTION, n, 0.5),
         },
     )
     return select(rows, _observed(c, pidx, onset))

@@ -3,14 +3,17 @@
 The combination agency returns, every month, the deaths (Statistics Korea) and new cancers (Korea Central Cancer
 Registry) of registered patients, keyed by the registry patient key, with the date through which each source is
 complete. Linkage sees every true event up to its completeness date, so the events the sites never reported
-(patients lost to follow-up, deaths and cancers after the last visit) are in it; a known share of the events both
-report carry a different date. ground_truth/linkage_truth.parquet lists every linked event with whether a site
-reported it, so a test can check each missing one is found and queried.
+(patients lost to follow-up, deaths and cancers after the last visit, and SITE_MISSED_DEATH of the deaths of
+patients still followed, whose site reports the generator removes: unreported_deaths, drop_death_reports) are in
+it; a known share of the events both report carry a different date. ground_truth/linkage_truth.parquet lists every
+linked event with whether a site reported it and why not (`site_missed`), so a test can check each missing one is
+found and queried.
 """
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,11 @@ SOURCE = "LINKAGE"
 LAG_MONTHS = {"DEATH_STATISTICS": 2, "CANCER_REGISTRY": 6}
 DATE_DISAGREE = 0.05  # share of site-reported events whose linkage date differs from the true (site) date
 DATE_SHIFT_DAYS = (1, 30)  # the difference, either direction
+# Share of the deaths of patients still in follow-up (not lost, no fatal event the site treated) that no site form
+# ever reports: out-of-hospital deaths the centre is not told of. Transplant centres left 2.2% of their waitlist
+# deaths unrecorded as deaths in the national registry (35/1593, four US centres; Goldberg et al., Transplantation
+# 2013;96:211-216). Independent of loss to follow-up (params.LTFU_PER_YEAR), which hides every later event.
+SITE_MISSED_DEATH = 0.02
 # Underlying cause of death (ICD-10) per registry cause; treated disease per diagnosis group (synthetic mapping).
 ICD10_CAUSE = {
     "INFECTION": "A41.9",
@@ -70,13 +78,75 @@ def _site_reported(c: Cohort, frames: dict[str, pl.DataFrame], forms: dict[str, 
     return out
 
 
+def _fatal_event(c: Cohort, frames: dict[str, pl.DataFrame]) -> np.ndarray:
+    """Per patient: a grade 5 event is reported (the site treated the fatal event, so it knows of the death)."""
+    grade5: dict[str, tuple[str, str] | None] = {
+        "adverse_event": ("ctcae_grade", "5"),
+        "crs": ("astct_grade", "5"),
+        "icans": ("astct_grade", "5"),
+    }
+    return _site_reported(c, frames, grade5)
+
+
+def unreported_deaths(c: Cohort, frames: dict[str, pl.DataFrame], rng: np.random.Generator) -> np.ndarray:
+    """Per patient: a death no site form will report (SITE_MISSED_DEATH of the deaths a site could have known:
+    dated by the cut-off, not after loss to follow-up, no fatal event at the site). Drawn from its own stream."""
+    known = c.in_registry & (c.death_day <= c.cutoff_day) & (c.death_day <= c.ltfu_day) & ~_fatal_event(c, frames)
+    return known & (rng.random(c.n) < SITE_MISSED_DEATH)
+
+
+def drop_death_reports(c: Cohort, frames: dict[str, pl.DataFrame], missed: np.ndarray) -> dict[str, pl.DataFrame]:
+    """The frames without any report of the missed deaths: their death form and follow-up DEAD records, every row
+    of those records (corrections, duplicates and injected defects go with them)."""
+    if not missed.any():
+        return frames
+    who = pl.DataFrame(
+        {
+            "site_code": [c.sites[c.site[i]] for i in np.flatnonzero(missed)],
+            "patient_id": [str(c.patient_id[i]) for i in np.flatnonzero(missed)],
+        }
+    )
+    out = dict(frames)
+    for form, dead_only in (("death", None), ("followup", ("vital_status", "DEAD"))):
+        df = frames.get(form)
+        if df is None or df.height == 0:
+            continue
+        rows = df.join(who, on=["site_code", "patient_id"], how="semi")
+        if dead_only:
+            rows = rows.filter(pl.col(dead_only[0]) == dead_only[1])
+        out[form] = df.join(rows.select("site_code", "record_id").unique(), on=["site_code", "record_id"], how="anti")
+    return out
+
+
 def _completeness(months: np.ndarray, source: str) -> np.ndarray:
     """Last day complete for each return month: end of the month LAG_MONTHS before it."""
     return month_start_day(months - LAG_MONTHS[source] + 1) - 1
 
 
+def _missed_reason(c: Cohort, idx: np.ndarray, day: np.ndarray, reported: np.ndarray, never_told: np.ndarray) -> list:
+    """Why no site reports an event: the site was never told (SITE_MISSED_DEATH), the patient was lost to follow-up
+    before it, or no visit has followed it yet; None when a site reports it."""
+    return [
+        None
+        if reported[i]
+        else "NEVER_TOLD"
+        if never_told[i]
+        else "LOST_TO_FOLLOW_UP"
+        if day[i] > c.ltfu_day[i]
+        else "NOT_YET_REPORTED"
+        for i in idx
+    ]
+
+
 def _events(
-    c: Cohort, rng: np.random.Generator, day: np.ndarray, reported: np.ndarray, first: int, last: int, source: str
+    c: Cohort,
+    rng: np.random.Generator,
+    day: np.ndarray,
+    reported: np.ndarray,
+    first: int,
+    last: int,
+    source: str,
+    never_told: np.ndarray,
 ) -> pl.DataFrame:
     """Linked events: the first return whose completeness date covers the event (registered patients only)."""
     months = np.arange(first, last + 1)
@@ -96,6 +166,7 @@ def _events(
             "true_date": day[idx].astype("datetime64[D]"),
             "linkage_date": linked.astype("datetime64[D]"),
             "site_reported": reported[idx],
+            "site_missed": pl.Series(_missed_reason(c, idx, day, reported, never_told), dtype=pl.String),
             "date_differs": differs,
         }
     )
@@ -153,11 +224,15 @@ def write_linkage(
     last_month: str,
     rng: np.random.Generator,
     key: bytes = DEMO_KEY,
+    never_told: np.ndarray | None = None,
 ) -> dict:
     """Write the monthly linkage returns and ground_truth/linkage_truth.parquet; return a summary.
 
     `frames` are the site forms as generated (before injected defects): what the sites reported. `key` is the
-    registry HMAC key the agency keys its returns with (the demo key, as the synthetic registry runs with it)."""
+    registry HMAC key the agency keys its returns with (the demo key, as the synthetic registry runs with it).
+    `never_told`: per patient, a death no site was told of (unreported_deaths), recorded in the truth's
+    `site_missed` (NEVER_TOLD, LOST_TO_FOLLOW_UP or NOT_YET_REPORTED for each event no site reports)."""
+    never_told = np.zeros(c.n, dtype=bool) if never_told is None else never_told
     first, last = month_index(first_month), month_index(last_month)
     keys = [patient_key(key, c.sites[s], str(p)) for s, p in zip(c.site, c.patient_id)]
     # every site source of a death: death form, follow-up DEAD, fatal (grade 5) AE, CRS or ICANS
@@ -173,8 +248,8 @@ def write_linkage(
         },
     )
     cancer_rep = _site_reported(c, frames, {"secondary_malignancy": None})
-    deaths = _events(c, rng, c.death_day, death_rep, first, last, "DEATH_STATISTICS")
-    cancers = _events(c, rng, c.spm_day, cancer_rep, first, last, "CANCER_REGISTRY")
+    deaths = _events(c, rng, c.death_day, death_rep, first, last, "DEATH_STATISTICS", never_told)
+    cancers = _events(c, rng, c.spm_day, cancer_rep, first, last, "CANCER_REGISTRY", np.zeros(c.n, dtype=bool))
     n_files = _write(sub, "linkage_death", d.columns("linkage_death"), _rows(c, deaths, keys, "LD"))
     n_files += _write(sub, "linkage_cancer", d.columns("linkage_cancer"), _rows(c, cancers, keys, "LC"))
     months = np.arange(first, last + 1)
@@ -205,6 +280,13 @@ def write_linkage(
         "cancers": cancers.height,
         "missing_from_sites": {
             e: int((~truth.filter(pl.col("event") == e)["site_reported"]).sum()) for e in ("death", "cancer")
+        },
+        "site_missed": {
+            f"{e}_{r}": n
+            for (e, r), n in sorted(
+                Counter(zip(truth["event"].to_list(), truth["site_missed"].to_list())).items(), key=str
+            )
+            if r is not None
         },
         "date_differs": int(truth["date_differs"].sum()),
         "complete_through": {src: str(np.datetime64(int(_completeness(months, src)[-1]), "D")) for src in LAG_MONTHS},

@@ -124,7 +124,7 @@ REGISTERED_LATE = 0.13
 MISSED_VISIT = 0.08
 DEATH_VISIT = 0.7  # share of deaths also reported on the follow-up form of the period
 # Share of deaths reported on the follow-up form only (no death form): the pipeline must still count them
-# (issue 12; CIBMTR 4100: a dead patient's contact date is the date of death).
+# (CIBMTR 4100: a dead patient's contact date is the date of death).
 DEATH_FORM_MISSING = 0.05
 # Share of infection deaths (non-relapse) also reported as a grade-5 INFECTION adverse event (CTCAE grade 5 =
 # death related to the AE), resolution date = date of death.
@@ -136,6 +136,42 @@ REINFUSION_AFTER_PROGRESSION = 0.10
 CRS_AFTER_REINFUSION = 0.5
 # A recurrent, mild ICANS episode a few days after the first resolved (share of patients with ICANS).
 ICANS_RECURRENT = 0.04
+
+# B-cell recovery after CD19-target products (latent labs, kocartr.synth.forms): the recovery day is lognormal
+# (median 300 days, log-sd 0.8), about 40% still aplastic at 12 months across CD19 products; single-centre axi-cel
+# data report only 40% with detectable B cells by 1 year (Baird et al., Blood Adv 2021;5:143), ELIANA's tisa-cel
+# B-cell aplasia lasted beyond 6 months in most (Maude et al., N Engl J Med 2018;378:439): a middle value, since
+# lymphoma patients recover earlier than ALL. CD19 B cells (cells/uL) uniform on aplastic_range while aplastic,
+# else lognormal around the normal median (assumption). BCMA products spare B cells.
+B_CELL_RECOVERY: dict[str, Any] = {
+    "median_day": 300,
+    "log_sd": 0.8,
+    "aplastic_range": (0, 5),
+    "normal_median": 120,
+    "normal_log_sd": 0.5,
+}
+# Infections (adverse_event rows). Early: a share of infused patients has one episode with onset uniform on days
+# 1-180 (Hill et al., Blood 2018;131:121: 23% infected by day 28, infection density falling from 1.19 to 0.67 per
+# 100 days at risk by days 29-90). Late (kocartr.synth.late, own stream): episodes after day 180 at a constant
+# rate per person-year while alive and followed, mostly viral respiratory (Stewart & Henden, Ther Adv Infect Dis
+# 2021;8:20499361211036773; opportunistic infections up to 18 months with delayed CD4 recovery, Baird et al. 2021);
+# the rate is an assumption (about one episode every four years of follow-up), grades mostly 2-3.
+INFECTION: dict[str, Any] = {
+    "early_share": 0.30,
+    "early_days": (1, 180),
+    "late_from_day": 181,
+    "late_per_year": 0.25,
+    "late_grades": [2, 2, 2, 3, 3, 4],
+    "duration_days": (5, 30),
+    "organism_types": {"BACTERIAL": 0.45, "VIRAL": 0.35, "FUNGAL": 0.1, "UNKNOWN": 0.1},
+    "late_organism_types": {"BACTERIAL": 0.3, "VIRAL": 0.55, "FUNGAL": 0.05, "UNKNOWN": 0.1},
+    "organisms": {
+        "BACTERIAL": ["E. coli", "Klebsiella pneumoniae", "S. aureus"],
+        "VIRAL": ["CMV", "HSV", "VZV", "SARS-CoV-2", "RSV"],
+        "FUNGAL": ["Aspergillus", "Candida"],
+    },
+    "sites": ["BLOODSTREAM", "RESPIRATORY", "GASTROINTESTINAL", "URINARY", "SKIN_SOFT_TISSUE", "OTHER"],
+}
 
 # Seed salt of the late-effect generator (kocartr.synth.late): its draws never move the main stream's.
 LATE_STREAM = 0x1A7E

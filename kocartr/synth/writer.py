@@ -43,6 +43,52 @@ def _xlsx(path: Path, form: str, d: Dictionary, rows: list[list[str | None]], mo
     wb.close()
 
 
+def _has_korean(d: Dictionary, form: str, df: pl.DataFrame, n_groups: int) -> np.ndarray:
+    """Per (site, month) file: does any text field hold Korean (which decides whether CP949 differs from UTF-8)?"""
+    texts = [f.name for f in d.form(form).fields if f.type == "text"]
+    if not texts:
+        return np.zeros(n_groups, bool)
+    return (
+        df.select(
+            pl.any_horizontal([pl.col(t).fill_null("").str.contains("[가-힣]") for t in texts]).alias("k"),
+            "_site",
+            "_month",
+        )
+        .group_by(["_site", "_month"], maintain_order=True)
+        .agg(pl.col("k").any())["k"]
+        .to_numpy()
+    )
+
+
+def _variants(rng: np.random.Generator, sizes: np.ndarray, has_ko: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Which files are Excel, CP949 or UTF-8 with a BOM (params.FILE_VARIANTS); the rest plain UTF-8 CSV."""
+    n = len(sizes)
+    xlsx = (rng.random(n) < P.FILE_VARIANTS["xlsx"]) & (sizes <= P.XLSX_MAX_ROWS)
+    cp949 = ~xlsx & has_ko & (rng.random(n) < P.FILE_VARIANTS["cp949"])
+    bom = ~xlsx & ~cp949 & (rng.random(n) < P.FILE_VARIANTS["utf8_bom"])
+    return xlsx, cp949, bom
+
+
+def _csv_bytes(header: bytes, chunk: bytes, variant: str) -> bytes:
+    if variant == "cp949":
+        return (header + chunk).decode("utf-8").encode("cp949")
+    if variant == "utf8_bom":
+        return b"\xef\xbb\xbf" + header + chunk
+    return header + chunk
+
+
+def _defect_rows(form: str, marked: pl.DataFrame) -> pl.DataFrame:
+    """The ground truth of injected defects: file, row and field as the site's file shows them."""
+    return marked.select(
+        pl.col("_file").alias("source_file"),
+        pl.lit(form).alias("form"),
+        pl.col("_row").alias("source_row"),
+        "record_id",
+        pl.col("_defect").alias("defect_class"),
+        pl.col("_dfield").alias("field"),
+    )
+
+
 def write_submissions(
     d: Dictionary, frames: dict[str, pl.DataFrame], root: Path, sites: list[str], rng: np.random.Generator
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -65,40 +111,14 @@ def write_submissions(
         )
         df = df.with_columns((pl.int_range(pl.len()).over(["_site", "_month"]) + 2).alias("_row"))
         files = [f"{sites[s]}/{month_label(m)}/{form}" for s, m in zip(groups["_site"], groups["_month"])]
-        # Korean text decides whether a CP949 file differs from UTF-8.
-        texts = [f.name for f in d.form(form).fields if f.type == "text"]
-        has_ko = (
-            df.select(
-                pl.any_horizontal([pl.col(t).fill_null("").str.contains("[가-힣]") for t in texts]).alias("k"),
-                "_site",
-                "_month",
-            )
-            .group_by(["_site", "_month"], maintain_order=True)
-            .agg(pl.col("k").any())["k"]
-            .to_numpy()
-            if texts
-            else np.zeros(groups.height, bool)
-        )
-        u = rng.random(groups.height)
         sizes = groups["n"].to_numpy()
-        xlsx = (u < P.FILE_VARIANTS["xlsx"]) & (sizes <= P.XLSX_MAX_ROWS)
-        cp949 = ~xlsx & has_ko & (rng.random(groups.height) < P.FILE_VARIANTS["cp949"])
-        bom = ~xlsx & ~cp949 & (rng.random(groups.height) < P.FILE_VARIANTS["utf8_bom"])
+        xlsx, cp949, bom = _variants(rng, sizes, _has_korean(d, form, df, groups.height))
         ext = np.where(xlsx, ".xlsx", ".csv")
         df = df.with_columns(pl.Series("_group", np.repeat(np.arange(groups.height), sizes)))
         marked = df.filter(pl.col("_defect").is_not_null())
         names = pl.Series([f + e for f, e in zip(files, ext)], dtype=pl.Utf8)
         marked = marked.with_columns(names.gather(marked["_group"]).alias("_file"))
-        defects.append(
-            marked.select(
-                pl.col("_file").alias("source_file"),
-                pl.lit(form).alias("form"),
-                pl.col("_row").alias("source_row"),
-                "record_id",
-                pl.col("_defect").alias("defect_class"),
-                pl.col("_dfield").alias("field"),
-            )
-        )
+        defects.append(_defect_rows(form, marked))
         body = df.select(cols).write_csv(include_header=False).encode("utf-8")
         header = (",".join(cols) + "\n").encode("utf-8")
         ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
@@ -110,19 +130,15 @@ def write_submissions(
             if path.parent not in made_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made_dirs.add(path.parent)
-            chunk = body[bounds[g] : bounds[g + 1]]
             if xlsx[g]:
                 part = df.slice(int(groups["i"][g]), int(sizes[g])).select(cols).rows()
                 _xlsx(path, form, d, [list(r) for r in part], files[g].split("/")[1])
-                variants.append((files[g] + ext[g], "xlsx"))
-            elif cp949[g]:
-                path.write_bytes((header + chunk).decode("utf-8").encode("cp949"))
-                variants.append((files[g] + ext[g], "cp949"))
-            elif bom[g]:
-                path.write_bytes(b"\xef\xbb\xbf" + header + chunk)
-                variants.append((files[g] + ext[g], "utf8_bom"))
+                variant = "xlsx"
             else:
-                path.write_bytes(header + chunk)
+                variant = "cp949" if cp949[g] else "utf8_bom" if bom[g] else ""
+                path.write_bytes(_csv_bytes(header, body[bounds[g] : bounds[g + 1]], variant))
+            if variant:
+                variants.append((files[g] + ext[g], variant))
             n_files += 1
     defect_df = pl.concat(defects) if defects else pl.DataFrame(schema={c: pl.Utf8 for c in DEFECT_COLUMNS})
     defect_df = defect_df.with_columns(pl.col("source_row").cast(pl.Int64)).sort(["source_file", "source_row"])

@@ -7,10 +7,24 @@ from datetime import date
 
 import duckdb
 
+PARAMS = ("OS", "OS_LC", "OS_LNK", "OS_ITT", "PFS", "NRM", "RELAPSE", "SPM")
 
-def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int]]:
-    """{PARAMCD: (AVAL, CNSR)} for OS, OS_ITT, PFS, NRM, RELAPSE, SPM from the timeline of one patient
-    (CNSR None = competing event)."""
+
+def os_censoring(con: duckdb.DuckDBPyConnection, cutoff: date) -> tuple[bool, date | None]:
+    """(OS censored where vital status is known, date through which national death data are complete): the
+    configuration seed dbt reads, and the latest completeness the death source's returns state, capped at the
+    cut-off (the staged returns, not the marts that apply the rule)."""
+    (value,) = con.sql(
+        "select value from seeds.clinical_thresholds where rule_id = 'os_censor_at_linkage_completeness'"
+    ).fetchall()[0]
+    (through,) = con.sql(
+        "select max(complete_through) from staging.stg_linkage_completeness where linkage_source = 'DEATH_STATISTICS'"
+    ).fetchall()[0]
+    return value == 1, (min(through, cutoff) if through is not None else None)
+
+
+def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int | None]]:
+    """{PARAMCD: (AVAL, CNSR)} for PARAMS from the timeline of one patient (CNSR None = competing event)."""
     cutoff: date = con.sql("select DCUTDT from adam.adsl where USUBJID = ?", params=[patient]).fetchall()[0][0]
     nrm_causes = {
         c
@@ -31,15 +45,16 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
             out = [d for d in out if (d > after if strict else d >= after)]
         return sorted(out)
 
-    # one death: death form > follow-up > fatal AE, the earliest within a source; cause from the death form, else
-    # from the fatal AE, else UNKNOWN (a follow-up gives none)
-    rank = {"death": 1, "followup": 2}
-    deaths = sorted((rank.get(src, 3), d, detail, src) for t, d, detail, _, src in rows if t == "DEATH")
+    # one death: death form > follow-up or national linkage (the earlier) > fatal AE (the seed dbt reads), the
+    # earliest within a source; cause from the death form, else from the fatal AE, else UNKNOWN (a follow-up or a
+    # linkage return gives none)
+    rank = dict(con.sql("select source_form, precedence from seeds.death_source_precedence").fetchall())
+    deaths = sorted((rank[src], d, detail, src) for t, d, detail, _, src in rows if t == "DEATH")
     death = deaths[0][1] if deaths else None
-    causes = [detail for _, _, detail, src in deaths if src != "followup"]
+    causes = [detail for _, _, detail, src in deaths if src not in ("followup", "linkage_death")]
     cause = causes[0] if causes else ("UNKNOWN" if death else None)
     last_contact = death or max(d for t, d, _, contact in events if contact)
-    out: dict[str, tuple[float, int]] = {}
+    out: dict[str, tuple[float, int | None]] = {}
 
     order = (dates("CART_ORDER") or dates("LEUKAPHERESIS") or dates("INFUSION"))[0]
     out["OS_ITT"] = (float(((death or last_contact) - order).days), 0 if death else 1)
@@ -48,13 +63,24 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
     if not infusions:
         return out
     day0 = infusions[0]
-    progression = (dates("PROGRESSION", day0) or [None])[0]
+    progression = next(iter(dates("PROGRESSION", day0)), None)
     rel = progression or (death if death and cause not in nrm_causes else None)
 
     def aval(d: date) -> float:
         return float((d - day0).days)
 
-    out["OS"] = (aval(death or last_contact), 0 if death else 1)
+    # OS follows the configuration; OS_LC (last contact) and OS_LNK (alive through the completeness date C, a
+    # death after C censored at C; last contact when C is before day 0) exist once C does
+    uses_linkage, through = os_censoring(con, cutoff)
+    for param, linked in (("OS", uses_linkage), ("OS_LC", False), ("OS_LNK", True)):
+        if param != "OS" and through is None:
+            continue
+        if not linked or through is None or through < day0:
+            out[param] = (aval(death or last_contact), 0 if death else 1)
+        elif death is not None and death <= through:
+            out[param] = (aval(death), 0)
+        else:
+            out[param] = (aval(through), 1)
     # one censoring rule: PFS, NRM and RELAPSE are all censored at last contact
     if rel or death:
         out["PFS"] = (aval(min(x for x in (rel, death) if x)), 0)
@@ -66,7 +92,7 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
         out["NRM"], out["RELAPSE"] = (aval(death), 0), (aval(death), None)
     else:
         out["NRM"] = out["RELAPSE"] = (aval(last_contact), 1)
-    spm = (dates("SECONDARY_MALIGNANCY", day0, strict=False) or [None])[0]
+    spm = next(iter(dates("SECONDARY_MALIGNANCY", day0, strict=False)), None)
     if spm and (death is None or spm <= death):
         out["SPM"] = (aval(spm), 0)
     elif death:
@@ -76,12 +102,11 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
     return out
 
 
-def adtte_rows(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int]]:
+def adtte_rows(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int | None]]:
     return {
         p: (a, c)
         for p, a, c in con.sql(
-            "select PARAMCD, AVAL, CNSR from adam.adtte where USUBJID = ? "
-            "and PARAMCD in ('OS', 'OS_ITT', 'PFS', 'NRM', 'RELAPSE', 'SPM')",
-            params=[patient],
+            "select PARAMCD, AVAL, CNSR from adam.adtte where USUBJID = ? and list_contains(?, PARAMCD)",
+            params=[patient, list(PARAMS)],
         ).fetchall()
     }

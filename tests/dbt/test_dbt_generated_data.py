@@ -49,10 +49,6 @@ def test_generated_set_builds_every_layer(generated):
     assert 0.8 * N_PATIENTS <= n_adsl <= N_PATIENTS
 
 
-@pytest.mark.xfail(
-    reason="the timeline re-derivation does not yet apply linkage deaths and the linkage-completeness OS censoring",
-    strict=False,
-)
 def test_endpoints_rederive_from_timeline_for_sampled_patients(generated):
     patients = [p for (p,) in generated.sql("select USUBJID from adam.adsl order by USUBJID").fetchall()]
     sample = random.Random(5).sample(patients, 60)

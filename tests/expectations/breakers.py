@@ -61,6 +61,15 @@ HAND = {
         f"staging.stg_{f}.grade4plus_reported_serious": [f"update staging.stg_{f} set {g} = 4, serious = 'N'"]
         for f, g in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade"))
     },
+    # linkage gate
+    "raw.linkage_completeness.complete_through_per_source": [
+        "delete from raw.linkage_completeness where linkage_source = 'CANCER_REGISTRY'"
+    ],
+    "raw.linkage_completeness.complete_through_by_return_month": [
+        "update raw.linkage_completeness set complete_through = date '2025-07-01'"
+    ],
+    "raw.linkage_death.patient_key_registered": ["update raw.linkage_death set patient_key = 'not-registered'"],
+    "raw.linkage_cancer.patient_key_registered": ["update raw.linkage_cancer set patient_key = 'not-registered'"],
     # marts
     "marts.fct_infusion.infusion_date.not_null": ["update marts.fct_infusion set infusion_date = null"],
     "marts.fct_infusion.leukapheresis_le_lymphodepletion_le_infusion": [

@@ -6,7 +6,6 @@ Every rule passes on it; tests then break one thing and check that the rule guar
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import duckdb
 import pandas as pd
@@ -49,7 +48,7 @@ DATES = {
     ("death", "death_date"): 400,
     ("linkage_death", "death_date"): 400,
     ("linkage_cancer", "diagnosis_date"): 300,
-    ("linkage_completeness", "complete_through"): 500,
+    ("linkage_completeness", "complete_through"): 100,  # within the return's month (linkage gate)
 }
 VALUES = {
     "product_code": "TISA_CEL",
@@ -110,6 +109,9 @@ def _value(form: str, f, i: int):
         return None if off is None else DAY0 + dt.timedelta(days=i + off)
     if f.name in VALUES:
         return VALUES[f.name]
+    if f.name == "linkage_source":  # one completeness row per national source
+        codes = load_dictionary().codes(f.code_list)
+        return codes[i % len(codes)]
     if f.type == "text":
         return "free text 자유 기술"
     if f.type == "code":
@@ -135,12 +137,10 @@ def raw_frames(n: int = 12) -> dict[str, pd.DataFrame]:
         for i, (site, pk) in enumerate(patients(n)):
             if form_name in NOT_EVERYONE and not NOT_EVERYONE[form_name](i):
                 continue
-            linked = not form.is_site_form  # linkage returns: the source's folder, keys as the agency returns them
+            linked = not form.is_site_form  # linkage returns: the source's folder, the registry's own patient key
             row = {
                 "site_code": form.source if linked else site,
-                "patient_key": (hashlib.sha256(pk.encode()).hexdigest() if form.patient_level else None)
-                if linked
-                else pk,
+                "patient_key": None if linked and not form.patient_level else pk,
                 "record_id": f"{form_name[:3]}-{i:04d}",
                 "submission_month": MONTH,
                 "record_action": "U",

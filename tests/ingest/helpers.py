@@ -21,8 +21,10 @@ def _value(d: Dictionary, form: str, f: Field, row: dict, i: int, site: str, mon
         return month
     if f.name == "patient_id":
         return f"P{i:05d}"
-    if f.name == "patient_key":  # linkage returns carry the registry key
-        return f"{i:064x}"
+    if f.name == "patient_key":  # linkage returns carry the registry key: that of clean registration row i of S01
+        from kocartr.ingest import patient_key
+
+        return patient_key(KEY, "S01", f"P{i:05d}")
     if f.name == "record_id":
         return f"{form[:3].upper()}-{i:05d}"
     if f.name == "action":

@@ -13,7 +13,6 @@ import duckdb
 import pytest
 
 from tests.ingest.conftest import check_accounting
-from tests.ingest.helpers import KEY
 
 ROW_DEFECTS = {"missing_required", "unknown_code", "date_order", "duplicate_row", "direct_identifier"}
 
@@ -38,10 +37,12 @@ def _rel(path: str) -> str:
 
 
 def test_every_row_defect_quarantined_and_no_clean_row(generated, tmp_path):
-    from kocartr.ingest import ingest
+    from kocartr.ingest import DEMO_KEY, ingest
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    ingest(con, generated / "submissions", KEY)
+    # the key the generator's combination agency keyed its linkage returns with: with any other, no linkage row
+    # matches a registered patient and each is quarantined (unregistered_patient)
+    ingest(con, generated / "submissions", DEMO_KEY)
     check_accounting(con)
     with open(generated / "ground_truth" / "defects.csv", encoding="utf-8") as fh:
         defects = [r for r in csv.DictReader(fh)]

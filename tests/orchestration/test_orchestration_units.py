@@ -95,10 +95,70 @@ def test_select_batches_by_key_and_month():
 
 
 def test_sensor_requests_one_run_per_changed_batch():
+    import dagster as dg
+
     from orchestration.jobs import ingest_request
 
     req = ingest_request("2024-02_S01", "lab.csv:10:123")
     assert req.run_config == {"ops": {"site_submissions": {"config": {"batches": ["2024-02_S01"]}}}}
     assert req.tags["kocartr/batch"] == "2024-02_S01"
+    assert req.asset_selection is not None
+    assert dg.AssetKey(["raw", "registration"]) in req.asset_selection
+    assert dg.AssetKey(["raw", "linkage_death"]) not in req.asset_selection
     # a changed fingerprint is a new run key, so a corrected batch is ingested again
     assert ingest_request("2024-02_S01", "lab.csv:11:124").run_key != req.run_key
+    # a linkage return runs the linkage asset (and its gate) only
+    link = ingest_request("2024-02_LINKAGE", "linkage_death.csv:10:123")
+    assert link.run_config == {"ops": {"linkage_returns": {"config": {"batches": ["2024-02_LINKAGE"]}}}}
+    assert link.asset_selection is not None
+    assert set(link.asset_selection) == {
+        dg.AssetKey(["raw", f]) for f in ("linkage_death", "linkage_cancer", "linkage_completeness")
+    }
+
+
+def test_batches_split_between_site_and_linkage_ingest():
+    from kocartr.ingest import Batch
+    from orchestration.assets.ingest import of_submitters
+
+    tree = [
+        Batch("S01", "2024-01", ()),
+        Batch("LINKAGE", "2024-01", ()),
+        Batch("", "", (), "unexpected_location"),
+        Batch("LINKAGE", "november", (), "bad_month_folder"),
+    ]
+    sites = of_submitters(tree, {"LINKAGE"}, declared=False)
+    linkage = of_submitters(tree, {"LINKAGE"}, declared=True)
+    assert [(b.site, b.month) for b in sites] == [("S01", "2024-01"), ("", "")]  # stray files: the site ingest's
+    assert [(b.site, b.month) for b in linkage] == [("LINKAGE", "2024-01"), ("LINKAGE", "november")]
+
+
+def test_linkage_tables_have_their_own_gate():
+    from orchestration.checks import GATES, gate_of, gate_rules
+
+    linkage = {"raw.linkage_death"}
+    assert gate_of("raw", "raw.linkage_death", linkage) == "linkage"
+    assert gate_of("raw", "raw.registration", linkage) == "raw"
+    assert gate_of("marts", "marts.fct_linkage_reconciliation", linkage) == "marts"
+    by_gate = {g: {r.name for r in gate_rules(g)} for g in GATES}
+    assert {
+        "raw.linkage_completeness.complete_through_per_source",
+        "raw.linkage_completeness.complete_through_by_return_month",
+        "raw.linkage_death.patient_key_registered",
+        "raw.linkage_death.one_current_version",  # no duplicate record id
+    } <= by_gate["linkage"]
+    assert all(".linkage_" not in n for n in by_gate["raw"])
+    assert all(r.blocking for r in gate_rules("linkage"))
+
+
+def test_run_counts_site_batches_and_linkage_returns_apart():
+    from kocartr.ingest import Batch
+    from orchestration.runner import ingest_counts
+
+    tree = [
+        Batch("S01", "2024-01", ()),
+        Batch("S02", "2024-02", ()),
+        Batch("LINKAGE", "2024-02", ()),
+        Batch("LINKAGE", "2024-03", ()),  # after the registry month: deferred, not counted
+        Batch("S01", "november", (), "bad_month_folder"),
+    ]
+    assert ingest_counts(tree, "2024-02") == (2, 1)

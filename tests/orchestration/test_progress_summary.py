@@ -118,3 +118,33 @@ def test_the_summary_names_warnings_failures_next_steps_release_and_every_analys
     rows = next(line for line in text.splitlines() if line.startswith("rows: "))
     for table in ("adam.adsl 1", "analysis.survival_estimates 3", "analysis.event_rates 3", "analysis.a_new_analysis"):
         assert table in rows
+
+
+def test_summary_says_what_the_linkage_returns_hold(tmp_path):
+    """The run summary's linkage line: current records per linkage form, rows quarantined, each national source's
+    latest completeness date; a registry without returns says so."""
+    from kocartr.ingest import ingest, patient_key
+    from orchestration.summary import linkage_line
+    from tests.ingest.helpers import KEY, clean_rows, csv_text, write
+
+    root = tmp_path / "submissions"
+    write(root, "S01/2026-05/registration.csv", csv_text(clean_rows("registration", 1)))
+    death = clean_rows("linkage_death", 2, site="LINKAGE")
+    death[0].update(patient_key=patient_key(KEY, "S01", "P00001"), death_date="2026-03-02")
+    death[1].update(patient_key=patient_key(KEY, "S01", "P09999"), death_date="2026-03-02")  # not registered
+    write(root, "LINKAGE/2026-05/linkage_death.csv", csv_text(death))
+    comp = clean_rows("linkage_completeness", 2, site="LINKAGE")
+    for row, (src, day) in zip(comp, (("DEATH_STATISTICS", "2026-03-31"), ("CANCER_REGISTRY", "2025-11-30"))):
+        row.update(record_id=f"{src}-2026-05", linkage_source=src, complete_through=day)
+    write(root, "LINKAGE/2026-05/linkage_completeness.csv", csv_text(comp))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        assert linkage_line(con) == "linkage: no national linkage returns"
+        ingest(con, root, KEY)
+        line = linkage_line(con)
+    finally:
+        con.close()
+    assert line == (
+        "linkage: linkage_death 1, linkage_cancer 0 records; 1 rows quarantined; "
+        "complete through CANCER_REGISTRY 2025-11-30, DEATH_STATISTICS 2026-03-31"
+    )

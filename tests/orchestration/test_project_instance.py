@@ -1,4 +1,4 @@
-"""Issue 16's acceptance: `kocartr run` is a real Dagster run in the project's persistent instance, which `make ui`
+"""Acceptance: `kocartr run` is a real Dagster run in the project's persistent instance, which `make ui`
 reads: the runs, the month's partition, the materializations and the check results are there afterwards."""
 
 from __future__ import annotations

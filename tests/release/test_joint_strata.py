@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kocartr.release.outcomes import Rate, suppress_summaries
-from kocartr.release.suppression import audit, nested_key, strata_table, suppress_strata
+from kocartr.release.suppression import OVERALL, audit, nested_key, strata_table, suppress_strata
 
 # large B-cell lymphoma 96 = axi-cel 70 + tisa-cel 24 + anbal-cel 2; myeloma 54 = cilta-cel 30 + ide-cel 24
 CELLS = {("LBCL", "AXI"): 70, ("LBCL", "TISA"): 24, ("LBCL", "ANBAL"): 2, ("MM", "CILTA"): 30, ("MM", "IDE"): 24}
@@ -113,3 +113,64 @@ def test_pipeline_release_sizes_and_events_pass_the_joint_audit(published):
     # the stratum sizes as one table (Table 1's cells with the outcome tables' margins)
     entries, lines = strata_table(pub.cells)
     assert audit(entries, {k for k in entries if pub.sizes_hidden.get(k)}, lines) == {}
+
+
+# the pipeline fixture's infused patients: small trial-product cells in four disease groups beside large LBCL cells
+SMALL = {
+    ("ALL", "TISA"): 11,
+    ("ALL", "TRIAL"): 1,
+    ("INDOLENT", "TRIAL"): 2,
+    ("LBCL", "AXI"): 47,
+    ("LBCL", "TISA"): 37,
+    ("MCL", "TRIAL"): 3,
+    ("MM", "CILTA"): 18,
+    ("MM", "TRIAL"): 1,
+}
+SMALL_CELLS = {k for k, v in SMALL.items() if v < 5}
+
+
+def test_least_loss_complements_publish_the_large_cells_and_the_attack_still_fails():
+    """The first-found complement rule hid axi-cel's 47 LBCL patients, the axi-cel total and tisa-cel's 37 LBCL
+    patients. Complements by least loss (two cost orders, redundant complements shown again, the pattern hiding
+    the least total count kept) publish the LBCL group, axi-cel and both LBCL cells, and still no hidden count can
+    be recovered or narrowed below the threshold."""
+    entries, lines = strata_table(SMALL)
+    hidden = suppress_strata(SMALL)
+    assert audit(entries, hidden, lines) == {}
+    assert {nested_key(*k) for k in SMALL_CELLS} <= hidden
+    shown = {("DISGRP", "LBCL"), ("PRODUCT", "AXI"), nested_key("LBCL", "AXI"), nested_key("LBCL", "TISA"), OVERALL}
+    assert not hidden & shown
+    assert sum(entries[k] for k in hidden) < 120  # the first-found rule hid 209 (patients counted per entry)
+    # the subtraction attack on the result: every line holds zero or at least two hidden entries
+    assert all(sum(k in hidden for k in line) != 1 for line in lines)
+
+
+# the shipped sample's infused patients: a disease group missing for 5 patients spread over three products
+SAMPLE = {
+    ("(missing)", "ANBAL"): 1,
+    ("(missing)", "AXI"): 2,
+    ("(missing)", "TISA"): 2,
+    ("ALL", "TISA"): 38,
+    ("INDOLENT", "TRIAL"): 3,
+    ("LBCL", "ANBAL"): 3,
+    ("LBCL", "AXI"): 122,
+    ("LBCL", "TISA"): 89,
+    ("LBCL", "TRIAL"): 2,
+    ("MCL", "TRIAL"): 8,
+    ("MM", "CILTA"): 61,
+    ("MM", "TRIAL"): 6,
+    ("OTHER", "TRIAL"): 5,
+}
+
+
+def test_response_cells_first_hides_margins_instead_of_large_cells():
+    """A product column with a small cell (2 axi-cel patients of unknown disease) needs the large cell or the
+    product total hidden. Sizes keep the product totals (the LBCL cells go); response rates, reported per disease
+    group and product, keep the LBCL cells and hide margins instead: the same protection (the audit passes)."""
+    entries, lines = strata_table(SAMPLE)
+    default, first = suppress_strata(SAMPLE), suppress_strata(SAMPLE, cells_first=True)
+    lbcl = {nested_key("LBCL", "AXI"), nested_key("LBCL", "TISA")}
+    products = {("PRODUCT", "AXI"), ("PRODUCT", "TISA")}
+    assert audit(entries, default, lines) == {} and audit(entries, first, lines) == {}
+    assert lbcl <= default and not products & default
+    assert not lbcl & first and products <= first and OVERALL not in first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -177,6 +179,90 @@ def test_count_recovery(rules):
     assert T.recovery(_patient(), "ANC", thr, k, D0, None) == ("NO_DATA", None)
 
 
+def test_a_death_only_national_linkage_found_is_a_death(rules):
+    p = _patient(followup=[{"contact_date": 100, "vital_status": "ALIVE"}])
+    p.linkage_deaths = [D0 + 300]
+    got = _by_param(T.patient_truth(p, rules, CUTOFF)[0])
+    assert got["OS"] == (300, "event", False) and got["OS_ITT"] == (360, "event", False)
+    assert got["NRM"] == got["PFS"] == (300, "event", False)  # cause UNKNOWN: a non-relapse cause (dictionary)
+    assert got["RELAPSE"] == got["SPM"] == got["SPM_TCELL"] == got["ANC_REC"] == (300, "competing", False)
+    assert T.last_alive(p) == D0 + 100  # a linkage death is not a contact
+    # the returns link a patient through the registration: without one the linkage death does not count
+    p.records.pop("registration")
+    assert T.death(p, rules) is None
+
+
+def test_linkage_and_follow_up_deaths_the_earlier_wins_and_the_death_form_over_both(rules):
+    p = _patient(followup=[{"contact_date": 310, "vital_status": "DEAD"}])
+    p.linkage_deaths = [D0 + 300]
+    assert T.death(p, rules) == (D0 + 300, True)
+    p.linkage_deaths = [D0 + 320]
+    assert T.death(p, rules) == (D0 + 310, True)
+    p = _patient(death=[{"death_date": 305, "primary_cause": "PRIMARY_DISEASE"}])
+    p.linkage_deaths = [D0 + 300]
+    assert T.death(p, rules) == (D0 + 305, False)  # date and cause from the death form
+    p = _patient(crs=[{"onset_date": 3, "resolution_date": 9, "astct_grade": "5"}])
+    p.linkage_deaths = [D0 + 12]
+    assert T.death(p, rules) == (D0 + 12, True)  # linkage over the fatal AE; its cause stays non-relapse
+    # the ranks are data (data/config/death_source_precedence.csv, the seed dbt reads): ranking linkage below the
+    # fatal CRS moves the death to the CRS
+    assert T.death(p, dataclasses.replace(rules, death_precedence=rules.death_precedence | {"linkage_death": 4})) == (
+        D0 + 9,
+        True,
+    )
+
+
+def test_os_censored_where_vital_status_is_known(rules):
+    linked, last_contact = (
+        dataclasses.replace(rules, os_at_linkage=True),
+        dataclasses.replace(rules, os_at_linkage=False),
+    )
+    alive = _patient(followup=[{"contact_date": 400, "vital_status": "ALIVE"}])
+    os_rows = ("OS", "OS_LC", "OS_LNK")
+    got = _by_param(T.patient_truth(alive, linked, CUTOFF, D0 + 500)[0])
+    assert [got[k] for k in os_rows] == [(500, "censored", False), (400, "censored", False), (500, "censored", False)]
+    got = _by_param(T.patient_truth(alive, last_contact, CUTOFF, D0 + 500)[0])
+    assert got["OS"] == got["OS_LC"] == (400, "censored", False) and got["OS_LNK"] == (500, "censored", False)
+    assert got["PFS"] == got["NRM"] == (400, "censored", False)  # every other endpoint: last contact
+    # a death after the completeness date is censored there; one before it is the event
+    late = _patient(death=[{"death_date": 600, "primary_cause": "INFECTION"}])
+    got = _by_param(T.patient_truth(late, linked, CUTOFF, D0 + 500)[0])
+    assert [got[k] for k in os_rows] == [(500, "censored", False), (600, "event", False), (500, "censored", False)]
+    got = _by_param(T.patient_truth(late, linked, CUTOFF, D0 + 700)[0])
+    assert [got[k] for k in os_rows] == [(600, "event", False)] * 3
+    # completeness before day 0: last contact; no completeness return: OS only, at last contact
+    got = _by_param(T.patient_truth(alive, linked, CUTOFF, D0 - 1)[0])
+    assert [got[k] for k in os_rows] == [(400, "censored", False)] * 3
+    got = _by_param(T.patient_truth(alive, linked, CUTOFF, None)[0])
+    assert got["OS"] == (400, "censored", False) and "OS_LC" not in got and "OS_LNK" not in got
+
+
+def _return(root: Path, month: str, form: str, rows: list[dict]) -> None:
+    (root / "LINKAGE" / month).mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_csv(root / "LINKAGE" / month / f"{form}.csv")
+
+
+def test_read_linkage_as_of_the_cut_off(tmp_path):
+    from kocartr.synth.cohort import month_index
+
+    def death(record: str, day: str, action: str = "") -> dict:
+        return {"patient_key": "k1", "record_id": record, "action": action, "death_date": day}
+
+    def comp(source: str, through: str) -> dict:
+        return {"record_id": source, "action": "", "linkage_source": source, "complete_through": through}
+
+    _return(tmp_path, "2024-01", "linkage_death", [death("LD-1", "2023-11-05"), death("LD-2", "2023-12-01")])
+    _return(tmp_path, "2024-02", "linkage_death", [death("LD-2", "2023-12-01", "D")])  # deleted
+    _return(tmp_path, "2024-03", "linkage_death", [death("LD-3", "2024-01-20")])  # after the cut-off month
+    _return(tmp_path, "2024-01", "linkage_completeness", [comp("DEATH_STATISTICS", "2023-11-30")])
+    _return(tmp_path, "2024-02", "linkage_completeness", [comp("DEATH_STATISTICS", "2024-03-31")])
+    cutoff = (dt.date(2024, 2, 29) - dt.date(1970, 1, 1)).days
+    got = T.read_linkage(tmp_path, month_index("2024-02"), cutoff)
+    assert got.deaths == {"k1": [(dt.date(2023, 11, 5) - dt.date(1970, 1, 1)).days]}
+    assert got.death_complete_through == cutoff  # capped at the cut-off
+    assert T.read_linkage(tmp_path / "none", month_index("2024-02"), cutoff) == T.Linkage()
+
+
 def test_truth_frames_of_a_generated_set(small):
     out, _ = small
     ep = pl.read_parquet(out / "ground_truth" / "endpoint_truth.parquet")
@@ -186,6 +272,8 @@ def test_truth_frames_of_a_generated_set(small):
     assert (ep["aval_days"] >= 0).all()
     assert set(ep["paramcd"]) >= {
         "OS",
+        "OS_LC",
+        "OS_LNK",
         "OS_ITT",
         "PFS",
         "NRM",

@@ -200,3 +200,27 @@ def test_cytopenia_grades_agree_with_the_generated_counts(small):
         checked += 1
         higher += implied > int(r["ctcae_grade"])
     assert checked > 100 and higher / checked < 0.03
+
+
+def test_infections_continue_after_day_180(small):
+    """Late infections (params.INFECTION): episodes keep arriving after day 180, more often viral than the early
+    ones, never grade 5 unless the patient died that day (a fatal infection is the death form's business)."""
+    out, _ = small
+    inf = _first_infusions(out)
+    rows = _clean([r for r in all_rows(out, "adverse_event") if r["ae_term"] == "INFECTION"], ("onset_date",))
+    deaths = {r["patient_id"]: r["death_date"] for r in _clean(all_rows(out, "death"), ("death_date",))}
+    early, late = [], []
+    for r in rows:
+        if r["patient_id"] not in inf or r["onset_date"] is None or inf[r["patient_id"]][1] is None:
+            continue
+        day = (r["onset_date"] - inf[r["patient_id"]][1]).days
+        (late if day > 180 else early).append(r)
+    assert len(late) >= 20, len(late)
+
+    def viral(rs: list[dict]) -> float:
+        return sum(r["infection_organism_type"] == "VIRAL" for r in rs) / len(rs)
+
+    assert viral(late) > viral(early)
+    for r in late:
+        if r["ctcae_grade"] == "5":
+            assert deaths.get(r["patient_id"]) is not None

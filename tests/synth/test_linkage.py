@@ -34,3 +34,34 @@ def test_linkage_files_carry_registry_keys_only(small) -> None:
         assert "patient_id" not in df.columns and "site_code" not in df.columns
         if "patient_key" in df.columns:
             assert df["patient_key"].str.contains("^[0-9a-f]{64}$").all()
+
+
+def test_deaths_no_site_was_told_of_leave_no_site_report(small) -> None:
+    """The truth says why each linked event is missing at the sites; a death the site was never told of (not lost
+    to follow-up) has no death form and no follow-up DEAD in any site file, the other deaths keep theirs."""
+    out, summary = small
+    link, _ = _truth(out)
+    deaths = link.filter(pl.col("event") == "death")
+    assert (deaths["site_missed"].is_null() == deaths["site_reported"]).all()
+    assert set(deaths["site_missed"].drop_nulls()) <= {"NEVER_TOLD", "LOST_TO_FOLLOW_UP", "NOT_YET_REPORTED"}
+    never = set(deaths.filter(pl.col("site_missed") == "NEVER_TOLD")["patient_key"])
+    assert never and summary["linkage"]["site_missed"]["death_NEVER_TOLD"] == len(never)
+    import duckdb
+
+    from kocartr.ingest import ingest
+
+    con = duckdb.connect()
+    try:  # every site file, whatever its encoding or format, as ingest reads it
+        ingest(con, out / "submissions", DEMO_KEY)
+        reports = {
+            k
+            for (k,) in con.sql(
+                "select patient_key from raw.death union "
+                "select patient_key from raw.followup where vital_status = 'DEAD'"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert never.isdisjoint(reports)
+    told = deaths.filter(pl.col("site_reported"))["patient_key"]
+    assert len(set(told) & reports) > 0.9 * len(told)  # the others: grade 5 events without death form or follow-up
