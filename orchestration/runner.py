@@ -9,7 +9,6 @@ the process exits non-zero.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -203,39 +202,8 @@ def project_instance(dagster_home: Path):
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML + event_log_yaml(dagster_home.resolve() / "history"), encoding="utf-8")
-    unsynced_sqlite()
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
     return dg.DagsterInstance.from_config(str(dagster_home.resolve()))
-
-
-def event_log_yaml(history: Path) -> str:
-    """One event-log database for all runs (SQLite, WAL), instead of Dagster's default of one per run plus index
-    shards: an asset or check event is written once, not two or three times (~1,900 events per monthly run)."""
-    return (
-        "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
-        f"  config:\n    base_dir: {json.dumps(str(history))}\n"
-    )
-
-
-def unsynced_sqlite() -> None:
-    """Dagster's SQLite storage without an fsync per event (PRAGMA synchronous=OFF on every SQLite connection of
-    this process; only Dagster's storage uses SQLite here). Dagster opens, commits and closes a connection per
-    event; the fsyncs doubled the wall time of a run and cost ~40% of the CPU of storing its events (300 check
-    events: 14.0 -> 7.8 s CPU, 55 -> 12 s wall). A process crash loses nothing; an OS crash or power cut during a
-    run can corrupt the run history (dagster_home, what the UI shows), never the warehouse or a release: delete
-    dagster_home to start a new history."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    if not event.contains(Engine, "connect", _no_fsync):
-        event.listen(Engine, "connect", _no_fsync)
-
-
-def _no_fsync(dbapi_connection: object, _record: object) -> None:
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
 def default_dagster_home(warehouse: Path) -> Path:
