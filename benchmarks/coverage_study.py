@@ -60,24 +60,29 @@ TOL = 1e-9  # months compared with a tolerance (time_months is days / (365.25/12
 
 # Why a quantity is off nominal with the pipeline as it is, and what fixes it: written beside every row
 # outside the range consistent with 95% coverage or biased by more than 2 Monte Carlo SE.
+LC_BIAS = (
+    "informative censoring at last contact: deaths are reported whenever they happen, alive status only at visits, "
+    "so survivors are censored at their last visit while peers who die later are events; KM is biased low and "
+    "the bias grows with time. Fixed by the national death linkage: OS censored at its completeness date "
+    "(os_censor_at_linkage_completeness = 1); OS_LC keeps last-contact censoring to show the difference."
+)
+AFTER_LC_EVENTS = (
+    "with linkage, events found after the last contact still count while the event-free are censored at last "
+    "contact (endpoints.md: SPM, NRM censored at LC), which is informative censoring again: a linkage-only cancer "
+    "or death after loss to follow-up is an event, staying well after it is not seen. Not fixed yet: censor SPM "
+    "at the cancer and death registries' completeness dates when linkage is on, and count a linkage-only death "
+    "after the last disease assessment as NRM only where relapse status is known."
+)
 KNOWN_CAUSES = {
-    "OS at 24 months (KM)": (
-        "informative censoring at last contact. Deaths are reported whenever they happen (death form, a follow-up "
-        "saying DEAD, a fatal AE), alive status only at scheduled visits (D100, M6, Y1 365-425 d, ...): survivors "
-        "are censored at their last visit, months before the cut-off, while their peers who die in the same "
-        "months are events, so KM is biased low and the bias grows with time (small at 12 months). Not fixable by "
-        "the generator without making it unrealistic; the fix is knowing vital status at the cut-off for everyone: "
-        "national death-registry linkage, or censoring the alive at the end of death ascertainment."
-    ),
+    "OS at 24 months (KM)": LC_BIAS,
+    "OS at 24 months, censored at last contact (KM)": LC_BIAS + " This row is OS_LC: the bias is its point.",
     "PFS at 12 months (KM)": (
         "the same informative censoring (progression and death ascertained beyond the last contact), plus, on a "
         "pipeline predating the endpoint specification, censoring at the last disease assessment (that "
         "specification's one censoring rule moves it to last contact)."
     ),
-    "SPM cumulative incidence at 36 months (AJ)": (
-        "new malignancies are reported on their own form whatever the visits, so the same informative censoring "
-        "biases the cumulative incidence up; fixed by the same vital-status linkage."
-    ),
+    "SPM cumulative incidence at 36 months (AJ)": AFTER_LC_EVENTS,
+    "NRM cumulative incidence at 12 months (AJ)": AFTER_LC_EVENTS,
     "CRS grade>=3 proportion": (
         "reporting lag: a CRS row is sent after resolution plus 3-45 days, the infusion earlier, so patients "
         "infused shortly before the cut-off count in the denominator without their CRS; material for a product "
