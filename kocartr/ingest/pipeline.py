@@ -589,7 +589,10 @@ def ingest(
     try:
         warehouse.ensure_tables(con, d)
         warehouse.bind_key(con, key)
-        run = _Run(con, d, key, root, report, warehouse.processed_files(con))
+        done = warehouse.processed_files(con)
+        for rel in warehouse.awaiting_registration(con):
+            done[rel] = set()  # known but not settled: replaced and read again like a changed file
+        run = _Run(con, d, key, root, report, done)
         total_files, seen = sum(len(b.files) for b in batches), 0
         for batch in batches:
             for path in batch.files:

@@ -147,6 +147,14 @@ def processed_files(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return out
 
 
+def awaiting_registration(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Files holding rows quarantined for want of a registered patient (unregistered_patient): read again by every
+    ingest that meets them, so a patient registered late (a registration quarantined, then corrected) gets its
+    linkage rows; small national returns, cheap to re-read."""
+    sql = f"SELECT DISTINCT source_file FROM {AUDIT}.quarantine WHERE rule = 'unregistered_patient' ORDER BY 1"
+    return [f for (f,) in con.sql(sql).fetchall()]
+
+
 def remove_path(con: duckdb.DuckDBPyConnection, d: Dictionary, source_file: str) -> None:
     """A changed file at the same path supersedes everything that path contributed before."""
     for form in d.forms:

@@ -111,3 +111,24 @@ def test_linkage_ingested_apart_keeps_the_sites_deferred_files(root: Path, tmp_p
     finally:
         con.close()
     assert got == [("LINKAGE", "LINKAGE/2026-07/linkage_death.csv"), ("S01", "S01/2026-07/registration.csv")]
+
+
+def test_linkage_row_waiting_for_its_registration_is_accepted_once_the_patient_is_registered(root: Path, run) -> None:
+    """A registration quarantined in one month and corrected in a later one: the linkage row quarantined meanwhile
+    is read again by the next ingest and accepted, not lost in the quarantine."""
+    reg = clean_rows("registration", 1)
+    write(root, "S01/2026-05/registration.csv", csv_text([dict(reg[0], sex="")]))  # required field blank
+    write(root, "LINKAGE/2026-05/linkage_death.csv", csv_text(_death_rows()))
+    con, _ = run(root)
+    assert con.sql("SELECT rule FROM audit.quarantine ORDER BY rule").fetchall() == [
+        ("required",),
+        ("unregistered_patient",),
+    ]
+    con.close()
+    write(root, "S01/2026-06/registration.csv", csv_text([dict(reg[0], submission_month="2026-06")]))
+    con, report = run(root)
+    assert con.sql("SELECT patient_key FROM raw.linkage_death").fetchall() == [(PK,)]
+    assert con.sql("SELECT rule FROM audit.quarantine").fetchall() == [("required",)]
+    con.close()
+    con, report = run(root)  # settled: nothing read again
+    assert report.count("skipped") == 3 and report.count("ingested") == 0
