@@ -246,18 +246,10 @@ def _keys(key: bytes, accepted: pl.DataFrame, cache: dict[str, pl.DataFrame]) ->
     return cache["keys"]
 
 
-def _flush(
-    con: duckdb.DuckDBPyConnection,
-    d: Dictionary,
-    key: bytes,
-    pending: _Pending,
-    file_sha: dict[str, str],
-    file_batch: dict[str, Batch],
-    report: IngestReport,
-    touched: set[tuple[str, str]],
-    rejects: list[dict],
-    key_cache: dict[str, pl.DataFrame],
-) -> None:
+def _flush(run: _Run) -> None:
+    """Validate and write the pending chunk, form by form: accepted rows, quarantine, ledger."""
+    con, d, key, pending, report = run.con, run.d, run.key, run.pending, run.report
+    file_sha, file_batch, rejects = run.file_sha, run.file_batch, run.rejects
     ledger = []
     # site forms first: a linkage row is checked against the registrations written before it (same transaction)
     forms = set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)
@@ -268,7 +260,6 @@ def _flush(
         for path, r in sorted(unreadable.items()):
             rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
             report.files.append(FileResult(path, "rejected", form, reason=r.reason))
-        wrong_or_bad = set(wrong) | set(unreadable)
         extra = pending.extra_issues.get(form, [])
         if wrong:
             frame = frame.filter(~pl.col(SOURCE_FILE).is_in(list(wrong)))
@@ -282,61 +273,14 @@ def _flush(
         issues = pl.concat([issues] + extra)
         if extra:  # rows with an RRN in a column outside the dictionary, linkage rows of unregistered patients
             accepted = accepted.join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW], how="anti")
-        received = dict(received_df.iter_rows())
-        # Rows quarantined per file (a row failing several rules counts once).
-        q_rows = issues.select(SOURCE_FILE, ROW).unique().group_by(SOURCE_FILE).len(name="n")
-        q_count = dict(q_rows.iter_rows())
         if accepted.height:
-            sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
-            accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
-            if "patient_id" in accepted.columns:  # site forms; linkage returns already carry the registry key
-                accepted = accepted.join(
-                    _keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left"
-                ).drop("patient_id")
-            accepted = (
-                accepted.join(sha, on=SOURCE_FILE, how="left")
-                .sort(SOURCE_FILE, ROW)
-                .with_columns(
-                    pl.lit(1, dtype=pl.Int32).alias("_version"),
-                    pl.col("submission_month").alias("_valid_from_month"),
-                    pl.lit(None, dtype=pl.String).alias("_valid_to_month"),
-                    pl.lit(True).alias("_is_current"),
-                )
-            )
-            warehouse.insert(con, f"{warehouse.RAW}.{form}", accepted)
-            touched.update((form, s) for s in accepted["site_code"].unique().to_list())
+            _write_accepted(con, key, form, accepted, file_sha, run.key_cache)
+            run.touched.update((form, s) for s in accepted["site_code"].unique().to_list())
         if issues.height:
-            meta = pl.DataFrame(
-                {
-                    SOURCE_FILE: list(file_batch),
-                    "site_code": [b.site for b in file_batch.values()],
-                    "submission_month": [b.month for b in file_batch.values()],
-                    "file_sha256": [file_sha[p] for p in file_batch],
-                }
-            )
-            q = issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
-            q = q.with_columns(record_keys(key, q["site_code"], q["record_id"].str.strip_chars())).select(
-                "site_code",
-                "submission_month",
-                pl.col(SOURCE_FILE).alias("source_file"),
-                "file_sha256",
-                pl.lit(form).alias("form"),
-                "record_id",
-                pl.col(ROW).alias("source_row"),
-                redact_expr(pl.col("field")).alias("field"),
-                "rule",
-                redact_expr(pl.col("value")).alias("value_redacted"),
-                "expected",
-                "message_en",
-                "message_ko",
-            )
-            warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
-        for entry in [e for e in pending.ledger if e["form"] == form and e["source_file"] not in wrong_or_bad]:
-            n = received.get(entry["source_file"], 0)
-            quarantined = q_count.get(entry["source_file"], 0)
-            entry.update(rows_received=n, rows_quarantined=quarantined, rows_accepted=n - quarantined)
-            ledger.append(entry)
-            report.files.append(FileResult(entry["source_file"], "ingested", form, n, n - quarantined, quarantined))
+            _write_quarantine(con, key, form, issues, file_sha, file_batch)
+        gone = set(wrong) | set(unreadable)
+        entries = [e for e in pending.ledger if e["form"] == form and e["source_file"] not in gone]
+        ledger += _ledger_counts(entries, form, dict(received_df.iter_rows()), issues, report)
     if ledger:
         warehouse.insert(
             con,
@@ -345,6 +289,85 @@ def _flush(
                 "source_file", "form"
             ),
         )
+
+
+def _write_accepted(
+    con: duckdb.DuckDBPyConnection,
+    key: bytes,
+    form: str,
+    accepted: pl.DataFrame,
+    file_sha: dict[str, str],
+    key_cache: dict[str, pl.DataFrame],
+) -> None:
+    """raw.<form>: accepted rows with their record key, patient key (site forms; linkage returns carry the registry
+    key already), file checksum and first version."""
+    sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
+    accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
+    if "patient_id" in accepted.columns:
+        accepted = accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left").drop(
+            "patient_id"
+        )
+    accepted = (
+        accepted.join(sha, on=SOURCE_FILE, how="left")
+        .sort(SOURCE_FILE, ROW)
+        .with_columns(
+            pl.lit(1, dtype=pl.Int32).alias("_version"),
+            pl.col("submission_month").alias("_valid_from_month"),
+            pl.lit(None, dtype=pl.String).alias("_valid_to_month"),
+            pl.lit(True).alias("_is_current"),
+        )
+    )
+    warehouse.insert(con, f"{warehouse.RAW}.{form}", accepted)
+
+
+def _write_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    key: bytes,
+    form: str,
+    issues: pl.DataFrame,
+    file_sha: dict[str, str],
+    file_batch: dict[str, Batch],
+) -> None:
+    """audit.quarantine: one row per failing row and rule, identifiers keyed, values redacted."""
+    meta = pl.DataFrame(
+        {
+            SOURCE_FILE: list(file_batch),
+            "site_code": [b.site for b in file_batch.values()],
+            "submission_month": [b.month for b in file_batch.values()],
+            "file_sha256": [file_sha[p] for p in file_batch],
+        }
+    )
+    q = issues.join(meta, on=SOURCE_FILE, how="left").sort(SOURCE_FILE, ROW, "field", "rule")
+    q = q.with_columns(record_keys(key, q["site_code"], q["record_id"].str.strip_chars())).select(
+        "site_code",
+        "submission_month",
+        pl.col(SOURCE_FILE).alias("source_file"),
+        "file_sha256",
+        pl.lit(form).alias("form"),
+        "record_id",
+        pl.col(ROW).alias("source_row"),
+        redact_expr(pl.col("field")).alias("field"),
+        "rule",
+        redact_expr(pl.col("value")).alias("value_redacted"),
+        "expected",
+        "message_en",
+        "message_ko",
+    )
+    warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
+
+
+def _ledger_counts(
+    entries: list[dict], form: str, received: dict[str, int], issues: pl.DataFrame, report: IngestReport
+) -> list[dict]:
+    """Each ledger entry with its rows received, quarantined (a row failing several rules counts once) and
+    accepted; the report's file results likewise."""
+    q_count = dict(issues.select(SOURCE_FILE, ROW).unique().group_by(SOURCE_FILE).len(name="n").iter_rows())
+    for entry in entries:
+        n = received.get(entry["source_file"], 0)
+        quarantined = q_count.get(entry["source_file"], 0)
+        entry.update(rows_received=n, rows_quarantined=quarantined, rows_accepted=n - quarantined)
+        report.files.append(FileResult(entry["source_file"], "ingested", form, n, n - quarantined, quarantined))
+    return entries
 
 
 def _keyed_by_agency(d: Dictionary, form: str) -> bool:
@@ -428,6 +451,113 @@ def check_warehouse_key(path: Path, key: bytes) -> None:
     check_fingerprint(stored, key)
 
 
+@dataclass
+class _Run:
+    """One ingest call's state: what is read and waiting to be written, and what has been decided per file."""
+
+    con: duckdb.DuckDBPyConnection
+    d: Dictionary
+    key: bytes
+    root: Path
+    report: IngestReport
+    done: dict[str, set[str]]
+    pending: _Pending = field(default_factory=_Pending)
+    rejects: list[dict] = field(default_factory=list)
+    file_sha: dict[str, str] = field(default_factory=dict)
+    file_batch: dict[str, Batch] = field(default_factory=dict)
+    touched: set[tuple[str, str]] = field(default_factory=set)
+    key_cache: dict[str, pl.DataFrame] = field(default_factory=dict)
+    resolved: dict[Path, Path] = field(default_factory=dict)
+
+    def reject(self, rel: str, sha: str, batch: Batch, reason: str, detail: str = "", form: str | None = None) -> None:
+        self.rejects.append(_reject_row(rel, sha, batch, reason, detail, form))
+        self.report.files.append(FileResult(rel, "rejected", form, reason=reason))
+        log.info("rejected %s: %s", rel, reason)
+
+    def take_file(self, batch: Batch, path: Path) -> None:
+        """Skip a file already ingested with this content, replace one changed since, reject one that cannot be
+        read or belongs elsewhere; else queue its sheets."""
+        rel_raw = Path(os.path.relpath(path, self.root)).as_posix()
+        rel = redact(rel_raw)  # a file name is stored too: it must not carry an RRN either
+        data = _read_inside_root(path, self.root, self.resolved)
+        sha = _sha256(data if data is not None else f"link:{rel}".encode())
+        if sha in self.done.get(rel, ()):
+            self.report.files.append(FileResult(rel, "skipped"))
+            return
+        if rel in self.done:
+            warehouse.remove_path(self.con, self.d, rel)
+            self.touched.update((form, batch.site) for form in self.d.forms)
+        self.done.setdefault(rel, set()).add(sha)
+        if data is None:
+            return self.reject(rel, sha, batch, "outside_root")
+        if batch.problem:
+            return self.reject(rel, sha, batch, batch.problem, batch.detail)
+        if rel != rel_raw:
+            return self.reject(rel, sha, batch, "direct_identifier", "file name")
+        try:
+            read = read_file(path.name, data, self.d, defer=True)
+        except FileReject as exc:
+            return self.reject(rel, sha, batch, exc.reason, exc.detail, exc.form)
+        for r in read.rejects:
+            self.reject(rel, sha, batch, r.reason, r.detail, r.form)
+        for sheet in read.sheets:
+            if _wrong_source(self.d, sheet.form, batch.site):
+                self.reject(rel, sha, batch, "form_not_for_source", _expected_source(self.d, sheet.form), sheet.form)
+            else:
+                self.take_sheet(rel, sha, batch, sheet, read)
+        if self.pending.rows >= CHUNK_ROWS:
+            self.flush()
+
+    def take_sheet(self, rel: str, sha: str, batch: Batch, sheet: SheetData, read) -> None:
+        """Queue one sheet: deferred (read at flush time) or as a frame of the dictionary's columns plus where each
+        row came from; columns outside the dictionary are screened for RRNs, then dropped."""
+        d, pending = self.d, self.pending
+        self.file_sha[rel], self.file_batch[rel] = sha, batch
+        pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
+        if sheet.deferred is not None:
+            pending.deferred[sheet.form].append((rel, batch, sheet))
+            pending.rows += sheet.deferred.records - 1
+            return
+        assert sheet.frame is not None, "a sheet is either deferred or read into a frame"
+        known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
+        unknown = dict(zip([c for c in sheet.frame.columns if c.startswith("_unknown_")], sheet.unknown_columns))
+        meta = [
+            pl.lit(rel).alias(SOURCE_FILE),
+            pl.lit(batch.site).alias(FOLDER_SITE),
+            pl.lit(batch.month).alias(FOLDER_MONTH),
+            pl.col(ROW).cast(pl.Int64),
+            pl.col(BAD_COLS) if BAD_COLS in sheet.frame.columns else pl.lit(False).alias(BAD_COLS),
+        ]
+        if unknown:  # a row holding only unknown columns is not blank
+            frame = sheet.frame.with_columns(meta)
+            pending.extra_issues[sheet.form].append(unknown_column_rrn_issues(frame, unknown))
+            has = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in unknown)
+            frame = frame.select(*known, ROW, BAD_COLS, SOURCE_FILE, FOLDER_SITE, FOLDER_MONTH, has.alias(HAS_UNKNOWN))
+        else:
+            frame = sheet.frame.select(*known, *meta, pl.lit(False).alias(HAS_UNKNOWN))
+        pending.frames[sheet.form].append(frame)
+        pending.rows += frame.height
+
+    def flush(self) -> None:
+        _flush(self)
+        self.pending = _Pending()
+
+    def finish(self, deferred: list[Batch], through_month: str, submitters: Collection[str] | None) -> None:
+        """The last chunk, the deferred months, the rejected files, and the versions of every touched form."""
+        self.flush()
+        if through_month:
+            _record_deferred(self.con, self.root, deferred, through_month, self.report, submitters)
+        if self.rejects:
+            schema = {n: pl.String for n, _ in warehouse.REJECT_COLUMNS}
+            warehouse.insert(self.con, f"{warehouse.AUDIT}.file_rejects", pl.DataFrame(self.rejects, schema=schema))
+        warehouse.drop_settled_deferrals(self.con)
+        by_form: dict[str, list[str]] = defaultdict(list)
+        for form, site in self.touched:
+            by_form[form].append(site)
+        for form, sites in sorted(by_form.items()):
+            warehouse.recompute_versions(self.con, form, sites)
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     root: Path,
@@ -459,111 +589,15 @@ def ingest(
     try:
         warehouse.ensure_tables(con, d)
         warehouse.bind_key(con, key)
-        done = warehouse.processed_files(con)
-        rejects: list[dict] = []
-        pending = _Pending()
-        file_sha: dict[str, str] = {}
-        file_batch: dict[str, Batch] = {}
-        touched: set[tuple[str, str]] = set()
-        key_cache: dict[str, pl.DataFrame] = {}
-        resolved: dict[Path, Path] = {}
+        run = _Run(con, d, key, root, report, warehouse.processed_files(con))
         total_files, seen = sum(len(b.files) for b in batches), 0
         for batch in batches:
             for path in batch.files:
                 seen += 1
                 if progress is not None:
                     progress(seen, total_files)
-                rel_raw = Path(os.path.relpath(path, root)).as_posix()
-                rel = redact(rel_raw)  # a file name is stored too: it must not carry an RRN either
-                data = _read_inside_root(path, root, resolved)
-                sha = _sha256(data if data is not None else f"link:{rel}".encode())
-                if sha in done.get(rel, ()):
-                    report.files.append(FileResult(rel, "skipped"))
-                    continue
-                if rel in done:
-                    warehouse.remove_path(con, d, rel)
-                    touched.update((form, batch.site) for form in d.forms)
-                done.setdefault(rel, set()).add(sha)
-
-                def reject(
-                    reason: str, detail: str = "", form: str | None = None, rel: str = rel, sha: str = sha, batch=batch
-                ) -> None:
-                    rejects.append(_reject_row(rel, sha, batch, reason, detail, form))
-                    report.files.append(FileResult(rel, "rejected", form, reason=reason))
-                    log.info("rejected %s: %s", rel, reason)
-
-                if data is None:
-                    reject("outside_root")
-                    continue
-                if batch.problem:
-                    reject(batch.problem, batch.detail)
-                    continue
-                if rel != rel_raw:
-                    reject("direct_identifier", "file name")
-                    continue
-                try:
-                    read = read_file(path.name, data, d, defer=True)
-                except FileReject as exc:
-                    reject(exc.reason, exc.detail, exc.form)
-                    continue
-                for r in read.rejects:
-                    reject(r.reason, r.detail, r.form)
-                for sheet in read.sheets:
-                    if _wrong_source(d, sheet.form, batch.site):
-                        reject("form_not_for_source", _expected_source(d, sheet.form), sheet.form)
-                        continue
-                    if sheet.deferred is not None:
-                        pending.deferred[sheet.form].append((rel, batch, sheet))
-                        pending.rows += sheet.deferred.records - 1
-                        file_sha[rel], file_batch[rel] = sha, batch
-                        pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
-                        continue
-                    assert sheet.frame is not None, "a sheet is either deferred or read into a frame"
-                    known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
-                    unknown = {
-                        c: h
-                        for c, h in zip(
-                            [c for c in sheet.frame.columns if c.startswith("_unknown_")], sheet.unknown_columns
-                        )
-                    }
-                    meta = [
-                        pl.lit(rel).alias(SOURCE_FILE),
-                        pl.lit(batch.site).alias(FOLDER_SITE),
-                        pl.lit(batch.month).alias(FOLDER_MONTH),
-                        pl.col(ROW).cast(pl.Int64),
-                        pl.col(BAD_COLS) if BAD_COLS in sheet.frame.columns else pl.lit(False).alias(BAD_COLS),
-                    ]
-                    if unknown:  # screened for RRNs, then dropped; a row holding only them is not blank
-                        frame = sheet.frame.with_columns(meta)
-                        pending.extra_issues[sheet.form].append(unknown_column_rrn_issues(frame, unknown))
-                        has = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in unknown)
-                        frame = frame.select(
-                            *known, ROW, BAD_COLS, SOURCE_FILE, FOLDER_SITE, FOLDER_MONTH, has.alias(HAS_UNKNOWN)
-                        )
-                    else:
-                        frame = sheet.frame.select(*known, *meta, pl.lit(False).alias(HAS_UNKNOWN))
-                    pending.frames[sheet.form].append(frame)
-                    pending.rows += frame.height
-                    file_sha[rel], file_batch[rel] = sha, batch
-                    pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
-                if pending.rows >= CHUNK_ROWS:
-                    _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
-                    pending = _Pending()
-        _flush(con, d, key, pending, file_sha, file_batch, report, touched, rejects, key_cache)
-        if through_month:
-            _record_deferred(con, root, deferred or [], through_month, report, submitters)
-        if rejects:
-            warehouse.insert(
-                con,
-                f"{warehouse.AUDIT}.file_rejects",
-                pl.DataFrame(rejects, schema={n: pl.String for n, _ in warehouse.REJECT_COLUMNS}),
-            )
-        warehouse.drop_settled_deferrals(con)
-        by_form: dict[str, list[str]] = defaultdict(list)
-        for form, site in touched:
-            by_form[form].append(site)
-        for form, sites in sorted(by_form.items()):
-            warehouse.recompute_versions(con, form, sites)
+                run.take_file(batch, path)
+        run.finish(deferred or [], through_month, submitters)
         con.execute("COMMIT")
     except BaseException as e:
         con.execute("ROLLBACK")
