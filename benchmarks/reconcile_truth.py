@@ -47,6 +47,35 @@ def linkage_exercised(truth_dir: Path) -> dict[str, int]:
     }
 
 
+def _markdown(result: dict, compared: int, differing: int, adrs) -> list[str]:
+    """reconcile-truth.md: what was compared and every kind of difference by parameter."""
+    lines = [
+        "# adam.adtte vs the generator's per-patient truth",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
+        f"row defect left out); {compared} ADTTE rows compared, {differing} differ; generation "
+        f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.",
+        "",
+        "National linkage in the comparison: {linkage_deaths_no_site_reported} deaths in the returns that no site "
+        "reported (all patients); {os_lnk_rows} OS_LNK rows; {os_differs_from_os_lc} patients whose OS (configured "
+        "rule) differs from OS_LC.".format(**result["linkage"]),
+        "",
+        "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
+        "|---|---|---|---:|",
+    ]
+    lines += [
+        f"| {r['PARAMCD']} | {r['kind']} | {r['cnsr_truth_to_adtte']} | {r['len']} |" for r in result["by_parameter"]
+    ]
+    lines += [
+        "",
+        "ADRS: "
+        + ("not built by this pipeline" if adrs is None else f"{adrs[1]} rows compared, {adrs[0].height} differ"),
+        "",
+    ]
+    return lines
+
+
 def main() -> int:
     import polars as pl
 
@@ -106,30 +135,7 @@ def main() -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reconcile-truth.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    lines = [
-        "# adam.adtte vs the generator's per-patient truth",
-        "",
-        f"Command: `{result['command']}`  ",
-        f"{result['patients_compared']} patients compared ({result['patients_with_defect']} with an injected "
-        f"row defect left out); {compared} ADTTE rows compared, {mism.height} differ; generation "
-        f"{result['seconds']['generate']} s, pipeline {result['seconds']['pipeline']} s.",
-        "",
-        "National linkage in the comparison: {linkage_deaths_no_site_reported} deaths in the returns that no site "
-        "reported (all patients); {os_lnk_rows} OS_LNK rows; {os_differs_from_os_lc} patients whose OS (configured "
-        "rule) differs from OS_LC.".format(**result["linkage"]),
-        "",
-        "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
-        "|---|---|---|---:|",
-    ]
-    lines += [
-        f"| {r['PARAMCD']} | {r['kind']} | {r['cnsr_truth_to_adtte']} | {r['len']} |" for r in result["by_parameter"]
-    ]
-    lines += [
-        "",
-        "ADRS: "
-        + ("not built by this pipeline" if adrs is None else f"{adrs[1]} rows compared, {adrs[0].height} differ"),
-        "",
-    ]
+    lines = _markdown(result, compared, mism.height, adrs)
     (RESULTS / "reconcile-truth.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     shutil.rmtree(wd, ignore_errors=True)

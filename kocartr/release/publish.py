@@ -350,6 +350,118 @@ def _write_parquet(arrow_table, path: Path) -> None:
     )
 
 
+def _copy_tables(src, dst, tables: list, tmp: Path, config: ReleaseConfig) -> tuple[dict, dict]:
+    """Copy each released table into the release database and its Parquet file from the same rows, sorted by all
+    columns (the physical order never depends on how the warehouse was written). Returns the warehouse's column
+    comments and the rows of each copied table."""
+    comments: dict[tuple[str, str, str], str] = {}
+    copied: dict[tuple[str, str], int] = {}  # (schema, table) -> rows, Parquet already written
+    for schema, table, _kind in tables:
+        cols = _columns(src, schema, table)
+        rel = _relation(src, schema, table, config)
+        arrow = src.sql(f"SELECT * FROM {rel} ORDER BY ALL").to_arrow_table()
+        dst.register("_src", arrow)
+        dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
+        dst.unregister("_src")
+        _write_parquet(arrow, tmp / "parquet" / schema / f"{table}.parquet")  # written once, never re-read
+        copied[(schema, table)] = arrow.num_rows
+        del arrow
+        comments.update({(schema, table, name): comment for name, _t, comment in cols if comment})
+        _stage(f"copied {schema}.{table}")
+    return comments, copied
+
+
+def _describe_columns(dst, released: list, comments: dict, dictionary) -> list[dict]:
+    """Every released column with its description (the warehouse comment, else the dictionary / ADaM definition),
+    also written as a comment in the release database."""
+    from kocartr.release import guide
+
+    col_docs = []
+    for schema, table, _k in released:
+        for name, dtype, _c in _columns(dst, schema, table):
+            desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
+            col_docs.append(
+                {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
+            )
+            if desc:
+                quoted = "'" + desc.replace("'", "''") + "'"
+                dst.execute(f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS {quoted}")
+    return col_docs
+
+
+def _table_meta(dst, released: list, copied: dict, col_docs: list[dict], tmp: Path) -> dict[str, Any]:
+    """Rows, columns and Parquet file (with its SHA-256) of each released table; tables made inside the release
+    (regulatory views) get their Parquet here, sorted by all columns."""
+    table_meta: dict[str, Any] = {}
+    for schema, table, _k in released:
+        parquet_rel = Path("parquet") / schema / f"{table}.parquet"
+        if (schema, table) in copied:
+            rows = copied[(schema, table)]
+        else:
+            arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
+            _write_parquet(arrow, tmp / parquet_rel)
+            rows = arrow.num_rows
+        table_meta[f"{schema}.{table}"] = {
+            "rows": rows,
+            "columns": [[d["column"], d["type"]] for d in col_docs if d["schema"] == schema and d["table"] == table],
+            "parquet": parquet_rel.as_posix(),
+            "parquet_sha256": sha256_file(tmp / parquet_rel),
+        }
+        _stage(f"parquet {schema}.{table}")
+    return table_meta
+
+
+def _write_extras(tmp: Path, db_path: Path, context: dict, config: ReleaseConfig) -> None:
+    """The HTA workbook, the figures and the report, read from the finished release database (read-only)."""
+    import duckdb
+
+    from kocartr.release import figures, report, workbook
+
+    cut = context["cutoff"]
+    ro = duckdb.connect(str(db_path), read_only=True)
+    try:
+        workbook.write_workbook(ro, tmp / f"hta_outcomes_{cut}.xlsx", context, config)
+        _stage("workbook")
+        figs = figures.write_figures(ro, tmp / "figures", context, config)
+        _stage("figures")
+        report.write_report(ro, tmp / "report.html", context, config, figs)
+        _stage("report")
+    finally:
+        ro.close()
+
+
+def _write_manifest(tmp: Path, context: dict, schemas: tuple[str, ...], table_meta: dict, forbidden) -> dict:
+    """manifest.json: what was released, from which code and data, and every file's SHA-256."""
+    files = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file():
+            files[p.relative_to(tmp).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    cut = context["cutoff"]
+    manifest = {
+        "manifest_format": MANIFEST_FORMAT,
+        "release": cut,
+        "cutoff": cut,
+        "dictionary_version": context["dictionary_version"],
+        "code_version": code_version(),
+        "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "tables_sha256": context["tables_sha256"],
+        "suppression_threshold": context["threshold"],
+        "schemas": list(schemas) + ["regulatory"],
+        "tables": table_meta,
+        "row_counts": {k: v["rows"] for k, v in table_meta.items()},
+        "files": files,
+        "quality_summary": context["quality_summary"],
+        "site_scorecard": context["scorecard"],
+        "excluded_column_names": sorted(forbidden),
+        "notes": context["regulatory_notes"],
+    }
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        fh.write("\n")
+    _stage("manifest")
+    return manifest
+
+
 def _build_into(
     tmp: Path,
     warehouse: Path,
@@ -367,7 +479,6 @@ def _build_into(
     cut = cutoff.isoformat()
     forbidden = forbidden_columns(config, dictionary)
     db_path = tmp / RELEASE_DB
-
     # 1. read the warehouse read-only (never a writer), check, copy into a new DuckDB file
     src = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -377,140 +488,41 @@ def _build_into(
         if problems:
             raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
         dst = duckdb.connect(str(db_path))
-        comments: dict[tuple[str, str, str], str] = {}
-        copied: dict[tuple[str, str], int] = {}  # (schema, table) -> rows, Parquet already written
         table_labels = _table_comments(src, schemas)
         for schema in schemas:
             dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
-        for schema, table, _kind in tables:
-            cols = _columns(src, schema, table)
-            # sorted by all columns: the physical order never depends on how the warehouse was written
-            rel = _relation(src, schema, table, config)
-            arrow = src.sql(f"SELECT * FROM {rel} ORDER BY ALL").to_arrow_table()
-            dst.register("_src", arrow)
-            dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
-            dst.unregister("_src")
-            # the Parquet file from the same sorted rows: written once, never re-read and re-sorted
-            _write_parquet(arrow, tmp / "parquet" / schema / f"{table}.parquet")
-            copied[(schema, table)] = arrow.num_rows
-            del arrow
-            for name, _t, comment in cols:
-                if comment:
-                    comments[(schema, table, name)] = comment
-            _stage(f"copied {schema}.{table}")
+        comments, copied = _copy_tables(src, dst, tables, tmp, config)
     finally:
         src.close()
-
     try:
         # 2. regulatory views, built from the copied marts/adam inside the release database
         notes = regulatory.build_regulatory_views(dst, cutoff, config, dictionary)
         _stage("regulatory")
-
-        # 3. column descriptions (warehouse comments, else the dictionary / ADaM definitions)
+        # 3. column descriptions; 4. one Parquet per table (the copied tables' files were written in step 1)
         released = _source_tables(dst, schemas + ("regulatory",))
-        col_docs = []
-        for schema, table, _k in released:
-            for name, dtype, _c in _columns(dst, schema, table):
-                desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
-                col_docs.append(
-                    {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
-                )
-                if desc:
-                    dst.execute(
-                        f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS "
-                        + "'"
-                        + desc.replace("'", "''")
-                        + "'"
-                    )
-
-        # 4. one Parquet per table, sorted by all columns (the copied tables' files were written in step 1)
-        table_meta: dict[str, Any] = {}
-        for schema, table, _k in released:
-            parquet_rel = Path("parquet") / schema / f"{table}.parquet"
-            if (schema, table) in copied:
-                rows = copied[(schema, table)]
-            else:
-                arrow = dst.sql(f"SELECT * FROM {_qi(schema)}.{_qi(table)} ORDER BY ALL").to_arrow_table()
-                _write_parquet(arrow, tmp / parquet_rel)
-                rows = arrow.num_rows
-            table_meta[f"{schema}.{table}"] = {
-                "rows": rows,
-                "columns": [
-                    [c, t]
-                    for c, t in (
-                        (d["column"], d["type"]) for d in col_docs if d["schema"] == schema and d["table"] == table
-                    )
-                ],
-                "parquet": parquet_rel.as_posix(),
-                "parquet_sha256": sha256_file(tmp / parquet_rel),
-            }
-            _stage(f"parquet {schema}.{table}")
+        col_docs = _describe_columns(dst, released, comments, dictionary)
+        table_meta = _table_meta(dst, released, copied, col_docs, tmp)
     finally:
         dst.execute("CHECKPOINT")
         dst.close()
-    wal = Path(str(db_path) + ".wal")
-    if wal.exists():  # pragma: no cover - a clean close leaves none
+    if Path(str(db_path) + ".wal").exists():  # pragma: no cover - a clean close leaves none
         raise ReleaseError("release database left a WAL file after close")
-
-    dictionary_version = dictionary.version
-    fingerprint = tables_fingerprint(cut, dictionary_version, table_meta)
     context = {
         "cutoff": cut,
-        "dictionary_version": dictionary_version,
-        "tables_sha256": fingerprint,
+        "dictionary_version": dictionary.version,
+        "tables_sha256": tables_fingerprint(cut, dictionary.version, table_meta),
         "threshold": config.threshold,
         "quality_summary": quality_summary or {},
         "package_version": code_version()["package"],
         "regulatory_notes": notes,
         "scorecard": (quality_summary or {}).get("sites") or scorecard,
     }
-
-    # 5. investigator-facing outputs, read from the finished release database (read-only)
+    # 5. investigator-facing outputs, read from the finished release database (read-only); 6. the manifest
     guide.write_guide(tmp, context, table_meta, col_docs)
-    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, dictionary_version)
+    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, dictionary.version)
     if extras:
-        from kocartr.release import figures, report, workbook
-
-        ro = duckdb.connect(str(db_path), read_only=True)
-        try:
-            workbook.write_workbook(ro, tmp / f"hta_outcomes_{cut}.xlsx", context, config)
-            _stage("workbook")
-            figs = figures.write_figures(ro, tmp / "figures", context, config)
-            _stage("figures")
-            report.write_report(ro, tmp / "report.html", context, config, figs)
-            _stage("report")
-        finally:
-            ro.close()
-
-    # 6. manifest: every file's SHA-256
-    files = {}
-    for p in sorted(tmp.rglob("*")):
-        if p.is_file():
-            rel = p.relative_to(tmp).as_posix()
-            files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-    manifest = {
-        "manifest_format": MANIFEST_FORMAT,
-        "release": cut,
-        "cutoff": cut,
-        "dictionary_version": dictionary_version,
-        "code_version": code_version(),
-        "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "tables_sha256": fingerprint,
-        "suppression_threshold": config.threshold,
-        "schemas": list(schemas) + ["regulatory"],
-        "tables": table_meta,
-        "row_counts": {k: v["rows"] for k, v in table_meta.items()},
-        "files": files,
-        "quality_summary": quality_summary or {},
-        "site_scorecard": context["scorecard"],
-        "excluded_column_names": sorted(forbidden),
-        "notes": notes,
-    }
-    with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-        fh.write("\n")
-    _stage("manifest")
-    return manifest
+        _write_extras(tmp, db_path, context, config)
+    return _write_manifest(tmp, context, schemas, table_meta, forbidden)
 
 
 def _table_comments(con, schemas: Iterable[str]) -> dict[str, str]:
