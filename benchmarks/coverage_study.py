@@ -66,12 +66,16 @@ LC_BIAS = (
     "the bias grows with time. Fixed by the national death linkage: OS censored at its completeness date "
     "(os_censor_at_linkage_completeness = 1); OS_LC keeps last-contact censoring to show the difference."
 )
-AFTER_LC_EVENTS = (
-    "with linkage, events found after the last contact still count while the event-free are censored at last "
-    "contact (endpoints.md: SPM, NRM censored at LC), which is informative censoring again: a linkage-only cancer "
-    "or death after loss to follow-up is an event, staying well after it is not seen. Not fixed yet: censor SPM "
-    "at the cancer and death registries' completeness dates when linkage is on, and count a linkage-only death "
-    "after the last disease assessment as NRM only where relapse status is known."
+SPM_BETWEEN_VISITS = (
+    "site-reported malignancies only (linkage cancers raise queries, not SPM events), censored at last contact: "
+    "a malignancy is dated when diagnosed, between visits, and its form is a contact, while the malignancy-free "
+    "are known only at visits (the OS mechanism again, suspected, not yet shown on rows). Not fixed yet: count "
+    "linkage cancers as SPM events and censor SPM at the cancer and death registries' completeness dates."
+)
+NRM_AFTER_LC = (
+    "with linkage, a death found after the last site contact counted as non-relapse death although relapse status "
+    "after that contact is unknown, while the event-free were censored at it. Fixed: with censoring where status "
+    "is known, PFS / NRM / RELAPSE censor such a patient at the last site contact (endpoints.md)."
 )
 KNOWN_CAUSES = {
     "OS at 24 months (KM)": LC_BIAS,
@@ -81,8 +85,8 @@ KNOWN_CAUSES = {
         "pipeline predating the endpoint specification, censoring at the last disease assessment (that "
         "specification's one censoring rule moves it to last contact)."
     ),
-    "SPM cumulative incidence at 36 months (AJ)": AFTER_LC_EVENTS,
-    "NRM cumulative incidence at 12 months (AJ)": AFTER_LC_EVENTS,
+    "SPM cumulative incidence at 36 months (AJ)": SPM_BETWEEN_VISITS,
+    "NRM cumulative incidence at 12 months (AJ)": NRM_AFTER_LC,
     "CRS grade>=3 proportion": (
         "reporting lag: a CRS row is sent after resolution plus 3-45 days, the infusion earlier, so patients "
         "infused shortly before the cut-off count in the denominator without their CRS; material for a product "

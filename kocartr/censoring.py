@@ -29,7 +29,9 @@ def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
         "OS (PARAMCD OS) is censored where vital status is known: with national death data (Statistics Korea, "
         "linked by the designated combination agency) complete through a date C, a patient not known dead is alive "
         "through C and censored there, and a death after C is censored at C; a patient infused after C, or any "
-        "patient when no linkage return states its completeness, is censored at last contact."
+        "patient when no linkage return states its completeness, is censored at last contact. Relapse status is "
+        "known only through site follow-up: PFS, NRM, relapse, EFS and DOR do not count a death only the linkage "
+        "found after the last site contact proving the patient alive, and are censored at that contact."
     )
     last_contact = "OS (PARAMCD OS) is censored at last contact (the last date a site reported the patient alive)."
     both = (

@@ -5,7 +5,8 @@ is not a contact. Computed from the generator's own form frames (after correctio
 injected) and the national linkage returns it wrote (<submissions>/LINKAGE/<YYYY-MM>/linkage_*.csv), with the
 rules of the endpoint specification (dbt_project/models/adam/endpoints.md): one death per patient from every
 source (site forms and national linkage), last contact, OS censored at last contact or where vital status is
-known (the linkage's completeness date, as configured), every other endpoint censored at last contact, REL / NRM,
+known (the linkage's completeness date, as configured), every other endpoint censored at last contact (PFS, NRM,
+RELAPSE, EFS and DOR, where status is known, at the last site contact when only linkage found a later death), REL / NRM,
 SPM, CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for responders, delayed entry.
 
 An independent re-implementation: it reads neither the warehouse nor dbt / analyses code, so a reconciliation
@@ -306,6 +307,23 @@ def death(p: Patient, rules: Rules) -> tuple[int, bool] | None:
     return reports[0][0], True if cause is None else rules.nrm_cause.get(cause, True)
 
 
+def death_site_reported(p: Patient) -> bool:
+    """A site reported the death (death form, follow-up DEAD or fatal event), not only the national linkage."""
+    return any(r[1] != "linkage_death" for r in death_reports(p))
+
+
+def disease_known(
+    rules: Rules, p: Patient, death_day: int | None, lc: int, alive: int | None
+) -> tuple[int | None, int]:
+    """(death, censoring day) for the endpoints whose relapse status only site follow-up knows (PFS, NRM, RELAPSE,
+    EFS, DOR). Censoring where status is known (the OS switch): a death only the national linkage found, after the
+    last site contact proving the patient alive, is not counted; the patient is censored at that contact."""
+    if rules.os_at_linkage and death_day is not None and alive is not None and death_day > alive:
+        if not death_site_reported(p):
+            return None, alive
+    return death_day, lc
+
+
 def last_alive(p: Patient) -> int | None:
     """The latest contact date (cut-off already applied), excluding follow-ups reporting the patient DEAD."""
     days = []
@@ -510,14 +528,15 @@ def patient_truth(
     assert lc is not None, "an infused patient has a contact date (the infusion)"
     next_inf = inf[1][0] if len(inf) > 1 else None
     pd_day = progression(p, rules, index_day)
-    rel = pd_day if pd_day is not None else (death_day if death_day is not None and not death_nrm else None)
     rows += overall_survival(rules, index_day, death_day, lc, enrol, complete_through)
-    pfs_ev = min((x for x in (rel, death_day) if x is not None), default=None)
-    rows.append(_competing("PFS", index_day, pfs_ev, None, lc, enrol))
-    rel_first = rel is not None and (death_day is None or rel <= death_day)  # REL on the day of death is REL
-    rows.append(_competing("NRM", index_day, None if rel_first else death_day, rel if rel_first else None, lc, enrol))
+    dz_death, dz_lc = disease_known(rules, p, death_day, lc, alive)
+    rel = pd_day if pd_day is not None else (dz_death if dz_death is not None and not death_nrm else None)
+    pfs_ev = min((x for x in (rel, dz_death) if x is not None), default=None)
+    rows.append(_competing("PFS", index_day, pfs_ev, None, dz_lc, enrol))
+    rel_first = rel is not None and (dz_death is None or rel <= dz_death)  # REL on the day of death is REL
+    rows.append(_competing("NRM", index_day, None if rel_first else dz_death, rel if rel_first else None, dz_lc, enrol))
     rows.append(
-        _competing("RELAPSE", index_day, rel if rel_first else None, None if rel_first else death_day, lc, enrol)
+        _competing("RELAPSE", index_day, rel if rel_first else None, None if rel_first else dz_death, dz_lc, enrol)
     )
     spm = [
         r
@@ -546,10 +565,10 @@ def patient_truth(
         None,
     )
     if group == ALL_GROUP:
-        rows.append(efs(rules, best[EFS_WINDOW], index_day, pfs_ev, lc, enrol, cutoff_day))
+        rows.append(efs(rules, best[EFS_WINDOW], index_day, pfs_ev, dz_lc, enrol, cutoff_day))
     first_resp = first_response(rules, assess, best[DOR_WINDOW], index_day)
     if first_resp is not None:
-        rows.append(_competing("DOR", first_resp, pfs_ev, None, lc, enrol))
+        rows.append(_competing("DOR", first_resp, pfs_ev, None, dz_lc, enrol))
     return rows, {
         "best_response_d90": best["D90"],
         "best_response_d180": best["D180"],

@@ -53,7 +53,8 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
     death = deaths[0][1] if deaths else None
     causes = [detail for _, _, detail, src in deaths if src not in ("followup", "linkage_death")]
     cause = causes[0] if causes else ("UNKNOWN" if death else None)
-    last_contact = death or max(d for t, d, _, contact in events if contact)
+    last_alive = max(d for t, d, _, contact in events if contact)
+    last_contact = death or last_alive
     out: dict[str, tuple[float, int | None]] = {}
 
     order = (dates("CART_ORDER") or dates("LEUKAPHERESIS") or dates("INFUSION"))[0]
@@ -64,14 +65,20 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
         return out
     day0 = infusions[0]
     progression = next(iter(dates("PROGRESSION", day0)), None)
-    rel = progression or (death if death and cause not in nrm_causes else None)
+    uses_linkage, through = os_censoring(con, cutoff)
+    # relapse status is known through site follow-up only: censoring where status is known, a death only the
+    # national linkage reported, after the last contact proving the patient alive, is censored at that contact
+    site_death = any(src != "linkage_death" for *_, src in deaths)
+    dz_death, dz_contact = death, last_contact
+    if uses_linkage and death is not None and death > last_alive and not site_death:
+        dz_death, dz_contact = None, last_alive
+    rel = progression or (dz_death if dz_death and cause not in nrm_causes else None)
 
     def aval(d: date) -> float:
         return float((d - day0).days)
 
     # OS follows the configuration; OS_LC (last contact) and OS_LNK (alive through the completeness date C, a
     # death after C censored at C; last contact when C is before day 0) exist once C does
-    uses_linkage, through = os_censoring(con, cutoff)
     for param, linked in (("OS", uses_linkage), ("OS_LC", False), ("OS_LNK", True)):
         if param != "OS" and through is None:
             continue
@@ -81,17 +88,17 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
             out[param] = (aval(death), 0)
         else:
             out[param] = (aval(through), 1)
-    # one censoring rule: PFS, NRM and RELAPSE are all censored at last contact
-    if rel or death:
-        out["PFS"] = (aval(min(x for x in (rel, death) if x)), 0)
+    # one censoring rule: PFS, NRM and RELAPSE are all censored where relapse status is last known
+    if rel or dz_death:
+        out["PFS"] = (aval(min(x for x in (rel, dz_death) if x)), 0)
     else:
-        out["PFS"] = (aval(last_contact), 1)
-    if rel and (death is None or rel <= death):
+        out["PFS"] = (aval(dz_contact), 1)
+    if rel and (dz_death is None or rel <= dz_death):
         out["NRM"], out["RELAPSE"] = (aval(rel), None), (aval(rel), 0)
-    elif death:
-        out["NRM"], out["RELAPSE"] = (aval(death), 0), (aval(death), None)
+    elif dz_death:
+        out["NRM"], out["RELAPSE"] = (aval(dz_death), 0), (aval(dz_death), None)
     else:
-        out["NRM"] = out["RELAPSE"] = (aval(last_contact), 1)
+        out["NRM"] = out["RELAPSE"] = (aval(dz_contact), 1)
     spm = next(iter(dates("SECONDARY_MALIGNANCY", day0, strict=False)), None)
     if spm and (death is None or spm <= death):
         out["SPM"] = (aval(spm), 0)

@@ -7,7 +7,8 @@
 -- response). AVAL = ADT - STARTDT in days. Only dates on or before the data cut-off count (marts.fct_endpoint_events).
 --   REL = first progression / relapse after day 0, else a death from the treated disease (a non-NRM cause) when no
 --         progression was recorded (death from disease implies progression).
---   One censoring rule: every parameter is censored at last contact (LC), so 1 - PFS = RELAPSE + NRM.
+--   One censoring rule for PFS, NRM, RELAPSE (so 1 - PFS = RELAPSE + NRM), EFS and DOR: last contact (LC); when
+--            censoring where status is known, a linkage-only death after the last site contact is censored there.
 --   OS       event: death (any cause)                      censored: LC
 --   OS_LC / OS_LNK  OS censored at last contact / where vital status is known (national death linkage complete
 --            through date C: alive through C, a death after C censored at C; last contact when C is before day 0
@@ -24,22 +25,37 @@
 -- ENTRYT = days from STARTDT to registry enrolment when the patient enrolled later, else 0 (left truncation).
 -- PREENTFL = 'Y' when the event or competing event happened on or before entry (ENTRYT > 0, AVAL <= ENTRYT):
 -- kept for transparency, excluded by every estimator (endpoints.md "Delayed entry").
-with p as (
+with known as (
+    -- Disease status (relapse) is known only through site follow-up: under the rule that censors where status is
+    -- known (cfg os_censor_at_linkage_completeness), a death only the national linkage found, dated after the last
+    -- site contact proving the patient alive, is not counted by PFS, NRM, RELAPSE, EFS or DOR, which are censored
+    -- at that contact instead (endpoints.md "Censoring where status is known").
+    select e.*,
+           coalesce(oc.os_uses_linkage and not e.death_site_reported and e.death_date > e.last_alive_date, false)
+               as dz_death_unknown
+    from {{ ref('fct_endpoint_events') }} as e
+    cross join {{ ref('dim_os_censoring') }} as oc
+),
+p as (
     select
-        *,
+        * exclude (dz_death_unknown),
+        case when not dz_death_unknown then death_date end as dz_death_date,
+        case when dz_death_unknown then last_alive_date else last_contact_date end as dz_last_contact_date,
         coalesce(progression_date,
-                 case when death_date is not null and not death_is_nrm_cause then death_date end) as rel_date,
+                 case when death_date is not null and not death_is_nrm_cause and not dz_death_unknown
+                      then death_date end) as rel_date,
         case when progression_date is not null then 'PROGRESSION OR RELAPSE'
-             when death_date is not null and not death_is_nrm_cause then 'DEATH FROM TREATED DISEASE'
+             when death_date is not null and not death_is_nrm_cause and not dz_death_unknown
+             then 'DEATH FROM TREATED DISEASE'
         end as rel_desc
-    from {{ ref('fct_endpoint_events') }}
+    from known
 ),
 inf as (
     select
         *,
         -- REL on or before death wins (a relapse on the day of death is a relapse)
-        rel_date is not null and (death_date is null or rel_date <= death_date) as rel_first,
-        least(rel_date, death_date) as pfs_event_date
+        rel_date is not null and (dz_death_date is null or rel_date <= dz_death_date) as rel_first,
+        least(rel_date, dz_death_date) as pfs_event_date
     from p where is_infused and index_infusion_date <= data_cutoff
 ),
 -- Censoring where vital status is known (the one place OS censoring is chosen): admin_date = the national death
@@ -77,23 +93,24 @@ params as (
     where itt_start_date <= data_cutoff
     union all
     select patient_key, 'PFS', 'Progression-free survival from first infusion', index_infusion_date,
-           coalesce(pfs_event_date, last_contact_date),
+           coalesce(pfs_event_date, dz_last_contact_date),
            case when pfs_event_date is not null then 'E' else 'C' end,
            case when rel_first then rel_desc else 'DEATH' end, null
     from inf
     union all
     select patient_key, 'NRM', 'Non-relapse mortality', index_infusion_date,
-           {{ competing_risk('death_date', competing_date='rel_date', tie='competing') }},
+           {{ competing_risk('dz_death_date', competing_date='rel_date', tie='competing',
+                             censor_date='dz_last_contact_date') }},
            'NON-RELAPSE DEATH', rel_desc
     from inf
     union all
     select patient_key, 'RELAPSE', 'Relapse or progression (cumulative incidence)', index_infusion_date,
-           {{ competing_risk('rel_date', competing_date='death_date') }},
+           {{ competing_risk('rel_date', competing_date='dz_death_date', censor_date='dz_last_contact_date') }},
            rel_desc, 'NON-RELAPSE DEATH'
     from inf
     union all
     select patient_key, 'EFS', 'Event-free survival from first infusion (ALL)', index_infusion_date,
-           case when x.failure then index_infusion_date else coalesce(pfs_event_date, last_contact_date) end,
+           case when x.failure then index_infusion_date else coalesce(pfs_event_date, dz_last_contact_date) end,
            case when x.failure or pfs_event_date is not null then 'E' else 'C' end,
            case when x.failure then 'TREATMENT FAILURE (NO CR/CRI BY DAY ' || cast(remission_window_day as varchar)
                                     || ')'
@@ -109,7 +126,7 @@ params as (
     where disease_group = 'ALL'
     union all
     select patient_key, 'DOR', 'Duration of response (responders by day 180)', first_response_date,
-           greatest(coalesce(pfs_event_date, last_contact_date), first_response_date),
+           greatest(coalesce(pfs_event_date, dz_last_contact_date), first_response_date),
            case when pfs_event_date is not null then 'E' else 'C' end,
            case when rel_first then rel_desc else 'DEATH' end, null
     from inf

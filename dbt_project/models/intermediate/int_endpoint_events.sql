@@ -64,9 +64,11 @@ select
     d.primary_cause as death_primary_cause,
     d.is_nrm_cause as death_is_nrm_cause,
     d.source_form as death_source_form,
+    d.death_source_forms <> 'linkage_death' as death_site_reported,  -- some site form reported it
     g.progression_date,
     g.last_disease_assessment_date,
     l.last_contact_date,
+    l.last_alive_date,
     s.first_spm_date,
     s.first_tcell_spm_date,
     r.anc_recovery_date,
