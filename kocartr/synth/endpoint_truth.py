@@ -481,6 +481,53 @@ def first_response(rules: Rules, assess: list[tuple[int, str, str]], best: str |
     return min(a[0] for a in assess if a[1] in rules.responder and a[0] <= index_day + rules.windows[DOR_WINDOW])
 
 
+def _itt_start(p: Patient, reg: dict | None, inf: list) -> int | None:
+    """OS_ITT's day 0: the CAR-T order, else the first leukapheresis, else the first infusion."""
+    leuka = min(
+        (r["leukapheresis_date"] for r in p.rows("product_infusion") if r["leukapheresis_date"] is not None),
+        default=None,
+    )
+    return next(
+        (x for x in ((reg or {}).get("cart_order_date"), leuka, inf[0][0] if inf else None) if x is not None), None
+    )
+
+
+def _spm_rows(p: Patient, index_day: int, death_day: int | None, lc: int, enrol) -> list[dict]:
+    """SPM and SPM_TCELL: the first new malignancy (T-cell: category or flag) on/after day 0, death competing."""
+    spm = [
+        r
+        for r in p.rows("secondary_malignancy")
+        if r["diagnosis_date"] is not None and r["diagnosis_date"] >= index_day
+    ]
+    first_spm = min((r["diagnosis_date"] for r in spm), default=None)
+    first_t = min(
+        (r["diagnosis_date"] for r in spm if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"),
+        default=None,
+    )
+    return [
+        _competing("SPM", index_day, first_spm, death_day, lc, enrol),
+        _competing("SPM_TCELL", index_day, first_t, death_day, lc, enrol),
+    ]
+
+
+def _disease_rows(
+    p: Patient, rules: Rules, index_day: int, pd_day: int | None, d: tuple, lc: int, alive, enrol
+) -> tuple[list, int | None, int]:
+    """PFS, NRM and RELAPSE (relapse or death where relapse status is known); also PFS's event day and the
+    disease-known last contact, which EFS and DOR share."""
+    death_day, death_nrm = d
+    dz_death, dz_lc = disease_known(rules, p, death_day, lc, alive)
+    rel = pd_day if pd_day is not None else (dz_death if dz_death is not None and not death_nrm else None)
+    pfs_ev = min((x for x in (rel, dz_death) if x is not None), default=None)
+    rel_first = rel is not None and (dz_death is None or rel <= dz_death)  # REL on the day of death is REL
+    rows = [
+        _competing("PFS", index_day, pfs_ev, None, dz_lc, enrol),
+        _competing("NRM", index_day, None if rel_first else dz_death, rel if rel_first else None, dz_lc, enrol),
+        _competing("RELAPSE", index_day, rel if rel_first else None, None if rel_first else dz_death, dz_lc, enrol),
+    ]
+    return rows, pfs_ev, dz_lc
+
+
 def patient_truth(
     p: Patient, rules: Rules, cutoff_day: int, complete_through: int | None = None
 ) -> tuple[list[dict], dict | None]:
@@ -493,35 +540,9 @@ def patient_truth(
     alive = last_alive(p)
     lc = death_day if death_day is not None else alive
     rows: list[dict] = []
-    itt = next(
-        (
-            x
-            for x in (
-                (reg or {}).get("cart_order_date"),
-                min(
-                    (
-                        r["leukapheresis_date"]
-                        for r in p.rows("product_infusion")
-                        if r["leukapheresis_date"] is not None
-                    ),
-                    default=None,
-                ),
-                inf[0][0] if inf else None,
-            )
-            if x is not None
-        ),
-        None,
-    )
+    itt = _itt_start(p, reg, inf)
     if itt is not None and itt <= cutoff_day and lc is not None:
-        rows.append(
-            _row(
-                "OS_ITT",
-                itt,
-                death_day if death_day is not None else lc,
-                EVENT if death_day is not None else CENSORED,
-                enrol,
-            )
-        )
+        rows.append(_row("OS_ITT", itt, lc, EVENT if death_day is not None else CENSORED, enrol))
     if not inf or inf[0][0] > cutoff_day:
         return rows, None
     index_day, index_num = inf[0]
@@ -529,31 +550,11 @@ def patient_truth(
     next_inf = inf[1][0] if len(inf) > 1 else None
     pd_day = progression(p, rules, index_day)
     rows += overall_survival(rules, index_day, death_day, lc, enrol, complete_through)
-    dz_death, dz_lc = disease_known(rules, p, death_day, lc, alive)
-    rel = pd_day if pd_day is not None else (dz_death if dz_death is not None and not death_nrm else None)
-    pfs_ev = min((x for x in (rel, dz_death) if x is not None), default=None)
-    rows.append(_competing("PFS", index_day, pfs_ev, None, dz_lc, enrol))
-    rel_first = rel is not None and (dz_death is None or rel <= dz_death)  # REL on the day of death is REL
-    rows.append(_competing("NRM", index_day, None if rel_first else dz_death, rel if rel_first else None, dz_lc, enrol))
-    rows.append(
-        _competing("RELAPSE", index_day, rel if rel_first else None, None if rel_first else dz_death, dz_lc, enrol)
-    )
-    spm = [
-        r
-        for r in p.rows("secondary_malignancy")
-        if r["diagnosis_date"] is not None and r["diagnosis_date"] >= index_day
-    ]
-    first_spm = min((r["diagnosis_date"] for r in spm), default=None)
-    first_t = min(
-        (r["diagnosis_date"] for r in spm if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"),
-        default=None,
-    )
-    rows.append(_competing("SPM", index_day, first_spm, death_day, lc, enrol))
-    rows.append(_competing("SPM_TCELL", index_day, first_t, death_day, lc, enrol))
+    disease, pfs_ev, dz_lc = _disease_rows(p, rules, index_day, pd_day, (death_day, death_nrm), lc, alive, enrol)
+    rows += disease + _spm_rows(p, index_day, death_day, lc, enrol)
     for analyte, param in (("ANC", "ANC_REC"), ("PLT", "PLT_REC")):
         status, rec = recovery(p, analyte, *rules.recovery[analyte], index_day, next_inf)
         rows.append(_competing(param, index_day, index_day if status == "NEVER_BELOW" else rec, death_day, lc, enrol))
-
     assess = qualifying_assessments(p, rules, index_day, next_inf, pd_day, first_new_treatment(p, index_day))
     best = {w: best_response(assess, rules, index_day, rules.windows[w]) for w in RESPONSE_WINDOWS}
     group = next(
