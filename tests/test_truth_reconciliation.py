@@ -12,24 +12,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from expectations.config import ADTTE_PARAMCDS
 from kocartr.ingest.privacy import DEMO_KEY
 from kocartr.synth.reconcile import adrs_mismatches, adtte_mismatches
-
-PARAMS = (
-    "OS",
-    "OS_LC",
-    "OS_LNK",
-    "OS_ITT",
-    "PFS",
-    "NRM",
-    "RELAPSE",
-    "SPM",
-    "SPM_TCELL",
-    "ANC_REC",
-    "PLT_REC",
-    "EFS",
-    "DOR",
-)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +32,7 @@ def test_truth_covers_the_reported_patients(reconciled, small_submissions):
     assert mismatches.filter(pl.col("kind") == "missing_in_truth").height == 0
 
 
-@pytest.mark.parametrize("param", PARAMS)
+@pytest.mark.parametrize("param", ADTTE_PARAMCDS)
 def test_adtte_equals_truth(reconciled, param):
     mismatches, _ = reconciled
     bad = mismatches.filter(pl.col("PARAMCD") == param)
