@@ -185,8 +185,14 @@ def test_a_death_only_national_linkage_found_is_a_death(rules):
     p.linkage_deaths = [D0 + 300]
     got = _by_param(T.patient_truth(p, rules, CUTOFF)[0])
     assert got["OS"] == (300, "event", False) and got["OS_ITT"] == (360, "event", False)
-    assert got["NRM"] == got["PFS"] == (300, "event", False)  # cause UNKNOWN: a non-relapse cause (dictionary)
-    assert got["RELAPSE"] == got["SPM"] == got["SPM_TCELL"] == got["ANC_REC"] == (300, "competing", False)
+    assert got["SPM"] == got["SPM_TCELL"] == got["ANC_REC"] == (300, "competing", False)
+    # relapse status is known only through site follow-up: with censoring where status is known (the shipped
+    # switch), a death only the linkage found after the last site contact leaves PFS / NRM / RELAPSE censored there
+    assert rules.os_at_linkage
+    assert got["NRM"] == got["PFS"] == got["RELAPSE"] == (100, "censored", False)
+    last_contact_rule = _by_param(T.patient_truth(p, dataclasses.replace(rules, os_at_linkage=False), CUTOFF)[0])
+    assert last_contact_rule["NRM"] == last_contact_rule["PFS"] == (300, "event", False)  # cause UNKNOWN: non-relapse
+    assert last_contact_rule["RELAPSE"] == (300, "competing", False)
     assert T.last_alive(p) == D0 + 100  # a linkage death is not a contact
     # the returns link a patient through the registration: without one the linkage death does not count
     p.records.pop("registration")
