@@ -115,8 +115,8 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         dagster_dbt_translator=TRANSLATOR,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: RegistryDbt, registry: RegistryConfig):
-        # Each invocation's artifacts (~8 MB: manifest copy, run results, compiled SQL, dbt.log) go to a temporary
-        # folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
+        # Each invocation's artifacts (compiled SQL and the parse; no dbt.log or JSON artifacts: build_args) go to a
+        # temporary folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
         # Dagster's log (the run's log file) while dbt streams them.
         env = registry.dbt_env(context.partition_key)
         # Each gets the project's parse stamped for this warehouse, so dbt does not parse the project again.
