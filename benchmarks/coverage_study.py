@@ -554,19 +554,14 @@ def matched_truths(wd: Path, params: dict, reps: int, seed: int) -> dict[tuple[s
     # Late registrants who died before enrolment never reach the registry (cohort.in_registry).
     present = ~(np.tile(late, reps) & (death + np.tile(inf, reps) < np.tile(enrol, reps)))
 
-    def endpoint(first: np.ndarray, cause_if_event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ex = np.minimum(first, cens)
-        return ex, np.where(first <= cens, cause_if_event, 0)
+    def endpoint(first: np.ndarray, cause_if_event: np.ndarray, c: np.ndarray = cens) -> tuple[np.ndarray, np.ndarray]:
+        return np.minimum(first, c), np.where(first <= c, cause_if_event, 0)
 
     os_exit, os_cause = endpoint(death, np.ones(n, np.int64))
     pfs_exit, pfs_cause = endpoint(np.minimum(prog, death), np.ones(n, np.int64))
-    # SPM as the estimator censors it: where cancer status is known (the shipped switch), at the earlier of the
-    # cancer and death registries' completeness dates for everyone infused by then (the linkage follows patients
-    # lost to the sites), else at min(cut-off, LTFU)
+    # SPM censored as the estimator does (spm_censoring: the registries follow patients the sites lost)
     spm_cens = np.tile(spm_censoring(params, inf, cens1), reps)
-    spm_first = np.minimum(spm, death)
-    spm_exit = np.minimum(spm_first, spm_cens)
-    spm_cause = np.where(spm_first <= spm_cens, np.where(spm <= death, 1, 2), 0)
+    spm_exit, spm_cause = endpoint(np.minimum(spm, death), np.where(spm <= death, 1, 2), spm_cens)
     rel_first = np.minimum(prog, death)
     rel_exit, rel_cause = endpoint(rel_first, np.where(prog <= death, 2, 1))  # 1 = NRM, 2 = relapse
     m12, m24, m36 = 365.25, 730.5, 1095.75
