@@ -71,7 +71,11 @@ SPM_BETWEEN_VISITS = (
     "cancers raised queries, not SPM events), censored at last contact, while a malignancy is dated when diagnosed, "
     "between visits, and its form is a contact and the malignancy-free are known only at visits (the OS mechanism "
     "again). Fixed: with os_censor_at_linkage_completeness = 1, national cancer registry cancers are SPM events and "
-    "SPM is censored at the earlier of the cancer and death registries' completeness dates (endpoints.md)."
+    "SPM is censored at the earlier of the cancer and death registries' completeness dates (endpoints.md). "
+    "Overall (pooled over products) against params.json, an estimand gap rather than an estimator bias: censoring "
+    "at the cancer registry's completeness date (six months before the cut-off) shortens the follow-up of the "
+    "late-approved, high-SPM product (CILTA_CEL), so the pooled Aalen-Johansen estimate at 36 months weighs it "
+    "less than the case-mix average params.json takes; the design-matched truth, censored the same way, is covered."
 )
 NRM_AFTER_LC = (
     "with linkage, a death found after the last site contact counted as non-relapse death although relapse status "
