@@ -20,7 +20,11 @@ def test_dbt_build_succeeds(built_warehouse):
     assert {"model", "seed", "test", "unit_test"} <= kinds
     assert sum(r["unique_id"].startswith("unit_test.") for r in results) >= 5
     ran = {r["unique_id"].rsplit(".", 1)[-1] for r in results}
-    assert {"adtte_spm_where_cancer_status_is_known", "adtte_spm_under_last_contact_rule"} <= ran
+    assert {
+        "adtte_spm_where_cancer_status_is_known",
+        "adtte_spm_under_last_contact_rule",
+        "linkage_cancers_t_cell_by_morphology",
+    } <= ran
 
 
 def test_layers_land_in_exact_schemas(wh):
