@@ -568,7 +568,9 @@ def _gray_row(
         "test_df": dfree if dfree is not None else max(len(levels) - 1, 0),
         "p_value": p,
         "n_excluded": prep.n_excluded,
-        "note": "; ".join(x for x in (note, prep.note) if x) or None,
+        # a test not computed says only why: the exclusions are on the estimate rows (and a note must fit the
+        # 200 bytes of a SAS transport v5 value; the release refuses a longer one)
+        "note": "; ".join(x for x in (note, prep.note if stat is not None else None) if x) or None,
     }
 
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def linkage_exercised(truth_dir: Path) -> dict[str, int]:
-    """How much of the comparison the national linkage drives: deaths the returns hold that no site reported
-    (generator's linkage truth), OS_LNK rows, and clean patients whose OS differs from OS_LC (censored at the
-    linkage completeness date, or a death after it censored there)."""
+    """How much of the comparison the national linkage drives: deaths and cancers the returns hold (that no site
+    reported; generator's linkage truth), OS_LNK rows, and clean patients whose OS differs from OS_LC (censored at
+    the linkage completeness date, or a death after it censored there)."""
     import polars as pl
 
     truth = pl.read_parquet(truth_dir / "endpoint_truth.parquet").filter(~pl.col("has_defect"))
@@ -40,6 +40,10 @@ def linkage_exercised(truth_dir: Path) -> dict[str, int]:
         "linkage_deaths_no_site_reported": linked.filter(
             (pl.col("event") == "death") & ~pl.col("site_reported")
         ).height,
+        "linkage_cancers_no_site_reported": linked.filter(
+            (pl.col("event") == "cancer") & ~pl.col("site_reported")
+        ).height,
+        "linkage_cancers": linked.filter(pl.col("event") == "cancer").height,
         "os_lnk_rows": truth.filter(pl.col("paramcd") == "OS_LNK").height,
         "os_differs_from_os_lc": os.filter(
             (pl.col("aval_days") != pl.col("aval_days_lc")) | (pl.col("status") != pl.col("status_lc"))
@@ -59,7 +63,8 @@ def _markdown(result: dict, compared: int, differing: int, adrs) -> list[str]:
         "",
         "National linkage in the comparison: {linkage_deaths_no_site_reported} deaths in the returns that no site "
         "reported (all patients); {os_lnk_rows} OS_LNK rows; {os_differs_from_os_lc} patients whose OS (configured "
-        "rule) differs from OS_LC.".format(**result["linkage"]),
+        "rule) differs from OS_LC; {linkage_cancers} cancers in the returns, {linkage_cancers_no_site_reported} of "
+        "them no site reported (SPM events where cancer status is known).".format(**result["linkage"]),
         "",
         "| PARAMCD | kind | CNSR truth -> ADTTE | rows |",
         "|---|---|---|---:|",

@@ -1,7 +1,10 @@
-"""The OS censoring rule of a build, read from configuration, and the sentence every release's methods state.
+"""The censoring rule of a build where status is known, read from configuration, the sentence every release's
+methods state, and the ICD-O-3 T-cell morphology rule of SPM_TCELL.
 
 The choice lives once, in data/config/clinical_thresholds.csv (rule os_censor_at_linkage_completeness), which dbt
-reads as a seed (int_os_censoring -> adam.adtte) and the release reads here.
+reads as a seed (dim_os_censoring -> adam.adtte) and the release reads here. The T-cell histology ranges live once,
+in data/config/icdo3_tcell_morphology.csv (dbt seed icdo3_tcell_morphology; the generator's endpoint truth reads
+them here).
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ def os_censors_at_linkage(config_dir: Path = CONFIG_DIR) -> bool:
     raise KeyError(f"{RULE_ID} missing from clinical_thresholds.csv")
 
 
+def tcell_histology_ranges(config_dir: Path = CONFIG_DIR) -> tuple[tuple[int, int], ...]:
+    """(first, last) ICD-O-3 histology codes of T-cell and NK-cell neoplasms (ICD-O-3.1 histology group 10)."""
+    with open(Path(config_dir) / "icdo3_tcell_morphology.csv", encoding="utf-8", newline="") as fh:
+        return tuple((int(r["histology_from"]), int(r["histology_to"])) for r in csv.DictReader(fh))
+
+
+def is_tcell_morphology(morphology: str | None, ranges: tuple[tuple[int, int], ...]) -> bool:
+    """An ICD-O-3 morphology ('9702/3') whose histology (first four digits) is in one of the T-cell ranges."""
+    head = (morphology or "").strip()[:4]
+    return head.isdigit() and len(head) == 4 and any(lo <= int(head) <= hi for lo, hi in ranges)
+
+
 def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
     """One paragraph for a release's methods: which rule OS follows, and where the other analysis is."""
     linkage = (
@@ -31,9 +46,16 @@ def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
         "through C and censored there, and a death after C is censored at C; a patient infused after C, or any "
         "patient when no linkage return states its completeness, is censored at last contact. Relapse status is "
         "known only through site follow-up: PFS, NRM, relapse, EFS and DOR do not count a death only the linkage "
-        "found after the last site contact proving the patient alive, and are censored at that contact."
+        "found after the last site contact proving the patient alive, and are censored at that contact. New "
+        "malignancies (SPM, SPM_TCELL) count from the site reports and the national cancer registry (Korea Central "
+        "Cancer Registry, the earlier date; T-cell by ICD-O-3 morphology), censored at the earlier of the cancer "
+        "registry's and the death data's completeness dates, death competing."
     )
-    last_contact = "OS (PARAMCD OS) is censored at last contact (the last date a site reported the patient alive)."
+    last_contact = (
+        "OS (PARAMCD OS) is censored at last contact (the last date a site reported the patient alive); new "
+        "malignancies (SPM, SPM_TCELL) are the site-reported ones, censored at last contact (national cancer "
+        "registry returns only raise site queries)."
+    )
     both = (
         " Both analyses are in adam.adtte whenever a linkage return states its completeness: OS_LC (last contact) "
         "and OS_LNK (vital status known through the linkage completeness date), and in analysis.survival_estimates "

@@ -61,3 +61,31 @@ def test_profile_clock_closes_only_started_steps():
     clock.event("dbt_core", "STEP_FAILURE")
     clock.event("release", "STEP_SUCCESS")  # never started: nothing to measure
     assert set(clock.steps) == {"dbt_core"} and set(clock.steps["dbt_core"]) == {"cpu_s", "wall_s"}
+
+
+def test_coverage_matched_truth_censors_spm_as_the_estimator_does():
+    """Design-matched SPM truth: where cancer status is known (the shipped switch), censored at the earlier of the
+    generated set's cancer and death completeness dates for patients infused by then, not at min(cut-off, LTFU)."""
+    import datetime as dt
+
+    import numpy as np
+
+    from kocartr.censoring import os_censors_at_linkage
+    from kocartr.synth.linkage import complete_through
+
+    spec = importlib.util.spec_from_file_location("coverage_study", ROOT / "benchmarks" / "coverage_study.py")
+    cov = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cov)
+    epoch = dt.date(1970, 1, 1)
+    through = complete_through("2026-10")
+    # linkage_completeness lags: death data two months, the cancer registry six (kocartr/synth/linkage.py)
+    assert through == {
+        "DEATH_STATISTICS": (dt.date(2026, 8, 31) - epoch).days,
+        "CANCER_REGISTRY": (dt.date(2026, 4, 30) - epoch).days,
+    }
+    params = {"data_cutoff": "2026-10-31", "arguments": {"last_month": "2026-10"}}
+    inf = np.array([(dt.date(2026, 1, 1) - epoch).days, (dt.date(2026, 6, 1) - epoch).days])
+    cens = np.array([50, 20])  # min(cut-off, LTFU) - infusion: lost to the sites early
+    got = cov.spm_censoring(params, inf, cens)
+    assert os_censors_at_linkage()
+    assert got.tolist() == [119, 20]  # 2026-04-30 is day 119 of the first; the second was infused after it

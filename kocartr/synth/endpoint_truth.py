@@ -7,7 +7,9 @@ rules of the endpoint specification (dbt_project/models/adam/endpoints.md): one 
 source (site forms and national linkage), last contact, OS censored at last contact or where vital status is
 known (the linkage's completeness date, as configured), every other endpoint censored at last contact (PFS, NRM,
 RELAPSE, EFS and DOR, where status is known, at the last site contact when only linkage found a later death), REL / NRM,
-SPM, CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for responders, delayed entry.
+SPM (where status is known: site and national cancer registry malignancies, censored at the earlier of the cancer
+and death registries' completeness dates), CIBMTR count recovery, one best-response rule, EFS for ALL, DOR for
+responders, delayed entry.
 
 An independent re-implementation: it reads neither the warehouse nor dbt / analyses code, so a reconciliation
 test comparing adam.adtte with it checks the pipeline. Patients carrying an injected row defect (defects.csv) are
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
+from kocartr.censoring import is_tcell_morphology
 from kocartr.dictionary import Dictionary
 from kocartr.synth import params as P
 
@@ -37,6 +40,8 @@ DOR_WINDOW = "D180"
 RESPONSE_WINDOWS = ("D90", "D180")
 # The national source whose completeness date makes vital status known (linkage_source code list; dim_os_censoring).
 DEATH_LINKAGE_SOURCE = "DEATH_STATISTICS"
+# The national source whose completeness date makes new-cancer status known (SPM; dim_os_censoring).
+CANCER_LINKAGE_SOURCE = "CANCER_REGISTRY"
 # OS parameters: None follows the configuration (os_censor_at_linkage_completeness); the two explicit variants
 # exist once a linkage return states its completeness (adam.adtte, endpoints.md "Censoring where vital status is
 # known").
@@ -70,7 +75,7 @@ _OTHER = {
     "adverse_event": ("ae_term", "ctcae_grade"),
     "response": ("response",),
     "followup": ("vital_status", "subsequent_therapy", "subsequent_hct"),
-    "secondary_malignancy": ("category", "t_cell_malignancy"),
+    "secondary_malignancy": ("category", "t_cell_malignancy", "icdo3_morphology"),
     "death": ("primary_cause",),
 }
 # Forms whose dated rows prove the patient was alive (CIBMTR 4100 date of contact); pregnancy outcome and death
@@ -102,12 +107,13 @@ class Rules:
     recovery: dict[str, tuple[float, int]]  # analyte -> (threshold, consecutive values)
     os_at_linkage: bool  # OS censored at the death linkage's completeness date (else at last contact)
     death_precedence: dict[str, int]  # source form -> rank (lower wins; the earlier date within a rank)
+    tcell_histology: tuple[tuple[int, int], ...] = ()  # ICD-O-3 T/NK-cell histology ranges (SPM_TCELL)
 
 
 def load_rules(d: Dictionary) -> Rules:
     import csv
 
-    from kocartr.censoring import os_censors_at_linkage
+    from kocartr.censoring import os_censors_at_linkage, tcell_histology_ranges
     from kocartr.paths import CONFIG_DIR
 
     resp = d.code_lists["response"].codes
@@ -127,6 +133,7 @@ def load_rules(d: Dictionary) -> Rules:
         recovery=recovery,
         os_at_linkage=os_censors_at_linkage(CONFIG_DIR),
         death_precedence=precedence,
+        tcell_histology=tcell_histology_ranges(CONFIG_DIR),
     )
 
 
@@ -183,11 +190,22 @@ def _by_patient(df: pl.DataFrame) -> dict[str, list[dict]]:
 
 @dataclass(frozen=True)
 class Linkage:
-    """What the linkage returns received by the cut-off say: death days (on or before the cut-off) per registry
-    patient key, and the date through which the death source is complete (None without a completeness return)."""
+    """What the linkage returns received by the cut-off say: death days and new cancers (day, ICD-O-3 morphology),
+    on or before the cut-off, per registry patient key, and the dates through which the death and cancer sources
+    are complete (None without a completeness return)."""
 
     deaths: dict[str, list[int]] = field(default_factory=dict)
     death_complete_through: int | None = None
+    cancers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    cancer_complete_through: int | None = None
+
+    @property
+    def spm_complete_through(self) -> int | None:
+        """SPM's administrative censoring day: the earlier of the two completeness dates (alive and free of a new
+        cancer is known only through both); None unless both are stated."""
+        if self.death_complete_through is None or self.cancer_complete_through is None:
+            return None
+        return min(self.death_complete_through, self.cancer_complete_through)
 
 
 def _epoch_days(col: str) -> pl.Expr:
@@ -215,6 +233,15 @@ def _linkage_form(root: Path, form: str, cutoff_month: int) -> pl.DataFrame | No
     )
 
 
+def _complete_through(comp: pl.DataFrame | None, source: str, cutoff_day: int) -> int | None:
+    """The latest completeness date a source's returns state, capped at the cut-off (int_linkage_completeness)."""
+    if comp is None:
+        return None
+    days = comp.filter(pl.col("linkage_source") == source).select(_epoch_days("complete_through"))
+    stated = days.to_series().drop_nulls().to_list()
+    return min(max(stated), cutoff_day) if stated else None
+
+
 def read_linkage(root: Path, cutoff_month: int, cutoff_day: int) -> Linkage:
     """The linkage returns as the generator wrote them under `root` (the submissions folder)."""
     deaths: dict[str, list[int]] = defaultdict(list)
@@ -223,13 +250,19 @@ def read_linkage(root: Path, cutoff_month: int, cutoff_day: int) -> Linkage:
         dated = df.select("patient_key", _epoch_days("death_date").alias("day")).filter(pl.col("day") <= cutoff_day)
         for key, day in dated.sort("day").iter_rows():
             deaths[key].append(day)
+    cancers: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    df = _linkage_form(root, "linkage_cancer", cutoff_month)
+    if df is not None:
+        dated = df.select("patient_key", _epoch_days("diagnosis_date").alias("day"), "icdo3_morphology")
+        for key, day, morph in dated.filter(pl.col("day") <= cutoff_day).sort("day", "icdo3_morphology").iter_rows():
+            cancers[key].append((day, morph))
     comp = _linkage_form(root, "linkage_completeness", cutoff_month)
-    through = None
-    if comp is not None:
-        days = comp.filter(pl.col("linkage_source") == DEATH_LINKAGE_SOURCE).select(_epoch_days("complete_through"))
-        stated = days.to_series().drop_nulls().to_list()
-        through = min(max(stated), cutoff_day) if stated else None
-    return Linkage(deaths=dict(deaths), death_complete_through=through)
+    return Linkage(
+        deaths=dict(deaths),
+        death_complete_through=_complete_through(comp, DEATH_LINKAGE_SOURCE, cutoff_day),
+        cancers=dict(cancers),
+        cancer_complete_through=_complete_through(comp, CANCER_LINKAGE_SOURCE, cutoff_day),
+    )
 
 
 # --- pure rules on one patient's records ---------------------------------------------------------------------
@@ -240,6 +273,7 @@ class Patient:
     records: dict[str, list[dict]] = field(default_factory=dict)  # lab: the count analytes of recovery only
     last_lab: int | None = None  # latest dated lab value of any analyte (a contact)
     linkage_deaths: list[int] = field(default_factory=list)  # national linkage death days (not a contact)
+    linkage_cancers: list[tuple[int, str]] = field(default_factory=list)  # (day, ICD-O-3 morphology), not a contact
 
     def rows(self, form: str) -> list[dict]:
         return self.records.get(form, [])
@@ -492,22 +526,43 @@ def _itt_start(p: Patient, reg: dict | None, inf: list) -> int | None:
     )
 
 
-def _spm_rows(p: Patient, index_day: int, death_day: int | None, lc: int, enrol) -> list[dict]:
-    """SPM and SPM_TCELL: the first new malignancy (T-cell: category or flag) on/after day 0, death competing."""
-    spm = [
-        r
+def malignancies(p: Patient, rules: Rules, index_day: int, with_linkage: bool) -> list[tuple[int, bool]]:
+    """(diagnosis day, is T-cell) of every new malignancy on/after day 0: the site reports (T-cell: category, flag
+    or ICD-O-3 morphology) and, with censoring where status is known, the national cancer registry's (registered
+    patients only; T-cell by morphology). No matching is needed: the endpoints take the earliest date."""
+    out = [
+        (
+            r["diagnosis_date"],
+            r["category"] == "T_CELL_NEOPLASM"
+            or r["t_cell_malignancy"] == "Y"
+            or is_tcell_morphology(r["icdo3_morphology"], rules.tcell_histology),
+        )
         for r in p.rows("secondary_malignancy")
-        if r["diagnosis_date"] is not None and r["diagnosis_date"] >= index_day
+        if r["diagnosis_date"] is not None
     ]
-    first_spm = min((r["diagnosis_date"] for r in spm), default=None)
-    first_t = min(
-        (r["diagnosis_date"] for r in spm if r["category"] == "T_CELL_NEOPLASM" or r["t_cell_malignancy"] == "Y"),
-        default=None,
-    )
-    return [
-        _competing("SPM", index_day, first_spm, death_day, lc, enrol),
-        _competing("SPM_TCELL", index_day, first_t, death_day, lc, enrol),
-    ]
+    if with_linkage and registration(p) is not None:
+        out += [(day, is_tcell_morphology(m, rules.tcell_histology)) for day, m in p.linkage_cancers]
+    return [(day, t) for day, t in out if day >= index_day]
+
+
+def _spm_rows(
+    p: Patient, rules: Rules, index_day: int, death_day: int | None, lc: int, enrol, spm_through: int | None
+) -> list[dict]:
+    """SPM and SPM_TCELL: the first new malignancy on/after day 0, death competing. Where cancer status is known
+    (the OS switch, and the earlier completeness date C on or after day 0): linkage cancers count, and an event or
+    death after C is censored at C; otherwise site reports only, censored at last contact."""
+    spm = malignancies(p, rules, index_day, rules.os_at_linkage)
+    admin = spm_through if rules.os_at_linkage and spm_through is not None and spm_through >= index_day else None
+    rows = []
+    for param, days in (("SPM", [d for d, _ in spm]), ("SPM_TCELL", [d for d, t in spm if t])):
+        first = min(days, default=None)
+        if admin is None:
+            rows.append(_competing(param, index_day, first, death_day, lc, enrol))
+            continue
+        ev = first if first is not None and first <= admin else None
+        comp = death_day if death_day is not None and death_day <= admin else None
+        rows.append(_competing(param, index_day, ev, comp, admin, enrol))
+    return rows
 
 
 def _disease_rows(
@@ -529,7 +584,7 @@ def _disease_rows(
 
 
 def patient_truth(
-    p: Patient, rules: Rules, cutoff_day: int, complete_through: int | None = None
+    p: Patient, rules: Rules, cutoff_day: int, complete_through: int | None = None, spm_through: int | None = None
 ) -> tuple[list[dict], dict | None]:
     """ADTTE-equivalent rows (encoding-free) and the response summary of one patient."""
     reg = registration(p)
@@ -551,7 +606,7 @@ def patient_truth(
     pd_day = progression(p, rules, index_day)
     rows += overall_survival(rules, index_day, death_day, lc, enrol, complete_through)
     disease, pfs_ev, dz_lc = _disease_rows(p, rules, index_day, pd_day, (death_day, death_nrm), lc, alive, enrol)
-    rows += disease + _spm_rows(p, index_day, death_day, lc, enrol)
+    rows += disease + _spm_rows(p, rules, index_day, death_day, lc, enrol, spm_through)
     for analyte, param in (("ANC", "ANC_REC"), ("PLT", "PLT_REC")):
         status, rec = recovery(p, analyte, *rules.recovery[analyte], index_day, next_inf)
         rows.append(_competing(param, index_day, index_day if status == "NEVER_BELOW" else rec, death_day, lc, enrol))
@@ -629,8 +684,10 @@ def endpoint_truth(
     ep, rs = [], []
     for pid, p in sorted(reported_patients(frames, rules, sites, cutoff_month, cutoff_day).items()):
         site, patient_id = pid.split(":", 1)
-        p.linkage_deaths = link.deaths.get(patient_key(hmac_key or DEMO_KEY, site, patient_id), [])
-        rows, resp = patient_truth(p, rules, cutoff_day, link.death_complete_through)
+        key_ = patient_key(hmac_key or DEMO_KEY, site, patient_id)
+        p.linkage_deaths = link.deaths.get(key_, [])
+        p.linkage_cancers = link.cancers.get(key_, [])
+        rows, resp = patient_truth(p, rules, cutoff_day, link.death_complete_through, link.spm_complete_through)
         key = {"site_code": site, "patient_id": patient_id, "has_defect": pid in bad}
         ep += [{**key, **r} for r in rows]
         if resp is not None:

@@ -123,6 +123,13 @@ def _completeness(months: np.ndarray, source: str) -> np.ndarray:
     return month_start_day(months - LAG_MONTHS[source] + 1) - 1
 
 
+def complete_through(last_month: str) -> dict[str, int]:
+    """Per national source, the day through which the last return of a generated set (month `last_month`) is
+    complete (what its linkage_completeness rows state)."""
+    months = np.array([month_index(last_month)])
+    return {src: int(_completeness(months, src)[0]) for src in LAG_MONTHS}
+
+
 def _missed_reason(c: Cohort, idx: np.ndarray, day: np.ndarray, reported: np.ndarray, never_told: np.ndarray) -> list:
     """Why no site reports an event: the site was never told (SITE_MISSED_DEATH), the patient was lost to follow-up
     before it, or no visit has followed it yet; None when a site reports it."""

@@ -23,6 +23,36 @@ def os_censoring(con: duckdb.DuckDBPyConnection, cutoff: date) -> tuple[bool, da
     return value == 1, (min(through, cutoff) if through is not None else None)
 
 
+def spm_censoring(con: duckdb.DuckDBPyConnection, cutoff: date) -> date | None:
+    """SPM's administrative censoring date where cancer status is known: the earlier of the latest completeness the
+    cancer registry's and the death source's returns state, capped at the cut-off (None unless both exist)."""
+    (death, cancer) = con.sql(
+        "select max(complete_through) filter (where linkage_source = 'DEATH_STATISTICS'), "
+        "max(complete_through) filter (where linkage_source = 'CANCER_REGISTRY') from staging.stg_linkage_completeness"
+    ).fetchall()[0]
+    return None if death is None or cancer is None else min(death, cancer, cutoff)
+
+
+def first_malignancy(
+    con: duckdb.DuckDBPyConnection, patient: str, day0: date, cutoff: date, linked: bool
+) -> date | None:
+    """The first new malignancy on/after day 0: the timeline's site reports and, where cancer status is known, the
+    national cancer registry's returns of a registered patient (staged, not the marts that apply the rule)."""
+    site = con.sql(
+        "select min(event_date) from marts.fct_patient_timeline where patient_key = ? and "
+        "event_type = 'SECONDARY_MALIGNANCY' and event_date >= ? and event_date <= ?",
+        params=[patient, day0, cutoff],
+    ).fetchall()[0][0]
+    if not linked:
+        return site
+    linkage = con.sql(
+        "select min(diagnosis_date) from staging.stg_linkage_cancer where patient_key = ? and diagnosis_date >= ? "
+        "and diagnosis_date <= ? and patient_key in (select patient_key from staging.stg_registration)",
+        params=[patient, day0, cutoff],
+    ).fetchall()[0][0]
+    return min((d for d in (site, linkage) if d is not None), default=None)
+
+
 def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int | None]]:
     """{PARAMCD: (AVAL, CNSR)} for PARAMS from the timeline of one patient (CNSR None = competing event)."""
     cutoff: date = con.sql("select DCUTDT from adam.adsl where USUBJID = ?", params=[patient]).fetchall()[0][0]
@@ -99,13 +129,22 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
         out["NRM"], out["RELAPSE"] = (aval(dz_death), 0), (aval(dz_death), None)
     else:
         out["NRM"] = out["RELAPSE"] = (aval(dz_contact), 1)
-    spm = next(iter(dates("SECONDARY_MALIGNANCY", day0, strict=False)), None)
-    if spm and (death is None or spm <= death):
-        out["SPM"] = (aval(spm), 0)
-    elif death:
-        out["SPM"] = (aval(death), None)
+    # SPM: where cancer status is known, linkage cancers count and the censoring date is the earlier of the cancer
+    # and death registries' completeness dates C (an event or death after C censored at C); else site reports, LC
+    spm = first_malignancy(con, patient, day0, cutoff, uses_linkage)
+    admin = spm_censoring(con, cutoff) if uses_linkage else None
+    spm_death = death
+    if admin is not None and admin >= day0:
+        spm = spm if spm is not None and spm <= admin else None
+        spm_death = death if death is not None and death <= admin else None
     else:
-        out["SPM"] = (aval(last_contact), 1)
+        admin = last_contact
+    if spm and (spm_death is None or spm <= spm_death):
+        out["SPM"] = (aval(spm), 0)
+    elif spm_death:
+        out["SPM"] = (aval(spm_death), None)
+    else:
+        out["SPM"] = (aval(admin), 1)
     return out
 
 

@@ -19,6 +19,12 @@ def test_dbt_build_succeeds(built_warehouse):
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "seed", "test", "unit_test"} <= kinds
     assert sum(r["unique_id"].startswith("unit_test.") for r in results) >= 5
+    ran = {r["unique_id"].rsplit(".", 1)[-1] for r in results}
+    assert {
+        "adtte_spm_where_cancer_status_is_known",
+        "adtte_spm_under_last_contact_rule",
+        "linkage_cancers_t_cell_by_morphology",
+    } <= ran
 
 
 def test_the_build_reuses_the_projects_parse(built_warehouse):

@@ -289,3 +289,77 @@ def test_truth_frames_of_a_generated_set(small):
     # every responder has a first response date and a DOR row
     dor = ep.filter(pl.col("paramcd") == "DOR").select("site_code", "patient_id")
     assert rs.filter(pl.col("first_response_date").is_not_null()).height == dor.height > 0
+
+
+def test_tcell_morphology_rule_reads_the_seed(rules):
+    from kocartr.censoring import is_tcell_morphology
+
+    r = rules.tcell_histology
+    assert (9700, 9719) in r and (9837, 9837) in r  # ICD-O-3.1 histology group 10 (data/config seed)
+    assert [is_tcell_morphology(m, r) for m in ("9702/3", "9827/3", "9834/3", "9837/3", "9948/3")] == [True] * 5
+    # B-cell and myeloid neighbours, blanks and malformed codes are not T-cell
+    assert [is_tcell_morphology(m, r) for m in ("9823/3", "9833/3", "9835/3", "9861/3", "", None, "97x2/3")] == [
+        False
+    ] * 7
+
+
+def test_spm_where_cancer_status_is_known(rules):
+    """With the shipped switch, national cancer registry cancers count (the earlier date), T-cell by ICD-O-3
+    morphology, and SPM is censored at the earlier of the two completeness dates, death competing; with the
+    last-contact rule SPM is the site reports censored at last contact, as before."""
+    assert rules.os_at_linkage
+    off = dataclasses.replace(rules, os_at_linkage=False)
+    seen = [{"contact_date": 100, "vital_status": "ALIVE"}]
+    site = [{"diagnosis_date": 250, "category": "OTHER_LYMPHOID", "t_cell_malignancy": "N"}]
+    p = _patient(followup=seen, secondary_malignancy=site)
+    p.linkage_cancers = [(D0 + 240, "9702/3")]  # the same tumour, dated earlier and coded T-cell by the registry
+    got = _by_param(T.patient_truth(p, rules, CUTOFF, D0 + 600, D0 + 500)[0])
+    assert got["SPM"] == got["SPM_TCELL"] == (240, "event", False)
+    got = _by_param(T.patient_truth(p, off, CUTOFF, D0 + 600, D0 + 500)[0])
+    assert got["SPM"] == (250, "event", False) and got["SPM_TCELL"] == (250, "censored", False)  # site LC = 250
+    # cancer-free and alive: censored at the completeness date, not at the last contact
+    q = _patient(followup=seen)
+    got = _by_param(T.patient_truth(q, rules, CUTOFF, D0 + 600, D0 + 500)[0])
+    assert got["SPM"] == got["SPM_TCELL"] == (500, "censored", False)
+    assert _by_param(T.patient_truth(q, off, CUTOFF, D0 + 600, D0 + 500)[0])["SPM"] == (100, "censored", False)
+    # a cancer or a death after the completeness date: censored there; a death before it: competing
+    q.linkage_cancers = [(D0 + 520, "8140/3")]
+    q.linkage_deaths = [D0 + 550]
+    assert _by_param(T.patient_truth(q, rules, CUTOFF, D0 + 600, D0 + 500)[0])["SPM"] == (500, "censored", False)
+    q.linkage_deaths = [D0 + 450]
+    assert _by_param(T.patient_truth(q, rules, CUTOFF, D0 + 600, D0 + 500)[0])["SPM"] == (450, "competing", False)
+    # no cancer completeness date (or before day 0): last contact, linkage cancers still count
+    q.linkage_deaths = []
+    assert _by_param(T.patient_truth(q, rules, CUTOFF, D0 + 600, None)[0])["SPM"] == (520, "event", False)
+    assert _by_param(T.patient_truth(q, rules, CUTOFF, D0 + 600, D0 - 1)[0])["SPM"] == (520, "event", False)
+    # without a registration the agency links nothing
+    q.records.pop("registration")
+    assert T.malignancies(q, rules, D0, True) == []
+
+
+def test_spm_complete_through_is_the_earlier_of_both_sources():
+    assert T.Linkage(death_complete_through=10, cancer_complete_through=7).spm_complete_through == 7
+    assert T.Linkage(death_complete_through=5, cancer_complete_through=7).spm_complete_through == 5
+    assert T.Linkage(death_complete_through=5).spm_complete_through is None
+    assert T.Linkage(cancer_complete_through=5).spm_complete_through is None
+
+
+def test_read_linkage_cancers_and_cancer_completeness(tmp_path):
+    from kocartr.synth.cohort import month_index
+
+    def cancer(record: str, day: str, morph: str, action: str = "") -> dict:
+        return {"patient_key": "k1", "record_id": record, "action": action, "diagnosis_date": day} | {
+            "icdo3_topography": "C77.9",
+            "icdo3_morphology": morph,
+        }
+
+    _return(tmp_path, "2024-01", "linkage_cancer", [cancer("LC-1", "2023-10-05", "9702/3")])
+    _return(tmp_path, "2024-02", "linkage_cancer", [cancer("LC-1", "2023-10-07", "9702/3")])  # corrected date
+    _return(tmp_path, "2024-03", "linkage_cancer", [cancer("LC-2", "2024-01-20", "8140/3")])  # later return
+    comp = {"record_id": "c", "action": "", "linkage_source": "CANCER_REGISTRY", "complete_through": "2023-08-31"}
+    _return(tmp_path, "2024-02", "linkage_completeness", [comp])
+    cutoff = (dt.date(2024, 2, 29) - dt.date(1970, 1, 1)).days
+    got = T.read_linkage(tmp_path, month_index("2024-02"), cutoff)
+    assert got.cancers == {"k1": [((dt.date(2023, 10, 7) - dt.date(1970, 1, 1)).days, "9702/3")]}
+    assert got.cancer_complete_through == (dt.date(2023, 8, 31) - dt.date(1970, 1, 1)).days
+    assert got.death_complete_through is None and got.spm_complete_through is None

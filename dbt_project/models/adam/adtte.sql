@@ -19,8 +19,10 @@
 --   RELAPSE  event: REL (on or before death)               competing: non-relapse death; censored: LC
 --   EFS      (ALL only) event: treatment failure (no CR/CRi by the remission window) at day 0, else min(REL, death)
 --   DOR      (responders by day 180) from the first PR-or-better response: event min(REL, death); censored: LC
---   SPM      event: first new malignancy on/after day 0    competing: death without SPM; censored: LC
---   SPM_TCELL as SPM, T-cell malignancies only
+--   SPM      event: first new malignancy on/after day 0    competing: death without SPM; censored: LC; when
+--            censoring where status is known, linkage cancers count too and the censoring date is the earlier of
+--            the cancer and death registries' completeness dates (spm_rules below)
+--   SPM_TCELL as SPM, T-cell malignancies only (ICD-O-3 morphology: seed icdo3_tcell_morphology)
 --   ANC_REC / PLT_REC event: recovery (CIBMTR rule; NEVER_BELOW = event at day 0); competing: death; censored: LC
 -- ENTRYT = days from STARTDT to registry enrolment when the patient enrolled later, else 0 (left truncation).
 -- PREENTFL = 'Y' when the event or competing event happened on or before entry (ENTRYT > 0, AVAL <= ENTRYT):
@@ -74,6 +76,33 @@ os_rules as (
     ) as r  -- uses_linkage NULL: OS follows the configuration
     -- the two explicit variants exist once a linkage return states its completeness (else both equal OS)
     where r.paramcd = 'OS' or oc.death_complete_through is not null
+),
+-- Censoring where cancer status is known (SPM, SPM_TCELL): under the same configuration, linkage cancers count
+-- beside the site-reported malignancies (the earlier date), and a patient is censored at admin_date = the earlier
+-- of the cancer registry's and the death data's completeness dates when it is on or after day 0 (alive and free of
+-- a new cancer is known only through both); an event or death after it is censored there. Otherwise (last-contact
+-- rule, or no such date) site-reported malignancies, censored at last contact, as before.
+spm_known as (
+    select i.*, r.paramcd, r.param, r.evntdesc,
+           case when oc.os_uses_linkage then least(r.site_date, r.linkage_date) else r.site_date end as ev_date,
+           case when oc.os_uses_linkage and oc.spm_complete_through >= i.index_infusion_date
+                then oc.spm_complete_through end as admin_date
+    from inf as i
+    cross join {{ ref('dim_os_censoring') }} as oc
+    cross join lateral (
+        select 'SPM' as paramcd, 'Secondary (new) malignancy' as param, 'NEW MALIGNANCY' as evntdesc,
+               i.first_spm_date as site_date, i.first_linkage_spm_date as linkage_date
+        union all
+        select 'SPM_TCELL', 'Secondary T-cell malignancy', 'NEW T-CELL MALIGNANCY', i.first_tcell_spm_date,
+               i.first_linkage_tcell_spm_date
+    ) as r
+),
+spm_rules as (
+    select *,
+           case when admin_date is null or ev_date <= admin_date then ev_date end as spm_event_date,
+           case when admin_date is null or death_date <= admin_date then death_date end as spm_death_date,
+           coalesce(admin_date, last_contact_date) as spm_censor_date
+    from spm_known
 ),
 -- status: 'E' event, 'C' censored, 'X' competing event; every competing-risk parameter goes through the one
 -- macro competing_risk (macros/competing_risk.sql)
@@ -132,15 +161,10 @@ params as (
     from inf
     where responder_by_d180 and first_response_date is not null
     union all
-    select patient_key, 'SPM', 'Secondary (new) malignancy', index_infusion_date,
-           {{ competing_risk('first_spm_date') }},
-           'NEW MALIGNANCY', 'DEATH'
-    from inf
-    union all
-    select patient_key, 'SPM_TCELL', 'Secondary T-cell malignancy', index_infusion_date,
-           {{ competing_risk('first_tcell_spm_date') }},
-           'NEW T-CELL MALIGNANCY', 'DEATH'
-    from inf
+    select patient_key, paramcd, param, index_infusion_date,
+           {{ competing_risk('spm_event_date', competing_date='spm_death_date', censor_date='spm_censor_date') }},
+           evntdesc, 'DEATH'
+    from spm_rules
     union all
     select patient_key, x.paramcd, x.param, index_infusion_date,
            {{ competing_risk("case when x.status = 'NEVER_BELOW' then index_infusion_date else x.rec_date end",
@@ -162,6 +186,8 @@ timed as (
         cast(date_diff('day', a.startdt, a.adt) as double) as aval,
         cast(greatest(coalesce(date_diff('day', a.startdt, p.enrolment_date), 0), 0) as double) as entryt,
         oc.death_complete_through,
+        oc.cancer_complete_through,
+        oc.spm_complete_through,
         oc.os_uses_linkage
     from params as a
     join p on a.patient_key = p.patient_key
@@ -184,6 +210,14 @@ select
         case when t.paramcd in ('OS', 'OS_LNK') and t.adt = t.death_complete_through
                   and (t.paramcd = 'OS_LNK' or t.os_uses_linkage)
              then 'ALIVE THROUGH LINKAGE COMPLETENESS'
+             -- SPM where cancer status is known: censored at the earlier of the two registries' completeness dates
+             when t.paramcd in ('SPM', 'SPM_TCELL') and t.os_uses_linkage and t.spm_complete_through >= t.startdt
+             then case when t.cancer_complete_through <= t.death_complete_through
+                       then 'CANCER REGISTRY COMPLETENESS' else 'DEATH REGISTRY COMPLETENESS' end
+             -- a death only the linkage found after the last site contact: censored at that contact, patient dead
+             when t.paramcd in ('PFS', 'NRM', 'RELAPSE', 'EFS', 'DOR') and t.death_date is not null
+                  and t.dz_death_date is null
+             then 'LAST SITE CONTACT (LATER DEATH KNOWN ONLY FROM NATIONAL LINKAGE)'
              when t.paramcd in ('ANC_REC', 'PLT_REC')
                   and (t.paramcd = 'ANC_REC' and t.anc_recovery_status = 'NO_DATA'
                        or t.paramcd = 'PLT_REC' and t.plt_recovery_status = 'NO_DATA')

@@ -23,6 +23,19 @@ spm as (
     where s.is_after_infusion and s.diagnosis_date <= c.data_cutoff
     group by s.patient_key
 ),
+linkage_spm as (
+    -- new primary cancers the national cancer registry returned (int_linkage_cancers), on or after day 0 (the
+    -- index infusion) and by the cut-off: SPM events when censoring where status is known (adtte decides)
+    select
+        l.patient_key,
+        min(l.diagnosis_date) as first_linkage_spm_date,
+        min(l.diagnosis_date) filter (where l.is_t_cell) as first_linkage_tcell_spm_date
+    from {{ ref('int_linkage_cancers') }} as l
+    join patients as p on l.patient_key = p.patient_key
+    cross join cutoff as c
+    where l.diagnosis_date >= p.infusion_date and l.diagnosis_date <= c.data_cutoff
+    group by l.patient_key
+),
 recovery as (
     select
         r.infusion_key,
@@ -71,6 +84,8 @@ select
     l.last_alive_date,
     s.first_spm_date,
     s.first_tcell_spm_date,
+    k.first_linkage_spm_date,
+    k.first_linkage_tcell_spm_date,
     r.anc_recovery_date,
     r.anc_recovery_status,
     r.plt_recovery_date,
@@ -86,5 +101,6 @@ left join {{ ref('int_deaths') }} as d on p.patient_key = d.patient_key
 left join {{ ref('int_disease_progression') }} as g on p.patient_key = g.patient_key
 left join {{ ref('int_last_contact') }} as l on p.patient_key = l.patient_key
 left join spm as s on p.patient_key = s.patient_key
+left join linkage_spm as k on p.patient_key = k.patient_key
 left join recovery as r on p.infusion_key = r.infusion_key
 left join response as b on p.infusion_key = b.infusion_key

@@ -12,6 +12,9 @@ attached as (
 ),
 codes as (
     select code, hematologic, unexpected from {{ ref('dictionary_codes') }} where code_list = 'malignancy_category'
+),
+tcell as (
+    select histology_from, histology_to from {{ ref('icdo3_tcell_morphology') }}
 )
 select
     a.site_code || ':' || a.record_id as spm_key,
@@ -25,7 +28,12 @@ select
     cast(date_diff('day', a.index_infusion_date, a.diagnosis_date) as integer) as study_day,
     a.category,
     coalesce(c.hematologic, false) as is_hematologic,
-    a.category = 'T_CELL_NEOPLASM' or a.t_cell_malignancy = 'Y' as is_t_cell,
+    -- T-cell: the site says so (category or flag), or the ICD-O-3 morphology is a T/NK-cell neoplasm (seed
+    -- icdo3_tcell_morphology, the rule linkage cancers follow: int_linkage_cancers)
+    a.category = 'T_CELL_NEOPLASM' or a.t_cell_malignancy = 'Y'
+        or exists (select 1 from tcell as t
+                   where try_cast(left(a.icdo3_morphology, 4) as integer) between t.histology_from and t.histology_to)
+        as is_t_cell,
     a.icdo3_morphology,
     a.t_cell_malignancy,
     a.car_transgene_tested,

@@ -1,5 +1,5 @@
 -- Concept: the dated inputs of every time-to-event endpoint (fact), one row per patient with a CAR-T order or
--- infusion, restricted to the data cut-off: death, progression, last contact, new malignancy, count recovery and
+-- infusion, restricted to the data cut-off: death, progression, last contact, new malignancy (site-reported and national cancer registry), count recovery and
 -- the response inputs of EFS and DOR. adam.adtte applies the endpoint rules to these dates only.
 -- Reference: registry brief §4; CIBMTR 4100; derivation and sources in int_endpoint_events (endpoints.md).
 -- Columns are listed so a new intermediate column reaches ADaM only when it is added to this contract.
@@ -26,6 +26,8 @@ select
     last_alive_date,
     first_spm_date,
     first_tcell_spm_date,
+    first_linkage_spm_date,
+    first_linkage_tcell_spm_date,
     anc_recovery_date,
     anc_recovery_status,
     plt_recovery_date,
