@@ -92,7 +92,8 @@ def select_rows(con, endpoint: str, where: Where, by: str | None, cols: dict[str
 
     adtte = {c for c, _ in _table_columns(con, "adtte")}
     keep = [c for c in ESTIMATOR_COLUMNS if c in cols] + ([by] if by and by not in ESTIMATOR_COLUMNS else [])
-    recoded = [c for c in ("DISGRP", "PRODUCT") if c in adtte and c in cols]
+    adsl = {c for c, _ in _table_columns(con, "adsl")}
+    recoded = [c for c in ("DISGRP", "PRODUCT") if c in adtte and c in adsl]
     replace = f" REPLACE ({', '.join(f's.{c} AS {c}' for c in recoded)})" if recoded else ""
     joined = f"SELECT t.*{replace}" + "".join(f', s."{c}"' for c in cols if c not in adtte)
     joined += f' FROM adam.adtte t LEFT JOIN {published_adsl(con, "s")} ON s."USUBJID" = t."USUBJID"'
