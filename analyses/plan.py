@@ -1,5 +1,5 @@
 """The analysis plan (data/config/analysis_plan.yaml), typed: endpoints, populations, strata, landmarks, month
-length, CI methods, display names (English / Korean) and product colours.
+length, CI methods, display names (English / Korean, late-effect endpoints included) and product colours.
 
 Every consumer (analyses/outcomes.py, the release's workbook, figures and report, `kocartr analyze`) reads these
 values here; none types a landmark or a month length of its own (tests/analyses/test_plan.py checks).
@@ -106,6 +106,7 @@ class AnalysisPlan:
     published_rates: tuple[PublishedRate, ...]
     product_colours: dict[str, str] = field(default_factory=dict)
     fallback_colours: tuple[str, ...] = ()
+    late_effects: dict[str, Label] = field(default_factory=dict)  # display names of late-effect endpoint codes
     recoding: PublicationRecoding | None = None
     report_rates: tuple[ReportRates, ...] = ()
 
@@ -134,11 +135,15 @@ class AnalysisPlan:
             return e.landmark_days
         return tuple(m * self.days_per_month for m in self.landmark_months)
 
+    def has_label(self, code: str) -> bool:
+        return any(code in d for d in (self.endpoints, self.toxicities, self.strata, self.late_effects))
+
     def label(self, code: str) -> Label:
-        """Display name of an endpoint, toxicity or stratifier (the code itself when the plan has none)."""
+        """Display name of an endpoint, toxicity, late-effect endpoint or stratifier (the code itself when the plan
+        has none)."""
         if code in self.endpoints:
             return self.endpoints[code].label
-        return self.toxicities.get(code) or self.strata.get(code) or Label(code, code)
+        return self.toxicities.get(code) or self.late_effects.get(code) or self.strata.get(code) or Label(code, code)
 
     def colours(self, codes: list[str]) -> dict[str, str]:
         """One fixed colour per product; other strata get the fallback palette in sorted order."""
@@ -247,6 +252,7 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
         ),
         product_colours={str(k): str(v) for k, v in (raw.get("product_colours") or {}).items()},
         fallback_colours=tuple(raw.get("fallback_colours") or ()),
+        late_effects={k: _label(v, f"late effect {k}") for k, v in (raw.get("late_effect_labels") or {}).items()},
         recoding=_recoding(raw.get("publication_recoding"), strata),
         report_rates=_report_rates(pub.get("report_rates")),
     )

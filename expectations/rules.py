@@ -99,35 +99,45 @@ def _q(col: str) -> str:
     return '"' + col.replace('"', '""') + '"'
 
 
-def ok_rule(
-    *,
-    name: str,
-    layer: str,
+def rule(
     table: str,
+    name: str,
+    *,
     category: str,
     subcategory: str,
-    severity: str,
-    max_failing_share: float,
     reason: str,
-    query: str,
+    severity: str = "critical",
+    max_failing_share: float = 0.0,
+    query: str | None = None,
+    expectation: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    ok_column: str = "ok",
+    where: str | None = None,
     id_columns: tuple[str, ...] = ("site_code", "record_id"),
     site_column: str | None = "site_code",
     per_site: bool = False,
     source: str = "hand",
 ) -> Rule:
-    """A rule over a SQL frame with a boolean column `ok` (one row per checked record)."""
+    """The one way to write a rule: "<table>.<name>", in the layer of the table's schema. Either an `expectation`
+    (GX class name, with its kwargs) on the table itself, or a `query` returning one row per checked record with a
+    boolean `ok_column` (never NULL) and the site column, which the rule expects to be True."""
+    if expectation is None:
+        if query is None:
+            raise ValueError(f"{table}.{name}: a rule needs an expectation or a query with a boolean {ok_column}")
+        expectation, kwargs = "ExpectColumnValuesToBeInSet", {"column": ok_column, "value_set": [True]}
     return Rule(
-        name=name,
-        layer=layer,
+        name=f"{table}.{name}",
+        layer=table.split(".")[0],
         table=table,
         category=category,
         subcategory=subcategory,
         severity=severity,
         max_failing_share=max_failing_share,
         reason=reason,
-        expectation="ExpectColumnValuesToBeInSet",
-        kwargs={"column": "ok", "value_set": [True]},
+        expectation=expectation,
+        kwargs=kwargs or {},
         query=query,
+        where=where,
         id_columns=id_columns,
         site_column=site_column,
         per_site=per_site,

@@ -10,7 +10,7 @@ Each rule's frame is one row per guarded table (id column `table_name`, no site)
 from __future__ import annotations
 
 from expectations import config as C
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 
 # downstream table -> the table it must not be empty after (ARCHITECTURE: staging -> marts -> adam)
 CORE_TABLES = {
@@ -23,10 +23,9 @@ REGISTRY = C.raw_table("registration")
 
 
 def _rule(table: str, name: str, reason: str, ok_sql: str) -> Rule:
-    return ok_rule(
-        name=f"{table}.{name}",
-        layer=table.split(".")[0],
-        table=table,
+    return rule(
+        table,
+        f"{name}",
         category="completeness",
         subcategory="atemporal",
         severity="critical",

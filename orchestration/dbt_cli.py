@@ -25,8 +25,10 @@ def build_args() -> list[str]:
 
     `buildable` indirect selection: a test runs in the layer op that builds the last model it reads. The default
     (eager) would run, in the staging op, mart tests that merely reference a seed, before the marts exist.
+    No dbt.log (a 6 MB debug log per layer) and no manifest / run_results JSON: the invocation's target folder is
+    removed after the layer, and dbt's events reach the run's log through dagster-dbt (~14% of dbt's CPU).
     """
-    return ["build", "--indirect-selection", "buildable"]
+    return ["build", "--indirect-selection", "buildable", "--log-level-file", "none", "--no-write-json"]
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:

@@ -57,6 +57,21 @@ def linkage_line(con) -> str:
     )
 
 
+def _rejected(con) -> str:
+    """'3 files rejected (120 rows read, 1 not read)': the rows a rejected file held are not in the rows received."""
+    has_rows = con.sql(
+        "select count(*) from information_schema.columns where table_schema = 'audit' "
+        "and table_name = 'file_rejects' and column_name = 'rows_read'"
+    ).fetchall()[0][0]
+    rows = "coalesce(sum(rows_read), 0), count(distinct source_file) filter (where rows_read is null)"
+    n, read, unread = con.sql(
+        f"select count(distinct source_file), {rows if has_rows else 'null, null'} from audit.file_rejects"
+    ).fetchall()[0]
+    if not n or read is None:
+        return f"{n} files rejected"
+    return f"{n} files rejected ({read} rows read" + (f", {unread} not read)" if unread else ")")
+
+
 def _warehouse_lines(warehouse: Path) -> list[str]:
     import duckdb
 
@@ -70,10 +85,9 @@ def _warehouse_lines(warehouse: Path) -> list[str]:
                 "select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_accepted), 0), "
                 "coalesce(sum(rows_quarantined), 0) from audit.ingest_ledger"
             ).fetchall()[0]
-            rejected = con.sql("select count(*) from audit.file_rejects").fetchall()[0][0]
             lines.append(
                 f"ingest: {files} files, {received} rows received = {accepted} accepted + "
-                f"{quarantined} quarantined; {rejected} files rejected"
+                f"{quarantined} quarantined; {_rejected(con)}"
             )
             rules = con.sql(
                 "select rule, count(distinct (source_file, source_row)) as n from audit.quarantine "

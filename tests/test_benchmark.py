@@ -48,3 +48,16 @@ def test_report_lists_rows_not_run():
     md = b.to_markdown(report)
     assert report["verdicts"] == {"sample": False} and "MISSED" in md
     assert "| 100k | | | not run" in md and "next month at 10k | | | not run" in md
+
+
+def test_profile_clock_closes_only_started_steps():
+    spec = importlib.util.spec_from_file_location("profile_run", ROOT / "benchmarks" / "profile_run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    clock = mod.StepClock()
+    clock.event("dbt_core", "STEP_START")
+    clock.event("dbt_core", "ASSET_MATERIALIZATION")  # events inside a step do not close it
+    assert clock.steps == {}
+    clock.event("dbt_core", "STEP_FAILURE")
+    clock.event("release", "STEP_SUCCESS")  # never started: nothing to measure
+    assert set(clock.steps) == {"dbt_core"} and set(clock.steps["dbt_core"]) == {"cpu_s", "wall_s"}

@@ -8,7 +8,7 @@ stops the analysis assets; temporal rules tolerate 2% of patients (their records
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expectations.config import (
     ADAE,
@@ -18,7 +18,7 @@ from expectations.config import (
     ADTTE,
     CRS_ICANS_LATE_ONSET_DAY,
 )
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 
 if TYPE_CHECKING:
     from kocartr.dictionary import Dictionary
@@ -35,44 +35,41 @@ IDS_TTE = _ids("INFNUM", "PARAMCD")
 IDS_AE = _ids("AESEQ")
 
 
-def _ok(table, name, category, sub, severity, share, reason, query, ids=SUBJECT_IDS) -> Rule:
-    """A SQL rule: `query` returns one row per record with a boolean `ok`."""
-    return ok_rule(
-        name=f"{table}.{name}",
-        table=table,
+def _adam(
+    table: str,
+    name: str,
+    category: str,
+    sub: str,
+    severity: str,
+    share: float,
+    reason: str,
+    *,
+    query: str | None = None,
+    expectation: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    ids: tuple[str, ...] = SUBJECT_IDS,
+) -> Rule:
+    """An ADaM rule (expectations.rules.rule): a `query` with a boolean `ok` per record, or a GX `expectation` on
+    the table itself; identified by site and subject."""
+    return rule(
+        table,
+        name,
         category=category,
         subcategory=sub,
         severity=severity,
         max_failing_share=share,
         reason=reason,
         query=query,
-        id_columns=ids,
-        layer="adam",
-        site_column=ADAM_SITE,
-    )
-
-
-def _gx(table, name, category, sub, severity, share, reason, expectation, kwargs, ids=SUBJECT_IDS) -> Rule:
-    """A rule that is one GX expectation on the table itself."""
-    return Rule(
-        name=f"{table}.{name}",
-        table=table,
-        category=category,
-        subcategory=sub,
-        severity=severity,
-        max_failing_share=share,
-        reason=reason,
         expectation=expectation,
         kwargs=kwargs,
         id_columns=ids,
-        layer="adam",
         site_column=ADAM_SITE,
     )
 
 
 # ADSL: one row per patient with an order.
 ADSL_RULES: tuple[Rule, ...] = (
-    _gx(
+    _adam(
         ADSL,
         "siteid.not_null",
         "completeness",
@@ -80,10 +77,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "Every patient belongs to a site (per-site analyses, scorecard, site queries).",
-        "ExpectColumnValuesToNotBeNull",
-        {"column": ADAM_SITE},
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": ADAM_SITE},
     ),
-    _ok(
+    _adam(
         ADSL,
         "trtsdt_iff_infused",
         "conformance",
@@ -91,10 +88,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "TRTSDT (day 0) is set exactly for infused patients (INFFL = 'Y'): every time-to-event starts there.",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(INFFL, 'N') = 'Y') = (TRTSDT is not null) as ok
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(INFFL, 'N') = 'Y') = (TRTSDT is not null) as ok
            from {ADSL}""",
     ),
-    _ok(
+    _adam(
         ADSL,
         "dthfl_iff_dthdt",
         "conformance",
@@ -102,10 +99,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "DTHFL = 'Y' exactly when DTHDT is set (OS events and censoring depend on both).",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(DTHFL, 'N') = 'Y') = (DTHDT is not null) as ok
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, (coalesce(DTHFL, 'N') = 'Y') = (DTHDT is not null) as ok
            from {ADSL}""",
     ),
-    _gx(
+    _adam(
         ADSL,
         "age_range",
         "plausibility",
@@ -113,10 +110,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         0.01,
         "AGE in years at first infusion (else order) within 0-110; CAR-T is approved from childhood.",
-        "ExpectColumnValuesToBeBetween",
-        {"column": "AGE", "min_value": 0, "max_value": 110},
+        expectation="ExpectColumnValuesToBeBetween",
+        kwargs={"column": "AGE", "min_value": 0, "max_value": 110},
     ),
-    _ok(
+    _adam(
         ADSL,
         "leukapheresis_le_infusion",
         "plausibility",
@@ -124,10 +121,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: leukapheresis (LEUKDT) <= infusion (TRTSDT).",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LEUKDT <= TRTSDT as ok from {ADSL}
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LEUKDT <= TRTSDT as ok from {ADSL}
            where LEUKDT is not null and TRTSDT is not null""",
     ),
-    _ok(
+    _adam(
         ADSL,
         "order_le_infusion",
         "plausibility",
@@ -135,10 +132,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "ITT anchor: the CAR-T order (ORDERDT) precedes day 0 (TRTSDT); OS_ITT and OS share the cohort.",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, ORDERDT <= TRTSDT as ok from {ADSL}
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, ORDERDT <= TRTSDT as ok from {ADSL}
            where ORDERDT is not null and TRTSDT is not null""",
     ),
-    _ok(
+    _adam(
         ADSL,
         "death_on_or_after_infusion",
         "plausibility",
@@ -146,10 +143,10 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "An infused patient cannot die before day 0: OS time would be negative and the KM estimate wrong.",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, DTHDT >= TRTSDT as ok from {ADSL}
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, DTHDT >= TRTSDT as ok from {ADSL}
            where INFFL = 'Y' and DTHDT is not null and TRTSDT is not null""",
     ),
-    _ok(
+    _adam(
         ADSL,
         "death_on_or_after_last_contact",
         "plausibility",
@@ -157,7 +154,7 @@ ADSL_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: death >= last contact (LSTCNTDT is the last date known alive, so it cannot follow death).",
-        f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LSTCNTDT <= DTHDT as ok from {ADSL}
+        query=f"""select {ADAM_SITE}, {ADAM_SUBJECT}, LSTCNTDT <= DTHDT as ok from {ADSL}
            where DTHDT is not null and LSTCNTDT is not null""",
     ),
 )
@@ -165,7 +162,7 @@ ADSL_RULES: tuple[Rule, ...] = (
 
 # ADTTE: one row per patient, infusion and parameter.
 ADTTE_RULES: tuple[Rule, ...] = (
-    _gx(
+    _adam(
         ADTTE,
         "key_unique",
         "plausibility",
@@ -173,11 +170,11 @@ ADTTE_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "ADTTE grain: one row per patient, infusion and parameter.",
-        "ExpectCompoundColumnsToBeUnique",
-        {"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]},
+        expectation="ExpectCompoundColumnsToBeUnique",
+        kwargs={"column_list": [ADAM_SUBJECT, "INFNUM", "PARAMCD"]},
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "competing_iff_cnsr_null",
         "conformance",
@@ -186,10 +183,10 @@ ADTTE_RULES: tuple[Rule, ...] = (
         0.0,
         "A competing event is carried by CMPEVFL = 'Y' with CNSR NULL (so a naive Kaplan-Meier fails on it instead "
         "of treating it as a censoring); every other row has CNSR 0 or 1.",
-        f"""select {", ".join(IDS_TTE)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
+        query=f"""select {", ".join(IDS_TTE)}, (CNSR is null) = (coalesce(CMPEVFL, 'N') = 'Y') as ok from {ADTTE}""",
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "no_competing_event_for_os_pfs",
         "conformance",
@@ -197,11 +194,11 @@ ADTTE_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "OS, OS_ITT, PFS, EFS and DOR have no competing risk (death is an event of each): CMPEVFL is never 'Y'.",
-        f"""select {", ".join(IDS_TTE)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
+        query=f"""select {", ".join(IDS_TTE)}, coalesce(CMPEVFL, 'N') <> 'Y' as ok from {ADTTE}
            where PARAMCD in ('OS', 'OS_ITT', 'PFS', 'EFS', 'DOR')""",
         ids=IDS_TTE,
     ),
-    _gx(
+    _adam(
         ADTTE,
         "aval.not_null",
         "completeness",
@@ -209,11 +206,11 @@ ADTTE_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "Every time-to-event row has a time (AVAL).",
-        "ExpectColumnValuesToNotBeNull",
-        {"column": "AVAL"},
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "AVAL"},
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "aval_nonnegative",
         "plausibility",
@@ -222,10 +219,10 @@ ADTTE_RULES: tuple[Rule, ...] = (
         TEMPORAL_SHARE,
         "Brief 7 applied to analysis times: ADT >= STARTDT, so AVAL >= 0 (a negative time means an event "
         "before day 0, e.g. a death date before the infusion).",
-        f"select {', '.join(IDS_TTE)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null",
+        query=f"select {', '.join(IDS_TTE)}, AVAL >= 0 as ok from {ADTTE} where AVAL is not null",
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "entry_nonnegative",
         "conformance",
@@ -234,10 +231,10 @@ ADTTE_RULES: tuple[Rule, ...] = (
         0.0,
         "ENTRYT (delayed entry, days from STARTDT to enrolment) is 0 or positive: enrolment before day 0 is "
         "entry at 0 (ARCHITECTURE.md).",
-        f"select {', '.join(IDS_TTE)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}",
+        query=f"select {', '.join(IDS_TTE)}, coalesce(ENTRYT, 0) >= 0 as ok from {ADTTE}",
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "pre_entry_flagged",
         "conformance",
@@ -248,13 +245,13 @@ ADTTE_RULES: tuple[Rule, ...] = (
         "(ENTRYT > 0 and AVAL <= ENTRYT) is kept and flagged PREENTFL = 'Y' so that every estimator excludes it; "
         "such rows are legitimate (registration after an early progression or count recovery), not data errors. "
         "This rule checks the flag is set exactly on them.",
-        f"""select {", ".join(IDS_TTE)},
+        query=f"""select {", ".join(IDS_TTE)},
                   (coalesce(PREENTFL, 'N') = 'Y') = coalesce(ENTRYT > 0 and AVAL <= ENTRYT
                                                              and (CNSR = 0 or CMPEVFL = 'Y'), false) as ok
            from {ADTTE} where AVAL is not null""",
         ids=IDS_TTE,
     ),
-    _ok(
+    _adam(
         ADTTE,
         "censoring_not_before_entry",
         "plausibility",
@@ -263,7 +260,7 @@ ADTTE_RULES: tuple[Rule, ...] = (
         0.05,
         "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
         "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
-        f"""select {", ".join(IDS_TTE)}, coalesce(ENTRYT, 0) <= AVAL as ok
+        query=f"""select {", ".join(IDS_TTE)}, coalesce(ENTRYT, 0) <= AVAL as ok
            from {ADTTE} where AVAL is not null and CNSR = 1""",
         ids=IDS_TTE,
     ),
@@ -272,7 +269,7 @@ ADTTE_RULES: tuple[Rule, ...] = (
 
 # ADAE: one row per patient and event.
 ADAE_RULES: tuple[Rule, ...] = (
-    _gx(
+    _adam(
         ADAE,
         "atoxgr_range",
         "plausibility",
@@ -280,11 +277,11 @@ ADAE_RULES: tuple[Rule, ...] = (
         "critical",
         0.0,
         "Grades (ASTCT, CTCAE, ICAHT) are 1-5 (ATOXGRN, numeric twin of the character ATOXGR).",
-        "ExpectColumnValuesToBeBetween",
-        {"column": "ATOXGRN", "min_value": 1, "max_value": 5},
+        expectation="ExpectColumnValuesToBeBetween",
+        kwargs={"column": "ATOXGRN", "min_value": 1, "max_value": 5},
         ids=IDS_AE,
     ),
-    _gx(
+    _adam(
         ADAE,
         "grdstd.not_null",
         "completeness",
@@ -292,11 +289,11 @@ ADAE_RULES: tuple[Rule, ...] = (
         "warning",
         0.0,
         "A grade is meaningless without its grading standard and version (CTCAE v5 vs v6 differ).",
-        "ExpectColumnValuesToNotBeNull",
-        {"column": "GRDSTD"},
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "GRDSTD"},
         ids=IDS_AE,
     ),
-    _ok(
+    _adam(
         ADAE,
         "onset_on_or_after_day0",
         "plausibility",
@@ -304,11 +301,11 @@ ADAE_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: CRS / ICANS onset >= day 0 (ASTDY >= 0).",
-        f"select {', '.join(IDS_AE)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
+        query=f"select {', '.join(IDS_AE)}, ASTDY >= 0 as ok from {ADAE} where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
         ids=IDS_AE,
     ),
-    _ok(
+    _adam(
         ADAE,
         "late_onset",
         "plausibility",
@@ -316,12 +313,12 @@ ADAE_RULES: tuple[Rule, ...] = (
         "warning",
         0.05,
         f"Brief 7: CRS / ICANS onset after day {CRS_ICANS_LATE_ONSET_DAY} is flagged.",
-        f"select {', '.join(IDS_AE)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
+        query=f"select {', '.join(IDS_AE)}, ASTDY <= {CRS_ICANS_LATE_ONSET_DAY} as ok from {ADAE} "
         "where AECAT in ('CRS', 'ICANS') "
         "and ASTDY is not null",
         ids=IDS_AE,
     ),
-    _ok(
+    _adam(
         ADAE,
         "resolution_on_or_after_onset",
         "plausibility",
@@ -329,7 +326,8 @@ ADAE_RULES: tuple[Rule, ...] = (
         "critical",
         TEMPORAL_SHARE,
         "Brief 7: resolution >= onset (AENDT >= ASTDT; ADURN would be negative).",
-        f"select {', '.join(IDS_AE)}, AENDT >= ASTDT as ok from {ADAE} where AENDT is not null and ASTDT is not null",
+        query=f"select {', '.join(IDS_AE)}, AENDT >= ASTDT as ok from {ADAE} "
+        "where AENDT is not null and ASTDT is not null",
         ids=IDS_AE,
     ),
 )

@@ -16,7 +16,7 @@ import csv
 from functools import lru_cache
 
 from expectations.config import STAGING_ID_COLUMNS, clinical_threshold, stg
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 from kocartr.paths import CONFIG_DIR
 
 IDS = ", ".join(f"x.{c}" for c in STAGING_ID_COLUMNS)
@@ -43,10 +43,9 @@ def lab_grade_rule(term: str) -> Rule:
     analyte = rows[0][1]
     cut = ", ".join(f"({_lit(v)}, {g}, {b!r})" for _, _, v, g, b in rows)
     open_days = int(clinical_threshold("ae_lab_window_open_days"))
-    return ok_rule(
-        name=f"{ae}.{term.lower()}_grade_vs_lab_nadir",
-        layer="staging",
-        table=ae,
+    return rule(
+        ae,
+        f"{term.lower()}_grade_vs_lab_nadir",
         category="conformance",
         subcategory="computational",
         severity="warning",
@@ -75,10 +74,9 @@ def rules(dictionary) -> list[Rule]:
     for form, grade in (("crs", "astct_grade"), ("icans", "astct_grade"), ("adverse_event", "ctcae_grade")):
         table = stg(form)
         out.append(
-            ok_rule(
-                name=f"{table}.grade4plus_reported_serious",
-                layer="staging",
-                table=table,
+            rule(
+                table,
+                "grade4plus_reported_serious",
                 category="plausibility",
                 subcategory="atemporal",
                 severity="warning",

@@ -19,7 +19,7 @@ from expectations.config import (
     MARTS_PATIENT,
     MARTS_SITE,
 )
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 
 IDS = (MARTS_SITE, MARTS_PATIENT)
 INF_IDS = (MARTS_SITE, MARTS_PATIENT, FCT_INFUSION_KEY)
@@ -27,10 +27,9 @@ FU_IDS = (MARTS_SITE, MARTS_PATIENT, FOLLOWUP_KEY)
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name=f"{FCT_INFUSION}.infusion_date.not_null",
-        layer="marts",
-        table=FCT_INFUSION,
+    rule(
+        FCT_INFUSION,
+        "infusion_date.not_null",
         category="completeness",
         subcategory="atemporal",
         severity="critical",
@@ -41,10 +40,9 @@ RULES: tuple[Rule, ...] = (
         expectation="ExpectColumnValuesToNotBeNull",
         kwargs={"column": "infusion_date"},
     ),
-    ok_rule(
-        name=f"{FCT_INFUSION}.leukapheresis_le_lymphodepletion_le_infusion",
-        layer="marts",
-        table=FCT_INFUSION,
+    rule(
+        FCT_INFUSION,
+        "leukapheresis_le_lymphodepletion_le_infusion",
         category="plausibility",
         subcategory="temporal",
         severity="critical",
@@ -60,10 +58,9 @@ RULES: tuple[Rule, ...] = (
                           from {FCT_INFUSION}
                           where leukapheresis_date is not null and infusion_date is not null""",
     ),
-    Rule(
-        name=f"{FCT_FOLLOWUP_SCHEDULE}.{FOLLOWUP_DUE_DATE}.not_null",
-        layer="marts",
-        table=FCT_FOLLOWUP_SCHEDULE,
+    rule(
+        FCT_FOLLOWUP_SCHEDULE,
+        f"{FOLLOWUP_DUE_DATE}.not_null",
         category="completeness",
         subcategory="atemporal",
         severity="warning",
@@ -73,10 +70,9 @@ RULES: tuple[Rule, ...] = (
         expectation="ExpectColumnValuesToNotBeNull",
         kwargs={"column": FOLLOWUP_DUE_DATE},
     ),
-    ok_rule(
-        name=f"{DIM_PATIENT}.death_sources_agree",
-        layer="marts",
-        table=DIM_PATIENT,
+    rule(
+        DIM_PATIENT,
+        "death_sources_agree",
         category="conformance",
         subcategory="relational",
         severity="warning",
@@ -90,10 +86,9 @@ RULES: tuple[Rule, ...] = (
         query=f"""select {", ".join(IDS)}, death_query_reason is null as ok
                           from {DIM_PATIENT} where is_dead""",
     ),
-    ok_rule(
-        name="marts.fct_linkage_reconciliation.site_reported_linked_cancer",
-        layer="marts",
-        table="marts.fct_linkage_reconciliation",
+    rule(
+        "marts.fct_linkage_reconciliation",
+        "site_reported_linked_cancer",
         category="completeness",
         subcategory="atemporal",
         severity="warning",
@@ -105,10 +100,9 @@ RULES: tuple[Rule, ...] = (
         query="""select site_code, patient_key, linkage_event_key, reconciliation_status = 'AGREES' as ok
                      from marts.fct_linkage_reconciliation where event_type = 'CANCER'""",
     ),
-    ok_rule(
-        name=f"{FCT_FOLLOWUP_SCHEDULE}.no_visit_after_death",
-        layer="marts",
-        table=FCT_FOLLOWUP_SCHEDULE,
+    rule(
+        FCT_FOLLOWUP_SCHEDULE,
+        "no_visit_after_death",
         category="plausibility",
         subcategory="temporal",
         severity="warning",

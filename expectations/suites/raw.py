@@ -19,7 +19,7 @@ on its own boolean column, NULL on the rows it does not check: GX column-map exp
 from __future__ import annotations
 
 from expectations.config import RAW_COMMON_TYPES, RAW_ID_COLUMNS, RAW_LINEAGE_COLUMNS, RAW_TYPE_MAP, raw_table
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 
 _IDS = ", ".join(RAW_ID_COLUMNS)
 
@@ -61,19 +61,16 @@ def _frame_sql(dictionary, form_name: str) -> str:
 
 
 def _rule(table: str, frame: str, name: str, subcategory: str, reason: str, **kw) -> Rule:
+    """One of a raw table's schema and version rules: their shared frame carries a boolean `ok_<name>` each."""
     category = "conformance" if name in ("column_types", "current_iff_open_validity") else "plausibility"
-    return Rule(
-        name=f"{table}.{name}",
-        layer="raw",
-        table=table,
+    return rule(
+        table,
+        name,
         category=category,
         subcategory=subcategory,
-        severity="critical",
-        max_failing_share=0.0,
         reason=reason,
-        expectation="ExpectColumnValuesToBeInSet",
-        kwargs={"column": f"ok_{name}", "value_set": [True]},
         query=frame,
+        ok_column=f"ok_{name}",
         **kw,
     )
 
@@ -81,21 +78,6 @@ def _rule(table: str, frame: str, name: str, subcategory: str, reason: str, **kw
 def linkage_tables(dictionary) -> set[str]:
     """raw tables of the declared sources' forms (linkage returns): checked by the linkage gate."""
     return {raw_table(n) for n, f in dictionary.forms.items() if not f.is_site_form}
-
-
-def _linkage_rule(table: str, name: str, category: str, subcategory: str, reason: str, query: str, **kw) -> Rule:
-    return ok_rule(
-        name=f"{table}.{name}",
-        layer="raw",
-        table=table,
-        category=category,
-        subcategory=subcategory,
-        severity="critical",
-        max_failing_share=0.0,
-        reason=reason,
-        query=query,
-        **kw,
-    )
 
 
 def linkage_rules(dictionary) -> list[Rule]:
@@ -109,15 +91,15 @@ def linkage_rules(dictionary) -> list[Rule]:
         codes = ", ".join(f"({_lit(c)})" for c in dictionary.codes("linkage_source"))
         any_return = " or ".join(f"exists (select 1 from {raw_table(f)})" for f in completeness + event_forms)
         out += [
-            _linkage_rule(
+            rule(
                 table,
                 "complete_through_per_source",
-                "completeness",
-                "atemporal",
-                "Every national source (code list linkage_source) has a date through which it is complete once "
+                category="completeness",
+                subcategory="atemporal",
+                reason="Every national source (code list linkage_source) has a date through which it is complete once "
                 "linkage returns arrive: OS is censored at it (os_censor_at_linkage_completeness), so a source "
                 "without one would silently fall back to last contact.",
-                f"""select {_lit(source)} as site_code, s.linkage_source,
+                query=f"""select {_lit(source)} as site_code, s.linkage_source,
                            exists (select 1 from {table} c
                                    where c.linkage_source = s.linkage_source and c._is_current
                                      and c.record_action = 'U' and c.complete_through is not null) as ok
@@ -125,14 +107,14 @@ def linkage_rules(dictionary) -> list[Rule]:
                     where {any_return}""",
                 id_columns=("site_code", "linkage_source"),
             ),
-            _linkage_rule(
+            rule(
                 table,
                 "complete_through_by_return_month",
-                "plausibility",
-                "temporal",
-                "A return cannot be complete past the end of its own month, so no completeness date passes the "
+                category="plausibility",
+                subcategory="temporal",
+                reason="A return cannot be complete past the end of its own month, so no completeness date passes the "
                 "data cut-off of any registry month that reads the return (that month or a later one).",
-                f"""select site_code, record_id, _version,
+                query=f"""select site_code, record_id, _version,
                            complete_through <= last_day(strptime(submission_month || '-01', '%Y-%m-%d')) as ok
                     from {table}
                     where _is_current and record_action = 'U' and complete_through is not null""",
@@ -142,15 +124,15 @@ def linkage_rules(dictionary) -> list[Rule]:
     for form in event_forms:
         table = raw_table(form)
         out.append(
-            _linkage_rule(
+            rule(
                 table,
                 "patient_key_registered",
-                "conformance",
-                "relational",
-                "Every linkage row is keyed to a patient the registry registered (the agency links only the "
+                category="conformance",
+                subcategory="relational",
+                reason="Every linkage row is keyed to a patient the registry registered (the agency links only the "
                 "patients it is sent); ingest quarantines any other (rule unregistered_patient), so a failure here "
                 "is a loader bug.",
-                f"""select site_code, record_id, _version,
+                query=f"""select site_code, record_id, _version,
                            coalesce(patient_key in (select patient_key from {raw_table("registration")}), false) as ok
                     from {table}""",
                 id_columns=RAW_ID_COLUMNS,

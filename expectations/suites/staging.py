@@ -10,7 +10,7 @@ cross-form temporal rules of registry brief section 7 and the ASTCT grade consis
 from __future__ import annotations
 
 from expectations.config import CRS_ICANS_LATE_ONSET_DAY, KEY_VARIABLES, STAGING_ID_COLUMNS, score_bands, stg
-from expectations.rules import Rule, ok_rule
+from expectations.rules import Rule, rule
 
 TEMPORAL_SHARE = 0.02
 GRADE_SHARE = 0.05
@@ -39,10 +39,9 @@ def generated_rules(dictionary) -> list[Rule]:
         text_fields = [f.name for f in form.fields if f.is_free_text]
         if text_fields:
             rules.append(
-                ok_rule(
-                    name=f"{table}.no_free_text_columns",
-                    layer="staging",
-                    table=table,
+                rule(
+                    table,
+                    "no_free_text_columns",
                     category="conformance",
                     subcategory="value",
                     severity="critical",
@@ -62,10 +61,9 @@ def generated_rules(dictionary) -> list[Rule]:
         table = stg(form_name)
         for f in fields:
             rules.append(
-                Rule(
-                    name=f"{table}.{f}.site_completeness",
-                    layer="staging",
-                    table=table,
+                rule(
+                    table,
+                    f"{f}.site_completeness",
                     category="completeness",
                     subcategory="per_site",
                     severity="warning",
@@ -91,10 +89,9 @@ def _temporal(
     name, table, reason, query, severity="critical", share=TEMPORAL_SHARE, sub="temporal", cat="plausibility"
 ) -> Rule:
     """A cross-form SQL rule (brief section 7 by default): `query` returns one row per record with `ok`."""
-    return ok_rule(
-        name=f"{table}.{name}",
-        layer="staging",
-        table=table,
+    return rule(
+        table,
+        f"{name}",
         category=cat,
         subcategory=sub,
         severity=severity,
@@ -114,10 +111,9 @@ def _grain_rules() -> list[Rule]:
         (BL, ["patient_key", "infusion_number"], "baseline: one row per infusion"),
     ):
         R.append(
-            Rule(
-                name=f"{table}.grain_unique",
-                layer="staging",
-                table=table,
+            rule(
+                table,
+                "grain_unique",
                 category="plausibility",
                 subcategory="uniqueness",
                 severity="critical",

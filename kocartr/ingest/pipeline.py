@@ -58,6 +58,7 @@ class FileResult:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     reason: str | None = None
+    rows_read: int | None = None  # a rejected file's records read before rejection (None: none were read)
 
 
 @dataclass
@@ -84,6 +85,15 @@ class IngestReport:
     def count(self, status: str) -> int:
         return len({f.source_file for f in self.files if f.status == status})
 
+    def rejected_rows(self) -> str:
+        """' (R rows read, U not read)' of the rejected files; '' when none was rejected."""
+        rejected = [f for f in self.files if f.status == "rejected"]
+        if not rejected:
+            return ""
+        unread = len({f.source_file for f in rejected if f.rows_read is None})
+        read = sum(f.rows_read or 0 for f in rejected)
+        return f" ({read} rows read" + (f", {unread} not read)" if unread else ")")
+
     @property
     def by_form(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = defaultdict(lambda: {"received": 0, "accepted": 0, "quarantined": 0})
@@ -103,7 +113,7 @@ class IngestReport:
         deferred = self.count("deferred")
         return (
             f"ingest: {self.count('ingested')} files ingested, {self.count('skipped')} unchanged, "
-            f"{self.count('rejected')} rejected"
+            f"{self.count('rejected')} rejected{self.rejected_rows()}"
             + (f", {deferred} deferred to a later month" if deferred else "")
             + f"; rows {self.rows_received} = {self.rows_accepted} accepted + "
             f"{self.rows_quarantined} quarantined; {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
@@ -127,7 +137,13 @@ def _sha256(data: bytes) -> str:
 
 
 def _reject_row(
-    source_file: str, sha: str, batch: Batch, reason: str, detail: str = "", form: str | None = None
+    source_file: str,
+    sha: str,
+    batch: Batch,
+    reason: str,
+    detail: str = "",
+    form: str | None = None,
+    rows: int | None = None,
 ) -> dict:
     en, ko = messages.reject_message(reason, detail)
     return {
@@ -140,7 +156,15 @@ def _reject_row(
         "detail": redact(detail) or None,
         "message_en": redact(en),
         "message_ko": redact(ko),
+        "rows_read": rows,
     }
+
+
+def _sheet_rows(sheet: SheetData) -> int:
+    """Data records of a sheet as read (header excluded), parsed or deferred."""
+    if sheet.deferred is not None:
+        return sheet.deferred.records - 1
+    return sheet.frame.height if sheet.frame is not None else 0
 
 
 def _read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> bytes | None:
@@ -257,6 +281,7 @@ def _flush(run: _Run) -> None:
         late_frames, unreadable = _materialize(pending.deferred.get(form, []))
         frame = _prepare(pending.frames.get(form, []) + late_frames, d, form)
         wrong = _wrong_folder_files(frame, d.form(form).source_field) if frame.height else {}
+        read = dict(frame.group_by(SOURCE_FILE).len().iter_rows()) if wrong else {}
         for path, r in sorted(unreadable.items()):
             rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
             report.files.append(FileResult(path, "rejected", form, reason=r.reason))
@@ -265,8 +290,8 @@ def _flush(run: _Run) -> None:
             frame = frame.filter(~pl.col(SOURCE_FILE).is_in(list(wrong)))
             extra = [e.filter(~pl.col(SOURCE_FILE).is_in(list(wrong))) for e in extra]
             for path, (reason, expected) in sorted(wrong.items()):
-                rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form))
-                report.files.append(FileResult(path, "rejected", form, reason=reason))
+                rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form, read[path]))
+                report.files.append(FileResult(path, "rejected", form, reason=reason, rows_read=read[path]))
         accepted, issues, received_df = validate_form(frame, d, form)
         if _keyed_by_agency(d, form):
             extra = [*extra, unregistered_patient_issues(accepted, _registered_keys(con))]
@@ -469,10 +494,19 @@ class _Run:
     key_cache: dict[str, pl.DataFrame] = field(default_factory=dict)
     resolved: dict[Path, Path] = field(default_factory=dict)
 
-    def reject(self, rel: str, sha: str, batch: Batch, reason: str, detail: str = "", form: str | None = None) -> None:
-        self.rejects.append(_reject_row(rel, sha, batch, reason, detail, form))
-        self.report.files.append(FileResult(rel, "rejected", form, reason=reason))
-        log.info("rejected %s: %s", rel, reason)
+    def reject(
+        self,
+        rel: str,
+        sha: str,
+        batch: Batch,
+        reason: str,
+        detail: str = "",
+        form: str | None = None,
+        rows: int | None = None,
+    ) -> None:
+        self.rejects.append(_reject_row(rel, sha, batch, reason, detail, form, rows))
+        self.report.files.append(FileResult(rel, "rejected", form, reason=reason, rows_read=rows))
+        log.info("rejected %s: %s (%s)", rel, reason, "not read" if rows is None else f"{rows} rows read")
 
     def take_file(self, batch: Batch, path: Path) -> None:
         """Skip a file already ingested with this content, replace one changed since, reject one that cannot be
@@ -502,7 +536,8 @@ class _Run:
             self.reject(rel, sha, batch, r.reason, r.detail, r.form)
         for sheet in read.sheets:
             if _wrong_source(self.d, sheet.form, batch.site):
-                self.reject(rel, sha, batch, "form_not_for_source", _expected_source(self.d, sheet.form), sheet.form)
+                expected = _expected_source(self.d, sheet.form)
+                self.reject(rel, sha, batch, "form_not_for_source", expected, sheet.form, _sheet_rows(sheet))
             else:
                 self.take_sheet(rel, sha, batch, sheet, read)
         if self.pending.rows >= CHUNK_ROWS:
@@ -548,7 +583,7 @@ class _Run:
         if through_month:
             _record_deferred(self.con, self.root, deferred, through_month, self.report, submitters)
         if self.rejects:
-            schema = {n: pl.String for n, _ in warehouse.REJECT_COLUMNS}
+            schema = {n: _pl_type(t) for n, t in warehouse.REJECT_COLUMNS}
             warehouse.insert(self.con, f"{warehouse.AUDIT}.file_rejects", pl.DataFrame(self.rejects, schema=schema))
         warehouse.drop_settled_deferrals(self.con)
         by_form: dict[str, list[str]] = defaultdict(list)

@@ -54,17 +54,21 @@ def key_settings_from_env() -> dict[str, str]:
 
 def load_key(demo: bool = False) -> bytes:
     """The registry HMAC key from the environment: KOCARTR_HMAC_KEY (hex or text) or KOCARTR_HMAC_KEY_FILE; the
-    public demo key only when `demo` is true or KOCARTR_DEMO=1. Raises MissingKeyError otherwise."""
-    return resolve_key(**key_settings_from_env(), demo=demo or demo_requested())
-
-
-def resolve_key(hmac_key: str = "", hmac_key_file: str = "", demo: bool = False) -> bytes:
-    """The registry HMAC key from explicit settings: the key itself (hex or text), else a file holding it; the public
-    demo key only in demo mode. Raises MissingKeyError when none is usable."""
+    public demo key only when `demo` is true or KOCARTR_DEMO=1 (said as a warning). Raises MissingKeyError otherwise."""
+    demo = demo or demo_requested()
     if demo:
         log.warning(
             "DEMO MODE: using the PUBLISHED demo HMAC key; registry keys are not secret. Never use on real data."
         )
+    return resolve_key(**key_settings_from_env(), demo=demo)
+
+
+def resolve_key(hmac_key: str = "", hmac_key_file: str = "", demo: bool = False) -> bytes:
+    """The registry HMAC key from explicit settings: the key itself (hex or text), else a file holding it; the public
+    demo key only in demo mode. Raises MissingKeyError when none is usable. Demo mode is announced by whoever
+    chose it (`kocartr run` prints one banner, load_key warns) and by ingest in the run's log, not here: the pipeline
+    resolves the key several times and the terminal showed the warning beside the banner."""
+    if demo:
         return DEMO_KEY
     key: bytes | None = None
     if hmac_key:

@@ -63,6 +63,9 @@ REJECT_COLUMNS = [
     ("detail", "VARCHAR"),
     ("message_en", "VARCHAR"),
     ("message_ko", "VARCHAR"),
+    # data records read from the file (or sheet) before it was rejected, blank ones included; NULL = none were read
+    # (unreadable, or rejected unopened: outside the root, a bad folder, an identifier in the file name)
+    ("rows_read", "BIGINT"),
 ]
 
 DEFERRED_COLUMNS = [

@@ -5,8 +5,11 @@ and analysis table, and a Define-XML 2.1 document describing them.
 - XPT v5 (`xpt/<schema>/<name>.xpt`): the format regulators accept (FDA Study Data Technical Conformance Guide:
   SAS transport version 5). v5 limits names to 8 characters and labels to 40: ADaM names already fit; longer
   analysis-table names get a deterministic short name (`sas_name`), and `define.xml` maps it back to the full
-  name. Dates are SAS dates with format DATE9.; flags stay character; character values are UTF-8 bytes (v5 caps
-  them at 200 bytes: a longer value stops the release rather than being cut).
+  name. Dates are SAS dates with format DATE9.; flags stay character; character values are UTF-8 bytes. v5 caps
+  them at 200 bytes: a longer value is split, never cut, by the CDISC convention for long text (SDTMIG v3.4
+  section 4.5.3.2): the variable holds the first part and continuation variables suffixed 1, 2, ... the rest,
+  split before a blank where one falls within the limit (v5 drops trailing blanks; a leading blank survives), so
+  `NOTE || NOTE1 || ...` (R `paste0`, SAS `trim(NOTE) || NOTE1`) gives back the value; define.xml names each part.
 - `define.xml`: Define-XML 2.1 (CDISC) generated from the same column descriptions as columns.csv (dbt docs
   persisted into the warehouse), one ItemGroupDef per dataset with its class, structure and file.
 
@@ -36,10 +39,6 @@ _SAS_TIME = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
-class ExportError(RuntimeError):
-    """A table cannot be written in a regulator-readable format without losing data."""
-
-
 @dataclass
 class ColumnMeta:
     name: str
@@ -47,6 +46,7 @@ class ColumnMeta:
     duck_type: str
     description: str
     length: int | None = None
+    continues: str | None = None  # the variable this one continues (XPT long-text split), else None
 
     @property
     def data_type(self) -> str:
@@ -114,8 +114,53 @@ def _fix_header_times(path: Path, cutoff: date) -> None:
     path.write_bytes(head + data[marker:])
 
 
-def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta]):
-    """The table as a pandas frame XPT can hold: dates as datetime.date, booleans as Y/N, text checked for length."""
+def split_text(value: str, limit: int = XPT_MAX_CHAR_BYTES) -> list[str]:
+    """`value` in parts of at most `limit` UTF-8 bytes whose concatenation is `value`: cut at a character
+    boundary, before the last blank that leaves a non-empty part (so no part ends in a blank, which v5 would drop)."""
+    parts: list[str] = []
+    rest = value
+    while len(rest.encode()) > limit:
+        end = len(rest.encode()[:limit].decode("utf-8", "ignore"))  # characters that fit in `limit` bytes
+        blank = rest.rfind(" ", 1, end + 1)
+        cut = blank if blank > 0 and rest[:blank].strip() else end
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    return [*parts, rest]
+
+
+def _continuation_name(base: str, k: int, taken: set[str]) -> str:
+    """`NOTE` -> `NOTE1`, `NOTE2`, ...: the base cut so the suffix fits 8 characters, unique within `taken`."""
+    candidate = base[: 8 - len(str(k))] + str(k)
+    if candidate in taken:
+        return sas_name(candidate, taken)
+    taken.add(candidate)
+    return candidate
+
+
+def _split_long_text(df, columns: list[ColumnMeta], taken: set[str]) -> list[ColumnMeta]:
+    """Split every text column with a value over the v5 limit into continuation columns (placed right after it,
+    in `df` and in the returned column list)."""
+    out: list[ColumnMeta] = []
+    for c in columns:
+        out.append(c)
+        if c.data_type != "text" or c.duck_type.upper() == "DATE" or (c.length or 0) <= XPT_MAX_CHAR_BYTES:
+            continue
+        split = [None if v is None else split_text(v) for v in df[c.name]]
+        df[c.name] = [None if p is None else p[0] for p in split]
+        c.length = max(len(p[0].encode()) for p in split if p is not None)
+        at = list(df.columns).index(c.name)
+        for k in range(1, max(len(p) for p in split if p is not None)):
+            part = ColumnMeta(c.name, _continuation_name(c.sas_name, k, taken), c.duck_type, c.description)
+            values = [p[k] if p is not None and len(p) > k else None for p in split]
+            part.length, part.continues = max(len(v.encode()) for v in values if v is not None), c.sas_name
+            df.insert(at + k, part.sas_name, values)
+            out.append(part)
+    return out
+
+
+def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta], taken: set[str]):
+    """The table as a pandas frame XPT can hold (dates as datetime.date, booleans as Y/N, long text split) and its
+    columns, continuation parts included."""
     df = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').df()
     for c in columns:
         t = c.duck_type.upper()
@@ -126,18 +171,12 @@ def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta]):
             df[c.name] = col.map({True: "Y", False: "N"}).astype(object)
         elif c.data_type == "text":
             values = col.astype(object).where(col.notna(), None)
-            lengths = [len(str(v).encode()) for v in values if v is not None]
-            longest = max(lengths, default=0)
-            if longest > XPT_MAX_CHAR_BYTES:
-                raise ExportError(
-                    f"{schema}.{table}.{c.name}: a value of {longest} bytes exceeds the SAS transport "
-                    f"v5 limit of {XPT_MAX_CHAR_BYTES}"
-                )
-            c.length = max(longest, 1)
+            c.length = max([len(str(v).encode()) for v in values if v is not None], default=1) or 1
             df[c.name] = [None if v is None else str(v) for v in values]
         elif t.startswith(("HUGEINT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DECIMAL", "U")):
             df[c.name] = col.astype("float64")
-    return df.rename(columns={c.name: c.sas_name for c in columns})
+    columns = _split_long_text(df, columns, taken)
+    return df.rename(columns={c.name: c.sas_name for c in columns if c.continues is None}), columns
 
 
 def write_exports(
@@ -184,14 +223,17 @@ def write_exports(
                         (HEADER, DELIMITER ',', DATEFORMAT '%Y-%m-%d')""")
         xpt_path = folder / meta.xpt
         xpt_path.parent.mkdir(parents=True, exist_ok=True)
-        frame = _frame_for_xpt(con, schema, table, meta.columns)
+        frame, meta.columns = _frame_for_xpt(con, schema, table, meta.columns, taken_cols)
         pyreadstat.write_xport(
             frame,
             str(xpt_path),
             file_label=_label(meta.label),
             table_name=meta.sas_name,
             file_format_version=5,
-            column_labels={c.sas_name: _label(c.description or c.name) for c in meta.columns},
+            column_labels={
+                c.sas_name: _label(f"{c.continues} continued" if c.continues else c.description or c.name)
+                for c in meta.columns
+            },
             variable_format={c.sas_name: "DATE9." for c in meta.columns if c.duck_type.upper() == "DATE"},
         )
         _fix_header_times(xpt_path, cutoff)
@@ -247,6 +289,8 @@ def define_xml(datasets: list[DatasetMeta], cutoff: date, dictionary_version: st
             length = f' Length="{c.length}"' if c.data_type == "text" and c.length else ""
             fmt = ' def:DisplayFormat="DATE9."' if c.duck_type.upper() == "DATE" else ""
             full = "" if c.sas_name == c.name else f" [column {c.name} in CSV, Parquet and DuckDB]"
+            if c.continues:
+                full += f" [continuation of {c.continues}: a value over {XPT_MAX_CHAR_BYTES} bytes goes on here]"
             lines += [
                 f'      <ItemDef OID="IT.{ds.schema}.{ds.sas_name}.{c.sas_name}" Name={quoteattr(c.sas_name)} '
                 f'SASFieldName={quoteattr(c.sas_name)} DataType="{c.data_type}"{length}{fmt}>',

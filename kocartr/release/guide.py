@@ -343,7 +343,8 @@ print(km.survival_function_at_times([{km_times}]))
 ```
 
 R with survival, from the release's CSV (base R; `haven::read_xpt("xpt/adam/adtte.xpt")` reads the SAS
-transport file the same way):
+transport file the same way; a text value over 200 bytes, which SAS transport v5 cannot hold, is split into the
+variable and continuation variables `NOTE1`, `NOTE2`, ... named in `define.xml`: `paste0(NOTE, NOTE1)` joins it):
 
 ```r
 library(survival)

@@ -377,6 +377,7 @@ def _describe_columns(dst, released: list, comments: dict, dictionary) -> list[d
     from kocartr.release import guide
 
     col_docs = []
+    dst.execute("BEGIN TRANSACTION")  # one commit for every comment, not one per column (~3 s on the sample)
     for schema, table, _k in released:
         for name, dtype, _c in _columns(dst, schema, table):
             desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
@@ -386,6 +387,7 @@ def _describe_columns(dst, released: list, comments: dict, dictionary) -> list[d
             if desc:
                 quoted = "'" + desc.replace("'", "''") + "'"
                 dst.execute(f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS {quoted}")
+    dst.execute("COMMIT")
     return col_docs
 
 
@@ -547,8 +549,6 @@ def _write_exports(
     ro = duckdb.connect(str(db_path), read_only=True)
     try:
         datasets = exports.write_exports(ro, tmp, col_docs, table_labels, cutoff)
-    except exports.ExportError as exc:
-        raise ReleaseError(f"refusing to publish: {exc}") from exc
     finally:
         ro.close()
     (tmp / "define.xml").write_text(exports.define_xml(datasets, cutoff, dictionary_version), encoding="utf-8")

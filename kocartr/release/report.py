@@ -101,11 +101,11 @@ def _lab(key: str) -> Text:
 
 
 def _endpoint(ep: str) -> Text:
-    """Endpoint / toxicity names from the analysis plan, else the report's labels (response windows)."""
+    """Endpoint / toxicity / late-effect names from the analysis plan, else the report's labels (response windows)."""
     from analyses.plan import load_plan
 
     plan = load_plan()
-    if ep in plan.endpoints or ep in plan.toxicities:
+    if plan.has_label(ep):
         lbl = plan.label(ep)
         return Text(lbl.en, lbl.ko)
     entry = load_labels().get(f"ep_{ep}")

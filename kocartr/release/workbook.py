@@ -448,6 +448,11 @@ def _followup(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
             book.put(ws, i, 6 + j, None if r.get(c) is None else round(r[c], 2), "dec", hid)
 
 
+def _late_endpoint(book: Book, code: str) -> str:
+    """'English / 한국어 (CODE)': the plan's display name, and the analysis table's code to filter on."""
+    return f"{book.config.plan.label(code).both()} ({code})"
+
+
 def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
     """Landmark prevalences, infection rates, 12-month B-cell recovery / severe infection cumulative incidence,
     pregnancy outcomes, DAOH-100 (rows and suppression: kocartr.release.late_effects_sheet)."""
@@ -460,7 +465,8 @@ def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
     kinds = {"count": "num", "pct": "pct", "dec": "dec"}
     for i, row in enumerate(rows, start=1):
         for j, c in enumerate(row):
-            book.put(ws, i, j, c.value, kinds.get(c.kind), c.hidden)
+            value = _late_endpoint(book, c.value) if j == 1 else c.value
+            book.put(ws, i, j, value, kinds.get(c.kind), c.hidden)
     book.summary["late_effect_rows"] = len(rows)
 
 

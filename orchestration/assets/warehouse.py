@@ -4,10 +4,16 @@ Staging (with seeds), then intermediate + marts ("core"), then the ADaM analysis
 `dbt build` (models and their dbt tests) for one registry month, whose cut-off reaches the models as
 KOCARTR_DATA_CUTOFF in the dbt subprocess's own environment (staging reads the registry as of that month).
 Three dbt invocations cost ~6 s of start-up in all; the gates between layers are worth it.
+
+A model's dbt tests are one Dagster asset check, `dbt_tests`, whose result names every test that did not pass and
+whose metadata lists each test with its status and failing rows: one check event per model instead of one per test
+(a Dagster event costs ~10-20 ms of bookkeeping, and the project has ~350 dbt tests on ~70 models). The check is
+blocking when a test of the model is (dbt severity error), and fails with ERROR severity when such a test fails,
+so what stops downstream is unchanged.
 """
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,9 @@ LAYERS: dict[str, str] = {
 }
 
 
+DBT_TESTS_CHECK = "dbt_tests"
+
+
 class RegistryTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -35,10 +44,39 @@ class RegistryTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else None
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """Every dbt test of a model maps to the model's one `dbt_tests` check (dagster-dbt keeps one spec per key)."""
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        if spec is None or spec.description:
-            return spec
-        return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
+        if spec is None:
+            return None
+        tests = [t for t in tests_of(manifest, spec.asset_key, self) if t != unique_id] + [unique_id]
+        specs = [super(RegistryTranslator, self).get_asset_check_spec(asset_spec, manifest, t, project) for t in tests]
+        lines = [f"- `{manifest['nodes'][t]['name']}`: {dbt_test_description(manifest['nodes'][t])}" for t in tests]
+        return dg.AssetCheckSpec(
+            name=DBT_TESTS_CHECK,
+            asset=spec.asset_key,
+            blocking=any(s.blocking for s in specs if s is not None),
+            description=f"The {len(tests)} dbt tests of this model, run by its `dbt build`:\n" + "\n".join(lines),
+            additional_deps={d.asset_key for s in specs if s is not None for d in s.additional_deps},
+        )
+
+
+_TESTS_BY_ASSET: dict[int, tuple[Mapping[str, Any], dict[dg.AssetKey, list[str]]]] = {}
+
+
+def tests_of(manifest: Mapping[str, Any], asset_key: dg.AssetKey, translator: DagsterDbtTranslator) -> list[str]:
+    """The dbt tests dagster-dbt attaches to an asset (unique ids, sorted), indexed once per manifest object (the
+    index keeps the manifest referenced, so its id is not reused)."""
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    held = _TESTS_BY_ASSET.get(id(manifest))
+    if held is None or held[0] is not manifest:
+        index: dict[dg.AssetKey, list[str]] = {}
+        for uid in manifest["nodes"]:
+            key = get_asset_check_key_for_test(manifest, translator, uid, project=None)
+            if key is not None:
+                index.setdefault(key.asset_key, []).append(uid)
+        held = _TESTS_BY_ASSET[id(manifest)] = (manifest, index)
+    return sorted(held[1].get(asset_key, []))
 
 
 def dbt_test_description(test: Mapping[str, Any]) -> str:
@@ -77,16 +115,91 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         dagster_dbt_translator=TRANSLATOR,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: RegistryDbt, registry: RegistryConfig):
-        # Each invocation's artifacts (~8 MB: manifest copy, run results, compiled SQL, dbt.log) go to a temporary
-        # folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
+        # Each invocation's artifacts (compiled SQL and the parse; no dbt.log or JSON artifacts: build_args) go to a
+        # temporary folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
         # Dagster's log (the run's log file) while dbt streams them.
         env = registry.dbt_env(context.partition_key)
         # Each gets the project's parse stamped for this warehouse, so dbt does not parse the project again.
+        refuse_checks_without_their_model(context)
         with tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
             reuse_parse(registry.warehouse, Path(target))
-            yield from dbt.cli(build_args(), context=context, target_path=Path(target), env=env).stream()
+            yield from dbt_events(dbt.cli(build_args(), context=context, target_path=Path(target), env=env), context)
 
     return _assets
+
+
+def refuse_checks_without_their_model(context: dg.AssetExecutionContext) -> None:
+    """A model's `dbt_tests` run in the `dbt build` of the model: a run selecting the check without its model (the
+    UI's "execute checks") is refused in one line rather than run on a part of the tests."""
+    alone = sorted(
+        {k.asset_key.to_user_string() for k in context.selected_asset_check_keys}
+        - {k.to_user_string() for k in context.selected_asset_keys}
+    )
+    if alone:
+        raise dg.Failure(f"dbt tests run in their model's dbt build: materialize {', '.join(alone)} to run them")
+
+
+def dbt_events(invocation: Any, context: dg.AssetExecutionContext) -> Iterator[Any]:
+    """The Dagster events of a dbt invocation: each model's as dagster-dbt makes them, except its test results,
+    gathered into the model's one `dbt_tests` result, yielded when dbt has finished (also when dbt failed: the
+    results name the tests that stopped it)."""
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    manifest, translator = invocation.manifest, invocation.dagster_dbt_translator
+    outcomes: dict[dg.AssetKey, list[dict[str, Any]]] = {}
+    try:
+        for event in invocation.stream_raw_events():
+            uid = event.raw_event["data"].get("node_info", {}).get("unique_id", "")
+            key = get_asset_check_key_for_test(manifest, translator, uid, None) if event.is_result_event else None
+            if (
+                key is not None
+                and dg.AssetCheckKey(key.asset_key, DBT_TESTS_CHECK) in context.selected_asset_check_keys
+            ):
+                data = event.raw_event["data"]
+                outcomes.setdefault(key.asset_key, []).append(
+                    {"test": key.name, "status": str(data["status"]).lower(), "failures": data.get("num_failures")}
+                )
+                continue
+            yield from event.to_default_asset_events(
+                manifest=manifest,
+                dagster_dbt_translator=translator,
+                context=context,
+                target_path=invocation.target_path,
+            )
+    except Exception:
+        yield from (dbt_tests_result(asset, tests) for asset, tests in sorted(outcomes.items()))
+        raise
+    yield from (dbt_tests_result(asset, tests) for asset, tests in sorted(outcomes.items()))
+
+
+def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.AssetCheckResult:
+    """One model's `dbt_tests` result: passed when every test that ran passed; ERROR severity unless every test
+    that failed only warned (dbt severity warn), as each test's own check had; the failing tests named first."""
+    ran = [t for t in tests if t["status"] != "skipped"]
+    bad = [t for t in ran if t["status"] != "pass"]
+    skipped = len(tests) - len(ran)
+    named = [
+        f"{t['test']} ({t['status']}" + (f", {t['failures']} failing rows)" if t["failures"] else ")") for t in bad
+    ]
+    description = (
+        (f"{len(bad)} of {len(ran)} dbt tests failed: " + "; ".join(named)) if bad else f"{len(ran)} dbt tests passed"
+    ) + (f"; {skipped} skipped (an upstream node failed)" if skipped else "")
+    rows = [f"| {t['test']} | {t['status']} | {t['failures'] if t['failures'] is not None else ''} |" for t in tests]
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=DBT_TESTS_CHECK,
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN
+        if bad and all(t["status"] == "warn" for t in bad)
+        else dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            "tests": len(ran),
+            "failed": len(bad),
+            "failed_tests": ", ".join(t["test"] for t in bad),
+            "results": dg.MetadataValue.md("| test | status | failing rows |\n|---|---|---|\n" + "\n".join(rows)),
+        },
+    )
 
 
 def dbt_layer_assets() -> list[dg.AssetsDefinition]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ def built_warehouse(tmp_path_factory) -> dict:
         build_raw(con)
     finally:
         con.close()
-    result = run_dbt(["build", "--vars", json.dumps({"data_cutoff": DATA_CUTOFF})], warehouse, work)
+    result = run_dbt(["build"], warehouse, work, cutoff=DATA_CUTOFF)
     return {
         "warehouse": warehouse,
         "work": work,

@@ -14,6 +14,8 @@ from kocartr.paths import DBT_PROJECT_DIR
 
 PREFIXES = {"staging": ("stg_",), "intermediate": ("int_",), "marts": ("dim_", "fct_"), "adam": ("ad",)}
 LAYER_ORDER = ["staging", "intermediate", "marts", "adam"]
+# A mart's patient, site and infusion keys each join their dimension (dbt relationships test).
+FOREIGN_KEYS = {"patient_key": "dim_patient", "site_code": "dim_site", "infusion_key": "fct_infusion"}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +97,24 @@ def test_every_model_has_a_primary_key_test(models, manifest):
             if node.get("attached_node"):
                 keyed.add(node["attached_node"])
     assert set(models) - keyed == set()
+
+
+def test_every_mart_key_joins_its_dimension(models, manifest):
+    """Referential integrity of the marts investigators join: a patient_key, site_code or infusion_key column has a
+    relationships test to dim_patient, dim_site or fct_infusion (fct_hospitalization once had none)."""
+    tested = set()
+    for node in manifest["nodes"].values():
+        meta = node.get("test_metadata") or {}
+        if node["resource_type"] == "test" and meta.get("name") == "relationships":
+            tested.add((node["attached_node"], node["column_name"], meta["kwargs"]["to"]))
+    expected = {
+        (uid, col, f"ref('{dim}')")
+        for uid, node in models.items()
+        if layer(node) == "marts"
+        for col, dim in FOREIGN_KEYS.items()
+        if col in node["columns"] and node["name"] != dim
+    }
+    assert len(expected) > 20 and sorted(expected - tested) == []
 
 
 def test_marts_and_adam_have_enforced_contracts_and_are_tables(models):

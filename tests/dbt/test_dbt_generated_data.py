@@ -27,7 +27,7 @@ def generated(tmp_path_factory):
     finally:
         con.close()
     # the generator's last month (synth default) is the cut-off: a build without one fails by design
-    result = run_dbt(["build", "--vars", '{"data_cutoff": "2026-10-31"}'], warehouse, work)
+    result = run_dbt(["build"], warehouse, work, cutoff="2026-10-31")
     assert result.returncode == 0, result.stdout[-8000:]
     con = duckdb.connect(str(warehouse), read_only=True)
     yield con

@@ -7,7 +7,7 @@ import warehouse
 
 from expectations import config as C
 from expectations.results import persist_results
-from expectations.rules import Rule, ok_rule
+from expectations.rules import rule as make_rule
 from expectations.runner import QualityGateFailed, blocking_failures, gate, run_checks, run_rules
 from expectations.suites import all_rules, rules_for_table
 
@@ -91,10 +91,9 @@ def test_warning_failure_does_not_block(con):
 
 
 def test_gx_exception_is_an_error_not_bad_data(con):
-    rule = Rule(
-        name="staging.stg_crs.gx_raises",
-        layer="staging",
-        table="staging.stg_crs",
+    gx_raises = make_rule(
+        "staging.stg_crs",
+        "gx_raises",
         category="conformance",
         subcategory="value",
         severity="critical",
@@ -104,7 +103,7 @@ def test_gx_exception_is_an_error_not_bad_data(con):
         kwargs={"column": "no_such_column"},
         query="select site_code, record_id from staging.stg_crs",
     )
-    (o,) = run_rules(con, [rule], "r")
+    (o,) = run_rules(con, [gx_raises], "r")
     assert o.error and "no_such_column" in o.error
     assert not o.passed and o.rows_failing == 0 and o.failing_records == []
     assert o.status == "ERROR"
@@ -141,10 +140,9 @@ def test_missing_table_errors_clearly(con):
 
 
 def test_null_ok_is_refused(con):
-    rule = ok_rule(
-        name="staging.stg_crs.null_ok",
-        layer="staging",
-        table="staging.stg_crs",
+    null_ok = make_rule(
+        "staging.stg_crs",
+        "null_ok",
         category="plausibility",
         subcategory="temporal",
         severity="critical",
@@ -152,7 +150,7 @@ def test_null_ok_is_refused(con):
         reason="test",
         query="select site_code, record_id, cast(null as boolean) as ok from staging.stg_crs",
     )
-    (o,) = run_rules(con, [rule], "r")
+    (o,) = run_rules(con, [null_ok], "r")
     assert o.error and "NULL ok" in o.error
 
 

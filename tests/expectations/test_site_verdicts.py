@@ -10,14 +10,13 @@ import pytest
 from expectations import config as C
 from expectations import scorecard, site_verdicts
 from expectations.results import persist_results
-from expectations.rules import ok_rule
+from expectations.rules import rule
 from expectations.runner import run_rules
 
 NAME = "staging.stg_fu.dead_has_death_form"
-RULE = ok_rule(
-    name=NAME,
-    layer="staging",
-    table="staging.stg_fu",
+RULE = rule(
+    "staging.stg_fu",
+    "dead_has_death_form",
     category="completeness",
     subcategory="atemporal",
     severity="warning",

@@ -202,6 +202,11 @@ def test_unreadable_files_are_rejected_and_the_run_goes_on(root, run, tmp_path):
     }
     assert files == recorded
     assert all(m for (m,) in q(con, "SELECT message_ko FROM audit.file_rejects"))
+    # the rows a rejected file held: counted where it was read (all three rows of the wrong-folder file), NULL where
+    # it was never read into rows; the run's summary says both
+    read = dict(q(con, "SELECT source_file, rows_read FROM audit.file_rejects"))
+    assert {f: n for f, n in read.items() if n is not None} == {"S02/2026-05/lab.csv": 3}
+    assert "16 rejected (3 rows read, 15 not read)" in report.summary()
 
 
 def test_header_only_extra_missing_columns_and_forgiving_headers(root, run):

@@ -51,10 +51,13 @@ def test_linkage_forms_and_site_forms_keep_to_their_folders(root: Path, run) -> 
     write(root, "S01/2026-05/linkage_death.csv", csv_text(_death_rows(source_code="S01")))
     write(root, "LINKAGE/2026-05/registration.csv", csv_text(clean_rows("registration", 1, site="LINKAGE")))
     con, report = run(root)
-    got = dict(con.sql("SELECT source_file, reason_code FROM audit.file_rejects").fetchall())
+    got = {
+        f: (r, n)
+        for f, r, n in con.sql("SELECT source_file, reason_code, rows_read FROM audit.file_rejects").fetchall()
+    }
     assert got == {
-        "S01/2026-05/linkage_death.csv": "form_not_for_source",
-        "LINKAGE/2026-05/registration.csv": "form_not_for_source",
+        "S01/2026-05/linkage_death.csv": ("form_not_for_source", len(_death_rows(source_code="S01"))),
+        "LINKAGE/2026-05/registration.csv": ("form_not_for_source", 1),
     }
 
 

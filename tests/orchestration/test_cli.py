@@ -41,3 +41,20 @@ def test_unknown_registry_month_is_a_clear_error(tmp_path, capsys):
     )
     assert code == 2
     assert "not complete yet" in capsys.readouterr().err
+
+
+def test_demo_mode_is_announced_once_on_the_terminal(tmp_path):
+    """`kocartr run --demo` says DEMO MODE once (its banner), not again as the key resolver's log warning. A real
+    process: under pytest a logging handler would swallow the warning the terminal showed."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "submissions" / "S01" / "2026-05").mkdir(parents=True)
+    args = ["run", "--submissions", str(tmp_path / "submissions"), "--warehouse", str(tmp_path / "w.duckdb")]
+    args += ["--release-dir", str(tmp_path / "releases"), "--demo", "--month", "2099-01"]  # stops after the key
+    env = {k: v for k, v in os.environ.items() if k not in ("KOCARTR_HMAC_KEY", "KOCARTR_HMAC_KEY_FILE")}
+    code = "import sys; from kocartr.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "not complete yet" in proc.stderr, proc.stderr
+    assert (proc.stdout + proc.stderr).count("DEMO MODE") == 1, (proc.stdout, proc.stderr)

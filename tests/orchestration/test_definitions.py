@@ -36,4 +36,28 @@ def test_every_asset_and_check_has_a_description():
     ]
     specs = [s for a in graph.assets_defs for s in a.check_specs]
     assert blank_assets == []
-    assert len(specs) > 400 and [s.key for s in specs if not s.description] == []
+    assert len(specs) > 200 and [s.key for s in specs if not s.description] == []
+
+
+def test_each_model_has_one_dbt_tests_check_that_names_each_of_its_dbt_tests():
+    """A model's dbt tests are one blocking check (one Dagster event per model, not per test), and the check's
+    description names every test dbt attaches to the model: nothing is lost from what the UI shows."""
+    import json
+
+    from orchestration.dbt_cli import MANIFEST
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    checks = [s for a in graph.assets_defs for s in a.check_specs if s.name == "dbt_tests"]
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    attached = {
+        n["name"]: n["attached_node"] or n["depends_on"]["nodes"][0]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test" and (n.get("attached_node") or len(n["depends_on"]["nodes"]) == 1)
+    }
+    assert len({c.asset_key for c in checks}) == len(checks) == len(set(attached.values()))
+    listed = {line.split("`")[1]: c.asset_key for c in checks for line in c.description.splitlines()[1:]}
+    assert set(listed) == set(attached)
+    by_model = {manifest["nodes"][uid]["name"]: uid for uid in attached.values()}
+    assert all(by_model[listed[name].path[-1]] == model for name, model in attached.items())
+    assert all(c.blocking for c in checks)  # every dbt test of the project has severity error

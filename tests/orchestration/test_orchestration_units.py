@@ -162,3 +162,28 @@ def test_run_counts_site_batches_and_linkage_returns_apart():
         Batch("S01", "november", (), "bad_month_folder"),
     ]
     assert ingest_counts(tree, "2024-02") == (2, 1)
+
+
+def test_a_models_dbt_tests_result_names_each_failing_test():
+    import dagster as dg
+
+    from orchestration.assets.warehouse import dbt_tests_result
+
+    key = dg.AssetKey(["adam", "adsl"])
+    tests = [
+        {"test": "unique_adsl_USUBJID", "status": "fail", "failures": 3},
+        {"test": "not_null_adsl_USUBJID", "status": "pass", "failures": 0},
+        {"test": "relationships_adsl_SITEID", "status": "skipped", "failures": None},
+    ]
+    failed = dbt_tests_result(key, tests)
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert failed.description == (
+        "1 of 2 dbt tests failed: unique_adsl_USUBJID (fail, 3 failing rows); 1 skipped (an upstream node failed)"
+    )
+    assert failed.metadata["failed_tests"].value == "unique_adsl_USUBJID"
+    assert "| relationships_adsl_SITEID | skipped |" in failed.metadata["results"].value
+
+    warned = dbt_tests_result(key, [{"test": "t1", "status": "warn", "failures": 2}])
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN  # a warn-severity test never blocks
+    passed = dbt_tests_result(key, [{"test": "t1", "status": "pass", "failures": 0}])
+    assert passed.passed and passed.description == "1 dbt tests passed"

@@ -148,3 +148,24 @@ def test_summary_says_what_the_linkage_returns_hold(tmp_path):
         "linkage: linkage_death 1, linkage_cancer 0 records; 1 rows quarantined; "
         "complete through CANCER_REGISTRY 2025-11-30, DEATH_STATISTICS 2026-03-31"
     )
+
+
+def test_summary_counts_the_rows_of_rejected_files(tmp_path):
+    """A rejected file's rows are not among the rows received: the ingest line says how many were read before the
+    rejection, and how many files were never read into rows."""
+    from kocartr.ingest import ingest
+    from orchestration.summary import _rejected
+    from tests.ingest.helpers import KEY, clean_rows, csv_text, write
+
+    root = tmp_path / "submissions"
+    write(root, "S01/2026-05/registration.csv", csv_text(clean_rows("registration", 1)))
+    write(root, "S02/2026-05/lab.csv", csv_text(clean_rows("lab", 3)))  # every row names S01: wrong folder
+    write(root, "S01/2026-05/death.csv", b"")  # empty: nothing read
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        ingest(con, root, KEY)
+        assert _rejected(con) == "2 files rejected (3 rows read, 1 not read)"
+        con.execute("alter table audit.file_rejects drop column rows_read")  # a warehouse from before the column
+        assert _rejected(con) == "2 files rejected"
+    finally:
+        con.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kocartr.release.exports import sas_name
+from kocartr.release.exports import XPT_MAX_CHAR_BYTES, sas_name, split_text, write_exports
 
 ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
 DEF = "{http://www.cdisc.org/ns/def/v2.1}"
@@ -45,6 +45,49 @@ def test_sas_names_fit_version_5_and_stay_unique():
     assert all(len(n) <= 8 and n.replace("_", "A").isalnum() and not n[0].isdigit() for n in names)
     assert len(set(names)) == len(names)
     assert names[2] == "USUBJID"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 200,
+        "x" * 201,
+        "지연 진입 " * 60,  # Korean: 3 bytes a character, blanks between words
+        "a" * 199 + "한" + "b" * 300,  # a character that would straddle the byte limit
+        "not computed: delayed entry present; " * 9 + "   ",  # trailing blanks kept in the last part
+        " " * 450,
+    ],
+)
+def test_long_text_splits_into_parts_that_concatenate_back(value):
+    parts = split_text(value)
+    assert "".join(parts) == value
+    assert all(len(p.encode()) <= XPT_MAX_CHAR_BYTES for p in parts)
+    assert len(parts) == 1 or all(p and not p.endswith(" ") for p in parts[:-1]) or not value.strip()
+    assert (len(parts) > 1) == (len(value.encode()) > XPT_MAX_CHAR_BYTES)
+
+
+def test_a_note_over_200_bytes_is_split_into_continuation_variables_not_refused(tmp_path):
+    """A real release once stopped on a 243-byte analysis note: the XPT gets NOTE, NOTE1 and define.xml says so."""
+    import duckdb
+    import pyreadstat
+
+    long_note = "not computed: delayed entry present (Gray's test has no left-truncated form); " * 3 + "끝"
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA analysis")
+    con.execute(
+        "CREATE TABLE analysis.t AS SELECT * FROM (VALUES (1, ?), (2, 'short'), (3, NULL)) v(n, note)", [long_note]
+    )
+    docs = [{"schema": "analysis", "table": "t", "column": "note", "description": "Why a row has no estimate"}]
+    datasets = write_exports(con, tmp_path, docs, {}, date(2026, 10, 31))
+    frame, meta = pyreadstat.read_xport(str(tmp_path / datasets[0].xpt))
+    assert list(frame.columns) == ["N", "NOTE", "NOTE1"]
+    assert frame["NOTE"].str.len().max() <= XPT_MAX_CHAR_BYTES
+    assert (frame["NOTE"] + frame["NOTE1"]).tolist() == [long_note, "short", ""]
+    assert meta.column_labels[2] == "NOTE continued"
+    from kocartr.release.exports import define_xml
+
+    xml = define_xml(datasets, date(2026, 10, 31), "test")
+    assert 'Name="NOTE1"' in xml and "continuation of NOTE" in xml
 
 
 def test_every_adam_and_analysis_table_has_csv_xpt_and_a_define_entry(release):
@@ -87,8 +130,17 @@ def test_xpt_reads_back_equal_to_the_parquet(release):
         assert len(frame) == parquet.height, href
         refs = [items[r.get("ItemOID")] for r in group.iter(f"{ODM}ItemRef")]
         assert [i.get("Name") for i in refs] == list(frame.columns)
-        for item, column in zip(refs, parquet.columns):
-            theirs = frame[item.get("Name")].tolist()
+        # continuation variables (long text split at 200 bytes) are joined back onto the variable they continue
+        parts = [i for i in refs if "continuation of" not in i.find(f"{ODM}Description/{ODM}TranslatedText").text]
+        assert len(parts) == len(parquet.columns), href
+        joined = {i.get("Name"): frame[i.get("Name")] for i in parts}
+        for i in refs:
+            text = i.find(f"{ODM}Description/{ODM}TranslatedText").text
+            if "continuation of" in text:
+                base = text.split("continuation of ")[1].split(":")[0]
+                joined[base] = joined[base].fillna("") + frame[i.get("Name")].fillna("")
+        for item, column in zip(parts, parquet.columns):
+            theirs = joined[item.get("Name")].tolist()
             ours = parquet[column].to_list()
             for a, b in zip(theirs, ours):
                 if b is None:

@@ -17,7 +17,7 @@ CUT = dt.date(2025, 6, 1)
 D0 = dt.date(2024, 1, 1)
 
 
-def _warehouse() -> duckdb.DuckDBPyConnection:
+def _warehouse(bcell: bool = False) -> duckdb.DuckDBPyConnection:
     rng = np.random.default_rng(5)
     n = 40
     ids = [f"p{i}" for i in range(n)]
@@ -48,7 +48,10 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
         {"USUBJID": ids, "ANALYTE": ["CD19_B_CELLS"] * n, "ADY": [365.0] * n, "AVAL": [5.0] * 30 + [100.0] * 10}
     )
     preg = pl.DataFrame({"USUBJID": ["p1", "p2", "p39"], "SUBJECT": ["PARTNER"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
-    tables = le.build_late(adtte, adsl, adae, CUT, le.LateInputs(labs=labs, pregnancy=preg))
+    # B-cell aplasia then recovery for some (the BCREC endpoint); only when asked, so the rows above stay as they were
+    aplasia = pl.DataFrame({"USUBJID": ids[:30], "APLASIA_DY": [20] * 30, "RECOVERY_DY": [200] * 10 + [None] * 20})
+    inputs = le.LateInputs(labs=labs, pregnancy=preg, bcell=aplasia if bcell else None)
+    tables = le.build_late(adtte, adsl, adae, CUT, inputs)
     con = duckdb.connect()
     con.execute("create schema analysis")
     for name, frame in tables.items():
@@ -81,3 +84,45 @@ def test_late_effect_rows_are_suppressed() -> None:
 
 def test_no_late_tables_gives_no_rows() -> None:
     assert late_effect_rows(duckdb.connect(), threshold=5) == []
+
+
+def _visible(x: object) -> list[str]:
+    """The strings a report cell shows (a Text in both languages)."""
+    from kocartr.release.report_tables import Text
+
+    return [x.en, x.ko] if isinstance(x, Text) else [str(x)]
+
+
+def test_late_effect_endpoints_are_named_not_coded_in_report_and_workbook(tmp_path) -> None:
+    """Every late-effect endpoint code has a display name in the analysis plan; the report's late-effect tables
+    show it (no raw code in captions, headers or endpoint cells), the workbook's sheet shows it beside the code."""
+    import openpyxl
+
+    from analyses.plan import load_plan
+    from kocartr.release import workbook as wbk
+    from kocartr.release.config import load_release_config
+    from kocartr.release.report import late_effects_tables
+
+    con = _warehouse(bcell=True)
+    codes = {
+        c
+        for t in ("landmark_prevalence", "infection_rates", "late_cumulative_incidence", "pregnancy_outcomes", "daoh")
+        for (c,) in con.sql(f"select distinct endpoint from analysis.{t}").fetchall()
+    }
+    assert {"BCELL_APLASIA", "IGG_LOW", "CD4_LOW", "IVIG", "BCREC", "INFSEV", "INFECTION", "DAOH100"} <= codes
+    plan = load_plan()
+    assert sorted(c for c in codes if not plan.has_label(c)) == []
+
+    config = load_release_config()
+    tables = late_effects_tables(con, config, {"BIG": "Big product", "SMALL": "Small product"})
+    assert len(tables) == 4  # no DAOH table: the fixture has no hospital stays
+    shown = [s for tb in tables for x in [tb.caption, *tb.headers, *[row[0] for row in tb.rows]] for s in _visible(x)]
+    assert sorted({s for s in shown if s in codes}) == []
+    assert plan.label("BCREC").ko in shown and plan.label("IGG_LOW").en in shown
+
+    book = wbk._open(tmp_path / "w.xlsx", {"cutoff": str(CUT)}, config)
+    wbk._late_effects(book, con, None)
+    book.wb.close()
+    sheet = openpyxl.load_workbook(tmp_path / "w.xlsx", read_only=True)[wbk.SHEET_LATE]
+    endpoints = {r[1] for r in list(sheet.iter_rows(values_only=True))[1:]}
+    assert endpoints == {f"{plan.label(c).both()} ({c})" for c in codes - {"DAOH100"}}

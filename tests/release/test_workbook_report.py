@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 from release_helpers import CUTOFF
 
+from analyses.plan import load_plan
 from kocartr.release.config import load_release_config
 from kocartr.release.publish import MANIFEST
 from kocartr.release.render_check import find_chromium, render_html
@@ -364,6 +365,8 @@ def test_report_late_effects_and_sir_sections(published: Path):
         assert "<table" in part  # the pipeline-built release has the tables
         for cell in re.findall(r"<td[^>]*>([^<]*)</td>", part):
             assert not re.fullmatch(r"[1-4]", cell.strip()), (sec, cell)
+    late = _section(html, "sec-late")
+    assert [c for c in load_plan().late_effects if f">{c}<" in late] == []  # endpoints by name, never by code
     sir = _section(html, "sec-sir")
     assert labels["sir_synthetic"]["en"] in sir and labels["sir_synthetic"]["ko"] in sir
     assert "SYNTHETIC" in sir

@@ -19,8 +19,11 @@ episodes as (
     select * from {{ ref('int_infusion_episodes') }} where is_index_infusion or not is_infused
 ),
 orphans as (
+    -- hospital stays and vaccinations are no timeline events: read here too, so that their facts join as well
     select patient_key, any_value(site_code) as site_code
-    from {{ ref('int_patient_events') }}
+    from (select patient_key, site_code from {{ ref('int_patient_events') }}
+          union all select patient_key, site_code from {{ ref('stg_hospitalization') }}
+          union all select patient_key, site_code from {{ ref('stg_vaccination') }})
     where patient_key not in (select patient_key from episodes)
     group by patient_key
 ),
