@@ -91,6 +91,7 @@ import polars as pl
 
 from analyses import competing_risks as cr
 from analyses import rates as rt
+from analyses import recoding as recode
 from analyses import survival as sv
 from analyses.followup import median_followup
 from analyses.plan import load_plan
@@ -924,7 +925,11 @@ def build_all(
     late: Any = None,
 ) -> dict[str, pl.DataFrame]:
     """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
-    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions."""
+    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions.
+    Disease groups and products are stratified as published (publication_recoding_table: the plan's recoding)."""
+    mapping = publication_recoding_table(adsl)
+    adsl, adtte, adae = (recode.apply_recoding(f, mapping) for f in (adsl, adtte, adae))
+    adrs = recode.apply_recoding(adrs, mapping) if adrs is not None else None
     adtte = with_registration(adtte, adsl)
     props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
     if adrs is not None and adrs.height:
@@ -939,4 +944,11 @@ def build_all(
         "median_followup": median_followup(adtte, data_cutoff),
         **build_late(adtte, adsl, adae, data_cutoff, late),
         "sir": sir_table(adtte, adsl, data_cutoff),
+        "publication_recoding": mapping,
     }
+
+
+def publication_recoding_table(adsl: pl.DataFrame) -> pl.DataFrame:
+    """analysis.publication_recoding: the disease group and product categories as published (the analysis plan's
+    table redesign, analyses/recoding.py), one row per (DISGRP, PRODUCT) pair of adsl with the rule that moved it."""
+    return recode.recoding_map(adsl, _PLAN.recoding)

@@ -52,6 +52,40 @@ class PublishedRate:
 
 
 @dataclass(frozen=True)
+class PooledVariable:
+    """One stratifier recoded for publication: its pooled category (code and names) and the values always pooled."""
+
+    variable: str
+    code: str
+    label: Label
+    pool: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublicationRecoding:
+    """Table redesign before cell suppression (analysis_plan.yaml `publication_recoding`; analyses/recoding.py)."""
+
+    min_stratum_size: int
+    nested: tuple[str, str]  # (row variable, column variable) of the cross table
+    variables: dict[str, PooledVariable]
+
+    def label(self, variable: str, code: str) -> Label | None:
+        """Names of a pooled category (None for any other value)."""
+        v = self.variables.get(variable)
+        return v.label if v is not None and v.code == code else None
+
+
+@dataclass(frozen=True)
+class ReportRates:
+    """One rate table of the report: which proportions it shows and by which strata."""
+
+    table: str
+    endpoints: tuple[str, ...]
+    measures: tuple[str, ...]
+    strata: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AnalysisPlan:
     days_per_month: float
     days_per_year: float
@@ -73,6 +107,8 @@ class AnalysisPlan:
     product_colours: dict[str, str] = field(default_factory=dict)
     fallback_colours: tuple[str, ...] = ()
     late_effects: dict[str, Label] = field(default_factory=dict)  # display names of late-effect endpoint codes
+    recoding: PublicationRecoding | None = None
+    report_rates: tuple[ReportRates, ...] = ()
 
     # --- derived views ------------------------------------------------------------------------------------
     @property
@@ -150,6 +186,35 @@ def _endpoint(code: str, d: dict[str, Any], populations: dict[str, Any]) -> Endp
     )
 
 
+def _recoding(raw: dict[str, Any] | None, strata: dict[str, Label]) -> PublicationRecoding | None:
+    if not raw:
+        return None
+    where = f"{PLAN_FILE.name}: publication_recoding"
+    variables = {}
+    for var, d in (raw.get("variables") or {}).items():
+        if var not in strata:
+            raise PlanError(f"{where}: {var} is not a stratum of the plan")
+        pooled = d.get("pooled") or {}
+        if not pooled.get("code"):
+            raise PlanError(f"{where}: {var} needs a pooled category code")
+        variables[var] = PooledVariable(
+            var, str(pooled["code"]), _label(pooled, f"{where} {var}"), tuple(str(x) for x in d.get("pool") or ())
+        )
+    nested = tuple(raw.get("nested") or ())
+    if len(nested) != 2 or not set(nested) <= set(variables):
+        raise PlanError(f"{where}: nested must name two of the recoded variables, not {list(nested)}")
+    size = int(raw.get("min_stratum_size", 0))
+    if size < 1:
+        raise PlanError(f"{where}: min_stratum_size must be a positive number of patients")
+    return PublicationRecoding(size, (str(nested[0]), str(nested[1])), variables)
+
+
+def _report_rates(raw: list[dict[str, Any]] | None) -> tuple[ReportRates, ...]:
+    return tuple(
+        ReportRates(str(r["table"]), tuple(r["endpoints"]), tuple(r["measures"]), tuple(r["strata"])) for r in raw or ()
+    )
+
+
 def _subset(name: str, part: tuple[Any, ...], whole: tuple[Any, ...]) -> None:
     extra = [x for x in part if x not in whole]
     if extra:
@@ -163,6 +228,7 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
     pub = raw["publish"]
     landmarks = tuple(_num(x) for x in raw["landmarks_months"])
     risk = tuple(_num(x) for x in raw["risk_table_months"])
+    strata = {k: _label(v, f"stratum {k}") for k, v in raw["strata"].items()}
     plan = AnalysisPlan(
         days_per_month=float(raw["time"]["days_per_month"]),
         days_per_year=float(raw["time"]["days_per_year"]),
@@ -171,7 +237,7 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
         conf_level=float(raw["confidence"]["level"]),
         ci_methods=dict(raw["confidence"]["methods"]),
         populations=pops,
-        strata={k: _label(v, f"stratum {k}") for k, v in raw["strata"].items()},
+        strata=strata,
         endpoints=endpoints,
         toxicities={k: _label(v, f"toxicity {k}") for k, v in raw["toxicities"].items()},
         response_windows=tuple(raw["response_windows"]),
@@ -187,6 +253,8 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
         product_colours={str(k): str(v) for k, v in (raw.get("product_colours") or {}).items()},
         fallback_colours=tuple(raw.get("fallback_colours") or ()),
         late_effects={k: _label(v, f"late effect {k}") for k, v in (raw.get("late_effect_labels") or {}).items()},
+        recoding=_recoding(raw.get("publication_recoding"), strata),
+        report_rates=_report_rates(pub.get("report_rates")),
     )
     _subset("landmarks_months", plan.published_landmark_months, landmarks)
     _subset("at_risk_months", plan.published_at_risk_months, risk)

@@ -85,11 +85,18 @@ def columns(con) -> dict[str, str]:
 
 
 def select_rows(con, endpoint: str, where: Where, by: str | None, cols: dict[str, str]) -> pl.DataFrame:
-    """ADTTE rows of the endpoint (with ADSL's other columns) that satisfy the parsed --where."""
+    """ADTTE rows of the endpoint (with ADSL's other columns) that satisfy the parsed --where. Disease group and
+    product are the published categories (the analysis plan's recoding, as in the report: outcomes.published_adsl),
+    so `--where "PRODUCT = 'X'"` and `--by DISGRP` select the report's strata."""
+    from kocartr.release.outcomes import published_adsl
+
     adtte = {c for c, _ in _table_columns(con, "adtte")}
     keep = [c for c in ESTIMATOR_COLUMNS if c in cols] + ([by] if by and by not in ESTIMATOR_COLUMNS else [])
-    joined = "SELECT t.*" + "".join(f', s."{c}"' for c in cols if c not in adtte)
-    joined += ' FROM adam.adtte t LEFT JOIN adam.adsl s ON s."USUBJID" = t."USUBJID"'
+    adsl = {c for c, _ in _table_columns(con, "adsl")}
+    recoded = [c for c in ("DISGRP", "PRODUCT") if c in adtte and c in adsl]
+    replace = f" REPLACE ({', '.join(f's.{c} AS {c}' for c in recoded)})" if recoded else ""
+    joined = f"SELECT t.*{replace}" + "".join(f', s."{c}"' for c in cols if c not in adtte)
+    joined += f' FROM adam.adtte t LEFT JOIN {published_adsl(con, "s")} ON s."USUBJID" = t."USUBJID"'
     select = ", ".join(f'"{c}"' for c in keep)
     sql = f'SELECT {select} FROM ({joined}) WHERE "PARAMCD" = ? AND {where.sql}'
     return con.sql(sql, params=[endpoint, *where.params]).pl()

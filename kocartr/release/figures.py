@@ -134,6 +134,8 @@ def display_names(con, config: ReleaseConfig) -> dict[str, str]:
     from kocartr.release.report import load_labels, product_names
 
     groups = {k: v["en"] for k, v in load_labels()["codes"]["disease_group"].items()}
+    rec = config.plan.recoding
+    groups |= {v.code: v.label.en for k, v in (rec.variables.items() if rec else ()) if k == "DISGRP"}
     return {**groups, **product_names(con, config)}
 
 

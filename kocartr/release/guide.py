@@ -198,6 +198,10 @@ OTHER_COLUMNS = {
     "q3": "Third quartile",
     "minimum": "Minimum",
     "maximum": "Maximum",
+    # analysis.publication_recoding (analyses/recoding.py: the analysis plan's table redesign)
+    "DISGRP_PUB": "Disease group as published (the analysis plan's publication recoding)",
+    "PRODUCT_PUB": "Product as published (the analysis plan's publication recoding)",
+    "recoded": "True when the pair is published under a pooled category",
     "rate_per_100py": "Events per 100 person-years",
     # analysis.median_followup (analyses/followup.py)
     "n_alive": "Patients alive at last contact (censored on OS: the events of the reverse Kaplan-Meier)",

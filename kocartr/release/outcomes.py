@@ -187,7 +187,9 @@ def select_rates(props: pl.DataFrame, config: ReleaseConfig) -> pl.DataFrame:
         f = pl.col("endpoint") == item["endpoint"]
         if item.get("measure") and props["measure"].drop_nulls().len():
             f = f & (pl.col("measure") == item["measure"])
-        parts.append(props.filter(f).with_columns(endpoint=pl.lit(item.get("label", item["endpoint"]))))
+        key = f"{item['endpoint']}/{item['measure']}" if item.get("measure") else item["endpoint"]
+        label = pl.lit(item.get("label", item["endpoint"]))
+        parts.append(props.filter(f).with_columns(endpoint=label, key=pl.lit(key)))
     return pl.concat(parts) if parts else props.head(0)
 
 
@@ -268,8 +270,14 @@ def suppress_summaries(
     return forced
 
 
+def _ev_id(s: Any) -> str:
+    """The event counts' identity: 'endpoint/measure' for a rate, so that the workbook's rates and the report's
+    rate tables (the same counts under another label) share their hidden flags."""
+    return getattr(s, "key", None) or s.endpoint
+
+
 def _ev_key(s: Any) -> tuple:
-    return ("events", s.endpoint, s.stratum_variable, s.stratum)
+    return ("events", _ev_id(s), s.stratum_variable, s.stratum)
 
 
 def _size_key(s: Any, cells: dict | None) -> tuple:
@@ -282,6 +290,17 @@ def _stratification_pass(group: list[Any], threshold: int, forced: dict, cells: 
     """Each stratification of one endpoint against its overall row, counts hidden elsewhere pre-hidden."""
     overall = [s for s in group if s.stratum_variable == "overall"]
     o = overall[0] if overall else None
+    if o is None:  # no total published (e.g. response by disease group x product): each row on its own
+        for s in group:
+            _, (s.n_hidden, s.events_hidden) = suppress_event_table(
+                [],
+                (s.n, s.events),
+                threshold,
+                overall_n_pre_hidden=bool(forced.get(_size_key(s, cells))),
+                overall_e_pre_hidden=bool(forced.get(_ev_key(s))),
+            )
+            forced.update({k: True for k, h in ((_size_key(s, cells), s.n_hidden), (_ev_key(s), s.events_hidden)) if h})
+        return
     o_pre = bool(o is not None and forced.get(_size_key(o, cells)))
     o_epre = bool(o is not None and forced.get(_ev_key(o)))
     if o is not None:
@@ -339,7 +358,7 @@ def joint_pass(
         # a cell absent from this table is Table 1's (shared key) only when the cells are the infused patients
         own = vals is cells
 
-        def key(k: tuple, what: str = what, own: bool = own, ep: str = group[0].endpoint) -> tuple:
+        def key(k: tuple, what: str = what, own: bool = own, ep: str = _ev_id(group[0])) -> tuple:
             if what != "n":
                 return ("events", ep, *k)
             return _size_key(by[k], cells) if k in by else (k if own else ("n", ep, *k))
@@ -371,9 +390,33 @@ def _margin_matches(by: dict, cells: dict, k: tuple[str, str]) -> bool:
     return s.n == sum(v for gp, v in cells.items() if gp[pos] == k[1])
 
 
+RECODING_TABLE = "publication_recoding"  # analyses.recoding: the plan's categories as published
+
+
+def published_adsl(con, alias: str = "a") -> str:
+    """A FROM source (named `alias`) for adam.adsl with DISGRP and PRODUCT as the analysis tables publish them
+    (analysis.publication_recoding, the analysis plan's table redesign); plain adam.adsl when the release has no
+    recoding table (an older release), so every count the report shows uses the strata its estimates use."""
+    if not _table_exists(con, "analysis", RECODING_TABLE):
+        return f"adam.adsl {alias}"
+    return f"""(SELECT a.* REPLACE (coalesce(r.DISGRP_PUB, CAST(a.DISGRP AS VARCHAR)) AS DISGRP,
+                                 coalesce(r.PRODUCT_PUB, CAST(a.PRODUCT AS VARCHAR)) AS PRODUCT)
+               FROM adam.adsl a LEFT JOIN analysis.{RECODING_TABLE} r
+                 ON r.DISGRP = coalesce(CAST(a.DISGRP AS VARCHAR), '{MISSING}')
+                AND r.PRODUCT = coalesce(CAST(a.PRODUCT AS VARCHAR), '{MISSING}')) {alias}"""
+
+
+def read_recoding(con) -> list[dict[str, Any]]:
+    """The pairs published under a pooled category (analysis.publication_recoding rows with recoded = true)."""
+    if not _table_exists(con, "analysis", RECODING_TABLE):
+        return []
+    q = f"SELECT * FROM analysis.{RECODING_TABLE} WHERE recoded ORDER BY DISGRP_PUB, PRODUCT_PUB, DISGRP, PRODUCT"
+    return con.sql(q).pl().to_dicts()
+
+
 def read_strata_sizes(con) -> dict[tuple[str, str], int]:
-    """Infused patients per (DISGRP, PRODUCT) from adam.adsl, labelled as the analysis tables label strata
-    ('(missing)' for a missing level); {} when the release has no adsl."""
+    """Infused patients per (DISGRP, PRODUCT) from adam.adsl as published (published_adsl), labelled as the
+    analysis tables label strata ('(missing)' for a missing level); {} when the release has no adsl."""
     if not _table_exists(con, "adam", "adsl"):
         return {}
     have = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'adsl'").fetchall()}
@@ -381,7 +424,7 @@ def read_strata_sizes(con) -> dict[tuple[str, str], int]:
         return {}
     rows = con.execute(
         f"""SELECT coalesce(CAST(DISGRP AS VARCHAR), '{MISSING}'), coalesce(CAST(PRODUCT AS VARCHAR), '{MISSING}'),
-                   count(*) FROM adam.adsl WHERE INFFL = 'Y' GROUP BY ALL"""
+                   count(*) FROM {published_adsl(con)} WHERE INFFL = 'Y' GROUP BY ALL"""
     ).fetchall()
     return {(g, p): int(n) for g, p, n in rows}
 
@@ -410,6 +453,7 @@ class Rate:
     upper: float | None
     n_hidden: bool = False
     events_hidden: bool = False
+    key: str | None = None  # 'endpoint/measure' of the counts when `endpoint` is a display label (_ev_id)
 
 
 def rates(
@@ -429,6 +473,7 @@ def rates(
                     "estimate",
                     "lower",
                     "upper",
+                    "key",
                 )
             }
         )
@@ -438,12 +483,32 @@ def rates(
     return items
 
 
+def published_proportions(props: pl.DataFrame, tables: tuple[Any, ...]) -> pl.DataFrame:
+    """The rows of the proportions table the report's rate tables show (the plan's `publish.report_rates`:
+    endpoints, measures, strata); every row when the plan declares none. What no reader sees needs no protection,
+    and protecting it hid published counts (a response table's unpublished margins forced complements in the
+    disease group sizes every outcome table shares)."""
+    if not tables:
+        return props
+    keep = pl.lit(False)
+    for t in tables:
+        keep = keep | (
+            pl.col("endpoint").is_in(list(t.endpoints))
+            & pl.col("measure").is_in(list(t.measures))
+            & pl.col("stratum_variable").is_in(list(t.strata))
+        )
+    return props.filter(keep)
+
+
 def measure_rates(
-    props: pl.DataFrame, threshold: int, sizes_hidden: dict, cells: dict | None = None
+    props: pl.DataFrame, threshold: int, sizes_hidden: dict, cells: dict | None = None, tables: tuple[Any, ...] = ()
 ) -> dict[tuple[str, str], list[Rate]]:
-    """Every (endpoint, measure) of the proportions table with all its strata, suppressed (the report's response
-    and toxicity tables read these); event counts are keyed per measure ('endpoint/measure')."""
+    """Every published (endpoint, measure) of the proportions table (published_proportions) with its published
+    strata, suppressed (the report's response and toxicity tables read these); event counts are keyed per measure
+    ('endpoint/measure'). A table without its overall row has no published total: each row is protected on its
+    own (_stratification_pass)."""
     out: dict[tuple[str, str], list[Rate]] = {}
+    props = published_proportions(props, tables)
     for (ep, meas), g in props.group_by(["endpoint", "measure"], maintain_order=True):
         items = [Rate(**{k: r[k] for k in Rate.__dataclass_fields__ if k in r}) for r in g.to_dicts()]
         for i in items:
@@ -591,7 +656,8 @@ def build_outcomes(con, config: ReleaseConfig) -> PublishedOutcomes:
         cif_s = summarize_curves(cif, config, False, sizes, cells) if cif is not None else []
         rt = rates(props, config, sizes, cells) if props is not None else []
         suppress_summaries(fu, config.threshold, sizes, cells)
-        bm = measure_rates(props, config.threshold, sizes, cells) if props is not None else {}
+        tables = config.plan.report_rates
+        bm = measure_rates(props, config.threshold, sizes, cells, tables) if props is not None else {}
         if sizes == before:
             break
     return PublishedOutcomes(km, km_s, cif, cif_s, rt, sizes, cells, fu, bm)

@@ -23,7 +23,16 @@ from typing import Any
 
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
-from kocartr.release.report_tables import Table, Text, code_text, columns, median_followup, patient_flow, table_one
+from kocartr.release.report_tables import (
+    Table,
+    Text,
+    code_text,
+    columns,
+    median_followup,
+    patient_flow,
+    pooled_label,
+    table_one,
+)
 from kocartr.release.suppression import suppress_event_table
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -71,18 +80,19 @@ def _months(v: float | None, dpm: float) -> str:
 def product_names(con, config: ReleaseConfig) -> dict[str, str]:
     """product_code -> display name from marts.dim_product (product_label), the code where no label."""
     table = config.mart("product")
+    rec = config.plan.recoding
+    pooled = {v.code: v.label.en for k, v in (rec.variables.items() if rec else ()) if k == "PRODUCT"}
     if "product_label" not in columns(con, "marts", table):
-        return {}
-    return {
-        c: (lbl or c) for c, lbl in con.execute(f'SELECT product_code, product_label FROM marts."{table}"').fetchall()
-    }
+        return pooled
+    sql = f'SELECT product_code, product_label FROM marts."{table}"'
+    return {**pooled, **{c: (lbl or c) for c, lbl in con.execute(sql).fetchall()}}
 
 
 def stratum_name(sv: str, stratum: str, names: dict[str, str]) -> Any:
     if sv == "DISGRP":
         return code_text(load_labels(), "disease_group", stratum)
     if sv == "PRODUCT":
-        return names.get(stratum, stratum)
+        return pooled_label("PRODUCT", stratum) or names.get(stratum, stratum)
     return stratum
 
 
@@ -179,12 +189,44 @@ def rate_tables(con, config: ReleaseConfig, names: dict, pub, endpoints: list[st
     return out
 
 
+def _rate_spec(config: ReleaseConfig, table: str) -> tuple[list[str], list[str]]:
+    """Endpoints and measures of one of the report's rate tables (analysis plan `publish.report_rates`)."""
+    spec = next((t for t in config.plan.report_rates if t.table == table), None)
+    return (list(spec.endpoints), list(spec.measures)) if spec else ([], [])
+
+
+def _min_size(config: ReleaseConfig) -> int | str:
+    rec = config.plan.recoding
+    return rec.min_stratum_size if rec else "-"
+
+
+def recoding_table(con, names: dict[str, str]) -> Table | None:
+    """The categories published under a pooled one (analysis.publication_recoding), with the rule; no counts."""
+    rows = outcomes.read_recoding(con)
+    if not rows:
+        return None
+    labels = load_labels()
+    body = [
+        [
+            code_text(labels, "disease_group", r["DISGRP"]),
+            names.get(r["PRODUCT"], r["PRODUCT"]),
+            code_text(labels, "disease_group", r["DISGRP_PUB"]),
+            pooled_label("PRODUCT", r["PRODUCT_PUB"]) or names.get(r["PRODUCT_PUB"], r["PRODUCT_PUB"]),
+            r["rule"],
+        ]
+        for r in rows
+    ]
+    headers = [_lab(k) for k in ("recode_group", "recode_product", "recode_group_pub", "recode_product_pub")]
+    return Table([*headers, _lab("recode_rule")], body, 4)
+
+
 def _product_groups(con) -> dict[str, list[Text]]:
     if not {"PRODUCT", "DISGRP", "INFFL"} <= columns(con, "adam", "adsl"):
         return {}
     out: dict[str, list[Text]] = {}
+    src = outcomes.published_adsl(con)
     for prod, grp in con.execute(
-        "SELECT DISTINCT PRODUCT, DISGRP FROM adam.adsl WHERE INFFL = 'Y' AND PRODUCT IS NOT NULL ORDER BY ALL"
+        f"SELECT DISTINCT a.PRODUCT, a.DISGRP FROM {src} WHERE a.INFFL = 'Y' AND a.PRODUCT IS NOT NULL ORDER BY ALL"
     ).fetchall():
         out.setdefault(prod, []).append(code_text(load_labels(), "disease_group", grp or "(not reported)"))
     return out
@@ -321,7 +363,11 @@ def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures:
     min_days = _min_days()
     return {
         "L": {k: Text(**v) for k, v in labels.items() if isinstance(v, dict) and set(v) == {"en", "ko"}},
-        "methods": [Text(**x).format(max=config.threshold - 1, marker=config.marker) for x in labels["methods_items"]],
+        "methods": [
+            Text(**x).format(max=config.threshold - 1, marker=config.marker, min=_min_size(config))
+            for x in labels["methods_items"]
+        ],
+        "pooled_note": Text(**labels["pooled_note"]).format(min=_min_size(config)),
         "cutoff": cut,
         "meta": context,
         "config": config,
@@ -333,10 +379,9 @@ def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures:
         "survival": survival_table(pub, config, names, "km"),
         "cif": survival_table(pub, config, names, "cif"),
         "figures": _figures(figures),
-        "response": rate_tables(con, config, names, pub, ["RESPONSE_D90", "RESPONSE_D180"], ["cr_rate", "orr"]),
-        "toxicity": rate_tables(
-            con, config, names, pub, ["CRS", "ICANS", "ICAHT_EARLY", "ICAHT_LATE"], ["any_grade", "grade_ge3"]
-        ),
+        "response": rate_tables(con, config, names, pub, *_rate_spec(config, "response")),
+        "toxicity": rate_tables(con, config, names, pub, *_rate_spec(config, "toxicity")),
+        "recoding": recoding_table(con, names),
         "scorecard": score,
         "gate": gate,
         "completeness": Table(fc[0], fc[1]) if fc else None,

@@ -146,9 +146,24 @@ def patient_flow(con, config: ReleaseConfig, labels: dict, cutoff: date, min_day
     return steps
 
 
+POOLED_VARIABLE = {"disease_group": "DISGRP", "product": "PRODUCT"}  # code list -> stratifier the plan recodes
+
+
+def pooled_label(variable: str, code: str | None) -> Text | None:
+    """Names of a pooled publication category (analysis plan `publication_recoding`), None for other codes."""
+    from analyses.plan import load_plan
+
+    rec = load_plan().recoding
+    lbl = rec.label(variable, str(code)) if rec is not None else None
+    return Text(lbl.en, lbl.ko) if lbl is not None else None
+
+
 def code_text(labels: dict, code_list: str, code: str | None) -> Text:
     if code in (None, NOT_REPORTED, "(missing)"):
         return Text(**labels["t1_missing"])
+    pooled = pooled_label(POOLED_VARIABLE[code_list], code) if code_list in POOLED_VARIABLE else None
+    if pooled is not None:
+        return pooled
     entry = labels.get("codes", {}).get(code_list, {}).get(code)
     return Text(**entry) if entry else Text(str(code), str(code))
 
@@ -167,7 +182,9 @@ def _adsl(con) -> list[dict[str, Any]] | None:
     if {"patient_key", "baseline_disease_status", "infusion_number"} <= columns(con, "marts", "fct_infusion"):
         status = """, (SELECT baseline_disease_status FROM marts.fct_infusion f WHERE f.patient_key = a.USUBJID
                        ORDER BY infusion_number LIMIT 1) AS STATUS"""
-    q = f"SELECT {', '.join('a.' + c for c in cols)}{status} FROM adam.adsl a WHERE a.INFFL = 'Y'"
+    from kocartr.release.outcomes import published_adsl
+
+    q = f"SELECT {', '.join('a.' + c for c in cols)}{status} FROM {published_adsl(con)} WHERE a.INFFL = 'Y'"
     cur = con.execute(q)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -42,6 +42,7 @@ SHEET_CIF = "Cumulative incidence 누적발생률"
 SHEET_FOLLOWUP = "Follow-up 추적관찰 기간"
 SHEET_LATE = "Late effects 후기 이상반응"
 SHEET_SIR = "SIR 이차 악성종양 표준화발생비"
+SHEET_RECODING = "Recoding 공표 범주 재분류"
 
 H_N = bi("N patients", "환자 수")
 H_EVENTS = bi("Events", "사건 수")
@@ -207,6 +208,7 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
             "No Korean small-cell rule was found; the threshold is configuration "
             "(data/config/release.yaml).",
         ),
+        ("Publication recoding", recoding_statement(config)),
         (
             "Manifest hash",
             "SHA-256 of the release's table contents (manifest.json `tables_sha256`); "
@@ -220,6 +222,38 @@ def methods_rows(config: ReleaseConfig, context: dict[str, Any]) -> list[tuple[s
             "serious by definition. Severity (grade) and seriousness are separate questions.",
         ),
     ] + rule_source_rows()
+
+
+def recoding_statement(config: ReleaseConfig) -> str:
+    """The analysis plan's table redesign (publication_recoding) in one paragraph."""
+    rec = config.plan.recoding
+    if rec is None:
+        return "None: disease groups and products are published as recorded."
+    pooled = "; ".join(f"{v.variable}: '{v.label.en}' ({v.code})" for v in rec.variables.values())
+    return (
+        "Table redesign before cell suppression (Hundepool et al., Statistical Disclosure Control, Wiley 2012, "
+        "ch. 5, section 5.3 'Table redesign': collapsing categories, table thresholds). A missing value and the "
+        f"plan's listed values go to the pooled category ({pooled}); a disease group or product with fewer than "
+        f"{rec.min_stratum_size} infused patients is pooled, and the pooled disease group is not broken down by "
+        f"product; a disease group x product combination with fewer than {rec.min_stratum_size} patients has its "
+        "product pooled, then, if still below, its disease group too. No group below the minimum is shown on its "
+        "own row; overall rows are unchanged. Every analysis table, this workbook, the report and `kocartr "
+        "analyze` use the published categories (analysis.publication_recoding; sheet '"
+        f"{SHEET_RECODING}'). Rule: data/config/analysis_plan.yaml."
+    )
+
+
+def _recoding(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
+    """The recorded (DISGRP, PRODUCT) pairs published under a pooled category, with the rule (no counts)."""
+    headers = [bi("Disease group (recorded)", "질환군 (기록)"), bi("Product (recorded)", "제품 (기록)")]
+    headers += [bi("Disease group (published)", "질환군 (공표)"), bi("Product (published)", "제품 (공표)")]
+    ws = book.sheet(SHEET_RECODING, [*headers, bi("Rule", "규칙")], [26, 22, 26, 22, 60])
+    rows = outcomes.read_recoding(con)
+    if not rows:
+        ws.write_string(1, 0, "no category is recoded for publication in this release")
+    for i, r in enumerate(rows, start=1):
+        for j, c in enumerate(("DISGRP", "PRODUCT", "DISGRP_PUB", "PRODUCT_PUB", "rule")):
+            ws.write_string(i, j, str(r[c] or ""))
 
 
 def rule_source_rows() -> list[tuple[str, str]]:
@@ -462,6 +496,7 @@ SheetWriter = Callable[[Book, Any, outcomes.PublishedOutcomes], None]
 SHEET_WRITERS: list[SheetWriter] = [
     _readme,
     _methods,
+    _recoding,
     _os_pfs,
     _at_risk,
     _km_steps,

@@ -17,6 +17,7 @@ ANALYSIS_TABLES = ("survival_estimates", "cumulative_incidence", "event_rates", 
     "daoh",
     "median_followup",  # analyses.followup
     "sir",  # analyses.sir (secondary malignancies)
+    "publication_recoding",  # analyses.recoding (the plan's categories as published)
 )
 ADAM_INPUTS = (
     dg.AssetKey(["adam", "adsl"]),

@@ -24,6 +24,7 @@ from kocartr.release.workbook import (
     SHEET_LATE,
     SHEET_METHODS,
     SHEET_README,
+    SHEET_RECODING,
     SHEET_SIR,
     is_count_header,
 )
@@ -47,6 +48,7 @@ def test_workbook_sheets_and_readme(published: Path):
     assert list(sheets) == [
         SHEET_README,
         SHEET_METHODS,
+        SHEET_RECODING,
         SHEET_KM,
         SHEET_AT_RISK,
         SHEET_KM_STEPS,
@@ -68,7 +70,7 @@ def test_workbook_sheets_and_readme(published: Path):
     assert readme["Data dictionary version"] == "1.0.0"
     assert readme["Sheets"].split("; ") == list(sheets)[1:]
     methods = " ".join(str(r[1]) for r in sheets[SHEET_METHODS])
-    for word in ("Aalen-Johansen", "Kaplan-Meier", "complementary", "ASTCT", "Reverse Kaplan-Meier"):
+    for word in ("Aalen-Johansen", "Kaplan-Meier", "complementary", "ASTCT", "Reverse Kaplan-Meier", "Table redesign"):
         assert word in methods
     assert {r[0] for r in sheets[SHEET_KM][1:]} == {"OS", "PFS", "EFS"}  # the plan's publish.km_endpoints
     assert {r[1] for r in sheets[SHEET_KM][1:] if r[0] == "OS"} == {"Overall survival / 전체 생존"}
