@@ -44,6 +44,27 @@ class DisclosureError(ValueError):
     """A table's suppression pattern lets a reader recover a hidden count: the table must not be published."""
 
 
+def _new_highs():
+    """A silent HiGHS model. The first construction in a process prints HiGHS's banner to file descriptor 1 from C++
+    before any option can be set (highspy 1.15): that one is sent to /dev/null so the terminal shows the run only."""
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        lp = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    lp.setOptionValue("output_flag", False)
+    return lp
+
+
 def _bounds(
     entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
 ) -> dict[Hashable, tuple[float, float]]:
@@ -57,8 +78,7 @@ def _bounds(
 
     keys = sorted(hidden, key=repr)
     index = {k: i for i, k in enumerate(keys)}
-    lp = highspy.Highs()
-    lp.setOptionValue("output_flag", False)
+    lp = _new_highs()
     # a reader knows a hidden count is >= 1 when zeros are shown (a zero is never hidden for being small)
     lower = np.array([1.0 if (entries.get(k) or 0) >= 1 else 0.0 for k in keys])
     lp.addVars(len(keys), lower, np.full(len(keys), highspy.kHighsInf))

@@ -113,3 +113,13 @@ def test_event_table_small_stratum_hides_another_stratum_size():
 def test_event_table_overall_only():
     assert suppress_event_table([], (80, 3)) == ([], (False, True))
     assert suppress_event_table([], (3, 0)) == ([], (True, False))
+
+
+def test_the_audit_solver_prints_nothing_to_the_terminal():
+    """HiGHS prints a banner from C++ on its first model in a process; the run's terminal must show the run only."""
+    import subprocess
+    import sys
+
+    code = "from kocartr.release.suppression import _new_highs; _new_highs(); _new_highs(); print('done')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "done\n", out.stdout
