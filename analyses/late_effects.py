@@ -467,15 +467,18 @@ def late_cumulative_incidence(
 
 def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_cutoff: dt.date) -> pl.DataFrame:
     """Pregnancies after infusion by subject (patient / partner) and outcome, exact counts per stratum (every
-    outcome seen in the registry on every stratum, zeros included, plus outcome 'ANY'). Published tables hide
-    small counts with the release's suppression rule (kocartr.release.suppression)."""
+    outcome seen in the registry on every stratum, zeros included, plus outcome 'ANY'), among the infused patients
+    of adsl as every late-effect table; pregnancies of anyone else (e.g. a patient whose registration is in
+    quarantine) are left out and counted in `note`. Published tables hide small counts with the release's
+    suppression rule (kocartr.release.suppression)."""
     base = {"endpoint": "PREGNANCY", "method": "count", "data_cutoff": data_cutoff}
     if pregnancy is None:
         note = "pregnancy table not in the warehouse"
         return oc._rows_to_frame(
             [{**base, "stratum_variable": "overall", "stratum": "overall", "note": note}], PREGNANCY_SCHEMA
         )
-    strata = adsl.select(
+    inf = adsl.filter((pl.col("INFFL") == "Y") & pl.col("TRTSDT").is_not_null())
+    strata = inf.select(
         "USUBJID", *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns]
     )
     preg = (
@@ -484,9 +487,11 @@ def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_
             pl.col("SUBJECT").cast(pl.Utf8).fill_null(oc.MISSING),
             pl.col("OUTCOME").cast(pl.Utf8).fill_null("NOT REPORTED"),
         )
-        .join(strata, on="USUBJID", how="left")
+        .join(strata, on="USUBJID", how="inner")
         .with_columns([pl.col(c).fill_null(oc.MISSING) for c in STRATA if c in strata.columns])
     )
+    left_out = pregnancy.height - preg.height
+    base["note"] = f"{left_out} pregnancies of patients not infused in adsl left out" if left_out else None
     subjects = sorted(preg["SUBJECT"].unique().to_list())
     outcomes_ = sorted(preg["OUTCOME"].unique().to_list())
     rows: list[dict[str, Any]] = []

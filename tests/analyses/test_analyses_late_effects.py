@@ -221,6 +221,18 @@ def test_pregnancy_counts_with_zeros() -> None:
     assert le.pregnancy_outcomes(adsl, None, CUT)["note"][0] == "pregnancy table not in the warehouse"
 
 
+def test_pregnancies_outside_the_infused_population_are_left_out_and_counted() -> None:
+    """A pregnancy of a patient not in adsl (registration in quarantine) or not infused joins no published stratum:
+    counting it under '(missing)' made a level the release's DISGRP x PRODUCT structure does not have (a 100k run
+    stopped on it)."""
+    adsl = _adsl([400, 400], [None, None]).with_columns(pl.Series("INFFL", ["Y", "N"]))
+    preg = pl.DataFrame({"USUBJID": ["p0", "p1", "p9"], "SUBJECT": ["PATIENT"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
+    out = le.pregnancy_outcomes(adsl, preg, CUT)
+    assert _row(out, stratum="overall", subject="PATIENT", outcome="ANY")["count"] == 1
+    assert oc.MISSING not in out["stratum"].to_list()
+    assert set(out["note"].to_list()) == {"2 pregnancies of patients not infused in adsl left out"}
+
+
 def test_daoh_hand_computed() -> None:
     # p0: admitted day -1 to day 10 (nights 1-9) and day 5 to 12 overlapping (adds 10, 11): 11 days -> 89;
     # p1: never admitted -> 100; p2: died day 50 -> 0; p3: lost at day 60 alive -> not evaluable;
