@@ -22,8 +22,10 @@ Rule (threshold from data/config/release.yaml, default 5; see the citation there
    (the table's linear constraints, the visible entries, non-negativity, and >= 1 for a hidden non-zero count,
    since zeros are shown), by linear programming (HiGHS). An entry is disclosed when that
    interval holds fewer than `threshold` integers (the reader must not be able to narrow a hidden count to fewer
-   possible values than the threshold). While the audit fails, one more visible entry on a line of a disclosed
-   entry is hidden (the cheapest that resolves it, as in 2) and the audit is repeated; `suppress` never returns
+   possible values than the threshold). While the audit fails, one more visible entry is hidden: the cheapest (as
+   in 2) that resolves the disclosed entry, among the entries of every line holding a hidden entry (its own lines
+   and the linked ones: in the DISGRP x PRODUCT table a hidden group is also bounded through its products, so a
+   product margin may protect it at less loss than another group), and the audit is repeated; `suppress` never returns
    a pattern that fails it and raises DisclosureError when no pattern can pass (nothing left to hide). This is
    the interval (linear-programming) attack of statistical disclosure control (Hundepool et al., Statistical
    Disclosure Control, Wiley 2012: "audit" of a suppression pattern). Tables published together
@@ -263,12 +265,13 @@ class _Table:
         return {k: b for k, b in found.items() if self.secret(k)}
 
     def widen(self, hidden: set[Hashable], k: Hashable, interval: tuple) -> set[Hashable]:
-        """Hide one more entry so that `k` is no longer narrowed: an entry on a line of `k` (else on any line that
-        holds a hidden entry), the cheapest pattern (with its forced complements) that resolves it."""
+        """Hide one more entry so that `k` is no longer narrowed: the cheapest pattern (with its forced complements)
+        that resolves it, among the entries of every line that holds a hidden entry. Not only `k`'s own lines: the
+        reader's bound on `k` runs through the hidden entries of linked lines (a disease group's count through its
+        products' counts), so an entry there can protect `k` at less loss (Hundepool et al. 2012: the complement
+        is the least-cost one among all entries whose hiding makes the pattern pass the audit)."""
         free = hidden | self.published
-        pool = [x for n in self.lines_of.get(k, []) for x in self.constraints[n] if x not in free] or [
-            x for line in self.constraints if any(y in hidden for y in line) for x in line if x not in free
-        ]
+        pool = [x for line in self.constraints if any(y in hidden for y in line) for x in line if x not in free]
         if not pool:
             raise DisclosureError(
                 f"hidden count {k!r} can be narrowed to {interval} and nothing is left to hide on its lines"

@@ -174,3 +174,33 @@ def test_response_cells_first_hides_margins_instead_of_large_cells():
     assert audit(entries, default, lines) == {} and audit(entries, first, lines) == {}
     assert lbcl <= default and not products & default
     assert not lbcl & first and products <= first and OVERALL not in first
+
+
+# the shipped sample's NRM deaths by disease group and product (after the publication recoding): each product
+# but tisa-cel treats one disease group, so a group's count and its product's count are the same number
+NRM = {
+    ("ALL", "TISA"): 2,
+    ("LBCL", "AXI"): 6,
+    ("LBCL", "TISA"): 5,
+    ("MM", "CILTA"): 5,
+    ("OTHER", "OTHER_PRODUCTS"): 1,
+}
+
+
+def test_cheaper_complement_in_the_linked_margin_is_chosen():
+    """Event counts per cell are not published; the per-stratification passes have hidden myeloma and cilta-cel
+    (5 each) beside ALL's 2 and other's 1. Then myeloma + other = 6 (products line) and ALL + myeloma + other =
+    19 - 11 (groups line): ALL = 2. On ALL's own lines only LBCL's 11 deaths (or the overall) can protect it; axi-cel's
+    6, on the linked product line, protects it too (LBCL's deaths then no longer tell its tisa-cel share) at less
+    loss, and the pattern passes the audit."""
+    pre = [("DISGRP", "MM"), ("PRODUCT", "CILTA")]
+    hidden = suppress_strata(NRM, pre_hidden=pre, cells_published=False)
+    assert ("PRODUCT", "AXI") in hidden and ("DISGRP", "LBCL") not in hidden and OVERALL not in hidden
+    assert {("DISGRP", "ALL"), ("DISGRP", "OTHER"), ("PRODUCT", "OTHER_PRODUCTS")} <= hidden
+    entries, lines = strata_table(NRM)
+    shown = {k: (None if k[0] == "DISGRP/PRODUCT" else v) for k, v in entries.items()}  # cells: not published
+    assert audit(shown, hidden | {k for k, v in shown.items() if v is None}, lines) == {}
+    # the same-line complement (LBCL) would hide more: 11 deaths against 6
+    same_line = hidden - {("PRODUCT", "AXI")} | {("DISGRP", "LBCL")}
+    assert audit(shown, same_line | {k for k, v in shown.items() if v is None}, lines) == {}
+    assert sum(shown[k] or 0 for k in hidden) < sum(shown[k] or 0 for k in same_line)
