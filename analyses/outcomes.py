@@ -703,6 +703,62 @@ def load_evaluability(path: str | None = None) -> dict[str, int]:
     return {str(t): int(d) for t, d in zip(df["toxicity"], df["min_days_after_infusion"])}
 
 
+@dataclass(frozen=True)
+class Pending:
+    """Patients with a row of one of a toxicity's forms pending in quarantine (an open site query): the toxicity
+    occurred, its details are unknown. keys: USUBJID (patient_key); unkeyed: pending rows whose patient id itself
+    is defective (no patient key: counted apart in the note)."""
+
+    forms: tuple[str, ...]
+    keys: frozenset[str]
+    unkeyed: int = 0
+
+
+# Quarantine rules whose row holds no pending information: duplicate_record is a later row with the record id of
+# a row kept from the same file (kocartr/ingest/validate.py; the kept row is what the registry has for the record)
+NOT_PENDING_RULES: tuple[str, ...] = ("duplicate_record",)
+
+
+def load_pending_forms(path: str | None = None) -> dict[str, tuple[str, ...]]:
+    """{toxicity: forms whose pending quarantined rows mean the toxicity occurred} (pending_forms column of
+    data/config/toxicity_evaluability.csv, space-separated; empty = none)."""
+    from kocartr.paths import CONFIG_DIR
+
+    df = pl.read_csv(path or CONFIG_DIR / "toxicity_evaluability.csv", infer_schema_length=0)
+    return {str(t): tuple((f or "").split()) for t, f in zip(df["toxicity"], df["pending_forms"])}
+
+
+def read_pending(con: Any, month: str, forms: dict[str, tuple[str, ...]] | None = None) -> dict[str, Pending]:
+    """{toxicity: Pending} from audit.quarantine as of registry month ``month``: the rows whose site query is
+    still open (kocartr.feedback.queries.pending_quarantine: not superseded by the same record accepted in a later
+    month), with the patient key ingest wrote on them; rows failing a NOT_PENDING_RULES rule left out."""
+    from kocartr.feedback.queries import pending_quarantine
+
+    forms = load_pending_forms() if forms is None else forms
+    rows = pending_quarantine(con, month)
+    if rows.height == 0:
+        return {t: Pending(f, frozenset()) for t, f in forms.items() if f}
+    keys = con.sql("select distinct source_file, source_row, patient_key from audit.quarantine").pl()
+    dups = con.sql(  # a row failing NOT_PENDING_RULES is no pending information, whatever else it fails
+        "select distinct source_file, source_row from audit.quarantine where list_contains($r, rule)",
+        params={"r": list(NOT_PENDING_RULES)},
+    ).pl()
+    rows = (
+        rows.select("form", "source_file", "source_row")
+        .unique()
+        .join(dups, on=["source_file", "source_row"], how="anti")
+        .join(keys, on=["source_file", "source_row"], how="left")
+    )
+    out = {}
+    for tox, fs in forms.items():
+        if fs:
+            sub = rows.filter(pl.col("form").is_in(list(fs)))
+            out[tox] = Pending(
+                fs, frozenset(sub["patient_key"].drop_nulls().to_list()), int(sub["patient_key"].null_count())
+            )
+    return out
+
+
 def _evaluable(adsl: pl.DataFrame, data_cutoff: dt.date, min_days: int) -> pl.Expr:
     """Infused at least ``min_days`` before the cut-off (TRTSDT missing: evaluable, nothing to judge by)."""
     if "TRTSDT" not in adsl.columns or min_days <= 0:
@@ -722,30 +778,54 @@ def icaht_phases(adae: pl.DataFrame) -> pl.DataFrame:
 
 
 def _append_proportions(
-    rows: list[dict[str, Any]], base: dict[str, Any], counts: dict[str, int], lag: int, n_not: int
+    rows: list[dict[str, Any]], base: dict[str, Any], counts: dict[str, tuple[int, int]], note: str | None, why: str
 ) -> None:
-    for measure, k in counts.items():
-        p = rt.clopper_pearson(k, base["n"])
+    """counts: {measure: (events, patients with a pending row whose value of the measure is unknown)}; those are
+    left out of the row's n and counted in its n_not_evaluable, ``why`` in the note."""
+    for measure, (k, unknown) in counts.items():
+        n = base["n"] - unknown
+        p = rt.clopper_pearson(k, n)
         rows.append(
             {
                 **base,
+                "n": n,
+                "n_not_evaluable": base["n_not_evaluable"] + unknown,
                 "method": CP_METHOD,
                 "measure": measure,
                 "events": k,
                 "proportion": p.proportion,
                 "lower_95": p.lower,
                 "upper_95": p.upper,
-                "note": f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
-                f"{n_not} infused patients not evaluable yet"
-                if lag
-                else None,
+                "note": "; ".join(x for x in (note, f"{unknown} {why}" if unknown else None) if x) or None,
             }
         )
 
 
-def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray) -> list[dict[str, Any]]:
-    """Onset day, duration and ICU days: median and IQR over the patients with the event (ICU: admitted)."""
-    icu_mask = sub["icu"].fill_null(False).to_numpy()
+def _evaluability_note(lag: int, n_lag: int, n_pend: int, pend: Pending | None) -> str | None:
+    """Why patients are left out of a toxicity's denominator (reporting lag) or counted as events (a form row
+    pending in quarantine)."""
+    parts = []
+    if lag:
+        parts.append(
+            f"denominator: infused at least {lag} days before the cut-off (reporting lag); "
+            f"{n_lag} infused patients not evaluable yet"
+        )
+    if pend is not None and (n_pend or pend.unkeyed):
+        parts.append(
+            f"{n_pend} with their {'/'.join(pend.forms)} form row pending in quarantine (open site query) counted "
+            "as having the toxicity (a row exists only when it occurred)"
+            + (f"; {pend.unkeyed} pending rows with a defective patient id, patient unknown" if pend.unkeyed else "")
+        )
+    return "; ".join(parts) or None
+
+
+def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray, why: str) -> list[dict[str, Any]]:
+    """Onset day, duration and ICU days: median and IQR over the patients with the event (ICU: admitted), none with
+    a pending row (its episode's onset, duration or ICU days are unknown: counted beside n, ``why`` in the note)."""
+    pend = sub["_pend"].to_numpy()
+    has = has & ~pend
+    icu_mask = sub["icu"].fill_null(False).to_numpy() & ~pend
+    n_pend = int(pend.sum())
     out = []
     for measure, vals, note in (
         ("onset_day", sub["onset"].to_numpy()[has], "patients with the event; ASTDY of the first episode"),
@@ -756,6 +836,8 @@ def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray) -> li
         out.append(
             {
                 **base,
+                "n": base["n"] - n_pend,
+                "n_not_evaluable": base["n_not_evaluable"] + n_pend,
                 "method": MED_METHOD,
                 "measure": measure,
                 "events": int(has.sum()) if measure != "icu_days" else int(icu_mask.sum()),
@@ -765,81 +847,123 @@ def _median_rows(base: dict[str, Any], sub: pl.DataFrame, has: np.ndarray) -> li
                 "q3": m.q3,
                 "minimum": m.minimum,
                 "maximum": m.maximum,
-                "note": note,
+                "note": note + (f"; {n_pend} {why}" if n_pend else ""),
             }
         )
     return out
 
 
+def _measure_counts(sub: pl.DataFrame, lab_graded: bool) -> dict[str, tuple[int, int]]:
+    """{measure: (events, patients whose value is unknown)}. A patient with a pending row (_pend) had the toxicity
+    (a row exists only then), so any grade = yes and max grade 0 = no; any other measure is known only when the
+    accepted rows settle it whatever the pending row says: grade >= 3 or a treatment already shown = yes, an
+    accepted grade above g = max grade g no, accepted grade 5 = max grade 5 yes, any known grade = not unknown."""
+    pend = sub["_pend"].to_numpy()
+    acc = sub["maxgr"].to_numpy()  # accepted rows' max grade (NaN: none, or none graded)
+    has = sub["has_ev"].fill_null(False).to_numpy() | pend
+    maxgr = np.where(pend & (acc < 5), np.nan, acc)  # with a pending row the max is known only at grade 5
+    known = ~pend
+
+    def count(value: np.ndarray, settled: np.ndarray) -> tuple[int, int]:
+        ok = known | settled
+        return int((value & ok).sum()), int((~ok).sum())
+
+    out = {
+        "any_grade": count(has, pend),
+        "grade_ge3": count(acc >= 3, acc >= 3),
+        "max_grade_0": count(~has, pend),
+    }
+    for g in range(1, 6):
+        out[f"max_grade_{g}"] = count(maxgr == g, (acc > g) | ((g == 5) & (acc == 5)))
+    out["max_grade_unknown"] = count(has & np.isnan(acc), ~np.isnan(acc))
+    if not lab_graded:
+        for measure, col in (("tocilizumab", "toci"), ("steroids", "ster"), ("icu", "icu")):
+            flag = sub[col].fill_null(False).to_numpy()
+            out[measure] = count(flag, flag)
+    return out
+
+
+def _toxicity_strata(
+    adsl: pl.DataFrame, data_cutoff: dt.date, lag: int, pend: Pending | None
+) -> tuple[pl.DataFrame, list[tuple[str, str, pl.DataFrame, int, int]]]:
+    """Evaluable infused patients (PRODUCT as text, _pend: a row pending in quarantine) and the strata (variable,
+    level, evaluable patients, not evaluable for the lag, evaluable with a pending row). Lag comes first: a patient
+    infused too recently counts there even with a pending row."""
+    keys = list(pend.keys) if pend is not None else []
+    flagged = adsl.filter(pl.col("INFFL") == "Y").select(
+        "USUBJID",
+        _as_str(pl.col("PRODUCT"), adsl.schema["PRODUCT"]).alias("PRODUCT"),
+        _evaluable(adsl, data_cutoff, lag).alias("_eval"),
+        pl.col("USUBJID").cast(pl.Utf8).is_in(keys).alias("_pend"),
+    )
+    infused = flagged.filter(pl.col("_eval")).drop("_eval")
+    lagged = flagged.filter(~pl.col("_eval"))
+    pending = flagged.filter(pl.col("_eval") & pl.col("_pend"))
+    strata: list[tuple[str, str, pl.DataFrame, int, int]] = [
+        ("overall", "overall", infused, lagged.height, pending.height)
+    ]
+    order = lambda xs: sorted(set(xs), key=lambda x: (x == MISSING, x))  # noqa: E731
+    seen = order(infused["PRODUCT"].to_list())  # levels with evaluable patients first, then the others
+    levels = seen + order(set(flagged["PRODUCT"].to_list()) - set(seen))
+    for level in levels:
+        strata.append(
+            (
+                "PRODUCT",
+                str(level),
+                infused.filter(pl.col("PRODUCT") == level),
+                int((lagged["PRODUCT"] == level).sum()),
+                int((pending["PRODUCT"] == level).sum()),
+            )
+        )
+    return infused, strata
+
+
 def proportions(
-    adae: pl.DataFrame, adsl: pl.DataFrame, data_cutoff: dt.date, min_days: dict[str, int] | None = None
+    adae: pl.DataFrame,
+    adsl: pl.DataFrame,
+    data_cutoff: dt.date,
+    min_days: dict[str, int] | None = None,
+    pending: dict[str, Pending] | None = None,
 ) -> pl.DataFrame:
     """CRS / ICANS / early and late ICAHT proportions with Clopper-Pearson CIs, grade distribution, onset/duration,
     resource use, over the patients evaluable for the toxicity (infused at least min_days[toxicity] days before the
-    cut-off)."""
-    min_days = min_days or {}
-    infused_all = adsl.filter(pl.col("INFFL") == "Y")
+    cut-off). A patient with a row of the toxicity's forms pending in quarantine (``pending``, from read_pending)
+    had the toxicity: an event for any grade, not evaluable for the measures its row would settle
+    (_measure_counts)."""
+    min_days, pending = min_days or {}, pending or {}
     adae = icaht_phases(adae)
     rows: list[dict[str, Any]] = []
     for cat in AE_CATEGORIES:
-        lag = int(min_days.get(cat, 0))
-        flagged = infused_all.select(
-            "USUBJID",
-            _as_str(pl.col("PRODUCT"), adsl.schema["PRODUCT"]).alias("PRODUCT"),
-            _evaluable(adsl, data_cutoff, lag).alias("_eval"),
-        )
-        infused = flagged.filter(pl.col("_eval")).drop("_eval")
-        per = _patient_ae(adae, infused, cat)
-        pts = infused.join(per, on="USUBJID", how="left")
-        not_eval = flagged.filter(~pl.col("_eval"))
-        strata: list[tuple[str, str, pl.DataFrame, int]] = [("overall", "overall", pts, not_eval.height)]
-        for (level,), sub in sorted(
-            pts.partition_by("PRODUCT", as_dict=True).items(), key=lambda kv: (kv[0][0] == MISSING, kv[0][0])
-        ):
-            strata.append(("PRODUCT", str(level), sub, int((not_eval["PRODUCT"] == level).sum())))
-        for (level,) in sorted({(x,) for x in not_eval["PRODUCT"].to_list()} - {(x[1],) for x in strata}):
-            strata.append(("PRODUCT", str(level), pts.clear(), int((not_eval["PRODUCT"] == level).sum())))
-        for var, level, sub, n_not in strata:
+        lag, pend = int(min_days.get(cat, 0)), pending.get(cat)
+        infused, strata = _toxicity_strata(adsl, data_cutoff, lag, pend)
+        pts = infused.join(_patient_ae(adae, infused, cat), on="USUBJID", how="left")
+        for var, level, evaluable, n_lag, n_pend in strata:
+            sub = pts.join(evaluable.select("USUBJID"), on="USUBJID", how="semi")
             n = sub.height
+            note = _evaluability_note(lag, n_lag, n_pend, pend)
             base = {
                 "endpoint": cat,
                 "stratum_variable": var,
                 "stratum": level,
                 "data_cutoff": data_cutoff,
                 "n": n,
-                "n_not_evaluable": n_not,
+                "n_not_evaluable": n_lag,
                 "min_days_after_infusion": lag,
             }
             if n == 0:
-                rows.append(
-                    {
-                        **base,
-                        "method": CP_METHOD,
-                        "measure": "any_grade",
-                        "events": 0,
-                        "note": f"no evaluable patient: all {n_not} infused fewer than {lag} days before the "
-                        "cut-off (reporting lag)",
-                    }
-                )
+                why = f"no evaluable patient: all {n_lag} infused fewer than {lag} days before the cut-off "
+                why += "(reporting lag)"
+                rows.append({**base, "method": CP_METHOD, "measure": "any_grade", "events": 0, "note": why})
                 continue
-            has = sub["has_ev"].fill_null(False).to_numpy()
-            maxgr = sub["maxgr"].to_numpy()
-            counts: dict[str, int] = {
-                "any_grade": int(has.sum()),
-                "grade_ge3": int((maxgr >= 3).sum()),
-                "max_grade_0": int((~has).sum()),
-            }
-            for g in range(1, 6):
-                counts[f"max_grade_{g}"] = int((maxgr == g).sum())
-            counts["max_grade_unknown"] = int((has & np.isnan(maxgr)).sum())
-            if cat in DERIVED_FROM_LABS:  # graded from the lab series: no onset, duration or treatment to report
-                _append_proportions(rows, base, counts, lag, n_not)
-                continue
-            counts["tocilizumab"] = int(sub["toci"].fill_null(False).sum())
-            counts["steroids"] = int(sub["ster"].fill_null(False).sum())
-            counts["icu"] = int(sub["icu"].fill_null(False).sum())
-            _append_proportions(rows, base, counts, lag, n_not)
-            rows.extend(_median_rows(base, sub, has))
+            unknown = (
+                f"with their {'/'.join(pend.forms)} form row pending in quarantine not evaluable for this measure "
+                "(the row's content is unknown)"
+                if pend is not None
+                else ""
+            )
+            _append_proportions(rows, base, _measure_counts(sub, cat in DERIVED_FROM_LABS), note, unknown)
+            if cat not in DERIVED_FROM_LABS:  # graded from the lab series: no onset, duration or treatment to report
+                rows.extend(_median_rows(base, sub, sub["has_ev"].fill_null(False).to_numpy(), unknown))
     return _rows_to_frame(rows, PROPORTION_SCHEMA)
 
 
@@ -923,15 +1047,17 @@ def build_all(
     min_days: dict[str, int] | None = None,
     adrs: pl.DataFrame | None = None,
     late: Any = None,
+    pending: dict[str, Pending] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
-    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions.
+    evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions;
+    ``pending``: patients with a toxicity form row pending in quarantine (read_pending), not evaluable yet.
     Disease groups and products are stratified as published (publication_recoding_table: the plan's recoding)."""
     mapping = publication_recoding_table(adsl)
     adsl, adtte, adae = (recode.apply_recoding(f, mapping) for f in (adsl, adtte, adae))
     adrs = recode.apply_recoding(adrs, mapping) if adrs is not None else None
     adtte = with_registration(adtte, adsl)
-    props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days)
+    props = proportions(adae, adsl, data_cutoff, load_evaluability() if min_days is None else min_days, pending)
     if adrs is not None and adrs.height:
         props = pl.concat([props, response_rates(adrs, data_cutoff)], how="vertical")
     from analyses.late_effects import build_late  # late-effect tables; ``late``: its LateInputs

@@ -107,6 +107,13 @@ def _quarantine(con, month: str) -> pl.DataFrame:
     )
 
 
+def pending_quarantine(con, month: str) -> pl.DataFrame:
+    """Quarantined rows still pending at registry month `month` (their site query is open): the one rule, read by
+    the site queries and by the toxicity denominators (analyses.outcomes.read_pending). Columns as the queries'
+    (form, site_code, source_file, source_row, rule, field, ...)."""
+    return _quarantine(con, month)
+
+
 def _file_rejects(con, month: str) -> pl.DataFrame:
     """Rejected files of a site, until a later file of the same form was loaded."""
     if not table_exists(con, "audit.file_rejects"):

@@ -302,7 +302,7 @@ def _flush(run: _Run) -> None:
             _write_accepted(con, key, form, accepted, file_sha, run.key_cache)
             run.touched.update((form, s) for s in accepted["site_code"].unique().to_list())
         if issues.height:
-            _write_quarantine(con, key, form, issues, file_sha, file_batch)
+            _write_quarantine(con, key, form, _with_patient_keys(key, issues, frame), file_sha, file_batch)
         gone = set(wrong) | set(unreadable)
         entries = [e for e in pending.ledger if e["form"] == form and e["source_file"] not in gone]
         ledger += _ledger_counts(entries, form, dict(received_df.iter_rows()), issues, report)
@@ -345,6 +345,25 @@ def _write_accepted(
     warehouse.insert(con, f"{warehouse.RAW}.{form}", accepted)
 
 
+def _with_patient_keys(key: bytes, issues: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """issues + patient_key of the failing row (site forms), so a pending row names its patient (analyses exclude
+    the patient from that toxicity's denominator). None when any rule failed on the patient id itself: never key
+    a malformed or identifying value."""
+    if not {"site_code", "patient_id"} <= set(frame.columns):  # linkage returns: keyed by the agency
+        return issues.with_columns(pl.lit(None, dtype=pl.String).alias("patient_key"))
+    bad = issues.filter(pl.col("field").is_in(["site_code", "patient_id"])).select(SOURCE_FILE, ROW).unique()
+    ids = (
+        frame.select(
+            SOURCE_FILE, ROW, *[pl.col(c).str.strip_chars().replace("", None) for c in ("site_code", "patient_id")]
+        )
+        .join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW])
+        .join(bad, on=[SOURCE_FILE, ROW], how="anti")
+        .drop_nulls(["site_code", "patient_id"])
+    )
+    keyed = ids.join(patient_keys(key, ids["site_code"], ids["patient_id"]), on=["site_code", "patient_id"])
+    return issues.join(keyed.select(SOURCE_FILE, ROW, "patient_key").unique(), on=[SOURCE_FILE, ROW], how="left")
+
+
 def _write_quarantine(
     con: duckdb.DuckDBPyConnection,
     key: bytes,
@@ -377,6 +396,7 @@ def _write_quarantine(
         "expected",
         "message_en",
         "message_ko",
+        "patient_key",
     )
     warehouse.insert(con, f"{warehouse.AUDIT}.quarantine", q)
 

@@ -3,9 +3,9 @@
 HMAC tokens cannot be re-keyed from the tokens alone, and the warehouse holds no site identifier. The original
 submission files can: every file recorded in audit.ingest_ledger is read again (its SHA-256 must match the
 ledger, else nothing changes), giving old-token -> new-token maps for patient keys and record keys. Then, in one
-transaction: raw.<form>.patient_key / record_id and audit.quarantine.record_id are mapped (a keyed value the
-files do not explain stops the rotation), the schemas dbt and the analyses build (staging, intermediate, marts,
-adam, analysis) and the derived quality tables of audit are dropped (they hold old tokens; the next
+transaction: raw.<form>.patient_key / record_id and audit.quarantine.record_id / patient_key are mapped (a keyed
+value the files do not explain stops the rotation), the schemas dbt and the analyses build (staging, intermediate,
+marts, adam, analysis) and the derived quality tables of audit are dropped (they hold old tokens; the next
 `kocartr run` rebuilds them), and the stored key fingerprint is replaced.
 """
 
@@ -128,6 +128,14 @@ def _remap(con: duckdb.DuckDBPyConnection, table: str, column: str, mapping: str
     con.execute(f"UPDATE {table} AS t SET {column} = m.new FROM {mapping} AS m WHERE t.{column} = m.old")
 
 
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    sql = (
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_schema || '.' || table_name = ? AND column_name = ?"
+    )
+    return bool(con.execute(sql, [table, column]).fetchall()[0][0])
+
+
 def _derived(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
     schemas = {
         r[0]
@@ -170,6 +178,8 @@ def rekey(warehouse_path: Path, submissions: Path, old_key: bytes, new_key: byte
                 _remap(con, f"{warehouse.RAW}.{form}", "patient_key", "_patient_map")
                 _remap(con, f"{warehouse.RAW}.{form}", "record_id", "_record_map")
             _remap(con, f"{warehouse.AUDIT}.quarantine", "record_id", "_record_map")
+            if _has_column(con, f"{warehouse.AUDIT}.quarantine", "patient_key"):  # older warehouses: not widened yet
+                _remap(con, f"{warehouse.AUDIT}.quarantine", "patient_key", "_patient_map")
             for s in schemas:
                 con.execute(f"DROP SCHEMA {s} CASCADE")
             for t in audit_tables:

@@ -52,6 +52,8 @@ QUARANTINE_COLUMNS = [
     ("expected", "VARCHAR"),
     ("message_en", "VARCHAR"),
     ("message_ko", "VARCHAR"),
+    # the row's patient key (site forms): whose form is pending; NULL when the defect is in the patient id itself
+    ("patient_key", "VARCHAR"),
 ]
 REJECT_COLUMNS = [
     ("source_file", "VARCHAR NOT NULL"),

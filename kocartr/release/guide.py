@@ -182,7 +182,8 @@ OTHER_COLUMNS = {
     "sir": "Standardized incidence ratio (observed / expected)",
     "reference_source": "Source of the population rates (SYNTHETIC for the shipped sample)",
     "note": "Notes on exclusions or estimates",
-    "n_not_evaluable": "Infused patients not yet evaluable for the toxicity (infused too close to the cut-off)",
+    "n_not_evaluable": "Infused patients not yet evaluable for the toxicity (infused too close to the cut-off) or "
+    "for the measure (its CRS / ICANS row pending a site correction)",
     "min_days_after_infusion": "Minimum days from infusion to the cut-off for a patient to count (reporting lag)",
     "competing_event": "Competing event of the cumulative incidence",
     "competing_events": "Number of competing events",

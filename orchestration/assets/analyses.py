@@ -70,7 +70,7 @@ def write_tables(con, schema: str, tables: dict) -> None:
 )
 def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
     from analyses.late_effects import read_inputs
-    from analyses.outcomes import build_all
+    from analyses.outcomes import build_all, read_pending
 
     cutoff = month_end(context.partition_key)
     with warehouse.get_connection() as con:
@@ -78,7 +78,8 @@ def outcome_analyses(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
         adtte = con.sql("select * from adam.adtte").pl()
         adae = con.sql("select * from adam.adae").pl()
         adrs = con.sql("select * from adam.adrs").pl()
-        tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs, late=read_inputs(con))
+        pending = read_pending(con, context.partition_key)  # toxicity rows awaiting a site correction
+        tables = build_all(adtte, adsl, adae, cutoff, adrs=adrs, late=read_inputs(con), pending=pending)
         write_tables(con, "analysis", tables)
     for name in ANALYSIS_TABLES:
         yield dg.MaterializeResult(

@@ -117,3 +117,15 @@ def test_rekey_drops_derived_layers_in_the_same_transaction(built):
     assert query(
         db, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' OR table_name = 'dq_failing_records'"
     ) == [(0,)]
+
+
+def test_rekey_maps_the_patient_key_of_quarantined_rows(tmp_path):
+    # a pending CRS row names its patient (the toxicity denominators read it): rotated with the raw keys
+    root, db = tmp_path / "submissions", tmp_path / "w.duckdb"
+    crs = clean_rows("crs", 2, month="2026-04")
+    crs[0]["fever"] = ""  # required: quarantined
+    write(root, "S01/2026-04/crs.csv", csv_text(crs))
+    _ingest(db, root, KEY_A)
+    assert query(db, "SELECT patient_key FROM audit.quarantine") == [(patient_key(KEY_A, "S01", "P00001"),)]
+    rekey(db, root, KEY_A, KEY_B)
+    assert query(db, "SELECT patient_key FROM audit.quarantine") == [(patient_key(KEY_B, "S01", "P00001"),)]
