@@ -19,6 +19,20 @@ def table_exists(con, table: str) -> bool:
     )
 
 
+def column_exists(con, table: str, column: str) -> bool:
+    """Whether `schema.table` has `column`: a warehouse built before the column was added is widened only by the
+    next ingest."""
+    schema, name = table.split(".")
+    return (
+        con.sql(
+            "select count(*) from information_schema.columns where table_schema = $s and table_name = $n "
+            "and column_name = $c",
+            params={"s": schema, "n": name, "c": column},
+        ).fetchall()[0][0]
+        > 0
+    )
+
+
 class WarehouseError(RuntimeError):
     """The warehouse path cannot be used (a folder, not DuckDB, locked): a one-line message for the user."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kocartr.warehouse import table_exists
+from kocartr.warehouse import column_exists, table_exists
 from orchestration.runner import PipelineResult
 
 KEY_TABLES = ("adam.adsl", "adam.adtte", "adam.adae")  # and every table of schema analysis (analysis_tables)
@@ -59,17 +59,16 @@ def linkage_line(con) -> str:
 
 def _rejected(con) -> str:
     """'3 files rejected (120 rows read, 1 not read)': the rows a rejected file held are not in the rows received."""
-    has_rows = con.sql(
-        "select count(*) from information_schema.columns where table_schema = 'audit' "
-        "and table_name = 'file_rejects' and column_name = 'rows_read'"
-    ).fetchall()[0][0]
+    has_rows = column_exists(con, "audit.file_rejects", "rows_read")
     rows = "coalesce(sum(rows_read), 0), count(distinct source_file) filter (where rows_read is null)"
     n, read, unread = con.sql(
         f"select count(distinct source_file), {rows if has_rows else 'null, null'} from audit.file_rejects"
     ).fetchall()[0]
     if not n or read is None:
         return f"{n} files rejected"
-    return f"{n} files rejected ({read} rows read" + (f", {unread} not read)" if unread else ")")
+    from kocartr.ingest.pipeline import rows_read_note
+
+    return f"{n} files rejected{rows_read_note(read, unread)}"
 
 
 def _warehouse_lines(warehouse: Path) -> list[str]:

@@ -91,8 +91,7 @@ class IngestReport:
         if not rejected:
             return ""
         unread = len({f.source_file for f in rejected if f.rows_read is None})
-        read = sum(f.rows_read or 0 for f in rejected)
-        return f" ({read} rows read" + (f", {unread} not read)" if unread else ")")
+        return rows_read_note(sum(f.rows_read or 0 for f in rejected), unread)
 
     @property
     def by_form(self) -> dict[str, dict[str, int]]:
@@ -134,6 +133,11 @@ class _Pending:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def rows_read_note(read: int, unread: int) -> str:
+    """' (R rows read, U not read)': what rejected files held, which the rows received do not count."""
+    return f" ({read} rows read" + (f", {unread} not read)" if unread else ")")
 
 
 def _reject_row(

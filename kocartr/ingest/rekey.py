@@ -30,6 +30,7 @@ from kocartr.ingest.privacy import (
     record_keys,
 )
 from kocartr.ingest.reading import FileReject, read_file
+from kocartr.warehouse import column_exists
 
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "adam", "analysis")
 INGEST_AUDIT_TABLES = ("ingest_ledger", "quarantine", "file_rejects", "deferred_files", "registry_key")
@@ -128,14 +129,6 @@ def _remap(con: duckdb.DuckDBPyConnection, table: str, column: str, mapping: str
     con.execute(f"UPDATE {table} AS t SET {column} = m.new FROM {mapping} AS m WHERE t.{column} = m.old")
 
 
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    sql = (
-        "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_schema || '.' || table_name = ? AND column_name = ?"
-    )
-    return bool(con.execute(sql, [table, column]).fetchall()[0][0])
-
-
 def _derived(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
     schemas = {
         r[0]
@@ -178,7 +171,7 @@ def rekey(warehouse_path: Path, submissions: Path, old_key: bytes, new_key: byte
                 _remap(con, f"{warehouse.RAW}.{form}", "patient_key", "_patient_map")
                 _remap(con, f"{warehouse.RAW}.{form}", "record_id", "_record_map")
             _remap(con, f"{warehouse.AUDIT}.quarantine", "record_id", "_record_map")
-            if _has_column(con, f"{warehouse.AUDIT}.quarantine", "patient_key"):  # older warehouses: not widened yet
+            if column_exists(con, f"{warehouse.AUDIT}.quarantine", "patient_key"):  # older warehouses: not widened yet
                 _remap(con, f"{warehouse.AUDIT}.quarantine", "patient_key", "_patient_map")
             for s in schemas:
                 con.execute(f"DROP SCHEMA {s} CASCADE")
