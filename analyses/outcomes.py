@@ -1051,7 +1051,8 @@ def build_all(
 ) -> dict[str, pl.DataFrame]:
     """All analysis tables keyed by their table name in schema ``analysis``. ``min_days``: toxicity
     evaluability (default: data/config/toxicity_evaluability.csv); ``adrs``: response rates into proportions;
-    ``pending``: patients with a toxicity form row pending in quarantine (read_pending), not evaluable yet.
+    ``pending``: patients with a toxicity form row pending in quarantine (read_pending): events for any grade, not
+    evaluable for the measures the pending row would settle.
     Disease groups and products are stratified as published (publication_recoding_table: the plan's recoding)."""
     mapping = publication_recoding_table(adsl)
     adsl, adtte, adae = (recode.apply_recoding(f, mapping) for f in (adsl, adtte, adae))

@@ -25,7 +25,7 @@ REGISTRY = C.raw_table("registration")
 def _rule(table: str, name: str, reason: str, ok_sql: str) -> Rule:
     return rule(
         table,
-        f"{name}",
+        name,
         category="completeness",
         subcategory="atemporal",
         severity="critical",

@@ -67,8 +67,10 @@ def _raw_forms(con) -> list[str]:
     return [f for f in load_dictionary().forms if table_exists(con, f"raw.{f}")]
 
 
-def _quarantine(con, month: str) -> pl.DataFrame:
-    """Quarantined rows whose record has not been accepted in a later submission (up to `month`)."""
+def pending_quarantine(con, month: str) -> pl.DataFrame:
+    """Quarantined rows still pending at registry month `month`: their record has not been accepted in a later
+    submission (up to `month`), so their site query is open. The one rule, read by the site queries and by the
+    toxicity denominators (analyses.outcomes.read_pending)."""
     if not table_exists(con, "audit.quarantine"):
         return pl.DataFrame()
     accepted = (
@@ -105,13 +107,6 @@ def _quarantine(con, month: str) -> pl.DataFrame:
                                     and a.submission_month <= $m) end""",
         {"m": month},
     )
-
-
-def pending_quarantine(con, month: str) -> pl.DataFrame:
-    """Quarantined rows still pending at registry month `month` (their site query is open): the one rule, read by
-    the site queries and by the toxicity denominators (analyses.outcomes.read_pending). Columns as the queries'
-    (form, site_code, source_file, source_row, rule, field, ...)."""
-    return _quarantine(con, month)
 
 
 def _file_rejects(con, month: str) -> pl.DataFrame:
@@ -335,7 +330,12 @@ def current_problems(con, month: str) -> pl.DataFrame:
     schema = {**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8}
     frames = [
         f.select(list(schema)).cast(pl.Schema(schema))
-        for f in (_quarantine(con, month), _file_rejects(con, month), _quality_checks(con, month), _followup(con))
+        for f in (
+            pending_quarantine(con, month),
+            _file_rejects(con, month),
+            _quality_checks(con, month),
+            _followup(con),
+        )
         if not f.is_empty()
     ]
     problems = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
