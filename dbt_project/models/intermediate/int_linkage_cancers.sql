@@ -5,19 +5,13 @@
 -- icdo3_tcell_morphology: Fritz et al., WHO 2013, Table 25). With censoring where status is known
 -- (os_censor_at_linkage_completeness = 1) these are SPM / SPM_TCELL events beside the site-reported malignancies
 -- (endpoints.md "Censoring where cancer status is known").
-with tcell as (
-    select histology_from, histology_to from {{ ref('icdo3_tcell_morphology') }}
-)
 select
     l.record_id as linkage_record_id,
     l.patient_key,
     l.diagnosis_date,
     l.icdo3_topography,
     l.icdo3_morphology,
-    exists (
-        select 1 from tcell as t
-        where try_cast(left(l.icdo3_morphology, 4) as integer) between t.histology_from and t.histology_to
-    ) as is_t_cell
+    {{ is_tcell_morphology('l.icdo3_morphology') }} as is_t_cell
 from {{ ref('stg_linkage_cancer') }} as l
 where l.diagnosis_date is not null
   and l.patient_key in (select patient_key from {{ ref('stg_registration') }})

@@ -12,9 +12,7 @@ attached as (
 ),
 codes as (
     select code, hematologic, unexpected from {{ ref('dictionary_codes') }} where code_list = 'malignancy_category'
-),
-tcell as (
-    select histology_from, histology_to from {{ ref('icdo3_tcell_morphology') }}
+
 )
 select
     a.site_code || ':' || a.record_id as spm_key,
@@ -29,10 +27,8 @@ select
     a.category,
     coalesce(c.hematologic, false) as is_hematologic,
     -- T-cell: the site says so (category or flag), or the ICD-O-3 morphology is a T/NK-cell neoplasm (seed
-    -- icdo3_tcell_morphology, the rule linkage cancers follow: int_linkage_cancers)
-    a.category = 'T_CELL_NEOPLASM' or a.t_cell_malignancy = 'Y'
-        or exists (select 1 from tcell as t
-                   where try_cast(left(a.icdo3_morphology, 4) as integer) between t.histology_from and t.histology_to)
+    -- icdo3_tcell_morphology, the rule linkage cancers follow: macro is_tcell_morphology)
+    a.category = 'T_CELL_NEOPLASM' or a.t_cell_malignancy = 'Y' or {{ is_tcell_morphology('a.icdo3_morphology') }}
         as is_t_cell,
     a.icdo3_morphology,
     a.t_cell_malignancy,
