@@ -30,7 +30,10 @@ def _warehouse(bcell: bool = False) -> duckdb.DuckDBPyConnection:
             "PRODUCT": product,
             "DISGRP": ["LBCL"] * n,
             "LSTCNTDT": [D0 + dt.timedelta(days=500)] * n,
+            "LSTALVDT": [D0 + dt.timedelta(days=500)] * n,
             "DTHDT": [None] * n,
+            "DTHSITFL": [None] * n,
+            "LTFUFL": ["N"] * n,
         }
     )
     adtte = pl.DataFrame(
