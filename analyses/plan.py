@@ -107,6 +107,7 @@ class AnalysisPlan:
     product_colours: dict[str, str] = field(default_factory=dict)
     fallback_colours: tuple[str, ...] = ()
     late_effects: dict[str, Label] = field(default_factory=dict)  # display names of late-effect endpoint codes
+    late_effect_details: dict[str, Label] = field(default_factory=dict)  # Detail column phrases and codes
     recoding: PublicationRecoding | None = None
     report_rates: tuple[ReportRates, ...] = ()
 
@@ -253,6 +254,9 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
         product_colours={str(k): str(v) for k, v in (raw.get("product_colours") or {}).items()},
         fallback_colours=tuple(raw.get("fallback_colours") or ()),
         late_effects={k: _label(v, f"late effect {k}") for k, v in (raw.get("late_effect_labels") or {}).items()},
+        late_effect_details={
+            k: _label(v, f"late effect detail {k}") for k, v in (raw.get("late_effect_details") or {}).items()
+        },
         recoding=_recoding(raw.get("publication_recoding"), strata),
         report_rates=_report_rates(pub.get("report_rates")),
     )
