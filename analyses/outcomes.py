@@ -97,7 +97,7 @@ from analyses import rates as rt
 from analyses import recoding as recode
 from analyses import survival as sv
 from analyses.followup import median_followup
-from analyses.plan import load_plan
+from analyses.plan import MISSING, load_plan
 from analyses.sir import sir_table
 from kocartr.censoring import COMPLETENESS_CENSORINGS
 
@@ -115,7 +115,6 @@ NO_WINDOW_REASON: str = (
     "registered after the national registry's completeness date: no follow-up inside its completeness window"
 )
 DERIVED_FROM_LABS: tuple[str, ...] = ("ICAHT_EARLY", "ICAHT_LATE")  # grade and max grade only
-MISSING: str = "(missing)"
 DAYS_PER_YEAR: float = _PLAN.days_per_year
 
 

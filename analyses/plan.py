@@ -22,6 +22,9 @@ class PlanError(ValueError):
     """The analysis plan is inconsistent (one line naming the file and the entry)."""
 
 
+MISSING: str = "(missing)"  # the analysis tables' label of a missing stratum level (analyses, the release)
+
+
 @dataclass(frozen=True)
 class Label:
     en: str
@@ -68,11 +71,6 @@ class PublicationRecoding:
     min_stratum_size: int
     nested: tuple[str, str]  # (row variable, column variable) of the cross table
     variables: dict[str, PooledVariable]
-
-    def label(self, variable: str, code: str) -> Label | None:
-        """Names of a pooled category (None for any other value)."""
-        v = self.variables.get(variable)
-        return v.label if v is not None and v.code == code else None
 
 
 @dataclass(frozen=True)

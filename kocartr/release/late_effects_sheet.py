@@ -42,8 +42,7 @@ class Cell:
 def _name(code: str, code_list: str | None = None) -> Any:
     """A code's English / Korean name (plan Label): the plan's `late_effect_details` (ANY, competing events, a
     missing value), else the dictionary code list's label and label_ko; the code itself when neither names it."""
-    from analyses.outcomes import MISSING
-    from analyses.plan import Label, load_plan
+    from analyses.plan import MISSING, Label, load_plan
     from kocartr.dictionary import load_dictionary
 
     named = load_plan().late_effect_details.get("missing" if code == MISSING else code)

@@ -32,6 +32,7 @@ from kocartr.release.report_tables import (
     median_followup,
     patient_flow,
     pooled_label,
+    pooled_names,
     table_one,
 )
 from kocartr.release.suppression import suppress_event_table
@@ -81,8 +82,7 @@ def _months(v: float | None, dpm: float) -> str:
 def product_names(con, config: ReleaseConfig) -> dict[str, str]:
     """product_code -> display name from marts.dim_product (product_label), the code where no label."""
     table = config.mart("product")
-    rec = config.plan.recoding
-    pooled = {v.code: v.label.en for k, v in (rec.variables.items() if rec else ()) if k == "PRODUCT"}
+    pooled = {c: t.en for c, t in pooled_names("PRODUCT").items()}
     if "product_label" not in columns(con, "marts", table):
         return pooled
     sql = f'SELECT product_code, product_label FROM marts."{table}"'

@@ -28,8 +28,7 @@ def raw_late_detail_code():
     pregnancy code lists' codes, each as a whole word."""
     import re
 
-    from analyses.outcomes import MISSING
-    from analyses.plan import load_plan
+    from analyses.plan import MISSING, load_plan
     from kocartr.dictionary import load_dictionary
 
     lists = load_dictionary().code_lists
