@@ -19,6 +19,7 @@ import polars as pl
 
 from analyses import outcomes as oc
 from analyses import rates as rt
+from analyses.plan import MISSING
 
 STRATA: tuple[str, ...] = ("PRODUCT", "DISGRP")
 CP_METHOD = "landmark prevalence, Clopper-Pearson exact CI"
@@ -186,7 +187,7 @@ def _strata(pts: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
     out = [("overall", "overall", pts)]
     for var in STRATA:
         if var in pts.columns:
-            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == oc.MISSING, v)):
+            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == MISSING, v)):
                 out.append((var, str(level), pts.filter(pl.col(var) == level)))
     return out
 
@@ -345,7 +346,7 @@ def infection_episodes(adae: pl.DataFrame) -> pl.DataFrame:
     ORGANISM = AEORGCL (organism class) or '(missing)'."""
     ae = adae.filter((pl.col("AECAT") == "INFECTION") & (pl.col("ASTDY").cast(pl.Float64) >= 0))
     grade = pl.col("ATOXGRN") if "ATOXGRN" in ae.columns else pl.col("ATOXGR")
-    org = pl.col("AEORGCL").cast(pl.Utf8).fill_null(oc.MISSING) if "AEORGCL" in ae.columns else pl.lit(oc.MISSING)
+    org = pl.col("AEORGCL").cast(pl.Utf8).fill_null(MISSING) if "AEORGCL" in ae.columns else pl.lit(MISSING)
     return ae.select(
         "USUBJID",
         pl.col("ASTDY").cast(pl.Float64),
@@ -500,11 +501,11 @@ def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_
     preg = (
         pregnancy.select(
             "USUBJID",
-            pl.col("SUBJECT").cast(pl.Utf8).fill_null(oc.MISSING),
+            pl.col("SUBJECT").cast(pl.Utf8).fill_null(MISSING),
             pl.col("OUTCOME").cast(pl.Utf8).fill_null("NOT REPORTED"),
         )
         .join(strata, on="USUBJID", how="inner")
-        .with_columns([pl.col(c).fill_null(oc.MISSING) for c in STRATA if c in strata.columns])
+        .with_columns([pl.col(c).fill_null(MISSING) for c in STRATA if c in strata.columns])
     )
     left_out = pregnancy.height - preg.height
     base["note"] = f"{left_out} pregnancies of patients not infused in adsl left out" if left_out else None

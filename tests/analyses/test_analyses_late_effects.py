@@ -11,6 +11,7 @@ import pytest
 from analyses import late_effects as le
 from analyses import outcomes as oc
 from analyses import rates as rt
+from analyses.plan import MISSING
 
 D0 = dt.date(2024, 1, 1)
 CUT = dt.date(2025, 6, 1)  # day 517 for everyone below
@@ -267,7 +268,7 @@ def test_pregnancies_outside_the_infused_population_are_left_out_and_counted() -
     preg = pl.DataFrame({"USUBJID": ["p0", "p1", "p9"], "SUBJECT": ["PATIENT"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
     out = le.pregnancy_outcomes(adsl, preg, CUT)
     assert _row(out, stratum="overall", subject="PATIENT", outcome="ANY")["count"] == 1
-    assert oc.MISSING not in out["stratum"].to_list()
+    assert MISSING not in out["stratum"].to_list()
     assert set(out["note"].to_list()) == {"2 pregnancies of patients not infused in adsl left out"}
 
 
