@@ -4,7 +4,7 @@ Not the latent dates (ground_truth/patients.parquet): a death never reported is 
 is not a contact. Computed from the generator's own form frames (after corrections, deletions and defects were
 injected) and the national linkage returns it wrote (<submissions>/LINKAGE/<YYYY-MM>/linkage_*.csv), with the
 rules of the endpoint specification (dbt_project/models/adam/endpoints.md): one death per patient from every
-source (site forms and national linkage), last contact, OS censored at last contact or where vital status is
+source (site forms and national linkage), last contact, OS and OS_ITT censored at last contact or where vital status is
 known (the linkage's completeness date, as configured), every other endpoint censored at last contact (PFS, NRM,
 RELAPSE, EFS and DOR, where status is known, at the last site contact when only linkage found a later death), REL / NRM,
 SPM (where status is known: site and national cancer registry malignancies, censored at the earlier of the cancer
@@ -42,9 +42,9 @@ RESPONSE_WINDOWS = ("D90", "D180")
 DEATH_LINKAGE_SOURCE = "DEATH_STATISTICS"
 # The national source whose completeness date makes new-cancer status known (SPM; dim_os_censoring).
 CANCER_LINKAGE_SOURCE = "CANCER_REGISTRY"
-# OS parameters: None follows the configuration (os_censor_at_linkage_completeness); the two explicit variants
-# exist once a linkage return states its completeness (adam.adtte, endpoints.md "Censoring where vital status is
-# known").
+# OS parameters from the first infusion: None follows the configuration (os_censor_at_linkage_completeness); the
+# two explicit variants exist once a linkage return states its completeness (adam.adtte, endpoints.md "Censoring
+# where vital status is known"). OS_ITT, from the CAR-T order, follows the configuration too (os_row).
 OS_RULES: dict[str, bool | None] = {"OS": None, "OS_LC": False, "OS_LNK": True}
 
 # Date and value columns per form that the endpoint rules read (everything else is irrelevant here).
@@ -477,24 +477,31 @@ def _competing(param: str, start: int, ev: int | None, comp: int | None, lc: int
     return _row(param, start, lc, CENSORED, enrol)
 
 
+def os_row(
+    rules: Rules, param: str, start: int, death_day: int | None, lc: int, enrol, complete_through: int | None
+) -> dict:
+    """One OS-type row (OS, OS_LC, OS_LNK, OS_ITT) from `start`. Where vital status is known (the parameter's rule
+    uses the linkage, OS_RULES or else the configuration, and C is on or after `start`): a death by C is the event,
+    anyone else is alive through C and censored there; otherwise death or last contact."""
+    uses_linkage = OS_RULES.get(param)
+    linked = rules.os_at_linkage if uses_linkage is None else uses_linkage
+    admin = complete_through if linked and complete_through is not None and complete_through >= start else None
+    if admin is None:
+        return _competing(param, start, death_day, None, lc, enrol)
+    if death_day is not None and death_day <= admin:
+        return _row(param, start, death_day, EVENT, enrol)
+    return _row(param, start, admin, CENSORED, enrol)
+
+
 def overall_survival(
     rules: Rules, index_day: int, death_day: int | None, lc: int, enrol, complete_through: int | None
 ) -> list[dict]:
-    """OS, and OS_LC / OS_LNK once a completeness date C exists. Where vital status is known (C on or after day 0):
-    a death by C is the event, anyone else is alive through C and censored there; otherwise death or last contact."""
-    rows = []
-    for param, uses_linkage in OS_RULES.items():
-        if param != "OS" and complete_through is None:
-            continue
-        linked = rules.os_at_linkage if uses_linkage is None else uses_linkage
-        admin = complete_through if linked and complete_through is not None and complete_through >= index_day else None
-        if admin is None:
-            rows.append(_competing(param, index_day, death_day, None, lc, enrol))
-        elif death_day is not None and death_day <= admin:
-            rows.append(_row(param, index_day, death_day, EVENT, enrol))
-        else:
-            rows.append(_row(param, index_day, admin, CENSORED, enrol))
-    return rows
+    """OS from the first infusion, and OS_LC / OS_LNK once a completeness date C exists."""
+    return [
+        os_row(rules, param, index_day, death_day, lc, enrol, complete_through)
+        for param in OS_RULES
+        if param == "OS" or complete_through is not None
+    ]
 
 
 def efs(rules: Rules, best: str | None, index_day: int, pfs_ev: int | None, lc: int, enrol, cutoff_day: int) -> dict:
@@ -597,7 +604,8 @@ def patient_truth(
     rows: list[dict] = []
     itt = _itt_start(p, reg, inf)
     if itt is not None and itt <= cutoff_day and lc is not None:
-        rows.append(_row("OS_ITT", itt, lc, EVENT if death_day is not None else CENSORED, enrol))
+        # the configured OS rule from the CAR-T order: the death linkage covers the never-infused (registered) too
+        rows.append(os_row(rules, "OS_ITT", itt, death_day, lc, enrol, complete_through))
     if not inf or inf[0][0] > cutoff_day:
         return rows, None
     index_day, index_num = inf[0]

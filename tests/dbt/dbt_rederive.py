@@ -53,6 +53,20 @@ def first_malignancy(
     return min((d for d in (site, linkage) if d is not None), default=None)
 
 
+def overall_survival(
+    start: date, death: date | None, last_contact: date, linked: bool, through: date | None
+) -> tuple[float, int]:
+    """(AVAL, CNSR) of OS from `start`: where vital status is known (linked, and C = `through` on or after the
+    start) alive through C and a death after C censored at C; otherwise death or last contact."""
+    if not linked or through is None or through < start:
+        end, cnsr = death or last_contact, 0 if death else 1
+    elif death is not None and death <= through:
+        end, cnsr = death, 0
+    else:
+        end, cnsr = through, 1
+    return float((end - start).days), cnsr
+
+
 def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[float, int | None]]:
     """{PARAMCD: (AVAL, CNSR)} for PARAMS from the timeline of one patient (CNSR None = competing event)."""
     cutoff: date = con.sql("select DCUTDT from adam.adsl where USUBJID = ?", params=[patient]).fetchall()[0][0]
@@ -87,15 +101,16 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
     last_contact = death or last_alive
     out: dict[str, tuple[float, int | None]] = {}
 
+    uses_linkage, through = os_censoring(con, cutoff)
+    # OS_ITT follows the configured OS rule from the CAR-T order (the linkage covers the never-infused too)
     order = (dates("CART_ORDER") or dates("LEUKAPHERESIS") or dates("INFUSION"))[0]
-    out["OS_ITT"] = (float(((death or last_contact) - order).days), 0 if death else 1)
+    out["OS_ITT"] = overall_survival(order, death, last_contact, uses_linkage, through)
 
     infusions = dates("INFUSION")
     if not infusions:
         return out
     day0 = infusions[0]
     progression = next(iter(dates("PROGRESSION", day0)), None)
-    uses_linkage, through = os_censoring(con, cutoff)
     # relapse status is known through site follow-up only: censoring where status is known, a death only the
     # national linkage reported, after the last contact proving the patient alive, is censored at that contact
     site_death = any(src != "linkage_death" for *_, src in deaths)
@@ -110,14 +125,8 @@ def rederive(con: duckdb.DuckDBPyConnection, patient: str) -> dict[str, tuple[fl
     # OS follows the configuration; OS_LC (last contact) and OS_LNK (alive through the completeness date C, a
     # death after C censored at C; last contact when C is before day 0) exist once C does
     for param, linked in (("OS", uses_linkage), ("OS_LC", False), ("OS_LNK", True)):
-        if param != "OS" and through is None:
-            continue
-        if not linked or through is None or through < day0:
-            out[param] = (aval(death or last_contact), 0 if death else 1)
-        elif death is not None and death <= through:
-            out[param] = (aval(death), 0)
-        else:
-            out[param] = (aval(through), 1)
+        if param == "OS" or through is not None:
+            out[param] = overall_survival(day0, death, last_contact, linked, through)
     # one censoring rule: PFS, NRM and RELAPSE are all censored where relapse status is last known
     if rel or dz_death:
         out["PFS"] = (aval(min(x for x in (rel, dz_death) if x)), 0)

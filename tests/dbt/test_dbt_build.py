@@ -23,6 +23,8 @@ def test_dbt_build_succeeds(built_warehouse):
     assert {
         "adtte_spm_where_cancer_status_is_known",
         "adtte_spm_under_last_contact_rule",
+        "adtte_os_itt_censored_where_vital_status_is_known",
+        "adtte_os_itt_under_last_contact_rule",
         "linkage_cancers_t_cell_by_morphology",
     } <= ran
 

@@ -244,6 +244,28 @@ def test_os_censored_where_vital_status_is_known(rules):
     assert got["OS"] == (400, "censored", False) and "OS_LC" not in got and "OS_LNK" not in got
 
 
+def test_os_itt_follows_the_configured_os_rule_from_the_order(rules):
+    linked, last_contact = (
+        dataclasses.replace(rules, os_at_linkage=True),
+        dataclasses.replace(rules, os_at_linkage=False),
+    )
+    alive = _patient(followup=[{"contact_date": 400, "vital_status": "ALIVE"}])  # ordered on day -60
+    assert _by_param(T.patient_truth(alive, linked, CUTOFF, D0 + 500)[0])["OS_ITT"] == (560, "censored", False)
+    assert _by_param(T.patient_truth(alive, last_contact, CUTOFF, D0 + 500)[0])["OS_ITT"] == (460, "censored", False)
+    # completeness between the order and the infusion: OS_ITT is censored there, OS falls back to last contact
+    got = _by_param(T.patient_truth(alive, linked, CUTOFF, D0 - 10)[0])
+    assert got["OS_ITT"] == (50, "censored", False) and got["OS"] == (400, "censored", False)
+    # ordered, never infused, dead after the completeness date (the linkage covers every registered patient)
+    never = _patient(product_infusion=[], baseline=[])
+    never.linkage_deaths = [D0 + 30]
+    assert T.patient_truth(never, linked, CUTOFF, D0)[0] == [
+        {"paramcd": "OS_ITT", "startdt": D0 - 60, "aval_days": 60, "status": "censored", "entry_days": 40,
+         "pre_entry": False}
+    ]
+    assert _by_param(T.patient_truth(never, last_contact, CUTOFF, D0)[0])["OS_ITT"] == (90, "event", False)
+    assert _by_param(T.patient_truth(never, linked, CUTOFF, D0 + 30)[0])["OS_ITT"] == (90, "event", False)
+
+
 def _return(root: Path, month: str, form: str, rows: list[dict]) -> None:
     (root / "LINKAGE" / month).mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_csv(root / "LINKAGE" / month / f"{form}.csv")

@@ -13,7 +13,8 @@
 --   OS_LC / OS_LNK  OS censored at last contact / where vital status is known (national death linkage complete
 --            through date C: alive through C, a death after C censored at C; last contact when C is before day 0
 --            or no linkage). OS follows cfg('os_censor_at_linkage_completeness'); see os_rules below.
---   OS_ITT   as OS, from the CAR-T order date; includes ordered-but-never-infused patients
+--   OS_ITT   as OS (the same configured rule, os_rules), from the CAR-T order date; includes ordered-but-never-
+--            infused patients (the death linkage covers every registered patient)
 --   PFS      event: min(REL, death)                        censored: LC
 --   NRM      event: death with no REL on or before it      competing: REL             censored: LC
 --   RELAPSE  event: REL (on or before death)               competing: non-relapse death; censored: LC
@@ -60,22 +61,31 @@ inf as (
         least(rel_date, dz_death_date) as pfs_event_date
     from p where is_infused and index_infusion_date <= data_cutoff
 ),
--- Censoring where vital status is known (the one place OS censoring is chosen): admin_date = the national death
--- linkage's completeness date when the rule uses it and it is on or after day 0, else NULL (last contact).
+-- Censoring where vital status is known (the one place OS censoring is chosen, OS_ITT included): admin_date = the
+-- national death linkage's completeness date when the rule uses it and it is on or after the parameter's start
+-- (first infusion; the CAR-T order for OS_ITT), else NULL (last contact). The linkage returns the deaths of every
+-- registered patient, infused or not (int_death_sources), so OS_ITT's never-infused patients are covered too.
 os_rules as (
-    select i.*, r.paramcd, r.param,
-           case when coalesce(r.uses_linkage, oc.os_uses_linkage) and oc.death_complete_through >= i.index_infusion_date
+    select s.*, r.paramcd, r.param,
+           case when coalesce(r.uses_linkage, oc.os_uses_linkage) and oc.death_complete_through >= s.startdt
                 then oc.death_complete_through end as admin_date
-    from inf as i
+    from (
+        select patient_key, death_date, last_contact_date, index_infusion_date as startdt, false as itt from inf
+        union all
+        select patient_key, death_date, last_contact_date, itt_start_date, true from p
+        where itt_start_date <= data_cutoff
+    ) as s
     cross join {{ ref('dim_os_censoring') }} as oc
-    cross join (
+    join (
         select 'OS' as paramcd, 'Overall survival from first infusion' as param,
-               cast(null as boolean) as uses_linkage
-        union all select 'OS_LC', 'Overall survival from first infusion, censored at last contact', false
-        union all select 'OS_LNK', 'Overall survival from first infusion, censored where vital status is known', true
-    ) as r  -- uses_linkage NULL: OS follows the configuration
+               cast(null as boolean) as uses_linkage, false as itt
+        union all select 'OS_LC', 'Overall survival from first infusion, censored at last contact', false, false
+        union all select 'OS_LNK', 'Overall survival from first infusion, censored where vital status is known', true,
+                         false
+        union all select 'OS_ITT', 'Overall survival from CAR-T order (intention to treat)', null, true
+    ) as r on r.itt = s.itt  -- uses_linkage NULL: the parameter follows the configuration
     -- the two explicit variants exist once a linkage return states its completeness (else both equal OS)
-    where r.paramcd = 'OS' or oc.death_complete_through is not null
+    where r.paramcd in ('OS', 'OS_ITT') or oc.death_complete_through is not null
 ),
 -- Censoring where cancer status is known (SPM, SPM_TCELL): under the same configuration, linkage cancers count
 -- beside the site-reported malignancies (the earlier date), and a patient is censored at admin_date = the earlier
@@ -107,19 +117,13 @@ spm_rules as (
 -- status: 'E' event, 'C' censored, 'X' competing event; every competing-risk parameter goes through the one
 -- macro competing_risk (macros/competing_risk.sql)
 params as (
-    select patient_key, paramcd, param, index_infusion_date as startdt,
+    select patient_key, paramcd, param, startdt,
            case when admin_date is null then coalesce(death_date, last_contact_date)
                 when death_date <= admin_date then death_date else admin_date end as adt,
            case when death_date is not null and (admin_date is null or death_date <= admin_date) then 'E'
                 else 'C' end as status,
            'DEATH' as evntdesc, cast(null as varchar) as cmpevdsc
     from os_rules
-    union all
-    select patient_key, 'OS_ITT', 'Overall survival from CAR-T order (intention to treat)', itt_start_date,
-           coalesce(death_date, last_contact_date),
-           case when death_date is not null then 'E' else 'C' end, 'DEATH', null
-    from p
-    where itt_start_date <= data_cutoff
     union all
     select patient_key, 'PFS', 'Progression-free survival from first infusion', index_infusion_date,
            coalesce(pfs_event_date, dz_last_contact_date),
@@ -207,7 +211,7 @@ select
     cast(case t.status when 'E' then 0 when 'C' then 1 end as integer) as CNSR,
     case when t.status = 'E' then t.evntdesc end as EVNTDESC,
     case when t.status = 'C' then
-        case when t.paramcd in ('OS', 'OS_LNK') and t.adt = t.death_complete_through
+        case when t.paramcd in ('OS', 'OS_ITT', 'OS_LNK') and t.adt = t.death_complete_through
                   and (t.paramcd = 'OS_LNK' or t.os_uses_linkage)
              then 'ALIVE THROUGH LINKAGE COMPLETENESS'
              -- SPM where cancer status is known: censored at the earlier of the two registries' completeness dates
