@@ -47,12 +47,14 @@ def is_tcell_morphology(morphology: str | None, ranges: tuple[tuple[int, int], .
 
 
 def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
-    """One paragraph for a release's methods: which rule OS follows, and where the other analysis is."""
+    """One paragraph for a release's methods: which rule OS and OS_ITT follow, and where the other analysis is."""
     linkage = (
         "OS (PARAMCD OS) is censored where vital status is known: with national death data (Statistics Korea, "
         "linked by the designated combination agency) complete through a date C, a patient not known dead is alive "
         "through C and censored there, and a death after C is censored at C; a patient infused after C, or any "
-        "patient when no linkage return states its completeness, is censored at last contact. Relapse status is "
+        "patient when no linkage return states its completeness, is censored at last contact. OS from the CAR-T "
+        "order (OS_ITT, intention to treat) follows the same rule from the order date: the death data cover every "
+        "registered patient, those ordered but never infused included. Relapse status is "
         "known only through site follow-up: PFS, NRM, relapse, EFS and DOR do not count a death only the linkage "
         "found after the last site contact proving the patient alive, and are censored at that contact. New "
         "malignancies (SPM, SPM_TCELL) count from the site reports and the national cancer registry (Korea Central "
@@ -60,12 +62,14 @@ def methods_statement(config_dir: Path = CONFIG_DIR) -> str:
         "registry's and the death data's completeness dates, death competing."
     )
     last_contact = (
-        "OS (PARAMCD OS) is censored at last contact (the last date a site reported the patient alive); new "
+        "OS (PARAMCD OS) is censored at last contact (the last date a site reported the patient alive), as is OS "
+        "from the CAR-T order (OS_ITT, intention to treat); new "
         "malignancies (SPM, SPM_TCELL) are the site-reported ones, censored at last contact (national cancer "
         "registry returns only raise site queries)."
     )
     both = (
-        " Both analyses are in adam.adtte whenever a linkage return states its completeness: OS_LC (last contact) "
+        " Both analyses of OS from the first infusion are in adam.adtte whenever a linkage return states its "
+        "completeness: OS_LC (last contact) "
         "and OS_LNK (vital status known through the linkage completeness date), and in analysis.survival_estimates "
         "under the same endpoint names. Deaths from every source count, ranked death form > follow-up or "
         "national linkage (the earlier date) > fatal adverse event."

@@ -25,7 +25,8 @@ def _config(tmp_path: Path, value: str) -> Path:
 
 def test_shipped_choice_is_linkage_completeness() -> None:
     assert os_censors_at_linkage() is True
-    assert "censored where vital status is known" in methods_statement()
+    text = methods_statement()
+    assert "censored where vital status is known" in text and "OS_ITT" in text and "never infused" in text
 
 
 def test_last_contact_choice_is_stated(tmp_path: Path) -> None:
@@ -33,6 +34,7 @@ def test_last_contact_choice_is_stated(tmp_path: Path) -> None:
     assert os_censors_at_linkage(cfg) is False
     text = methods_statement(cfg)
     assert text.startswith("OS (PARAMCD OS) is censored at last contact") and "OS_LNK" in text
+    assert "as is OS from the CAR-T order (OS_ITT" in text
 
 
 def test_completeness_censorings_are_the_ones_adtte_writes() -> None:
