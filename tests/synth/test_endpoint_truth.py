@@ -259,8 +259,14 @@ def test_os_itt_follows_the_configured_os_rule_from_the_order(rules):
     never = _patient(product_infusion=[], baseline=[])
     never.linkage_deaths = [D0 + 30]
     assert T.patient_truth(never, linked, CUTOFF, D0)[0] == [
-        {"paramcd": "OS_ITT", "startdt": D0 - 60, "aval_days": 60, "status": "censored", "entry_days": 40,
-         "pre_entry": False}
+        {
+            "paramcd": "OS_ITT",
+            "startdt": D0 - 60,
+            "aval_days": 60,
+            "status": "censored",
+            "entry_days": 40,
+            "pre_entry": False,
+        }
     ]
     assert _by_param(T.patient_truth(never, last_contact, CUTOFF, D0)[0])["OS_ITT"] == (90, "event", False)
     assert _by_param(T.patient_truth(never, linked, CUTOFF, D0 + 30)[0])["OS_ITT"] == (90, "event", False)
