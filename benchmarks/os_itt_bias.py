@@ -121,6 +121,8 @@ def summarise(recs: list[dict]) -> list[dict]:
     """Per rule and endpoint: replicates, covered, mean bias and its Monte Carlo SE; the paired change per endpoint."""
     out = []
     for ep in ("OS_ITT", "OS"):
+        if not any(r["endpoint"] == ep for r in recs):
+            continue
         by_rule = {
             rule: sorted((r for r in recs if r["rule"] == rule and r["endpoint"] == ep), key=lambda r: r["seed"])
             for rule in RULES

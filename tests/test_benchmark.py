@@ -89,3 +89,25 @@ def test_coverage_matched_truth_censors_spm_as_the_estimator_does():
     got = cov.spm_censoring(params, inf, cens)
     assert os_censors_at_linkage()
     assert got.tolist() == [119, 20]  # 2026-04-30 is day 119 of the first; the second was infused after it
+
+
+def test_os_itt_bias_summary_pairs_seeds_and_scores_the_latent_share():
+    """benchmarks/os_itt_bias.py: bias = mean of estimate - latent per rule; the paired change matches seeds."""
+    spec = importlib.util.spec_from_file_location("os_itt_bias", ROOT / "benchmarks" / "os_itt_bias.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def rec(seed, rule, est, latent, covered):
+        return {"seed": seed, "rule": rule, "endpoint": "OS_ITT", "estimate": est, "latent": latent, "covered": covered}
+
+    recs = [
+        rec(2, "last_contact", 0.40, 0.50, False),
+        rec(1, "configured", 0.52, 0.50, True),
+        rec(1, "last_contact", 0.46, 0.50, False),
+        rec(2, "configured", 0.50, 0.50, True),
+    ]
+    got = {s["rule"]: s for s in mod.summarise(recs) if s["endpoint"] == "OS_ITT"}
+    assert got["configured"]["covered"] == 2 and abs(got["configured"]["bias"] - 0.01) < 1e-12
+    assert got["last_contact"]["covered"] == 0 and abs(got["last_contact"]["bias"] + 0.07) < 1e-12
+    paired = got["configured - last_contact (paired)"]
+    assert abs(paired["bias"] - 0.08) < 1e-12 and abs(paired["bias_se"] - 0.02) < 1e-12  # changes 0.06 and 0.10
