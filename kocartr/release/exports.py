@@ -223,7 +223,7 @@ def write_exports(
 ) -> list[DatasetMeta]:
     """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
     `folder`; return their metadata for define.xml."""
-    import pyreadstat
+    from kocartr.release import xpt
 
     docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
     tables = con.execute(
@@ -265,12 +265,11 @@ def write_exports(
         xpt_path.parent.mkdir(parents=True, exist_ok=True)
         frame, meta.columns = _frame_for_xpt(rows, meta.columns, taken_cols)
         del rows
-        pyreadstat.write_xport(
+        xpt.write_xport(
             frame,
-            str(xpt_path),
+            xpt_path,
             file_label=_label(meta.label),
             table_name=meta.sas_name,
-            file_format_version=5,
             column_labels={
                 c.sas_name: _label(f"{c.continues} continued" if c.continues else c.description or c.name)
                 for c in meta.columns
