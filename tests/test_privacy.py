@@ -225,3 +225,25 @@ def test_release_scan_checks_values_once_in_the_database_and_every_header(tmp_pa
     }
     with pytest.raises(FileNotFoundError):
         privacy.scan_release(root, "missing.duckdb")
+
+
+def test_counting_around_raw_matches_equals_blanking_the_whole_text():
+    """count_output_rrns blanks only the stretches around raw matches: it must count what blanking the whole text
+    counts, on texts mixing RRNs, tokens, fractions, dashes and separators."""
+    import random
+
+    def whole(text: str) -> int:
+        return len(privacy.RRN_RE.findall(privacy._OWN_OUTPUT_RE.sub(" ", text)))
+
+    rng = random.Random(18)
+    alphabet = list("0123456789") * 6 + list("abcdefABCDEF.-\u2013 ,<>x가\n")
+    pieces = [RRN, "7601011234567", "0.", "1.", "ab" * 20, "8001011234567", ".5", "\u2013"]
+    texts = [
+        "".join(
+            rng.choice(pieces) if rng.random() < 0.5 else "".join(rng.choices(alphabet, k=rng.randint(1, 30)))
+            for _ in range(rng.randint(1, 8))
+        )
+        for _ in range(5000)
+    ]
+    assert sum(whole(t) for t in texts) > 500  # the texts do hold identifiers, and tokens that hide some
+    assert [privacy.count_output_rrns(t) for t in texts] == [whole(t) for t in texts]
