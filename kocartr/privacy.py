@@ -76,7 +76,7 @@ def output_has_rrn(text: str) -> bool:
 
 def rrn_sql(column_sql: str) -> str:
     """DuckDB predicate for output scans: the VARCHAR expression holds an RRN-shaped value (tokens and decimal
-    fractions blanked, as `output_has_rrn` does).
+    fractions blanked, as `output_has_rrn` does). The expression appears twice: a column or a `$1` parameter, not `?`.
 
     The strict match on the raw value comes first, in a CASE that DuckDB evaluates before the blanking (an AND
     evaluates both sides here, as slow as the blanking alone; the CASE costs about the one raw match): blanking
