@@ -302,7 +302,8 @@ def _header_texts(path: Path) -> list[str]:
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(path)
-        meta = schema.metadata or {}
+        # ARROW:schema is the schema itself, serialised and base64-encoded: its names are checked as names
+        meta = {k: v for k, v in (schema.metadata or {}).items() if k != b"ARROW:schema"}
         return list(schema.names) + [b.decode("utf-8", "replace") for kv in meta.items() for b in kv]
     if suffix == ".csv":
         with open(path, "rb") as fh:
