@@ -153,6 +153,20 @@ def _continuation_name(base: str, k: int, taken: set[str]) -> str:
     return candidate
 
 
+def _check_parts(name: str, split: list[list[str] | None]) -> None:
+    """A cut inside a run of 14 or more digits could leave 13 of them, RRN-shaped, at the end of a part: the
+    release's scan checks the table's values in the release database, not the XPT's parts, so the parts are
+    checked here (the few values over 200 bytes) and the export refused on one."""
+    from kocartr.privacy import output_has_rrn
+    from kocartr.release.publish import ReleaseError
+
+    for parts in split:
+        if parts is not None and len(parts) > 1 and any(output_has_rrn(p) for p in parts):
+            raise ReleaseError(
+                f"{name}: splitting a text value over {XPT_MAX_CHAR_BYTES} bytes made an RRN-shaped part"
+            )
+
+
 def _split_long_text(
     df: pl.DataFrame, columns: list[ColumnMeta], taken: set[str]
 ) -> tuple[pl.DataFrame, list[ColumnMeta]]:
@@ -166,6 +180,7 @@ def _split_long_text(
         if c.data_type != "text" or c.duck_type.upper() == "DATE" or (c.length or 0) <= XPT_MAX_CHAR_BYTES:
             continue
         split = [None if v is None else split_text(v) for v in df[c.name].to_list()]
+        _check_parts(c.name, split)
         parts = {c.name: [None if p is None else p[0] for p in split]}
         c.length = max(len(p[0].encode()) for p in split if p is not None)
         for k in range(1, max(len(p) for p in split if p is not None)):
