@@ -76,9 +76,32 @@ def output_has_rrn(text: str) -> bool:
 
 def rrn_sql(column_sql: str) -> str:
     """DuckDB predicate for output scans: the VARCHAR expression holds an RRN-shaped value (tokens and decimal
-    fractions blanked, as `output_has_rrn` does)."""
+    fractions blanked, as `output_has_rrn` does). The expression appears twice: a column or a `$1` parameter, not `?`.
+
+    The strict match on the raw value comes first, in a CASE that DuckDB evaluates before the blanking (an AND
+    evaluates both sides here, as slow as the blanking alone; the CASE costs about the one raw match): blanking
+    only turns characters into blanks and never next to a digit it keeps (a hex run swallows the digits around
+    it; a fraction ends at a non-digit), so every match after blanking is a match before it, and the two
+    `regexp_replace` calls run only on the few values that match raw (a hex token with 13 digits in a row)."""
     blanked = f"regexp_replace(regexp_replace({column_sql}, '{HEX_RUN}', ' ', 'g'), '([0-9])\\.[0-9]+', '\\1 ', 'g')"
-    return f"regexp_matches({blanked}, '{RRN_BOUNDED}')"
+    raw = f"regexp_matches({column_sql}, '{RRN_BOUNDED}')"
+    return f"(case when {raw} then regexp_matches({blanked}, '{RRN_BOUNDED}') else false end)"
+
+
+# Numbers written as text: only an integer part of >= 13 digits can hold an RRN (fractions are blanked), so a
+# number below 10^12 is never rendered as one and the text rendering is checked only above it.
+_NUMERIC_TYPES = frozenset(
+    "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT FLOAT DOUBLE DECIMAL".split()
+)
+
+
+def number_rrn_sql(column_sql: str) -> str:
+    """DuckDB predicate: the number, written as text (as CSV and every text rendering write it), holds an RRN."""
+    return f"(case when abs({column_sql}) >= 1e12 then {rrn_sql(f'CAST({column_sql} AS VARCHAR)')} else false end)"
+
+
+def _is_numeric(data_type: str) -> bool:
+    return data_type.upper().split("(")[0] in _NUMERIC_TYPES
 
 
 @dataclass(frozen=True)
@@ -108,14 +131,22 @@ def _scan_duckdb(path: Path, rel: str) -> list[Finding]:
 
 
 def scan_connection(con, label: str = "warehouse", schemas: Iterable[str] | None = None) -> list[Finding]:
-    """Every text cell of every table and view (optionally only in `schemas`), and every schema, table and
-    column name and column comment, of an open DuckDB connection."""
+    """Every text cell and every number (as text: a 13-digit integer is an RRN in a CSV) of every table and view
+    (optionally only in `schemas`), and every schema, table and column name and column comment, of an open DuckDB
+    connection."""
     wanted = None if schemas is None else set(schemas)
     cols = con.sql("""select schema_name, table_name, column_name, data_type, comment from duckdb_columns()
                       where database_name = current_database() and not internal
                       order by schema_name, table_name, column_index""").fetchall()
     cols = [c for c in cols if wanted is None or c[0] in wanted]
-    counts = _rrn_counts(con, [(s, t, c) for s, t, c, dtype, _ in cols if dtype.upper() == "VARCHAR"])
+    counts = _rrn_counts(
+        con,
+        [
+            (s, t, c, dtype.upper() != "VARCHAR")
+            for s, t, c, dtype, _ in cols
+            if dtype.upper() == "VARCHAR" or _is_numeric(dtype)
+        ],
+    )
     out: list[Finding] = []
     for schema, table, column, _, comment in cols:
         where = f"{schema}.{table}.{column}"
@@ -128,15 +159,18 @@ def scan_connection(con, label: str = "warehouse", schemas: Iterable[str] | None
     return out
 
 
-def _rrn_counts(con, columns: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-    """Rows with an RRN-shaped value, per text column: one scan per table for all of its columns (one query per
-    column cost a fixed ~10 ms each, hundreds per release)."""
-    tables: dict[tuple[str, str], list[str]] = {}
-    for schema, table, column in columns:
-        tables.setdefault((schema, table), []).append(column)
+def _rrn_counts(con, columns: list[tuple[str, str, str, bool]]) -> dict[tuple[str, str, str], int]:
+    """Rows with an RRN-shaped value, per text or number column (schema, table, column, is_number): one scan per
+    table for all of its columns (one query per column cost a fixed ~10 ms each, hundreds per release)."""
+    tables: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for schema, table, column, is_number in columns:
+        tables.setdefault((schema, table), []).append((column, is_number))
     counts: dict[tuple[str, str, str], int] = {}
-    for (schema, table), names in tables.items():
-        select = ", ".join(f"count(*) filter (where {rrn_sql(_qi(c))})" for c in names)
+    for (schema, table), named in tables.items():
+        names = [c for c, _ in named]
+        select = ", ".join(
+            f"count(*) filter (where {number_rrn_sql(_qi(c)) if num else rrn_sql(_qi(c))})" for c, num in named
+        )
         row = con.sql(f"select {select} from {_qi(schema)}.{_qi(table)}").fetchall()[0]
         counts.update({(schema, table, c): int(n) for c, n in zip(names, row, strict=True)})
     return counts
@@ -153,27 +187,135 @@ def _scan_parquet(path: Path, rel: str) -> list[Finding]:
         con.close()
 
 
-def _scan_xlsx(path: Path, rel: str) -> list[Finding]:
-    from openpyxl import load_workbook
+# Parts of an XLSX (a zip of XML) and what they hold; any other part (comments, drawings, charts, custom
+# properties, ...) is scanned too and named by its part name.
+_XLSX_PARTS = {
+    "xl/workbook.xml": "a sheet name",
+    "xl/sharedStrings.xml": "cells",
+    "docProps/app.xml": "document properties",
+    "docProps/core.xml": "document properties",
+}
+# A string item of rich text is split in runs (<si><r><t>7601</t></r><r><t>01-1234567</t></r></si>): the tags
+# inside a string item, inline string, comment text or drawing paragraph are dropped so its runs are read as the
+# one string the reader sees; every other tag stays between values as a non-digit separator.
+_XML_TEXT_ITEM = re.compile(r"<((?:\w+:)?(?:si|is|text|p))\b[^>]*>.*?</\1>", re.DOTALL)
+_XML_TAG = re.compile(r"<[^>]*>")
 
-    book = load_workbook(path, read_only=True, data_only=True)
+
+def _xml_text(xml: str) -> str:
+    """The text of an XML part as its values read: runs of one string item joined, character references
+    (`&#45;` hides a hyphen) resolved. Tags and attributes (sheet names are attributes) stay: they are not
+    digits, so they only separate values."""
+    import html
+
+    if "<r>" in xml or "<r " in xml or ":r>" in xml:
+        xml = _XML_TEXT_ITEM.sub(lambda m: _XML_TAG.sub("", m.group(0)), xml)
+    return html.unescape(xml) if "&" in xml else xml
+
+
+def _scan_xlsx(path: Path, rel: str) -> list[Finding]:
+    """Every part of the workbook read as text: cells (shared and inline strings, numbers), sheet names, headers
+    and footers, comments, document properties. One regular-expression pass per part (reading the cells back
+    with openpyxl cost ~20 s on a 13 MB workbook); a value split in rich-text runs is read whole."""
+    import zipfile
+
     out: list[Finding] = []
-    try:
-        for ws in book.worksheets:
-            if output_has_rrn(ws.title):
-                out.append(Finding(rel, "a sheet name"))
-            n = sum(
-                1 for row in ws.iter_rows(values_only=True) for v in row if isinstance(v, str) and output_has_rrn(v)
-            )
+    with zipfile.ZipFile(path) as book:
+        for info in book.infolist():
+            if output_has_rrn(info.filename):
+                out.append(Finding(rel, "a part name"))
+            text = _xml_text(book.read(info).decode("utf-8", errors="replace"))
+            n = count_output_rrns(text)
             if n:
-                out.append(Finding(rel, "cells", n))
-    finally:
-        book.close()
-    return out
+                where = _XLSX_PARTS.get(info.filename, "cells" if info.filename.startswith("xl/worksheets/") else "")
+                out.append(Finding(rel, where or f"part {info.filename}", n))
+    return _merge(out)
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per (path, where), counts added (a workbook's cells are in the shared strings and the sheets)."""
+    merged: dict[tuple[str, str], int] = {}
+    for f in findings:
+        merged[(f.path, f.where)] = merged.get((f.path, f.where), 0) + f.count
+    return [Finding(p, w, n) for (p, w), n in merged.items()]
+
+
+# The stretch of text around a raw match that blanking can touch: hex digits, the decimal point and the dashes an
+# RRN may hold. A token, a fraction or an RRN never crosses any other character, so blanking such a stretch alone
+# gives what blanking the whole text gives there.
+_BLANKING_SPAN = re.compile(r"[0-9A-Fa-f.\-\u2010-\u2015]+")
+
+
+def count_output_rrns(text: str) -> int:
+    """How many RRN-shaped values a text of registry output holds (tokens and decimal fractions blanked), as
+    `len(RRN_RE.findall(_OWN_OUTPUT_RE.sub(" ", text)))`. Only the stretches around raw matches are blanked
+    (every match after blanking is a raw match, see rrn_sql): a 46 MB worksheet of estimates holds raw matches
+    in its fractions, and blanking all of it cost ~2 s."""
+    spans = {m.span() for raw in RRN_RE.finditer(text) if (m := _span_at(text, raw.start()))}
+    return sum(len(RRN_RE.findall(_OWN_OUTPUT_RE.sub(" ", text[a:b]))) for a, b in spans)
+
+
+def _span_at(text: str, at: int) -> re.Match[str] | None:
+    start = at
+    while start > 0 and _BLANKING_SPAN.match(text, start - 1, start):
+        start -= 1
+    return _BLANKING_SPAN.match(text, start)
+
+
+def _text_lines_with_rrn(text: str) -> int:
+    if not looks_like_rrn(text):
+        return 0
+    return sum(1 for line in text.splitlines() if output_has_rrn(line))
+
+
+def xpt_header_texts(path: Path) -> list[str]:
+    """The text of a SAS transport (v5) file's header: its 80-byte header records (dataset name and label,
+    software, dates) and, per variable, the name, label and formats of its NAMESTR record (140 bytes: name at
+    8, label at 16, format at 56, informat at 72). The observations follow the OBS header record."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    start = head.find(b"HEADER RECORD*******NAMESTR HEADER RECORD")
+    while start >= 0 and head.find(b"HEADER RECORD*******OBS     HEADER RECORD", start) < 0 and len(head) < (1 << 26):
+        with open(path, "rb") as fh:  # a header longer than 64 KiB (thousands of variables): read more
+            head = fh.read(len(head) * 4)
+    if start < 0:
+        raise ValueError(f"{path}: not a SAS transport v5 file (no NAMESTR header record)")
+    texts = [head[i : i + 80].decode("latin-1") for i in range(0, start + 80, 80)]
+    count = int(head[start + 54 : start + 58])
+    for k in range(count):
+        rec = head[start + 80 + 140 * k : start + 80 + 140 * (k + 1)]
+        texts += [rec[8:16].decode("utf-8", "replace"), rec[16:56].decode("utf-8", "replace")]
+        texts += [rec[56:64].decode("latin-1"), rec[72:80].decode("latin-1")]
+    return texts
+
+
+def _scan_texts(rel: str, where: str, texts: Iterable[str]) -> list[Finding]:
+    n = sum(1 for t in texts if output_has_rrn(t))
+    return [Finding(rel, where, n)] if n else []
+
+
+def _header_texts(path: Path) -> list[str]:
+    """What a derived file of a release adds to its table's values: a Parquet file's column names and metadata,
+    a CSV file's header line, an XPT file's header."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+        # ARROW:schema is the schema itself, serialised and base64-encoded: its names are checked as names
+        meta = {k: v for k, v in (schema.metadata or {}).items() if k != b"ARROW:schema"}
+        return list(schema.names) + [b.decode("utf-8", "replace") for kv in meta.items() for b in kv]
+    if suffix == ".csv":
+        with open(path, "rb") as fh:
+            return [fh.readline().decode("utf-8", errors="replace")]
+    if suffix == ".xpt":
+        return xpt_header_texts(path)
+    raise ValueError(f"{path}: not a derived table file")
 
 
 def scan_file(path: Path, rel: str | None = None) -> list[Finding]:
-    """One file: its name, then its content by type (DuckDB, Parquet, XLSX, text; other files by name only)."""
+    """One file: its name, then its content by type (DuckDB, Parquet, XLSX, text, the header of an XPT; other
+    files by name only)."""
     path = Path(path)
     rel = rel or path.name
     out = [Finding(redact(rel) or "", "the file name")] if output_has_rrn(rel) else []
@@ -185,9 +327,10 @@ def scan_file(path: Path, rel: str | None = None) -> list[Finding]:
         out += _scan_parquet(path, rel)
     elif suffix == ".xlsx":
         out += _scan_xlsx(path, rel)
+    elif suffix == ".xpt":
+        out += _scan_texts(rel, "the dataset header (names, labels)", xpt_header_texts(path))
     elif suffix in TEXT_SUFFIXES:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        n = sum(1 for line in text.splitlines() if output_has_rrn(line))
+        n = _text_lines_with_rrn(path.read_bytes().decode("utf-8", errors="replace"))
         if n:
             out.append(Finding(rel, "lines of text", n))
     return out
@@ -205,6 +348,35 @@ def scan_path(path: Path) -> list[Finding]:
         if p.is_dir():
             if output_has_rrn(p.name):
                 out.append(Finding(redact(rel) or "", "a folder name"))
+        elif p.is_file():
+            out += scan_file(p, rel)
+    return out
+
+
+# Folders of a release whose files are written from the release database's tables (kocartr.release.publish and
+# .exports): Parquet from the same Arrow rows, CSV by DuckDB's COPY, XPT from the same rows (numbers binary,
+# text the same values).
+DERIVED_FOLDERS = ("parquet/", "csv/", "xpt/")
+
+
+def scan_release(path: Path, database: str) -> list[Finding]:
+    """The final scan of a built release: `scan_path`, except that the values of the files in DERIVED_FOLDERS are
+    checked once, in the release database `database` (every text cell and every number as text), and those files
+    only for what they add (their names and headers: column names, labels, the dataset label). Every other file
+    (the database, the workbook, the report, the guide, define.xml, the manifest) is scanned whole."""
+    path = Path(path)
+    if not (path / database).is_file():
+        raise FileNotFoundError(f"release database {database} not found in {path}")
+    out: list[Finding] = []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if p.is_dir():
+            if output_has_rrn(p.name):
+                out.append(Finding(redact(rel) or "", "a folder name"))
+        elif p.is_file() and rel.startswith(DERIVED_FOLDERS):
+            if output_has_rrn(rel):
+                out.append(Finding(redact(rel) or "", "the file name"))
+            out += _scan_texts(redact(rel) or "", "the header (names, labels)", _header_texts(p))
         elif p.is_file():
             out += scan_file(p, rel)
     return out

@@ -125,3 +125,125 @@ def test_output_scan_ignores_decimal_fractions_but_not_identifiers():
         sql = privacy.rrn_sql("'" + text + "'")
         assert duckdb.sql(f"select {sql}").fetchall()[0][0] is expected, text
     assert privacy.looks_like_rrn("0.8001011234567")  # submissions stay screened strictly
+
+
+def test_raw_match_first_agrees_with_blanking_alone():
+    """rrn_sql matches the raw value before blanking (a CASE, for speed): on values where blanking matters
+    (tokens, fractions, both next to digits) it must give what blanking alone gives (output_has_rrn)."""
+    token = "ab" * 10 + "8501011234567" + "cd" * 20 + "e"
+    values = [
+        *FOUND,
+        *NOT_FOUND,
+        token,
+        f"{token} 850101-1234567",
+        f"850101-1234567{token}",  # hex run right after the RRN swallows its last digits: not an RRN
+        "0.8001011234567",
+        "1.5 8001011234567",
+        "8001011234567.25",
+        "x8001011234567.5y",
+        None,
+    ]
+    for v in values:
+        got = duckdb.sql(f"select {privacy.rrn_sql('$v')}", params={"v": v}).fetchall()[0][0]
+        assert got is (v is not None and privacy.output_has_rrn(v)), v
+
+
+def test_numbers_are_scanned_as_the_text_a_csv_writes(tmp_path):
+    """A 13-digit integer (or a double with 13 integer digits) is an RRN once written to CSV: the database scan
+    checks numbers as text, and DuckDB's CSV writer writes them as that text."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(
+        "create table t (i bigint, d double, small double); "
+        "insert into t values (7601011234567, 7601011234567.0, 0.8001011234567), (1, 2.5, 999999999999.9)"
+    )
+    con.execute(f"copy t to '{tmp_path / 't.csv'}' (header)")
+    cast = con.sql("select cast(i as varchar), cast(d as varchar), cast(small as varchar) from t").fetchall()
+    con.close()
+    lines = (tmp_path / "t.csv").read_text().splitlines()[1:]
+    assert lines == [",".join(r) for r in cast]  # the CSV holds exactly the text the scan checks
+    assert [privacy.output_has_rrn(line) for line in lines] == [True, False]
+    found = {(f.where, f.count) for f in privacy.scan_path(tmp_path / "w.duckdb")}
+    assert found == {("main.t.i", 1), ("main.t.d", 1)}
+
+
+def test_xlsx_scan_reads_rich_text_runs_numbers_and_properties_whole(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "book.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"comments": f"memo {RRN}"})
+    ws = wb.add_worksheet("ok")
+    bold = wb.add_format({"bold": True})
+    ws.write_rich_string("A1", "see 760101", bold, "-1234567", " here")  # split in two runs
+    ws.write_number("A2", 7601011234567)  # a number a reader sees as 7601011234567
+    ws.write_string("A3", "0.8001011234567")  # an estimate written as text: not an identifier
+    ws.write_comment("B1", f"note {RRN}")
+    wb.close()
+    found = {(f.where, f.count) for f in privacy.scan_path(path)}
+    assert found == {("cells", 2), ("document properties", 1), ("part xl/comments1.xml", 1)}
+
+
+def _xpt(path, label: str, column_label: str) -> None:
+    import pandas as pd
+    import pyreadstat
+
+    frame = pd.DataFrame({"A": ["x", "y"], "B": [1.0, 2.0]})
+    pyreadstat.write_xport(
+        frame, str(path), file_label=label, table_name="T", file_format_version=5, column_labels=[column_label, "b"]
+    )
+
+
+def test_xpt_header_names_and_labels_are_scanned(tmp_path):
+    _xpt(tmp_path / "clean.xpt", "a dataset", "a column")
+    _xpt(tmp_path / "label.xpt", "id 7601011234567", "a column")
+    _xpt(tmp_path / "column.xpt", "a dataset", "760101-1234567")
+    assert "a column" in [t.strip() for t in privacy.xpt_header_texts(tmp_path / "clean.xpt")]
+    found = {(f.path, f.where) for f in privacy.scan_path(tmp_path)}
+    assert found == {
+        ("label.xpt", "the dataset header (names, labels)"),
+        ("column.xpt", "the dataset header (names, labels)"),
+    }
+
+
+def test_release_scan_checks_values_once_in_the_database_and_every_header(tmp_path):
+    """scan_release: values of Parquet/CSV/XPT files are checked in the release database they were written from;
+    their headers, the database and every other file are scanned whole."""
+    root = tmp_path / "rel"
+    (root / "csv" / "adam").mkdir(parents=True)
+    con = duckdb.connect(str(root / "r.duckdb"))
+    con.execute(
+        f"create schema adam; create table adam.t (a varchar, n bigint); insert into adam.t values ('{RRN}', 1)"
+    )
+    con.close()
+    (root / "csv" / "adam" / "t.csv").write_text(f"a,n,x{RRN}\nok,1\n", encoding="utf-8")
+    (root / "README.md").write_text(f"contact {RRN}\n", encoding="utf-8")
+    found = {(f.path, f.where, f.count) for f in privacy.scan_release(root, "r.duckdb")}
+    assert found == {
+        ("r.duckdb", "adam.t.a", 1),
+        ("csv/adam/t.csv", "the header (names, labels)", 1),
+        ("README.md", "lines of text", 1),
+    }
+    with pytest.raises(FileNotFoundError):
+        privacy.scan_release(root, "missing.duckdb")
+
+
+def test_counting_around_raw_matches_equals_blanking_the_whole_text():
+    """count_output_rrns blanks only the stretches around raw matches: it must count what blanking the whole text
+    counts, on texts mixing RRNs, tokens, fractions, dashes and separators."""
+    import random
+
+    def whole(text: str) -> int:
+        return len(privacy.RRN_RE.findall(privacy._OWN_OUTPUT_RE.sub(" ", text)))
+
+    rng = random.Random(18)
+    alphabet = list("0123456789") * 6 + list("abcdefABCDEF.-\u2013 ,<>x가\n")
+    pieces = [RRN, "7601011234567", "0.", "1.", "ab" * 20, "8001011234567", ".5", "\u2013"]
+    texts = [
+        "".join(
+            rng.choice(pieces) if rng.random() < 0.5 else "".join(rng.choices(alphabet, k=rng.randint(1, 30)))
+            for _ in range(rng.randint(1, 8))
+        )
+        for _ in range(5000)
+    ]
+    assert sum(whole(t) for t in texts) > 500  # the texts do hold identifiers, and tokens that hide some
+    assert [privacy.count_output_rrns(t) for t in texts] == [whole(t) for t in texts]

@@ -22,8 +22,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    import polars as pl
 
 EXPORT_SCHEMAS = ("adam", "analysis")
 XPT_MAX_CHAR_BYTES = 200
@@ -107,11 +110,24 @@ def _sas_timestamp(cutoff: date) -> bytes:
 
 def _fix_header_times(path: Path, cutoff: date) -> None:
     """Replace the creation/modification times in the XPT header records (before the first observation) with
-    the cut-off, so that the same data give the same bytes."""
-    data = path.read_bytes()
-    marker = data.find(b"HEADER RECORD*******OBS     HEADER RECORD")
-    head = _SAS_TIME.sub(_sas_timestamp(cutoff), data[:marker])
-    path.write_bytes(head + data[marker:])
+    the cut-off, so that the same data give the same bytes. In place: the header is the first few KiB and a time
+    keeps its 16 bytes (reading and rewriting a 500 MB file for them cost seconds of I/O)."""
+    with open(path, "r+b") as fh:
+        size = 1 << 16
+        while True:
+            fh.seek(0)
+            head = fh.read(size)
+            marker = head.find(b"HEADER RECORD*******OBS     HEADER RECORD")
+            if marker >= 0 or len(head) < size:
+                break
+            size *= 4
+        if marker < 0:
+            raise ValueError(f"{path}: no OBS header record")
+        fixed = _SAS_TIME.sub(_sas_timestamp(cutoff), head[:marker])
+        if len(fixed) != marker:  # pragma: no cover - a SAS time is 16 bytes before and after
+            raise ValueError(f"{path}: header times changed length")
+        fh.seek(0)
+        fh.write(fixed)
 
 
 def split_text(value: str, limit: int = XPT_MAX_CHAR_BYTES) -> list[str]:
@@ -137,46 +153,79 @@ def _continuation_name(base: str, k: int, taken: set[str]) -> str:
     return candidate
 
 
-def _split_long_text(df, columns: list[ColumnMeta], taken: set[str]) -> list[ColumnMeta]:
+def _check_parts(name: str, split: list[list[str] | None]) -> None:
+    """A cut inside a run of 14 or more digits could leave 13 of them, RRN-shaped, at the end of a part: the
+    release's scan checks the table's values in the release database, not the XPT's parts, so the parts are
+    checked here (the few values over 200 bytes) and the export refused on one."""
+    from kocartr.privacy import output_has_rrn
+    from kocartr.release.publish import ReleaseError
+
+    for parts in split:
+        if parts is not None and len(parts) > 1 and any(output_has_rrn(p) for p in parts):
+            raise ReleaseError(
+                f"{name}: splitting a text value over {XPT_MAX_CHAR_BYTES} bytes made an RRN-shaped part"
+            )
+
+
+def _split_long_text(
+    df: pl.DataFrame, columns: list[ColumnMeta], taken: set[str]
+) -> tuple[pl.DataFrame, list[ColumnMeta]]:
     """Split every text column with a value over the v5 limit into continuation columns (placed right after it,
-    in `df` and in the returned column list)."""
+    in the polars frame `df` and in the returned column list). Returns (frame, columns)."""
+    import polars as pl
+
     out: list[ColumnMeta] = []
     for c in columns:
         out.append(c)
         if c.data_type != "text" or c.duck_type.upper() == "DATE" or (c.length or 0) <= XPT_MAX_CHAR_BYTES:
             continue
-        split = [None if v is None else split_text(v) for v in df[c.name]]
-        df[c.name] = [None if p is None else p[0] for p in split]
+        split = [None if v is None else split_text(v) for v in df[c.name].to_list()]
+        _check_parts(c.name, split)
+        parts = {c.name: [None if p is None else p[0] for p in split]}
         c.length = max(len(p[0].encode()) for p in split if p is not None)
-        at = list(df.columns).index(c.name)
         for k in range(1, max(len(p) for p in split if p is not None)):
             part = ColumnMeta(c.name, _continuation_name(c.sas_name, k, taken), c.duck_type, c.description)
             values = [p[k] if p is not None and len(p) > k else None for p in split]
             part.length, part.continues = max(len(v.encode()) for v in values if v is not None), c.sas_name
-            df.insert(at + k, part.sas_name, values)
+            parts[part.sas_name] = values
             out.append(part)
-    return out
+        at = df.columns.index(c.name)
+        added = pl.DataFrame({name: pl.Series(name, v, dtype=pl.String) for name, v in parts.items()})
+        df = pl.concat([df[:, :at], added, df[:, at + 1 :]], how="horizontal")
+    return df, out
 
 
-def _frame_for_xpt(con, schema: str, table: str, columns: list[ColumnMeta], taken: set[str]):
-    """The table as a pandas frame XPT can hold (dates as datetime.date, booleans as Y/N, long text split) and its
-    columns, continuation parts included."""
-    df = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').df()
+def _frame_for_xpt(rows, columns: list[ColumnMeta], taken: set[str]) -> tuple[pl.DataFrame, list[ColumnMeta]]:
+    """The table's sorted rows (Arrow) as a polars frame XPT can hold (dates as dates, booleans as Y/N, numbers
+    as doubles, long text split) and its columns, continuation parts included. Built column by column (no Python
+    object per value; pyreadstat writes a polars frame without the per-value `pd.isna` of a pandas one). A date
+    column without any date is written as text, as the pandas frame of earlier releases had it (an empty object
+    column), so that the files stay byte-identical."""
+    import polars as pl
+
+    df = pl.from_arrow(rows)
+    assert isinstance(df, pl.DataFrame)
+    exprs = []
     for c in columns:
-        t = c.duck_type.upper()
-        col = df[c.name]
+        t, col = c.duck_type.upper(), pl.col(c.name)
         if t == "DATE":
-            df[c.name] = [None if v is None or v != v else (v.date() if hasattr(v, "date") else v) for v in col]
+            all_null = df[c.name].null_count() == df.height
+            exprs.append(col.cast(pl.String) if all_null else col)
         elif t == "BOOLEAN":
-            df[c.name] = col.map({True: "Y", False: "N"}).astype(object)
+            exprs.append(pl.when(col).then(pl.lit("Y")).when(col.not_()).then(pl.lit("N")).alias(c.name))
         elif c.data_type == "text":
-            values = col.astype(object).where(col.notna(), None)
-            c.length = max([len(str(v).encode()) for v in values if v is not None], default=1) or 1
-            df[c.name] = [None if v is None else str(v) for v in values]
-        elif t.startswith(("HUGEINT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DECIMAL", "U")):
-            df[c.name] = col.astype("float64")
-    columns = _split_long_text(df, columns, taken)
-    return df.rename(columns={c.name: c.sas_name for c in columns if c.continues is None}), columns
+            if df.schema[c.name] != pl.String:  # another type (none today): its Python text, as before
+                values = [None if v is None else str(v) for v in df[c.name].to_list()]
+                df = df.with_columns(pl.Series(c.name, values, dtype=pl.String))
+            longest = df[c.name].str.len_bytes().max()
+            c.length = int(longest) if isinstance(longest, int) and longest > 0 else 1
+            exprs.append(col)
+        elif c.data_type in ("integer", "float"):
+            exprs.append(col.cast(pl.Float64).fill_nan(None))
+        else:  # pragma: no cover - every DuckDB type is date, boolean, text, integer or float above
+            raise TypeError(f"{c.name}: {c.duck_type}")
+    df, columns = _split_long_text(df.select(exprs), columns, taken)
+    return df.rename({c.name: c.sas_name for c in columns if c.continues is None}), columns
 
 
 def write_exports(
@@ -189,7 +238,7 @@ def write_exports(
 ) -> list[DatasetMeta]:
     """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
     `folder`; return their metadata for define.xml."""
-    import pyreadstat
+    from kocartr.release import xpt
 
     docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
     tables = con.execute(
@@ -219,17 +268,23 @@ def write_exports(
         )
         csv_path = folder / meta.csv
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"""COPY (SELECT * FROM "{schema}"."{table}" ORDER BY ALL) TO '{csv_path}'
-                        (HEADER, DELIMITER ',', DATEFORMAT '%Y-%m-%d')""")
+        # One sort per table: the CSV is written from the rows the XPT frame is made of (COPY keeps their order).
+        rows = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').to_arrow_table()
+        con.register("_export_rows", rows)
+        try:
+            con.execute(f"""COPY (SELECT * FROM _export_rows) TO '{csv_path}'
+                            (HEADER, DELIMITER ',', DATEFORMAT '%Y-%m-%d')""")
+        finally:
+            con.unregister("_export_rows")
         xpt_path = folder / meta.xpt
         xpt_path.parent.mkdir(parents=True, exist_ok=True)
-        frame, meta.columns = _frame_for_xpt(con, schema, table, meta.columns, taken_cols)
-        pyreadstat.write_xport(
+        frame, meta.columns = _frame_for_xpt(rows, meta.columns, taken_cols)
+        del rows
+        xpt.write_xport(
             frame,
-            str(xpt_path),
+            xpt_path,
             file_label=_label(meta.label),
             table_name=meta.sas_name,
-            file_format_version=5,
             column_labels={
                 c.sas_name: _label(f"{c.continues} continued" if c.continues else c.description or c.name)
                 for c in meta.columns

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from kocartr.privacy import rrn_sql, scan_path
+from kocartr.privacy import rrn_sql, scan_release
 from kocartr.release.config import ReleaseConfig, load_release_config
 
 RELEASE_DB = "kocartr_release.duckdb"
@@ -590,9 +590,10 @@ def publish_release(
     try:
         _stage("start")
         _build_into(tmp, warehouse, cutoff, tuple(schemas), quality_summary, config, dictionary, extras)
-        # Final scan with the one screening function: every file and folder name, every text cell of every
-        # table (DuckDB and Parquet), every workbook cell and sheet name, every text file.
-        found = scan_path(tmp)
+        # Final scan with the one screening function: every file and folder name, every text cell and number of
+        # every table (once, in the release database: Parquet, CSV and XPT files hold the same values, and are
+        # scanned for their headers), every part of the workbook (cells, sheet names), every text file.
+        found = scan_release(tmp, RELEASE_DB)
         if found:
             raise ReleaseError(
                 "refusing to publish, identifiers in the built release:\n  " + "\n  ".join(map(str, found))

@@ -90,6 +90,24 @@ def test_a_note_over_200_bytes_is_split_into_continuation_variables_not_refused(
     assert 'Name="NOTE1"' in xml and "continuation of NOTE" in xml
 
 
+def test_a_split_that_would_leave_an_rrn_shaped_part_is_refused(tmp_path):
+    """The scan checks the table's values, not the XPT's parts: a cut inside a long digit run must not publish
+    13 of its digits as a part of their own."""
+    import duckdb
+
+    from kocartr.privacy import output_has_rrn
+
+    value = "x" * 187 + "7601011234567" + "89012"  # 205 bytes; the first 200 end in 13 digits
+    assert not output_has_rrn(value) and output_has_rrn(split_text(value)[0])
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA analysis")
+    con.execute("CREATE TABLE analysis.t AS SELECT * FROM (VALUES (1, ?)) v(n, note)", [value])
+    from kocartr.release import ReleaseError
+
+    with pytest.raises(ReleaseError, match="RRN-shaped part"):
+        write_exports(con, tmp_path, [], {}, date(2026, 10, 31))
+
+
 def test_every_adam_and_analysis_table_has_csv_xpt_and_a_define_entry(release):
     import duckdb
 

@@ -1,0 +1,62 @@
+"""Run only the release step on a built warehouse, as the pipeline's `release/monthly_release` asset runs it
+(`publish_release` with the warehouse's quality summary), and print the process CPU seconds and resident memory
+at each of the release's stages (the `_stage` hook the kill-safety tests use).
+
+    /usr/bin/time -v .venv/bin/python benchmarks/release_step.py WAREHOUSE OUT_DIR [--cutoff 2026-10-31]
+
+The warehouse is opened read-only (copy a benchmark's warehouse first if another process may write it); the
+release is written to OUT_DIR/<cutoff>/. Quote `/usr/bin/time`'s user + system seconds and maximum resident set
+size for the whole step; the per-stage lines say where they went (CPU of DuckDB's threads included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _rss_mib() -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kocartr.release import publish
+    from kocartr.release.__main__ import parse_cutoff
+    from orchestration.assets.release import quality_summary
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("warehouse", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--cutoff", default="2026-10-31")
+    args = ap.parse_args(argv)
+    start, last = time.process_time(), [time.process_time()]
+    stage = publish._stage
+
+    def timed_stage(name: str) -> None:
+        now = time.process_time()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(
+            f"{name:45s} cpu {now - last[0]:7.2f} s (total {now - start:7.2f})  rss {_rss_mib():6d} MiB  "
+            f"peak {peak:6d} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+        last[0] = now
+        stage(name)
+
+    publish._stage = timed_stage
+    summary = quality_summary(args.warehouse)
+    timed_stage("quality summary (and imports)")
+    print(publish.publish_release(args.warehouse, parse_cutoff(args.cutoff), args.out, quality_summary=summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
