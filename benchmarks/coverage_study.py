@@ -19,9 +19,10 @@ with late-effect families whose generating values are computed here from the gen
 functions (late_effect_records): B-cell aplasia and IgG below the hypogammaglobulinaemia threshold at 12 months
 per product (analysis.landmark_prevalence, Clopper-Pearson; analytic), early ICAHT grade >= 3 per product
 (analysis.proportions; Monte Carlo of the neutrophil course graded by the int_icaht counting rule), CR rate and ORR
-by day 90 and 180 per product (analysis.proportions from ADRS; Monte Carlo of cohort and response form), and the
-infection rates in days 31-180 and after day 180 (analysis.infection_rates, Garwood). Pregnancy outcomes (counts
-only) and DAOH-100 (mean, median and IQR, no CI) publish no interval to score.
+by day 90 and 180 per product (analysis.proportions from ADRS; Monte Carlo of cohort and response form per disease
+group, weighted by the published stratum's disease groups), and the infection rates in days 31-180 and after day
+180 (analysis.infection_rates, Garwood). Pregnancy outcomes (counts only) and DAOH-100 (mean, median and IQR, no
+CI) publish no interval to score.
 
 Per quantity: replicates R, covered count, coverage with its Clopper-Pearson 95% CI (analyses.rates), mean
 estimate, mean truth, bias (mean of estimate - truth), empirical SD of the estimate - truth, mean model SE
@@ -496,7 +497,8 @@ def best_response_flags(pidx, day, resp, index_day, window: int, rank: dict, com
 
 @functools.cache
 def response_truth(n: int = 400_000, seed: int = 20261203) -> dict[tuple[str, str, str], float]:
-    """CR rate and ORR by day 90 / 180 per product, {(window, measure, product): p}: Monte Carlo of the generator's
+    """CR rate and ORR by day 90 / 180 per disease group and product, {(endpoint, measure, 'GROUP/PRODUCT'): p} (the
+    analysis' DISGRP/PRODUCT strata: response criteria and cure differ by disease): Monte Carlo of the generator's
     own cohort (cohort.build_cohort: product and disease mix, cure, progression, death, loss to follow-up) and
     response form (forms.response, assessments on days 28 / 90 / 180 / 365 -3..+7, the progression assessment),
     best response by the registry's rule (endpoint_truth.load_rules: ranks, complete, responder, windows), among
@@ -529,11 +531,32 @@ def response_truth(n: int = 400_000, seed: int = 20261203) -> dict[tuple[str, st
             set(rules.complete),
             set(rules.responder),
         )
-        for prod in np.unique(c.product[base]):
-            m = base & (c.product == prod)
-            out[(f"RESPONSE_{w}", "cr_rate", str(prod))] = float(cr[m].mean())
-            out[(f"RESPONSE_{w}", "orr", str(prod))] = float(rsp[m].mean())
+        cell = np.char.add(np.char.add(c.disease_group.astype(str), "/"), c.product.astype(str))
+        for key in np.unique(cell[base]):
+            m = base & (cell == key)
+            out[(f"RESPONSE_{w}", "cr_rate", str(key))] = float(cr[m].mean())
+            out[(f"RESPONSE_{w}", "orr", str(key))] = float(rsp[m].mean())
     return out
+
+
+def product_response_truth(
+    con, endpoint: str, measure: str, product: str, truth: dict[tuple[str, str, str], float] | None = None
+) -> float | None:
+    """The response truth of a PRODUCT stratum as published: the cells' truths (response_truth) weighted by the
+    stratum's patients per disease group (its DISGRP/PRODUCT rows). Publication recoding pools a disease group x
+    product cell below 10 patients into OTHER_PRODUCTS, so e.g. TRIAL's ALL patients (CR / CRi in every assessment
+    before relapse) leave the TRIAL stratum in some seeds and not others. None when a cell has no truth."""
+    truth = truth or response_truth()
+    cells = _rows(
+        con,
+        """select stratum, n from analysis.proportions
+           where endpoint = ? and measure = ? and stratum_variable = 'DISGRP/PRODUCT' and stratum like ?""",
+        [endpoint, measure, f"%/{product}"],
+    )
+    n = sum(r["n"] for r in cells)
+    if n == 0 or any((endpoint, measure, r["stratum"]) not in truth for r in cells):
+        return None
+    return sum(r["n"] * truth[(endpoint, measure, r["stratum"])] for r in cells) / n
 
 
 # Late-effect landmark prevalences scored: (endpoint, landmark day, label, truth key, truth(cd19 target, threshold)).
@@ -602,7 +625,8 @@ def late_effect_records(con, params: dict) -> list[dict]:
 
 def _late_proportion_records(con) -> list[dict]:
     """Early ICAHT grade >= 3 (the same generating value in every stratum: the neutrophil course does not depend
-    on the product) and CR rate / ORR by day 90 and 180 per product (response_truth; a recoded stratum has none)."""
+    on the product) and CR rate / ORR by day 90 and 180 per product (product_response_truth; OTHER_PRODUCTS has
+    none)."""
     out: list[dict] = []
     for endpoint, measure, label, key in LATE_PROPORTIONS:
         for r in _rows(
@@ -614,7 +638,7 @@ def _late_proportion_records(con) -> list[dict]:
             t: float | None = (
                 icaht_early_ge3_truth()
                 if endpoint == "ICAHT_EARLY"
-                else response_truth().get((endpoint, measure, r["stratum"]))
+                else product_response_truth(con, endpoint, measure, r["stratum"])
             )
             if t is not None:
                 out.append(_late_record(label, r["stratum"], r, r["proportion"], t, key))

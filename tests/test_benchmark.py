@@ -149,8 +149,37 @@ def test_coverage_late_truths_are_the_generators_calibration():
     cov = _coverage_module()
     assert 0.13 < cov.icaht_early_ge3_truth(5_000, 1) < 0.20
     rt = cov.response_truth(20_000, 1)
-    for (endpoint, measure, product), p in rt.items():
+    assert ("RESPONSE_D90", "orr", "MM/CILTA_CEL") in rt and ("RESPONSE_D90", "orr", "ALL/TISA_CEL") in rt
+    for (endpoint, measure, cell), p in rt.items():
         if measure == "cr_rate":
-            assert p <= rt[(endpoint, "orr", product)]
+            assert p <= rt[(endpoint, "orr", cell)]
         if endpoint == "RESPONSE_D90":
-            assert p <= rt[("RESPONSE_D180", measure, product)]
+            assert p <= rt[("RESPONSE_D180", measure, cell)]
+
+
+def test_coverage_product_response_truth_weights_the_published_cells(tmp_path):
+    """A PRODUCT stratum's truth is its published DISGRP/PRODUCT cells' truths weighted by their n; a cell pooled
+    into OTHER_PRODUCTS is not the product's."""
+    import duckdb
+
+    cov = _coverage_module()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema analysis")
+    con.execute(
+        """create table analysis.proportions as select * from (values
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'MCL/TRIAL', 30),
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'MM/TRIAL', 10),
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'OTHER_UNKNOWN/OTHER_PRODUCTS', 8),
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'LBCL/AXI_CEL', 50))
+           t(endpoint, measure, stratum_variable, stratum, n)"""
+    )
+    truth = {
+        ("RESPONSE_D90", "orr", "MCL/TRIAL"): 0.6,
+        ("RESPONSE_D90", "orr", "MM/TRIAL"): 0.8,
+        ("RESPONSE_D90", "orr", "ALL/TRIAL"): 1.0,
+        ("RESPONSE_D90", "orr", "LBCL/AXI_CEL"): 0.7,
+    }
+    # (30 x 0.6 + 10 x 0.8) / 40 = 0.65: the ALL cell has no patients in the stratum, the pooled cell is not TRIAL's
+    assert abs(cov.product_response_truth(con, "RESPONSE_D90", "orr", "TRIAL", truth) - 0.65) < 1e-12
+    assert cov.product_response_truth(con, "RESPONSE_D90", "orr", "AXI_CEL", truth) == 0.7
+    assert cov.product_response_truth(con, "RESPONSE_D90", "orr", "CILTA_CEL", truth) is None
