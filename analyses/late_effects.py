@@ -19,6 +19,7 @@ import polars as pl
 
 from analyses import outcomes as oc
 from analyses import rates as rt
+from analyses.plan import MISSING
 
 STRATA: tuple[str, ...] = ("PRODUCT", "DISGRP")
 CP_METHOD = "landmark prevalence, Clopper-Pearson exact CI"
@@ -162,12 +163,16 @@ def config_value(rule_id: str) -> float:
 # patients and strata
 
 
+def _day(col: str) -> pl.Expr:
+    """Study day of an ADSL date: days from the first infusion (TRTSDT = day 0)."""
+    return (pl.col(col).cast(pl.Date) - pl.col("TRTSDT").cast(pl.Date)).dt.total_days()
+
+
 def infused_patients(adsl: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
     """USUBJID, strata, CUTDY (cut-off day), DTHDY (death day or null), LSTDY (last contact day), from adsl."""
     inf = adsl.filter((pl.col("INFFL") == "Y") & pl.col("TRTSDT").is_not_null())
-    day = lambda c: (pl.col(c).cast(pl.Date) - pl.col("TRTSDT").cast(pl.Date)).dt.total_days()  # noqa: E731
-    lst = day("LSTCNTDT") if "LSTCNTDT" in inf.columns else pl.lit(None, pl.Int64)
-    dth = day("DTHDT") if "DTHDT" in inf.columns else pl.lit(None, pl.Int64)
+    lst = _day("LSTCNTDT") if "LSTCNTDT" in inf.columns else pl.lit(None, pl.Int64)
+    dth = _day("DTHDT") if "DTHDT" in inf.columns else pl.lit(None, pl.Int64)
     cut = (pl.lit(data_cutoff) - pl.col("TRTSDT").cast(pl.Date)).dt.total_days()
     return inf.select(
         "USUBJID",
@@ -182,7 +187,7 @@ def _strata(pts: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
     out = [("overall", "overall", pts)]
     for var in STRATA:
         if var in pts.columns:
-            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == oc.MISSING, v)):
+            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == MISSING, v)):
                 out.append((var, str(level), pts.filter(pl.col(var) == level)))
     return out
 
@@ -299,8 +304,11 @@ def landmark_prevalence(
 
 
 def followup_frame(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
-    """One row per infused patient from the OS row of the first infusion (adtte): ENTRY (ENTRYT, delayed entry),
-    EXIT (AVAL: death or last contact), DIED (OS event), RELDY (first relapse / progression day or null), strata."""
+    """One row per infused patient under site follow-up, the at-risk time of the events only sites report
+    (infections, B-cell recovery): ENTRY (the OS row's ENTRYT, delayed entry), EXIT, DIED, RELDY (first relapse /
+    progression day or null), strata. EXIT is the death when a site reported it or it is on or before LSTALVDT (the
+    last date a site knew the patient alive; DIED), LSTALVDT for a death found only by the national linkage later and
+    for a patient lost to follow-up (LTFUFL), else the OS row's exit (endpoints.md "Site follow-up")."""
     os_ = oc._prepare_adtte(adtte, "OS", (0, 1)).data
     if os_.height == 0:
         cols = {"USUBJID": pl.Utf8, "ENTRY": pl.Float64, "EXIT": pl.Float64, "DIED": pl.Boolean}
@@ -309,12 +317,21 @@ def followup_frame(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
     rel = (
         rel_all.filter(pl.col("CNSR") == 0).select("USUBJID", pl.col("AVAL").alias("RELDY")) if rel_all.height else None
     )
-    strata = adsl.select(
-        "USUBJID", *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns]
+    dead = pl.col("DTHDT").is_not_null()
+    died = dead & ((pl.col("DTHSITFL") == "Y") | (pl.col("DTHDT") <= pl.col("LSTALVDT")))
+    left_site = dead | (pl.col("LTFUFL") == "Y")
+    site = adsl.select(
+        "USUBJID",
+        *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns],
+        pl.when(died).then(_day("DTHDT")).when(left_site).then(_day("LSTALVDT")).cast(pl.Float64).alias("_SITE_EXIT"),
+        died.alias("DIED"),
     )
-    df = os_.select(
-        "USUBJID", pl.col("ENTRYT").alias("ENTRY"), pl.col("AVAL").alias("EXIT"), (pl.col("CNSR") == 0).alias("DIED")
-    ).join(strata, on="USUBJID", how="left")
+    df = (
+        os_.select("USUBJID", pl.col("ENTRYT").alias("ENTRY"), pl.col("AVAL").alias("_OS_EXIT"))
+        .join(site, on="USUBJID", how="left")
+        .with_columns(pl.coalesce("_SITE_EXIT", "_OS_EXIT").alias("EXIT"))
+        .drop("_SITE_EXIT", "_OS_EXIT")
+    )
     if rel is None:
         return df.with_columns(pl.lit(None, pl.Float64).alias("RELDY"))
     return df.join(rel, on="USUBJID", how="left")
@@ -329,7 +346,7 @@ def infection_episodes(adae: pl.DataFrame) -> pl.DataFrame:
     ORGANISM = AEORGCL (organism class) or '(missing)'."""
     ae = adae.filter((pl.col("AECAT") == "INFECTION") & (pl.col("ASTDY").cast(pl.Float64) >= 0))
     grade = pl.col("ATOXGRN") if "ATOXGRN" in ae.columns else pl.col("ATOXGR")
-    org = pl.col("AEORGCL").cast(pl.Utf8).fill_null(oc.MISSING) if "AEORGCL" in ae.columns else pl.lit(oc.MISSING)
+    org = pl.col("AEORGCL").cast(pl.Utf8).fill_null(MISSING) if "AEORGCL" in ae.columns else pl.lit(MISSING)
     return ae.select(
         "USUBJID",
         pl.col("ASTDY").cast(pl.Float64),
@@ -484,11 +501,11 @@ def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_
     preg = (
         pregnancy.select(
             "USUBJID",
-            pl.col("SUBJECT").cast(pl.Utf8).fill_null(oc.MISSING),
+            pl.col("SUBJECT").cast(pl.Utf8).fill_null(MISSING),
             pl.col("OUTCOME").cast(pl.Utf8).fill_null("NOT REPORTED"),
         )
         .join(strata, on="USUBJID", how="inner")
-        .with_columns([pl.col(c).fill_null(oc.MISSING) for c in STRATA if c in strata.columns])
+        .with_columns([pl.col(c).fill_null(MISSING) for c in STRATA if c in strata.columns])
     )
     left_out = pregnancy.height - preg.height
     base["note"] = f"{left_out} pregnancies of patients not infused in adsl left out" if left_out else None

@@ -13,6 +13,9 @@ Analysis sets and conventions
 - Delayed entry (left truncation, endpoints.md "Delayed entry"): a row flagged PREENTFL = 'Y' (event or
   competing event on or before registry entry) is never at risk in the registry and is excluded, counted in
   ``n_excluded`` with the reason "pre-entry event (PREENTFL = 'Y', left truncation)".
+- A row censored at a national registry's completeness date (CNSDTDSC, kocartr.censoring.COMPLETENESS_CENSORINGS)
+  before registry entry (patient registered after that date: ENTRYT > AVAL) has no follow-up inside the registry's
+  completeness window: excluded and counted under its own reason (NO_WINDOW_REASON), not as a data error.
 - Other rows that cannot be analysed are excluded and counted in ``n_excluded`` with the reasons in ``note``:
   AVAL missing or < 0, CNSR invalid (or NULL without CMPEVFL = 'Y'), ENTRYT > AVAL, or an event at the
   patient's own entry time after day 0 (never at risk under the risk-set convention, analyses/_riskset.py).
@@ -94,8 +97,9 @@ from analyses import rates as rt
 from analyses import recoding as recode
 from analyses import survival as sv
 from analyses.followup import median_followup
-from analyses.plan import load_plan
+from analyses.plan import MISSING, load_plan
 from analyses.sir import sir_table
+from kocartr.censoring import COMPLETENESS_CENSORINGS
 
 # Endpoints, estimators, strata and landmarks come from the analysis plan (data/config/analysis_plan.yaml).
 _PLAN = load_plan()
@@ -107,8 +111,10 @@ RATE_ENDPOINTS: tuple[str, ...] = _PLAN.rate_endpoints()
 AE_CATEGORIES: tuple[str, ...] = tuple(_PLAN.toxicities)
 PROSPECTIVE: str = "prospective"
 PRE_ENTRY_REASON: str = "pre-entry event (PREENTFL = 'Y', left truncation)"
+NO_WINDOW_REASON: str = (
+    "registered after the national registry's completeness date: no follow-up inside its completeness window"
+)
 DERIVED_FROM_LABS: tuple[str, ...] = ("ICAHT_EARLY", "ICAHT_LATE")  # grade and max grade only
-MISSING: str = "(missing)"
 DAYS_PER_YEAR: float = _PLAN.days_per_year
 
 
@@ -252,12 +258,18 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int,
         raise ValueError(f"adtte {paramcd}: several rows per USUBJID and no INFNUM")
     entry = pl.col("ENTRYT").cast(pl.Float64).fill_null(0.0) if "ENTRYT" in df.columns else pl.lit(0.0)
     pre = (pl.col("PREENTFL").cast(pl.Utf8) == "Y").fill_null(False) if "PREENTFL" in df.columns else pl.lit(False)
+    at_completeness = (
+        pl.col("CNSDTDSC").cast(pl.Utf8).is_in(COMPLETENESS_CENSORINGS).fill_null(False)
+        if "CNSDTDSC" in df.columns
+        else pl.lit(False)
+    )
     df = df.select(
         "USUBJID",
         pl.col("AVAL").cast(pl.Float64),
         _status(df).alias("CNSR"),  # internal status from here on: 0 event, 1 censored, 2 competing
         entry.alias("ENTRYT"),
         pre.alias("_PRE"),
+        at_completeness.alias("_ADMIN"),
         *[_as_str(pl.col(c), df.schema[c]).alias(c) for c in strat],
     )
     min_entry = df["ENTRYT"].min() if df.height else 0.0
@@ -266,6 +278,7 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int,
         PRE_ENTRY_REASON: pl.col("_PRE"),
         "AVAL missing or < 0": pl.col("AVAL").is_null() | pl.col("AVAL").is_nan() | (pl.col("AVAL") < 0),
         f"status missing or not {allowed}": pl.col("CNSR").is_null() | ~pl.col("CNSR").is_in(list(allowed_status)),
+        NO_WINDOW_REASON: pl.col("_ADMIN") & (pl.col("CNSR") == 1) & (pl.col("ENTRYT") > pl.col("AVAL")),
         "ENTRYT < 0 or > AVAL": (pl.col("ENTRYT") < 0) | (pl.col("ENTRYT") > pl.col("AVAL")),
         "event at own entry time after day 0": (pl.col("CNSR") != 1)
         & (pl.col("ENTRYT") == pl.col("AVAL"))
@@ -279,7 +292,7 @@ def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int,
         if m.any():
             parts.append(f"{int(m.sum())} excluded: {k}")
         bad |= m
-    return _Prepared(df.filter(pl.Series(~bad)).drop("_PRE"), int(bad.sum()), "; ".join(parts) or None)
+    return _Prepared(df.filter(pl.Series(~bad)).drop("_PRE", "_ADMIN"), int(bad.sum()), "; ".join(parts) or None)
 
 
 def _strata(df: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame]]:

@@ -22,6 +22,9 @@ class PlanError(ValueError):
     """The analysis plan is inconsistent (one line naming the file and the entry)."""
 
 
+MISSING: str = "(missing)"  # the analysis tables' label of a missing stratum level (analyses, the release)
+
+
 @dataclass(frozen=True)
 class Label:
     en: str
@@ -69,11 +72,6 @@ class PublicationRecoding:
     nested: tuple[str, str]  # (row variable, column variable) of the cross table
     variables: dict[str, PooledVariable]
 
-    def label(self, variable: str, code: str) -> Label | None:
-        """Names of a pooled category (None for any other value)."""
-        v = self.variables.get(variable)
-        return v.label if v is not None and v.code == code else None
-
 
 @dataclass(frozen=True)
 class ReportRates:
@@ -107,6 +105,7 @@ class AnalysisPlan:
     product_colours: dict[str, str] = field(default_factory=dict)
     fallback_colours: tuple[str, ...] = ()
     late_effects: dict[str, Label] = field(default_factory=dict)  # display names of late-effect endpoint codes
+    late_effect_details: dict[str, Label] = field(default_factory=dict)  # Detail column phrases and codes
     recoding: PublicationRecoding | None = None
     report_rates: tuple[ReportRates, ...] = ()
 
@@ -253,6 +252,9 @@ def parse_plan(raw: dict[str, Any]) -> AnalysisPlan:
         product_colours={str(k): str(v) for k, v in (raw.get("product_colours") or {}).items()},
         fallback_colours=tuple(raw.get("fallback_colours") or ()),
         late_effects={k: _label(v, f"late effect {k}") for k, v in (raw.get("late_effect_labels") or {}).items()},
+        late_effect_details={
+            k: _label(v, f"late effect detail {k}") for k, v in (raw.get("late_effect_details") or {}).items()
+        },
         recoding=_recoding(raw.get("publication_recoding"), strata),
         report_rates=_report_rates(pub.get("report_rates")),
     )

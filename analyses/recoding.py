@@ -26,9 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from analyses.plan import PublicationRecoding
-
-MISSING = "(missing)"  # analyses.outcomes' label of a missing stratum level
+from analyses.plan import MISSING, PublicationRecoding
 
 Pair = tuple[str, str]
 

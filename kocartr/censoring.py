@@ -15,6 +15,14 @@ from pathlib import Path
 from kocartr.paths import CONFIG_DIR
 
 RULE_ID = "os_censor_at_linkage_completeness"
+# The CNSDTDSC values adam.adtte writes when it censors at a national registry's completeness date (adtte.sql,
+# endpoints.md). That date can precede registry enrolment (a patient registered after it): the row then ends before
+# entry with no time at risk in the registry, which is no data error (analyses.outcomes, GX censoring_not_before_entry).
+COMPLETENESS_CENSORINGS: tuple[str, ...] = (
+    "ALIVE THROUGH LINKAGE COMPLETENESS",
+    "CANCER REGISTRY COMPLETENESS",
+    "DEATH REGISTRY COMPLETENESS",
+)
 
 
 def os_censors_at_linkage(config_dir: Path = CONFIG_DIR) -> bool:

@@ -33,3 +33,16 @@ def test_last_contact_choice_is_stated(tmp_path: Path) -> None:
     assert os_censors_at_linkage(cfg) is False
     text = methods_statement(cfg)
     assert text.startswith("OS (PARAMCD OS) is censored at last contact") and "OS_LNK" in text
+
+
+def test_completeness_censorings_are_the_ones_adtte_writes() -> None:
+    """kocartr.censoring.COMPLETENESS_CENSORINGS (read by the analyses and the GX rule) are exactly the CNSDTDSC
+    values adam.adtte writes for a censoring at a national registry's completeness date."""
+    import re
+
+    from kocartr.censoring import COMPLETENESS_CENSORINGS
+    from kocartr.paths import DBT_PROJECT_DIR
+
+    sql = (DBT_PROJECT_DIR / "models" / "adam" / "adtte.sql").read_text(encoding="utf-8")
+    written = set(re.findall(r"'([A-Z ]*COMPLETENESS)'", sql))
+    assert written == set(COMPLETENESS_CENSORINGS)

@@ -191,6 +191,25 @@ def test_the_registry_month_pattern_is_written_only_in_the_months_module():
     assert not found, f"registry-month patterns outside kocartr/months.py: {found}"
 
 
+def test_the_missing_level_and_pooled_names_are_defined_once():
+    """The analysis tables' label of a missing level is a string only in analyses/plan.py (MISSING); the pooled
+    publication categories are looked up only through kocartr.release.report_tables.pooled_names."""
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in _python_files()
+        if p != ROOT / "analyses" / "plan.py"
+        and any(isinstance(n, ast.Constant) and n.value == "(missing)" for n in ast.walk(ast.parse(p.read_text())))
+    ]
+    assert not missing, f"'(missing)' typed outside analyses/plan.py (import MISSING): {missing}"
+    lookup = re.compile(r"recoding\.variables|rec\.variables\.(get|items)")
+    pooled = [
+        str(p.relative_to(ROOT))
+        for p in _python_files()
+        if p.parts[-3:-1] == ("kocartr", "release") and p.name != "report_tables.py" and lookup.search(p.read_text())
+    ]
+    assert not pooled, f"pooled category names looked up outside report_tables.pooled_names: {pooled}"
+
+
 def test_the_timeline_event_mapping_names_dictionary_forms_and_date_fields(dictionary):
     text = (DBT_PROJECT_DIR / "macros" / "patient_events.sql").read_text(encoding="utf-8")
     mapping = yaml.safe_load(text.split("{%- set mapping -%}", 1)[1].split("{%- endset -%}", 1)[0])

@@ -19,6 +19,7 @@ from expectations.config import (
     CRS_ICANS_LATE_ONSET_DAY,
 )
 from expectations.rules import Rule, rule
+from kocartr.censoring import COMPLETENESS_CENSORINGS
 
 if TYPE_CHECKING:
     from kocartr.dictionary import Dictionary
@@ -259,9 +260,13 @@ ADTTE_RULES: tuple[Rule, ...] = (
         "warning",
         0.05,
         "A censored row ends at the last contact, which is never before registry enrolment (enrolment is a "
-        "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact.",
+        "contact): ENTRYT > AVAL on a censored row means an enrolment date after every other contact. Not a row "
+        "censored at a national registry's completeness date (kocartr.censoring.COMPLETENESS_CENSORINGS), which a "
+        "patient registered after that date rightly ends before entry (the analyses exclude it as no follow-up "
+        "inside the completeness window).",
         query=f"""select {", ".join(IDS_TTE)}, coalesce(ENTRYT, 0) <= AVAL as ok
-           from {ADTTE} where AVAL is not null and CNSR = 1""",
+           from {ADTTE} where AVAL is not null and CNSR = 1
+           and coalesce(CNSDTDSC, '') not in ({", ".join(f"'{c}'" for c in COMPLETENESS_CENSORINGS)})""",
         ids=IDS_TTE,
     ),
 )

@@ -103,7 +103,8 @@ def select_rows(con, endpoint: str, where: Where, by: str | None, cols: dict[str
 
 
 def _by_levels(df: pl.DataFrame, by: str) -> list[tuple[str, pl.DataFrame]]:
-    from analyses.outcomes import MISSING, _as_str
+    from analyses.outcomes import _as_str
+    from analyses.plan import MISSING
 
     df = df.with_columns(_as_str(pl.col(by), df.schema[by]).alias("_BY"))
     levels = sorted(df["_BY"].unique().to_list(), key=lambda v: (v == MISSING, v))

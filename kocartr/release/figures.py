@@ -132,10 +132,10 @@ def _short(name: str) -> str:
 def display_names(con, config: ReleaseConfig) -> dict[str, str]:
     """Products by their dim_product names, disease groups by their report labels."""
     from kocartr.release.report import load_labels, product_names
+    from kocartr.release.report_tables import pooled_names
 
     groups = {k: v["en"] for k, v in load_labels()["codes"]["disease_group"].items()}
-    rec = config.plan.recoding
-    groups |= {v.code: v.label.en for k, v in (rec.variables.items() if rec else ()) if k == "DISGRP"}
+    groups |= {c: t.en for c, t in pooled_names("DISGRP").items()}
     return {**groups, **product_names(con, config)}
 
 

@@ -42,6 +42,8 @@ ADAM_COLUMNS = {
     "DTHFL": "Death flag (Y)",
     "DTHCAUS": "Primary cause of death",
     "LSTCNTDT": "Last date known alive / last contact",
+    "LSTALVDT": "Last date known alive from site follow-up",
+    "DTHSITFL": "Death reported by a site (Y) or only by the national linkage (N)",
     "LTFUFL": "Lost to follow-up flag",
     "NOTINFRS": "Reason an ordered product was not infused",
     "ITTFL": "Intention-to-treat population flag (CAR-T ordered)",

@@ -4,7 +4,9 @@ From the release database's late-effect tables (analyses/late_effects.py): landm
 (days 31-180 and all windows, all organisms), the 12-month cumulative incidence of B-cell recovery and of the first
 severe infection, pregnancy outcomes and DAOH-100. Within one endpoint and time point the strata of a stratum
 variable sum to the overall row, so counts are suppressed as one table (complementary suppression against the
-overall row); an estimate derived from a hidden count is hidden too.
+overall row); an estimate derived from a hidden count is hidden too. The Detail column is English / Korean (a
+plan Label): its phrases and analysis codes from the plan's `late_effect_details`, code-list codes by their
+dictionary labels, never a raw code.
 """
 
 from __future__ import annotations
@@ -33,8 +35,32 @@ HEADERS = [
 @dataclass(frozen=True)
 class Cell:
     value: Any
-    kind: str = "text"  # text, count, pct, dec
+    kind: str = "text"  # text, count, pct, dec; a Detail cell's value is a plan Label (English / Korean)
     hidden: bool = False
+
+
+def _name(code: str, code_list: str | None = None) -> Any:
+    """A code's English / Korean name (plan Label): the plan's `late_effect_details` (ANY, competing events, a
+    missing value), else the dictionary code list's label and label_ko; the code itself when neither names it."""
+    from analyses.plan import MISSING, Label, load_plan
+    from kocartr.dictionary import load_dictionary
+
+    named = load_plan().late_effect_details.get("missing" if code == MISSING else code)
+    if named is not None:
+        return named
+    cl = load_dictionary().code_lists.get(code_list) if code_list else None
+    c = next((c for c in cl.codes if c.code == code), None) if cl is not None else None
+    return Label(c.label, c.label_ko or c.label) if c is not None else Label(code, code)
+
+
+def _detail(phrase: str, **values: Any) -> Cell:
+    """A Detail cell: the plan's phrase filled in each language (a Label value takes its own language)."""
+    from analyses.plan import Label, load_plan
+
+    p = load_plan().late_effect_details[phrase]
+    en = {k: v.en if isinstance(v, Label) else v for k, v in values.items()}
+    ko = {k: v.ko if isinstance(v, Label) else v for k, v in values.items()}
+    return Cell(Label(p.en.format(**en), p.ko.format(**ko)))
 
 
 def _table(con: Any, name: str, where: str = "true") -> list[dict]:
@@ -124,7 +150,9 @@ def landmark_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]
                 Cell(r["stratum_variable"]),
                 Cell(r["stratum"]),
                 Cell(f"day {r['landmark_day']}"),
-                Cell(f"value < {r['threshold']:g}" if r["threshold"] is not None else "reported Y"),
+                _detail("below", value=f"{r['threshold']:g}")
+                if r["threshold"] is not None
+                else _detail("reported", value=_name("Y", "yes_no_unknown")),
                 Cell(r["n"], "count", nh),
                 Cell(r["events"], "count", eh),
                 *_estimate_cells(r, "proportion", h),
@@ -147,7 +175,7 @@ def infection_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]
                     Cell(r["stratum_variable"]),
                     Cell(r["stratum"]),
                     Cell(window),
-                    Cell(f"organism {org}; per 100 person-years ({r['person_years']:.1f} PY)"),
+                    _detail("infection", organism=_name(org, "organism_type"), py=f"{r['person_years']:.1f}"),
                     Cell(None),  # patients = the OS group size, published (suppressed) on the OS sheet
                     Cell(r["events"], "count", h),
                     *_estimate_cells(r, "rate_per_100py", h, "dec"),
@@ -171,7 +199,7 @@ def cif_rows(con: Any, threshold: int, pub: Any = None, months: float = 12.0) ->
                 Cell(r["stratum_variable"]),
                 Cell(r["stratum"]),
                 Cell(f"{months:g} months"),
-                Cell(f"competing: {r['competing_event']}"),
+                _detail("competing", event=_name(r["competing_event"])),
                 Cell(r["n"], "count", nh),
                 Cell(r["events"], "count", eh),
                 *_estimate_cells(r, "estimate", nh or eh),
@@ -249,7 +277,11 @@ def pregnancy_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]
                     Cell(r["stratum_variable"]),
                     Cell(r["stratum"]),
                     Cell(""),
-                    Cell(f"{subject}: {r['outcome']}"),
+                    _detail(
+                        "pregnancy",
+                        subject=_name(subject, "pregnancy_subject"),
+                        outcome=_name(r["outcome"], "pregnancy_outcome"),
+                    ),
                     Cell(None),
                     Cell(r["count"], "count", k in hidden),
                     Cell(None),
@@ -272,7 +304,7 @@ def daoh_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
                 Cell(r["stratum_variable"]),
                 Cell(r["stratum"]),
                 Cell(f"days 1-{r['window_days']}"),
-                Cell("median (Q1, Q3) days; events = deaths in the window"),
+                _detail("daoh"),
                 Cell(r["n"], "count", nh),
                 Cell(r["n_died"], "count", eh),
                 Cell(r["median"], "dec", h),

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from analyses.plan import MISSING
 from kocartr.release.config import ReleaseConfig
 from kocartr.release.suppression import (
     NESTED,
@@ -25,8 +26,6 @@ from kocartr.release.suppression import (
     suppress_strata,
     suppress_vector,
 )
-
-MISSING = "(missing)"  # analyses.outcomes' label of a missing stratum level
 
 KEYS = ["endpoint", "stratum_variable", "stratum"]
 

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from analyses.plan import Label
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
 from kocartr.release.report_tables import (
@@ -31,6 +32,7 @@ from kocartr.release.report_tables import (
     median_followup,
     patient_flow,
     pooled_label,
+    pooled_names,
     table_one,
 )
 from kocartr.release.suppression import suppress_event_table
@@ -80,8 +82,7 @@ def _months(v: float | None, dpm: float) -> str:
 def product_names(con, config: ReleaseConfig) -> dict[str, str]:
     """product_code -> display name from marts.dim_product (product_label), the code where no label."""
     table = config.mart("product")
-    rec = config.plan.recoding
-    pooled = {v.code: v.label.en for k, v in (rec.variables.items() if rec else ()) if k == "PRODUCT"}
+    pooled = {c: t.en for c, t in pooled_names("PRODUCT").items()}
     if "product_label" not in columns(con, "marts", table):
         return pooled
     sql = f'SELECT product_code, product_label FROM marts."{table}"'
@@ -292,12 +293,15 @@ def _min_days() -> int:
 # late effects and secondary-malignancy SIR: the workbook's rows and suppression (late_effects_sheet, sir_sheet)
 
 
-def _cell_text(c: Any, marker: str) -> str:
-    """A workbook Cell as report text: the marker when hidden, counts as integers, estimates rounded."""
+def _cell_text(c: Any, marker: str) -> Any:
+    """A workbook Cell as report text: the marker when hidden, counts as integers, estimates rounded, a plan Label
+    (the late effects' Detail) in both languages."""
     if c.hidden:
         return marker
     if c.value is None:
         return ""
+    if isinstance(c.value, Label):
+        return Text(c.value.en, c.value.ko)
     fmt = {"count": lambda v: str(int(v)), "pct": _pct, "dec": lambda v: f"{v:.1f}", "dec2": lambda v: f"{v:.2f}"}
     return fmt.get(c.kind, str)(c.value)
 

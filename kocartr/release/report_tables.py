@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from analyses.plan import MISSING
 from kocartr.release.config import ReleaseConfig
 from kocartr.release.suppression import is_small, nested_key, suppress_table, suppress_vector
 
 NOT_REPORTED = "(not reported)"
-MISSING = "(missing)"  # the analysis tables' (and outcomes.read_strata_sizes') label of a missing level
 
 
 @dataclass(frozen=True)
@@ -149,17 +149,23 @@ def patient_flow(con, config: ReleaseConfig, labels: dict, cutoff: date, min_day
 POOLED_VARIABLE = {"disease_group": "DISGRP", "product": "PRODUCT"}  # code list -> stratifier the plan recodes
 
 
-def pooled_label(variable: str, code: str | None) -> Text | None:
-    """Names of a pooled publication category (analysis plan `publication_recoding`), None for other codes."""
+def pooled_names(variable: str) -> dict[str, Text]:
+    """The pooled publication category of a stratifier, {code: names} (analysis plan `publication_recoding`: "Other /
+    unknown", "Other (pooled)"); {} when the plan does not recode the variable. Every release lookup goes here."""
     from analyses.plan import load_plan
 
     rec = load_plan().recoding
-    lbl = rec.label(variable, str(code)) if rec is not None else None
-    return Text(lbl.en, lbl.ko) if lbl is not None else None
+    v = rec.variables.get(variable) if rec is not None else None
+    return {v.code: Text(v.label.en, v.label.ko)} if v is not None else {}
+
+
+def pooled_label(variable: str, code: str | None) -> Text | None:
+    """Names of a pooled publication category, None for other codes."""
+    return pooled_names(variable).get(str(code))
 
 
 def code_text(labels: dict, code_list: str, code: str | None) -> Text:
-    if code in (None, NOT_REPORTED, "(missing)"):
+    if code in (None, NOT_REPORTED, MISSING):
         return Text(**labels["t1_missing"])
     pooled = pooled_label(POOLED_VARIABLE[code_list], code) if code_list in POOLED_VARIABLE else None
     if pooled is not None:

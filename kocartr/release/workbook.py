@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from analyses.plan import Label
 from kocartr.censoring import methods_statement
 from kocartr.release import outcomes
 from kocartr.release.config import ReleaseConfig
@@ -466,6 +467,7 @@ def _late_effects(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
     for i, row in enumerate(rows, start=1):
         for j, c in enumerate(row):
             value = _late_endpoint(book, c.value) if j == 1 else c.value
+            value = value.both() if isinstance(value, Label) else value  # the Detail column (English / Korean)
             book.put(ws, i, j, value, kinds.get(c.kind), c.hidden)
     book.summary["late_effect_rows"] = len(rows)
 

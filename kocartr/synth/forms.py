@@ -762,7 +762,7 @@ def secondary_malignancy(c: Cohort, rng: np.random.Generator) -> FormRows:
     cat = c.spm_category[idx]
     tcell = cat == "T_CELL_NEOPLASM"
     tested = np.where(tcell, rng.random(n) < 0.9, rng.random(n) < 0.15)
-    morph = np.array([P.SPM_MORPHOLOGY[x] for x in cat], dtype=OBJ)
+    morph = np.array([P.SPM_ICDO3[x][1] for x in cat], dtype=OBJ)
     rows = FormRows(
         idx,
         c.spm_day[idx] + 30,

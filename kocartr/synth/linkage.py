@@ -21,6 +21,7 @@ import polars as pl
 
 from kocartr.dictionary import Dictionary
 from kocartr.ingest.privacy import DEMO_KEY, patient_key
+from kocartr.synth import params as P
 from kocartr.synth.cohort import NEVER, Cohort, day_to_month, month_index, month_label, month_start_day
 
 SOURCE = "LINKAGE"
@@ -47,18 +48,6 @@ ICD10_CAUSE = {
     "UNKNOWN": "R99",
 }
 ICD10_DISEASE = {"MM": "C90.0", "ALL": "C91.0"}  # otherwise lymphoma: C83.3 (diffuse large B-cell)
-# ICD-O-3 (topography, morphology) per malignancy category: the code a cancer registry would hold.
-ICDO3 = {
-    "MDS_AML": ("C42.1", "9861/3"),
-    "OTHER_MYELOID": ("C42.1", "9975/3"),
-    "T_CELL_NEOPLASM": ("C77.9", "9702/3"),
-    "OTHER_LYMPHOID": ("C42.1", "9823/3"),
-    "PTLD": ("C77.9", "9971/3"),
-    "SOLID": ("C18.9", "8140/3"),
-    "SKIN_NON_MELANOMA": ("C44.9", "8090/3"),
-    "MELANOMA": ("C44.5", "8720/3"),
-    "OTHER": ("C80.9", "8000/3"),
-}
 
 
 def _site_reported(c: Cohort, frames: dict[str, pl.DataFrame], forms: dict[str, tuple[str, str] | None]) -> np.ndarray:
@@ -215,7 +204,7 @@ def _rows(c: Cohort, ev: pl.DataFrame, keys: list[str], kind: str) -> list[dict]
                 contributing_causes_icd10="",
             )
         else:
-            topo, morph = ICDO3[str(c.spm_category[i])]
+            topo, morph = P.SPM_ICDO3[str(c.spm_category[i])]
             row.update(diagnosis_date=date, icdo3_topography=topo, icdo3_morphology=morph)
         out.append(row)
     return out

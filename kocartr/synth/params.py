@@ -99,16 +99,20 @@ SPM_CATEGORIES = {
     "MELANOMA": 0.03,
     "OTHER": 0.07,
 }
-SPM_MORPHOLOGY = {
-    "MDS_AML": "9861/3",
-    "OTHER_MYELOID": "9975/3",
-    "T_CELL_NEOPLASM": "9702/3",
-    "OTHER_LYMPHOID": "9823/3",
-    "PTLD": "9971/1",
-    "SOLID": "8140/3",
-    "SKIN_NON_MELANOMA": "8090/3",
-    "MELANOMA": "8720/3",
-    "OTHER": "",
+# ICD-O-3.1 (topography, morphology with behaviour) per malignancy category: what the national cancer registry
+# returns (linkage.py) and what a site reports on form 3500 (forms.py); the one table of both. PTLD: 9971/3,
+# polymorphic post-transplant lymphoproliferative disorder, a code of ICD-O-3.1 (WHO 2013; SEER Hematopoietic
+# Database: 9971/3 for cases diagnosed from 2010); ICD-O-3.2 and the WHO revised 4th edition (2017) made it 9971/1.
+SPM_ICDO3 = {
+    "MDS_AML": ("C42.1", "9861/3"),
+    "OTHER_MYELOID": ("C42.1", "9975/3"),
+    "T_CELL_NEOPLASM": ("C77.9", "9702/3"),
+    "OTHER_LYMPHOID": ("C42.1", "9823/3"),
+    "PTLD": ("C77.9", "9971/3"),
+    "SOLID": ("C18.9", "8140/3"),
+    "SKIN_NON_MELANOMA": ("C44.9", "8090/3"),
+    "MELANOMA": ("C44.5", "8720/3"),
+    "OTHER": ("C80.9", "8000/3"),
 }
 LTFU_PER_YEAR = 0.03
 # Pregnancies per year from 4 months after infusion, of the patient (women 18-45) or of a male patient's partner

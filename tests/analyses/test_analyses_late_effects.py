@@ -11,6 +11,7 @@ import pytest
 from analyses import late_effects as le
 from analyses import outcomes as oc
 from analyses import rates as rt
+from analyses.plan import MISSING
 
 D0 = dt.date(2024, 1, 1)
 CUT = dt.date(2025, 6, 1)  # day 517 for everyone below
@@ -20,7 +21,16 @@ def _d(days: int | None) -> dt.date | None:
     return None if days is None else D0 + dt.timedelta(days=days)
 
 
-def _adsl(last: list[int], death: list[int | None], product: list[str] | None = None) -> pl.DataFrame:
+def _adsl(
+    last: list[int],
+    death: list[int | None],
+    product: list[str] | None = None,
+    alive: list[int] | None = None,
+    site_death: list[bool] | None = None,
+    lost: list[bool] | None = None,
+) -> pl.DataFrame:
+    """ADSL rows: last contact (`last`), death day, last day known alive from a site (default: the last contact),
+    death reported by a site (default: yes), lost to follow-up (default: no)."""
     n = len(last)
     return pl.DataFrame(
         {
@@ -30,7 +40,10 @@ def _adsl(last: list[int], death: list[int | None], product: list[str] | None = 
             "PRODUCT": product or ["A"] * n,
             "DISGRP": ["LBCL"] * n,
             "LSTCNTDT": [_d(x) for x in last],
+            "LSTALVDT": [_d(x) for x in (alive or last)],
             "DTHDT": [_d(x) for x in death],
+            "DTHSITFL": [None if d is None else ("Y" if s else "N") for d, s in zip(death, site_death or [True] * n)],
+            "LTFUFL": ["Y" if x else "N" for x in (lost or [False] * n)],
         }
     )
 
@@ -161,6 +174,32 @@ def test_infection_rates_by_organism_and_delayed_entry() -> None:
     assert ov["note"].null_count() == ov.height
 
 
+def test_site_followup_ends_where_no_site_follows_the_patient() -> None:
+    # OS rows run to day 400 (national death linkage complete through day 400: patients not known dead are alive
+    # there), but infections are known only while a site follows the patient: p0 lost to follow-up, last seen by
+    # its site on day 250 (ends there); p1 died on day 300, found only by the linkage after its last site contact
+    # on day 200 (ends on day 200, no death); p2 died on day 150, found only by the linkage, at its last site
+    # contact (a death within site follow-up); p3 died on day 350, reported by its site; p4 alive, last seen on day
+    # 250 and still followed (not lost): the OS exit, day 400
+    adsl = _adsl(
+        [250, 300, 150, 350, 250],
+        [None, 300, 150, 350, None],
+        alive=[250, 200, 150, 350, 250],
+        site_death=[True, False, False, True, True],
+        lost=[True, False, False, False, False],
+    )
+    adtte = _adtte([400.0, 300.0, 150.0, 350.0, 400.0], [False, True, True, True, False])
+    fu = le.followup_frame(adtte, adsl).sort("USUBJID")
+    assert fu["EXIT"].to_list() == [250.0, 200.0, 150.0, 350.0, 400.0]
+    assert fu["DIED"].to_list() == [False, False, True, True, False]
+    adae = _adae([("p0", 260, 3), ("p1", 210, 3), ("p3", 340, 2), ("p4", 390, 2)])
+    ov = le.infection_rates(adtte, adsl, adae, CUT).filter(pl.col("stratum") == "overall")
+    r = _row(ov, time_window="D181+", organism_class="ANY")
+    # (180, 250] + (180, 200] + (180, 350] + (180, 400] = 70 + 20 + 170 + 220 = 480 days (OS exits: 730); the
+    # infections on days 260 (p0) and 210 (p1) fall after their site follow-up, those of p3 and p4 inside it
+    assert (r["events"], r["person_years"]) == (2, pytest.approx(480 / 365.25))
+
+
 def test_first_severe_infection_cumulative_incidence() -> None:
     # grade >= 3 on days 5 (p0) and 10 (p3, fatal); p1 grade 2 only; p2 dies on day 100 (competing)
     adsl = _adsl([400, 400, 100, 10], [None, None, 100, 10])
@@ -229,7 +268,7 @@ def test_pregnancies_outside_the_infused_population_are_left_out_and_counted() -
     preg = pl.DataFrame({"USUBJID": ["p0", "p1", "p9"], "SUBJECT": ["PATIENT"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
     out = le.pregnancy_outcomes(adsl, preg, CUT)
     assert _row(out, stratum="overall", subject="PATIENT", outcome="ANY")["count"] == 1
-    assert oc.MISSING not in out["stratum"].to_list()
+    assert MISSING not in out["stratum"].to_list()
     assert set(out["note"].to_list()) == {"2 pregnancies of patients not infused in adsl left out"}
 
 

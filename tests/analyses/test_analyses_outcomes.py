@@ -255,6 +255,34 @@ def test_pre_entry_rows_are_excluded_with_their_reason() -> None:
     assert row["n"] == 2 and row["n_excluded"] == 1 and outcomes.PRE_ENTRY_REASON in row["note"]
 
 
+def test_censoring_at_registry_completeness_before_entry_is_no_data_error() -> None:
+    # B and C registered (day 400) after the cancer registry's completeness date (day 300): censored there, before
+    # entry, with no follow-up inside the completeness window; D's censoring at last contact before entry is a data
+    # error. Each is counted under its own reason, and the completeness cases never as "ENTRYT < 0 or > AVAL".
+    df = pl.DataFrame(
+        dict(
+            USUBJID=["A", "B", "C", "D", "E"],
+            INFNUM=[1] * 5,
+            PARAMCD=["SPM"] * 5,
+            AVAL=[100.0, 300.0, 300.0, 50.0, 300.0],
+            CNSR=[0, 1, 1, 1, 1],
+            CMPEVFL=["N"] * 5,
+            CNSDTDSC=[None, "CANCER REGISTRY COMPLETENESS", "DEATH REGISTRY COMPLETENESS", "LAST CONTACT"]
+            + ["CANCER REGISTRY COMPLETENESS"],
+            ENTRYT=[0.0, 400.0, 400.0, 60.0, 0.0],
+            PREENTFL=["N"] * 5,
+            PRODUCT=["X"] * 5,
+            DISGRP=["D"] * 5,
+            SITEID=["S"] * 5,
+            INFYEAR=[2024] * 5,
+        )
+    )
+    out = outcomes.cumulative_incidence(df, CUTOFF, endpoints={"SPM": "DEATH"}, include_curve=False)
+    row = out.filter((pl.col("stratum") == "overall") & (pl.col("row_type") == "landmark")).row(0, named=True)
+    assert row["n"] == 2 and row["n_excluded"] == 3 and row["events"] == 1
+    assert row["note"] == f"2 excluded: {outcomes.NO_WINDOW_REASON}; 1 excluded: ENTRYT < 0 or > AVAL"
+
+
 def test_naive_km_on_a_competing_risk_parameter_refuses_competing_rows() -> None:
     # a competing event (CNSR NULL, CMPEVFL 'Y') is never read as a censoring by the KM builder
     out = outcomes.survival_estimates(_adtte(), CUTOFF, endpoints=("NRM",), include_curve=False)

@@ -48,7 +48,10 @@ def _cohort(n: int = 80) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.D
             "PRODUCT": ["A"] * n,
             "DISGRP": ["LBCL"] * n,
             "LSTCNTDT": [d0 + dt.timedelta(days=int(x)) for x in exit_],
+            "LSTALVDT": [d0 + dt.timedelta(days=int(x)) for x in exit_],
             "DTHDT": [d0 + dt.timedelta(days=int(x)) if dd else None for x, dd in zip(exit_, died)],
+            "DTHSITFL": ["Y" if dd else None for dd in died],
+            "LTFUFL": ["N"] * n,
         }
     )
     adtte = pl.DataFrame(

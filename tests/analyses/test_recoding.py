@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from analyses import outcomes
-from analyses.plan import PooledVariable, PublicationRecoding, load_plan
-from analyses.recoding import MISSING, apply_recoding, recoding_map
+from analyses.plan import MISSING, PooledVariable, PublicationRecoding, load_plan
+from analyses.recoding import apply_recoding, recoding_map
 
 CUTOFF = dt.date(2026, 10, 31)
 GP, PP = "OTHER_UNKNOWN", "OTHER_PRODUCTS"

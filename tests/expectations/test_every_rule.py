@@ -28,3 +28,16 @@ def test_rule_fails_on_its_fixture(con, rule):
     assert outcome.rows_failing > 0
     assert outcome.failing_share > outcome.threshold or outcome.per_site
     assert outcome.failing_records and all(set(k) == set(rule.id_columns) for k in outcome.failing_records)
+
+
+def test_censoring_at_registry_completeness_before_entry_is_no_failure(con):
+    """A patient registered after a national registry's completeness date is censored there, before entry: no
+    temporal failure (the analyses exclude the row as no follow-up inside the completeness window); a censoring at
+    the last contact before entry still fails."""
+    (rule,) = [r for r in RULES if r.name.endswith("adtte.censoring_not_before_entry")]
+    con.execute("update adam.adtte set ENTRYT = AVAL + 1, CNSDTDSC = 'CANCER REGISTRY COMPLETENESS' where CNSR = 1")
+    (ok,) = run_rules(con, [rule], "completeness")
+    assert ok.error is None and ok.passed and ok.rows_failing == 0
+    con.execute("update adam.adtte set CNSDTDSC = 'LAST CONTACT' where CNSR = 1")
+    (bad,) = run_rules(con, [rule], "last contact")
+    assert not bad.passed and bad.rows_failing > 0

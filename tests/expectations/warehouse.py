@@ -240,7 +240,8 @@ def build(con: duckdb.DuckDBPyConnection | None = None, n: int = 12) -> duckdb.D
         select STUDYID, USUBJID, SITEID, 1 as INFNUM, pc as PARAMCD, TRTSDT as STARTDT,
                coalesce(DTHDT, LSTCNTDT) as ADT, cast(coalesce(DTHDT, LSTCNTDT) - TRTSDT as double) as AVAL,
                'DAYS' as AVALU, case when DTHDT is not null then 0 else 1 end as CNSR, 'N' as CMPEVFL,
-               cast(0 as double) as ENTRYT, 'N' as PREENTFL
+               case when DTHDT is null then 'LAST CONTACT' end as CNSDTDSC, cast(0 as double) as ENTRYT,
+               'N' as PREENTFL
         from adam.adsl cross join (values ('OS'), ('PFS')) t(pc)""")
     con.execute("""create table adam.adae as
         select 'KOCARTR' as STUDYID, patient_key as USUBJID, site_code as SITEID, 1 as INFNUM,

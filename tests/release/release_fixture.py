@@ -353,6 +353,8 @@ def build_fixture_warehouse(
                 DTHFL="Y" if p["death_date"] else None,
                 DTHCAUS=p["primary_cause"],
                 LSTCNTDT=p["last_contact_date"],
+                LSTALVDT=p["last_contact_date"],  # every death of this fixture is site-reported (a death form)
+                DTHSITFL="Y" if p["death_date"] else None,
                 LTFUFL="Y" if p["lost_to_followup"] else "N",
             )
         )

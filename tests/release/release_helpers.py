@@ -20,3 +20,18 @@ def warehouse_variant(warehouse: Path, dest: Path, extra_sql: list[str] | tuple[
     finally:
         con.close()
     return dest
+
+
+def raw_late_detail_code():
+    """A pattern matching any code the late effects' Detail column must name instead of show: the plan's
+    late_effect_details codes (ANY, competing events), the missing-level label, Y and the organism class and
+    pregnancy code lists' codes, each as a whole word."""
+    import re
+
+    from analyses.plan import MISSING, load_plan
+    from kocartr.dictionary import load_dictionary
+
+    lists = load_dictionary().code_lists
+    codes = {c for c in load_plan().late_effect_details if c.isupper()} | {MISSING, "Y"}
+    codes |= {c.code for n in ("organism_type", "pregnancy_subject", "pregnancy_outcome") for c in lists[n].codes}
+    return re.compile("|".join(rf"(?<!\w){re.escape(c)}(?!\w)" for c in sorted(codes, key=len, reverse=True)))

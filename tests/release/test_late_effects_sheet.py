@@ -8,16 +8,17 @@ import datetime as dt
 import duckdb
 import numpy as np
 import polars as pl
+from release_helpers import raw_late_detail_code
 
 from analyses import late_effects as le
 from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
-from kocartr.release.workbook import H_EVENTS, H_N, is_count_header
+from kocartr.release.workbook import H_EVENTS, H_N, bi, is_count_header
 
 CUT = dt.date(2025, 6, 1)
 D0 = dt.date(2024, 1, 1)
 
 
-def _warehouse(bcell: bool = False) -> duckdb.DuckDBPyConnection:
+def _warehouse(bcell: bool = False, organisms: bool = False) -> duckdb.DuckDBPyConnection:
     rng = np.random.default_rng(5)
     n = 40
     ids = [f"p{i}" for i in range(n)]
@@ -30,7 +31,10 @@ def _warehouse(bcell: bool = False) -> duckdb.DuckDBPyConnection:
             "PRODUCT": product,
             "DISGRP": ["LBCL"] * n,
             "LSTCNTDT": [D0 + dt.timedelta(days=500)] * n,
+            "LSTALVDT": [D0 + dt.timedelta(days=500)] * n,
             "DTHDT": [None] * n,
+            "DTHSITFL": [None] * n,
+            "LTFUFL": ["N"] * n,
         }
     )
     adtte = pl.DataFrame(
@@ -44,6 +48,8 @@ def _warehouse(bcell: bool = False) -> duckdb.DuckDBPyConnection:
             "ATOXGRN": [3] * 21,
         }
     )
+    if organisms:  # organism classes of the infections, one of them not reported
+        adae = adae.with_columns(AEORGCL=pl.Series(["BACTERIAL", "VIRAL", None] * 7))
     labs = pl.DataFrame(
         {"USUBJID": ids, "ANALYTE": ["CD19_B_CELLS"] * n, "ADY": [365.0] * n, "AVAL": [5.0] * 30 + [100.0] * 10}
     )
@@ -126,3 +132,39 @@ def test_late_effect_endpoints_are_named_not_coded_in_report_and_workbook(tmp_pa
     sheet = openpyxl.load_workbook(tmp_path / "w.xlsx", read_only=True)[wbk.SHEET_LATE]
     endpoints = {r[1] for r in list(sheet.iter_rows(values_only=True))[1:]}
     assert endpoints == {f"{plan.label(c).both()} ({c})" for c in codes - {"DAOH100"}}
+
+
+def test_detail_column_names_codes_in_both_languages(tmp_path) -> None:
+    """The Detail column of the published sheet and of the report's late-effect tables shows no raw code: competing
+    events, organism classes, pregnancy subjects and outcomes, 'ANY' and 'Y' are named in English / Korean, from
+    the plan's late_effect_details and the dictionary's code lists."""
+    import openpyxl
+
+    from kocartr.release import workbook as wbk
+    from kocartr.release.config import load_release_config
+    from kocartr.release.report import late_effects_tables
+
+    con = _warehouse(bcell=True, organisms=True)
+    raw = raw_late_detail_code()
+    config = load_release_config()
+    book = wbk._open(tmp_path / "w.xlsx", {"cutoff": str(CUT)}, config)
+    wbk._late_effects(book, con, None)
+    book.wb.close()
+    sheet = list(
+        openpyxl.load_workbook(tmp_path / "w.xlsx", read_only=True)[wbk.SHEET_LATE].iter_rows(values_only=True)
+    )
+    col = sheet[0].index(bi("Detail", "세부"))
+    details = {str(r[col]) for r in sheet[1:]}
+    assert {
+        "competing event: death or relapse / 경쟁 사건: 사망 또는 재발",
+        "Partner of a male patient: Live birth / 남성 환자의 배우자: 생존 출생",
+        "reported: Yes / 보고됨: 예",
+    } <= details
+    assert any(d.startswith("organisms: Bacterial; ") and "병원체: 세균; " in d for d in details)
+    assert any(d.startswith("organisms: not reported; ") for d in details)
+    assert sorted(d for d in details if raw.search(d)) == []
+
+    tables = late_effects_tables(con, config, {"BIG": "Big product", "SMALL": "Small product"})
+    shown = [s for tb in tables for row in tb.rows for s in _visible(row[4])]  # Detail: after the three keys, time
+    assert "사망 또는 재발" in " ".join(shown)
+    assert sorted(s for s in shown if raw.search(s)) == []

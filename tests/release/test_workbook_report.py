@@ -6,7 +6,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from release_helpers import CUTOFF
+from release_helpers import CUTOFF, raw_late_detail_code
 
 from analyses.plan import load_plan
 from kocartr.release.config import load_release_config
@@ -371,6 +371,10 @@ def test_report_late_effects_and_sir_sections(published: Path):
     assert labels["sir_synthetic"]["en"] in sir and labels["sir_synthetic"]["ko"] in sir
     assert "SYNTHETIC" in sir
     sheets = _sheets(published)
+    header, *late_rows = sheets[SHEET_LATE]
+    details = [str(r[header.index("Detail / 세부")]) for r in late_rows if r[1]]
+    assert details and [d for d in details if raw_late_detail_code().search(d)] == []  # named, never coded
+    assert [c for c in re.findall(r"<td[^>]*>([^<]*)</td>", late) if raw_late_detail_code().search(c)] == []
     header, *rows = sheets[SHEET_SIR]
     assert "SYNTHETIC" in str(rows[0][0])  # warning above the table
     data = [r for r in rows[1:] if r[1]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from kocartr.ingest.privacy import DEMO_KEY, patient_key
+from tests.synth.conftest import all_rows
 
 
 def _truth(out) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -65,3 +66,21 @@ def test_deaths_no_site_was_told_of_leave_no_site_report(small) -> None:
     assert never.isdisjoint(reports)
     told = deaths.filter(pl.col("site_reported"))["patient_key"]
     assert len(set(told) & reports) > 0.9 * len(told)  # the others: grade 5 events without death form or follow-up
+
+
+def test_site_and_cancer_registry_give_one_morphology(small) -> None:
+    """A malignancy a site reports with its ICD-O-3 morphology carries the code the cancer registry returns for the
+    same patient (one table, kocartr.synth.params.SPM_ICDO3, for both)."""
+    out, _ = small
+    files = sorted((out / "submissions" / "LINKAGE").rglob("linkage_cancer.csv"))
+    registry: dict[str, set[str]] = {}
+    for f in files:
+        for k, m in pl.read_csv(f, infer_schema_length=0).select("patient_key", "icdo3_morphology").iter_rows():
+            registry.setdefault(k, set()).add(m)
+    pairs = [
+        (r["category"], r["icdo3_morphology"], registry[k])
+        for r in all_rows(out, "secondary_malignancy")
+        if r["icdo3_morphology"] and (k := patient_key(DEMO_KEY, r["site_code"], r["patient_id"])) in registry
+    ]
+    assert len({c for c, _, _ in pairs}) >= 3  # several categories compared
+    assert [p for p in pairs if p[1] not in p[2]] == []

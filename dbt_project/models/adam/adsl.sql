@@ -52,6 +52,8 @@ select
     p.death_primary_cause as DTHCAUS,
     p.death_source_form as DTHSRC,
     p.last_contact_date as LSTCNTDT,
+    p.last_alive_date as LSTALVDT,
+    case when p.death_site_reported then 'Y' when p.is_dead then 'N' end as DTHSITFL,
     case when p.is_lost_to_followup then 'Y' else 'N' end as LTFUFL,
     p.not_infused_reason as NOTINFRS,
     case when p.has_toxicity_without_infusion then 'Y' else 'N' end as INFQRYFL,

@@ -63,9 +63,10 @@ select
     ep.death_date,
     ep.death_date is not null as is_dead,
     ep.death_primary_cause,
-    case when ep.death_date is not null then dth.contributing_causes end as death_contributing_causes,
+    case when ep.death_date is not null then d.contributing_causes end as death_contributing_causes,
     ep.death_is_nrm_cause,
     d.source_form as death_source_form,
+    ep.death_site_reported,
     d.source_record_id as death_source_record_id,
     d.death_query_reason,
     lc.last_alive_date,
@@ -77,7 +78,6 @@ left join episodes as e on pt.patient_key = e.patient_key
 left join registration as r on pt.patient_key = r.patient_key
 left join n_inf as n on pt.patient_key = n.patient_key
 left join {{ ref('int_endpoint_events') }} as ep on pt.patient_key = ep.patient_key
-left join {{ ref('int_deaths') }} as dth on pt.patient_key = dth.patient_key
 left join {{ ref('int_last_contact') }} as lc on pt.patient_key = lc.patient_key
 left join {{ ref('int_followup_status') }} as fs on pt.patient_key = fs.patient_key
 left join {{ ref('int_deaths') }} as d on pt.patient_key = d.patient_key
