@@ -15,9 +15,14 @@ subprocess (ingest -> dbt -> quality gates -> analyses -> release), then read fr
                                                  truth: truth.overall.spm_cif_36mo_death_competing
 and scores whether each truth lies in [lower_95, upper_95]. Supplementary quantities for which params.json also
 holds a truth (OS 24 mo, PFS 12 mo, NRM 12 mo, SPM 36 mo per product) are scored the same way and reported apart,
-with two late-effect families whose generating values are computed here from the generator's inline constants
-(late_effect_records): B-cell aplasia at 12 months per product (analysis.landmark_prevalence, Clopper-Pearson)
-and the infection rate in days 31-180 (analysis.infection_rates, Garwood).
+with late-effect families whose generating values are computed here from the generator's own constants and
+functions (late_effect_records): B-cell aplasia and IgG below the hypogammaglobulinaemia threshold at 12 months
+per product (analysis.landmark_prevalence, Clopper-Pearson; analytic), early ICAHT grade >= 3 per product
+(analysis.proportions; Monte Carlo of the neutrophil course graded by the int_icaht counting rule), CR rate and ORR
+by day 90 and 180 per product (analysis.proportions from ADRS; Monte Carlo of cohort and response form per disease
+group, weighted by the published stratum's disease groups), and the infection rates in days 31-180 and after day
+180 (analysis.infection_rates, Garwood). Pregnancy outcomes (counts only) and DAOH-100 (mean, median and IQR, no
+CI) publish no interval to score.
 
 Per quantity: replicates R, covered count, coverage with its Clopper-Pearson 95% CI (analyses.rates), mean
 estimate, mean truth, bias (mean of estimate - truth), empirical SD of the estimate - truth, mean model SE
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import platform
@@ -402,8 +408,183 @@ def infection_rate_truth(window: str) -> float:
     return INFECTION["early_share"] / INFECTION["early_days"][1] * 365.25 * 100
 
 
+def igg_low_truth(cd19_target: bool, threshold: float = 400.0) -> float:
+    """P(IgG < threshold on the 12-month count) (also at months 3 and 6: no recovery in the first year):
+    baseline lognormal(log 700, 0.35) times the first-year share (0.65 after a CD19 product, 0.45 otherwise: plasma
+    cells of BCMA products) times lognormal(0, 0.15) lab noise, written as an integer (below the threshold =
+    below threshold - 0.5 before rounding); the baseline clip at 150 / 2500 mg/dL is 4 SD away and left out."""
+    share = 0.65 if cd19_target else 0.45
+    sd = math.hypot(0.35, 0.15)
+    return _phi((math.log(threshold - 0.5) - math.log(700.0 * share)) / sd)
+
+
+def icaht_early_grade(
+    days: list[int], values: list[float], grading: list[tuple[int, float, int]], end: int, transient: int
+) -> int:
+    """Early ICAHT grade of one ANC series (days >= 0, ascending, every value through follow-up) by the rule of
+    int_icaht.sql: a value holds until the next one (the last for its own day), days 0..end are counted, a stretch
+    above the threshold shorter than `transient` days followed by a value at or below it counts as below.
+    grading: (grade, anc_max, min_days) rows of the EARLY phase (data/config/icaht_grading.csv)."""
+    grade = 0
+    for thr in sorted({g[1] for g in grading}):
+        early = [i for i, d in enumerate(days) if d <= end]
+        held = [min(days[i + 1] if i + 1 < len(days) else days[i] + 1, end + 1) - days[i] for i in early]
+        below = [values[i] <= thr for i in early]
+        total, i = 0, 0
+        while i < len(early):
+            j = i
+            while j < len(early) and below[j] == below[i]:
+                j += 1  # early[i:j] is one island
+            span = sum(held[i:j])
+            if below[i] or (span < transient and any(below[j:])):
+                total += span
+            i = j
+        grade = max([grade] + [g for g, a, m in grading if a == thr and total >= m])
+    return grade
+
+
+@functools.cache
+def icaht_early_ge3_truth(n: int = 100_000, seed: int = 20261203) -> float:
+    """P(early ICAHT grade >= 3): Monte Carlo of the generator's own neutrophil course (forms.latent_labs, the ANC
+    series of forms._lab_series on params.COUNT_DAYS with the lab form's +-1 day jitter from day 7, values written
+    with 2 decimals), graded by icaht_early_grade. Product-independent in the generator. Every count observed (no
+    death or cut-off before day 60): the estimand of patients followed through the early window."""
+    import csv
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kocartr.paths import CONFIG_DIR
+    from kocartr.synth import forms
+    from kocartr.synth import params as P
+
+    with open(CONFIG_DIR / "icaht_grading.csv", encoding="utf-8") as fh:
+        grading = [
+            (int(r["grade"]), float(r["anc_max"]), int(r["min_days"]))
+            for r in csv.DictReader(fh)
+            if r["phase"] == "EARLY"
+        ]
+    from analyses.late_effects import config_value
+
+    end, transient = int(config_value("icaht_early_end_day")), int(config_value("icaht_transient_recovery_days"))
+    rng = np.random.default_rng(seed)
+    labs = forms.latent_labs(SimpleNamespace(n=n), rng)  # type: ignore[arg-type]
+    anc = forms._lab_series(labs, np.zeros(n, bool), rng)[0][2]
+    sched = np.array([d for d in P.COUNT_DAYS if 0 <= d <= 90])
+    p = np.repeat(np.arange(n), len(sched))
+    day = np.tile(sched, n)
+    day = day + np.where(day >= 7, rng.integers(-1, 2, len(day)), 0)
+    val = np.round(np.clip(anc(p, day), 0, 100), 2).reshape(n, len(sched))
+    day = day.reshape(n, len(sched))
+    ge3 = sum(icaht_early_grade(day[i].tolist(), val[i].tolist(), grading, end, transient) >= 3 for i in range(n))
+    return ge3 / n
+
+
+def best_response_flags(pidx, day, resp, index_day, window: int, rank: dict, complete: set, responder: set):
+    """(complete, responder) per patient index of the best response by day `window` (lowest rank; NE and
+    assessments after the window left out), as endpoint_truth.best_response; no assessment: neither."""
+    import numpy as np
+
+    keep = (resp != "NE") & (day > index_day[pidx]) & (day <= index_day[pidx] + window)
+    n = len(index_day)
+    best = np.full(n, 10**6)
+    r = np.array([rank[x] for x in resp[keep]], dtype=np.int64)
+    np.minimum.at(best, pidx[keep], r)
+    by_rank = {v: k for k, v in rank.items()}
+    code = np.array([by_rank.get(int(b), "") for b in best], dtype=object)
+    return np.isin(code, list(complete)), np.isin(code, list(responder))
+
+
+@functools.cache
+def response_truth(n: int = 400_000, seed: int = 20261203) -> dict[tuple[str, str, str], float]:
+    """CR rate and ORR by day 90 / 180 per disease group and product, {(endpoint, measure, 'GROUP/PRODUCT'): p} (the
+    analysis' DISGRP/PRODUCT strata: response criteria and cure differ by disease): Monte Carlo of the generator's
+    own cohort (cohort.build_cohort: product and disease mix, cure, progression, death, loss to follow-up) and
+    response form (forms.response, assessments on days 28 / 90 / 180 / 365 -3..+7, the progression assessment),
+    best response by the registry's rule (endpoint_truth.load_rules: ranks, complete, responder, windows), among
+    infused registry patients; no administrative cut-off (the pipeline's denominator is patients whose window has
+    ended). Death, loss to follow-up or no assessment in the window: a non-responder, as in the analysis."""
+    import dataclasses
+
+    import numpy as np
+
+    from kocartr.dictionary import load_dictionary
+    from kocartr.synth import cohort, forms
+    from kocartr.synth.endpoint_truth import RESPONSE_WINDOWS, load_rules
+
+    d = load_dictionary()
+    rules = load_rules(d)
+    rng = np.random.default_rng(seed)
+    c = cohort.build_cohort(d, rng, n, 8, "2021-04", "2026-10")
+    c = dataclasses.replace(c, cutoff_day=10**8)
+    rows = forms.response(d, c, rng)
+    base = c.in_registry & c.infused
+    out: dict[tuple[str, str, str], float] = {}
+    for w in RESPONSE_WINDOWS:
+        cr, rsp = best_response_flags(
+            rows.pidx,
+            np.asarray(rows.cols["assessment_date"]),
+            np.asarray(rows.cols["response"], dtype=object),
+            c.infusion_day,
+            rules.windows[w],
+            rules.rank,
+            set(rules.complete),
+            set(rules.responder),
+        )
+        cell = np.char.add(np.char.add(c.disease_group.astype(str), "/"), c.product.astype(str))
+        for key in np.unique(cell[base]):
+            m = base & (cell == key)
+            out[(f"RESPONSE_{w}", "cr_rate", str(key))] = float(cr[m].mean())
+            out[(f"RESPONSE_{w}", "orr", str(key))] = float(rsp[m].mean())
+    return out
+
+
+def product_response_truth(
+    con, endpoint: str, measure: str, product: str, truth: dict[tuple[str, str, str], float] | None = None
+) -> float | None:
+    """The response truth of a PRODUCT stratum as published: the cells' truths (response_truth) weighted by the
+    stratum's patients per disease group (its DISGRP/PRODUCT rows). Publication recoding pools a disease group x
+    product cell below 10 patients into OTHER_PRODUCTS, so e.g. TRIAL's ALL patients (CR / CRi in every assessment
+    before relapse) leave the TRIAL stratum in some seeds and not others. None when a cell has no truth."""
+    truth = truth or response_truth()
+    cells = _rows(
+        con,
+        """select stratum, n from analysis.proportions
+           where endpoint = ? and measure = ? and stratum_variable = 'DISGRP/PRODUCT' and stratum like ?""",
+        [endpoint, measure, f"%/{product}"],
+    )
+    n = sum(r["n"] for r in cells)
+    if n == 0 or any((endpoint, measure, r["stratum"]) not in truth for r in cells):
+        return None
+    return sum(r["n"] * truth[(endpoint, measure, r["stratum"])] for r in cells) / n
+
+
+# Late-effect landmark prevalences scored: (endpoint, landmark day, label, truth key, truth(cd19 target, threshold)).
+LATE_LANDMARKS = (
+    ("BCELL_APLASIA", 365, "B-cell aplasia at 12 months (landmark)", LATE_TRUTH_KEYS[0], bcell_aplasia_truth),
+    ("IGG_LOW", 365, "IgG below threshold at 12 months (landmark)", "igg_low_12mo", igg_low_truth),
+)
+# Late-effect proportions (analysis.proportions, stratum PRODUCT): (endpoint, measure, label, truth key).
+LATE_PROPORTIONS = (
+    ("ICAHT_EARLY", "grade_ge3", "Early ICAHT grade>=3 proportion", "icaht_early_ge3"),
+    ("RESPONSE_D90", "cr_rate", "CR rate by day 90", "cr_d90"),
+    ("RESPONSE_D90", "orr", "ORR by day 90", "orr_d90"),
+    ("RESPONSE_D180", "cr_rate", "CR rate by day 180", "cr_d180"),
+    ("RESPONSE_D180", "orr", "ORR by day 180", "orr_d180"),
+)
+# Truths that are per-patient probabilities (no design dependence): the design-matched truth is the same value.
+PER_PATIENT_TRUTH_KEYS = (
+    "crs_grade3plus",
+    "crs_any",
+    *LATE_TRUTH_KEYS,
+    *(x[3] for x in LATE_LANDMARKS),
+    *(x[3] for x in LATE_PROPORTIONS),
+)
+
+
 def late_effect_records(con, params: dict) -> list[dict]:
-    """B-cell aplasia at 12 months per product (analysis.landmark_prevalence) and the infection rates in days
+    """Landmark prevalences (B-cell aplasia, low IgG at 12 months per product; analysis.landmark_prevalence),
+    early ICAHT grade >= 3 and response rates per product (analysis.proportions), the infection rates in days
     31-180 and after day 180, all organisms, overall (analysis.infection_rates), with their generating values."""
     from kocartr.dictionary import load_dictionary
 
@@ -417,18 +598,17 @@ def late_effect_records(con, params: dict) -> list[dict]:
         return []
     targets = {p.code: p.attributes.get("target") for p in load_dictionary().code_lists["product"].codes}
     out: list[dict] = []
-    for r in _rows(
-        con,
-        """select stratum, n, events, proportion, lower_95, upper_95 from analysis.landmark_prevalence
-           where endpoint = 'BCELL_APLASIA' and landmark_day = 365 and stratum_variable = 'PRODUCT'""",
-        [],
-    ):
-        t = bcell_aplasia_truth(targets.get(r["stratum"]) == "CD19")
-        out.append(
-            _late_record(
-                "B-cell aplasia at 12 months (landmark)", r["stratum"], r, r["proportion"], t, LATE_TRUTH_KEYS[0]
-            )
-        )
+    for endpoint, day, label, key, truth_fn in LATE_LANDMARKS:
+        for r in _rows(
+            con,
+            """select stratum, n, events, proportion, lower_95, upper_95, threshold from analysis.landmark_prevalence
+               where endpoint = ? and landmark_day = ? and stratum_variable = 'PRODUCT'""",
+            [endpoint, day],
+        ):
+            if r["stratum"] in targets:  # a recoded stratum (OTHER_PRODUCTS) mixes targets: no single truth
+                t = truth_fn(targets[r["stratum"]] == "CD19", r["threshold"])
+                out.append(_late_record(label, r["stratum"], r, r["proportion"], t, key))
+    out += _late_proportion_records(con)
     for window, label, key in (
         ("D31-180", "Infection rate days 31-180 per 100 PY", LATE_TRUTH_KEYS[1]),
         ("D181+", "Infection rate after day 180 per 100 PY", LATE_TRUTH_KEYS[2]),
@@ -440,6 +620,28 @@ def late_effect_records(con, params: dict) -> list[dict]:
             [window],
         ):
             out.append(_late_record(label, "overall", r, r["rate_per_100py"], infection_rate_truth(window), key))
+    return out
+
+
+def _late_proportion_records(con) -> list[dict]:
+    """Early ICAHT grade >= 3 (the same generating value in every stratum: the neutrophil course does not depend
+    on the product) and CR rate / ORR by day 90 and 180 per product (product_response_truth; OTHER_PRODUCTS has
+    none)."""
+    out: list[dict] = []
+    for endpoint, measure, label, key in LATE_PROPORTIONS:
+        for r in _rows(
+            con,
+            """select stratum, n, events, proportion, lower_95, upper_95 from analysis.proportions
+               where endpoint = ? and measure = ? and stratum_variable = 'PRODUCT'""",
+            [endpoint, measure],
+        ):
+            t: float | None = (
+                icaht_early_ge3_truth()
+                if endpoint == "ICAHT_EARLY"
+                else product_response_truth(con, endpoint, measure, r["stratum"])
+            )
+            if t is not None:
+                out.append(_late_record(label, r["stratum"], r, r["proportion"], t, key))
     return out
 
 
@@ -896,7 +1098,7 @@ def write_md(path: Path, meta: dict, summ: dict[str, list[dict]], pool: dict[str
 def _score_matched(recs: list[dict], matched: dict[tuple[str, str], float]) -> None:
     """Attach the design-matched truth and whether the CI covers it to each record."""
     for r in recs:
-        if r["truth_key"] in ("crs_grade3plus", "crs_any", *LATE_TRUTH_KEYS):
+        if r["truth_key"] in PER_PATIENT_TRUTH_KEYS:
             r["truth_matched"] = r["truth"]  # a per-patient probability: no design dependence
         else:
             v = matched.get((r["truth_key"], r["stratum"]))
