@@ -23,6 +23,7 @@ from analyses.plan import MISSING
 
 STRATA: tuple[str, ...] = ("PRODUCT", "DISGRP")
 CP_METHOD = "landmark prevalence, Clopper-Pearson exact CI"
+DAOH_METHOD = "mean, Student t 95% CI (mean +/- t(0.975, n-1) s/sqrt(n)); median (IQR), Hyndman-Fan type 7"
 RATE_METHOD = "episodes per 100 person-years in the window, exact Poisson (Garwood) CI"
 INFECTION_WINDOWS: tuple[tuple[str, float, float], ...] = (
     ("D0-30", 0.0, 30.0),
@@ -77,6 +78,8 @@ DAOH_SCHEMA = _schema(
     n=pl.Int64,
     n_died=pl.Int64,
     mean=pl.Float64,
+    lower_95=pl.Float64,
+    upper_95=pl.Float64,
     median=pl.Float64,
     q1=pl.Float64,
     q3=pl.Float64,
@@ -563,12 +566,13 @@ def daoh_values(pts: pl.DataFrame, hospital: pl.DataFrame, window: int) -> pl.Da
 def daoh(
     adsl: pl.DataFrame, hospital: pl.DataFrame | None, data_cutoff: dt.date, window: int | None = None
 ) -> pl.DataFrame:
-    """Days alive and out of hospital over days 1-100 after the first infusion (DAOH-100): mean, median and IQR
-    over evaluable infused patients; death in the window scores 0 (Myles et al., BMJ Open 2017)."""
+    """Days alive and out of hospital over days 1-100 after the first infusion (DAOH-100): mean with its Student t
+    95% CI (None when n < 2), median and IQR over evaluable infused patients; death in the window scores 0 (Myles
+    et al., BMJ Open 2017)."""
     window = int(window or config_value("daoh_window_days"))
     base = {
         "endpoint": f"DAOH{window}",
-        "method": "mean; median (IQR), Hyndman-Fan type 7",
+        "method": DAOH_METHOD,
         "data_cutoff": data_cutoff,
         "window_days": window,
     }
@@ -589,6 +593,7 @@ def daoh(
     for var, level, sub in _strata(vals):
         ev = sub.filter(pl.col("_eval"))
         m = rt.median_iqr(ev["DAOH"].to_numpy())
+        ci = rt.mean_t_interval(ev["DAOH"].to_numpy())
         rows.append(
             {
                 **base,
@@ -598,7 +603,9 @@ def daoh(
                 "n_not_evaluable": sub.height - ev.height,
                 "n": ev.height,
                 "n_died": int(ev["_died"].sum()),
-                "mean": float(ev["DAOH"].to_numpy().mean()) if ev.height else None,
+                "mean": ci.mean,
+                "lower_95": ci.lower,
+                "upper_95": ci.upper,
                 "median": m.median,
                 "q1": m.q1,
                 "q3": m.q3,

@@ -59,6 +59,31 @@ class MedianIQR:
     method: str = "Hyndman-Fan type 7"
 
 
+@dataclass(frozen=True)
+class MeanCI:
+    n: int
+    mean: float | None
+    lower: float | None
+    upper: float | None
+    method: str = "Student t interval of the mean"
+
+
+def mean_t_interval(values: Sequence[float] | np.ndarray, conf_level: float = 0.95) -> MeanCI:
+    """Mean of the non-missing values with the Student t interval mean +/- t(1 - alpha/2, n - 1) s / sqrt(n)
+    (s: sample SD, ddof 1; R t.test). Mean None when empty; limits None when n < 2 (no SD)."""
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return MeanCI(0, None, None, None)
+    mean = float(x.mean())
+    if x.size < 2:
+        return MeanCI(1, mean, None, None)
+    half = float(t.ppf(1 - (1.0 - conf_level) / 2, x.size - 1)) * float(x.std(ddof=1)) / float(np.sqrt(x.size))
+    return MeanCI(int(x.size), mean, mean - half, mean + half)
+
+
 def clopper_pearson(events: int, n: int, conf_level: float = 0.95) -> ProportionCI:
     """Exact binomial CI for events/n; all None when n == 0 (proportion undefined)."""
     from scipy.stats import beta

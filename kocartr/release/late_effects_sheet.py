@@ -293,25 +293,27 @@ def pregnancy_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]
 
 
 def daoh_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
+    """Two rows per stratum: median (Q1, Q3) and mean (95% CI: HTA cost-effectiveness models use means)."""
     rows = [r for r in _table(con, "daoh") if r["n"] is not None]
     out = []
     for r, nh, eh in _event_rows([{**r, "events": r["n_died"]} for r in rows], ("endpoint",), threshold, pub):
-        h = nh  # DAOH statistics summarise days, not the death count: hidden with the group size only
-        out.append(
-            [
-                Cell("daoh"),
-                Cell(r["endpoint"]),
-                Cell(r["stratum_variable"]),
-                Cell(r["stratum"]),
-                Cell(f"days 1-{r['window_days']}"),
-                _detail("daoh"),
-                Cell(r["n"], "count", nh),
-                Cell(r["n_died"], "count", eh),
-                Cell(r["median"], "dec", h),
-                Cell(r["q1"], "dec", h),
-                Cell(r["q3"], "dec", h),
-            ]
-        )
+        h = nh  # DAOH statistics (and the mean's CI) summarise days, not the death count: hidden with the group size
+        for phrase, est, lo, hi in (("daoh", "median", "q1", "q3"), ("daoh_mean", "mean", "lower_95", "upper_95")):
+            out.append(
+                [
+                    Cell("daoh"),
+                    Cell(r["endpoint"]),
+                    Cell(r["stratum_variable"]),
+                    Cell(r["stratum"]),
+                    Cell(f"days 1-{r['window_days']}"),
+                    _detail(phrase),
+                    Cell(r["n"], "count", nh),
+                    Cell(r["n_died"], "count", eh),
+                    Cell(r[est], "dec", h),
+                    Cell(r.get(lo), "dec", h),
+                    Cell(r.get(hi), "dec", h),
+                ]
+            )
     return out
 
 

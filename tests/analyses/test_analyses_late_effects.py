@@ -275,8 +275,8 @@ def test_pregnancies_outside_the_infused_population_are_left_out_and_counted() -
 def test_daoh_hand_computed() -> None:
     # p0: admitted day -1 to day 10 (nights 1-9) and day 5 to 12 overlapping (adds 10, 11): 11 days -> 89;
     # p1: never admitted -> 100; p2: died day 50 -> 0; p3: lost at day 60 alive -> not evaluable;
-    # p4: admitted day 95, still in hospital -> days 95-100 = 6 -> 94
-    adsl = _adsl([400, 400, 50, 60, 400], [None, None, 50, None, None])
+    # p4: admitted day 95, still in hospital -> days 95-100 = 6 -> 94 (product B: alone in its stratum)
+    adsl = _adsl([400, 400, 50, 60, 400], [None, None, 50, None, None], product=["A", "A", "A", "A", "B"])
     hosp = pl.DataFrame(
         {
             "USUBJID": ["p0", "p0", "p4"],
@@ -288,6 +288,14 @@ def test_daoh_hand_computed() -> None:
     r = _row(out, stratum="overall")
     assert (r["n_infused"], r["n_not_evaluable"], r["n"], r["n_died"]) == (5, 1, 4, 1)
     assert r["mean"] == pytest.approx((89 + 100 + 0 + 94) / 4)
+    # Student t 95% CI: deviations from 70.75 are 18.25, 29.25, -70.75, 23.25, squares sum 6734.75, s^2 = 6734.75/3;
+    # t(0.975, 3) = 3.18244630528 (tables); R t.test(c(89, 100, 0, 94))$conf.int = -4.64303063623, 146.14303063623
+    half = 3.18244630528 * (6734.75 / 3) ** 0.5 / 4**0.5
+    assert (r["lower_95"], r["upper_95"]) == pytest.approx((70.75 - half, 70.75 + half))
+    assert (r["lower_95"], r["upper_95"]) == pytest.approx((-4.64303063623, 146.14303063623))
+    assert "Student t" in r["method"]
+    b = _row(out, stratum_variable="PRODUCT", stratum="B")  # n = 1: a mean, no SD, no interval
+    assert (b["n"], b["mean"], b["lower_95"], b["upper_95"]) == (1, 94.0, None, None)
     assert (r["median"], r["minimum"], r["maximum"]) == (91.5, 0.0, 100.0)
     assert le.daoh(adsl, None, CUT, window=100)["n"][0] is None
 

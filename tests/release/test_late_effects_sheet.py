@@ -8,6 +8,7 @@ import datetime as dt
 import duckdb
 import numpy as np
 import polars as pl
+import pytest
 from release_helpers import raw_late_detail_code
 
 from analyses import late_effects as le
@@ -18,7 +19,7 @@ CUT = dt.date(2025, 6, 1)
 D0 = dt.date(2024, 1, 1)
 
 
-def _warehouse(bcell: bool = False, organisms: bool = False) -> duckdb.DuckDBPyConnection:
+def _warehouse(bcell: bool = False, organisms: bool = False, hospital: bool = False) -> duckdb.DuckDBPyConnection:
     rng = np.random.default_rng(5)
     n = 40
     ids = [f"p{i}" for i in range(n)]
@@ -56,7 +57,13 @@ def _warehouse(bcell: bool = False, organisms: bool = False) -> duckdb.DuckDBPyC
     preg = pl.DataFrame({"USUBJID": ["p1", "p2", "p39"], "SUBJECT": ["PARTNER"] * 3, "OUTCOME": ["LIVE_BIRTH"] * 3})
     # B-cell aplasia then recovery for some (the BCREC endpoint); only when asked, so the rows above stay as they were
     aplasia = pl.DataFrame({"USUBJID": ids[:30], "APLASIA_DY": [20] * 30, "RECOVERY_DY": [200] * 10 + [None] * 20})
-    inputs = le.LateInputs(labs=labs, pregnancy=preg, bcell=aplasia if bcell else None)
+    # hospital stays (the DAOH100 table) only when asked: p0-p9 in hospital for 2-11 nights, p39 (SMALL) for 20
+    stays = pl.DataFrame(
+        {"USUBJID": ids[:10] + ["p39"], "ADMISSION_DAY": [5] * 11, "DISCHARGE_DAY": list(range(7, 17)) + [25]}
+    )
+    inputs = le.LateInputs(
+        labs=labs, pregnancy=preg, bcell=aplasia if bcell else None, hospital=stays if hospital else None
+    )
     tables = le.build_late(adtte, adsl, adae, CUT, inputs)
     con = duckdb.connect()
     con.execute("create schema analysis")
@@ -86,6 +93,22 @@ def test_late_effect_rows_are_suppressed() -> None:
     assert small and small[0][n_col].hidden
     big = [r for r in rows if r[3].value == "BIG" and r[1].value == "BCELL_APLASIA" and r[4].value == "day 365"]
     assert big[0][n_col].hidden  # its complement: overall - BIG would reveal SMALL
+
+
+def test_daoh_rows_show_median_and_mean_with_ci_hidden_with_the_group() -> None:
+    """DAOH-100 has a median (Q1, Q3) row and a mean (95% CI) row per stratum; the estimate and both limits of a
+    hidden group (SMALL: 3 patients; BIG: its complement) are hidden, the overall row's are shown."""
+    rows = [r for r in late_effect_rows(_warehouse(hospital=True), threshold=5) if r[0].value == "daoh"]
+    n_col = HEADERS.index(H_N)
+    overall = [r for r in rows if r[2].value == "overall"]
+    assert [r[5].value.en.split(" ")[0] for r in overall] == ["median", "mean"]
+    mean, lo, hi = (c.value for c in overall[1][n_col + 2 :])
+    # 30 patients at 100, 10 at 98..89 (2..11 nights) -> sum 4000 - 65; p39 at 80 -> 100 - 20 more days
+    assert mean == pytest.approx((4000 - 65 - 20) / 40)
+    assert lo < mean < hi and not any(c.hidden for c in overall[1])
+    for r in rows:
+        if r[3].value in ("SMALL", "BIG"):
+            assert r[n_col].hidden and all(c.hidden for c in r[n_col + 2 :]), [c.value for c in r]
 
 
 def test_no_late_tables_gives_no_rows() -> None:
