@@ -21,8 +21,9 @@ per product (analysis.landmark_prevalence, Clopper-Pearson; analytic), early ICA
 (analysis.proportions; Monte Carlo of the neutrophil course graded by the int_icaht counting rule), CR rate and ORR
 by day 90 and 180 per product (analysis.proportions from ADRS; Monte Carlo of cohort and response form per disease
 group, weighted by the published stratum's disease groups), and the infection rates in days 31-180 and after day
-180 (analysis.infection_rates, Garwood). Pregnancy outcomes (counts only) and DAOH-100 (mean, median and IQR, no
-CI) publish no interval to score.
+180 (analysis.infection_rates, Garwood), and mean DAOH-100 per product (analysis.daoh, Student t CI; Monte Carlo
+of cohort, adverse events and hospitalization per disease group, weighted as the response truths). Pregnancy
+outcomes (counts only) publish no interval to score.
 
 Per quantity: replicates R, covered count, coverage with its Clopper-Pearson 95% CI (analyses.rates), mean
 estimate, mean truth, bias (mean of estimate - truth), empirical SD of the estimate - truth, mean model SE
@@ -559,6 +560,69 @@ def product_response_truth(
     return sum(r["n"] * truth[(endpoint, measure, r["stratum"])] for r in cells) / n
 
 
+def daoh_days(inf_day, death_day, pidx, adm, dis, window: int):
+    """DAOH per patient by the definition in endpoints.md, on the generator's absolute days: a day d in 1..window
+    after the infusion is in hospital when adm <= d < dis (nights; overlapping stays once), DAOH = window - hospital
+    days, 0 when the patient died on or before day `window`."""
+    import numpy as np
+
+    n = len(inf_day)
+    a = np.clip(adm - inf_day[pidx], 1, window + 1)
+    b = np.clip(dis - inf_day[pidx], 1, window + 1)
+    keep = a < b
+    grid = np.zeros((n, window + 2), np.int32)  # column d: stays covering day d (difference array, then cumsum)
+    np.add.at(grid, (pidx[keep], a[keep]), 1)
+    np.add.at(grid, (pidx[keep], b[keep]), -1)
+    in_hospital = (np.cumsum(grid, axis=1)[:, 1 : window + 1] > 0).sum(axis=1)
+    return np.where(death_day - inf_day <= window, 0, window - in_hospital).astype(float)
+
+
+@functools.cache
+def daoh_truth(
+    n: int = 200_000, seed: int = 20261203, months: tuple[str, str] = ("2021-04", "2026-10")
+) -> dict[str, float]:
+    """Mean DAOH-100 per 'GROUP/PRODUCT' cell: Monte Carlo of the generator's own cohort (cohort.build_cohort:
+    products, disease mix, CRS / ICANS grades, progression, death, loss to follow-up; `months`: the run's first and
+    last month, so the cut-off and the follow-up the 'other' readmission draw depends on are the run's), labs and
+    adverse-event rows (forms.latent_labs, late.latent_labs, forms.adverse_event, late.late_infections: the
+    infections and late cytopenia that readmit) and late.hospitalization (infusion, CRS, reinfusion, infection,
+    cytopenia, progression and other admissions, overlap rule, death ending a stay), counted by daoh_days over the
+    analysis' evaluable set: infused registry patients infused >= 100 days before the cut-off, dead by day 100 or
+    not lost to follow-up before it. labgrades.grade_from_labs is left out: it regrades cytopenia rows only."""
+    import numpy as np
+
+    from analyses.late_effects import config_value
+    from kocartr.dictionary import load_dictionary
+    from kocartr.synth import cohort, forms, late
+
+    window = int(config_value("daoh_window_days"))
+    rng = np.random.default_rng(seed)
+    c = cohort.build_cohort(load_dictionary(), rng, n, 8, *months)
+    labs = forms.latent_labs(c, rng)
+    lrng = late.late_rng(seed)
+    labs.update(late.latent_labs(c, lrng, labs["b_rec"]))
+    ae = forms.concat(forms.adverse_event(c, rng, labs), late.late_infections(c, late.late_rng(seed, part=1)))
+    h = late.hospitalization(c, lrng, ae, labs)
+    adm = np.asarray(h.cols["admission_date"], np.int64)
+    dis = np.asarray(h.cols["discharge_date"], np.int64)  # NEVER when not known: runs to the window end
+    val = daoh_days(c.infusion_day, c.death_day, h.pidx, adm, dis, window)
+    died = c.death_day - c.infusion_day <= window
+    followed = died | (c.ltfu_day - c.infusion_day >= window)
+    ev = c.in_registry & c.infused & (c.cutoff_day - c.infusion_day >= window) & followed
+    cell = np.char.add(np.char.add(c.disease_group.astype(str), "/"), c.product.astype(str))
+    return {str(k): float(val[ev & (cell == k)].mean()) for k in np.unique(cell[ev])}
+
+
+def product_daoh_truth(con, product: str, truth: dict[str, float] | None = None) -> float | None:
+    """Mean DAOH-100 of a published PRODUCT stratum: the cells' truths (daoh_truth) weighted as
+    product_response_truth weights them, by the stratum's DISGRP/PRODUCT cells of RESPONSE_D90 (infused patients
+    whose day-90 window has ended: the DAOH evaluable set up to patients infused 90-99 days before the cut-off or
+    lost in days 91-99). None when a cell has no truth (e.g. a recoded disease group)."""
+    cells = truth if truth is not None else daoh_truth()
+    keyed = {("RESPONSE_D90", "orr", k): v for k, v in cells.items()}
+    return product_response_truth(con, "RESPONSE_D90", "orr", product, keyed)
+
+
 # Late-effect landmark prevalences scored: (endpoint, landmark day, label, truth key, truth(cd19 target, threshold)).
 LATE_LANDMARKS = (
     ("BCELL_APLASIA", 365, "B-cell aplasia at 12 months (landmark)", LATE_TRUTH_KEYS[0], bcell_aplasia_truth),
@@ -572,20 +636,23 @@ LATE_PROPORTIONS = (
     ("RESPONSE_D180", "cr_rate", "CR rate by day 180", "cr_d180"),
     ("RESPONSE_D180", "orr", "ORR by day 180", "orr_d180"),
 )
-# Truths that are per-patient probabilities (no design dependence): the design-matched truth is the same value.
+# Truths that are per-patient probabilities (no design dependence), or already computed under the run's design
+# (mean DAOH-100: the study's months and cut-off, the stratum's disease mix): the design-matched truth is the same.
 PER_PATIENT_TRUTH_KEYS = (
     "crs_grade3plus",
     "crs_any",
     *LATE_TRUTH_KEYS,
     *(x[3] for x in LATE_LANDMARKS),
     *(x[3] for x in LATE_PROPORTIONS),
+    "daoh100_mean",
 )
 
 
 def late_effect_records(con, params: dict) -> list[dict]:
     """Landmark prevalences (B-cell aplasia, low IgG at 12 months per product; analysis.landmark_prevalence),
-    early ICAHT grade >= 3 and response rates per product (analysis.proportions), the infection rates in days
-    31-180 and after day 180, all organisms, overall (analysis.infection_rates), with their generating values."""
+    early ICAHT grade >= 3 and response rates per product (analysis.proportions), mean DAOH-100 per product
+    (analysis.daoh), the infection rates in days 31-180 and after day 180, all organisms, overall
+    (analysis.infection_rates), with their generating values."""
     from kocartr.dictionary import load_dictionary
 
     tables = {
@@ -608,7 +675,7 @@ def late_effect_records(con, params: dict) -> list[dict]:
             if r["stratum"] in targets:  # a recoded stratum (OTHER_PRODUCTS) mixes targets: no single truth
                 t = truth_fn(targets[r["stratum"]] == "CD19", r["threshold"])
                 out.append(_late_record(label, r["stratum"], r, r["proportion"], t, key))
-    out += _late_proportion_records(con)
+    out += _late_proportion_records(con) + _daoh_records(con, params)
     for window, label, key in (
         ("D31-180", "Infection rate days 31-180 per 100 PY", LATE_TRUTH_KEYS[1]),
         ("D181+", "Infection rate after day 180 per 100 PY", LATE_TRUTH_KEYS[2]),
@@ -642,6 +709,32 @@ def _late_proportion_records(con) -> list[dict]:
             )
             if t is not None:
                 out.append(_late_record(label, r["stratum"], r, r["proportion"], t, key))
+    return out
+
+
+def _daoh_records(con, params: dict) -> list[dict]:
+    """Mean DAOH-100 per product (analysis.daoh, Student t CI) against product_daoh_truth; nothing when the table
+    or its CI columns are missing (a warehouse from before the CI); OTHER_PRODUCTS and unknown cells have no truth."""
+    cols = {
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'analysis' and table_name = 'daoh'"
+        ).fetchall()
+    }
+    if "lower_95" not in cols:
+        return []
+    a = params.get("arguments", {})
+    truth = daoh_truth(months=(a.get("first_month", "2021-04"), a.get("last_month", "2026-10")))
+    out: list[dict] = []
+    for r in _rows(
+        con,
+        """select stratum, n, n_died as events, mean, lower_95, upper_95 from analysis.daoh
+           where stratum_variable = 'PRODUCT' and n is not null""",
+        [],
+    ):
+        t = product_daoh_truth(con, r["stratum"], truth)
+        if t is not None:
+            out.append(_late_record("Mean DAOH-100 (days)", r["stratum"], r, r["mean"], t, "daoh100_mean"))
     return out
 
 

@@ -205,3 +205,33 @@ def test_coverage_product_response_truth_weights_the_published_cells(tmp_path):
     assert abs(cov.product_response_truth(con, "RESPONSE_D90", "orr", "TRIAL", truth) - 0.65) < 1e-12
     assert cov.product_response_truth(con, "RESPONSE_D90", "orr", "AXI_CEL", truth) == 0.7
     assert cov.product_response_truth(con, "RESPONSE_D90", "orr", "CILTA_CEL", truth) is None
+
+
+def test_coverage_daoh_days_and_product_truth_by_hand(tmp_path):
+    """DAOH-100 of hand stays on absolute generator days (infusion on day 1000): nights adm <= d < dis counted over
+    days 1-100, overlaps once, a stay open past day 100 cut at it, death by day 100 = 0; a PRODUCT stratum's truth
+    weighted by its published cells."""
+    import duckdb
+    import numpy as np
+
+    cov = _coverage_module()
+    inf = np.array([1000, 1000, 1000, 1000, 1000])
+    death = np.array([10**7, 10**7, 1050, 1100, 1101])
+    # p0: days -6..13 (nights 1-12) and 10..15 overlapping (adds 13, 14): 14 -> 86; p1: no stay -> 100;
+    # p2: died day 50 -> 0; p3: died day 100 -> 0; p4: died day 101, stay 95..10**7 (days 95-100 = 6) -> 94
+    pidx = np.array([0, 0, 4])
+    adm = np.array([994, 1010, 1095])
+    dis = np.array([1013, 1015, 10**7])
+    assert cov.daoh_days(inf, death, pidx, adm, dis, 100).tolist() == [86.0, 100.0, 0.0, 0.0, 94.0]
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema analysis")
+    con.execute(
+        """create table analysis.proportions as select * from (values
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'LBCL/TRIAL', 30),
+           ('RESPONSE_D90', 'orr', 'DISGRP/PRODUCT', 'MM/TRIAL', 10))
+           t(endpoint, measure, stratum_variable, stratum, n)"""
+    )
+    # (30 x 70 + 10 x 80) / 40 = 72.5
+    assert cov.product_daoh_truth(con, "TRIAL", {"LBCL/TRIAL": 70.0, "MM/TRIAL": 80.0}) == 72.5
+    assert cov.product_daoh_truth(con, "TRIAL", {"LBCL/TRIAL": 70.0}) is None
