@@ -82,6 +82,14 @@ def _parse(project_dir: Path) -> None:
             os.replace(Path(scratch) / name, target / name)
 
 
+def _profile_settings(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
+    """The DuckDB `settings` of the project's profile (profiles.yml, target dev), part of the profile's checksum."""
+    import yaml
+
+    profile = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))["kocartr"]
+    return dict(profile["outputs"][profile["target"]].get("settings") or {})
+
+
 def profile_hash(warehouse: str) -> str:
     """The checksum dbt (dbt-duckdb 1.11) keeps of this project's profile in its partial parse: sha256 of the
     pretty-printed, sorted connection keys of the profile in profiles.yml for that warehouse path. A mismatch only
@@ -102,7 +110,7 @@ def profile_hash(warehouse: str) -> str:
         "plugins": None,
         "remote": None,
         "schema": "main",
-        "settings": {},
+        "settings": _profile_settings(),
         "use_credential_provider": None,
     }
     return hashlib.sha256(pprint.pformat(sorted(keys.items())).encode("utf-8")).hexdigest()
