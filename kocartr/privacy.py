@@ -21,7 +21,7 @@ strictly before any token was made or any number computed).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -336,12 +336,13 @@ def scan_file(path: Path, rel: str | None = None) -> list[Finding]:
     return out
 
 
-def scan_path(path: Path) -> list[Finding]:
+def scan_path(path: Path, scan_one: Callable[[Path, str], list[Finding]] = scan_file) -> list[Finding]:
     """Scan a file or a whole folder (a release, the query workbooks, a log folder): every file and folder name
-    and every file's content as `scan_file` reads it. Returns the findings (empty = clean); never the values."""
+    and every file's content as `scan_file` (or `scan_one`, given the file and its path in the folder) reads it.
+    Returns the findings (empty = clean); never the values."""
     path = Path(path)
     if path.is_file():
-        return scan_file(path)
+        return scan_one(path, path.name)
     out: list[Finding] = []
     for p in sorted(path.rglob("*")):
         rel = p.relative_to(path).as_posix()
@@ -349,7 +350,7 @@ def scan_path(path: Path) -> list[Finding]:
             if output_has_rrn(p.name):
                 out.append(Finding(redact(rel) or "", "a folder name"))
         elif p.is_file():
-            out += scan_file(p, rel)
+            out += scan_one(p, rel)
     return out
 
 
@@ -367,16 +368,11 @@ def scan_release(path: Path, database: str) -> list[Finding]:
     path = Path(path)
     if not (path / database).is_file():
         raise FileNotFoundError(f"release database {database} not found in {path}")
-    out: list[Finding] = []
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path).as_posix()
-        if p.is_dir():
-            if output_has_rrn(p.name):
-                out.append(Finding(redact(rel) or "", "a folder name"))
-        elif p.is_file() and rel.startswith(DERIVED_FOLDERS):
-            if output_has_rrn(rel):
-                out.append(Finding(redact(rel) or "", "the file name"))
-            out += _scan_texts(redact(rel) or "", "the header (names, labels)", _header_texts(p))
-        elif p.is_file():
-            out += scan_file(p, rel)
-    return out
+
+    def scan_one(p: Path, rel: str) -> list[Finding]:
+        if not rel.startswith(DERIVED_FOLDERS):
+            return scan_file(p, rel)
+        named = [Finding(redact(rel) or "", "the file name")] if output_has_rrn(rel) else []
+        return named + _scan_texts(redact(rel) or "", "the header (names, labels)", _header_texts(p))
+
+    return scan_path(path, scan_one)

@@ -138,6 +138,11 @@ def _estimate_cells(r: dict, est: str, hidden: bool, kind: str = "pct") -> list[
     ]
 
 
+def _head(table: str, r: dict[str, Any]) -> list[Cell]:
+    """The first cells of every row: the analysis table, endpoint, stratum variable and stratum."""
+    return [Cell(table), Cell(r["endpoint"]), Cell(r["stratum_variable"]), Cell(r["stratum"])]
+
+
 def landmark_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
     rows = _table(con, "landmark_prevalence")
     out = []
@@ -145,10 +150,7 @@ def landmark_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]
         h = nh or eh
         out.append(
             [
-                Cell("landmark_prevalence"),
-                Cell(r["endpoint"]),
-                Cell(r["stratum_variable"]),
-                Cell(r["stratum"]),
+                *_head("landmark_prevalence", r),
                 Cell(f"day {r['landmark_day']}"),
                 _detail("below", value=f"{r['threshold']:g}")
                 if r["threshold"] is not None
@@ -170,10 +172,7 @@ def infection_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]
         for r, _, h in flagged:
             out.append(
                 [
-                    Cell("infection_rates"),
-                    Cell(r["endpoint"]),
-                    Cell(r["stratum_variable"]),
-                    Cell(r["stratum"]),
+                    *_head("infection_rates", r),
                     Cell(window),
                     _detail("infection", organism=_name(org, "organism_type"), py=f"{r['person_years']:.1f}"),
                     Cell(None),  # patients = the OS group size, published (suppressed) on the OS sheet
@@ -194,10 +193,7 @@ def cif_rows(con: Any, threshold: int, pub: Any = None, months: float = 12.0) ->
     for r, nh, eh in _event_rows(rows, ("endpoint",), threshold, pub):
         out.append(
             [
-                Cell("late_cumulative_incidence"),
-                Cell(r["endpoint"]),
-                Cell(r["stratum_variable"]),
-                Cell(r["stratum"]),
+                *_head("late_cumulative_incidence", r),
                 Cell(f"{months:g} months"),
                 _detail("competing", event=_name(r["competing_event"])),
                 Cell(r["n"], "count", nh),
@@ -272,10 +268,7 @@ def pregnancy_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]
             k = (r["stratum_variable"], r["stratum"], r["outcome"])
             out.append(
                 [
-                    Cell("pregnancy_outcomes"),
-                    Cell(r["endpoint"]),
-                    Cell(r["stratum_variable"]),
-                    Cell(r["stratum"]),
+                    *_head("pregnancy_outcomes", r),
                     Cell(""),
                     _detail(
                         "pregnancy",
@@ -301,10 +294,7 @@ def daoh_rows(con: Any, threshold: int, pub: Any = None) -> list[list[Cell]]:
         for phrase, est, lo, hi in (("daoh", "median", "q1", "q3"), ("daoh_mean", "mean", "lower_95", "upper_95")):
             out.append(
                 [
-                    Cell("daoh"),
-                    Cell(r["endpoint"]),
-                    Cell(r["stratum_variable"]),
-                    Cell(r["stratum"]),
+                    *_head("daoh", r),
                     Cell(f"days 1-{r['window_days']}"),
                     _detail(phrase),
                     Cell(r["n"], "count", nh),
