@@ -171,15 +171,25 @@ def _day(col: str) -> pl.Expr:
     return (pl.col(col).cast(pl.Date) - pl.col("TRTSDT").cast(pl.Date)).dt.total_days()
 
 
+def _infused(adsl: pl.DataFrame) -> pl.DataFrame:
+    """The ADSL rows of infused patients (INFFL = 'Y' with a first infusion date): every late-effect population."""
+    return adsl.filter((pl.col("INFFL") == "Y") & pl.col("TRTSDT").is_not_null())
+
+
+def _strata_columns(df: pl.DataFrame) -> list[pl.Expr]:
+    """The stratification columns of `df` that exist (STRATA), as text."""
+    return [oc._as_str(pl.col(c), df.schema[c]).alias(c) for c in STRATA if c in df.columns]
+
+
 def infused_patients(adsl: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
     """USUBJID, strata, CUTDY (cut-off day), DTHDY (death day or null), LSTDY (last contact day), from adsl."""
-    inf = adsl.filter((pl.col("INFFL") == "Y") & pl.col("TRTSDT").is_not_null())
+    inf = _infused(adsl)
     lst = _day("LSTCNTDT") if "LSTCNTDT" in inf.columns else pl.lit(None, pl.Int64)
     dth = _day("DTHDT") if "DTHDT" in inf.columns else pl.lit(None, pl.Int64)
     cut = (pl.lit(data_cutoff) - pl.col("TRTSDT").cast(pl.Date)).dt.total_days()
     return inf.select(
         "USUBJID",
-        *[oc._as_str(pl.col(c), inf.schema[c]).alias(c) for c in STRATA if c in inf.columns],
+        *_strata_columns(inf),
         cut.cast(pl.Float64).alias("CUTDY"),
         dth.cast(pl.Float64).alias("DTHDY"),
         pl.max_horizontal(lst, dth).cast(pl.Float64).alias("LSTDY"),
@@ -325,7 +335,7 @@ def followup_frame(adtte: pl.DataFrame, adsl: pl.DataFrame) -> pl.DataFrame:
     left_site = dead | (pl.col("LTFUFL") == "Y")
     site = adsl.select(
         "USUBJID",
-        *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns],
+        *_strata_columns(adsl),
         pl.when(died).then(_day("DTHDT")).when(left_site).then(_day("LSTALVDT")).cast(pl.Float64).alias("_SITE_EXIT"),
         died.alias("DIED"),
     )
@@ -497,10 +507,7 @@ def pregnancy_outcomes(adsl: pl.DataFrame, pregnancy: pl.DataFrame | None, data_
         return oc._rows_to_frame(
             [{**base, "stratum_variable": "overall", "stratum": "overall", "note": note}], PREGNANCY_SCHEMA
         )
-    inf = adsl.filter((pl.col("INFFL") == "Y") & pl.col("TRTSDT").is_not_null())
-    strata = inf.select(
-        "USUBJID", *[oc._as_str(pl.col(c), adsl.schema[c]).alias(c) for c in STRATA if c in adsl.columns]
-    )
+    strata = _infused(adsl).select("USUBJID", *_strata_columns(adsl))
     preg = (
         pregnancy.select(
             "USUBJID",
