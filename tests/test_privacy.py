@@ -205,6 +205,18 @@ def test_xpt_header_names_and_labels_are_scanned(tmp_path):
     }
 
 
+def test_truncated_xpt_header_is_read_to_the_end_of_file(tmp_path):
+    """An XPT cut before its OBS record (a half-copied file) is read to its end, once, and its labels scanned."""
+    _xpt(tmp_path / "whole.xpt", "id 7601011234567", "a column")
+    data = (tmp_path / "whole.xpt").read_bytes()
+    (tmp_path / "cut.xpt").write_bytes(data[: data.find(b"HEADER RECORD*******OBS")])
+    (tmp_path / "whole.xpt").unlink()
+    assert "a column" in [t.strip() for t in privacy.xpt_header_texts(tmp_path / "cut.xpt")]
+    assert {(f.path, f.where) for f in privacy.scan_path(tmp_path)} == {
+        ("cut.xpt", "the dataset header (names, labels)")
+    }
+
+
 def test_release_scan_checks_values_once_in_the_database_and_every_header(tmp_path):
     """scan_release: values of Parquet/CSV/XPT files are checked in the release database they were written from;
     their headers, the database and every other file are scanned whole."""
