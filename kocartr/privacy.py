@@ -272,17 +272,11 @@ def xpt_header_texts(path: Path) -> list[str]:
     """The text of a SAS transport (v5) file's header: its 80-byte header records (dataset name and label,
     software, dates) and, per variable, the name, label and formats of its NAMESTR record (140 bytes: name at
     8, label at 16, format at 56, informat at 72). The observations follow the OBS header record."""
+    from kocartr.release.xpt import read_header
+
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-        start = head.find(b"HEADER RECORD*******NAMESTR HEADER RECORD")
-        # a header longer than 64 KiB (thousands of variables): read on, until the OBS record or the end of file
-        while (
-            start >= 0 and head.find(b"HEADER RECORD*******OBS     HEADER RECORD", start) < 0 and len(head) < (1 << 26)
-        ):
-            more = fh.read(len(head) * 3)
-            if not more:
-                break
-            head += more
+        head, _ = read_header(fh)
+    start = head.find(b"HEADER RECORD*******NAMESTR HEADER RECORD")
     if start < 0:
         raise ValueError(f"{path}: not a SAS transport v5 file (no NAMESTR header record)")
     texts = [head[i : i + 80].decode("latin-1") for i in range(0, start + 80, 80)]

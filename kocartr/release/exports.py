@@ -112,15 +112,10 @@ def _fix_header_times(path: Path, cutoff: date) -> None:
     """Replace the creation/modification times in the XPT header records (before the first observation) with
     the cut-off, so that the same data give the same bytes. In place: the header is the first few KiB and a time
     keeps its 16 bytes (reading and rewriting a 500 MB file for them cost seconds of I/O)."""
+    from kocartr.release.xpt import read_header
+
     with open(path, "r+b") as fh:
-        size = 1 << 16
-        while True:
-            fh.seek(0)
-            head = fh.read(size)
-            marker = head.find(b"HEADER RECORD*******OBS     HEADER RECORD")
-            if marker >= 0 or len(head) < size:
-                break
-            size *= 4
+        head, marker = read_header(fh)
         if marker < 0:
             raise ValueError(f"{path}: no OBS header record")
         fixed = _SAS_TIME.sub(_sas_timestamp(cutoff), head[:marker])

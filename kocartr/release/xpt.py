@@ -13,15 +13,30 @@ compare the result byte for byte with pyreadstat's (tests/release/test_exports.p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
 RECORD = 80
-_OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!000000000000000000000000000000  "
+OBS_MARKER = b"HEADER RECORD*******OBS     HEADER RECORD"
+_OBS_HEADER = OBS_MARKER + b"!!!!!!!000000000000000000000000000000  "
 _ROWS_PER_CHUNK = 100_000  # ~40 MB of rows at a time for the widest table
+
+
+def read_header(fh: IO[bytes], limit: int = 1 << 26) -> tuple[bytes, int]:
+    """The first bytes of an open XPT file, through at least its OBS header record (read on in growing steps from
+    64 KiB, a header of thousands of variables being longer, up to `limit` bytes or the end of the file), and the
+    record's offset: -1 when there is none (a file cut short, or not XPT)."""
+    fh.seek(0)
+    head = fh.read(1 << 16)
+    while (at := head.find(OBS_MARKER)) < 0 and len(head) < limit:
+        more = fh.read(len(head) * 3)
+        if not more:
+            break
+        head += more
+    return head, at
 
 
 def ibm_doubles(values: np.ndarray) -> np.ndarray:
@@ -80,8 +95,8 @@ def _header(frame: pl.DataFrame, widths: list[int], path: Path, **options: Any) 
         ]
     )
     pyreadstat.write_xport(stand_in, str(path), file_format_version=5, **options)
-    data = path.read_bytes()
-    end = data.find(_OBS_HEADER)
+    with open(path, "rb") as fh:
+        data, end = read_header(fh)
     if end < 0:  # pragma: no cover - pyreadstat always writes the OBS header record
         raise ValueError(f"{path}: no OBS header record")
     return data[: end + RECORD]
