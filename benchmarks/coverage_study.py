@@ -654,14 +654,9 @@ def late_effect_records(con, params: dict) -> list[dict]:
     (analysis.daoh), the infection rates in days 31-180 and after day 180, all organisms, overall
     (analysis.infection_rates), with their generating values."""
     from kocartr.dictionary import load_dictionary
+    from kocartr.warehouse import table_exists
 
-    tables = {
-        t
-        for (t,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'analysis'"
-        ).fetchall()
-    }
-    if not {"landmark_prevalence", "infection_rates"} <= tables:
+    if not (table_exists(con, "analysis.landmark_prevalence") and table_exists(con, "analysis.infection_rates")):
         return []
     targets = {p.code: p.attributes.get("target") for p in load_dictionary().code_lists["product"].codes}
     out: list[dict] = []
@@ -715,13 +710,9 @@ def _late_proportion_records(con) -> list[dict]:
 def _daoh_records(con, params: dict) -> list[dict]:
     """Mean DAOH-100 per product (analysis.daoh, Student t CI) against product_daoh_truth; nothing when the table
     or its CI columns are missing (a warehouse from before the CI); OTHER_PRODUCTS and unknown cells have no truth."""
-    cols = {
-        c
-        for (c,) in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'analysis' and table_name = 'daoh'"
-        ).fetchall()
-    }
-    if "lower_95" not in cols:
+    from kocartr.warehouse import column_exists
+
+    if not column_exists(con, "analysis.daoh", "lower_95"):
         return []
     a = params.get("arguments", {})
     truth = daoh_truth(months=(a.get("first_month", "2021-04"), a.get("last_month", "2026-10")))
