@@ -43,17 +43,13 @@ def _generate_both(seed: int, patients: int, sites: int, out: Path) -> None:
     from kocartr.synth import endpoint_truth as T
     from kocartr.synth.generate import generate
 
-    original, load = T.endpoint_truth, T.load_rules
+    original = T.endpoint_truth
     captured: list[pl.DataFrame] = []
 
-    def both(*args, **kwargs):  # the configured truth for the generator, the last-contact one kept aside
-        result = original(*args, **kwargs)
-        T.load_rules = lambda d: dataclasses.replace(load(d), os_at_linkage=False)
-        try:
-            captured.append(original(*args, **kwargs)[0])
-        finally:
-            T.load_rules = load
-        return result
+    def both(d, *args, **kwargs):  # the configured truth for the generator, the last-contact one kept aside
+        last_contact = dataclasses.replace(T.load_rules(d), os_at_linkage=False)
+        captured.append(original(d, *args, **{**kwargs, "rules": last_contact})[0])
+        return original(d, *args, **kwargs)
 
     T.endpoint_truth = both
     try:

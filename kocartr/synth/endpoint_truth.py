@@ -681,12 +681,14 @@ def endpoint_truth(
     cutoff_day: int,
     linkage: Linkage | None = None,
     hmac_key: bytes | None = None,
+    rules: Rules | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(endpoint truth, response truth) for every reported patient; dates as ISO dates. `linkage` holds the
-    national linkage returns (keyed by the registry patient key made with `hmac_key`, the demo key by default)."""
+    national linkage returns (keyed by the registry patient key made with `hmac_key`, the demo key by default);
+    `rules` the registry's rules (default: load_rules, as configured)."""
     from kocartr.ingest.privacy import DEMO_KEY, patient_key
 
-    rules = load_rules(d)
+    rules = rules or load_rules(d)
     link = linkage or Linkage()
     bad = defect_patients(frames, sites)
     ep, rs = [], []
