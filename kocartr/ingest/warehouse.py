@@ -178,11 +178,11 @@ def drop_settled_deferrals(con: duckdb.DuckDBPyConnection) -> None:
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
-    con.register("_kocartr_ingest_in", frame.to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _kocartr_ingest_in")
-    finally:
-        con.unregister("_kocartr_ingest_in")
+    # A relation's query, not con.register: inside the ingest's one transaction a registered view (and the Arrow
+    # copy it holds) outlives unregister until COMMIT, so every frame ever inserted stayed in memory.
+    con.from_arrow(frame.to_arrow()).query(
+        "_kocartr_ingest_in", f"INSERT INTO {table} BY NAME SELECT * FROM _kocartr_ingest_in"
+    )
 
 
 def recompute_versions(con: duckdb.DuckDBPyConnection, form: str, sites: list[str]) -> None:
