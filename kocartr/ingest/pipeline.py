@@ -41,7 +41,10 @@ from kocartr.ingest.validate import (
 from kocartr.privacy import redact, redact_expr
 
 log = logging.getLogger("kocartr.ingest")
-CHUNK_ROWS = 2_000_000  # validate and write in chunks of about this many rows (bounds memory; same results)
+# Bounds on what is read and not yet written (memory; results are the same whatever the chunks): a site form is
+# validated and written once FORM_CHUNK_ROWS of its rows wait, every site form once PENDING_ROWS rows wait in all.
+FORM_CHUNK_ROWS = 400_000
+PENDING_ROWS = 2_000_000
 HAS_UNKNOWN = KEEP_IF_BLANK
 
 
@@ -122,13 +125,23 @@ class IngestReport:
 
 @dataclass
 class _Pending:
-    """Files read but not yet validated/written (one chunk)."""
+    """Files read but not yet validated/written, per form."""
 
     frames: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
     extra_issues: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
     deferred: dict[str, list[tuple[str, Batch, SheetData]]] = field(default_factory=lambda: defaultdict(list))
-    ledger: list[dict] = field(default_factory=list)
-    rows: int = 0
+    ledger: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def take(self, form: str) -> tuple[list[pl.DataFrame], list[pl.DataFrame], list, list[dict]]:
+        """A form's frames, extra issues, deferred sheets and ledger entries, no longer pending."""
+        self.rows.pop(form, None)
+        return (
+            self.frames.pop(form, []),
+            self.extra_issues.pop(form, []),
+            self.deferred.pop(form, []),
+            self.ledger.pop(form, []),
+        )
 
 
 def _sha256(data: bytes) -> str:
@@ -274,50 +287,58 @@ def _keys(key: bytes, accepted: pl.DataFrame, cache: dict[str, pl.DataFrame]) ->
     return cache["keys"]
 
 
-def _flush(run: _Run) -> None:
-    """Validate and write the pending chunk, form by form: accepted rows, quarantine, ledger."""
-    con, d, key, pending, report = run.con, run.d, run.key, run.pending, run.report
-    file_sha, file_batch, rejects = run.file_sha, run.file_batch, run.rejects
-    ledger = []
-    # site forms first: a linkage row is checked against the registrations written before it (same transaction)
-    forms = set(pending.frames) | set(pending.extra_issues) | set(pending.deferred)
+def _flush(run: _Run, forms: Collection[str]) -> None:
+    """Validate and write the pending rows of `forms`: accepted rows, quarantine, ledger. Site forms go first: a
+    linkage row is checked against the registrations written before it (same transaction)."""
+    d, ledger = run.d, []
     for form in sorted(forms, key=lambda f: (not d.form(f).is_site_form, f)):
-        late_frames, unreadable = _materialize(pending.deferred.get(form, []))
-        frame = _prepare(pending.frames.get(form, []) + late_frames, d, form)
-        wrong = _wrong_folder_files(frame, d.form(form).source_field) if frame.height else {}
-        read = dict(frame.group_by(SOURCE_FILE).len().iter_rows()) if wrong else {}
-        for path, r in sorted(unreadable.items()):
-            rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
-            report.files.append(FileResult(path, "rejected", form, reason=r.reason))
-        extra = pending.extra_issues.get(form, [])
-        if wrong:
-            frame = frame.filter(~pl.col(SOURCE_FILE).is_in(list(wrong)))
-            extra = [e.filter(~pl.col(SOURCE_FILE).is_in(list(wrong))) for e in extra]
-            for path, (reason, expected) in sorted(wrong.items()):
-                rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form, read[path]))
-                report.files.append(FileResult(path, "rejected", form, reason=reason, rows_read=read[path]))
-        accepted, issues, received_df = validate_form(frame, d, form)
-        if _keyed_by_agency(d, form):
-            extra = [*extra, unregistered_patient_issues(accepted, _registered_keys(con))]
-        issues = pl.concat([issues] + extra)
-        if extra:  # rows with an RRN in a column outside the dictionary, linkage rows of unregistered patients
-            accepted = accepted.join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW], how="anti")
-        if accepted.height:
-            _write_accepted(con, key, form, accepted, file_sha, run.key_cache)
-            run.touched.update((form, s) for s in accepted["site_code"].unique().to_list())
-        if issues.height:
-            _write_quarantine(con, key, form, _with_patient_keys(key, issues, frame), file_sha, file_batch)
-        gone = set(wrong) | set(unreadable)
-        entries = [e for e in pending.ledger if e["form"] == form and e["source_file"] not in gone]
-        ledger += _ledger_counts(entries, form, dict(received_df.iter_rows()), issues, report)
+        ledger += _flush_form(run, form)
     if ledger:
         warehouse.insert(
-            con,
+            run.con,
             f"{warehouse.AUDIT}.ingest_ledger",
             pl.DataFrame(ledger, schema={n: _pl_type(t) for n, t in warehouse.LEDGER_COLUMNS}).sort(
                 "source_file", "form"
             ),
         )
+
+
+def _flush_form(run: _Run, form: str) -> list[dict]:
+    """One form's pending files: reject the unreadable and misfiled ones, write accepted and quarantined rows;
+    returns their ledger entries (with counts)."""
+    con, d, key, report = run.con, run.d, run.key, run.report
+    file_sha, file_batch, rejects = run.file_sha, run.file_batch, run.rejects
+    frames, extra, deferred, entries = run.pending.take(form)
+    late_frames, unreadable = _materialize(deferred)
+    del deferred  # the CSV bytes: parsed now
+    frame = _prepare(frames + late_frames, d, form)
+    del frames, late_frames
+    wrong = _wrong_folder_files(frame, d.form(form).source_field) if frame.height else {}
+    read = dict(frame.group_by(SOURCE_FILE).len().iter_rows()) if wrong else {}
+    for path, r in sorted(unreadable.items()):
+        rejects.append(_reject_row(path, file_sha[path], file_batch[path], r.reason, r.detail, form))
+        report.files.append(FileResult(path, "rejected", form, reason=r.reason))
+    if wrong:
+        frame = frame.filter(~pl.col(SOURCE_FILE).is_in(list(wrong)))
+        extra = [e.filter(~pl.col(SOURCE_FILE).is_in(list(wrong))) for e in extra]
+        for path, (reason, expected) in sorted(wrong.items()):
+            rejects.append(_reject_row(path, file_sha[path], file_batch[path], reason, expected, form, read[path]))
+            report.files.append(FileResult(path, "rejected", form, reason=reason, rows_read=read[path]))
+    accepted, issues, received_df = validate_form(frame, d, form)
+    if _keyed_by_agency(d, form):
+        extra = [*extra, unregistered_patient_issues(accepted, _registered_keys(con))]
+    issues = pl.concat([issues] + extra)
+    if extra:  # rows with an RRN in a column outside the dictionary, linkage rows of unregistered patients
+        accepted = accepted.join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW], how="anti")
+    if accepted.height:
+        _write_accepted(con, key, form, accepted, file_sha, run.key_cache)
+        run.touched.update((form, s) for s in accepted["site_code"].unique().to_list())
+    del accepted
+    if issues.height:
+        _write_quarantine(con, key, form, _with_patient_keys(key, issues, frame), file_sha, file_batch)
+    gone = set(wrong) | set(unreadable)
+    entries = [e for e in entries if e["source_file"] not in gone]
+    return _ledger_counts(entries, form, dict(received_df.iter_rows()), issues, report)
 
 
 def _write_accepted(
@@ -564,18 +585,17 @@ class _Run:
                 self.reject(rel, sha, batch, "form_not_for_source", expected, sheet.form, _sheet_rows(sheet))
             else:
                 self.take_sheet(rel, sha, batch, sheet, read)
-        if self.pending.rows >= CHUNK_ROWS:
-            self.flush()
+        self.flush_full()
 
     def take_sheet(self, rel: str, sha: str, batch: Batch, sheet: SheetData, read) -> None:
         """Queue one sheet: deferred (read at flush time) or as a frame of the dictionary's columns plus where each
         row came from; columns outside the dictionary are screened for RRNs, then dropped."""
         d, pending = self.d, self.pending
         self.file_sha[rel], self.file_batch[rel] = sha, batch
-        pending.ledger.append(_ledger_entry(rel, sha, batch, sheet, read, d))
+        pending.ledger[sheet.form].append(_ledger_entry(rel, sha, batch, sheet, read, d))
         if sheet.deferred is not None:
             pending.deferred[sheet.form].append((rel, batch, sheet))
-            pending.rows += sheet.deferred.records - 1
+            pending.rows[sheet.form] += sheet.deferred.records - 1
             return
         assert sheet.frame is not None, "a sheet is either deferred or read into a frame"
         known = [c for c in sheet.frame.columns if c in set(d.columns(sheet.form))]
@@ -595,11 +615,21 @@ class _Run:
         else:
             frame = sheet.frame.select(*known, *meta, pl.lit(False).alias(HAS_UNKNOWN))
         pending.frames[sheet.form].append(frame)
-        pending.rows += frame.height
+        pending.rows[sheet.form] += frame.height
 
     def flush(self) -> None:
-        _flush(self)
-        self.pending = _Pending()
+        """Every pending form."""
+        p = self.pending
+        _flush(self, set(p.frames) | set(p.extra_issues) | set(p.deferred) | set(p.ledger))
+
+    def flush_full(self) -> None:
+        """Every pending site form once PENDING_ROWS rows wait in all, else each one with FORM_CHUNK_ROWS rows
+        waiting. Linkage forms wait for `finish`: their rows are checked against every registration of the call."""
+        site_forms = {f: n for f, n in self.pending.rows.items() if self.d.form(f).is_site_form}
+        full = sum(site_forms.values()) >= PENDING_ROWS
+        forms = [f for f, n in site_forms.items() if full or n >= FORM_CHUNK_ROWS]
+        if forms:
+            _flush(self, forms)
 
     def finish(self, deferred: list[Batch], through_month: str, submitters: Collection[str] | None) -> None:
         """The last chunk, the deferred months, the rejected files, and the versions of every touched form."""

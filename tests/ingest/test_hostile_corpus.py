@@ -73,14 +73,8 @@ def corpus(generated, tmp_path_factory) -> dict:
     cells[date_col] = "22-06-05"
     s3.write_text("\n".join([s3_rows[0], ",".join(cells)] + s3_rows[2:]) + "\n", encoding="utf-8")
 
-    batches = discover_batches(root)
-    deferred = [b for b in batches if b.ok and b.month > REGISTRY_MONTH]
-    now = [b for b in batches if not b.ok or b.month <= REGISTRY_MONTH]
     db = root.parent / "warehouse.duckdb"
-    con = duckdb.connect(str(db))
-    report = ingest(con, root, KEY, now, deferred, REGISTRY_MONTH)
-    check_accounting(con)
-    con.close()
+    report = _ingest_through_registry_month(root, db)
     return {
         "root": root,
         "db": db,
@@ -89,6 +83,47 @@ def corpus(generated, tmp_path_factory) -> dict:
         "s3": s3.relative_to(root).as_posix(),
         "s2": f"S02/{s2_month}/lab.csv",
     }
+
+
+def _ingest_through_registry_month(root: Path, db: Path):
+    batches = discover_batches(root)
+    deferred = [b for b in batches if b.ok and b.month > REGISTRY_MONTH]
+    now = [b for b in batches if not b.ok or b.month <= REGISTRY_MONTH]
+    con = duckdb.connect(str(db))
+    try:
+        report = ingest(con, root, KEY, now, deferred, REGISTRY_MONTH)
+        check_accounting(con)
+    finally:
+        con.close()
+    return report
+
+
+def test_chunk_sizes_change_no_table(corpus, tmp_path, monkeypatch):
+    """Forms written a few rows at a time (many per-form chunks, full flushes of every site form) give the same
+    raw and audit tables, row for row, as one chunk (linkage returns included)."""
+    from kocartr.ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "FORM_CHUNK_ROWS", 40)
+    monkeypatch.setattr(pipeline, "PENDING_ROWS", 150)
+    db = tmp_path / "chunked.duckdb"
+    report = _ingest_through_registry_month(corpus["root"], db)
+    assert report.summary().split(";")[:2] == corpus["report"].summary().split(";")[:2]
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"ATTACH '{corpus['db']}' AS one (READ_ONLY)")
+        tables = con.sql(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'one' ORDER BY ALL"
+        ).fetchall()
+        assert ("raw", "lab") in tables and ("audit", "quarantine") in tables and ("raw", "linkage_death") in tables
+        for schema, table in tables:
+            t = f"{schema}.{table}"
+            n = con.sql(f"SELECT count(*) FROM one.{t}").fetchall()[0][0]
+            assert con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0] == n, t
+            for a, b in ((t, f"one.{t}"), (f"one.{t}", t)):
+                assert con.sql(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchall() == [(0,)], t
+    finally:
+        con.close()
+    assert query(corpus["db"], "SELECT count(*) FROM raw.lab")[0][0] > 10 * 40  # several chunks of lab
 
 
 def test_every_file_has_exactly_one_fate(corpus):

@@ -135,3 +135,19 @@ def test_linkage_row_waiting_for_its_registration_is_accepted_once_the_patient_i
     con.close()
     con, report = run(root)  # settled: nothing read again
     assert report.count("skipped") == 3 and report.count("ingested") == 0
+
+
+def test_linkage_return_read_before_its_registrations_waits_for_them(root: Path, run, monkeypatch) -> None:
+    """Batches are read by month, then folder: LINKAGE/2026-05 before S01/2026-05. However small the chunks (the
+    site forms written many times over), a linkage form is validated only when every registration of the call
+    is written, so the return's patient is registered, not quarantined."""
+    from kocartr.ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "FORM_CHUNK_ROWS", 1)
+    monkeypatch.setattr(pipeline, "PENDING_ROWS", 1)
+    write(root, "LINKAGE/2026-05/linkage_death.csv", csv_text(_death_rows()))
+    write(root, "S01/2026-05/lab.csv", csv_text(clean_rows("lab", 3)))  # written before the registration
+    _register(root)
+    con, report = run(root)
+    assert report.rows_quarantined == 0 and report.count("ingested") == 3
+    assert con.sql("SELECT patient_key FROM raw.linkage_death").fetchall() == [(PK,)]
