@@ -1,4 +1,5 @@
-"""Small pure functions: encoding detection, CSV parsing, dates, RRN screening, keys."""
+"""Small pure functions: encoding detection, CSV parsing, dates, RRN screening, keys (the column-wise HMAC against
+Python's hmac)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,31 @@ def test_patient_key_is_keyed_hmac():
     k = keys.patient_key(b"k" * 32, "S01", "P1")
     assert k == hmac.new(b"k" * 32, b"S01:P1", hashlib.sha256).hexdigest()
     assert k != keys.patient_key(b"j" * 32, "S01", "P1")
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"\x00\xff" * 32, b"x" * 65, bytes(range(200))])  # short, a block, longer
+def test_column_keys_equal_python_hmac(key):
+    """record_keys / patient_keys (DuckDB's sha256 over whole columns) give exactly Python's hmac, for keys shorter
+    than, as long as, and longer than SHA-256's block; Korean, empty and null values; null sites read as ''."""
+    import hashlib
+    import hmac
+
+    sites = pl.Series(["S01", "S02", None, "S01", "S03", "S01"])
+    ids = pl.Series("record_id", ["R-1", "환자-7", "R-3", None, "", "x" * 300])
+    got = keys.record_keys(key, sites, ids)
+    want = [
+        None if r is None else hmac.new(key, f"record:{s or ''}:{r}".encode(), hashlib.sha256).hexdigest()
+        for s, r in zip(sites, ids)
+    ]
+    assert got.name == "record_id" and got.dtype == pl.String and got.to_list() == want
+    assert want[0] == keys.record_key(key, "S01", "R-1")
+    pk = keys.patient_keys(key, sites, ids)
+    assert pk.columns == ["site_code", "patient_id", "patient_key"]
+    assert [r["patient_key"] for r in pk.iter_rows(named=True)] == [
+        keys.patient_key(key, r["site_code"], r["patient_id"]) for r in pk.iter_rows(named=True)
+    ]
+    assert pk.height == 4  # pairs with a null dropped
+    assert keys.record_keys(key, sites.head(0), ids.head(0)).to_list() == []
 
 
 def test_two_digit_year_is_ambiguous_never_year_0022():
