@@ -389,8 +389,9 @@ def validate_form(frame: pl.DataFrame, d: Dictionary, form: str) -> tuple[pl.Dat
         if hit.height:
             issues.append(_issue_rows(hit, k, by_name.get(k.field)))
     issues_df = pl.concat(issues) if issues else pl.DataFrame(schema=ISSUE_SCHEMA)
-    accepted = frame.filter(~pl.any_horizontal(masks))
-    return accepted.select(_accepted_columns(d, form)), issues_df, received
+    # lazily: only the raw table's columns of the accepted rows are filtered, not every typed and mask column
+    accepted = frame.lazy().filter(~pl.any_horizontal(masks)).select(_accepted_columns(d, form)).collect()
+    return accepted, issues_df, received
 
 
 def unknown_column_rrn_issues(frame: pl.DataFrame, unknown: dict[str, str]) -> pl.DataFrame:
