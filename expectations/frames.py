@@ -18,7 +18,7 @@ frames of its own length or shorter padded ones.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from expectations.rules import Rule
@@ -31,6 +31,7 @@ class Member:
     rules: list[Rule]
     ids: Any  # pyarrow.Table: identifier and site columns (integers with NULLs as float64, as pandas reads them)
     values: Any  # pyarrow.Table: the checked columns the frame has (a missing one makes GX raise for its rule)
+    site_cache: dict[str, Any] = field(default_factory=dict)  # site_codes, per column
 
     @property
     def n(self) -> int:
@@ -70,9 +71,9 @@ def _as_pandas_types(table):
     keep the values (`_version=1.0`) the whole-frame pandas conversion gives."""
     import pyarrow as pa
 
-    for i, field in enumerate(table.schema):
-        if pa.types.is_integer(field.type) and table.column(i).null_count:
-            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+    for i, col in enumerate(table.schema):
+        if pa.types.is_integer(col.type) and table.column(i).null_count:
+            table = table.set_column(i, col.name, table.column(i).cast(pa.float64()))
     return table
 
 
@@ -139,8 +140,25 @@ def id_frame(member: Member, columns: Sequence[str], positions: Sequence[int] | 
     import pyarrow as pa
 
     ids = member.ids.select(list(dict.fromkeys(columns)))
-    if positions is not None:
-        ids = ids.take(pa.array(positions, type=pa.int64()))
+    if positions is not None:  # Arrow concatenates a chunked column at every take: combine it once, if needed
+        if positions and member.ids.column(0).num_chunks > 1:
+            member.ids = member.ids.combine_chunks()
+            ids = member.ids.select(list(dict.fromkeys(columns)))
+        ids = ids.take(pa.array(positions, type=pa.int64())) if positions else ids.slice(0, 0)
     types = _pandas_types()
     types.pop(pa.bool_())  # identifiers convert as pandas reads them by default
     return ids.to_pandas(types_mapper=types.get)
+
+
+def site_codes(member: Member, column: str):
+    """Column `column` of `member` as (codes per row, the distinct values as pandas reads them, NULL included):
+    rows per site are then one bincount per rule."""
+    import pyarrow as pa
+
+    if column not in member.site_cache:
+        encoded = member.ids.column(column).combine_chunks().dictionary_encode(null_encoding="encode")
+        types = _pandas_types()
+        types.pop(pa.bool_())
+        values = pa.table({"v": encoded.dictionary}).to_pandas(types_mapper=types.get)["v"].tolist()
+        member.site_cache[column] = (encoded.indices.to_numpy(zero_copy_only=False), values)
+    return member.site_cache[column]

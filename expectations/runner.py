@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE, site_failure_blocks
-from expectations.frames import Member, gx_frame, id_frame, layout, split
+from expectations.frames import Member, gx_frame, id_frame, layout, site_codes, split
 from expectations.rules import MULTICOLUMN_EXPECTATIONS, Rule
 
 log = logging.getLogger(__name__)
@@ -236,12 +236,16 @@ def _checked_mask(rule: Rule, df, n: int):
 
 def _by_site(rule: Rule, member: Member, mask, failing_sites: list[Any]) -> list[SiteCount]:
     """Per site (sorted), rows checked and rows failing: identifiers are read from `member`, never from GX."""
+    import numpy as np
+
     if not rule.site_column:
         return []
-    sites = id_frame(member, [rule.site_column])[rule.site_column]
+    codes, values = site_codes(member, rule.site_column)
+    counts = np.bincount(codes if mask is None else codes[mask], minlength=len(values))
     site_checked: Counter[str] = Counter()
-    for site, n in (sites if mask is None else sites[mask]).value_counts(dropna=False).items():
-        site_checked[_site(site)] += int(n)
+    for site, n in zip(values, counts.tolist(), strict=True):
+        if n:
+            site_checked[_site(site)] += int(n)
     site_failing = Counter(_site(v) for v in failing_sites)
     return [SiteCount(site, site_checked[site], int(site_failing.get(site, 0))) for site in sorted(site_checked)]
 
