@@ -12,7 +12,6 @@ Exits 1 when any row differs. The warehouse is opened read-only.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 RESULT_COLUMNS = (

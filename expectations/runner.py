@@ -1,10 +1,11 @@
 """Run the suites with Great Expectations and say, per check, what passed, what failed and where.
 
-Frames come from DuckDB as pandas (pyarrow-backed strings; never GX's DuckDB SQLAlchemy route, which fails
-silently) and are validated with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an ephemeral
-GX context built once per process; the `ok` frames of a table are stacked into one validation. An exception inside
-GX (exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist yet) makes the check
-an ERROR (CheckOutcome.error set, passed False), never bad data.
+Frames come from DuckDB as Arrow; GX validates a pandas frame of their checked columns (never GX's DuckDB
+SQLAlchemy route, which fails silently) with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an
+ephemeral GX context built once per process: one validation per table, its frames side by side
+(expectations/frames.py). Failing rows come back as positions; their identifiers are read from the Arrow frame. An
+exception inside GX (exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist
+yet) makes the check an ERROR (CheckOutcome.error set, passed False), never bad data.
 """
 
 from __future__ import annotations
