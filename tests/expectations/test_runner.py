@@ -362,3 +362,60 @@ def test_failing_keys_read_as_pandas_reads_the_whole_frame(con):
     assert o.rows_failing == len(expected) > 0
     assert sorted(map(str, o.failing_keys)) == sorted(map(str, expected))
     assert all(isinstance(k["n"], float) for k in o.failing_keys)
+
+
+def test_layout_pads_only_ok_frames_and_never_past_a_counted_frame():
+    """Frames whose rules count NULLs (not-null) fix a validation's length; `ok` frames join the shortest one they
+    fit in, and those longer than all of them run together on their own."""
+    import pyarrow as pa
+
+    from expectations.frames import Member, layout
+
+    not_null = _rule("staging.stg_baseline.ecog.site_completeness")
+    ok = _rule(DEATH_AFTER_INF)
+
+    def member(rule, n, kind):
+        values = pa.array([True] * n) if kind == "bool" else pa.array(range(n))
+        return Member([rule], pa.table({"i": pa.array(range(n))}), pa.table({"c": values}))
+
+    fixed5, fixed3 = member(not_null, 5, "int"), member(not_null, 3, "int")
+    ok2, ok4, ok7 = (member(ok, n, "bool") for n in (2, 4, 7))
+    assert not fixed5.paddable and ok2.paddable
+    groups = layout([ok2, fixed5, ok7, fixed3, ok4])
+    assert [[m.n for m in g] for g in groups] == [[5, 4], [3, 2], [7]]
+
+
+def test_an_ok_frame_longer_than_its_table_runs_apart_with_the_same_outcome(con):
+    """An `ok` query returning more rows than the table frame (here each record twice) cannot be padded under a
+    not-null rule's frame: it gets a validation of its own, and every outcome is the rule's alone."""
+    twice = make_rule(
+        "staging.stg_baseline",
+        "twice",
+        category="plausibility",
+        subcategory="temporal",
+        severity="warning",
+        max_failing_share=0.5,
+        reason="test",
+        query="select site_code, record_id, ecog is not null as ok from staging.stg_baseline, (values (1), (2))",
+    )
+    con.execute("update staging.stg_baseline set ecog = null where site_code = 'S02'")
+    rules = [*rules_for_table("staging.stg_baseline"), twice]
+    together = {o.name: o for o in run_rules(con, rules, "r")}
+    assert together[twice.name].rows_checked == 2 * together["staging.stg_baseline.ecog.site_completeness"].rows_checked
+    for rule in rules:
+        (alone,) = run_rules(con, [rule], "r")
+        both = together[rule.name]
+        assert (
+            both.passed,
+            both.rows_checked,
+            both.rows_failing,
+            both.by_site,
+            sorted(map(str, both.failing_keys)),
+        ) == (
+            alone.passed,
+            alone.rows_checked,
+            alone.rows_failing,
+            alone.by_site,
+            sorted(map(str, alone.failing_keys)),
+        ), rule.name
+    assert together[twice.name].rows_failing > 0
