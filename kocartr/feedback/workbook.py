@@ -62,8 +62,9 @@ def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.
         from kocartr.dictionary import load_dictionary
 
         forms = load_dictionary().forms
+        stems = {f: Path(f).stem.lower() for f in rows["source_file"].unique() if f}  # per file, not per row
         wanted = [
-            (f, r, Path(f).stem.lower() if Path(f).stem.lower() in forms else form)
+            (f, r, stems[f] if stems[f] in forms else form)
             for f, r, form in rows.select("source_file", "source_row", "form").iter_rows()
             if f
         ]
