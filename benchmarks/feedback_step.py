@@ -6,7 +6,8 @@ print the process CPU seconds and resident memory after each stage and each site
         [--profile FILE.prof]
 
 The warehouse is WRITTEN (month's rows of audit.site_queries are replaced, as the asset does): run it on a copy of
-a benchmark's warehouse. SUBMISSIONS is the submissions root the workbooks read the site's own ids back from (only
+a benchmark's warehouse. The month's rows are deleted first (untimed), so the step finds the table as the monthly
+run does; `--rerun` keeps them (a month rebuilt: its rows deleted and re-inserted under the table's primary key). SUBMISSIONS is the submissions root the workbooks read the site's own ids back from (only
 read); workbooks go to OUT_DIR/<month>/. Quote `/usr/bin/time`'s user + system seconds for the whole job; the
 per-stage lines say where they went (CPU of DuckDB's threads included). `--profile` writes a cProfile of both steps.
 """
@@ -70,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--month", default="2026-10")
     ap.add_argument("--profile", type=Path, help="write a cProfile of both steps here")
+    ap.add_argument("--rerun", action="store_true", help="keep the month's rows: time a rebuild of the month")
     args = ap.parse_args(argv)
+    if not args.rerun:
+        import duckdb
+
+        with duckdb.connect(str(args.warehouse)) as con:
+            con.execute("delete from audit.site_queries where registry_month = ?", [args.month])
+            con.execute("checkpoint")
     clock = _Clock()
     if args.profile:
         import cProfile

@@ -30,12 +30,17 @@ def _id_columns(frame: pl.DataFrame) -> list[pl.Expr]:
     return [(pl.col(c) if c in have else pl.lit(None, pl.String)).alias(c) for c in _ID_COLUMNS]
 
 
-def _sheets_of_file(path: Path, form: str | None) -> list[SheetData]:
-    """The file's sheets of `form` (every sheet when None), CSVs possibly deferred; none if unreadable."""
+def _sheets_of_file(path: Path, root: Path, form: str | None, resolved: dict[Path, Path]) -> list[SheetData]:
+    """The file's sheets of `form` (every sheet when None), CSVs possibly deferred; none if the file is unreadable
+    or lies outside `root` (checked as ingest checks it, folders resolved once each)."""
     from kocartr.dictionary import load_dictionary
+    from kocartr.ingest.pipeline import _read_inside_root
 
     try:
-        read = read_file(path.name, path.read_bytes(), load_dictionary(), defer=True)
+        data = _read_inside_root(path, root, resolved)
+        if data is None:
+            return []  # a path that climbs out of the submissions root (or is no file) is never read
+        read = read_file(path.name, data, load_dictionary(), defer=True)
     except (OSError, FileReject):
         return []  # the file is gone or unreadable now: the workbook says so, the query stays
     return [s for s in read.sheets if (s.frame is not None or s.deferred is not None) and form in (None, s.form)]
@@ -69,7 +74,7 @@ def _deferred_ids(
 def site_ids(root: Path, wanted: Iterable[tuple[str, int, str | None]]) -> dict[tuple[str, int], SiteIds]:
     """{(source_file, source_row): (record_id, patient_id)} for the (source_file, source_row, form) asked for.
     A file outside `root` (a path that climbs out) is never read."""
-    root = Path(root).resolve()
+    root = Path(root)
     by_file: dict[tuple[str, str | None], set[int]] = defaultdict(set)
     for f, r, form in wanted:
         if f and r is not None:
@@ -77,11 +82,9 @@ def site_ids(root: Path, wanted: Iterable[tuple[str, int, str | None]]) -> dict[
     out: dict[tuple[str, int], SiteIds] = {}
     layouts: dict[tuple[str, tuple[str, ...]], list[tuple[str, DeferredCsv]]] = defaultdict(list)
     deferred_rows: dict[str, set[int]] = defaultdict(set)
+    resolved: dict[Path, Path] = {}
     for (f, form), rows in by_file.items():
-        path = (root / f).resolve()
-        if root not in path.parents:
-            continue
-        for sheet in _sheets_of_file(path, form):
+        for sheet in _sheets_of_file(root / f, root, form, resolved):
             if sheet.deferred is not None:  # a plain CSV (one sheet): parsed below with the others of its layout
                 layouts[(sheet.deferred.sep, tuple(sheet.names))].append((f, sheet.deferred))
                 deferred_rows[f] |= rows
