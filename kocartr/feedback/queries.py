@@ -329,7 +329,9 @@ def _korean_without_english(problems: pl.DataFrame) -> pl.DataFrame:
         return next((f.label_ko for f in d.all_fields(form) if f.name == field), None)
 
     def korean(src: str, rule: str, form: str | None, field: str | None, exp: str | None, msg: str | None):
-        return ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject") else msg
+        return (
+            ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject") else msg
+        )
 
     cols = ["source", "rule", "form", "field", "expected", "message_ko"]
     # once per distinct input (the texts repeat across thousands of rows), joined back on all six columns
