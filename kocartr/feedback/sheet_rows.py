@@ -29,7 +29,10 @@ _SPACE = "[" + "".join(f"\\x{{{ord(c):X}}}" for c in map(chr, range(0x3001)) if 
 
 
 def can_splice(frame: pl.DataFrame) -> bool:
-    """No string of the frame needs an _xHHHH_ escape (see the module's note)."""
+    """No string of the frame needs an _xHHHH_ escape (see the module's note), and no row is empty (xlsxwriter
+    writes no row element for it, and the sheet's dimension ends at its last written cell)."""
+    if frame.width and frame.select(pl.all_horizontal(pl.all().is_null()).any()).item():
+        return False
     return not any(frame[n].str.contains(_NEEDS_ESCAPE).any() for n, t in frame.schema.items() if t == pl.String)
 
 
@@ -80,11 +83,11 @@ def rows_xml(frame: pl.DataFrame, styles: list[int | None]) -> bytes:
     if frame.is_empty():
         return b""
     if not can_splice(frame):
-        raise ValueError("a value needs an _xHHHH_ escape: write this sheet cell by cell")
+        raise ValueError("an empty row, or a value needing an _xHHHH_ escape: write this sheet cell by cell")
     for name, dtype in frame.schema.items():
         if not (dtype == pl.String or dtype.is_integer()):
             raise TypeError(f"column {name}: {dtype} cells are written by xlsxwriter, not here")
-        if dtype.is_integer() and frame[name].abs().max() >= 10**15:  # type: ignore[operator]
+        if dtype.is_integer() and (frame[name].abs().max() or 0) >= 10**15:  # type: ignore[operator]
             raise ValueError(f"column {name}: integers this large are not written exactly as numbers")
     strings = [n for n, t in frame.schema.items() if t == pl.String]
     frame = frame.with_columns(_text(frame[n]) for n in strings).with_columns(

@@ -84,3 +84,8 @@ def test_rows_xml_refuses_what_it_cannot_write_exactly():
     with pytest.raises(ValueError):
         rows_xml(pl.DataFrame({"x": [10**16]}), [None])
     assert rows_xml(pl.DataFrame(schema={"x": pl.String}), [None]) == b""
+    nulls = pl.DataFrame({"x": ["a", None], "n": [None, None]}, schema={"x": pl.String, "n": pl.Int64})
+    assert rows_xml(nulls.head(1), [None, None]) == b'<row r="2"><c r="A2" t="inlineStr"><is><t>a</t></is></c></row>'
+    assert not can_splice(nulls)  # an empty row: xlsxwriter writes none
+    with pytest.raises(ValueError):
+        rows_xml(nulls, [None, None])
