@@ -6,11 +6,11 @@ The data dictionary is the one source of truth for forms, fields and code lists.
   description, type, unit, CIBMTR item) plus the ingest lineage / version columns (docs/ARCHITECTURE.md);
 - ``models/staging/stg_<form>.sql`` and ``models/staging/_stg_models.yml``: one staging model per form (current
   version only, typed, codes harmonized to upper case, free text dropped) with its documentation and its tests
-  (grain, not-null for the required fields in one ``not_null_columns`` scan, accepted values through the
-  ``in_code_list`` generic test per code column);
+  (grain, not-null for the required fields in one ``not_null_columns`` scan, accepted values of every code
+  column in one ``in_code_lists`` test);
 - ``seeds/dictionary_codes.csv`` and ``seeds/_dictionary_codes.yml``: one row per (code_list, code) with the label
   and every code attribute as a column (ASTCT component grades, NRM causes, response ranks, ...), which models join
-  for clinical knowledge and ``in_code_list`` uses for accepted values.
+  for clinical knowledge and ``in_code_lists`` uses for accepted values.
 
 ``check()`` lists the generated files that are missing or differ from what ``sync()`` would write; a pytest
 asserts it is empty, so generated files never drift from the dictionary.
@@ -215,15 +215,15 @@ def render_staging_yml(d: Dictionary) -> str:
     for name, fm in d.forms.items():
         # required fields (and the keys) are tested for NULLs in one scan per model (not_null_columns)
         required = ["site_code", "patient_key", "record_id"] if fm.patient_level else ["site_code", "record_id"]
+        # every code column against its code list in one test per model (in_code_lists)
+        code_lists = {"site_code": "site" if fm.is_site_form else "data_source"}
+        multiple: list[str] = []
         cols: list[dict[str, Any]] = [
             {
                 "name": "site_code",
                 "description": "Registry code of the submitting hospital."
                 if fm.is_site_form
                 else f"Declared source of the return ({fm.source}; code list data_source).",
-                "data_tests": [
-                    {"in_code_list": {"arguments": {"code_list": "site" if fm.is_site_form else "data_source"}}}
-                ],
             },
             {"name": "patient_key", "description": "Registry patient key (HMAC pseudonym)."},
             {
@@ -236,18 +236,13 @@ def render_staging_yml(d: Dictionary) -> str:
         for f in form_fields(d, name):
             if f.is_free_text:
                 continue
-            col: dict[str, Any] = {"name": f.name, "description": _field_doc(f), "meta": _field_meta(f)}
-            tests: list[Any] = []
             if f.required and not f.required_if:
                 required.append(f.name)
             if f.code_list:
-                args: dict[str, Any] = {"code_list": f.code_list}
+                code_lists[f.name] = f.code_list
                 if f.multiple:
-                    args["multiple"] = True
-                tests.append({"in_code_list": {"arguments": args}})
-            if tests:
-                col["data_tests"] = tests
-            cols.append(col)
+                    multiple.append(f.name)
+            cols.append({"name": f.name, "description": _field_doc(f), "meta": _field_meta(f)})
         cols += [
             {"name": "record_version", "description": "Version number of the current record (raw._version)."},
             {"name": "source_file", "description": "Submission file of the current version (lineage)."},
@@ -261,6 +256,11 @@ def render_staging_yml(d: Dictionary) -> str:
                 "data_tests": [
                     {"unique_combination": {"arguments": {"columns": ["site_code", "record_id"]}}},
                     {"not_null_columns": {"arguments": {"columns": required}}},
+                    {
+                        "in_code_lists": {
+                            "arguments": {"code_lists": code_lists} | ({"multiple": multiple} if multiple else {})
+                        }
+                    },
                 ],
                 "columns": cols,
             }

@@ -1,4 +1,4 @@
-"""How Dagster calls dbt: the project handle, manifest preparation and the CLI arguments (pure, unit-tested)."""
+"""The project's one dbt parse: made when the project files change, reused by every build (dbt_build.py) and test."""
 
 from __future__ import annotations
 
@@ -18,17 +18,6 @@ def dbt_executable() -> str:
     """dbt from this interpreter's environment (dagster-dbt does not install it; engineering notes)."""
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"
-
-
-def build_args() -> list[str]:
-    """`dbt build` of an op's selection.
-
-    `buildable` indirect selection: a test runs in the layer op that builds the last model it reads. The default
-    (eager) would run, in the staging op, mart tests that merely reference a seed, before the marts exist.
-    No dbt.log (a 6 MB debug log per layer) and no manifest / run_results JSON: the invocation's target folder is
-    removed after the layer, and dbt's events reach the run's log through dagster-dbt (~14% of dbt's CPU).
-    """
-    return ["build", "--indirect-selection", "buildable", "--log-level-file", "none", "--no-write-json"]
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:

@@ -1,6 +1,7 @@
--- The data cut-off (YYYY-MM-DD) of this build. REQUIRED: the dbt var `data_cutoff` when given (tests, ad-hoc runs),
--- else the environment variable KOCARTR_DATA_CUTOFF (kocartr run / Dagster set it per registry month: an env var,
--- unlike a var, keeps dbt's partial parsing). There is no fallback (not today, not the latest submitted month): a
+-- The data cut-off (YYYY-MM-DD) of this build. REQUIRED: the dbt var `data_cutoff` when given (kocartr run / Dagster
+-- pass the registry month's last day to in-process dbt, which is handed the parse and so never re-parses for a var),
+-- else the environment variable KOCARTR_DATA_CUTOFF (command-line dbt: tests, make docs; an env var, unlike a var,
+-- keeps the command line's partial parsing). There is no fallback (not today, not the latest submitted month): a
 -- build without a cut-off would silently mix months, so it fails at compile time with this message.
 -- dbt_project.yml must not declare `vars: data_cutoff`: a project var wins over var()'s default and hid the env var.
 -- Read only when dbt executes a node: an env_var() read while parsing is recorded in the parse, and a new month

@@ -22,6 +22,7 @@ from expectations.config import RAW_COMMON_TYPES, RAW_ID_COLUMNS, RAW_LINEAGE_CO
 from expectations.rules import Rule, rule
 
 _IDS = ", ".join(RAW_ID_COLUMNS)
+_WHOLE = "rows between unbounded preceding and unbounded following"
 
 
 def _lit(v: str) -> str:
@@ -40,17 +41,18 @@ def _frame_sql(dictionary, form_name: str) -> str:
     with expected(column_name, expected_type) as (values {values}),
     actual as (select column_name, data_type from information_schema.columns
                where table_schema = {_lit(schema)} and table_name = {_lit(tname)}),
-    versions as (
+    versions as (  -- one window (one sort) per record: the peers of a row's _version are its key duplicates
         select {_IDS},
-               count(*) over (partition by {_IDS}) = 1 as ok_version_key_unique,
+               count(*) over (w range between current row and current row) = 1 as ok_version_key_unique,
                -- one value per record (on its first row): exactly one current version
-               case when row_number() over (partition by site_code, record_id order by _version) = 1
-                    then count(*) filter (where _is_current) over (partition by site_code, record_id) = 1
+               case when row_number() over w = 1
+                    then count(*) filter (where _is_current) over (w {_WHOLE}) = 1
                end as ok_one_current_version,
                coalesce(_is_current = (_valid_to_month is null)
-                        and (not _is_current or _version = max(_version) over (partition by site_code, record_id)),
+                        and (not _is_current or _version = max(_version) over (w {_WHOLE})),
                         false) as ok_current_iff_open_validity
-        from {table})
+        from {table}
+        window w as (partition by site_code, record_id order by _version))
     select {_IDS}, ok_version_key_unique, ok_one_current_version, ok_current_iff_open_validity,
            null::varchar as column_name, null::boolean as ok_column_types
     from versions

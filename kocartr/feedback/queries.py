@@ -173,16 +173,13 @@ def _quality_checks(con, month: str) -> pl.DataFrame:
     ).fetchall()
     rules = {r.name: r for r in all_rules()}
     d = load_dictionary()
+    texts: dict[tuple[str, str], tuple[str | None, str | None, str, str]] = {}  # per (table, rule): not per record
     rows = []
     for table, check, severity, site, key in found:
-        rule = rules.get(check)
+        if (table, check) not in texts:
+            texts[(table, check)] = _check_texts(d, rules.get(check), _form_of_table(table))
+        form, field, en, ko = texts[(table, check)]
         parts = _parse_key(key)
-        form = _form_of_table(table)
-        fields = [c for c in (rule.columns if rule else ()) if form and c in {f.name for f in d.all_fields(form)}]
-        field = fields[0] if fields else None
-        form_ko = d.forms[form].label_ko if form in d.forms else None
-        field_ko = next((f.label_ko for f in d.all_fields(form) if f.name == field), None) if form and field else None
-        en, ko = check_message_for(rule, form_ko, field_ko)
         patient = parts.get("patient_key") or parts.get("USUBJID")
         rows.append(
             dict(
@@ -207,6 +204,17 @@ def _quality_checks(con, month: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={**{c: QUERY_COLUMNS[c] for c in _PROBLEM_COLUMNS}, _IDENTITY: pl.Utf8})
 
 
+def _check_texts(d, rule, form: str | None) -> tuple[str | None, str | None, str, str]:
+    """(form, field, English, Korean) of a record failing `rule` in a table of `form`: the rule's first column
+    that is a field of the form, named in Korean by its dictionary label."""
+    fields = [c for c in (rule.columns if rule else ()) if form and c in {f.name for f in d.all_fields(form)}]
+    field = fields[0] if fields else None
+    form_ko = d.forms[form].label_ko if form in d.forms else None
+    field_ko = next((f.label_ko for f in d.all_fields(form) if f.name == field), None) if form and field else None
+    en, ko = check_message_for(rule, form_ko, field_ko)
+    return form, field, en, ko
+
+
 def check_message_for(rule, form_ko: str | None, field_ko: str | None) -> tuple[str, str]:
     from kocartr.feedback.messages import check_message
 
@@ -225,9 +233,12 @@ def _followup(con) -> pl.DataFrame:
     found = con.sql(f"""select visit_key, patient_key, site_code, timepoint, {C.FOLLOWUP_DUE_DATE}, {C.FOLLOWUP_STATE}
                         from {C.FCT_FOLLOWUP_SCHEDULE} where {C.FOLLOWUP_STATE} in ('OVERDUE', 'MISSED')
                         and site_code is not null order by all""").fetchall()
+    texts: dict[tuple, tuple[str, str]] = {}  # per (timepoint, state, due date): not per visit
     rows = []
     for visit, patient, site, tp, due, state in found:
-        en, ko = visit_message(tp, state, due.isoformat() if due else "?")
+        if (tp, state, due) not in texts:
+            texts[(tp, state, due)] = visit_message(tp, state, due.isoformat() if due else "?")
+        en, ko = texts[(tp, state, due)]
         rows.append(
             dict(
                 source="followup",
@@ -317,12 +328,17 @@ def _korean_without_english(problems: pl.DataFrame) -> pl.DataFrame:
             return None
         return next((f.label_ko for f in d.all_fields(form) if f.name == field), None)
 
-    cols = ("source", "rule", "form", "field", "expected", "message_ko")
-    ko = [
-        ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject") else msg
-        for src, rule, form, field, exp, msg in problems.select(cols).iter_rows()
-    ]
-    return problems.with_columns(message_ko=pl.Series(ko, dtype=pl.Utf8))
+    def korean(src: str, rule: str, form: str | None, field: str | None, exp: str | None, msg: str | None):
+        return (
+            ingest_message_ko(src, rule, label(form, field), exp, msg) if src in ("quarantine", "file_reject") else msg
+        )
+
+    cols = ["source", "rule", "form", "field", "expected", "message_ko"]
+    # once per distinct input (the texts repeat across thousands of rows), joined back on all six columns
+    distinct = problems.select(cols).unique()
+    texts = distinct.with_columns(_ko=pl.Series([korean(*r) for r in distinct.iter_rows()], dtype=pl.Utf8))
+    joined = problems.join(texts, on=cols, how="left", nulls_equal=True, maintain_order="left")
+    return joined.with_columns(message_ko=pl.col("_ko")).drop("_ko")
 
 
 def current_problems(con, month: str) -> pl.DataFrame:

@@ -7,11 +7,13 @@ for the registry as a whole (per-site verdicts, audit.dq_results).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import polars as pl
 
 from kocartr.feedback.queries import SITE_QUERIES
+from kocartr.feedback.sheet_rows import can_splice, rows_xml, splice_rows
 from kocartr.feedback.site_ids import site_ids
 
 SHEETS = {  # source -> sheet title
@@ -62,8 +64,9 @@ def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.
         from kocartr.dictionary import load_dictionary
 
         forms = load_dictionary().forms
+        stems = {f: Path(f).stem.lower() for f in rows["source_file"].unique() if f}  # per file, not per row
         wanted = [
-            (f, r, Path(f).stem.lower() if Path(f).stem.lower() in forms else form)
+            (f, r, stems[f] if stems[f] in forms else form)
             for f, r, form in rows.select("source_file", "source_row", "form").iter_rows()
             if f
         ]
@@ -76,12 +79,14 @@ def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.
     )
 
 
-def _sheet(wb, title: str, cols: list[tuple[str, str, int]], frame: pl.DataFrame, head, wrap) -> None:
+def _sheet(wb, title: str, cols: list[tuple[str, str, int]], frame: pl.DataFrame, head, wrap, cells: bool = True):
+    """A table sheet: header row, column widths (wide columns wrap), frozen header, filter over the rows; the
+    frame's cells written here, or (cells=False) spliced in afterwards (kocartr.feedback.sheet_rows)."""
     ws = wb.add_worksheet(title)
     for j, (_, label, width) in enumerate(cols):
         ws.write(0, j, label, head)
         ws.set_column(j, j, width, wrap if width >= 40 else None)
-    for i, row in enumerate(frame.select([c for c, _, _ in cols]).iter_rows(), start=1):
+    for i, row in enumerate(frame.select([c for c, _, _ in cols]).iter_rows() if cells else (), start=1):
         for j, v in enumerate(row):
             if v is None:
                 continue
@@ -91,6 +96,7 @@ def _sheet(wb, title: str, cols: list[tuple[str, str, int]], frame: pl.DataFrame
                 ws.write_string(i, j, str(v))
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(frame.height, 1), len(cols) - 1)
+    return ws
 
 
 def write_site_queries(con, site: str, month: str, out: Path, submissions: Path | None = None) -> dict[str, int]:
@@ -108,7 +114,8 @@ def write_site_queries(con, site: str, month: str, out: Path, submissions: Path 
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(out))
+    book = io.BytesIO()
+    wb = xlsxwriter.Workbook(book, {"in_memory": True})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
     counts = {src: rows.filter(pl.col("source") == src).height for src in SHEETS}
@@ -138,8 +145,19 @@ def write_site_queries(con, site: str, month: str, out: Path, submissions: Path 
         summary.write(i, 0, text, wrap)
         if n is not None:
             summary.write_number(i, 1, n)
+    tables = {}  # the query sheets' rows (up to tens of thousands) are spliced in after xlsxwriter has written
     for src, title in SHEETS.items():
-        _sheet(wb, title, _QUERY_COLUMNS, rows.filter(pl.col("source") == src), head, wrap)
+        frame = rows.filter(pl.col("source") == src).select([c for c, _, _ in _QUERY_COLUMNS])
+        splice = frame.height > 0 and can_splice(frame)
+        ws = _sheet(wb, title, _QUERY_COLUMNS, frame, head, wrap, cells=not splice)
+        if splice:
+            tables[f"xl/worksheets/sheet{ws.index + 1}.xml"] = frame
     _sheet(wb, VERDICT_SHEET, _VERDICT_COLUMNS, verdicts, head, wrap)
     wb.close()
+    styles = [wrap.xf_index if width >= 40 else None for _, _, width in _QUERY_COLUMNS]  # a column's format
+    splice_rows(
+        book.getvalue(),
+        out,
+        {part: (f.width, f.height, rows_xml(f, styles)) for part, f in tables.items()},
+    )
     return {**counts, "site_verdicts": verdicts.height}

@@ -1,9 +1,9 @@
 """dbt assets, one op per layer so that each layer's quality gate can stop the next layer.
 
 Staging (with seeds), then intermediate + marts ("core"), then the ADaM analysis datasets. Each op is a
-`dbt build` (models and their dbt tests) for one registry month, whose cut-off reaches the models as
-KOCARTR_DATA_CUTOFF in the dbt subprocess's own environment (staging reads the registry as of that month).
-Three dbt invocations cost ~6 s of start-up in all; the gates between layers are worth it.
+`dbt build` (models and their dbt tests) for one registry month, run inside the Dagster process
+(orchestration/dbt_build.py), whose cut-off reaches the models as the dbt var `data_cutoff` (staging reads the
+registry as of that month). The project's parse is loaded once per process, so a layer costs only its nodes.
 
 A model's dbt tests are one Dagster asset check, `dbt_tests`, whose result names every test that did not pass and
 whose metadata lists each test with its status and failing rows: one check event per model instead of one per test
@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from orchestration.dbt_cli import MANIFEST, build_args, reuse_parse
+from orchestration.dbt_cli import MANIFEST
 from orchestration.partitions import one_month_per_run, registry_months
 from orchestration.resources import RegistryConfig, RegistryDbt
 
@@ -115,15 +115,12 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         dagster_dbt_translator=TRANSLATOR,
     )
     def _assets(context: dg.AssetExecutionContext, dbt: RegistryDbt, registry: RegistryConfig):
-        # Each invocation's artifacts (compiled SQL and the parse; no dbt.log or JSON artifacts: build_args) go to a
-        # temporary folder removed when the layer is done: dbt_project/target once grew 24 MB per run. The events reach
-        # Dagster's log (the run's log file) while dbt streams them.
-        env = registry.dbt_env(context.partition_key)
-        # Each gets the project's parse stamped for this warehouse, so dbt does not parse the project again.
+        # Each build's compiled SQL (no dbt.log or JSON artifacts) goes to a temporary folder removed when the layer
+        # is done: dbt_project/target once grew 24 MB per run. The events reach Dagster while dbt streams them.
         refuse_checks_without_their_model(context)
         with tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
-            reuse_parse(registry.warehouse, Path(target))
-            yield from dbt_events(dbt.cli(build_args(), context=context, target_path=Path(target), env=env), context)
+            invocation = dbt.build(context, registry.warehouse, context.partition_key, Path(target))
+            yield from dbt_events(invocation, context)
 
     return _assets
 

@@ -140,13 +140,13 @@ def test_column_name_case(models):
 
 
 def test_every_dictionary_code_column_is_tested_against_its_code_list(models, manifest):
-    """Accepted values come from the dictionary's code lists (generic test in_code_list over the generated seed),
-    never from a retyped list: every staging column that carries a code list has that test."""
+    """Accepted values come from the dictionary's code lists (generic test in_code_lists over the generated seed),
+    never from a retyped list: every staging column that carries a code list is in its model's test."""
     tested = set()
     for node in manifest["nodes"].values():
         meta = node.get("test_metadata") or {}
-        if node["resource_type"] == "test" and meta.get("name") == "in_code_list":
-            tested.add((node["attached_node"], node["column_name"], meta["kwargs"]["code_list"]))
+        if node["resource_type"] == "test" and meta.get("name") == "in_code_lists":
+            tested |= {(node["attached_node"], c, cl) for c, cl in meta["kwargs"]["code_lists"].items()}
     expected = set()
     for uid, node in models.items():
         for col in node["columns"].values():

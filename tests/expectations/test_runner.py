@@ -296,3 +296,126 @@ def test_stacked_ok_frames_give_each_rule_its_own_outcome(con):
             alone.failing_keys,
         ), rule.name
     assert any(not o.passed for o in together.values())
+
+
+def test_a_table_is_validated_once_and_each_rule_as_if_alone(con, monkeypatch):
+    """All rules of adam.adtte (not-null and compound-unique on the table, `ok` queries of other lengths) run in
+    one GX validation, and each outcome equals the rule's outcome run alone."""
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    con.execute("update adam.adtte set AVAL = null where PARAMCD = 'OS' and SITEID = 'S01'")
+    con.execute("update adam.adtte set ENTRYT = -1 where PARAMCD = 'PFS'")
+    rules = rules_for_table("adam.adtte")
+    assert {r.expectation for r in rules} >= {"ExpectColumnValuesToNotBeNull", "ExpectCompoundColumnsToBeUnique"}
+    calls = []
+    validate = Batch.validate
+
+    def counting(self, *a, **k):
+        calls.append(len(self.data.dataframe))
+        return validate(self, *a, **k)
+
+    monkeypatch.setattr(Batch, "validate", counting)
+    together = {o.name: o for o in run_rules(con, rules, "r")}
+    assert len(calls) == 1
+    failed = {n for n, o in together.items() if not o.passed}
+    assert {"adam.adtte.aval.not_null", "adam.adtte.entry_nonnegative"} <= failed
+    for rule in rules:
+        (alone,) = run_rules(con, [rule], "r")
+        both = together[rule.name]
+        assert (
+            both.passed,
+            both.rows_checked,
+            both.rows_failing,
+            both.by_site,
+            sorted(map(str, both.failing_keys)),
+        ) == (
+            alone.passed,
+            alone.rows_checked,
+            alone.rows_failing,
+            alone.by_site,
+            sorted(map(str, alone.failing_keys)),
+        ), rule.name
+
+
+def test_failing_keys_read_as_pandas_reads_the_whole_frame(con):
+    """Identifiers are taken from Arrow for the failing rows only, yet keep the values the whole frame has in
+    pandas: an integer identifier with NULLs elsewhere in the frame reads as a float (1.0), a date as ISO text."""
+    odd = make_rule(
+        "staging.stg_crs",
+        "odd_ids",
+        category="plausibility",
+        subcategory="temporal",
+        severity="critical",
+        reason="test",
+        query="select site_code, record_id, case when record_id <> (select min(record_id) from staging.stg_crs) "
+        "then 1 end as n, onset_date, record_id = (select min(record_id) from staging.stg_crs) as ok "
+        "from staging.stg_crs",
+        id_columns=("site_code", "n", "onset_date"),
+    )
+    (o,) = run_rules(con, [odd], "r")
+    frame = con.sql(odd.query).to_arrow_table().to_pandas()  # how the runner read whole frames before
+    assert frame["n"].dtype == "float64"
+    expected = [
+        {"site_code": r.site_code, "n": float(r.n), "onset_date": r.onset_date.isoformat()}
+        for r in frame[~frame["ok"]].itertuples()
+    ]
+    assert o.rows_failing == len(expected) > 0
+    assert sorted(map(str, o.failing_keys)) == sorted(map(str, expected))
+    assert all(isinstance(k["n"], float) for k in o.failing_keys)
+
+
+def test_layout_pads_only_ok_frames_and_never_past_a_counted_frame():
+    """Frames whose rules count NULLs (not-null) fix a validation's length; `ok` frames join the shortest one they
+    fit in, and those longer than all of them run together on their own."""
+    import pyarrow as pa
+
+    from expectations.frames import Member, layout
+
+    not_null = _rule("staging.stg_baseline.ecog.site_completeness")
+    ok = _rule(DEATH_AFTER_INF)
+
+    def member(rule, n, kind):
+        values = pa.array([True] * n) if kind == "bool" else pa.array(range(n))
+        return Member([rule], pa.table({"i": pa.array(range(n))}), pa.table({"c": values}))
+
+    fixed5, fixed3 = member(not_null, 5, "int"), member(not_null, 3, "int")
+    ok2, ok4, ok7 = (member(ok, n, "bool") for n in (2, 4, 7))
+    assert not fixed5.paddable and ok2.paddable
+    groups = layout([ok2, fixed5, ok7, fixed3, ok4])
+    assert [[m.n for m in g] for g in groups] == [[5, 4], [3, 2], [7]]
+
+
+def test_an_ok_frame_longer_than_its_table_runs_apart_with_the_same_outcome(con):
+    """An `ok` query returning more rows than the table frame (here each record twice) cannot be padded under a
+    not-null rule's frame: it gets a validation of its own, and every outcome is the rule's alone."""
+    twice = make_rule(
+        "staging.stg_baseline",
+        "twice",
+        category="plausibility",
+        subcategory="temporal",
+        severity="warning",
+        max_failing_share=0.5,
+        reason="test",
+        query="select site_code, record_id, ecog is not null as ok from staging.stg_baseline, (values (1), (2))",
+    )
+    con.execute("update staging.stg_baseline set ecog = null where site_code = 'S02'")
+    rules = [*rules_for_table("staging.stg_baseline"), twice]
+    together = {o.name: o for o in run_rules(con, rules, "r")}
+    assert together[twice.name].rows_checked == 2 * together["staging.stg_baseline.ecog.site_completeness"].rows_checked
+    for rule in rules:
+        (alone,) = run_rules(con, [rule], "r")
+        both = together[rule.name]
+        assert (
+            both.passed,
+            both.rows_checked,
+            both.rows_failing,
+            both.by_site,
+            sorted(map(str, both.failing_keys)),
+        ) == (
+            alone.passed,
+            alone.rows_checked,
+            alone.rows_failing,
+            alone.by_site,
+            sorted(map(str, alone.failing_keys)),
+        ), rule.name
+    assert together[twice.name].rows_failing > 0

@@ -3,7 +3,7 @@
 import pytest
 
 from kocartr.months import month_end, month_of
-from orchestration.dbt_cli import build_args
+from kocartr.paths import DBT_PROJECT_DIR
 from orchestration.jobs import changed_batches
 from orchestration.partitions import batch_key, parse_batch_key
 from orchestration.runner import choose_month
@@ -31,21 +31,23 @@ def test_month_end_handles_leap_years_and_december():
         month_end("2025-13")
 
 
-def test_dbt_gets_the_month_cutoff_in_its_own_environment_not_the_process_one(monkeypatch, tmp_path):
+def test_dbt_gets_the_month_cutoff_and_warehouse_as_arguments_not_the_process_environment(monkeypatch, tmp_path):
     import os
 
-    from orchestration.resources import RegistryConfig
+    import yaml
+
+    from orchestration.dbt_build import write_profiles
+    from orchestration.resources import data_cutoff
 
     monkeypatch.delenv("KOCARTR_DATA_CUTOFF", raising=False)
-    args = build_args()
-    assert args[0] == "build" and "--vars" not in args  # vars would defeat dbt's partial parsing
-    assert args[args.index("--indirect-selection") + 1] == "buildable"
-    config = RegistryConfig(
-        warehouse=str(tmp_path / "w.duckdb"), submissions_dir=".", release_dir=".", queries_dir=".", demo=True
-    )
-    env = config.dbt_env("2024-02")
-    assert env == {"KOCARTR_WAREHOUSE": str(tmp_path / "w.duckdb"), "KOCARTR_DATA_CUTOFF": "2024-02-29"}
-    assert "KOCARTR_DATA_CUTOFF" not in os.environ and os.environ.get("KOCARTR_WAREHOUSE") != env["KOCARTR_WAREHOUSE"]
+    assert data_cutoff("2024-02") == "2024-02-29"
+    folder = write_profiles(str(tmp_path / "w.duckdb"), tmp_path / "profiles")
+    written = yaml.safe_load((folder / "profiles.yml").read_text(encoding="utf-8"))["kocartr"]["outputs"]["dev"]
+    project = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))["kocartr"]["outputs"][
+        "dev"
+    ]
+    assert written == {**project, "path": str(tmp_path / "w.duckdb")}  # every other setting is the project's
+    assert "KOCARTR_DATA_CUTOFF" not in os.environ and os.environ.get("KOCARTR_WAREHOUSE") != str(tmp_path / "w.duckdb")
 
 
 def test_choose_month():

@@ -1,0 +1,60 @@
+"""dbt runs inside the Dagster process (orchestration/dbt_build.py): a failing dbt test still stops its layer, is
+named in the model's check and in the step's error, and dbt leaves the warehouse free for the next step."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_failing_dbt_test_fails_its_layer_names_the_test_and_frees_the_warehouse(
+    pipeline_run, small_submissions, tmp_path
+):
+    import dagster as dg
+
+    from orchestration.assets.warehouse import dbt_layer_assets
+    from orchestration.resources import registry_resources
+    from orchestration.runner import registry_config
+
+    result, warehouse, _ = pipeline_run
+    broken = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, broken)
+    con = duckdb.connect(str(broken))
+    # one current registration loses its consent date: stg_registration's not_null_columns test (severity error)
+    con.execute(
+        "update raw.registration set consent_date = null "
+        "where rowid = (select min(rowid) from raw.registration where _is_current)"
+    )
+    con.close()
+
+    staging = dbt_layer_assets()[0]
+    config = registry_config(small_submissions / "submissions", broken, tmp_path / "releases", demo=True)
+    run = dg.materialize(
+        [staging],
+        partition_key=result.month,
+        resources=registry_resources(config),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not run.success
+    registration = dg.AssetKey(["staging", "stg_registration"])
+    check = [e for e in run.get_asset_check_evaluations() if e.asset_key == registration]
+    assert len(check) == 1 and not check[0].passed
+    assert "not_null_columns_stg_registration" in (check[0].description or "")
+    failure = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure[0].event_specific_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert any("dbt build failed" in m and "not_null_columns_stg_registration" in m for m in messages)
+    # the other staging models were built and reported while dbt ran
+    built = {m.asset_key for m in run.asset_materializations_for_node(staging.node_def.name)}
+    assert dg.AssetKey(["staging", "stg_lab"]) in built
+    # dbt closed its DuckDB database: this process opens the file again, with another configuration
+    duckdb.connect(str(broken), read_only=True).close()
