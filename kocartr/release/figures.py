@@ -182,12 +182,15 @@ def _figure(con, config, context, pub, kind: str, ep: str, cs, sv: str, names: d
     return {"fig": fig, "not_drawn": not_drawn, "by": by}
 
 
-def write_figures(con, folder: Path, context: dict[str, Any], config: ReleaseConfig) -> list[dict[str, str]]:
-    """Write the PNGs into `folder` (by product and by disease group); returns [{file, title, caption, ...}]."""
+def write_figures(
+    con, folder: Path, context: dict[str, Any], config: ReleaseConfig, pub: outcomes.PublishedOutcomes | None = None
+) -> list[dict[str, str]]:
+    """Write the PNGs into `folder` (by product and by disease group); returns [{file, title, caption, ...}].
+    `pub`: outcomes.build_outcomes(con, config) when the caller has it already (built here otherwise)."""
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     out: list[dict[str, str]] = []
-    pub = outcomes.build_outcomes(con, config)
+    pub = pub if pub is not None else outcomes.build_outcomes(con, config)
     names = display_names(con, config)
     by_vars = list(dict.fromkeys([config.figure_stratum_variable, "DISGRP"]))
     for kind, endpoints, curves in (

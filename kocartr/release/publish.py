@@ -415,18 +415,23 @@ def _table_meta(dst, released: list, copied: dict, col_docs: list[dict], tmp: Pa
 
 def _write_extras(tmp: Path, db_path: Path, context: dict, config: ReleaseConfig) -> None:
     """The HTA workbook, the figures and the report, read from the finished release database (read-only)."""
+    import copy
+
     import duckdb
 
-    from kocartr.release import figures, report, workbook
+    from kocartr.release import figures, outcomes, report, workbook
 
     cut = context["cutoff"]
     ro = duckdb.connect(str(db_path), read_only=True)
     try:
-        workbook.write_workbook(ro, tmp / f"hta_outcomes_{cut}.xlsx", context, config)
+        # The suppressed outcomes are read and decided once; each output gets its own copy, as if it had built
+        # them itself (nothing one of them adds to its copy can reach another).
+        pub = outcomes.build_outcomes(ro, config)
+        workbook.write_workbook(ro, tmp / f"hta_outcomes_{cut}.xlsx", context, config, copy.deepcopy(pub))
         _stage("workbook")
-        figs = figures.write_figures(ro, tmp / "figures", context, config)
+        figs = figures.write_figures(ro, tmp / "figures", context, config, copy.deepcopy(pub))
         _stage("figures")
-        report.write_report(ro, tmp / "report.html", context, config, figs)
+        report.write_report(ro, tmp / "report.html", context, config, figs, pub)
         _stage("report")
     finally:
         ro.close()

@@ -354,13 +354,20 @@ def sir_report_table(con, config: ReleaseConfig, names: dict[str, str]) -> dict[
     }
 
 
-def report_context(con, context: dict[str, Any], config: ReleaseConfig, figures: list[dict[str, str]]) -> dict:
-    """Everything the template shows, suppressed."""
+def report_context(
+    con,
+    context: dict[str, Any],
+    config: ReleaseConfig,
+    figures: list[dict[str, str]],
+    pub: outcomes.PublishedOutcomes | None = None,
+) -> dict:
+    """Everything the template shows, suppressed. `pub`: outcomes.build_outcomes(con, config) when the caller has
+    it already (built here otherwise)."""
     from datetime import date
 
     cut = context["cutoff"]
     names = product_names(con, config)
-    pub = outcomes.build_outcomes(con, config)
+    pub = pub if pub is not None else outcomes.build_outcomes(con, config)
     labels = load_labels()
     fc = followup_completeness(con, config, cut)
     score, gate = quality_tables(context)
@@ -414,6 +421,11 @@ def render(ctx: dict[str, Any]) -> str:
 
 
 def write_report(
-    con, path: Path, context: dict[str, Any], config: ReleaseConfig, figures: list[dict[str, str]]
+    con,
+    path: Path,
+    context: dict[str, Any],
+    config: ReleaseConfig,
+    figures: list[dict[str, str]],
+    pub: outcomes.PublishedOutcomes | None = None,
 ) -> None:
-    path.write_text(render(report_context(con, context, config, figures)), encoding="utf-8")
+    path.write_text(render(report_context(con, context, config, figures, pub)), encoding="utf-8")

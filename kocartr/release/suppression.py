@@ -35,7 +35,7 @@ All functions are pure and deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,12 +67,13 @@ def _new_highs():
     return lp
 
 
-def _bounds(
+def _model(
     entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
-) -> dict[Hashable, tuple[float, float]]:
-    """(min, max) of each hidden entry over every table consistent with what is published: two linear programs per
-    hidden entry, solved with HiGHS (the solver scipy's linprog calls) on one model whose objective alone changes, so
-    that each solve starts from the previous optimal basis (a few pivots) instead of building and presolving a new
+) -> tuple[list[Hashable], Callable[[int, float], tuple[float | None, list[float] | None]]]:
+    """The hidden entries (sorted) and `optimum(i, sense)`: the min (sense 1) or -max (sense -1) of entry i over
+    every table consistent with what is published, with the optimal table found (None, None when there is no
+    optimum: unbounded). One HiGHS model (the solver scipy's linprog calls) whose objective alone changes, so that
+    each solve starts from the previous optimal basis (a few pivots) instead of building and presolving a new
     problem (~1 ms each through linprog; a release solves ~20,000). An optimum's value is unique, so the bounds are
     the ones any exact LP solver returns."""
     import highspy
@@ -100,8 +101,7 @@ def _bounds(
     every = np.arange(len(keys), dtype=np.int32)
     optimal = highspy.HighsModelStatus.kOptimal
 
-    def optimum(i: int, sense: float) -> float | None:
-        """min (sense 1) or -max (sense -1) of entry i; None when there is no optimum (unbounded)."""
+    def optimum(i: int, sense: float) -> tuple[float | None, list[float] | None]:
         cost = np.zeros(len(keys))
         cost[i] = sense
         lp.changeColsCost(len(keys), every, cost)
@@ -110,14 +110,56 @@ def _bounds(
             lp.clearSolver()
             lp.run()
         if lp.getModelStatus() != optimal:
-            return None
-        return lp.getInfo().objective_function_value
+            return None, None
+        return lp.getInfo().objective_function_value, list(lp.getSolution().col_value)
 
+    return keys, optimum
+
+
+def _interval(lo: float | None, neg_hi: float | None) -> tuple[float, float]:
+    # no maximum: unbounded, fully protected
+    return (lo if lo is not None else 0.0, -neg_hi if neg_hi is not None else float("inf"))
+
+
+def _bounds(
+    entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
+) -> dict[Hashable, tuple[float, float]]:
+    """(min, max) of every hidden entry: two linear programs each (`_model`)."""
+    keys, optimum = _model(entries, hidden, constraints)
+    return {k: _interval(optimum(i, 1.0)[0], optimum(i, -1.0)[0]) for i, k in enumerate(keys)}
+
+
+def _narrowed(
+    entries: Mapping[Hashable, int | None],
+    hidden: set[Hashable],
+    constraints: Sequence[Sequence[Hashable]],
+    threshold: int,
+) -> dict[Hashable, tuple[float, float]]:
+    """The entries of `_bounds` whose interval holds fewer than `threshold` integers, with the same (min, max),
+    solving only the programs that can change the answer: every optimal table found is a table consistent with what
+    is published, so an entry that two of them give values at least `threshold - 1` apart is not narrowed, and its
+    own programs are skipped; an entry not shown anyway (None) is never reported. Most hidden entries of a release
+    are protected, and the first solves already show it for most of them."""
+    keys, optimum = _model(entries, hidden, constraints)
+    seen_lo = [float("inf")] * len(keys)
+    seen_hi = [float("-inf")] * len(keys)
     out: dict[Hashable, tuple[float, float]] = {}
-    for k in keys:
-        lo, hi = optimum(index[k], 1.0), optimum(index[k], -1.0)
-        # no maximum: unbounded, fully protected
-        out[k] = (lo if lo is not None else 0.0, -hi if hi is not None else float("inf"))
+    for i, k in enumerate(keys):
+        if entries.get(k) is None:
+            continue
+        found: list[float | None] = []
+        for sense in (1.0, -1.0):
+            # a margin over the solver's feasibility tolerance: a near miss is solved, never assumed
+            if seen_hi[i] - seen_lo[i] + 1 >= threshold + 1e-3:
+                break
+            value, table = optimum(i, sense)
+            found.append(value)
+            for j, x in enumerate(table or ()):
+                seen_lo[j], seen_hi[j] = min(seen_lo[j], x), max(seen_hi[j], x)
+        else:
+            b = _interval(*found)
+            if b[1] - b[0] + 1 < threshold - 1e-9:
+                out[k] = b
     return out
 
 
@@ -133,14 +175,16 @@ def audit(
     hidden = frozenset(hidden)
     if not hidden:
         return {}
-    bounds = _bounds_cached(tuple(sorted(entries.items(), key=repr)), hidden, tuple(tuple(c) for c in constraints))
-    return {k: b for k, b in bounds.items() if entries.get(k) is not None and b[1] - b[0] + 1 < threshold - 1e-9}
+    entry_items = tuple(sorted(entries.items(), key=repr))
+    return dict(_narrowed_cached(entry_items, hidden, tuple(tuple(c) for c in constraints), threshold))
 
 
 @lru_cache(maxsize=4096)
-def _bounds_cached(entries: tuple, hidden: frozenset, constraints: tuple) -> dict[Hashable, tuple[float, float]]:
-    """_bounds memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
-    return _bounds(dict(entries), set(hidden), constraints)
+def _narrowed_cached(
+    entries: tuple, hidden: frozenset, constraints: tuple, threshold: int
+) -> dict[Hashable, tuple[float, float]]:
+    """_narrowed memoized: a release suppresses the same small tables repeatedly while shared sizes settle."""
+    return _narrowed(dict(entries), set(hidden), constraints, threshold)
 
 
 def is_small(value: int | float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:

@@ -85,6 +85,7 @@ class Book:
     fmt: dict[str, Any]
     summary: dict[str, Any] = field(default_factory=lambda: {"sheets": []})
     readme: Any = None  # the README sheet: its list of sheets is written once all sheets exist
+    labels: dict[str, str] = field(default_factory=dict)  # code -> bilingual name (Book.label)
 
     def sheet(self, name: str, headers: list[str], widths: list[int] | None = None):
         ws = self.wb.add_worksheet(name)
@@ -110,9 +111,15 @@ class Book:
     def keys(self, ws, i: int, endpoint: str, stratum_variable: str, stratum: str) -> None:
         """The four key columns: endpoint code, its English / Korean name, stratifier (ADaM name) and stratum."""
         self.put(ws, i, 0, endpoint)
-        self.put(ws, i, 1, self.config.plan.label(endpoint).both())
+        self.put(ws, i, 1, self.label(endpoint))
         self.put(ws, i, 2, stratum_variable)
         self.put(ws, i, 3, stratum)
+
+    def label(self, code: str) -> str:
+        """The plan's 'English / 한국어' name of a code, looked up once per code (the step sheets ask per row)."""
+        if code not in self.labels:
+            self.labels[code] = self.config.plan.label(code).both()
+        return self.labels[code]
 
 
 def _open(path: Path, context: dict[str, Any], config: ReleaseConfig) -> Book:
@@ -371,14 +378,20 @@ def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outc
         return
     shown = {(s.endpoint, s.stratum_variable, s.stratum) for s in items if not s.estimates_hidden}
     dpm = book.config.days_per_month
+    # ~70,000 rows at 10k patients: the cells are written as Book.put writes them (text as text, a number as a
+    # number without format, None as no cell), with the writer's methods bound once (the same calls, same bytes)
+    write_string, write_number = ws.write_string, ws.write_number
+    cols = [*outcomes.KEYS, "time", "estimate", "lower", "upper", *counts]
     i = 1
-    for r in cs.curves.to_dicts():
-        if (r["endpoint"], r["stratum_variable"], r["stratum"]) not in shown:
+    for ep, sv, st, t, *rest in cs.curves.select(cols).iter_rows():
+        if (ep, sv, st) not in shown:
             continue
-        book.keys(ws, i, r["endpoint"], r["stratum_variable"], r["stratum"])
-        values = [r["time"], _fmt_days(r["time"], dpm), r["estimate"], r["lower"], r["upper"]]
-        for j, v in enumerate(values + [r[c] for c in counts]):
-            book.put(ws, i, 4 + j, v)
+        for j, text in enumerate((ep, book.label(ep), sv, st)):
+            if text is not None:
+                write_string(i, j, text)
+        for j, v in enumerate((t, _fmt_days(t, dpm), *rest), start=4):
+            if v is not None:
+                write_number(i, j, v)
         i += 1
     book.summary[f"{'cif' if cif else 'km'}_step_rows"] = i - 1
 
@@ -511,10 +524,13 @@ SHEET_WRITERS: list[SheetWriter] = [
 ]
 
 
-def write_workbook(con, path: Path, context: dict[str, Any], config: ReleaseConfig) -> dict[str, Any]:
-    """Write the workbook from the release database `con` (read-only). Returns a summary for the manifest."""
+def write_workbook(
+    con, path: Path, context: dict[str, Any], config: ReleaseConfig, pub: outcomes.PublishedOutcomes | None = None
+) -> dict[str, Any]:
+    """Write the workbook from the release database `con` (read-only). Returns a summary for the manifest.
+    `pub`: outcomes.build_outcomes(con, config) when the caller has it already (built here otherwise)."""
     book = _open(path, context, config)
-    pub = outcomes.build_outcomes(con, config)
+    pub = pub if pub is not None else outcomes.build_outcomes(con, config)
     for writer in SHEET_WRITERS:
         writer(book, con, pub)
     if book.readme is not None:

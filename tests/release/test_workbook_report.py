@@ -410,3 +410,41 @@ def test_sir_rows_suppress_observed_counts_against_the_overall_row():
     assert rows[("SPM", "A")][4].hidden  # complement: A = overall - B
     assert not rows[("SPM", "overall")][4].hidden and not rows[("SPM_TCELL", "overall")][4].hidden
     assert sir_rows(duckdb.connect(), 5) == []
+
+
+def test_outputs_built_from_one_decision_equal_those_built_alone(published: Path, warehouse: Path, tmp_path: Path):
+    # the release decides the suppressed outcomes once and hands a copy to the workbook, figures and report; each of
+    # them, building its own decision from the release database, writes the same bytes
+    import duckdb
+
+    from kocartr.release import figures, publish, report, workbook
+
+    manifest = json.loads((published / MANIFEST).read_text(encoding="utf-8"))
+    config = load_release_config()
+    wh = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        scorecard = publish.read_scorecard(wh, CUTOFF)
+    finally:
+        wh.close()
+    context = {
+        "cutoff": manifest["cutoff"],
+        "dictionary_version": manifest["dictionary_version"],
+        "tables_sha256": manifest["tables_sha256"],
+        "threshold": manifest["suppression_threshold"],
+        "quality_summary": manifest["quality_summary"],
+        "package_version": manifest["code_version"]["package"],
+        "regulatory_notes": manifest["notes"],
+        "scorecard": scorecard,
+    }
+    book = f"hta_outcomes_{context['cutoff']}.xlsx"
+    con = duckdb.connect(str(published / publish.RELEASE_DB), read_only=True)
+    try:
+        workbook.write_workbook(con, tmp_path / book, context, config)
+        figs = figures.write_figures(con, tmp_path / "figures", context, config)
+        report.write_report(con, tmp_path / "report.html", context, config, figs)
+    finally:
+        con.close()
+    made = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert made == sorted([book, "report.html", *(f["file"] for f in figs)])
+    for rel in made:
+        assert (tmp_path / rel).read_bytes() == (published / rel).read_bytes(), rel
