@@ -321,13 +321,16 @@ def _keys_text(row: list, names: dict[str, str]) -> list[Any]:
     return [ep.en if ep.en == ep.ko else ep, by, shown]  # an unlabelled code once, not 'X / X'
 
 
-def late_effects_tables(con, config: ReleaseConfig, names: dict[str, str]) -> list[Table]:
+def late_effects_tables(
+    con, config: ReleaseConfig, names: dict[str, str], pub: outcomes.PublishedOutcomes | None = None
+) -> list[Table]:
     """One table per late-effect analysis table, overall and by product, from the HTA workbook's Late effects rows
-    (kocartr.release.late_effects_sheet: the same rows and the same suppression; no second suppression here)."""
+    (kocartr.release.late_effects_sheet: the same rows and the same suppression, with the release's joint decision
+    on stratum sizes `pub` as the workbook has it; no second suppression here)."""
     from kocartr.release.late_effects_sheet import HEADERS, late_effect_rows
 
     by_table: dict[str, list[list[Any]]] = {}
-    for row in late_effect_rows(con, config.threshold):
+    for row in late_effect_rows(con, config.threshold, pub):
         if row[2].value not in ("overall", "PRODUCT"):
             continue
         cells = _keys_text(row, names) + [_cell_text(c, config.marker) for c in row[4:]]
@@ -396,7 +399,8 @@ def report_context(
         "scorecard": score,
         "gate": gate,
         "completeness": Table(fc[0], fc[1]) if fc else None,
-        "late_effects": late_effects_tables(con, config, names),
+        # with the release's decision: a size hidden jointly in the workbook must not be shown here
+        "late_effects": late_effects_tables(con, config, names, pub),
         "sir": sir_report_table(con, config, names),
     }
 

@@ -375,6 +375,11 @@ def test_report_late_effects_and_sir_sections(published: Path):
     details = [str(r[header.index("Detail / 세부")]) for r in late_rows if r[1]]
     assert details and [d for d in details if raw_late_detail_code().search(d)] == []  # named, never coded
     assert [c for c in re.findall(r"<td[^>]*>([^<]*)</td>", late) if raw_late_detail_code().search(c)] == []
+    # the report hides what the sheet hides in the rows it shows (overall, by product): one joint decision, so the
+    # two outputs cannot be combined to reveal a hidden count
+    shown_rows = [r for r in late_rows if r[1] and r[2] in ("overall", "PRODUCT")]
+    assert shown_rows and {r[2] for r in late_rows if r[1]} > {"overall", "PRODUCT"}
+    assert len(re.findall(r'<td class="[^"]*supp[^"]*"', late)) == sum(r.count(MARKER) for r in shown_rows)
     header, *rows = sheets[SHEET_SIR]
     assert "SYNTHETIC" in str(rows[0][0])  # warning above the table
     data = [r for r in rows[1:] if r[1]]
