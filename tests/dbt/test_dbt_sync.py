@@ -70,8 +70,8 @@ def test_staging_drops_free_text_and_reads_the_registry_as_of_the_cutoff():
         sql = files[f"models/staging/stg_{name}.sql"]
         assert sql.startswith(f"-- {HEADER}")
         # the latest version submitted by the cut-off month, unless that version deletes the record
-        assert "where {{ cutoff_month_filter() }}" in sql
-        assert "where _as_of_rank = 1 and record_action = 'U'" in sql
+        assert "where {{ cutoff_month_filter() }} and _version > 1" in sql
+        assert "and _version = coalesce(_latest_version, 1) and record_action = 'U'" in sql
         for f in form.fields:
             assert (f"as {f.name}," in sql or f"as {f.name}\n" in sql) != f.is_free_text, (name, f.name)
 

@@ -35,8 +35,10 @@ after_nadir as (
 runs as (
     select
         *,
-        row_number() over (partition by infusion_key, analyte order by infusion_day)
-          - row_number() over (partition by infusion_key, analyte, is_above order by infusion_day) as run_id
+        -- a run of values above the threshold = the values after the same number of values below it (one
+        -- window, one sort; infusion_day is unique per infusion and analyte)
+        count(*) filter (where not is_above) over (partition by infusion_key, analyte order by infusion_day
+                                                  rows between unbounded preceding and current row) as run_id
     from after_nadir
     where infusion_day > nadir_day
 ),

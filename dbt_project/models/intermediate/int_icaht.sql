@@ -69,10 +69,12 @@ islands as (
     select
         *,
         sum(case when is_below then 1 else 0 end) over w_rev as belows_after,
-        row_number() over w - row_number() over (partition by infusion_key, threshold, is_below
-                                                 order by infusion_day) as island
+        -- an island = the values after the same number of values of the other kind (one sort for all windows)
+        case when is_below then count(*) filter (where not is_below) over w
+             else count(*) filter (where is_below) over w end as island
     from early
-    window w as (partition by infusion_key, threshold order by infusion_day),
+    window w as (partition by infusion_key, threshold order by infusion_day
+                 rows between unbounded preceding and current row),
            w_rev as (partition by infusion_key, threshold order by infusion_day
                      rows between 1 following and unbounded following)
 ),

@@ -17,9 +17,11 @@ select
     cast(_version as bigint) as record_version,
     _source_file as source_file,
     cast(_source_row as bigint) as source_row
-from (
-    select *, row_number() over (partition by site_code, record_id order by _version desc) as _as_of_rank
+from {{ source('raw', 'death') }}
+left join (
+    select site_code, record_id, max(_version) as _latest_version
     from {{ source('raw', 'death') }}
-    where {{ cutoff_month_filter() }}
-)
-where _as_of_rank = 1 and record_action = 'U'
+    where {{ cutoff_month_filter() }} and _version > 1
+    group by site_code, record_id
+) as _corrected using (site_code, record_id)
+where {{ cutoff_month_filter() }} and _version = coalesce(_latest_version, 1) and record_action = 'U'
