@@ -17,37 +17,12 @@ DuckDB's threads included). `--profile` writes a cProfile of both steps.
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
-import time
 from pathlib import Path
 
-
-def _rss_mib() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    return 0
+from stage_clock import StageClock
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.start = self.last = time.process_time()
-
-    def stage(self, name: str) -> None:
-        now = time.process_time()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(
-            f"{name:45s} cpu {now - self.last:7.2f} s (total {now - self.start:7.2f})  rss {_rss_mib():6d} MiB  "
-            f"peak {peak:6d} MiB",
-            file=sys.stderr,
-            flush=True,
-        )
-        self.last = now
-
-
-def run(warehouse: Path, submissions: Path, out: Path, month: str, clock: _Clock) -> dict[str, dict[str, int]]:
+def run(warehouse: Path, submissions: Path, out: Path, month: str, clock: StageClock) -> dict[str, dict[str, int]]:
     """Both steps, each with its own connection as the assets open them."""
     import duckdb
 
@@ -81,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with duckdb.connect(str(args.warehouse)) as con:
             con.execute("delete from audit.site_queries where registry_month = ?", [args.month])
             con.execute("checkpoint")
-    clock = _Clock()
+    clock = StageClock()
     if args.profile:
         import cProfile
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import sys
 import threading
 import time
@@ -31,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
+
+from stage_clock import peak_mib, rss_mib
 
 # (module, attribute path, called once per file); a missing one is skipped, so the script runs on older code too
 PHASES = [
@@ -49,18 +50,6 @@ PHASES = [
     ("kocartr.ingest.warehouse", "insert", False),
     ("kocartr.ingest.warehouse", "recompute_versions", False),
 ]
-
-
-def _rss_mib() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
-def _peak_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _duckdb_mib(con: Any) -> int:
@@ -117,7 +106,7 @@ class Phases:
     def sample(self, stop: threading.Event) -> None:
         while not stop.wait(0.02):
             where = self.stack[-1] if self.stack else "(other)"
-            self.peak[where] = max(self.peak[where], _rss_mib())
+            self.peak[where] = max(self.peak[where], rss_mib())
 
     def report(self) -> None:
         print("phase (inclusive CPU, * main thread only; peak RSS sampled while innermost)", file=sys.stderr)
@@ -171,14 +160,14 @@ def run(submissions: Path, warehouse: Path, through: str) -> int:
     def on_flush(state: Any, *_: Any) -> None:
         chunk[0] += 1
         print(
-            f"write {chunk[0]:3d}: cpu total {time.process_time() - start:7.2f} s  rss {_rss_mib():6d} MiB  "
-            f"peak {_peak_mib():6d} MiB  duckdb {_duckdb_mib(state.con):6d} MiB",
+            f"write {chunk[0]:3d}: cpu total {time.process_time() - start:7.2f} s  rss {rss_mib():6d} MiB  "
+            f"peak {peak_mib():6d} MiB  duckdb {_duckdb_mib(state.con):6d} MiB",
             file=sys.stderr,
             flush=True,
         )
 
     phases.install(on_flush)
-    print(f"imports: cpu {time.process_time() - start:.2f} s  rss {_rss_mib()} MiB", file=sys.stderr, flush=True)
+    print(f"imports: cpu {time.process_time() - start:.2f} s  rss {rss_mib()} MiB", file=sys.stderr, flush=True)
     registry = RegistryConfig(
         warehouse=str(warehouse),
         submissions_dir=str(submissions),
@@ -200,7 +189,7 @@ def run(submissions: Path, warehouse: Path, through: str) -> int:
     print(report.summary())
     print(
         f"ingest step: cpu {time.process_time() - start:.2f} s (imports included), wall "
-        f"{time.perf_counter() - wall:.1f} s, peak rss {_peak_mib()} MiB, {len(batches)} batches",
+        f"{time.perf_counter() - wall:.1f} s, peak rss {peak_mib()} MiB, {len(batches)} batches",
         file=sys.stderr,
     )
     phases.report()

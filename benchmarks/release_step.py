@@ -12,21 +12,12 @@ size for the whole step; the per-stage lines say where they went (CPU of DuckDB'
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
-import time
 from pathlib import Path
 
 
-def _rss_mib() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
+    from stage_clock import StageClock
+
     from kocartr.release import publish
     from kocartr.release.__main__ import parse_cutoff
     from orchestration.assets.release import quality_summary
@@ -36,19 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--cutoff", default="2026-10-31")
     args = ap.parse_args(argv)
-    start, last = time.process_time(), [time.process_time()]
-    stage = publish._stage
+    clock, stage = StageClock(), publish._stage
 
     def timed_stage(name: str) -> None:
-        now = time.process_time()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(
-            f"{name:45s} cpu {now - last[0]:7.2f} s (total {now - start:7.2f})  rss {_rss_mib():6d} MiB  "
-            f"peak {peak:6d} MiB",
-            file=sys.stderr,
-            flush=True,
-        )
-        last[0] = now
+        clock.stage(name)
         stage(name)
 
     publish._stage = timed_stage
