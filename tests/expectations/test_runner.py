@@ -319,22 +319,7 @@ def test_a_table_is_validated_once_and_each_rule_as_if_alone(con, monkeypatch):
     assert len(calls) == 1
     failed = {n for n, o in together.items() if not o.passed}
     assert {"adam.adtte.aval.not_null", "adam.adtte.entry_nonnegative"} <= failed
-    for rule in rules:
-        (alone,) = run_rules(con, [rule], "r")
-        both = together[rule.name]
-        assert (
-            both.passed,
-            both.rows_checked,
-            both.rows_failing,
-            both.by_site,
-            sorted(map(str, both.failing_keys)),
-        ) == (
-            alone.passed,
-            alone.rows_checked,
-            alone.rows_failing,
-            alone.by_site,
-            sorted(map(str, alone.failing_keys)),
-        ), rule.name
+    _assert_each_as_if_alone(con, rules, together)
 
 
 def test_failing_keys_read_as_pandas_reads_the_whole_frame(con):
@@ -402,20 +387,16 @@ def test_an_ok_frame_longer_than_its_table_runs_apart_with_the_same_outcome(con)
     rules = [*rules_for_table("staging.stg_baseline"), twice]
     together = {o.name: o for o in run_rules(con, rules, "r")}
     assert together[twice.name].rows_checked == 2 * together["staging.stg_baseline.ecog.site_completeness"].rows_checked
+    _assert_each_as_if_alone(con, rules, together)
+    assert together[twice.name].rows_failing > 0
+
+
+def _outcome(o) -> tuple:
+    return (o.passed, o.rows_checked, o.rows_failing, o.by_site, sorted(map(str, o.failing_keys)))
+
+
+def _assert_each_as_if_alone(con, rules, together: dict) -> None:
+    """Each rule's outcome in its table's one validation equals the outcome of the rule run alone."""
     for rule in rules:
         (alone,) = run_rules(con, [rule], "r")
-        both = together[rule.name]
-        assert (
-            both.passed,
-            both.rows_checked,
-            both.rows_failing,
-            both.by_site,
-            sorted(map(str, both.failing_keys)),
-        ) == (
-            alone.passed,
-            alone.rows_checked,
-            alone.rows_failing,
-            alone.by_site,
-            sorted(map(str, alone.failing_keys)),
-        ), rule.name
-    assert together[twice.name].rows_failing > 0
+        assert _outcome(together[rule.name]) == _outcome(alone), rule.name
