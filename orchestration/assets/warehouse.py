@@ -120,6 +120,7 @@ def _layer_assets(layer: str, select: str) -> dg.AssetsDefinition:
         refuse_checks_without_their_model(context)
         with tempfile.TemporaryDirectory(prefix=f"kocartr-dbt-{layer}-") as target:
             invocation = dbt.build(context, registry.warehouse, context.partition_key, Path(target))
+            context.log.info(f"dbt {' '.join(invocation.args)} (in this process)")  # the command, for the run log
             yield from dbt_events(invocation, context)
 
     return _assets
