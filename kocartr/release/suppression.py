@@ -121,25 +121,18 @@ def _interval(lo: float | None, neg_hi: float | None) -> tuple[float, float]:
     return (lo if lo is not None else 0.0, -neg_hi if neg_hi is not None else float("inf"))
 
 
-def _bounds(
-    entries: Mapping[Hashable, int | None], hidden: set[Hashable], constraints: Sequence[Sequence[Hashable]]
-) -> dict[Hashable, tuple[float, float]]:
-    """(min, max) of every hidden entry: two linear programs each (`_model`)."""
-    keys, optimum = _model(entries, hidden, constraints)
-    return {k: _interval(optimum(i, 1.0)[0], optimum(i, -1.0)[0]) for i, k in enumerate(keys)}
-
-
 def _narrowed(
     entries: Mapping[Hashable, int | None],
     hidden: set[Hashable],
     constraints: Sequence[Sequence[Hashable]],
     threshold: int,
 ) -> dict[Hashable, tuple[float, float]]:
-    """The entries of `_bounds` whose interval holds fewer than `threshold` integers, with the same (min, max),
-    solving only the programs that can change the answer: every optimal table found is a table consistent with what
-    is published, so an entry that two of them give values at least `threshold - 1` apart is not narrowed, and its
-    own programs are skipped; an entry not shown anyway (None) is never reported. Most hidden entries of a release
-    are protected, and the first solves already show it for most of them."""
+    """The hidden entries whose (min, max) over every consistent table holds fewer than `threshold` integers, with
+    those bounds, solving only the programs that can change the answer rather than both programs of every entry:
+    every optimal table found is a table consistent with what is published, so an entry that two of them give values
+    at least `threshold - 1` apart is not narrowed, and its own programs are skipped; an entry not shown anyway
+    (None) is never reported. Most hidden entries of a release are protected, and the first solves already show it
+    for most of them."""
     keys, optimum = _model(entries, hidden, constraints)
     seen_lo = [float("inf")] * len(keys)
     seen_hi = [float("-inf")] * len(keys)
