@@ -135,6 +135,15 @@ def _pandas_types() -> dict[Any, Any]:
     }
 
 
+def _id_types() -> dict[Any, Any]:
+    """The pandas types of identifier and site columns: pyarrow strings; booleans as pandas reads them by default."""
+    import pyarrow as pa
+
+    types = _pandas_types()
+    types.pop(pa.bool_())
+    return types
+
+
 def id_frame(member: Member, columns: Sequence[str], positions: Sequence[int] | None = None):
     """Identifier columns as pandas, of the rows at `positions` (in that order) or of all rows."""
     import pyarrow as pa
@@ -145,9 +154,7 @@ def id_frame(member: Member, columns: Sequence[str], positions: Sequence[int] | 
             member.ids = member.ids.combine_chunks()
             ids = member.ids.select(list(dict.fromkeys(columns)))
         ids = ids.take(pa.array(positions, type=pa.int64())) if positions else ids.slice(0, 0)
-    types = _pandas_types()
-    types.pop(pa.bool_())  # identifiers convert as pandas reads them by default
-    return ids.to_pandas(types_mapper=types.get)
+    return ids.to_pandas(types_mapper=_id_types().get)
 
 
 def site_codes(member: Member, column: str):
@@ -157,8 +164,6 @@ def site_codes(member: Member, column: str):
 
     if column not in member.site_cache:
         encoded = member.ids.column(column).combine_chunks().dictionary_encode(null_encoding="encode")
-        types = _pandas_types()
-        types.pop(pa.bool_())
-        values = pa.table({"v": encoded.dictionary}).to_pandas(types_mapper=types.get)["v"].tolist()
+        values = pa.table({"v": encoded.dictionary}).to_pandas(types_mapper=_id_types().get)["v"].tolist()
         member.site_cache[column] = (encoded.indices.to_numpy(zero_copy_only=False), values)
     return member.site_cache[column]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expectations.config import ALL_SITES, FAILING_SAMPLE_SIZE, site_failure_blocks
-from expectations.frames import Member, gx_frame, id_frame, layout, site_codes, split
+from expectations.frames import Member, gx_frame, id_columns, id_frame, layout, site_codes, split
 from expectations.rules import MULTICOLUMN_EXPECTATIONS, Rule
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,7 @@ def _outcome(rule: Rule, gx_rule: Rule, run_id: str, member: Member, df, result)
         if rows_failing:
             return _error_outcome(rule, run_id, "GX reported failing rows without their identifiers")
         positions = []
-    cols = [*rule.id_columns, *([rule.site_column] if rule.site_column else [])]
-    failing = id_frame(member, cols, [int(p) for p in positions])
+    failing = id_frame(member, id_columns([rule]), [int(p) for p in positions])
     keys = [dict(zip(rule.id_columns, (_py(v) for v in row), strict=True)) for row in _rows(failing, rule.id_columns)]
     failing_sites = failing[rule.site_column].tolist() if rule.site_column else []
     by_site = _by_site(rule, member, mask, failing_sites)
