@@ -34,10 +34,10 @@ def _sheets_of_file(path: Path, root: Path, form: str | None, resolved: dict[Pat
     """The file's sheets of `form` (every sheet when None), CSVs possibly deferred; none if the file is unreadable
     or lies outside `root` (checked as ingest checks it, folders resolved once each)."""
     from kocartr.dictionary import load_dictionary
-    from kocartr.ingest.pipeline import _read_inside_root
+    from kocartr.ingest.pipeline import read_inside_root
 
     try:
-        data = _read_inside_root(path, root, resolved)
+        data = read_inside_root(path, root, resolved)
         if data is None:
             return []  # a path that climbs out of the submissions root (or is no file) is never read
         read = read_file(path.name, data, load_dictionary(), defer=True)

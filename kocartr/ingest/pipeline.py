@@ -184,9 +184,10 @@ def _sheet_rows(sheet: SheetData) -> int:
     return sheet.frame.height if sheet.frame is not None else 0
 
 
-def _read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> bytes | None:
+def read_inside_root(path: Path, root: Path, resolved: dict[Path, Path]) -> bytes | None:
     """File bytes, or None when the path (a symlink, or a symlinked folder) resolves outside the submissions
-    root. Folders are resolved once each (cached), files only when they are links."""
+    root. Folders are resolved once each (cached), files only when they are links. The one root check of every
+    reader of the submissions (ingest, the site query workbooks' site ids)."""
     for p in (root, path.parent):
         if p not in resolved:
             resolved[p] = p.resolve()
@@ -558,7 +559,7 @@ class _Run:
         read or belongs elsewhere; else queue its sheets."""
         rel_raw = Path(os.path.relpath(path, self.root)).as_posix()
         rel = redact(rel_raw)  # a file name is stored too: it must not carry an RRN either
-        data = _read_inside_root(path, self.root, self.resolved)
+        data = read_inside_root(path, self.root, self.resolved)
         sha = _sha256(data if data is not None else f"link:{rel}".encode())
         if sha in self.done.get(rel, ()):
             self.report.files.append(FileResult(rel, "skipped"))
