@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kocartr.paths import DBT_PROJECT_DIR
-from orchestration.dbt_cli import ensure_manifest, reuse_parse
+from orchestration.dbt_cli import ensure_manifest, project_profiles, reuse_parse
 
 # The events dagster-dbt turns into materializations and check results (dbt-core's names; unit tests excluded).
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -35,9 +35,8 @@ def write_profiles(warehouse: str, folder: Path, project_dir: Path = DBT_PROJECT
     build): every other setting (threads, DuckDB memory limit) stays the project's."""
     import yaml
 
-    profiles = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))
-    profile = profiles["kocartr"]
-    profile["outputs"][profile["target"]]["path"] = str(warehouse)
+    profiles, output = project_profiles(project_dir)
+    output["path"] = str(warehouse)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profiles), encoding="utf-8")
     return folder

@@ -71,12 +71,18 @@ def _parse(project_dir: Path) -> None:
             os.replace(Path(scratch) / name, target / name)
 
 
-def _profile_settings(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
-    """The DuckDB `settings` of the project's profile (profiles.yml, target dev), part of the profile's checksum."""
+def project_profiles(project_dir: Path = DBT_PROJECT_DIR) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The project's profiles.yml, and within it the output of the profile's target (path, threads, settings)."""
     import yaml
 
-    profile = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))["kocartr"]
-    return dict(profile["outputs"][profile["target"]].get("settings") or {})
+    profiles = yaml.safe_load((project_dir / "profiles.yml").read_text(encoding="utf-8"))
+    profile = profiles["kocartr"]
+    return profiles, profile["outputs"][profile["target"]]
+
+
+def _profile_settings(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
+    """The DuckDB `settings` of the project's profile, part of the profile's checksum."""
+    return dict(project_profiles(project_dir)[1].get("settings") or {})
 
 
 def profile_hash(warehouse: str) -> str:
