@@ -185,6 +185,16 @@ def test_a_models_dbt_tests_result_names_each_failing_test():
     assert failed.metadata["failed_tests"].value == "unique_adsl_USUBJID"
     assert "| relationships_adsl_SITEID | skipped |" in failed.metadata["results"].value
 
+    # a failed column_rules test names each rule and column that failed, with its failing values and rows
+    rules = [("not_null", "SUBJID", 1, 2), ("unique", "USUBJID", 3, 6)]
+    grouped = dbt_tests_result(key, [{"test": "column_rules_adsl", "status": "fail", "failures": 8, "rules": rules}])
+    assert grouped.description == (
+        "1 of 1 dbt tests failed: column_rules_adsl (fail, 8 failing rows; not_null on SUBJID: 2 rows; "
+        "unique on USUBJID: 6 rows (3 values))"
+    )
+    assert "| column_rules_adsl | unique | USUBJID | 3 | 6 |" in grouped.metadata["failed_rules"].value
+    assert "failed_rules" not in failed.metadata
+
     warned = dbt_tests_result(key, [{"test": "t1", "status": "warn", "failures": 2}])
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN  # a warn-severity test never blocks
     passed = dbt_tests_result(key, [{"test": "t1", "status": "pass", "failures": 0}])
