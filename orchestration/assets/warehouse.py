@@ -86,6 +86,13 @@ def dbt_test_description(test: Mapping[str, Any]) -> str:
     if test.get("description"):
         return test["description"]
     meta = test.get("test_metadata") or {}
+    if meta.get("name") == "column_rules":  # a model's column rules, one line per rule
+        rules = {k: v for k, v in (meta.get("kwargs") or {}).items() if k != "model" and v}
+        return f"dbt test `column_rules` ({test.get('original_file_path', '')}): " + "; ".join(
+            f"{rule} "
+            + (", ".join(f"{c}: {a}" for c, a in cols.items()) if isinstance(cols, dict) else ", ".join(cols))
+            for rule, cols in rules.items()
+        )
     if meta:
         args = {k: v for k, v in (meta.get("kwargs") or {}).items() if k not in ("model", "column_name")}
         column = test.get("column_name")
@@ -203,6 +210,16 @@ def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.Asse
     ) + (f"; {skipped} skipped (an upstream node failed)" if skipped else "")
     rows = [f"| {t['test']} | {t['status']} | {t['failures'] if t['failures'] is not None else ''} |" for t in tests]
     rules = [f"| {t['test']} | {r} | {c} | {v} | {n} |" for t in bad for r, c, v, n in t.get("rules", [])]
+    metadata: dict[str, Any] = {
+        "tests": len(ran),
+        "failed": len(bad),
+        "failed_tests": ", ".join(t["test"] for t in bad),
+        "results": dg.MetadataValue.md("| test | status | failing rows |\n|---|---|---|\n" + "\n".join(rows)),
+    }
+    if rules:
+        metadata["failed_rules"] = dg.MetadataValue.md(
+            "| test | rule | column | failing values | failing rows |\n|---|---|---|---|---|\n" + "\n".join(rules)
+        )
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=DBT_TESTS_CHECK,
@@ -211,22 +228,7 @@ def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.Asse
         if bad and all(t["status"] == "warn" for t in bad)
         else dg.AssetCheckSeverity.ERROR,
         description=description,
-        metadata={
-            "tests": len(ran),
-            "failed": len(bad),
-            "failed_tests": ", ".join(t["test"] for t in bad),
-            "results": dg.MetadataValue.md("| test | status | failing rows |\n|---|---|---|\n" + "\n".join(rows)),
-        }
-        | (
-            {
-                "failed_rules": dg.MetadataValue.md(
-                    "| test | rule | column | failing values | failing rows |\n|---|---|---|---|---|\n"
-                    + "\n".join(rules)
-                )
-            }
-            if rules
-            else {}
-        ),
+        metadata=metadata,
     )
 
 
