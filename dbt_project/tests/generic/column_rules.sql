@@ -11,6 +11,8 @@
 --                                          `multiple`) is a code of that list in the generated seed dictionary_codes
 -- Returns one row per rule, column and failing value (NULL for not_null) with the number of rows that carry it;
 -- dbt's failure count (`fail_calc`) is the sum of those rows, so "Got N results" counts failing rows.
+-- Severity and `where` are the test's (dbt config): rules that must only warn, or that apply to a subset of rows, go
+-- in a second column_rules test of the model with that config and its own `name`.
 {% test column_rules(model, not_null=[], unique=[], unique_combination=[], accepted_values={}, relationships={},
     code_lists={}, multiple=[]) %}
 {{ config(fail_calc='coalesce(sum(n_rows), 0)') }}
