@@ -88,14 +88,18 @@ def test_every_model_and_column_documented(models, wh):
 
 
 def column_rules(manifest) -> dict[str, dict]:
-    """The arguments of each model's (and seed's) `column_rules` test, by the node it tests: every column rule of a
-    model lives in that one test (one dbt node per model), so the yml names each rule's columns there."""
+    """The rules of each model's (and seed's) `column_rules` tests, by the node they test: a model's column rules live
+    in one test (one dbt node), or one per severity / `where` config; their arguments merged."""
     rules: dict[str, dict] = {}
     for node in manifest["nodes"].values():
         meta = node.get("test_metadata") or {}
         if node["resource_type"] == "test" and meta.get("name") == "column_rules":
-            assert node["attached_node"] not in rules, f"two column_rules tests on {node['attached_node']}"
-            rules[node["attached_node"]] = meta["kwargs"]
+            merged = rules.setdefault(node["attached_node"], {})
+            for rule, args in meta["kwargs"].items():
+                if isinstance(args, list):
+                    merged[rule] = merged.get(rule, []) + args
+                elif isinstance(args, dict):
+                    merged[rule] = {**merged.get(rule, {}), **args}
     return rules
 
 
