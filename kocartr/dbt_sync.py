@@ -5,12 +5,12 @@ The data dictionary is the one source of truth for forms, fields and code lists.
 - ``models/staging/_sources.yml``: source ``raw`` with one table per form, every column documented (dictionary
   description, type, unit, CIBMTR item) plus the ingest lineage / version columns (docs/ARCHITECTURE.md);
 - ``models/staging/stg_<form>.sql`` and ``models/staging/_stg_models.yml``: one staging model per form (current
-  version only, typed, codes harmonized to upper case, free text dropped) with its documentation and its tests
-  (grain, not-null for the required fields in one ``not_null_columns`` scan, accepted values of every code
-  column in one ``in_code_lists`` test);
+  version only, typed, codes harmonized to upper case, free text dropped) with its documentation and its rules in
+  one ``column_rules`` test (grain, not-null for the required fields, accepted values of every code column from
+  its code list);
 - ``seeds/dictionary_codes.csv`` and ``seeds/_dictionary_codes.yml``: one row per (code_list, code) with the label
   and every code attribute as a column (ASTCT component grades, NRM causes, response ranks, ...), which models join
-  for clinical knowledge and ``in_code_lists`` uses for accepted values.
+  for clinical knowledge and ``column_rules`` uses for accepted values.
 
 ``check()`` lists the generated files that are missing or differ from what ``sync()`` would write; a pytest
 asserts it is empty, so generated files never drift from the dictionary.
@@ -218,9 +218,9 @@ def render_staging_sql(d: Dictionary, form: str) -> str:
 def render_staging_yml(d: Dictionary) -> str:
     models = []
     for name, fm in d.forms.items():
-        # required fields (and the keys) are tested for NULLs in one scan per model (not_null_columns)
+        # the model's rules in one test (column_rules): the grain, NULLs in the required fields (and the keys)
         required = ["site_code", "patient_key", "record_id"] if fm.patient_level else ["site_code", "record_id"]
-        # every code column against its code list in one test per model (in_code_lists)
+        # and every code column against its code list
         code_lists = {"site_code": "site" if fm.is_site_form else "data_source"}
         multiple: list[str] = []
         cols: list[dict[str, Any]] = [
@@ -259,13 +259,17 @@ def render_staging_yml(d: Dictionary) -> str:
                 "description": f"Staging of form {name}: {fm.description} Grain: {fm.grain} (current version of "
                 "each site_code + record_id; deleted records excluded).",
                 "data_tests": [
-                    {"unique_combination": {"arguments": {"columns": ["site_code", "record_id"]}}},
-                    {"not_null_columns": {"arguments": {"columns": required}}},
                     {
-                        "in_code_lists": {
-                            "arguments": {"code_lists": code_lists} | ({"multiple": multiple} if multiple else {})
+                        "column_rules": {
+                            "name": f"column_rules_stg_{name}",
+                            "arguments": {
+                                "not_null": required,
+                                "unique_combination": ["site_code", "record_id"],
+                                "code_lists": code_lists,
+                            }
+                            | ({"multiple": multiple} if multiple else {}),
                         }
-                    },
+                    }
                 ],
                 "columns": cols,
             }
@@ -344,7 +348,14 @@ def render_codes_yml(d: Dictionary) -> str:
                     "attributes (versioned clinical knowledge: ASTCT component grades, NRM causes, "
                     "response ranks, ...).",
                     "config": {"column_types": col_types},
-                    "data_tests": [{"unique_combination": {"arguments": {"columns": ["code_list", "code"]}}}],
+                    "data_tests": [
+                        {
+                            "column_rules": {
+                                "name": "column_rules_dictionary_codes",
+                                "arguments": {"unique_combination": ["code_list", "code"]},
+                            }
+                        }
+                    ],
                     "columns": cols,
                 }
             ],

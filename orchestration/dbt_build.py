@@ -124,7 +124,9 @@ class InProcessBuild:
     manifest: Mapping[str, Any]  # the JSON manifest dagster-dbt's translation reads
     dagster_dbt_translator: Any
     target_path: Path
+    warehouse: str = ""
     errors: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # unique id -> dbt's RunResult, once dbt is done
 
     def stream_raw_events(self) -> Iterator[Any]:
         """dbt's result events as dagster-dbt event messages, while dbt runs; raises when the build failed (a test
@@ -157,7 +159,29 @@ class InProcessBuild:
         while (event := events.get()) is not _DONE:
             yield event
         worker.join()
+        if "result" in outcome and outcome["result"].result is not None:
+            self.results = {r.node.unique_id: r for r in getattr(outcome["result"].result, "results", [])}
         self._raise_on_failure(outcome)
+
+    def rule_failures(self, unique_id: str) -> list[tuple[str, str, int, int]]:
+        """(rule, column, failing values, failing rows) of a `column_rules` test that did not pass, read back with
+        the test's compiled SQL once dbt is done: dbt reports one count per test, and the reader of a model's check
+        needs to see which rule failed on which column. Empty for any other test (its name says rule and column)."""
+        import duckdb
+
+        result = self.results.get(unique_id)
+        meta = getattr(getattr(result, "node", None), "test_metadata", None)
+        if result is None or meta is None or meta.name != "column_rules" or not self.warehouse:
+            return []
+        try:
+            with duckdb.connect(self.warehouse, read_only=True) as con:
+                rows = con.sql(
+                    "select rule, column_name, count(*), sum(n_rows) "
+                    f"from ({result.node.compiled_code}) group by all order by all"
+                ).fetchall()
+        except duckdb.Error:  # the check still names the test and its failing rows, as dbt's log does
+            return []
+        return [(str(rule), str(column), int(values), int(n)) for rule, column, values, n in rows]
 
     def _raise_on_failure(self, outcome: dict[str, Any]) -> None:
         from dagster_dbt.errors import DagsterDbtCliRuntimeError
@@ -208,4 +232,5 @@ def build(
         manifest=params.manifest,
         dagster_dbt_translator=params.dagster_dbt_translator,
         target_path=target_path,
+        warehouse=str(warehouse),
     )

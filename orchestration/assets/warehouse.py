@@ -6,8 +6,9 @@ Staging (with seeds), then intermediate + marts ("core"), then the ADaM analysis
 registry as of that month). The project's parse is loaded once per process, so a layer costs only its nodes.
 
 A model's dbt tests are one Dagster asset check, `dbt_tests`, whose result names every test that did not pass and
-whose metadata lists each test with its status and failing rows: one check event per model instead of one per test
-(a Dagster event costs ~10-20 ms of bookkeeping, and the project has ~350 dbt tests on ~70 models). The check is
+whose metadata lists each test with its status and failing rows (for a model's `column_rules` test, each rule and
+column that failed): one check event per model instead of one per test (a Dagster event costs ~10-20 ms of
+bookkeeping; most models have one dbt test, `column_rules`, and a model that has several still gets one). The check is
 blocking when a test of the model is (dbt severity error), and fails with ERROR severity when such a test fails,
 so what stops downstream is unchanged.
 """
@@ -85,6 +86,13 @@ def dbt_test_description(test: Mapping[str, Any]) -> str:
     if test.get("description"):
         return test["description"]
     meta = test.get("test_metadata") or {}
+    if meta.get("name") == "column_rules":  # a model's column rules, one line per rule
+        rules = {k: v for k, v in (meta.get("kwargs") or {}).items() if k != "model" and v}
+        return f"dbt test `column_rules` ({test.get('original_file_path', '')}): " + "; ".join(
+            f"{rule} "
+            + (", ".join(f"{c}: {a}" for c, a in cols.items()) if isinstance(cols, dict) else ", ".join(cols))
+            for rule, cols in rules.items()
+        )
     if meta:
         args = {k: v for k, v in (meta.get("kwargs") or {}).items() if k not in ("model", "column_name")}
         column = test.get("column_name")
@@ -155,7 +163,12 @@ def dbt_events(invocation: Any, context: dg.AssetExecutionContext) -> Iterator[A
             ):
                 data = event.raw_event["data"]
                 outcomes.setdefault(key.asset_key, []).append(
-                    {"test": key.name, "status": str(data["status"]).lower(), "failures": data.get("num_failures")}
+                    {
+                        "test": key.name,
+                        "status": str(data["status"]).lower(),
+                        "failures": data.get("num_failures"),
+                        "uid": uid,
+                    }
                 )
                 continue
             yield from event.to_default_asset_events(
@@ -165,9 +178,18 @@ def dbt_events(invocation: Any, context: dg.AssetExecutionContext) -> Iterator[A
                 target_path=invocation.target_path,
             )
     except Exception:
-        yield from (dbt_tests_result(asset, tests) for asset, tests in sorted(outcomes.items()))
+        yield from _tests_results(invocation, outcomes)
         raise
-    yield from (dbt_tests_result(asset, tests) for asset, tests in sorted(outcomes.items()))
+    yield from _tests_results(invocation, outcomes)
+
+
+def _tests_results(invocation: Any, outcomes: dict[dg.AssetKey, list[dict[str, Any]]]) -> Iterator[Any]:
+    """Each model's `dbt_tests` result, a failed `column_rules` test with its rules and columns that failed."""
+    for asset, tests in sorted(outcomes.items()):
+        for t in tests:
+            if t["status"] in ("fail", "warn"):
+                t["rules"] = invocation.rule_failures(t["uid"])
+        yield dbt_tests_result(asset, tests)
 
 
 def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.AssetCheckResult:
@@ -177,12 +199,27 @@ def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.Asse
     bad = [t for t in ran if t["status"] != "pass"]
     skipped = len(tests) - len(ran)
     named = [
-        f"{t['test']} ({t['status']}" + (f", {t['failures']} failing rows)" if t["failures"] else ")") for t in bad
+        f"{t['test']} ({t['status']}"
+        + (f", {t['failures']} failing rows" if t["failures"] else "")
+        + "".join(f"; {r} on {c}: {n} rows" + (f" ({v} values)" if v > 1 else "") for r, c, v, n in t.get("rules", []))
+        + ")"
+        for t in bad
     ]
     description = (
         (f"{len(bad)} of {len(ran)} dbt tests failed: " + "; ".join(named)) if bad else f"{len(ran)} dbt tests passed"
     ) + (f"; {skipped} skipped (an upstream node failed)" if skipped else "")
     rows = [f"| {t['test']} | {t['status']} | {t['failures'] if t['failures'] is not None else ''} |" for t in tests]
+    rules = [f"| {t['test']} | {r} | {c} | {v} | {n} |" for t in bad for r, c, v, n in t.get("rules", [])]
+    metadata: dict[str, Any] = {
+        "tests": len(ran),
+        "failed": len(bad),
+        "failed_tests": ", ".join(t["test"] for t in bad),
+        "results": dg.MetadataValue.md("| test | status | failing rows |\n|---|---|---|\n" + "\n".join(rows)),
+    }
+    if rules:
+        metadata["failed_rules"] = dg.MetadataValue.md(
+            "| test | rule | column | failing values | failing rows |\n|---|---|---|---|---|\n" + "\n".join(rules)
+        )
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=DBT_TESTS_CHECK,
@@ -191,12 +228,7 @@ def dbt_tests_result(asset: dg.AssetKey, tests: list[dict[str, Any]]) -> dg.Asse
         if bad and all(t["status"] == "warn" for t in bad)
         else dg.AssetCheckSeverity.ERROR,
         description=description,
-        metadata={
-            "tests": len(ran),
-            "failed": len(bad),
-            "failed_tests": ", ".join(t["test"] for t in bad),
-            "results": dg.MetadataValue.md("| test | status | failing rows |\n|---|---|---|\n" + "\n".join(rows)),
-        },
+        metadata=metadata,
     )
 
 

@@ -87,26 +87,39 @@ def test_every_model_and_column_documented(models, wh):
         assert not extra, f"{node['name']}: documented columns that do not exist {extra}"
 
 
-def test_every_model_has_a_primary_key_test(models, manifest):
-    keyed = set()
+def column_rules(manifest) -> dict[str, dict]:
+    """The rules of each model's (and seed's) `column_rules` tests, by the node they test: a model's column rules live
+    in one test (one dbt node), or one per severity / `where` config; their arguments merged."""
+    rules: dict[str, dict] = {}
     for node in manifest["nodes"].values():
-        if node["resource_type"] != "test" or not node.get("test_metadata"):
-            continue
-        if node["test_metadata"]["name"] in ("unique", "unique_combination"):
-            keyed.update(d for d in node["depends_on"]["nodes"] if d.startswith("model."))
-            if node.get("attached_node"):
-                keyed.add(node["attached_node"])
+        meta = node.get("test_metadata") or {}
+        if node["resource_type"] == "test" and meta.get("name") == "column_rules":
+            merged = rules.setdefault(node["attached_node"], {})
+            for rule, args in meta["kwargs"].items():
+                if isinstance(args, list):
+                    merged[rule] = merged.get(rule, []) + args
+                elif isinstance(args, dict):
+                    merged[rule] = {**merged.get(rule, {}), **args}
+    return rules
+
+
+def test_every_model_has_a_primary_key_test(models, manifest):
+    """A grain test on every model: a unique and not-null column, or a unique combination of columns."""
+    keyed = set()
+    for uid, kwargs in column_rules(manifest).items():
+        if kwargs.get("unique_combination") or set(kwargs.get("unique", [])) & set(kwargs.get("not_null", [])):
+            keyed.add(uid)
     assert set(models) - keyed == set()
 
 
 def test_every_mart_key_joins_its_dimension(models, manifest):
     """Referential integrity of the marts investigators join: a patient_key, site_code or infusion_key column has a
     relationships test to dim_patient, dim_site or fct_infusion (fct_hospitalization once had none)."""
-    tested = set()
-    for node in manifest["nodes"].values():
-        meta = node.get("test_metadata") or {}
-        if node["resource_type"] == "test" and meta.get("name") == "relationships":
-            tested.add((node["attached_node"], node["column_name"], meta["kwargs"]["to"]))
+    tested = {
+        (uid, column, to)
+        for uid, kwargs in column_rules(manifest).items()
+        for column, to in kwargs.get("relationships", {}).items()
+    }
     expected = {
         (uid, col, f"ref('{dim}')")
         for uid, node in models.items()
@@ -140,13 +153,11 @@ def test_column_name_case(models):
 
 
 def test_every_dictionary_code_column_is_tested_against_its_code_list(models, manifest):
-    """Accepted values come from the dictionary's code lists (generic test in_code_lists over the generated seed),
+    """Accepted values come from the dictionary's code lists (column_rules' code_lists, over the generated seed),
     never from a retyped list: every staging column that carries a code list is in its model's test."""
-    tested = set()
-    for node in manifest["nodes"].values():
-        meta = node.get("test_metadata") or {}
-        if node["resource_type"] == "test" and meta.get("name") == "in_code_lists":
-            tested |= {(node["attached_node"], c, cl) for c, cl in meta["kwargs"]["code_lists"].items()}
+    tested = {
+        (uid, c, cl) for uid, kwargs in column_rules(manifest).items() for c, cl in kwargs.get("code_lists", {}).items()
+    }
     expected = set()
     for uid, node in models.items():
         for col in node["columns"].values():

@@ -26,10 +26,8 @@ def dbt_checks() -> set[tuple]:
             m = model["name"]
             for t in model.get("data_tests", []) or []:
                 name, args = _args(t)
-                if name == "unique_combination":
-                    out.add(("unique", m, tuple(args["columns"])))
-                elif name == "not_null_columns":
-                    out.update(("not_null", m, (c,)) for c in args["columns"])
+                if name == "column_rules":  # every column rule of a model in one test
+                    out |= column_rules_checks(m, args)
             for col in model.get("columns", []) or []:
                 for t in col.get("data_tests", []) or []:
                     name, args = _args(t)
@@ -37,6 +35,15 @@ def dbt_checks() -> set[tuple]:
                         out.add((name, m, (col["name"],)))
                     elif name == "accepted_values":
                         out.add(("accepted", m, (col["name"],), frozenset(map(str, args["values"]))))
+    return out
+
+
+def column_rules_checks(model: str, args: dict) -> set[tuple]:
+    out: set[tuple] = {("not_null", model, (c,)) for c in args.get("not_null", [])}
+    out |= {("unique", model, (c,)) for c in args.get("unique", [])}
+    if args.get("unique_combination"):
+        out.add(("unique", model, tuple(args["unique_combination"])))
+    out |= {("accepted", model, (c,), frozenset(map(str, v))) for c, v in args.get("accepted_values", {}).items()}
     return out
 
 

@@ -24,10 +24,15 @@ def test_a_failing_dbt_test_fails_its_layer_names_the_test_and_frees_the_warehou
     broken = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, broken)
     con = duckdb.connect(str(broken))
-    # one current registration loses its consent date: stg_registration's not_null_columns test (severity error)
+    # one current registration loses its consent date, two others get a sex code outside the dictionary's list:
+    # two rules of stg_registration's column_rules test (severity error)
     con.execute(
         "update raw.registration set consent_date = null "
         "where rowid = (select min(rowid) from raw.registration where _is_current)"
+    )
+    con.execute(
+        "update raw.registration set sex = 'Q' where rowid in "
+        "(select rowid from raw.registration where _is_current order by rowid limit 2 offset 1)"
     )
     con.close()
 
@@ -45,14 +50,19 @@ def test_a_failing_dbt_test_fails_its_layer_names_the_test_and_frees_the_warehou
     registration = dg.AssetKey(["staging", "stg_registration"])
     check = [e for e in run.get_asset_check_evaluations() if e.asset_key == registration]
     assert len(check) == 1 and not check[0].passed
-    assert "not_null_columns_stg_registration" in (check[0].description or "")
+    # the check names the test, its failing rows, and each rule and column that failed with its rows
+    assert (
+        "column_rules_stg_registration (fail, 3 failing rows; code list sex on sex: 2 rows; "
+        "not_null on consent_date: 1 rows)"
+    ) in (check[0].description or "")
+    assert "| column_rules_stg_registration | code list sex | sex | 1 | 2 |" in check[0].metadata["failed_rules"].value
     failure = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     error = failure[0].event_specific_data.error
     messages = []
     while error is not None:
         messages.append(error.message)
         error = error.cause
-    assert any("dbt build failed" in m and "not_null_columns_stg_registration" in m for m in messages)
+    assert any("dbt build failed" in m and "column_rules_stg_registration" in m for m in messages)
     # the other staging models were built and reported while dbt ran
     built = {m.asset_key for m in run.asset_materializations_for_node(staging.node_def.name)}
     assert dg.AssetKey(["staging", "stg_lab"]) in built

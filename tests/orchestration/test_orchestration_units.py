@@ -185,7 +185,41 @@ def test_a_models_dbt_tests_result_names_each_failing_test():
     assert failed.metadata["failed_tests"].value == "unique_adsl_USUBJID"
     assert "| relationships_adsl_SITEID | skipped |" in failed.metadata["results"].value
 
+    # a failed column_rules test names each rule and column that failed, with its failing values and rows
+    rules = [("not_null", "SUBJID", 1, 2), ("unique", "USUBJID", 3, 6)]
+    grouped = dbt_tests_result(key, [{"test": "column_rules_adsl", "status": "fail", "failures": 8, "rules": rules}])
+    assert grouped.description == (
+        "1 of 1 dbt tests failed: column_rules_adsl (fail, 8 failing rows; not_null on SUBJID: 2 rows; "
+        "unique on USUBJID: 6 rows (3 values))"
+    )
+    assert "| column_rules_adsl | unique | USUBJID | 3 | 6 |" in grouped.metadata["failed_rules"].value
+    assert "failed_rules" not in failed.metadata
+
     warned = dbt_tests_result(key, [{"test": "t1", "status": "warn", "failures": 2}])
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN  # a warn-severity test never blocks
     passed = dbt_tests_result(key, [{"test": "t1", "status": "pass", "failures": 0}])
     assert passed.passed and passed.description == "1 dbt tests passed"
+
+
+def test_a_column_rules_test_is_described_rule_by_rule():
+    """A model's check description lists its column_rules test one rule at a time, each with its columns."""
+    from orchestration.assets.warehouse import dbt_test_description
+
+    node = {
+        "original_file_path": "models/marts/_marts.yml",
+        "test_metadata": {
+            "name": "column_rules",
+            "kwargs": {
+                "model": "{{ get_where_subquery(ref('fct_infusion')) }}",
+                "not_null": ["infusion_key"],
+                "unique": ["infusion_key"],
+                "accepted_values": {"icu_flag": ["Y", "N"]},
+                "relationships": {"patient_key": "ref('dim_patient')"},
+                "multiple": [],
+            },
+        },
+    }
+    assert dbt_test_description(node) == (
+        "dbt test `column_rules` (models/marts/_marts.yml): not_null infusion_key; unique infusion_key; "
+        "accepted_values icu_flag: ['Y', 'N']; relationships patient_key: ref('dim_patient')"
+    )
