@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from kocartr.dictionary import Dictionary
-from kocartr.privacy import looks_like_rrn
+from kocartr.privacy import RRN_RE, looks_like_rrn
 
 ROW = "_source_row"
 ITEM = "_item"
@@ -173,14 +173,34 @@ def _polars_csv(text: str, sep: str, width: int, records: int) -> tuple[list[str
 
 
 def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, FileReject]]:
-    """Parse many deferred CSVs of the same width and separator in one polars call. Returns one frame (c0..cN,
-    ROW, BAD_COLS, ITEM = index of the file in `items`) and the files that turned out unreadable. Falls back to
-    one parse per file if the batch does not parse cleanly."""
+    """Parse many deferred CSVs of the same width and separator in as few polars calls as possible. Returns one
+    frame (c0..cN, ROW, BAD_COLS, ITEM = index of the file in `items`, rows in item order) and the files that
+    turned out unreadable. Files without a quote character that end with a line break are parsed as one buffer
+    (their concatenation parses as their parses concatenated: nothing can span a file); the others in one polars
+    call over the list, which costs ~0.1 ms per file. Either falls back to one parse per file if it does not
+    parse cleanly."""
+    joinable = [n for n, i in enumerate(items) if i.data.endswith(b"\n") and b'"' not in i.data]
+    rest = [n for n, i in enumerate(items) if not (i.data.endswith(b"\n") and b'"' not in i.data)]
+    parts, bad = [], {}
+    for numbers, joined in ((joinable, True), (rest, False)):
+        if numbers:
+            frame, unreadable = _parse_items(items, numbers, joined)
+            parts.append(frame)
+            bad.update(unreadable)
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts).sort(ITEM, ROW)
+    return frame, bad
+
+
+def _parse_items(items: list[DeferredCsv], numbers: list[int], joined: bool) -> tuple[pl.DataFrame, dict[int, FileReject]]:
+    """read_deferred of the items at `numbers`: one polars call (over their joined bytes, or over the list), else
+    one parse per file; ITEM holds each row's index in `items`."""
     width, sep = items[0].width, items[0].sep
-    records = np.array([i.records for i in items], dtype=np.int64)
+    chosen = [items[n] for n in numbers]
+    records = np.array([i.records for i in chosen], dtype=np.int64)
     try:
+        source = b"".join(i.data for i in chosen) if joined else [i.data for i in chosen]
         big = pl.read_csv(
-            [i.data for i in items],
+            source,
             infer_schema=False,
             separator=sep,
             has_header=False,
@@ -190,14 +210,14 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
     except Exception:  # e.g. a long row hidden by a short one: sort it out file by file
         ok = False
     if ok:
-        item = np.repeat(np.arange(len(items)), records)
+        item = np.repeat(np.array(numbers, dtype=np.int64), records)
         row = np.arange(big.height) - np.repeat(np.cumsum(records) - records, records) + 1  # header = row 1
         frame = big.with_columns(pl.Series(ROW, row), pl.lit(False).alias(BAD_COLS), pl.Series(ITEM, item))
         return frame.filter(pl.col(ROW) > 1), {}
     parts, bad = [], {}
-    for n, i in enumerate(items):
+    for n in numbers:
         try:
-            part = cast(pl.DataFrame, parse_csv(i.data.decode("utf-8"))[1])  # not deferred: always parsed
+            part = cast(pl.DataFrame, parse_csv(items[n].data.decode("utf-8"))[1])  # not deferred: always parsed
         except FileReject as r:
             bad[n] = r
             continue
@@ -290,21 +310,25 @@ def conform(
 ) -> SheetData:
     """Check the header against the form; name known columns, keep unknown ones under private names (so they can
     still be screened for RRNs). Missing optional columns are added when the form's files are concatenated."""
-    rrn_columns = [str(i + 1) for i, h in enumerate(header) if looks_like_rrn(h)]
-    if rrn_columns:  # the whole file: a header is written into the ledger and messages, and may label RRNs
+    # One search over the joined header first (no RRN spans a line break); the columns only when it finds one.
+    if RRN_RE.search("\n".join(header)) is not None:
+        rrn_columns = [str(i + 1) for i, h in enumerate(header) if looks_like_rrn(h)]
+        # the whole file: a header is written into the ledger and messages, and may label RRNs
         raise FileReject("direct_identifier", f"column header (column {', '.join(rrn_columns)})", form)
     names = [normalize_header(h) for h in header]
-    dups = sorted(n for n, count in Counter(n for n in names if n).items() if count > 1)
-    if dups:
+    named = [n for n in names if n]
+    if len(set(named)) != len(named):
+        dups = sorted(n for n, count in Counter(named).items() if count > 1)
         raise FileReject("duplicate_columns", ", ".join(dups), form)
     expected = d.columns(form)
-    required = [f.name for f in d.all_fields(form) if f.required]
-    missing = [c for c in expected if c not in names]
+    given, known = set(names), set(expected)
+    missing = [c for c in expected if c not in given]
+    required = {f.name for f in d.all_fields(form) if f.required} if missing else set()
     missing_required = [c for c in missing if c in required]
     if missing_required:
         raise FileReject("missing_columns", ", ".join(missing_required), form)
-    unknown = [h.strip() or f"(column {i + 1})" for i, (h, n) in enumerate(zip(header, names)) if n not in expected]
-    rename = {f"c{i}": (n if n in expected else f"_unknown_{i}") for i, n in enumerate(names)}
+    unknown = [h.strip() or f"(column {i + 1})" for i, (h, n) in enumerate(zip(header, names)) if n not in known]
+    rename = {f"c{i}": (n if n in known else f"_unknown_{i}") for i, n in enumerate(names)}
     if isinstance(frame, DeferredCsv):
         return SheetData(form, None, sheet, unknown, missing, deferred=frame, names=list(rename.values()))
     return SheetData(form, frame.rename(rename), sheet, unknown, missing, names=list(rename.values()))
