@@ -68,21 +68,24 @@ class FileRead:
 
 def detect_encoding(data: bytes) -> str:
     """'utf-8-sig', 'utf-8' or 'cp949' (a superset of EUC-KR), decided from the bytes alone."""
+    return _detect(data)[0]
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    """detect_encoding, and the text its decision decoded (so that no file is decoded twice): screened for
+    control characters, except plain UTF-8's (read_csv_bytes screens it)."""
     if not data.strip() or data.strip() == _BOM:
         raise FileReject("empty")
     if b"\x00" in data[:65536]:
         raise FileReject("binary")  # also UTF-16 exports: sites are asked for UTF-8/CP949 CSV or XLSX
     if data.startswith(_BOM):
-        _decode_or_reject(data[3:], "utf-8")
-        return "utf-8-sig"
+        return "utf-8-sig", _decode_or_reject(data[3:], "utf-8")
     try:
-        data.decode("utf-8")
-        return "utf-8"
+        return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError as e:
         if e.reason == "unexpected end of data":
             raise FileReject("truncated") from None  # cut inside a multi-byte character
-    _decode_or_reject(data, "cp949")
-    return "cp949"
+    return "cp949", _decode_or_reject(data, "cp949")
 
 
 def _decode_or_reject(data: bytes, encoding: str) -> str:
@@ -92,6 +95,11 @@ def _decode_or_reject(data: bytes, encoding: str) -> str:
         if e.end >= len(data) - 1 and encoding == "cp949" and e.start >= len(data) - 1:
             raise FileReject("truncated") from None
         raise FileReject("unknown_encoding") from None
+    return _screen_controls(text)
+
+
+def _screen_controls(text: str) -> str:
+    """Reject a text with control characters near its start (a binary file that happens to decode)."""
     if len(_CONTROL.findall(text, 0, 4096)) > 4:
         raise FileReject("binary")
     return text
@@ -116,11 +124,18 @@ def _with_row_numbers(frame: pl.DataFrame, bad: pl.Series | None) -> pl.DataFram
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
-def parse_csv(text: str, defer: bool = False) -> tuple[list[str], pl.DataFrame | DeferredCsv]:
+def parse_csv(
+    text: str, defer: bool = False, utf8: bytes | None = None
+) -> tuple[list[str], pl.DataFrame | DeferredCsv]:
     """Header names (as written) and a positional all-string frame (columns c0..cN) with row numbers, or,
-    with `defer`, a DeferredCsv when the file is well-formed and its header needs no CSV parsing."""
-    text = text.lstrip("\ufeff")
-    first_line = text.split("\n", 1)[0]
+    with `defer`, a DeferredCsv when the file is well-formed and its header needs no CSV parsing. `utf8`: the
+    text's UTF-8 encoding, when the caller has it."""
+    stripped = text.lstrip("\ufeff")
+    if len(stripped) != len(text):
+        utf8 = None  # the bytes still hold the marks stripped here
+    text = stripped
+    end = text.find("\n")
+    first_line = text if end < 0 else text[:end]
     sep = _sniff_separator(first_line)
     # Field counts per record, vectorized: drop quoted sections (they may hold separators and line breaks),
     # then every physical line is one record and its separators can be counted.
@@ -132,7 +147,8 @@ def parse_csv(text: str, defer: bool = False) -> tuple[list[str], pl.DataFrame |
         # parses the same number of records, every record has exactly the header's width.
         if skeleton.count(sep) == (header_width - 1) * n_lines:
             if defer and '"' not in first_line:
-                return first_line.rstrip("\r").split(sep), DeferredCsv(text.encode("utf-8"), sep, header_width, n_lines)
+                data = utf8 if utf8 is not None else text.encode("utf-8")
+                return first_line.rstrip("\r").split(sep), DeferredCsv(data, sep, header_width, n_lines)
             parsed = _polars_csv(text, sep, header_width, n_lines)
             if parsed is not None:
                 return parsed
@@ -255,12 +271,11 @@ def _parse_csv_python(text: str, sep: str) -> tuple[list[str], pl.DataFrame]:
 
 
 def read_csv_bytes(data: bytes, defer: bool = False) -> tuple[str, list[str], pl.DataFrame | DeferredCsv]:
-    encoding = detect_encoding(data)
-    if encoding == "utf-8-sig":
-        text = data[3:].decode("utf-8")
-    else:
-        text = _decode_or_reject(data, encoding)
-    header, frame = parse_csv(text, defer)
+    encoding, text = _detect(data)
+    if encoding == "utf-8":
+        _screen_controls(text)
+    utf8 = {"utf-8": data, "utf-8-sig": data[3:]}.get(encoding)  # the text's bytes already: not encoded again
+    header, frame = parse_csv(text, defer, utf8)
     return encoding, header, frame
 
 
