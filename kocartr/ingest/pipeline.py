@@ -411,10 +411,9 @@ def _with_patient_keys(key: bytes, issues: pl.DataFrame, frame: pl.DataFrame) ->
         return issues.with_columns(pl.lit(None, dtype=pl.String).alias("patient_key"))
     bad = issues.filter(pl.col("field").is_in(["site_code", "patient_id"])).select(SOURCE_FILE, ROW).unique()
     ids = (
-        frame.select(
-            SOURCE_FILE, ROW, *[pl.col(c).str.strip_chars().replace("", None) for c in ("site_code", "patient_id")]
-        )
+        frame.select(SOURCE_FILE, ROW, "site_code", "patient_id")
         .join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW])
+        .with_columns(pl.col(c).str.strip_chars().replace("", None) for c in ("site_code", "patient_id"))  # failing rows only
         .join(bad, on=[SOURCE_FILE, ROW], how="anti")
         .drop_nulls(["site_code", "patient_id"])
     )
