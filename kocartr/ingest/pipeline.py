@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import errno
 import functools
+import hashlib
+import logging
 import os
 import stat
 import time
@@ -410,10 +410,10 @@ def _with_patient_keys(key: bytes, issues: pl.DataFrame, frame: pl.DataFrame) ->
     if not {"site_code", "patient_id"} <= set(frame.columns):  # linkage returns: keyed by the agency
         return issues.with_columns(pl.lit(None, dtype=pl.String).alias("patient_key"))
     bad = issues.filter(pl.col("field").is_in(["site_code", "patient_id"])).select(SOURCE_FILE, ROW).unique()
-    ids = (
+    ids = (  # the ids of the failing rows only, trimmed
         frame.select(SOURCE_FILE, ROW, "site_code", "patient_id")
         .join(issues.select(SOURCE_FILE, ROW).unique(), on=[SOURCE_FILE, ROW])
-        .with_columns(pl.col(c).str.strip_chars().replace("", None) for c in ("site_code", "patient_id"))  # failing rows only
+        .with_columns(pl.col(c).str.strip_chars().replace("", None) for c in ("site_code", "patient_id"))
         .join(bad, on=[SOURCE_FILE, ROW], how="anti")
         .drop_nulls(["site_code", "patient_id"])
     )

@@ -207,7 +207,9 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
     return frame, bad
 
 
-def _parse_items(items: list[DeferredCsv], numbers: list[int], joined: bool) -> tuple[pl.DataFrame, dict[int, FileReject]]:
+def _parse_items(
+    items: list[DeferredCsv], numbers: list[int], joined: bool
+) -> tuple[pl.DataFrame, dict[int, FileReject]]:
     """read_deferred of the items at `numbers`: one polars call (over their joined bytes, or over the list), else
     one parse per file; ITEM holds each row's index in `items`."""
     width, sep = items[0].width, items[0].sep
