@@ -285,13 +285,21 @@ def _wrong_folder_files(frame: pl.DataFrame, source_field: str = "site_code") ->
     (source_file -> (reason, expected)); single mismatching rows are quarantined instead."""
     site = pl.col(source_field).str.strip_chars().str.to_uppercase()
     month = pl.col("submission_month").str.strip_chars()
-    per_file = frame.group_by(SOURCE_FILE).agg(
-        site_given=site.is_not_null().any(),
-        site_match=(site == pl.col(FOLDER_SITE)).any(),
-        month_given=month.is_not_null().any(),
-        month_match=(month == pl.col(FOLDER_MONTH)).any(),
-        folder_site=pl.col(FOLDER_SITE).first(),
-        folder_month=pl.col(FOLDER_MONTH).first(),
+    # Only a file with a row naming another site or month can be misfiled: the per-file look reads those files alone.
+    suspects = frame.filter((site != pl.col(FOLDER_SITE)) | (month != pl.col(FOLDER_MONTH)))[SOURCE_FILE].unique()
+    if suspects.is_empty():
+        return {}
+    per_file = (
+        frame.filter(pl.col(SOURCE_FILE).is_in(suspects.implode()))
+        .group_by(SOURCE_FILE)
+        .agg(
+            site_given=site.is_not_null().any(),
+            site_match=(site == pl.col(FOLDER_SITE)).any(),
+            month_given=month.is_not_null().any(),
+            month_match=(month == pl.col(FOLDER_MONTH)).any(),
+            folder_site=pl.col(FOLDER_SITE).first(),
+            folder_month=pl.col(FOLDER_MONTH).first(),
+        )
     )
     out = {}
     for r in per_file.iter_rows(named=True):
