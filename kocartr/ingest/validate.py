@@ -90,14 +90,15 @@ def clean(frame: pl.DataFrame, fields: tuple[Field, ...]) -> pl.DataFrame:
         if f.is_free_text:
             exprs.append(pl.when(c.str.strip_chars() != "").then(c).alias(f.name))
         else:
-            # Unicode White_Space: also the no-break and ideographic spaces of Korean exports.
-            s = c.str.strip_chars()
-            exprs.append(pl.when(s != "").then(s).alias(f.name))
+            # Unicode White_Space: also the no-break and ideographic spaces of Korean exports. replace, not
+            # when/then: the same values at half the cost.
+            exprs.append(c.str.strip_chars().replace("", None).alias(f.name))
     return frame.with_columns(exprs)
 
 
 def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
-    """Typed / canonical value of each field as _t_<name> (null when blank or invalid)."""
+    """Typed / canonical value of each field as _t_<name> (null when blank or invalid), from columns `clean` has
+    trimmed (a single code is not trimmed again)."""
     out = []
     for f in fields:
         c = pl.col(f.name)
@@ -113,13 +114,11 @@ def typed_exprs(d: Dictionary, fields: tuple[Field, ...]) -> list[pl.Expr]:
             mapping = _code_map(d, f.codes_from)
 
             def canon(x: pl.Expr, mapping: dict[str, str] = mapping) -> pl.Expr:
-                return (
-                    x.str.strip_chars().str.to_uppercase().replace_strict(mapping, default=None, return_dtype=pl.String)
-                )
+                return x.str.to_uppercase().replace_strict(mapping, default=None, return_dtype=pl.String)
 
             if f.multiple:
                 parts = c.str.split(";").list.eval(pl.element().filter(pl.element().str.strip_chars() != ""))
-                mapped = parts.list.eval(canon(pl.element()))
+                mapped = parts.list.eval(canon(pl.element().str.strip_chars()))
                 e = pl.when(mapped.list.eval(pl.element().is_null()).list.any().not_()).then(mapped.list.join(";"))
             else:
                 e = canon(c)

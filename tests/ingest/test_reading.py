@@ -11,7 +11,17 @@ import pytest
 from kocartr import privacy
 from kocartr.ingest import privacy as keys
 from kocartr.ingest.dates import is_ambiguous_date, parse_date
-from kocartr.ingest.reading import FileReject, detect_encoding, parse_csv
+from kocartr.ingest.reading import (
+    BAD_COLS,
+    ITEM,
+    ROW,
+    DeferredCsv,
+    FileReject,
+    detect_encoding,
+    parse_csv,
+    read_csv_bytes,
+    read_deferred,
+)
 
 
 def test_encoding_detected_from_bytes():
@@ -54,6 +64,58 @@ def test_parse_csv_quoted_newline_keeps_spreadsheet_rows():
     header, frame = parse_csv('a,b\n1,"line\nbreak"\n2,x\n')
     assert frame["c1"].to_list() == ["line\nbreak", "x"]
     assert frame["_source_row"].to_list() == [2, 3]
+
+
+def _deferred(text: str) -> DeferredCsv:
+    deferred = parse_csv(text, defer=True)[1]
+    assert isinstance(deferred, DeferredCsv), text
+    return deferred
+
+
+def _one_by_one(texts: list[str], width: int) -> pl.DataFrame:
+    """read_deferred's frame built file by file through the exact per-file parse."""
+    parts = []
+    for n, text in enumerate(texts):
+        frame = parse_csv(text)[1]
+        assert isinstance(frame, pl.DataFrame)
+        parts.append(
+            frame.select(
+                *[f"c{k}" for k in range(width)],
+                pl.col(ROW).cast(pl.Int64),
+                pl.col(BAD_COLS) if BAD_COLS in frame.columns else pl.lit(False).alias(BAD_COLS),
+                pl.lit(n, dtype=pl.Int64).alias(ITEM),
+            )
+        )
+    return pl.concat(parts)
+
+
+@pytest.mark.parametrize("long_row", [False, True])
+def test_deferred_csvs_parse_as_each_file_alone(long_row):
+    """Quote-free files ending in a line break are parsed as one joined buffer, the others (quotes, no final line
+    break) over the list: rows, values, row numbers and file order as each file parsed alone; a long row hidden by
+    a short one (the joined parse raises) falls back to the per-file parse."""
+    texts = [
+        "a,b\n1,2\n3,4\n",
+        'a,b\n5,"x,\ny"\n6,7\n',  # a quoted separator and line break
+        "a,b\r\n8,9\r\n",
+        "a,b\n",  # header only
+        "a,b\n10,11",  # no final line break
+        "a,b\n12,한글\n" + ("1,2,3\n4\n" if long_row else ""),
+    ]
+    parsed, bad = read_deferred([_deferred(t) for t in texts])
+    assert not bad
+    expected = _one_by_one(texts, 2)
+    assert parsed.equals(expected)
+    assert parsed.filter(pl.col(ITEM) == 0)["c1"].to_list() == ["2", "4"]
+    assert parsed.filter(pl.col(ITEM) == 5)[ROW].to_list() == ([2, 3, 4] if long_row else [2])
+
+
+def test_deferred_csv_holds_the_text_as_utf8():
+    text = "a,b\n1,한글\n"
+    for data in (text.encode("utf-8"), b"\xef\xbb\xbf" + text.encode("utf-8"), text.encode("cp949")):
+        deferred = read_csv_bytes(data, defer=True)[2]
+        assert isinstance(deferred, DeferredCsv)
+        assert deferred.data == text.encode("utf-8")
 
 
 def test_dates_every_export_format():
