@@ -7,7 +7,7 @@ cross-run index). A sample run stores ~1,200 events: that bookkeeping alone cost
 same files and the same schema, so `make ui` and any Dagster tool read them as before; it differs in two ways:
 
 - each database's engine and connection are kept for the life of the instance (a pool of one: the storage's own
-  lock already serializes its writers), not rebuilt per event;
+  lock already serializes its writers), not rebuilt per event; the index's tables are looked up once, not per event;
 - the databases (write-ahead log, as Dagster sets them up) commit with `synchronous=NORMAL`: a commit survives the
   process being killed (kill -9 included), and only an operating-system crash can lose the last commits of the
   run history. The warehouse and the release, which hold the registry's data, are DuckDB files written apart.
@@ -27,6 +27,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         self._engines: dict[str, Any] = {}  # before the base's __init__, which already connects
+        self._tables: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -57,6 +58,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # asked for every asset and check event, each time through a new engine; only migrations add tables, and
+        # nothing here drops one, so a table found once is remembered
+        if table_name not in self._tables:
+            if not super().has_table(table_name):
+                return False
+            self._tables.add(table_name)
+        return True
 
     def _forget(self, shard: str | None = None) -> None:
         """Close the kept connections (of one database, or all): before its file is deleted, and at dispose."""
