@@ -2,8 +2,8 @@
 
 Dagster's `SqliteEventLogStorage` builds a new SQLAlchemy engine, opens a SQLite connection, commits with an fsync
 and closes it again for every event it stores (twice for asset and check events, which it mirrors into the
-cross-run index). A sample run stores ~1,200 events: that bookkeeping alone cost more CPU than the ingest step
-(`benchmarks/results/profile-sample.md`), and every fsync waits on the disk. This storage is the same tables, the
+cross-run index). A sample run stores ~1,200 events: that bookkeeping cost ~5 of the run's 42 s of CPU
+(`benchmarks/profile_run.py`, 2026-12-03), and every fsync waits on the disk. This storage is the same tables, the
 same files and the same schema, so `make ui` and any Dagster tool read them as before; it differs in two ways:
 
 - each database's engine and connection are kept for the life of the instance (a pool of one: the storage's own
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -43,7 +44,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             engine = db.create_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=StaticPool,  # one connection, reused; the storage's lock serializes its use
-                connect_args={"timeout": 15, "check_same_thread": False},
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             db.event.listen(engine, "connect", _no_fsync_per_commit)
             self._engines[shard] = engine
@@ -69,24 +70,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         return True
 
     def _forget(self, shard: str | None = None) -> None:
-        """Close the kept connections (of one database, or all): before its file is deleted, and at dispose."""
-        for name in [shard] if shard else list(self._engines):
-            engine = self._engines.pop(name, None)
-            if engine is not None:
-                engine.dispose()
+        """Close the kept connections (of one database, or all): when a run's events are deleted, at wipe (which
+        deletes the run databases) and at dispose."""
+        with self._db_lock:
+            for name in [shard] if shard else list(self._engines):
+                engine = self._engines.pop(name, None)
+                if engine is not None:
+                    engine.dispose()
 
     def delete_events(self, run_id: str) -> None:
         super().delete_events(run_id)
         self._forget(run_id)
 
     def wipe(self) -> None:
-        with self._db_lock:
-            self._forget()
+        self._forget()
         super().wipe()
 
     def dispose(self) -> None:
-        with self._db_lock:
-            self._forget()
+        self._forget()
         super().dispose()
 
 
