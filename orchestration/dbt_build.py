@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kocartr.paths import DBT_PROJECT_DIR
-from orchestration.dbt_cli import ensure_manifest, project_profiles, reuse_parse
+from orchestration.dbt_cli import PARSE_WAREHOUSE, ensure_manifest, fresh_parse, project_profiles, reuse_parse
 
 # The events dagster-dbt turns into materializations and check results (dbt-core's names; unit tests excluded).
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -74,26 +74,32 @@ def parsed_project(warehouse: str, project_dir: Path = DBT_PROJECT_DIR) -> Any:
     The parse names every node's DuckDB catalog after the warehouse file ("warehouse.duckdb" -> "warehouse"), so
     it is kept per file name; the project's shared partial parse (`ensure_manifest`, `reuse_parse`) serves the
     default name, any other name is parsed in full once."""
-    import tempfile
-
-    from dbt.cli.main import dbtRunner
-
     manifest = ensure_manifest(project_dir)
     key = (manifest.stat().st_mtime_ns, Path(warehouse).name)
     with _PARSE_LOCK:
         if key not in _PARSED:
-            with tempfile.TemporaryDirectory(prefix="kocartr-dbt-parse-") as scratch:
-                target = Path(scratch) / "target"
-                reuse_parse(warehouse, target, project_dir)
-                profiles = write_profiles(warehouse, Path(scratch) / "profiles", project_dir)
-                args = [*dbt_args("parse", profiles, target, project_dir), "--quiet"]
-                result = dbtRunner().invoke(args)
-                close_dbt_duckdb()
-            if not result.success:
-                raise RuntimeError(f"dbt parse failed: {result.exception}")
+            # the changed project this process parsed just now serves the default name as it is
+            fresh = fresh_parse(manifest) if key[1] == PARSE_WAREHOUSE else None
             _PARSED.clear()  # one project state per process: an edited project is parsed again
-            _PARSED[key] = result.result
+            _PARSED[key] = fresh if fresh is not None else _parse_for(warehouse, project_dir)
         return _PARSED[key]
+
+
+def _parse_for(warehouse: str, project_dir: Path) -> Any:
+    """dbt's parse for this warehouse: partial, from the project's shared parse, when the file name allows."""
+    import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    with tempfile.TemporaryDirectory(prefix="kocartr-dbt-parse-") as scratch:
+        target = Path(scratch) / "target"
+        reuse_parse(warehouse, target, project_dir)
+        profiles = write_profiles(warehouse, Path(scratch) / "profiles", project_dir)
+        result = dbtRunner().invoke([*dbt_args("parse", profiles, target, project_dir), "--quiet"])
+        close_dbt_duckdb()
+    if not result.success:
+        raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return result.result
 
 
 def close_dbt_duckdb() -> None:

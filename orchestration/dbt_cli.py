@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +10,6 @@ from kocartr.paths import CONFIG_DIR, DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 _SOURCE_DIRS = ("models", "seeds", "macros", "tests")
-
-
-def dbt_executable() -> str:
-    """dbt from this interpreter's environment (dagster-dbt does not install it; engineering notes)."""
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
@@ -45,30 +37,46 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     macro reads its environment variable only when dbt executes a node."""
     manifest = project_dir / "target" / "manifest.json"
     if manifest_is_stale(project_dir) or not (project_dir / "target" / PARTIAL_PARSE).exists():
-        _parse(project_dir)
+        parsed = _parse(project_dir)
+        _FRESH.clear()
+        _FRESH[(str(manifest), manifest.stat().st_mtime_ns)] = parsed
     return manifest
 
 
-def _parse(project_dir: Path) -> None:
-    """Parse into a private folder, then move the results into target/ (manifest last, the staleness marker):
-    two runs starting together never read a half-written manifest, and each writes complete files."""
+# The parse this process made (dbt's Manifest), for the manifest file it wrote: the run that found the project
+# changed builds with it (dbt_build.parsed_project) instead of loading the files it has just written.
+_FRESH: dict[tuple[str, int], Any] = {}
+
+
+def fresh_parse(manifest: Path) -> Any | None:
+    """dbt's Manifest behind `manifest` if this process parsed it, else None."""
+    return _FRESH.get((str(manifest), manifest.stat().st_mtime_ns))
+
+
+def _parse(project_dir: Path) -> Any:
+    """Parse in this process (dbt is loaded for the builds anyway) into a private folder, then move the results into
+    target/ (manifest last, the staleness marker): two runs starting together never read a half-written manifest,
+    and each writes complete files. Returns dbt's Manifest."""
     import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.dbt_build import close_dbt_duckdb, write_profiles
 
     target = project_dir / "target"
     target.mkdir(exist_ok=True)
-    env = {**os.environ, "KOCARTR_WAREHOUSE": str(target / PARSE_WAREHOUSE)}
     with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as scratch:
-        proc = subprocess.run(
-            [dbt_executable(), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-            + ["--target-path", scratch, "--quiet", "--log-level-file", "none"],  # no dbt.log growing run after run
-            env=env,
-            capture_output=True,
-            text=True,
+        profiles = write_profiles(str(target / PARSE_WAREHOUSE), Path(scratch) / "profiles", project_dir)
+        result = dbtRunner().invoke(
+            ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(profiles), "--target-path", scratch]
+            + ["--quiet", "--log-level-file", "none", "--no-send-anonymous-usage-stats"]  # no dbt.log growing
         )
-        if proc.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+        close_dbt_duckdb()
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed: {result.exception}")
         for name in (PARTIAL_PARSE, "manifest.json"):
             os.replace(Path(scratch) / name, target / name)
+    return result.result
 
 
 def project_profiles(project_dir: Path = DBT_PROJECT_DIR) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,6 +9,7 @@ the process exits non-zero.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -191,7 +192,17 @@ telemetry:
 compute_logs:
   module: dagster._core.storage.noop_compute_log_manager
   class: NoOpComputeLogManager
+# Dagster's SQLite event log, one kept connection per database (orchestration/event_log.py says why); the
+# folder is Dagster's default, written out because a storage's config needs it (rewritten if the home moves)
+event_log_storage:
+  module: orchestration.event_log
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {event_log_dir}
 """
+
+
+_FIRST_LINE = DAGSTER_YAML.splitlines()[0]
 
 
 def project_instance(dagster_home: Path):
@@ -201,8 +212,11 @@ def project_instance(dagster_home: Path):
 
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    text = DAGSTER_YAML.format(event_log_dir=json.dumps(str(dagster_home.resolve() / "history" / "runs")))
+    # ours (first line) but from another folder or an older version: rewritten; a file someone wrote is kept
+    old = config.read_text(encoding="utf-8") if config.exists() else None
+    if old is None or (old != text and old.startswith(_FIRST_LINE)):
+        config.write_text(text, encoding="utf-8")
     return dg.DagsterInstance.from_config(str(dagster_home.resolve()))
 
 

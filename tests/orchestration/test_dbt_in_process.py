@@ -68,3 +68,25 @@ def test_a_failing_dbt_test_fails_its_layer_names_the_test_and_frees_the_warehou
     assert dg.AssetKey(["staging", "stg_lab"]) in built
     # dbt closed its DuckDB database: this process opens the file again, with another configuration
     duckdb.connect(str(broken), read_only=True).close()
+
+
+def test_a_changed_project_is_parsed_once_in_the_process_that_finds_it(tmp_path):
+    """The run that finds the project changed parses it in-process (manifest.json and the partial parse for later
+    processes) and builds with that very parse: no second parse of the same project state."""
+    from kocartr.paths import DBT_PROJECT_DIR
+    from orchestration.dbt_build import parsed_project
+    from orchestration.dbt_cli import PARTIAL_PARSE, ensure_manifest, fresh_parse
+
+    project = tmp_path / "repo" / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (tmp_path / "repo" / "data").symlink_to(DBT_PROJECT_DIR.parent / "data")  # the seeds in ../data/config
+
+    manifest = ensure_manifest(project)
+    parsed = fresh_parse(manifest)
+    assert parsed is not None and (project / "target" / PARTIAL_PARSE).is_file()
+    assert "model.kocartr.adsl" in parsed.nodes
+    assert parsed_project(str(tmp_path / "any" / "warehouse.duckdb"), project) is parsed
+    assert not list((project / "target").glob(".parse-*"))  # the private parse folder is gone
+
+    ensure_manifest(project)  # unchanged project: nothing parsed again
+    assert fresh_parse(manifest) is parsed
