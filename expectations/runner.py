@@ -302,22 +302,21 @@ def _rows(frame, columns: Sequence[str]) -> Iterable[tuple]:
 
 
 # GX's cost is per expectation (~7 ms of pure Python building its metric graph under COMPLETE, about half under
-# BOOLEAN_ONLY), not per row or per validation. A first pass asks each expectation only for what says whether it
-# failed any row; only those that did (or raised) run again with COMPLETE for the failing positions. A rule allowed
-# no failing row (mostly = 1.0) passes exactly when no row fails, so its verdict alone settles it; a rule with a
-# threshold needs the failing count (BASIC) to know whether any row failed.
+# BOOLEAN_ONLY), not per row or per validation. A rule allowed no failing row (mostly = 1.0) passes exactly when no
+# row fails, so a first pass asks GX only for its verdict (BOOLEAN_ONLY); only the rules that failed (or raised) run
+# again with COMPLETE for the failing positions, and most rules pass. A rule with a threshold runs with COMPLETE at
+# once: its verdict does not say whether some rows failed, and such rules often have a few (completeness warnings).
 _COMPLETE = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+_VERDICT = {"result_format": "BOOLEAN_ONLY"}
 
 
-def _first_format(rule: Rule) -> str:
-    return "BOOLEAN_ONLY" if rule.max_failing_share == 0 else "BASIC"
+def _verdict_first(rule: Rule) -> bool:
+    return rule.max_failing_share == 0
 
 
-def _settled(rule: Rule, result: Any) -> bool:
-    """A first-pass result that is already the final one: passed, no exception, no failing row (positions [])."""
-    if not result.success or _exception_message(result.exception_info):
-        return False
-    return rule.max_failing_share == 0 or (result.result or {}).get("unexpected_count") == 0
+def _settled(result: Any) -> bool:
+    """A verdict-only result that is already the final one: passed with no exception, so no row failed."""
+    return bool(result.success) and not _exception_message(result.exception_info)
 
 
 def _suite_results(df, expectations: list[Any], result_format: dict[str, Any]) -> dict[str, Any]:
@@ -337,8 +336,8 @@ def _suite_results(df, expectations: list[Any], result_format: dict[str, Any]) -
 
 
 def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
-    """Validate the frames of `group` (one table's) on one frame of their checked columns: a first pass per result
-    format, then COMPLETE for the expectations that failed a row or raised."""
+    """Validate the frames of `group` (one table's) on one frame of their checked columns: COMPLETE for the rules
+    with a threshold, the verdict alone for the others, then COMPLETE for those of them that failed or raised."""
     df, renamed = gx_frame(group)
     built, out_err = [], {}
     for j, m in enumerate(group):
@@ -348,12 +347,11 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
             except Exception as exc:  # noqa: BLE001
                 msg = f"GX rejected the expectation: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 out_err[rule.name] = _error_outcome(rule, run_id, msg)
-    by_rule: dict[str, Any] = {}
-    for fmt in ("BOOLEAN_ONLY", "BASIC"):
-        items = [e for r, _, _, e in built if _first_format(r) == fmt]
-        by_rule.update(_suite_results(df, items, {"result_format": fmt}))
-    again = [(r, g) for r, g, _, _ in built if r.name in by_rule and not _settled(r, by_rule[r.name])]
-    by_rule.update(_suite_results(df, [_expectation(g) for _, g in again], _COMPLETE))
+    by_rule = _suite_results(df, [e for r, _, _, e in built if not _verdict_first(r)], _COMPLETE)
+    verdicts = _suite_results(df, [e for r, _, _, e in built if _verdict_first(r)], _VERDICT)
+    by_rule.update({name: result for name, result in verdicts.items() if _settled(result)})
+    again = [g for r, g, _, _ in built if r.name in verdicts and r.name not in by_rule]
+    by_rule.update(_suite_results(df, [_expectation(g) for g in again], _COMPLETE))
     out = []
     for rule, gx_rule, j, _ in built:
         if rule.name not in by_rule:
