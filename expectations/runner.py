@@ -2,10 +2,11 @@
 
 Frames come from DuckDB as Arrow; GX validates a pandas frame of their checked columns (never GX's DuckDB
 SQLAlchemy route, which fails silently) with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an
-ephemeral GX context built once per process: one validation per table, its frames side by side
-(expectations/frames.py). Failing rows come back as positions; their identifiers are read from the Arrow frame. An
-exception inside GX (exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist
-yet) makes the check an ERROR (CheckOutcome.error set, passed False), never bad data.
+ephemeral GX context built once per process: one frame per table, its frames side by side (expectations/frames.py),
+the rules allowed no failing row asking GX for their verdict only unless they fail (`_validate_group`). Failing rows
+come back as positions; their identifiers are read from the Arrow frame. An exception inside GX
+(exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist yet) makes the check
+an ERROR (CheckOutcome.error set, passed False), never bad data.
 """
 
 from __future__ import annotations
@@ -362,8 +363,8 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
 
 
 def run_rules(con, rules: Iterable[Rule], run_id: str) -> list[CheckOutcome]:
-    """Run `rules` on the warehouse connection `con` (DuckDB): one frame query per distinct frame, and one GX
-    validation per table where its frames can share one (expectations.frames.layout)."""
+    """Run `rules` on the warehouse connection `con` (DuckDB): one frame query per distinct frame, and one GX frame
+    per table where its frames can share one (expectations.frames.layout)."""
     groups: dict[tuple, list[Rule]] = {}
     for rule in rules:  # one frame per query; table rules share one frame per (table, filter)
         key = ("query", rule.frame_sql()) if rule.query is not None else ("table", rule.table, rule.where or "")
