@@ -1,6 +1,8 @@
 """Run only the quality gates on a built warehouse, as the pipeline's Dagster checks run them (orchestration/checks.py:
 per gate, `run_rules` over the gate's rules on one connection, then `persist_results` in one transaction), and print
-the process CPU seconds (user + system, DuckDB's threads included) per gate and, with --per-table, per table.
+the process CPU seconds (user + system, DuckDB's threads included) per gate and, with --per-table, per table. The GX
+import and the rules (dictionary, Dagster import) are paid once before the gates and reported apart, as the pipeline
+has them loaded before its first gate.
 
     /usr/bin/time -v .venv/bin/python benchmarks/gates_step.py WAREHOUSE [--gates raw,linkage,staging,marts,adam]
         [--run-id bench] [--month 2026-10] [--per-table] [--cprofile OUT.prof]
@@ -22,12 +24,10 @@ from pathlib import Path
 GATE_ORDER = ("raw", "linkage", "staging", "marts", "adam")
 
 
-def run_gate(con, gate: str, run_id: str, month: str, per_table: bool) -> tuple[float, list[tuple[str, float]]]:
-    """CPU seconds of one gate (run + persist) and, with per_table, of each table's rules."""
+def run_gate(con, gate: str, rules: list, run_id: str, month: str, per_table: bool) -> tuple[float, list]:
+    """CPU seconds of one gate's `rules` (run + persist) and, with per_table, of each table's rules."""
     from expectations import persist_results, run_rules
-    from orchestration.checks import gate_rules
 
-    rules = gate_rules(gate)
     start = time.process_time()
     tables: list[tuple[str, float]] = []
     if per_table:
@@ -67,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
 
     runner._gx()  # GX import and context: paid once per process, reported apart from the gates
     print(f"{'GX import and context':45s} cpu {time.process_time() - t0:7.2f} s", file=sys.stderr, flush=True)
+    t0 = time.process_time()  # the pipeline has its rules (and Dagster) loaded before any gate runs: so do we
+    from orchestration.checks import gate_rules
+
+    rules = {gate: gate_rules(gate) for gate in args.gates.split(",")}
+    print(f"{'rules (dictionary, Dagster import)':45s} cpu {time.process_time() - t0:7.2f} s", file=sys.stderr)
     profiler = cProfile.Profile() if args.cprofile else None
     con = duckdb.connect(str(args.warehouse))
     try:
         for gate in args.gates.split(","):
             if profiler:
                 profiler.enable()
-            cpu, tables = run_gate(con, gate, f"{args.run_id}-{gate}", args.month, args.per_table)
+            cpu, tables = run_gate(con, gate, rules[gate], f"{args.run_id}-{gate}", args.month, args.per_table)
             if profiler:
                 profiler.disable()
             print(f"{gate + ' gate':45s} cpu {cpu:7.2f} s", file=sys.stderr, flush=True)

@@ -2,10 +2,11 @@
 
 Frames come from DuckDB as Arrow; GX validates a pandas frame of their checked columns (never GX's DuckDB
 SQLAlchemy route, which fails silently) with `Batch.validate(ExpectationSuite)` on a pandas batch definition of an
-ephemeral GX context built once per process: one validation per table, its frames side by side
-(expectations/frames.py). Failing rows come back as positions; their identifiers are read from the Arrow frame. An
-exception inside GX (exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist
-yet) makes the check an ERROR (CheckOutcome.error set, passed False), never bad data.
+ephemeral GX context built once per process: one frame per table, its frames side by side (expectations/frames.py),
+the rules allowed no failing row asking GX for their verdict only unless they fail (`_validate_group`). Failing rows
+come back as positions; their identifiers are read from the Arrow frame. An exception inside GX
+(exception_info.raised_exception) or a failing frame query (e.g. a table that does not exist yet) makes the check
+an ERROR (CheckOutcome.error set, passed False), never bad data.
 """
 
 from __future__ import annotations
@@ -301,9 +302,43 @@ def _rows(frame, columns: Sequence[str]) -> Iterable[tuple]:
     return zip(*(frame[c].to_numpy(dtype=object) for c in columns), strict=True) if columns else ((),) * len(frame)
 
 
-def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
-    """Validate the frames of `group` (one table's) in one GX suite run on one frame of their checked columns."""
+# GX's cost is per expectation (~7 ms of pure Python building its metric graph under COMPLETE, about half under
+# BOOLEAN_ONLY), not per row or per validation. A rule allowed no failing row (mostly = 1.0) passes exactly when no
+# row fails, so a first pass asks GX only for its verdict (BOOLEAN_ONLY); only the rules that failed (or raised) run
+# again with COMPLETE for the failing positions, and most rules pass. A rule with a threshold runs with COMPLETE at
+# once: its verdict does not say whether some rows failed, and such rules often have a few (completeness warnings).
+_COMPLETE = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+_VERDICT = {"result_format": "BOOLEAN_ONLY"}
+
+
+def _verdict_first(rule: Rule) -> bool:
+    return rule.max_failing_share == 0
+
+
+def _settled(result: Any) -> bool:
+    """A verdict-only result that is already the final one: passed with no exception, so no row failed."""
+    return bool(result.success) and not _exception_message(result.exception_info)
+
+
+def _suite_results(df, expectations: list[Any], result_format: dict[str, Any]) -> dict[str, Any]:
+    """Validate `expectations` on `df` in one GX suite run: result per rule name (expectation meta "rule")."""
+    if not expectations:
+        return {}
     g = _gx()
+    # Batch.validate(ExpectationSuite) (GX 1.x public API) runs the same validator as ValidationDefinition.run
+    # without the store round trips of registering a suite and a validation definition per frame.
+    suite = g["gx"].ExpectationSuite(name=f"kocartr-dq-{uuid.uuid4().hex[:12]}")
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    with _GX_LOCK:  # failing rows come back as positions in the frame (its RangeIndex): no identifier columns
+        batch = g["batch_definition"].get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format=result_format)
+    return {r.expectation_config.meta.get("rule"): r for r in result.results}
+
+
+def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
+    """Validate the frames of `group` (one table's) on one frame of their checked columns: COMPLETE for the rules
+    with a threshold, the verdict alone for the others, then COMPLETE for those of them that failed or raised."""
     df, renamed = gx_frame(group)
     built, out_err = [], {}
     for j, m in enumerate(group):
@@ -313,19 +348,11 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
             except Exception as exc:  # noqa: BLE001
                 msg = f"GX rejected the expectation: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 out_err[rule.name] = _error_outcome(rule, run_id, msg)
-    by_rule = {}
-    if built:
-        # Batch.validate(ExpectationSuite) (GX 1.x public API) runs the same validator as ValidationDefinition.run
-        # without the store round trips of registering a suite and a validation definition per frame.
-        suite = g["gx"].ExpectationSuite(name=f"kocartr-dq-{uuid.uuid4().hex[:12]}")
-        for *_, expectation in built:
-            suite.add_expectation(expectation)
-        with _GX_LOCK:  # failing rows come back as positions in the frame (its RangeIndex): no identifier columns
-            batch = g["batch_definition"].get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(
-                suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False}
-            )
-        by_rule = {r.expectation_config.meta.get("rule"): r for r in result.results}
+    by_rule = _suite_results(df, [e for r, _, _, e in built if not _verdict_first(r)], _COMPLETE)
+    verdicts = _suite_results(df, [e for r, _, _, e in built if _verdict_first(r)], _VERDICT)
+    by_rule.update({name: result for name, result in verdicts.items() if _settled(result)})
+    again = [g for r, g, _, _ in built if r.name in verdicts and r.name not in by_rule]
+    by_rule.update(_suite_results(df, [_expectation(g) for g in again], _COMPLETE))
     out = []
     for rule, gx_rule, j, _ in built:
         if rule.name not in by_rule:
@@ -336,8 +363,8 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
 
 
 def run_rules(con, rules: Iterable[Rule], run_id: str) -> list[CheckOutcome]:
-    """Run `rules` on the warehouse connection `con` (DuckDB): one frame query per distinct frame, and one GX
-    validation per table where its frames can share one (expectations.frames.layout)."""
+    """Run `rules` on the warehouse connection `con` (DuckDB): one frame query per distinct frame, and one GX frame
+    per table where its frames can share one (expectations.frames.layout)."""
     groups: dict[tuple, list[Rule]] = {}
     for rule in rules:  # one frame per query; table rules share one frame per (table, filter)
         key = ("query", rule.frame_sql()) if rule.query is not None else ("table", rule.table, rule.where or "")

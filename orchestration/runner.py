@@ -152,7 +152,10 @@ def _stage_result(job: str, partition: str, result, instance) -> StageResult:
                     check=ev.check_name,
                     passed=ev.passed,
                     severity=ev.severity.value if ev.severity else "ERROR",
-                    blocking=bool(getattr(ev, "blocking", False)),
+                    # Dagster blocks on a blocking check only when it fails with ERROR severity: a table's
+                    # `quality_rules` check fails with WARN when only its warnings failed
+                    blocking=bool(getattr(ev, "blocking", False))
+                    and (ev.severity or dg.AssetCheckSeverity.ERROR) == dg.AssetCheckSeverity.ERROR,
                     description=str(ev.description or ""),
                 )
             )

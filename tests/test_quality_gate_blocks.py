@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 CHECK = "death_on_or_after_infusion"
+GX_CHECK = "quality_rules"  # a table's rules: one Dagster check (orchestration/checks.py)
 
 
 def _add_deaths_before_infusion(submissions, share: float = 1 / 3) -> int:
@@ -63,7 +64,7 @@ def test_deaths_before_infusion_stop_the_run_before_the_analyses(small_submissio
     result = run_pipeline(submissions, warehouse, tmp_path / "releases", demo=True)
 
     assert not result.success
-    failed = [c for c in result.blocking_failures if c.check == CHECK]
+    failed = [c for c in result.blocking_failures if c.check == GX_CHECK and CHECK in c.description]
     assert failed and failed[0].asset == "staging/stg_death"
     summary = format_summary(result, warehouse)
     assert CHECK in summary and "BLOCKING" in summary and "S01" in summary
@@ -105,9 +106,11 @@ def test_a_linkage_return_complete_past_its_month_stops_the_run_at_the_linkage_g
 
     assert not result.success and [s.job for s in result.stages] == ["ingest_batches", "site_feedback"]
     failed = {(c.asset, c.check) for c in result.blocking_failures}
-    assert failed == {("raw/linkage_completeness", "complete_through_by_return_month")}
+    assert failed == {("raw/linkage_completeness", GX_CHECK)}
+    (line,) = [c.description for c in result.blocking_failures]
+    assert line.startswith("1 of ") and "complete_through_by_return_month [critical] FAILED" in line
     summary = format_summary(result, warehouse)
-    assert "BLOCKING raw/linkage_completeness :: complete_through_by_return_month" in summary
+    assert f"BLOCKING raw/linkage_completeness :: {GX_CHECK}: 1 of " in summary
     assert "linkage: " in summary and "2099-12-31" in summary  # the summary's linkage line shows the date
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

@@ -298,9 +298,11 @@ def test_stacked_ok_frames_give_each_rule_its_own_outcome(con):
     assert any(not o.passed for o in together.values())
 
 
-def test_a_table_is_validated_once_and_each_rule_as_if_alone(con, monkeypatch):
-    """All rules of adam.adtte (not-null and compound-unique on the table, `ok` queries of other lengths) run in
-    one GX validation, and each outcome equals the rule's outcome run alone."""
+def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkeypatch):
+    """All rules of adam.adtte (not-null and compound-unique on the table, `ok` queries of other lengths) run on
+    one GX frame: COMPLETE for the rules with a threshold, the verdict alone (BOOLEAN_ONLY) for the rules allowed no
+    failing row, then COMPLETE for exactly those of them that failed. Each outcome equals the rule's outcome run
+    alone."""
     from great_expectations.datasource.fluent.interfaces import Batch
 
     con.execute("update adam.adtte set AVAL = null where PARAMCD = 'OS' and SITEID = 'S01'")
@@ -310,13 +312,20 @@ def test_a_table_is_validated_once_and_each_rule_as_if_alone(con, monkeypatch):
     calls = []
     validate = Batch.validate
 
-    def counting(self, *a, **k):
-        calls.append(len(self.data.dataframe))
-        return validate(self, *a, **k)
+    def recording(self, suite, *a, **k):
+        names = {e.meta["rule"] for e in suite.expectations}
+        calls.append((id(self.data.dataframe), k["result_format"]["result_format"], names))
+        return validate(self, suite, *a, **k)
 
-    monkeypatch.setattr(Batch, "validate", counting)
+    monkeypatch.setattr(Batch, "validate", recording)
     together = {o.name: o for o in run_rules(con, rules, "r")}
-    assert len(calls) == 1
+    assert len({frame for frame, _, _ in calls}) == 1
+    zero = {r.name for r in rules if r.max_failing_share == 0}
+    assert [(fmt, names) for _, fmt, names in calls] == [
+        ("COMPLETE", {r.name for r in rules} - zero),
+        ("BOOLEAN_ONLY", zero),
+        ("COMPLETE", {n for n in zero if not together[n].passed}),
+    ]
     failed = {n for n, o in together.items() if not o.passed}
     assert {"adam.adtte.aval.not_null", "adam.adtte.entry_nonnegative"} <= failed
     _assert_each_as_if_alone(con, rules, together)

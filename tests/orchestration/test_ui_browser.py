@@ -143,8 +143,8 @@ def test_the_ui_shows_the_cli_run_and_its_check_results(webserver):
     assert "monthly_dataset" in run_page and run_id[:8] in run_page
     assert "dbt_adam" in run_page and "SUCCESS" in run_page.upper()
 
-    # a quality gate's check on adam.adsl (expectations/) and a dbt test: evaluated, with the result
-    checks_page = render(browser, f"{base}/assets/adam/adsl?view=checks", ["not_emptied", "Evaluation result"])
-    assert "Checks (" in checks_page and "|not_emptied|" in checks_page
+    # the quality gate's check of adam.adsl's rules (expectations/) and its dbt tests: evaluated, with the result
+    checks_page = render(browser, f"{base}/assets/adam/adsl?view=checks", ["quality_rules", "Evaluation result"])
+    assert "Checks (" in checks_page and "|quality_rules|" in checks_page
     assert "Succeeded" in checks_page and "Not evaluated" not in checks_page
     assert re.search(r"Evaluation result\|Passed", checks_page)
