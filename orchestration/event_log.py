@@ -8,6 +8,8 @@ same files and the same schema, so `make ui` and any Dagster tool read them as b
 
 - each database's engine and connection are kept for the life of the instance (a pool of one: the storage's own
   lock already serializes its writers), not rebuilt per event; the index's tables are looked up once, not per event;
+  a run's database file gets a new modification time after each write (the UI watches the file: with the
+  connection kept, commits go to the write-ahead log and the file itself changes only at a checkpoint);
 - the databases (write-ahead log, as Dagster sets them up) commit with `synchronous=NORMAL`: a commit survives the
   process being killed (kill -9 included), and only an operating-system crash can lose the last commits of the
   run history. The warehouse and the release, which hold the registry's data, are DuckDB files written apart.
@@ -15,11 +17,12 @@ same files and the same schema, so `make ui` and any Dagster tool read them as b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 
@@ -57,8 +60,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            with engine.connect() as conn:
+                changes = conn.connection.dbapi_connection.total_changes
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME and conn.connection.dbapi_connection.total_changes != changes:
+                    # the UI follows a run by watching its database file, which a commit into the kept
+                    # connection's write-ahead log leaves untouched: its time says the run has new events
+                    os.utime(self.path_for_shard(shard))
 
     def has_table(self, table_name: str) -> bool:
         # asked for every asset and check event, each time through a new engine; only migrations add tables, and

@@ -68,3 +68,48 @@ def test_the_instance_config_follows_its_folder_and_keeps_a_file_someone_wrote(t
     (own / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     project_instance(own).dispose()
     assert (own / "dagster.yaml").read_text(encoding="utf-8") == "telemetry:\n  enabled: false\n"
+
+
+def test_a_watching_ui_sees_each_event_as_it_is_stored(tmp_path: Path) -> None:
+    """The UI follows a running run through Dagster's file watcher on the run's database: it must see each new event
+    while the writing process still holds its connection, not at the end of the run."""
+    import logging
+    import time
+
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.utils import make_new_run_id
+
+    from orchestration.event_log import PooledSqliteEventLogStorage
+
+    def entry(run_id: str, message: str) -> EventLogEntry:
+        return EventLogEntry(
+            error_info=None,
+            level=logging.INFO,
+            user_message=message,
+            run_id=run_id,
+            timestamp=time.time(),
+            step_key=None,
+            job_name=None,
+            dagster_event=None,
+        )
+
+    writer = PooledSqliteEventLogStorage(str(tmp_path))  # the run's process
+    ui = PooledSqliteEventLogStorage(str(tmp_path))  # the webserver's own storage
+    run_id = make_new_run_id()
+    seen: list[str] = []
+    try:
+        writer.store_event(entry(run_id, "first"))
+        ui.watch(run_id, None, lambda event, _cursor: seen.append(event.user_message))
+        for message in ("second", "third"):
+            writer.store_event(entry(run_id, message))
+            deadline = time.monotonic() + 10
+            while message not in seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert message in seen
+        reads = len(seen)
+        ui.get_logs_for_run(run_id)  # a read does not touch the file: no watcher loop
+        time.sleep(0.5)
+        assert len(seen) == reads
+    finally:
+        ui.dispose()
+        writer.dispose()
