@@ -88,6 +88,24 @@ def rrn_sql(column_sql: str) -> str:
     return f"(case when {raw} then regexp_matches({blanked}, '{RRN_BOUNDED}') else false end)"
 
 
+def arrow_rrn_counts(rows, columns: list[str], con) -> dict[str, int]:
+    """Rows of each text column `columns` of the Arrow table `rows` whose value `rrn_sql` matches, as
+    `count(*) FILTER (WHERE rrn_sql(column))` counts them, at about half the cost: the raw pattern (RRN_BOUNDED, the
+    first test of `rrn_sql`) runs over every value in polars (Rust's regex engine: ~2x RE2's speed on 64-hex keys;
+    a regular expression without look-arounds or back-references matches the same strings in both), and `rrn_sql`
+    itself, in DuckDB `con`, only on the few values that match raw."""
+    counts = {}
+    for name in columns:  # a column at a time: polars' copy of the text is one column's, not the table's
+        values = pl.from_arrow(rows.column(name))
+        assert isinstance(values, pl.Series)
+        hits = values.filter(values.str.contains(RRN_BOUNDED).fill_null(False))
+        counts[name] = 0
+        if hits.len():
+            sql = f"SELECT count(*) FILTER (WHERE {rrn_sql('v')}) FROM (SELECT unnest($values) AS v)"
+            counts[name] = con.execute(sql, {"values": hits.to_list()}).fetchall()[0][0]
+    return counts
+
+
 # Numbers written as text: only an integer part of >= 13 digits can hold an RRN (fractions are blanked), so a
 # number below 10^12 is never rendered as one and the text rendering is checked only above it.
 _NUMERIC_TYPES = frozenset(
