@@ -491,6 +491,27 @@ def _write_manifest(tmp: Path, context: dict, schemas: tuple[str, ...], table_me
     return manifest
 
 
+def _checked_copy(src, db_path: Path, tables: list, tmp: Path, schemas, cutoff: date, config, exporter, dictionary):
+    """Check the warehouse's tables and copy them into the new release database (`_copy_tables`); refuses with
+    `check_source`'s list of problems (every value checked in the warehouse, as before any copy) on any problem.
+    Returns the open release database, the column comments and the copied tables' rows."""
+    import duckdb
+
+    forbidden = forbidden_columns(config, dictionary)  # names only, read from the dictionary in hand
+    copy = None
+    if not check_source(src, tables, cutoff, config, forbidden, values=False):
+        dst = duckdb.connect(str(db_path))
+        for schema in schemas:
+            dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
+        copy = _copy_tables(src, dst, tables, tmp, config, exporter, dictionary)
+        if copy is None:
+            dst.close()
+    if copy is None:
+        problems = check_source(src, tables, cutoff, config, forbidden) or ["RRN-shaped values in the warehouse"]
+        raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
+    return dst, copy["comments"], copy["copied"]
+
+
 def _build_into(
     tmp: Path,
     warehouse: Path,
@@ -515,20 +536,9 @@ def _build_into(
         tables = _source_tables(src, schemas)
         scorecard = read_scorecard(src, cutoff)
         exporter.table_labels = _table_comments(src, schemas)
-        dst, copy = None, None
-        if not check_source(src, tables, cutoff, config, forbidden, values=False):
-            dst = duckdb.connect(str(db_path))
-            for schema in schemas:
-                dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
-            copy = _copy_tables(src, dst, tables, tmp, config, exporter, dictionary)
-        if copy is None:  # a problem: the full list, every value checked in the warehouse, as before any copy
-            if dst is not None:
-                dst.close()
-            problems = check_source(src, tables, cutoff, config, forbidden) or ["RRN-shaped values in the warehouse"]
-            raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
+        dst, comments, copied = _checked_copy(src, db_path, tables, tmp, schemas, cutoff, config, exporter, dictionary)
     finally:
         src.close()
-    comments, copied = copy["comments"], copy["copied"]
     try:
         # 2. regulatory views, built from the copied marts/adam inside the release database
         notes = regulatory.build_regulatory_views(dst, cutoff, config, dictionary)
