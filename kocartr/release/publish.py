@@ -562,7 +562,8 @@ def _build_into(
         "regulatory_notes": notes,
         "scorecard": (quality_summary or {}).get("sites") or scorecard,
     }
-    # 5. investigator-facing outputs, read from the finished release database (read-only); 6. the manifest
+    # 5. guide, define.xml (the CSV and XPT files were written in step 1), workbook, figures and report (read from the
+    # finished release database, read-only); 6. the manifest
     guide.write_guide(tmp, context, table_meta, col_docs)
     (tmp / "define.xml").write_text(exports.define_xml(exporter.datasets, cutoff, dictionary.version), encoding="utf-8")
     _stage("exports")
