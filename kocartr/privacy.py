@@ -88,6 +88,29 @@ def rrn_sql(column_sql: str) -> str:
     return f"(case when {raw} then regexp_matches({blanked}, '{RRN_BOUNDED}') else false end)"
 
 
+def arrow_rrn_counts(rows, columns: list[str], con, at_once: bool = False) -> dict[str, int]:
+    """Rows of each text column `columns` of the Arrow table `rows` whose value `rrn_sql` matches, as
+    `count(*) FILTER (WHERE rrn_sql(column))` counts them, at about two thirds of the cost: the raw pattern
+    (RRN_BOUNDED, the first test of `rrn_sql`) runs over every value in polars (Rust's regex engine: ~2x RE2's speed
+    on 64-hex keys; a regular expression without look-arounds or back-references matches the same strings in both),
+    and `rrn_sql` itself, in DuckDB `con`, only on the few values that match raw. Polars copies the text it reads: a
+    column at a time, or (`at_once`) every column together, tested in parallel."""
+    counts = {}
+    for group in [columns] if at_once else [[c] for c in columns]:
+        if not group:
+            continue
+        frame = pl.from_arrow(rows.select(group))
+        assert isinstance(frame, pl.DataFrame)
+        raw = frame.select(pl.col(group).str.contains(RRN_BOUNDED).fill_null(False))
+        for name in group:
+            hits = frame[name].filter(raw[name])
+            counts[name] = 0
+            if hits.len():
+                sql = f"SELECT count(*) FILTER (WHERE {rrn_sql('v')}) FROM (SELECT unnest($values) AS v)"
+                counts[name] = con.execute(sql, {"values": hits.to_list()}).fetchall()[0][0]
+    return counts
+
+
 # Numbers written as text: only an integer part of >= 13 digits can hold an RRN (fractions are blanked), so a
 # number below 10^12 is never rendered as one and the text rendering is checked only above it.
 _NUMERIC_TYPES = frozenset(
@@ -160,19 +183,25 @@ def scan_connection(con, label: str = "warehouse", schemas: Iterable[str] | None
 
 
 def _rrn_counts(con, columns: list[tuple[str, str, str, bool]]) -> dict[tuple[str, str, str], int]:
-    """Rows with an RRN-shaped value, per text or number column (schema, table, column, is_number): one scan per
-    table for all of its columns (one query per column cost a fixed ~10 ms each, hundreds per release)."""
+    """Rows with an RRN-shaped value, per text or number column (schema, table, column, is_number): per table, one
+    scan for all of its number columns (one query per column cost a fixed ~10 ms each, hundreds per release) and
+    one read of its text columns, checked by `arrow_rrn_counts` (the same counts as `rrn_sql` in DuckDB)."""
     tables: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for schema, table, column, is_number in columns:
         tables.setdefault((schema, table), []).append((column, is_number))
     counts: dict[tuple[str, str, str], int] = {}
     for (schema, table), named in tables.items():
-        names = [c for c, _ in named]
-        select = ", ".join(
-            f"count(*) filter (where {number_rrn_sql(_qi(c)) if num else rrn_sql(_qi(c))})" for c, num in named
-        )
-        row = con.sql(f"select {select} from {_qi(schema)}.{_qi(table)}").fetchall()[0]
-        counts.update({(schema, table, c): int(n) for c, n in zip(names, row, strict=True)})
+        fq = f"{_qi(schema)}.{_qi(table)}"
+        numbers = [c for c, num in named if num]
+        if numbers:
+            select = ", ".join(f"count(*) filter (where {number_rrn_sql(_qi(c))})" for c in numbers)
+            row = con.sql(f"select {select} from {fq}").fetchall()[0]
+            counts.update({(schema, table, c): int(n) for c, n in zip(numbers, row, strict=True)})
+        texts = [c for c, num in named if not num]
+        if texts:
+            rows = con.sql(f"select {', '.join(_qi(c) for c in texts)} from {fq}").to_arrow_table()
+            found = arrow_rrn_counts(rows, texts, con, at_once=True)
+            counts.update({(schema, table, c): found[c] for c in texts})
     return counts
 
 

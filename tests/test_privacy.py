@@ -259,3 +259,35 @@ def test_counting_around_raw_matches_equals_blanking_the_whole_text():
     ]
     assert sum(whole(t) for t in texts) > 500  # the texts do hold identifiers, and tokens that hide some
     assert [privacy.count_output_rrns(t) for t in texts] == [whole(t) for t in texts]
+
+
+def test_arrow_counts_are_the_sql_counts():
+    """The release checks each table's rows in polars first (`arrow_rrn_counts`): per column, the count of values
+    rrn_sql matches, exactly as DuckDB's own count over the column (hostile values: dashes, line breaks, tokens,
+    fractions, Korean text, nulls)."""
+    import pyarrow as pa
+
+    token = "ab" * 10 + "8501011234567" + "cd" * 20 + "e"
+    values = [
+        *FOUND,
+        *NOT_FOUND,
+        token,
+        f"{token} 850101-1234567",
+        f"850101-1234567{token}",
+        "0.8001011234567",
+        "1.5 8001011234567",
+        "line\n760101-1234567\nnext",
+        "760101\u20131234567",
+        "환자 760101-1234567번",
+        "1.2.3456789012345",
+        None,
+    ]
+    rows = pa.table({"a": values, "b": list(reversed(values)), "c": ["ok"] * len(values)})
+    con = duckdb.connect()
+    expected = con.sql(
+        f"select count(*) filter (where {privacy.rrn_sql('a')}), count(*) filter (where {privacy.rrn_sql('b')}), "
+        f"count(*) filter (where {privacy.rrn_sql('c')}) from rows"
+    ).fetchall()[0]
+    assert expected[0] > len(FOUND)  # the tokens and fractions above are not all found, the RRNs are
+    assert privacy.arrow_rrn_counts(rows, ["a", "b", "c"], con) == dict(zip("abc", expected))
+    assert privacy.arrow_rrn_counts(rows, [], con) == {}

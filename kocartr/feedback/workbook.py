@@ -13,8 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from kocartr.feedback.queries import SITE_QUERIES
-from kocartr.feedback.sheet_rows import can_splice, rows_xml, splice_rows
 from kocartr.feedback.site_ids import site_ids
+from kocartr.sheet_rows import can_splice, rows_xml, splice_rows
 
 SHEETS = {  # source -> sheet title
     "quarantine": "Rows 행 문의",
@@ -81,7 +81,7 @@ def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.
 
 def _sheet(wb, title: str, cols: list[tuple[str, str, int]], frame: pl.DataFrame, head, wrap, cells: bool = True):
     """A table sheet: header row, column widths (wide columns wrap), frozen header, filter over the rows; the
-    frame's cells written here, or (cells=False) spliced in afterwards (kocartr.feedback.sheet_rows)."""
+    frame's cells written here, or (cells=False) spliced in afterwards (kocartr.sheet_rows)."""
     ws = wb.add_worksheet(title)
     for j, (_, label, width) in enumerate(cols):
         ws.write(0, j, label, head)

@@ -223,58 +223,44 @@ def _frame_for_xpt(rows, columns: list[ColumnMeta], taken: set[str]) -> tuple[pl
     return df.rename({c.name: c.sas_name for c in columns if c.continues is None}), columns
 
 
-def write_exports(
-    con,
-    folder: Path,
-    col_docs: list[dict[str, Any]],
-    table_labels: dict[str, str],
-    cutoff: date,
-    schemas: tuple[str, ...] = EXPORT_SCHEMAS,
-) -> list[DatasetMeta]:
-    """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
-    `folder`; return their metadata for define.xml."""
-    from kocartr.release import xpt
+@dataclass
+class Exporter:
+    """Writes the CSV and XPT files of the exported tables into `folder`, one table at a time from its sorted rows
+    (the release's copy stage hands each table over as it copies it: one sort, one read); `datasets` collects
+    their metadata for define.xml. Tables must come in (schema, table) order: the XPT dataset names depend on it."""
 
-    docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
-    tables = con.execute(
-        f"""SELECT schema_name, table_name FROM duckdb_tables()
-            WHERE schema_name IN ({", ".join("?" * len(schemas))}) ORDER BY 1, 2""",
-        list(schemas),
-    ).fetchall()
-    taken_tables: set[str] = set()
-    out = []
-    for schema, table in tables:
-        cols = con.execute(
-            """SELECT column_name, data_type FROM duckdb_columns()
-                              WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
-            [schema, table],
-        ).fetchall()
+    folder: Path
+    table_labels: dict[str, str]
+    cutoff: date
+    datasets: list[DatasetMeta] = field(default_factory=list)
+    taken_tables: set[str] = field(default_factory=set)
+
+    def add(self, con, rows, schema: str, table: str, columns: list[tuple[str, str, str]]) -> DatasetMeta:
+        """Write one table: `rows` its Arrow rows sorted by all columns, `columns` (name, DuckDB type, description)
+        in table order; `con` a DuckDB connection (writes the CSV)."""
+        from kocartr.release import xpt
+
         taken_cols: set[str] = set()
         meta = DatasetMeta(
             schema,
             table,
-            sas_name(table, taken_tables),
-            table_labels.get(f"{schema}.{table}") or table,
-            con.sql(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0],
-            [
-                ColumnMeta(n, sas_name(n, taken_cols), t, (docs.get((schema, table, n)) or {}).get("description") or "")
-                for n, t in cols
-            ],
+            sas_name(table, self.taken_tables),
+            self.table_labels.get(f"{schema}.{table}") or table,
+            rows.num_rows,
+            [ColumnMeta(n, sas_name(n, taken_cols), t, d) for n, t, d in columns],
         )
-        csv_path = folder / meta.csv
+        csv_path = self.folder / meta.csv
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        # One sort per table: the CSV is written from the rows the XPT frame is made of (COPY keeps their order).
-        rows = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').to_arrow_table()
+        # The CSV is written from the rows the XPT frame is made of (COPY keeps their order).
         con.register("_export_rows", rows)
         try:
             con.execute(f"""COPY (SELECT * FROM _export_rows) TO '{csv_path}'
                             (HEADER, DELIMITER ',', DATEFORMAT '%Y-%m-%d')""")
         finally:
             con.unregister("_export_rows")
-        xpt_path = folder / meta.xpt
+        xpt_path = self.folder / meta.xpt
         xpt_path.parent.mkdir(parents=True, exist_ok=True)
         frame, meta.columns = _frame_for_xpt(rows, meta.columns, taken_cols)
-        del rows
         xpt.write_xport(
             frame,
             xpt_path,
@@ -286,9 +272,38 @@ def write_exports(
             },
             variable_format={c.sas_name: "DATE9." for c in meta.columns if c.duck_type.upper() == "DATE"},
         )
-        _fix_header_times(xpt_path, cutoff)
-        out.append(meta)
-    return out
+        _fix_header_times(xpt_path, self.cutoff)
+        self.datasets.append(meta)
+        return meta
+
+
+def write_exports(
+    con,
+    folder: Path,
+    col_docs: list[dict[str, Any]],
+    table_labels: dict[str, str],
+    cutoff: date,
+    schemas: tuple[str, ...] = EXPORT_SCHEMAS,
+) -> list[DatasetMeta]:
+    """Write CSV and XPT v5 files of every table of `schemas` in the release database `con` (read-only) into
+    `folder`; return their metadata for define.xml. (The release itself exports each table as it copies it.)"""
+    docs = {(d["schema"], d["table"], d["column"]): d for d in col_docs}
+    tables = con.execute(
+        f"""SELECT schema_name, table_name FROM duckdb_tables()
+            WHERE schema_name IN ({", ".join("?" * len(schemas))}) ORDER BY 1, 2""",
+        list(schemas),
+    ).fetchall()
+    exporter = Exporter(folder, table_labels, cutoff)
+    for schema, table in tables:
+        cols = con.execute(
+            """SELECT column_name, data_type FROM duckdb_columns()
+                              WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
+            [schema, table],
+        ).fetchall()
+        columns = [(n, t, (docs.get((schema, table, n)) or {}).get("description") or "") for n, t in cols]
+        rows = con.sql(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').to_arrow_table()
+        exporter.add(con, rows, schema, table, columns)
+    return exporter.datasets
 
 
 def define_xml(datasets: list[DatasetMeta], cutoff: date, dictionary_version: str) -> str:

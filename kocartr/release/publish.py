@@ -293,10 +293,16 @@ def read_scorecard(con, cutoff: date) -> list[dict[str, Any]]:
 
 
 def check_source(
-    con, tables: list[tuple[str, str, str]], cutoff: date, config: ReleaseConfig, forbidden: dict[str, str]
+    con,
+    tables: list[tuple[str, str, str]],
+    cutoff: date,
+    config: ReleaseConfig,
+    forbidden: dict[str, str],
+    values: bool = True,
 ) -> list[str]:
     """Everything that forbids publishing: identifier/free-text columns, RRN-shaped values, dates after the
-    cut-off, analysis rows of another cut-off. Returns the problems (empty = publishable)."""
+    cut-off, analysis rows of another cut-off. Returns the problems (empty = publishable). `values` False: all but
+    the RRN-shaped values (the release checks those on each table's rows before it copies them, `_copy_tables`)."""
     problems = []
     for schema, table, _kind in tables:
         fq = _relation(con, schema, table, config)
@@ -305,7 +311,7 @@ def check_source(
             if name.lower() in forbidden and key not in config.allowed_columns:
                 problems.append(f"{schema}.{table}.{name}: {forbidden[name.lower()]} must not enter a release")
                 continue
-            if dtype.upper() == "VARCHAR":
+            if values and dtype.upper() == "VARCHAR":
                 hits = con.execute(f"SELECT count(*) FROM {fq} WHERE {rrn_sql(_qi(name))}").fetchall()[0][0]
                 if hits:
                     problems.append(
@@ -350,40 +356,56 @@ def _write_parquet(arrow_table, path: Path) -> None:
     )
 
 
-def _copy_tables(src, dst, tables: list, tmp: Path, config: ReleaseConfig) -> tuple[dict, dict]:
-    """Copy each released table into the release database and its Parquet file from the same rows, sorted by all
-    columns (the physical order never depends on how the warehouse was written). Returns the warehouse's column
-    comments and the rows of each copied table."""
+def _copy_tables(src, dst, tables: list, tmp: Path, config: ReleaseConfig, exporter, dictionary) -> dict | None:
+    """Copy each released table into the release database and its Parquet file, and write its CSV and XPT files
+    when its schema is exported, all from the same rows, sorted by all columns (the physical order never depends
+    on how the warehouse was written). Before anything of a table is written, its text values are checked for
+    RRN-shaped ones (`rrn_sql`, as `check_source` checks them, on the rows in hand: the warehouse is read once);
+    on a hit nothing more is written and None is returned (the caller refuses with `check_source`'s list).
+    Returns the warehouse's column comments and the rows of each copied table: {"comments", "copied"}."""
+    from kocartr.privacy import arrow_rrn_counts
+    from kocartr.release.exports import EXPORT_SCHEMAS
+
     comments: dict[tuple[str, str, str], str] = {}
     copied: dict[tuple[str, str], int] = {}  # (schema, table) -> rows, Parquet already written
     for schema, table, _kind in tables:
         cols = _columns(src, schema, table)
         rel = _relation(src, schema, table, config)
         arrow = src.sql(f"SELECT * FROM {rel} ORDER BY ALL").to_arrow_table()
+        if any(arrow_rrn_counts(arrow, [n for n, t, _c in cols if t.upper() == "VARCHAR"], dst).values()):
+            return None
         dst.register("_src", arrow)
         dst.execute(f"CREATE TABLE {_qi(schema)}.{_qi(table)} AS SELECT * FROM _src")
         dst.unregister("_src")
         _write_parquet(arrow, tmp / "parquet" / schema / f"{table}.parquet")  # written once, never re-read
         copied[(schema, table)] = arrow.num_rows
-        del arrow
         comments.update({(schema, table, name): comment for name, _t, comment in cols if comment})
+        if schema in EXPORT_SCHEMAS:  # the release database's column types, as the exports read them before
+            columns = [
+                (n, t, _description(comments, schema, table, n, dictionary)) for n, t, _ in _columns(dst, schema, table)
+            ]
+            exporter.add(dst, arrow, schema, table, columns)
+        del arrow
         _stage(f"copied {schema}.{table}")
-    return comments, copied
+    return {"comments": comments, "copied": copied}
+
+
+def _description(comments: dict, schema: str, table: str, column: str, dictionary) -> str:
+    """A released column's description: the warehouse comment, else the dictionary / ADaM definition."""
+    from kocartr.release import guide
+
+    return comments.get((schema, table, column)) or guide.describe_column(column, dictionary) or ""
 
 
 def _describe_columns(dst, released: list, comments: dict, dictionary) -> list[dict]:
     """Every released column with its description (the warehouse comment, else the dictionary / ADaM definition),
     also written as a comment in the release database."""
-    from kocartr.release import guide
-
     col_docs = []
     dst.execute("BEGIN TRANSACTION")  # one commit for every comment, not one per column (~3 s on the sample)
     for schema, table, _k in released:
         for name, dtype, _c in _columns(dst, schema, table):
-            desc = comments.get((schema, table, name)) or guide.describe_column(name, dictionary)
-            col_docs.append(
-                {"schema": schema, "table": table, "column": name, "type": dtype, "description": desc or ""}
-            )
+            desc = _description(comments, schema, table, name, dictionary)
+            col_docs.append({"schema": schema, "table": table, "column": name, "type": dtype, "description": desc})
             if desc:
                 quoted = "'" + desc.replace("'", "''") + "'"
                 dst.execute(f"COMMENT ON COLUMN {_qi(schema)}.{_qi(table)}.{_qi(name)} IS {quoted}")
@@ -469,6 +491,27 @@ def _write_manifest(tmp: Path, context: dict, schemas: tuple[str, ...], table_me
     return manifest
 
 
+def _checked_copy(src, db_path: Path, tables: list, tmp: Path, schemas, cutoff: date, config, exporter, dictionary):
+    """Check the warehouse's tables and copy them into the new release database (`_copy_tables`); refuses with
+    `check_source`'s list of problems (every value checked in the warehouse, as before any copy) on any problem.
+    Returns the open release database, the column comments and the copied tables' rows."""
+    import duckdb
+
+    forbidden = forbidden_columns(config, dictionary)  # names only, read from the dictionary in hand
+    copy = None
+    if not check_source(src, tables, cutoff, config, forbidden, values=False):
+        dst = duckdb.connect(str(db_path))
+        for schema in schemas:
+            dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
+        copy = _copy_tables(src, dst, tables, tmp, config, exporter, dictionary)
+        if copy is None:
+            dst.close()
+    if copy is None:
+        problems = check_source(src, tables, cutoff, config, forbidden) or ["RRN-shaped values in the warehouse"]
+        raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
+    return dst, copy["comments"], copy["copied"]
+
+
 def _build_into(
     tmp: Path,
     warehouse: Path,
@@ -481,24 +524,19 @@ def _build_into(
 ) -> dict[str, Any]:
     import duckdb
 
-    from kocartr.release import guide, regulatory
+    from kocartr.release import exports, guide, regulatory
 
     cut = cutoff.isoformat()
     forbidden = forbidden_columns(config, dictionary)
     db_path = tmp / RELEASE_DB
-    # 1. read the warehouse read-only (never a writer), check, copy into a new DuckDB file
+    # 1. read the warehouse read-only (never a writer), check, copy into a new DuckDB file (+ Parquet, CSV, XPT)
+    exporter = exports.Exporter(tmp, {}, cutoff)
     src = duckdb.connect(str(warehouse), read_only=True)
     try:
         tables = _source_tables(src, schemas)
-        problems = check_source(src, tables, cutoff, config, forbidden)
         scorecard = read_scorecard(src, cutoff)
-        if problems:
-            raise ReleaseError("refusing to publish:\n  " + "\n  ".join(problems))
-        dst = duckdb.connect(str(db_path))
-        table_labels = _table_comments(src, schemas)
-        for schema in schemas:
-            dst.execute(f"CREATE SCHEMA IF NOT EXISTS {_qi(schema)}")
-        comments, copied = _copy_tables(src, dst, tables, tmp, config)
+        exporter.table_labels = _table_comments(src, schemas)
+        dst, comments, copied = _checked_copy(src, db_path, tables, tmp, schemas, cutoff, config, exporter, dictionary)
     finally:
         src.close()
     try:
@@ -524,9 +562,11 @@ def _build_into(
         "regulatory_notes": notes,
         "scorecard": (quality_summary or {}).get("sites") or scorecard,
     }
-    # 5. investigator-facing outputs, read from the finished release database (read-only); 6. the manifest
+    # 5. guide, define.xml (the CSV and XPT files were written in step 1), workbook, figures and report (read from the
+    # finished release database, read-only); 6. the manifest
     guide.write_guide(tmp, context, table_meta, col_docs)
-    _write_exports(tmp, db_path, col_docs, table_labels, cutoff, dictionary.version)
+    (tmp / "define.xml").write_text(exports.define_xml(exporter.datasets, cutoff, dictionary.version), encoding="utf-8")
+    _stage("exports")
     if extras:
         _write_extras(tmp, db_path, context, config)
     return _write_manifest(tmp, context, schemas, table_meta, forbidden)
@@ -541,23 +581,6 @@ def _table_comments(con, schemas: Iterable[str]) -> dict[str, str]:
         schemas,
     ).fetchall()
     return {f"{s}.{t}": c for s, t, c in rows}
-
-
-def _write_exports(
-    tmp: Path, db_path: Path, col_docs: list[dict], table_labels: dict[str, str], cutoff: date, dictionary_version: str
-) -> None:
-    """CSV + SAS transport files of the ADaM and analysis tables, and define.xml (kocartr.release.exports)."""
-    import duckdb
-
-    from kocartr.release import exports
-
-    ro = duckdb.connect(str(db_path), read_only=True)
-    try:
-        datasets = exports.write_exports(ro, tmp, col_docs, table_labels, cutoff)
-    finally:
-        ro.close()
-    (tmp / "define.xml").write_text(exports.define_xml(datasets, cutoff, dictionary_version), encoding="utf-8")
-    _stage("exports")
 
 
 def publish_release(

@@ -86,6 +86,7 @@ class Book:
     summary: dict[str, Any] = field(default_factory=lambda: {"sheets": []})
     readme: Any = None  # the README sheet: its list of sheets is written once all sheets exist
     labels: dict[str, str] = field(default_factory=dict)  # code -> bilingual name (Book.label)
+    rows: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)  # sheet part -> rows spliced after close
 
     def sheet(self, name: str, headers: list[str], widths: list[int] | None = None):
         ws = self.wb.add_worksheet(name)
@@ -365,6 +366,8 @@ def _at_risk(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
 
 def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outcomes.CurveSummary], cif: bool) -> None:
     """Step coordinates with per-step counts, for the strata whose size and events are published."""
+    from kocartr.sheet_rows import can_splice, rows_xml
+
     headers = KEY_HEADERS + [bi("Time (days)", "시간 (일)"), bi("Time (months)", "시간 (개월)")]
     headers += [
         bi("Estimate", "추정치"),
@@ -377,23 +380,41 @@ def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outc
     if cs is None:
         return
     shown = {(s.endpoint, s.stratum_variable, s.stratum) for s in items if not s.estimates_hidden}
+    frame = _step_rows(book, cs, shown, counts)
+    book.summary[f"{'cif' if cif else 'km'}_step_rows"] = frame.height
+    # ~70,000 rows at 10k patients, ~10 s of xlsxwriter at 100k: the rows are built column-wise and spliced into
+    # the sheet after the workbook is written (kocartr.sheet_rows: the same cells, strings entered in the
+    # shared-string table now, as write_string would), unless a value is one the splice does not write
+    if 0 < frame.height < _MAX_ROWS and can_splice(frame, shared=True):
+        part = f"xl/worksheets/sheet{ws.index + 1}.xml"
+        book.rows[part] = (frame.width, frame.height, rows_xml(frame, [None] * frame.width, book.wb.str_table))
+        return
+    # cell by cell, as Book.put writes them: text as text, a number as a number without format, None as no cell
+    for i, row in enumerate(frame.iter_rows(), start=1):
+        for j, v in enumerate(row):
+            if isinstance(v, str):
+                ws.write_string(i, j, v)
+            elif v is not None:
+                ws.write_number(i, j, v)
+
+
+_MAX_ROWS = 1_048_575  # Excel's rows below the header: a longer sheet is left to xlsxwriter (which drops the rest)
+
+
+def _step_rows(book: Book, cs: outcomes.CurveSet, shown: set, counts: list[str]):
+    """The step sheet's rows (polars): keys, the endpoint's bilingual name, time in days and months (rounded as
+    `_fmt_days`), estimate, CI and the per-step counts, for the shown strata, in the curves' order."""
+    import polars as pl
+
+    curves = cs.curves.select([*outcomes.KEYS, "time", "estimate", "lower", "upper", *counts])
+    groups = curves.select(outcomes.KEYS).unique(maintain_order=True)
+    groups = groups.with_columns(pl.Series("_shown", [g in shown for g in groups.iter_rows()], dtype=pl.Boolean))
+    curves = curves.join(groups, on=outcomes.KEYS, how="left", nulls_equal=True, maintain_order="left")
+    curves = curves.filter("_shown").drop("_shown")
     dpm = book.config.days_per_month
-    # ~70,000 rows at 10k patients: the cells are written as Book.put writes them (text as text, a number as a
-    # number without format, None as no cell), with the writer's methods bound once (the same calls, same bytes)
-    write_string, write_number = ws.write_string, ws.write_number
-    cols = [*outcomes.KEYS, "time", "estimate", "lower", "upper", *counts]
-    i = 1
-    for ep, sv, st, t, *rest in cs.curves.select(cols).iter_rows():
-        if (ep, sv, st) not in shown:
-            continue
-        for j, text in enumerate((ep, book.label(ep), sv, st)):
-            if text is not None:
-                write_string(i, j, text)
-        for j, v in enumerate((t, _fmt_days(t, dpm), *rest), start=4):
-            if v is not None:
-                write_number(i, j, v)
-        i += 1
-    book.summary[f"{'cif' if cif else 'km'}_step_rows"] = i - 1
+    label = pl.Series("label", [book.label(ep) for ep in curves["endpoint"].to_list()], dtype=pl.String)
+    months = pl.Series("months", [_fmt_days(t, dpm) for t in curves["time"].to_list()], dtype=pl.Float64)
+    return curves.insert_column(1, label).insert_column(5, months)
 
 
 def _km_steps(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
@@ -537,4 +558,8 @@ def write_workbook(
         ws, row = book.readme
         ws.write_string(row, 1, "; ".join(book.summary["sheets"][1:]))
     book.wb.close()
+    if book.rows:
+        from kocartr.sheet_rows import splice_rows
+
+        splice_rows(Path(path).read_bytes(), Path(path), book.rows)
     return book.summary

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from kocartr.feedback.sheet_rows import can_splice, rows_xml, splice_rows
 from kocartr.feedback.workbook import _sheet
+from kocartr.sheet_rows import can_splice, rows_xml, splice_rows
 
 COLS = [("a", "A", 10), ("n", "N", 8), ("b", "B wide", 50)]  # b: wide, so its cells carry the wrap format
 TRICKY = [
@@ -80,7 +80,11 @@ def test_values_needing_an_escape_are_left_to_xlsxwriter(value):
 
 def test_rows_xml_refuses_what_it_cannot_write_exactly():
     with pytest.raises(TypeError):
-        rows_xml(pl.DataFrame({"x": [1.5]}), [None])
+        rows_xml(pl.DataFrame({"x": [True]}), [None])
+    for bad in (float("nan"), float("inf")):  # xlsxwriter refuses them too
+        assert not can_splice(pl.DataFrame({"x": [1.5, bad]}), shared=True)
+        with pytest.raises(ValueError):
+            rows_xml(pl.DataFrame({"x": [1.5, bad]}), [None])
     with pytest.raises(ValueError):
         rows_xml(pl.DataFrame({"x": [10**16]}), [None])
     assert rows_xml(pl.DataFrame(schema={"x": pl.String}), [None]) == b""
@@ -89,3 +93,56 @@ def test_rows_xml_refuses_what_it_cannot_write_exactly():
     assert not can_splice(nulls)  # an empty row: xlsxwriter writes none
     with pytest.raises(ValueError):
         rows_xml(nulls, [None, None])
+
+
+FLOATS = [0.1, 0.1 + 0.2, -0.0, 0.0, 1e-5, 0.000123, 123456789.123456789, 1e20, 2 / 3, 1e16, -7.25, 5.0, None]
+
+
+def _shared_book(frame: pl.DataFrame, splice: bool) -> bytes:
+    """A workbook of three sheets in xlsxwriter's default mode (shared strings): strings on the sheets before and
+    after the one whose rows are written cell by cell or spliced."""
+    from datetime import datetime
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    wb.set_properties({"created": datetime(2026, 10, 31)})
+    before = wb.add_worksheet("Before")
+    before.write_string(0, 0, "b")
+    before.write_string(1, 0, "shared before")
+    ws = wb.add_worksheet("T")
+    for j, name in enumerate(frame.columns):
+        ws.write_string(0, j, name)
+    if not splice:
+        for i, row in enumerate(frame.iter_rows(), start=1):
+            for j, v in enumerate(row):
+                if isinstance(v, str):
+                    ws.write_string(i, j, v)
+                elif v is not None:
+                    ws.write_number(i, j, v)
+    rows = rows_xml(frame, [None] * frame.width, wb.str_table) if splice else b""
+    after = wb.add_worksheet("After")
+    after.write_string(0, 0, "new after")
+    after.write_string(0, 1, "b")
+    wb.close()
+    if not splice:
+        return buf.getvalue()
+    out = io.BytesIO()
+    splice_rows(buf.getvalue(), out, {"xl/worksheets/sheet2.xml": (frame.width, frame.height, rows)})  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def test_shared_string_rows_are_the_bytes_xlsxwriter_writes():
+    n = 3 * len(FLOATS)  # > 16 rows: several blocks of `spans`, some without a cell in the last columns
+    text = [TRICKY[i % len(TRICKY)] for i in range(n)]
+    text += ["ctrl \x01", "_x0041_", "b", "shared before"]  # escapes are the shared-string table's business
+    frame = pl.DataFrame(
+        {
+            "a": text,
+            "f": [FLOATS[i % len(FLOATS)] for i in range(len(text))],
+            "n": [i if i < 20 else None for i in range(len(text))],
+            "b": [None if i % 4 else text[-i] for i in range(len(text))],
+        },
+        schema={"a": pl.String, "f": pl.Float64, "n": pl.Int64, "b": pl.String},
+    )
+    assert can_splice(frame, shared=True) and not can_splice(frame)
+    assert _shared_book(frame, splice=True) == _shared_book(frame, splice=False)
