@@ -164,6 +164,17 @@ def rows_xml(frame: pl.DataFrame, styles: list[int | None], strings=None) -> byt
     return frame.select(row.str.join("")).item().encode("utf-8")
 
 
+def write_cells(ws, frame: pl.DataFrame, first_row: int = 1) -> None:
+    """The frame's rows written cell by cell through xlsxwriter, what `rows_xml` stands in for: text as text, a
+    number as a number without format, None as no cell."""
+    for i, row in enumerate(frame.iter_rows(), start=first_row):
+        for j, v in enumerate(row):
+            if isinstance(v, str):
+                ws.write_string(i, j, v)
+            elif v is not None:
+                ws.write_number(i, j, v)
+
+
 def splice_rows(book: bytes, out: Path, rows: dict[str, tuple[int, int, bytes]]) -> None:
     """Write the workbook `book` (xlsxwriter's bytes, each sheet of `rows` holding its header row only) to `out`
     with the rows added: part name -> (columns, data rows, rows_xml). The sheet's dimension grows to match."""

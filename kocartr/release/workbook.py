@@ -366,7 +366,7 @@ def _at_risk(book: Book, con, pub: outcomes.PublishedOutcomes) -> None:
 
 def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outcomes.CurveSummary], cif: bool) -> None:
     """Step coordinates with per-step counts, for the strata whose size and events are published."""
-    from kocartr.sheet_rows import can_splice, rows_xml
+    from kocartr.sheet_rows import can_splice, rows_xml, write_cells
 
     headers = KEY_HEADERS + [bi("Time (days)", "시간 (일)"), bi("Time (months)", "시간 (개월)")]
     headers += [
@@ -389,13 +389,7 @@ def _steps(book: Book, name: str, cs: outcomes.CurveSet | None, items: list[outc
         part = f"xl/worksheets/sheet{ws.index + 1}.xml"
         book.rows[part] = (frame.width, frame.height, rows_xml(frame, [None] * frame.width, book.wb.str_table))
         return
-    # cell by cell, as Book.put writes them: text as text, a number as a number without format, None as no cell
-    for i, row in enumerate(frame.iter_rows(), start=1):
-        for j, v in enumerate(row):
-            if isinstance(v, str):
-                ws.write_string(i, j, v)
-            elif v is not None:
-                ws.write_number(i, j, v)
+    write_cells(ws, frame)  # cell by cell, as Book.put writes them
 
 
 _MAX_ROWS = 1_048_575  # Excel's rows below the header: a longer sheet is left to xlsxwriter (which drops the rest)

@@ -11,7 +11,7 @@ import pytest
 import xlsxwriter
 
 from kocartr.feedback.workbook import _sheet
-from kocartr.sheet_rows import can_splice, rows_xml, splice_rows
+from kocartr.sheet_rows import can_splice, rows_xml, splice_rows, write_cells
 
 COLS = [("a", "A", 10), ("n", "N", 8), ("b", "B wide", 50)]  # b: wide, so its cells carry the wrap format
 TRICKY = [
@@ -113,12 +113,7 @@ def _shared_book(frame: pl.DataFrame, splice: bool) -> bytes:
     for j, name in enumerate(frame.columns):
         ws.write_string(0, j, name)
     if not splice:
-        for i, row in enumerate(frame.iter_rows(), start=1):
-            for j, v in enumerate(row):
-                if isinstance(v, str):
-                    ws.write_string(i, j, v)
-                elif v is not None:
-                    ws.write_number(i, j, v)
+        write_cells(ws, frame)
     rows = rows_xml(frame, [None] * frame.width, wb.str_table) if splice else b""
     after = wb.add_worksheet("After")
     after.write_string(0, 0, "new after")
