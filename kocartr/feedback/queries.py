@@ -413,7 +413,7 @@ def build_site_queries(con, month: str) -> pl.DataFrame:
         + ", ".join(f"{c} {'BIGINT' if t == pl.Int64 else 'VARCHAR'}" for c, t in QUERY_COLUMNS.items())
         + ", primary key (query_id, registry_month))"
     )
-    rows = with_status(current_problems(con, month), query_history(con, month).cast(QUERY_COLUMNS), month)
+    rows = with_status(current_problems(con, month), query_history(con, month).cast(pl.Schema(QUERY_COLUMNS)), month)
     con.register("_site_queries", rows.to_arrow())
     try:
         con.execute("begin transaction")
