@@ -392,6 +392,19 @@ def with_status(current: pl.DataFrame, history: pl.DataFrame, month: str) -> pl.
     ).sort("site_code", "source", "rule", "query_id")
 
 
+def query_history(con, month: str) -> pl.DataFrame:
+    """What with_status needs of the months before `month`, one row per query id instead of one per query and
+    month: its latest row, with its earliest first_seen_month (with_status takes the same two from every row, so
+    its result is the same; the months stay in the warehouse)."""
+    return con.sql(
+        f"""with h as (select * from {SITE_QUERIES} where registry_month < $m),
+            q as (select query_id, min(first_seen_month) as first_seen, max(registry_month) as registry_month
+                  from h group by query_id)
+            select h.* replace (q.first_seen as first_seen_month) from h join q using (query_id, registry_month)""",
+        params={"m": month},
+    ).pl()
+
+
 def build_site_queries(con, month: str) -> pl.DataFrame:
     """Rebuild registry month `month` of audit.site_queries (replacing its rows) and return them."""
     con.execute("create schema if not exists audit")
@@ -400,8 +413,7 @@ def build_site_queries(con, month: str) -> pl.DataFrame:
         + ", ".join(f"{c} {'BIGINT' if t == pl.Int64 else 'VARCHAR'}" for c, t in QUERY_COLUMNS.items())
         + ", primary key (query_id, registry_month))"
     )
-    history = con.sql(f"select * from {SITE_QUERIES} where registry_month < $m", params={"m": month}).pl()
-    rows = with_status(current_problems(con, month), history.cast(QUERY_COLUMNS), month)
+    rows = with_status(current_problems(con, month), query_history(con, month).cast(pl.Schema(QUERY_COLUMNS)), month)
     con.register("_site_queries", rows.to_arrow())
     try:
         con.execute("begin transaction")

@@ -18,16 +18,29 @@ from pathlib import Path
 
 import polars as pl
 
-from kocartr.ingest.reading import ITEM, ROW, DeferredCsv, FileReject, SheetData, read_deferred, read_file
+from kocartr.ingest.reading import (
+    ITEM,
+    ROW,
+    DeferredCsv,
+    FileReject,
+    SheetData,
+    read_deferred,
+    read_deferred_rows,
+    read_file,
+)
 from kocartr.privacy import redact
 
 SiteIds = tuple[str | None, str | None]  # (record_id, patient_id) as the site wrote them
 _ID_COLUMNS = ("record_id", "patient_id")
 
 
-def _id_columns(frame: pl.DataFrame) -> list[pl.Expr]:
-    have = set(frame.columns)
-    return [(pl.col(c) if c in have else pl.lit(None, pl.String)).alias(c) for c in _ID_COLUMNS]
+def _id_columns(frame: pl.DataFrame, names: tuple[str, ...] | None = None) -> list[pl.Expr]:
+    """The id columns of a parsed sheet, by name, or (`names`: a deferred layout's column names) by position."""
+    have = list(frame.columns) if names is None else list(names)
+    return [
+        (pl.col(c if names is None else f"c{have.index(c)}") if c in have else pl.lit(None, pl.String)).alias(c)
+        for c in _ID_COLUMNS
+    ]
 
 
 def _sheets_of_file(path: Path, root: Path, form: str | None, resolved: dict[Path, Path]) -> list[SheetData]:
@@ -57,18 +70,26 @@ def _sheet_ids(frame: pl.DataFrame, rows: set[int]) -> dict[int, SiteIds]:
 def _deferred_ids(
     group: list[tuple[str, DeferredCsv]], names: tuple[str, ...], wanted: dict[str, set[int]]
 ) -> dict[tuple[str, int], SiteIds]:
-    """Ids of the asked rows of many deferred CSVs of one layout, parsed in one call (an unreadable file's rows
-    are simply absent, as when it is read alone)."""
-    parsed, _unreadable = read_deferred([d for _, d in group])
-    frame = parsed.rename({f"c{i}": n for i, n in enumerate(names)})
+    """Ids of the asked rows of many deferred CSVs of one layout: only the asked lines of the files whose lines are
+    records (read_deferred_rows), the other files parsed whole in one call (an unreadable file's rows are simply
+    absent, as when it is read alone)."""
     files = [f for f, _ in group]
-    asked = pl.DataFrame(
-        [(n, r) for n, f in enumerate(files) for r in wanted[f]], schema={ITEM: pl.Int64, ROW: pl.Int64}, orient="row"
-    )
-    picked = frame.select(pl.col(ITEM).cast(pl.Int64), pl.col(ROW).cast(pl.Int64), *_id_columns(frame)).join(
-        asked, on=[ITEM, ROW], how="semi"
-    )
-    return {(files[i], int(r)): (redact(rec), redact(pat)) for i, r, rec, pat in picked.iter_rows()}
+    cut, whole = read_deferred_rows([d for _, d in group], [wanted[f] for f in files])
+    parts = [cut.select(ITEM, ROW, *_id_columns(cut, names))]
+    if whole:
+        parsed, _unreadable = read_deferred([group[n][1] for n in whole])
+        asked = pl.DataFrame(
+            [(k, r) for k, n in enumerate(whole) for r in wanted[files[n]]],
+            schema={ITEM: pl.Int64, ROW: pl.Int64},
+            orient="row",
+        )
+        picked = parsed.select(pl.col(ITEM).cast(pl.Int64), pl.col(ROW).cast(pl.Int64), *_id_columns(parsed, names))
+        back = pl.col(ITEM).replace_strict(dict(enumerate(whole)), return_dtype=pl.Int64)  # the group's indices
+        parts.append(picked.join(asked, on=[ITEM, ROW], how="semi").with_columns(back))
+    return {
+        (files[i], int(r)): (redact(rec), redact(pat))
+        for i, r, rec, pat in pl.concat(parts, how="vertical_relaxed").iter_rows()
+    }
 
 
 def site_ids(root: Path, wanted: Iterable[tuple[str, int, str | None]]) -> dict[tuple[str, int], SiteIds]:

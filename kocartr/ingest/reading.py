@@ -141,11 +141,17 @@ def parse_csv(
     # then every physical line is one record and its separators can be counted.
     skeleton = _QUOTED.sub("", text) if '"' in text else text
     if '"' not in skeleton:
-        n_lines = skeleton.count("\n") + (0 if skeleton.endswith("\n") else 1)
+        # counted in the UTF-8 bytes when there are (the same counts: no ASCII byte occurs inside a multi-byte
+        # character), by numpy: several times faster than str.count over Korean text
+        whole = np.frombuffer(utf8, dtype=np.uint8) if utf8 is not None and skeleton is text else None
+        n_lines = (_count(whole, "\n") if whole is not None else skeleton.count("\n")) + (
+            0 if skeleton.endswith("\n") else 1
+        )
         header_width = first_line.count(sep) + 1 if '"' not in first_line else skeleton.split("\n", 1)[0].count(sep) + 1
         # Cheap whole-file check first: if the separator total fits and polars (which raises on long rows)
         # parses the same number of records, every record has exactly the header's width.
-        if skeleton.count(sep) == (header_width - 1) * n_lines:
+        separators = _count(whole, sep) if whole is not None else skeleton.count(sep)
+        if separators == (header_width - 1) * n_lines:
             if defer and '"' not in first_line:
                 data = utf8 if utf8 is not None else text.encode("utf-8")
                 return first_line.rstrip("\r").split(sep), DeferredCsv(data, sep, header_width, n_lines)
@@ -166,6 +172,11 @@ def parse_csv(
             if parsed is not None:
                 return parsed
     return _parse_csv_python(text, sep)
+
+
+def _count(data: np.ndarray, char: str) -> int:
+    """Occurrences of the ASCII `char` in UTF-8 bytes."""
+    return int(np.count_nonzero(data == ord(char)))
 
 
 def _polars_csv(text: str, sep: str, width: int, records: int) -> tuple[list[str], pl.DataFrame] | None:
@@ -207,6 +218,62 @@ def read_deferred(items: list[DeferredCsv]) -> tuple[pl.DataFrame, dict[int, Fil
     return frame, bad
 
 
+def _records_frame(source: bytes | list[bytes], sep: str, width: int) -> pl.DataFrame:
+    """The one parse of deferred CSV records (read_deferred, read_deferred_rows): every record, header included,
+    as strings c0..cN (an empty field is null)."""
+    return pl.read_csv(
+        source, infer_schema=False, separator=sep, has_header=False, new_columns=[f"c{i}" for i in range(width)]
+    )
+
+
+def record_lines(item: DeferredCsv) -> np.ndarray | None:
+    """Byte offset of the end of each line of the CSV (its line feed, or the end of the data), header included,
+    when each line is one record that parses alone as it parses in the whole file: no quote character (nothing
+    spans lines), no line break but LF or CRLF, and exactly the header's width on every line (so the whole file's
+    parse neither raises nor falls back). None otherwise: read the file whole."""
+    data, width = item.data, item.width
+    if width < 2 or b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return None
+    a = np.frombuffer(data, dtype=np.uint8)
+    at = np.flatnonzero((a == 10) | (a == ord(item.sep)))  # every separator and line feed, in order
+    lf = a[at] == 10
+    if not data.endswith(b"\n"):
+        at, lf = np.append(at, len(data)), np.append(lf, True)
+    if len(lf) != item.records * width:
+        return None
+    grid = lf.reshape(item.records, width)  # a line: width - 1 separators, then its end
+    return at[width - 1 :: width] if grid[:, -1].all() and not grid[:, :-1].any() else None
+
+
+def read_deferred_rows(items: list[DeferredCsv], rows: list[set[int]]) -> tuple[pl.DataFrame, list[int]]:
+    """read_deferred's rows at the asked spreadsheet rows (`rows[n]` of `items[n]`; header = row 1) without parsing
+    the others: the files whose lines are records (record_lines) have only those lines parsed, in one call. Returns
+    that frame (c0..cN, ROW, ITEM, in item and row order; an asked row the file does not have is absent, as in
+    read_deferred) and the indices of the files it could not cut, for read_deferred."""
+    width, sep = items[0].width, items[0].sep
+    # a first line of empty fields, dropped after the parse: no asked line sits at the start of the buffer, where
+    # a parser may treat a byte order mark or a blank line specially
+    whole, lines, item, row = [], [(sep * (width - 1) + "\n").encode()], [], []
+    for n, (i, asked) in enumerate(zip(items, rows)):
+        ends = record_lines(i)
+        if ends is None:
+            whole.append(n)
+            continue
+        for r in sorted(r for r in asked if 2 <= r <= i.records):  # row r is line r - 1
+            lines.append(i.data[ends[r - 2] + 1 : ends[r - 1]] + b"\n")
+            item.append(n)
+            row.append(r)
+    schema = {**{f"c{k}": pl.String for k in range(width)}, ROW: pl.Int64, ITEM: pl.Int64}
+    if not item:
+        return pl.DataFrame(schema=schema), whole
+    frame = _records_frame(b"".join(lines), sep, width)
+    if frame.height != len(lines) or frame.width != width:  # not expected (see record_lines): read them whole
+        return pl.DataFrame(schema=schema), sorted(whole + sorted(set(item)))
+    return frame.slice(1).with_columns(
+        pl.Series(ROW, row, dtype=pl.Int64), pl.Series(ITEM, item, dtype=pl.Int64)
+    ), whole
+
+
 def _parse_items(
     items: list[DeferredCsv], numbers: list[int], joined: bool
 ) -> tuple[pl.DataFrame, dict[int, FileReject]]:
@@ -216,14 +283,7 @@ def _parse_items(
     chosen = [items[n] for n in numbers]
     records = np.array([i.records for i in chosen], dtype=np.int64)
     try:
-        source = b"".join(i.data for i in chosen) if joined else [i.data for i in chosen]
-        big = pl.read_csv(
-            source,
-            infer_schema=False,
-            separator=sep,
-            has_header=False,
-            new_columns=[f"c{i}" for i in range(width)],
-        )
+        big = _records_frame(b"".join(i.data for i in chosen) if joined else [i.data for i in chosen], sep, width)
         ok = big.height == int(records.sum()) and big.width == width
     except Exception:  # e.g. a long row hidden by a short one: sort it out file by file
         ok = False

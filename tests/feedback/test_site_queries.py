@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from kocartr.feedback import build_site_queries, write_site_queries
-from kocartr.feedback.queries import QUERY_COLUMNS, with_status
+from kocartr.feedback.queries import QUERY_COLUMNS, query_history, with_status
 from kocartr.feedback.workbook import SHEETS
 from kocartr.ingest import ingest
 from kocartr.ingest.privacy import record_key
@@ -194,3 +194,36 @@ def test_site_record_id_comes_from_the_file_when_the_warehouse_keys_it(tmp_path)
     row = dict(zip(data[0], data[1]))
     assert row["Site record ID / 기관 레코드 ID"] == lab[1]["record_id"]
     assert row["Site patient ID / 기관 환자 ID"] == lab[1]["patient_id"]
+
+
+def test_history_read_once_per_query_gives_the_same_months(tmp_path):
+    """build_site_queries reads one row per earlier query (query_history), not every month's: with_status gives
+    the same rows from it as from the whole history (opened, resolved, reopened, and resolved again)."""
+    base = {"site_code": "S01", "source": "quality_check", "rule": "r"}
+    months = ["2026-03", "2026-04", "2026-05", "2026-06"]
+    present = {"A": {0, 1, 2, 3}, "B": {0}, "C": {1, 3}, "D": {2}, "E": {0, 2}}  # the months each query fails
+    history = pl.DataFrame(schema=QUERY_COLUMNS)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema audit")
+    con.execute(
+        "create table audit.site_queries ("
+        + ", ".join(f"{c} {'BIGINT' if t == pl.Int64 else 'VARCHAR'}" for c, t in QUERY_COLUMNS.items())
+        + ")"
+    )
+    for i, month in enumerate(months + ["2026-07"]):
+        current = pl.DataFrame(
+            [{c: dict(base, query_id=q).get(c) for c in QUERY_COLUMNS} for q, m in present.items() if i in m],
+            schema=QUERY_COLUMNS,
+        )
+        reduced = query_history(con, month).cast(QUERY_COLUMNS)
+        assert reduced.height == history["query_id"].n_unique() <= history.height
+        rows = with_status(current, reduced, month)
+        assert rows.equals(with_status(current, history, month))
+        con.register("_rows", rows.to_arrow())
+        con.execute("insert into audit.site_queries select * from _rows")
+        history = pl.concat([history, rows])
+    statuses = {(r["query_id"], r["registry_month"]): r["status"] for r in history.iter_rows(named=True)}
+    assert statuses[("C", "2026-05")] == "resolved" and statuses[("C", "2026-06")] == "open"
+    assert statuses[("E", "2026-05")] == "open" and statuses[("E", "2026-06")] == "resolved"
+    assert history.filter(pl.col("query_id") == "C")["first_seen_month"].unique().to_list() == ["2026-04"]
+    con.close()

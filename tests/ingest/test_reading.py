@@ -21,6 +21,7 @@ from kocartr.ingest.reading import (
     parse_csv,
     read_csv_bytes,
     read_deferred,
+    read_deferred_rows,
 )
 
 
@@ -233,3 +234,30 @@ def test_two_digit_year_is_ambiguous_never_year_0022():
     out = s.select(parse_iso_date(pl.col("d")).alias("p"), is_ambiguous_date(pl.col("d")).alias("a"))
     assert out["p"].to_list() == [None, dt.date(2022, 6, 5), None, dt.date(2022, 6, 5)]
     assert out["a"].to_list() == [True, False, True, False]
+
+
+def test_deferred_rows_are_the_whole_parse_at_those_rows():
+    """read_deferred_rows parses only the asked lines of files whose lines are records, and gives exactly
+    read_deferred's rows there; a file it cannot cut that way (quotes, a bare CR, a long row hidden by a short one,
+    a blank line) is handed back whole. A byte order mark inside a cell stays part of the value."""
+    texts = [
+        "a,b\n1,2\n3,4\n5,\n",  # an empty field: null
+        "a,b\r\n6,7\r\n8,9\r\n",
+        "a,b\n10,11",  # no final line break
+        "a,b\n\ufeff12,한글\n 13 , 14 \n",  # a BOM and spaces in cells: kept as written
+        'a,b\n15,"x,\ny"\n16,17\n',  # quotes: whole
+        "a,b\n18\r19,20\n",  # a bare CR (a line break to some parsers): whole
+        "a,b\n22,23,24\n25\n",  # a long row hidden by a short one: whole
+        "a,b\n26,27\n\n28,29,30\n",  # a blank line (and a long row): whole
+    ]
+    items = [_deferred(t) for t in texts]
+    asked = [{2, 4, 9}, {3}, {2}, {2, 3}, {2, 4}, {2}, {2, 3}, {4}]
+    cut, whole = read_deferred_rows(items, asked)
+    assert whole == [4, 5, 6, 7]
+    assert sorted(set(cut[ITEM].to_list())) == [0, 1, 2, 3]
+    full = read_deferred(items)[0]
+    wanted = pl.DataFrame([(n, r) for n in range(4) for r in sorted(asked[n])], schema=[ITEM, ROW], orient="row")
+    expected = full.join(wanted, on=[ITEM, ROW], how="semi").select(cut.columns)
+    assert cut.equals(expected)
+    assert cut["c0"].to_list() == ["1", "5", "8", "10", "\ufeff12", " 13 "]
+    assert cut["c1"].to_list()[1] is None
