@@ -200,8 +200,10 @@ def _strata(pts: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
     out = [("overall", "overall", pts)]
     for var in STRATA:
         if var in pts.columns:
-            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == MISSING, v)):
-                out.append((var, str(level), pts.filter(pl.col(var) == level)))
+            # one pass per variable (rows keep their order within a level, as a filter keeps them)
+            parts = {k[0]: v for k, v in pts.partition_by(var, as_dict=True, maintain_order=True).items()}
+            for level in sorted(parts, key=lambda v: (v == MISSING, v)):
+                out.append((var, str(level), parts[level]))
     return out
 
 
@@ -214,9 +216,8 @@ def nearest_values(values: pl.DataFrame, lm: Landmark) -> pl.DataFrame:
     value. values: USUBJID, ADY, AVAL -> USUBJID, AVAL."""
     w = values.filter((pl.col("ADY") >= lm.start) & (pl.col("ADY") <= lm.end) & pl.col("AVAL").is_not_null())
     w = w.with_columns((pl.col("ADY") - lm.day).abs().alias("_dist"))
-    return (
-        w.sort(["USUBJID", "_dist", "AVAL"]).group_by("USUBJID", maintain_order=True).first().select("USUBJID", "AVAL")
-    )
+    # the first AVAL by (distance, value) within each patient: a sort inside the groups, not of every row by id
+    return w.group_by("USUBJID").agg(pl.col("AVAL").sort_by("_dist", "AVAL").first())
 
 
 def landmark_status(pts: pl.DataFrame, values: pl.DataFrame, lm: Landmark, threshold: float | None) -> pl.DataFrame:
