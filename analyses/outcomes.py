@@ -590,7 +590,7 @@ def _gray_row(
     if note is None and len(levels) < 2:
         note = "not computed: fewer than two non-missing levels"
     elif note is None:
-        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var].to_numpy(), cause=1)
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)  # labels stay polars
         stat, dfree, p = res.statistic, res.df, res.p_value
         if stat is None:
             note = "not computed: singular covariance"
