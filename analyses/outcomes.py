@@ -245,8 +245,13 @@ def _status(df: pl.DataFrame) -> pl.Expr:
     return pl.when(competing & cnsr.is_null()).then(pl.lit(2, pl.Int64)).when(competing).then(None).otherwise(cnsr)
 
 
+_PREPARE_COLUMNS: tuple[str, ...] = ("USUBJID", "INFNUM", "AVAL", "CNSR", "CMPEVFL", "ENTRYT", "PREENTFL", "CNSDTDSC")
+
+
 def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int, ...]) -> _Prepared:
-    df = adtte.filter(pl.col("PARAMCD") == paramcd)
+    # only the columns read below are filtered and sorted (adtte has ~20; the filter copies what it keeps)
+    keep = [c for c in adtte.columns if c in _PREPARE_COLUMNS or c in STRATIFIERS]
+    df = adtte.lazy().filter(pl.col("PARAMCD") == paramcd).select(keep).collect()
     strat = [c for c in STRATIFIERS if c in df.columns]
     if df.height == 0:
         return _Prepared(pl.DataFrame(), 0, None)
