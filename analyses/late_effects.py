@@ -216,8 +216,9 @@ def nearest_values(values: pl.DataFrame, lm: Landmark) -> pl.DataFrame:
     value. values: USUBJID, ADY, AVAL -> USUBJID, AVAL."""
     w = values.filter((pl.col("ADY") >= lm.start) & (pl.col("ADY") <= lm.end) & pl.col("AVAL").is_not_null())
     w = w.with_columns((pl.col("ADY") - lm.day).abs().alias("_dist"))
-    # the first AVAL by (distance, value) within each patient: a sort inside the groups, not of every row by id
-    return w.group_by("USUBJID").agg(pl.col("AVAL").sort_by("_dist", "AVAL").first())
+    return (
+        w.sort(["USUBJID", "_dist", "AVAL"]).group_by("USUBJID", maintain_order=True).first().select("USUBJID", "AVAL")
+    )
 
 
 def landmark_status(pts: pl.DataFrame, values: pl.DataFrame, lm: Landmark, threshold: float | None) -> pl.DataFrame:
