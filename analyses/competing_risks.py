@@ -47,10 +47,14 @@ it corrupts the curve when ``timeline=`` is given; and it swaps its CI columns. 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analyses._riskset import number_at_risk, validate_entry
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Z975: float = 1.959963984540054  # scipy.stats.norm.ppf(0.975); avoids importing scipy for a constant
 
@@ -302,14 +306,15 @@ def _factorize(values: object) -> tuple[list[str], np.ndarray]:
     if ser.null_count():
         raise ValueError("group / strata labels must not be missing")
     levels = ser.unique().sort().to_list()
-    codes = (ser.rank("dense") - 1).cast(pl.Int64).to_numpy()
+    # code = position in the sorted levels (= dense rank - 1), by a hash lookup instead of a rank of the strings
+    codes = ser.replace_strict(levels, list(range(len(levels))), return_dtype=pl.Int64).to_numpy()
     return levels, codes
 
 
 def gray_test(
     time: np.ndarray,
     status: np.ndarray,
-    group: np.ndarray,
+    group: np.ndarray | pl.Series,
     cause: int = 1,
     strata: np.ndarray | None = None,
     rho: float = 0.0,

@@ -200,8 +200,10 @@ def _strata(pts: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
     out = [("overall", "overall", pts)]
     for var in STRATA:
         if var in pts.columns:
-            for level in sorted(pts[var].unique().to_list(), key=lambda v: (v == MISSING, v)):
-                out.append((var, str(level), pts.filter(pl.col(var) == level)))
+            # one pass per variable (rows keep their order within a level, as a filter keeps them)
+            parts = {k[0]: v for k, v in pts.partition_by(var, as_dict=True, maintain_order=True).items()}
+            for level in sorted(parts, key=lambda v: (v == MISSING, v)):
+                out.append((var, str(level), parts[level]))
     return out
 
 
@@ -376,33 +378,48 @@ def window_person_years(fu: pl.DataFrame, start: float, end: float) -> float:
     return float(np.clip(hi - lo, 0, None).sum()) / oc.DAYS_PER_YEAR
 
 
-def window_events(ep: pl.DataFrame, fu: pl.DataFrame, start: float, end: float) -> int:
-    """Episodes with onset in the window (start < ASTDY <= end; day 0 belongs to the first window) while at risk
-    (after ENTRY, or at ENTRY = 0, and on or before EXIT)."""
-    lower = (pl.col("ASTDY") > start) if start > 0 else (pl.col("ASTDY") >= 0)
+def window_event_counts(ep: pl.DataFrame, fu: pl.DataFrame) -> dict[tuple[str, str, str, str], int]:
+    """Episodes with onset in each window (start < ASTDY <= end; day 0 belongs to the first window) while at risk
+    (after ENTRY, or at ENTRY = 0, and on or before EXIT), keyed (stratum variable, level, window, organism class;
+    ALL_ORGANISMS = every class): one join of the episodes with the follow-up, counted by group."""
     at_risk = ((pl.col("ASTDY") > pl.col("ENTRY")) | (pl.col("ENTRY") == 0)) & (pl.col("ASTDY") <= pl.col("EXIT"))
-    return (
-        ep.join(fu.select("USUBJID", "ENTRY", "EXIT"), on="USUBJID")
-        .filter(lower & (pl.col("ASTDY") <= end) & at_risk)
-        .height
-    )
+    strata = [c for c in STRATA if c in fu.columns]
+    j = ep.join(fu.select("USUBJID", "ENTRY", "EXIT", *strata), on="USUBJID").filter(at_risk)
+    j = j.with_columns(pl.lit("overall").alias("_overall"))
+    out: dict[tuple[str, str, str, str], int] = {}
+    for window, start, end in INFECTION_WINDOWS:
+        lower = (pl.col("ASTDY") > start) if start > 0 else (pl.col("ASTDY") >= 0)
+        w = j.filter(lower & (pl.col("ASTDY") <= end))
+        for var, col in (("overall", "_overall"), *((c, c) for c in strata)):
+            for level, k in w.group_by(col).len().iter_rows():
+                out[(var, level, window, ALL_ORGANISMS)] = k
+            for level, org, k in w.group_by(col, "ORGANISM").len().iter_rows():
+                if org != ALL_ORGANISMS:  # a class named like the total is the total, as before
+                    out[(var, level, window, org)] = k
+    return out
 
 
-def infection_rates(adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, data_cutoff: dt.date) -> pl.DataFrame:
+def infection_rates(
+    adtte: pl.DataFrame,
+    adsl: pl.DataFrame,
+    adae: pl.DataFrame,
+    data_cutoff: dt.date,
+    fu: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Infection episodes per 100 person-years by window after infusion (days 0-30, 31-180, > 180) and organism
-    class (ANY, then each AEORGCL class), by stratum; recurrent episodes all count; exact Poisson CIs."""
-    fu = followup_frame(adtte, adsl)
+    class (ANY, then each AEORGCL class), by stratum; recurrent episodes all count; exact Poisson CIs.
+    ``fu``: followup_frame(adtte, adsl) when the caller has it already."""
+    fu = followup_frame(adtte, adsl) if fu is None else fu
     ep = infection_episodes(adae)
     note = None if "AEORGCL" in adae.columns else "organism class (AEORGCL) not in adam.adae yet: ANY only"
     classes = [ALL_ORGANISMS] + (sorted(ep["ORGANISM"].unique().to_list()) if "AEORGCL" in adae.columns else [])
+    counts = window_event_counts(ep, fu)
     rows: list[dict[str, Any]] = []
     for var, level, sub in _strata(fu):
-        sub_ep = ep.join(sub.select("USUBJID"), on="USUBJID", how="semi")
         for window, start, end in INFECTION_WINDOWS:
             py = window_person_years(sub, start, end)
             for org in classes:
-                e = sub_ep if org == ALL_ORGANISMS else sub_ep.filter(pl.col("ORGANISM") == org)
-                k = window_events(e, sub, start, end)
+                k = counts.get((var, level, window, org), 0)
                 r = rt.poisson_rate(k, py)
                 rows.append(
                     {
@@ -479,11 +496,16 @@ def bcrec_tte(fu: pl.DataFrame, bcell: pl.DataFrame) -> pl.DataFrame:
 
 
 def late_cumulative_incidence(
-    adtte: pl.DataFrame, adsl: pl.DataFrame, adae: pl.DataFrame, bcell: pl.DataFrame | None, data_cutoff: dt.date
+    adtte: pl.DataFrame,
+    adsl: pl.DataFrame,
+    adae: pl.DataFrame,
+    bcell: pl.DataFrame | None,
+    data_cutoff: dt.date,
+    fu: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Aalen-Johansen CIF of B-cell recovery (death or relapse competing) and of the first severe infection (death
-    competing), same columns and estimator as analysis.cumulative_incidence."""
-    fu = followup_frame(adtte, adsl)
+    competing), same columns and estimator as analysis.cumulative_incidence. ``fu``: as in infection_rates."""
+    fu = followup_frame(adtte, adsl) if fu is None else fu
     parts = [infsev_tte(fu, adae)]
     if bcell is not None:
         parts.append(bcrec_tte(fu, bcell))
@@ -690,10 +712,11 @@ def build_late(
 ) -> dict[str, pl.DataFrame]:
     """The late-effect tables keyed by their stable name in schema ``analysis`` (LATE_TABLES)."""
     inputs = inputs or LateInputs()
+    fu = followup_frame(adtte, adsl)  # shared by the infection rates and the late CIFs
     return {
         "landmark_prevalence": landmark_prevalence(adsl, inputs, data_cutoff),
-        "infection_rates": infection_rates(adtte, adsl, adae, data_cutoff),
-        "late_cumulative_incidence": late_cumulative_incidence(adtte, adsl, adae, inputs.bcell, data_cutoff),
+        "infection_rates": infection_rates(adtte, adsl, adae, data_cutoff, fu),
+        "late_cumulative_incidence": late_cumulative_incidence(adtte, adsl, adae, inputs.bcell, data_cutoff, fu),
         "pregnancy_outcomes": pregnancy_outcomes(adsl, inputs.pregnancy, data_cutoff),
         "daoh": daoh(adsl, inputs.hospital, data_cutoff),
     }

@@ -245,8 +245,13 @@ def _status(df: pl.DataFrame) -> pl.Expr:
     return pl.when(competing & cnsr.is_null()).then(pl.lit(2, pl.Int64)).when(competing).then(None).otherwise(cnsr)
 
 
+_PREPARE_COLUMNS: tuple[str, ...] = ("USUBJID", "INFNUM", "AVAL", "CNSR", "CMPEVFL", "ENTRYT", "PREENTFL", "CNSDTDSC")
+
+
 def _prepare_adtte(adtte: pl.DataFrame, paramcd: str, allowed_status: tuple[int, ...]) -> _Prepared:
-    df = adtte.filter(pl.col("PARAMCD") == paramcd)
+    # only the columns read below are filtered and sorted (adtte has ~20; the filter copies what it keeps)
+    keep = [c for c in adtte.columns if c in _PREPARE_COLUMNS or c in STRATIFIERS]
+    df = adtte.lazy().filter(pl.col("PARAMCD") == paramcd).select(keep).collect()
     strat = [c for c in STRATIFIERS if c in df.columns]
     if df.height == 0:
         return _Prepared(pl.DataFrame(), 0, None)
@@ -357,6 +362,22 @@ def _km_point_rows(
     ]
 
 
+def _fit_once(fits: dict[bytes, sv.KMCurve], t: np.ndarray, ev: np.ndarray, e: np.ndarray) -> sv.KMCurve:
+    """kaplan_meier, fitted once per distinct input: a stratum often holds the same subjects, in the same order, as
+    another (a disease group with one product, an endpoint equal to another in a group); the curve is a function of
+    the arrays (in order: the person-time sum depends on it), so the key is a digest of their bytes."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=32)
+    for a in (t, ev, e):
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = h.digest()
+    if key not in fits:
+        fits[key] = sv.kaplan_meier(t, ev, e)
+    return fits[key]
+
+
 def survival_estimates(
     adtte: pl.DataFrame,
     data_cutoff: dt.date,
@@ -368,13 +389,14 @@ def survival_estimates(
     """KM landmarks, median, risk table and step curve per endpoint and stratum (long format)."""
     rows: list[dict[str, Any]] = []
     parts: list[pl.DataFrame] = []
+    fits: dict[bytes, sv.KMCurve] = {}
     for ep in endpoints:
         prep = _prepare_adtte(adtte, ep, (0, 1))
         for var, level, sub in _sorted_strata(prep.data):
             t = sub["AVAL"].to_numpy()
             ev = (sub["CNSR"].to_numpy() == 0).astype(np.int64)
             e = sub["ENTRYT"].to_numpy()
-            curve = sv.kaplan_meier(t, ev, e)
+            curve = _fit_once(fits, t, ev, e)
             base: dict[str, Any] = {
                 "endpoint": ep,
                 "stratum_variable": var,
@@ -436,8 +458,17 @@ def _curve_frame(base: dict[str, Any], cols: dict[str, np.ndarray], schema: dict
             for k, v in cols.items()
         }
     )
-    df = df.with_columns([pl.lit(v, dtype=schema[k]).alias(k) for k, v in base.items() if k in schema])
-    return _conform(df, schema)
+    # one select: the stratum's constants, the arrays cast to the schema, the other columns null
+    return df.select(
+        [
+            pl.lit(base[c], dtype=t).alias(c)
+            if c in base
+            else pl.col(c).cast(t)
+            if c in cols
+            else pl.lit(None, dtype=t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 def _rows_to_frame(
@@ -447,7 +478,8 @@ def _rows_to_frame(
     frames += parts or []
     if not frames:
         return pl.DataFrame(schema=schema)
-    return pl.concat([_conform(f, schema) for f in frames], how="vertical")
+    # frames already in the schema (the curve frames) need no second cast
+    return pl.concat([f if f.schema == pl.Schema(schema) else _conform(f, schema) for f in frames], how="vertical")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -563,7 +595,7 @@ def _gray_row(
     if note is None and len(levels) < 2:
         note = "not computed: fewer than two non-missing levels"
     elif note is None:
-        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var].to_numpy(), cause=1)
+        res = cr.gray_test(sub["AVAL"].to_numpy(), sub["CNSR"].to_numpy(), sub[var], cause=1)  # labels stay polars
         stat, dfree, p = res.statistic, res.df, res.p_value
         if stat is None:
             note = "not computed: singular covariance"

@@ -67,18 +67,24 @@ def load_rates(path: Path = RATES_FILE) -> pl.DataFrame:
 
 def person_time_cells(intervals: pl.DataFrame) -> pl.DataFrame:
     """Split each patient's at-risk interval [start, end) by calendar year: one row per patient and year with the
-    days at risk, the age group (year - birth year, 5-year groups, 85+) and sex."""
-    rows = []
-    for r in intervals.iter_rows(named=True):
-        start, end = r["start"], r["end"]
-        for year in range(start.year, end.year + 1):
-            lo = max(start, dt.date(year, 1, 1))
-            hi = min(end, dt.date(year + 1, 1, 1))
-            if hi > lo:
-                age = year - r["BIRTHYR"]
-                rows.append((r["USUBJID"], r["SEX"], year, min(age // 5 * 5, 85), (hi - lo).days))
-    schema = {"USUBJID": pl.String, "sex": pl.String, "calendar_year": pl.Int64, "age_group_start": pl.Int64}
-    return pl.DataFrame(rows, schema=schema | {"days": pl.Int64}, orient="row")
+    days at risk, the age group (year - birth year, 5-year groups, 85+) and sex. Rows in interval order, then year
+    (column-wise: one list of years per interval, exploded)."""
+    year = pl.col("calendar_year")
+    lo = pl.max_horizontal(pl.col("start"), pl.date(year, 1, 1))
+    hi = pl.min_horizontal(pl.col("end"), pl.date(year + 1, 1, 1))
+    years = pl.int_ranges(pl.col("start").dt.year(), pl.col("end").dt.year() + 1, dtype=pl.Int64)
+    return (
+        intervals.select("USUBJID", pl.col("SEX").alias("sex"), "BIRTHYR", "start", "end", years.alias("calendar_year"))
+        .explode("calendar_year")  # an interval ending before its start year gives a null year, dropped below
+        .filter(hi > lo)
+        .select(
+            pl.col("USUBJID").cast(pl.String),
+            pl.col("sex").cast(pl.String),
+            year,
+            pl.min_horizontal((year - pl.col("BIRTHYR")) // 5 * 5, 85).cast(pl.Int64).alias("age_group_start"),
+            (hi - lo).dt.total_days().cast(pl.Int64).alias("days"),
+        )
+    )
 
 
 def _intervals(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str) -> tuple[pl.DataFrame, int]:

@@ -383,3 +383,20 @@ def test_icaht_early_and_late_grades_by_hand() -> None:
     assert get("ICAHT_LATE", "overall", "grade_ge3")["events"] == 0
     assert get("ICAHT_EARLY", "YESCARTA", "grade_ge3")["events"] == 1
     assert get("CRS", "overall", "any_grade")["events"] == 1
+
+
+def test_identical_strata_share_one_fit_and_keep_their_values() -> None:
+    from analyses import survival as sv
+    from analyses.outcomes import _fit_once
+
+    t = np.array([3.0, 1.0, 2.0, 5.0])
+    ev = np.array([1, 0, 1, 1])
+    e = np.array([0.0, 0.0, 0.5, 0.0])
+    fits: dict[bytes, sv.KMCurve] = {}
+    first = _fit_once(fits, t, ev, e)
+    assert _fit_once(fits, t.copy(), ev.copy(), e.copy()) is first and len(fits) == 1
+    # another order is another input (the person-time sum follows the order): fitted on its own, same estimate
+    other = _fit_once(fits, t[::-1].copy(), ev[::-1].copy(), e[::-1].copy())
+    assert other is not first and len(fits) == 2
+    assert np.array_equal(other.estimate, first.estimate)
+    assert np.array_equal(first.estimate, sv.kaplan_meier(t, ev, e).estimate)

@@ -141,3 +141,27 @@ def test_expected_count_does_not_depend_on_row_order() -> None:
 
     exact = (365 * 1e16 + 400.0) / 365.25 / 100_000  # 365e16 + 400, rounded once
     assert expected(adtte) == expected(adtte.reverse()) == exact
+
+
+def test_person_time_split_by_calendar_year_by_hand() -> None:
+    from analyses.sir import person_time_cells
+
+    iv = pl.DataFrame(
+        {
+            "USUBJID": ["a", "b", "c", "d"],
+            "SEX": ["M", "F", "M", "F"],
+            "BIRTHYR": [1950, 1931, 2001, 1960],
+            # a: three years; b: one day in 2019 (ends on 1 January); c: empty; d: ends before its start year
+            "start": [D(2020, 5, 1), D(2019, 12, 31), D(2021, 1, 1), D(2022, 3, 3)],
+            "end": [D(2023, 1, 1), D(2020, 1, 1), D(2021, 1, 1), D(2021, 3, 3)],
+        },
+        schema_overrides={"BIRTHYR": pl.Int32},
+    )
+    got = person_time_cells(iv)
+    assert got.columns == ["USUBJID", "sex", "calendar_year", "age_group_start", "days"]
+    assert got.rows() == [
+        ("a", "M", 2020, 70, 245),  # 1 May - 31 Dec 2020; age 70
+        ("a", "M", 2021, 70, 365),
+        ("a", "M", 2022, 70, 365),  # age 72: group 70
+        ("b", "F", 2019, 85, 1),  # age 88: the 85+ group
+    ]
