@@ -300,9 +300,10 @@ def test_stacked_ok_frames_give_each_rule_its_own_outcome(con):
 
 def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkeypatch):
     """All rules of adam.adtte (not-null and compound-unique on the table, `ok` queries of other lengths) run on
-    one GX frame: COMPLETE for the rules with a threshold, the verdict alone (BOOLEAN_ONLY) for the rules allowed no
-    failing row, then COMPLETE for exactly those of them that failed. Each outcome equals the rule's outcome run
-    alone."""
+    one GX frame of every row: COMPLETE for the rules with a threshold, the verdict alone (BOOLEAN_ONLY) for the
+    compound-unique rule, then COMPLETE for exactly those allowed no failing row that failed. The column-map rules
+    allowed no failing row get their verdict on a frame of their columns' distinct values (a few rows). Each
+    outcome equals the rule's outcome run alone."""
     from great_expectations.datasource.fluent.interfaces import Batch
 
     con.execute("update adam.adtte set AVAL = null where PARAMCD = 'OS' and SITEID = 'S01'")
@@ -314,18 +315,25 @@ def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkey
 
     def recording(self, suite, *a, **k):
         names = {e.meta["rule"] for e in suite.expectations}
-        calls.append((id(self.data.dataframe), k["result_format"]["result_format"], names))
+        df = self.data.dataframe
+        calls.append((id(df), len(df), k["result_format"]["result_format"], names))
         return validate(self, suite, *a, **k)
 
     monkeypatch.setattr(Batch, "validate", recording)
     together = {o.name: o for o in run_rules(con, rules, "r")}
-    assert len({frame for frame, _, _ in calls}) == 1
+    rows = con.sql("select count(*) from adam.adtte").fetchall()[0][0]
     zero = {r.name for r in rules if r.max_failing_share == 0}
-    assert [(fmt, names) for _, fmt, names in calls] == [
+    unique = {r.name for r in rules if r.expectation == "ExpectCompoundColumnsToBeUnique"}
+    assert unique and unique <= zero
+    full = [c for c in calls if c[1] == rows]
+    assert len({frame for frame, *_ in full}) == 1
+    assert [(fmt, names) for _, _, fmt, names in full] == [
         ("COMPLETE", {r.name for r in rules} - zero),
-        ("BOOLEAN_ONLY", zero),
+        ("BOOLEAN_ONLY", unique),
         ("COMPLETE", {n for n in zero if not together[n].passed}),
     ]
+    (distinct,) = [c for c in calls if c[1] != rows]
+    assert distinct[2:] == ("BOOLEAN_ONLY", zero - unique) and distinct[1] <= 3  # True, False, NULL at most
     failed = {n for n, o in together.items() if not o.passed}
     assert {"adam.adtte.aval.not_null", "adam.adtte.entry_nonnegative"} <= failed
     _assert_each_as_if_alone(con, rules, together)
