@@ -244,7 +244,9 @@ def _by_site(rule: Rule, member: Member, mask, failing_sites: list[Any]) -> list
     if not rule.site_column:
         return []
     codes, values = site_codes(member, rule.site_column)
-    counts = np.bincount(codes if mask is None else codes[mask], minlength=len(values))
+    counts = np.bincount(codes, minlength=len(values))  # all rows, less the few NULL rows the rule skips
+    if mask is not None and not mask.all():
+        counts = counts - np.bincount(codes[~mask], minlength=len(values))
     site_checked: Counter[str] = Counter()
     for site, n in zip(values, counts.tolist(), strict=True):
         if n:
