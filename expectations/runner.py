@@ -312,8 +312,11 @@ def _rows(frame, columns: Sequence[str]) -> Iterable[tuple]:
 # the table's size); only the rules that failed (or raised) run again with COMPLETE on every row for the failing
 # positions, and most rules pass. A rule with a threshold runs with COMPLETE at once: its verdict does not say
 # whether some rows failed, and such rules often have a few (completeness warnings). The pandas frame of every row
-# is built only when some rule needs it.
+# is built only when some rule needs it; when it is, the distinct values pay only on long frames (DISTINCT_ROWS).
 _COMPLETE = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+# Where other rules need the frame of every row anyway, GX's verdict over a frame this short costs less than building
+# the distinct one (measured on the staging gate at 100k: ~0.1 s more over its 17 tables).
+DISTINCT_ROWS = 250_000
 _VERDICT = {"result_format": "BOOLEAN_ONLY"}
 
 
@@ -362,13 +365,18 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
             except Exception as exc:  # noqa: BLE001
                 msg = f"GX rejected the expectation: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 out_err[rule.name] = _error_outcome(rule, run_id, msg)
-    distinct_columns = [c for r, g, _, _ in built if _on_distinct(r) for c in g.columns]
+    needs_full = any(not _on_distinct(r) for r, _, _, _ in built)
+    distinct = [
+        (r, g, e) for r, g, _, e in built if _on_distinct(r) and (not needs_full or frame.length >= DISTINCT_ROWS)
+    ]
     by_rule = _suite_results(frame.full, [e for r, _, _, e in built if not _verdict_first(r)], _COMPLETE)
-    verdicts = _suite_results(
-        lambda: frame.distinct(distinct_columns), [e for r, _, _, e in built if _on_distinct(r)], _VERDICT
-    )
+    names = [c for _, g, _ in distinct for c in g.columns]
+    verdicts = _suite_results(lambda: frame.distinct(names), [e for _, _, e in distinct], _VERDICT)
+    on_distinct = {r.name for r, _, _ in distinct}
     verdicts.update(
-        _suite_results(frame.full, [e for r, _, _, e in built if _verdict_first(r) and not _on_distinct(r)], _VERDICT)
+        _suite_results(
+            frame.full, [e for r, _, _, e in built if _verdict_first(r) and r.name not in on_distinct], _VERDICT
+        )
     )
     by_rule.update({name: result for name, result in verdicts.items() if _settled(result)})
     again = [g for r, g, _, _ in built if r.name in verdicts and r.name not in by_rule]
