@@ -352,6 +352,16 @@ def _suite_results(frame: Callable[[], Any], expectations: list[Any], result_for
     return {r.expectation_config.meta.get("rule"): r for r in result.results}
 
 
+def _distinct_or_full(frame: GxFrame, names: list[str]):
+    """The distinct-values frame, or every row where Arrow has no distinct kernel for a column (lists, structs)."""
+    import pyarrow as pa
+
+    try:
+        return frame.distinct(names)
+    except pa.ArrowNotImplementedError:
+        return frame.full()
+
+
 def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
     """Validate the frames of `group` (one table's) side by side: COMPLETE for the rules with a threshold, the
     verdict alone for the others (on distinct values where that is the same verdict), then COMPLETE for those of
@@ -371,7 +381,7 @@ def _validate_group(group: list[Member], run_id: str) -> list[CheckOutcome]:
     ]
     by_rule = _suite_results(frame.full, [e for r, _, _, e in built if not _verdict_first(r)], _COMPLETE)
     names = [c for _, g, _ in distinct for c in g.columns]
-    verdicts = _suite_results(lambda: frame.distinct(names), [e for _, _, e in distinct], _VERDICT)
+    verdicts = _suite_results(lambda: _distinct_or_full(frame, names), [e for _, _, e in distinct], _VERDICT)
     on_distinct = {r.name for r, _, _ in distinct}
     verdicts.update(
         _suite_results(

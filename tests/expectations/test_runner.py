@@ -471,3 +471,23 @@ def test_raw_version_frame_equals_one_window_over_every_record(con):
     for a, b in ((frame, definition), (definition, frame)):
         assert con.sql(f"select count(*) from (({a}) except all ({b}))").fetchall() == [(0,)]
     assert con.sql(f"select count(*) from ({frame})").fetchall() == con.sql("select count(*) from raw.death").fetchall()
+
+
+def test_a_column_without_distinct_values_gets_its_verdict_on_every_row(con):
+    """Arrow has no distinct kernel for list columns: such a rule's verdict runs on the frame of every row."""
+    lists = make_rule(
+        "staging.stg_crs",
+        "lists",
+        category="completeness",
+        subcategory="atemporal",
+        severity="critical",
+        reason="test",
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "l"},
+        query="select site_code, record_id, case when astct_grade > 1 then [astct_grade] end as l from staging.stg_crs",
+    )
+    (o,) = run_rules(con, [lists], "r")
+    n, nulls = con.sql(
+        "select count(*), count(*) filter (where astct_grade <= 1 or astct_grade is null) from staging.stg_crs"
+    ).fetchall()[0]
+    assert o.error is None and o.rows_checked == n and o.rows_failing == nulls > 0 and not o.passed
