@@ -8,7 +8,7 @@ frame of a table's checked columns alone, without the identifiers' strings, cost
 them; GX then reports failing rows by position (the frame's RangeIndex), and the identifiers of those positions are
 taken from `ids`.
 
-The frames of one table's rules are laid side by side in one frame (`layout`, `gx_frame`): frame j's columns are
+The frames of one table's rules are laid side by side in one frame (`layout`, `GxFrame`): frame j's columns are
 renamed `<column>__<j>`, and a frame of boolean `ok` columns shorter than the others is padded with NULLs, which
 GX column-map expectations skip (nonnull count, failing rows and their positions are those of the frame alone). A
 frame whose rules count NULLs (not-null, compound uniqueness) is never padded: it shares a validation only with
@@ -91,24 +91,71 @@ def layout(members: list[Member]) -> list[list[Member]]:
     return groups + ([rest] if rest else [])
 
 
-def gx_frame(group: list[Member]):
-    """The pandas frame GX validates for `group`, and per member its rules with kwargs naming their columns there."""
+class GxFrame:
+    """The columns GX validates for one group (`layout`), side by side, as Arrow; pandas only when asked: the whole
+    frame (`full`, built once) or the distinct values of some columns (`distinct`)."""
+
+    def __init__(self, group: list[Member]):
+        import pyarrow as pa
+
+        self.length = max(m.n for m in group)
+        self.columns: dict[str, Any] = {}
+        self.renamed: list[list[Rule]] = []  # per member, its rules with kwargs naming their columns here
+        for j, m in enumerate(group):
+            name = {c: (c if len(group) == 1 else f"{c}__{j}") for c in m.values.column_names}
+            for c in m.values.column_names:
+                col = m.values.column(c).combine_chunks()
+                pad = self.length - m.n
+                self.columns[name[c]] = col if not pad else pa.concat_arrays([col, pa.nulls(pad, col.type)])
+            self.renamed.append([_rename(r, name) for r in m.rules])
+        self._full = None
+
+    def full(self):
+        """The pandas frame of every row (built on first use, then shared by every pass)."""
+        if self._full is None:
+            self._full = _to_pandas(self.columns, self.length)
+        return self._full
+
+    def distinct(self, names: Sequence[str]):
+        """A pandas frame of the columns `names` (those present) holding each column's distinct values, NULL and
+        NaN included, the shorter columns filled up by repeating their first value: every column has the same SET
+        of values, with the same types, as in `full`. A column-map verdict allowed no failing row depends on that
+        set alone (GX evaluates map conditions row by row and succeeds, for `mostly` = 1, iff no non-null row fails
+        or none is non-null), so GX's verdict on this frame is its verdict on `full`."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = {c: pc.unique(self.columns[c]) for c in dict.fromkeys(names) if c in self.columns}
+        length = max((len(v) for v in values.values()), default=min(self.length, 1))
+        for c, v in values.items():
+            if len(v) < length:  # len(v) >= 1: an empty column only in a frame of no rows, where length is 0
+                values[c] = pa.concat_arrays([v, v.take(pa.array([0] * (length - len(v)), pa.int64()))])
+        return _to_pandas(values, length)
+
+
+def _to_pandas(columns: dict[str, Any], length: int):
     import pandas as pd
     import pyarrow as pa
 
-    length = max(m.n for m in group)
-    columns: dict[str, Any] = {}
-    renamed: list[list[Rule]] = []
-    for j, m in enumerate(group):
-        name = {c: (c if len(group) == 1 else f"{c}__{j}") for c in m.values.column_names}
-        for c in m.values.column_names:
-            col = m.values.column(c).combine_chunks()
-            columns[name[c]] = col if m.n == length else pa.concat_arrays([col, pa.nulls(length - m.n, col.type)])
-        renamed.append([_rename(r, name) for r in m.rules])
     if not columns:
-        return pd.DataFrame(index=pd.RangeIndex(length)), renamed
-    frame = pa.table(columns).to_pandas(types_mapper=_pandas_types().get)
-    return frame, renamed
+        return pd.DataFrame(index=pd.RangeIndex(length))
+    return pa.table(columns).to_pandas(types_mapper=_pandas_types().get)
+
+
+def present(column) -> Any:
+    """Per row of an Arrow column, whether pandas (and so GX, which skips NULLs in column-map expectations) holds a
+    value there after `_to_pandas`: NULL and, for floats, NaN are NA in pandas."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = column.type
+    if pa.types.is_floating(t):
+        return np.asarray(pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(pc.is_nan(column), True))))
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return np.asarray(pc.is_valid(column))
+    frame = _to_pandas({"c": column}, len(column))  # any other type: ask pandas itself
+    return frame["c"].notna().to_numpy(dtype=bool)
 
 
 def _rename(rule: Rule, name: dict[str, str]) -> Rule:

@@ -41,6 +41,8 @@ def _frame_sql(dictionary, form_name: str) -> str:
     with expected(column_name, expected_type) as (values {values}),
     actual as (select column_name, data_type from information_schema.columns
                where table_schema = {_lit(schema)} and table_name = {_lit(tname)}),
+    multi as (  -- records with several rows, by hashed key: a collision only sends a one-row record to the window
+        select hash(site_code, record_id) as h from {table} group by h having count(*) > 1),
     versions as (  -- one window (one sort) per record: the peers of a row's _version are its key duplicates
         select {_IDS},
                count(*) over (w range between current row and current row) = 1 as ok_version_key_unique,
@@ -51,8 +53,13 @@ def _frame_sql(dictionary, form_name: str) -> str:
                coalesce(_is_current = (_valid_to_month is null)
                         and (not _is_current or _version = max(_version) over (w {_WHOLE})),
                         false) as ok_current_iff_open_validity
-        from {table}
-        window w as (partition by site_code, record_id order by _version))
+        from {table} semi join multi on hash(site_code, record_id) = multi.h
+        window w as (partition by site_code, record_id order by _version)
+        union all  -- a record of one row, the same three values without the window: no duplicate key, current
+        -- iff flagged so, and the highest version unless NULL (NULL = NULL is not true, as above)
+        select {_IDS}, true, coalesce(_is_current, false),
+               coalesce(_is_current = (_valid_to_month is null) and (not _is_current or _version is not null), false)
+        from {table} anti join multi on hash(site_code, record_id) = multi.h)
     select {_IDS}, ok_version_key_unique, ok_one_current_version, ok_current_iff_open_validity,
            null::varchar as column_name, null::boolean as ok_column_types
     from versions

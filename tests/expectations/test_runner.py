@@ -298,11 +298,17 @@ def test_stacked_ok_frames_give_each_rule_its_own_outcome(con):
     assert any(not o.passed for o in together.values())
 
 
-def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkeypatch):
+@pytest.mark.parametrize("distinct_rows", [0, None])
+def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkeypatch, distinct_rows):
     """All rules of adam.adtte (not-null and compound-unique on the table, `ok` queries of other lengths) run on
-    one GX frame: COMPLETE for the rules with a threshold, the verdict alone (BOOLEAN_ONLY) for the rules allowed no
-    failing row, then COMPLETE for exactly those of them that failed. Each outcome equals the rule's outcome run
-    alone."""
+    one GX frame of every row: COMPLETE for the rules with a threshold, the verdict alone (BOOLEAN_ONLY) for the
+    rules allowed no failing row, then COMPLETE for exactly those of them that failed. On a frame of at least
+    DISTINCT_ROWS rows (here: any, with 0) the column-map rules among them get their verdict on a frame of their
+    columns' distinct values (a few rows) instead. Each outcome equals the rule's outcome run alone."""
+    from expectations import runner
+
+    if distinct_rows is not None:
+        monkeypatch.setattr(runner, "DISTINCT_ROWS", distinct_rows)
     from great_expectations.datasource.fluent.interfaces import Batch
 
     con.execute("update adam.adtte set AVAL = null where PARAMCD = 'OS' and SITEID = 'S01'")
@@ -314,18 +320,29 @@ def test_a_table_is_validated_on_one_frame_and_each_rule_as_if_alone(con, monkey
 
     def recording(self, suite, *a, **k):
         names = {e.meta["rule"] for e in suite.expectations}
-        calls.append((id(self.data.dataframe), k["result_format"]["result_format"], names))
+        df = self.data.dataframe
+        calls.append((id(df), len(df), k["result_format"]["result_format"], names))
         return validate(self, suite, *a, **k)
 
     monkeypatch.setattr(Batch, "validate", recording)
     together = {o.name: o for o in run_rules(con, rules, "r")}
-    assert len({frame for frame, _, _ in calls}) == 1
+    rows = con.sql("select count(*) from adam.adtte").fetchall()[0][0]
     zero = {r.name for r in rules if r.max_failing_share == 0}
-    assert [(fmt, names) for _, fmt, names in calls] == [
+    unique = {r.name for r in rules if r.expectation == "ExpectCompoundColumnsToBeUnique"}
+    assert unique and unique <= zero
+    full = [c for c in calls if c[1] == rows]
+    assert len({frame for frame, *_ in full}) == 1
+    assert [(fmt, names) for _, _, fmt, names in full] == [
         ("COMPLETE", {r.name for r in rules} - zero),
-        ("BOOLEAN_ONLY", zero),
+        ("BOOLEAN_ONLY", unique if distinct_rows == 0 else zero),
         ("COMPLETE", {n for n in zero if not together[n].passed}),
     ]
+    distinct = [c for c in calls if c[1] != rows]
+    if distinct_rows == 0:
+        ((_, n, fmt, names),) = distinct
+        assert (fmt, names) == ("BOOLEAN_ONLY", zero - unique) and n <= 3  # True, False, NULL at most
+    else:
+        assert rows < runner.DISTINCT_ROWS and distinct == []
     failed = {n for n, o in together.items() if not o.passed}
     assert {"adam.adtte.aval.not_null", "adam.adtte.entry_nonnegative"} <= failed
     _assert_each_as_if_alone(con, rules, together)
@@ -409,3 +426,68 @@ def _assert_each_as_if_alone(con, rules, together: dict) -> None:
     for rule in rules:
         (alone,) = run_rules(con, [rule], "r")
         assert _outcome(together[rule.name]) == _outcome(alone), rule.name
+
+
+def test_raw_version_frame_equals_one_window_over_every_record(con):
+    """The raw version rules' frame runs the window only over records of several rows (found by hashed key) and
+    computes a one-row record's values without it; on odd histories (NULL keys, versions and flags, duplicate keys,
+    three versions) every row's values equal those of one window over every record, the rules' definition."""
+    rows = [
+        ("S01", None, 1, True, None),
+        ("S01", None, 1, True, None),
+        (None, "n1", 1, True, None),
+        ("S01", "v1", None, True, None),
+        ("S01", "v2", 1, None, None),
+        ("S01", "v3", 1, False, "2025-03"),
+        ("S01", "v3", 2, False, "2025-04"),
+        ("S01", "v3", 3, True, None),
+        ("S02", "v4", 1, True, None),
+        ("S02", "v4", 1, True, None),
+        ("S02", "v5", 1, True, None),
+        ("S02", "v5", None, True, None),
+        ("S03", "v6", 2, True, "2025-05"),
+        ("S03", "v7", 1, False, "2025-01"),
+        ("S03", "v8", 2, True, None),
+        ("S03", "v8", 1, True, None),
+    ]
+    con.executemany(
+        "insert into raw.death (site_code, record_id, _version, _is_current, _valid_to_month) values (?, ?, ?, ?, ?)",
+        rows,
+    )
+    whole = "rows between unbounded preceding and unbounded following"
+    definition = f"""select site_code, record_id, _version,
+           count(*) over (w range between current row and current row) = 1 as ok_version_key_unique,
+           case when row_number() over w = 1 then count(*) filter (where _is_current) over (w {whole}) = 1 end
+               as ok_one_current_version,
+           coalesce(_is_current = (_valid_to_month is null)
+                    and (not _is_current or _version = max(_version) over (w {whole})), false)
+               as ok_current_iff_open_validity
+        from raw.death window w as (partition by site_code, record_id order by _version)"""
+    frame = f"""select site_code, record_id, _version, ok_version_key_unique, ok_one_current_version,
+           ok_current_iff_open_validity from ({_rule("raw.death.version_key_unique").frame_sql()})
+        where column_name is null"""
+    failing = con.sql(f"select count(*) from ({definition}) where not ok_current_iff_open_validity").fetchall()
+    assert failing[0][0] >= 4  # the odd rows are there and some fail
+    for a, b in ((frame, definition), (definition, frame)):
+        assert con.sql(f"select count(*) from (({a}) except all ({b}))").fetchall() == [(0,)]
+    assert con.sql(f"select count(*) from ({frame})").fetchall() == con.sql("select count(*) from raw.death").fetchall()
+
+
+def test_a_column_without_distinct_values_gets_its_verdict_on_every_row(con):
+    """Arrow has no distinct kernel for list columns: such a rule's verdict runs on the frame of every row."""
+    lists = make_rule(
+        "staging.stg_crs",
+        "lists",
+        category="completeness",
+        subcategory="atemporal",
+        severity="critical",
+        reason="test",
+        expectation="ExpectColumnValuesToNotBeNull",
+        kwargs={"column": "l"},
+        query="select site_code, record_id, case when astct_grade > 1 then [astct_grade] end as l from staging.stg_crs",
+    )
+    (o,) = run_rules(con, [lists], "r")
+    n, nulls = con.sql(
+        "select count(*), count(*) filter (where astct_grade <= 1 or astct_grade is null) from staging.stg_crs"
+    ).fetchall()[0]
+    assert o.error is None and o.rows_checked == n and o.rows_failing == nulls > 0 and not o.passed
