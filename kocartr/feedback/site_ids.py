@@ -43,9 +43,14 @@ def _id_columns(frame: pl.DataFrame, names: tuple[str, ...] | None = None) -> li
     ]
 
 
-def _sheets_of_file(path: Path, root: Path, form: str | None, resolved: dict[Path, Path]) -> list[SheetData]:
-    """The file's sheets of `form` (every sheet when None), CSVs possibly deferred; none if the file is unreadable
-    or lies outside `root` (checked as ingest checks it, folders resolved once each)."""
+def _sheets_of_file(
+    path: Path, root: Path, form: str | None, resolved: dict[Path, Path], ingested: set[str] | None = None
+) -> list[SheetData]:
+    """The file's sheets of `form` (every sheet when None), CSVs possibly deferred; none if the file is unreadable,
+    lies outside `root` (checked as ingest checks it, folders resolved once each) or, given the SHA-256 of the
+    versions ingest read at that path (`ingested`), holds none of them now."""
+    import hashlib
+
     from kocartr.dictionary import load_dictionary
     from kocartr.ingest.pipeline import read_inside_root
 
@@ -53,6 +58,8 @@ def _sheets_of_file(path: Path, root: Path, form: str | None, resolved: dict[Pat
         data = read_inside_root(path, root, resolved)
         if data is None:
             return []  # a path that climbs out of the submissions root (or is no file) is never read
+        if ingested is not None and hashlib.sha256(data).hexdigest() not in ingested:
+            return []  # edited or replaced since ingest: its rows are not the ones the query names
         read = read_file(path.name, data, load_dictionary(), defer=True)
     except (OSError, FileReject):
         return []  # the file is gone or unreadable now: the workbook says so, the query stays
@@ -92,9 +99,12 @@ def _deferred_ids(
     }
 
 
-def site_ids(root: Path, wanted: Iterable[tuple[str, int, str | None]]) -> dict[tuple[str, int], SiteIds]:
+def site_ids(
+    root: Path, wanted: Iterable[tuple[str, int, str | None]], ingested: dict[str, set[str]] | None = None
+) -> dict[tuple[str, int], SiteIds]:
     """{(source_file, source_row): (record_id, patient_id)} for the (source_file, source_row, form) asked for.
-    A file outside `root` (a path that climbs out) is never read."""
+    A file outside `root` (a path that climbs out) is never read; with `ingested` ({source_file: SHA-256 of the
+    versions ingest read there}, from audit.ingest_ledger), a file whose bytes match none gives no ids."""
     root = Path(root)
     by_file: dict[tuple[str, str | None], set[int]] = defaultdict(set)
     for f, r, form in wanted:
@@ -105,7 +115,8 @@ def site_ids(root: Path, wanted: Iterable[tuple[str, int, str | None]]) -> dict[
     deferred_rows: dict[str, set[int]] = defaultdict(set)
     resolved: dict[Path, Path] = {}
     for (f, form), rows in by_file.items():
-        for sheet in _sheets_of_file(root / f, root, form, resolved):
+        known = None if ingested is None else ingested.get(f, set())
+        for sheet in _sheets_of_file(root / f, root, form, resolved, known):
             if sheet.deferred is not None:  # a plain CSV (one sheet): parsed below with the others of its layout
                 layouts[(sheet.deferred.sep, tuple(sheet.names))].append((f, sheet.deferred))
                 deferred_rows[f] |= rows

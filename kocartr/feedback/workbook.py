@@ -8,6 +8,7 @@ for the registry as a whole (per-site verdicts, audit.dq_results).
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -52,6 +53,20 @@ _VERDICT_COLUMNS = [
 ]
 
 
+def ingested_versions(con, files: Iterable[str]) -> dict[str, set[str]]:
+    """{source_file: SHA-256 of each version ingest read at that path} (audit.ingest_ledger), for these files."""
+    names = sorted(set(files))
+    found: dict[str, set[str]] = {f: set() for f in names}
+    if names:
+        rows = con.execute(
+            "select source_file, file_sha256 from audit.ingest_ledger where source_file in (select unnest($f))",
+            {"f": names},
+        ).fetchall()
+        for f, sha in rows:
+            found[f].add(sha)
+    return found
+
+
 def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.DataFrame:
     """The site's queries of `month`, with the site's own ids read from its files (None when unavailable)."""
     rows = con.sql(
@@ -70,7 +85,7 @@ def site_query_rows(con, site: str, month: str, submissions: Path | None) -> pl.
             for f, r, form in rows.select("source_file", "source_row", "form").iter_rows()
             if f
         ]
-        ids = site_ids(submissions, wanted)
+        ids = site_ids(submissions, wanted, ingested_versions(con, stems))
     rec = [ids.get((f, r), (None, None)) for f, r in rows.select("source_file", "source_row").iter_rows()]
     return rows.with_columns(
         site_record_id=pl.Series([a for a, _ in rec], dtype=pl.Utf8),

@@ -90,3 +90,21 @@ def test_site_ids_batched_equal_file_by_file(tmp_path):
     assert got[("S01/2026-08/followup.xlsx", 3)] == ("FOL-00002", "P00002")
     assert got[("S01/2026-08/followup.xlsx", 2)] == ("FOL-00001", "P00001")
     assert len(got) == 10  # nothing for the missing row, the unreadable, gone and outside files
+
+
+def test_a_file_changed_since_ingest_gives_no_ids(tmp_path):
+    """The ids come only from the bytes ingest read at that path (audit.ingest_ledger's SHA-256): a file edited or
+    replaced afterwards may hold other records at the queried rows, and a wrong id in a site's workbook misleads."""
+    import hashlib
+
+    root = tmp_path / "submissions"
+    kept, edited = "S01/2026-05/lab.csv", "S01/2026-06/lab.csv"
+    write(root, kept, csv_text(clean_rows("lab", 2)))
+    write(root, edited, csv_text(clean_rows("lab", 2, month="2026-06", start=10)))
+    ingested = {f: {hashlib.sha256((root / f).read_bytes()).hexdigest()} for f in (kept, edited)}
+    write(root, edited, csv_text(clean_rows("lab", 2, month="2026-06", start=30)))  # replaced after ingest
+    wanted = [(kept, 2, "lab"), (edited, 2, "lab")]
+    assert site_ids(root, wanted)[(edited, 2)] == ("LAB-00030", "P00030")  # without the ledger: the new file's id
+    got = site_ids(root, wanted, ingested)
+    assert got == {(kept, 2): ("LAB-00001", "P00001")}
+    assert site_ids(root, wanted, {kept: ingested[kept]}) == got  # a path the ledger does not know: no ids
