@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stage_clock import StageClock
+from stage_clock import StageClock, profiled
 
 
 def run(warehouse: Path, month: str, schema: str, frames: Path | None, clock: StageClock) -> dict[str, int]:
@@ -93,14 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         return 1 if compare(args.warehouse, *args.compare) else 0
     clock = StageClock()
-    if args.profile:
-        import cProfile
-
-        with cProfile.Profile() as prof:
-            rows = run(args.warehouse, args.month, args.schema, args.frames, clock)
-        prof.dump_stats(args.profile)
-    else:
-        rows = run(args.warehouse, args.month, args.schema, args.frames, clock)
+    rows = profiled(args.profile, run, args.warehouse, args.month, args.schema, args.frames, clock)
     print(rows)
     return 0
 

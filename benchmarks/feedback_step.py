@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stage_clock import StageClock
+from stage_clock import StageClock, profiled
 
 
 def run(warehouse: Path, submissions: Path, out: Path, month: str, clock: StageClock) -> dict[str, dict[str, int]]:
@@ -57,14 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             con.execute("delete from audit.site_queries where registry_month = ?", [args.month])
             con.execute("checkpoint")
     clock = StageClock()
-    if args.profile:
-        import cProfile
-
-        with cProfile.Profile() as prof:
-            counts = run(args.warehouse, args.submissions, args.out, args.month, clock)
-        prof.dump_stats(args.profile)
-    else:
-        counts = run(args.warehouse, args.submissions, args.out, args.month, clock)
+    counts = profiled(args.profile, run, args.warehouse, args.submissions, args.out, args.month, clock)
     print({site: sum(c.values()) for site, c in counts.items()})
     return 0
 

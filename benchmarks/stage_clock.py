@@ -1,10 +1,14 @@
-"""CPU and memory at each stage of a benchmarked step (release_step.py, feedback_step.py, ingest_step.py)."""
+"""CPU and memory at each stage of a benchmarked step (release_step.py, feedback_step.py, ingest_step.py,
+analyses_step.py), and an optional cProfile of it."""
 
 from __future__ import annotations
 
 import resource
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def rss_mib() -> int:
@@ -37,3 +41,15 @@ class StageClock:
             flush=True,
         )
         self.last = now
+
+
+def profiled(path: Path | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), under cProfile written to `path` when one is given (the step scripts' --profile)."""
+    if path is None:
+        return fn(*args)
+    import cProfile
+
+    with cProfile.Profile() as prof:
+        result = fn(*args)
+    prof.dump_stats(path)
+    return result
