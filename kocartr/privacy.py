@@ -101,7 +101,7 @@ def arrow_rrn_counts(rows, columns: list[str], con, at_once: bool = False) -> di
             continue
         frame = pl.from_arrow(rows.select(group))
         assert isinstance(frame, pl.DataFrame)
-        raw = frame.select(pl.col(group).str.contains(RRN_BOUNDED).fill_null(False))
+        raw = frame.select(rrn_expr(pl.col(group)).fill_null(False))
         for name in group:
             hits = frame[name].filter(raw[name])
             counts[name] = 0
